@@ -1,0 +1,82 @@
+"""The bundled sample projects: raw inputs in ``sample_data/<name>/`` built into projects on first use.
+
+Each sample folder holds a ``sample.json``::
+
+    {"name": "detection", "title": "Shapes detection (synthetic)", "task": "detection",
+     "import": {"images": "images", "labels": "labels.json", "predictions": "predictions.json",
+                "format": "coco", "splits": "splits.csv"}}
+
+``import`` holds keyword arguments of ``explorer.io.import_project`` with paths relative to the sample folder.
+Built projects go to ``$EXPLORER_HOME/samples/<name>`` (default ``~/.cache/cv-explorer``) and are rebuilt when
+the sample's files change (a content hash is kept in ``source.hash``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from explorer.resources import sample_data_dir
+
+
+def home() -> Path:
+    """Where the explorer keeps built sample projects and caches."""
+    return Path(os.environ.get("EXPLORER_HOME", Path.home() / ".cache" / "cv-explorer"))
+
+
+def list_samples() -> list[dict]:
+    """The bundled samples' descriptions (``sample.json`` plus ``dir``), detection first."""
+    out = []
+    for spec_path in sorted(sample_data_dir().glob("*/sample.json")):
+        spec = json.loads(spec_path.read_text())
+        spec["dir"] = spec_path.parent
+        out.append(spec)
+    return sorted(out, key=lambda s: (s.get("task") != "detection", s["name"]))
+
+
+def _content_hash(folder: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        h.update(str(path.relative_to(folder)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _resolve_paths(options: dict, folder: Path) -> dict:
+    resolved = {}
+    for key, value in options.items():
+        if isinstance(value, str) and (folder / value).exists():
+            resolved[key] = str(folder / value)
+        else:
+            resolved[key] = value
+    return resolved
+
+
+def build_sample(spec: dict, *, out: Path | None = None, progress: bool = True) -> Path:
+    """Build (or reuse, when unchanged) one sample project and compute its data metrics; return its folder."""
+    from explorer.io import import_project
+    from explorer.metrics_engine import compute_metrics
+
+    folder = Path(spec["dir"])
+    out = Path(out) if out is not None else home() / "samples" / spec["name"]
+    digest = _content_hash(folder)
+    stamp = out / "source.hash"
+    if stamp.is_file() and stamp.read_text() == digest and (out / "project.json").is_file():
+        return out
+    if out.exists():
+        shutil.rmtree(out)
+    options = _resolve_paths(spec.get("import", {}), folder)
+    project, report = import_project(out, task=spec.get("task", "detection"), name=spec.get("title", spec["name"]), **options)
+    if len(report):
+        print(f"sample {spec['name']}: {report.format()}")
+    if project.images_root is not None and len(project.images):
+        compute_metrics(project, progress=progress)
+    stamp.write_text(digest)
+    return out
+
+
+def ensure_samples(progress: bool = True) -> list[Path]:
+    """Build every bundled sample project that is missing or stale; return their folders."""
+    return [build_sample(spec, progress=progress) for spec in list_samples()]

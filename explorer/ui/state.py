@@ -1,0 +1,86 @@
+"""App state: which projects the app serves, the loaded project, and the sidebar's global selection.
+
+UI code (imports Streamlit). Pages call ``selection()`` to read the global controls; heavy objects are cached
+with ``st.cache_resource`` keyed by the project's path and fingerprint plus small parameters, never by a
+DataFrame argument (Streamlit hashes only a sample of a large frame).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from explorer.project import MANIFEST, Project
+
+PROJECTS_ENV = "EXPLORER_PROJECTS"  # os.pathsep-separated project folders (used by tests and AppTest)
+
+
+def served_projects() -> list[Path]:
+    """Project folders given on the command line (``-- --project P``) or in ``$EXPLORER_PROJECTS``."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--project", action="append", default=[])
+    known, _ = parser.parse_known_args(sys.argv[1:])
+    paths = list(known.project)
+    env = os.environ.get(PROJECTS_ENV, "")
+    paths += [p for p in env.split(os.pathsep) if p]
+    out, seen = [], set()
+    for p in paths:
+        path = Path(p).resolve()
+        if path not in seen and (path / MANIFEST).is_file():
+            seen.add(path)
+            out.append(path)
+    return out
+
+
+@st.cache_resource(show_spinner="Loading project…", max_entries=8)
+def _load(path: str, stamp: float) -> Project:
+    return Project.load(path)
+
+
+def load_project(path: Path | str) -> Project:
+    """The project at ``path``, cached until its manifest is rewritten."""
+    path = Path(path)
+    return _load(str(path), (path / MANIFEST).stat().st_mtime)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The sidebar's global controls, as pages read them."""
+
+    project: Project
+    split: str | None  # None = all splits
+    classes: tuple[int, ...]  # selected category ids (all by default)
+    iou_threshold: float
+    confidence_threshold: float
+
+    @property
+    def image_ids(self):
+        """Ids of the images in the selected split (all images when no split is chosen)."""
+        images = self.project.images
+        if self.split is None:
+            return images["image_id"].to_numpy()
+        return images.loc[images["split"] == self.split, "image_id"].to_numpy()
+
+    @property
+    def all_classes(self) -> bool:
+        return len(self.classes) == len(self.project.categories)
+
+
+def selection() -> Selection:
+    """Read the global controls set by the sidebar of ``explorer/app.py``."""
+    s = st.session_state
+    project = load_project(s["project"])
+    names = project.category_names
+    chosen = [c for c, n in names.items() if n in (s.get("classes") or [])] or list(names)
+    split = s.get("split")
+    return Selection(
+        project=project,
+        split=None if split in (None, "all") else split,
+        classes=tuple(chosen),
+        iou_threshold=float(s.get("iou_threshold", 0.5)),
+        confidence_threshold=float(s.get("confidence_threshold", 0.0)),
+    )
