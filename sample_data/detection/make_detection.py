@@ -1,0 +1,164 @@
+"""Regenerate the bundled detection sample deterministically: ``python sample_data/detection/make_detection.py``.
+
+Synthetic scenes of four shape classes on textured backgrounds, with COCO labels (boxes and polygons), a
+train/val split and the predictions of a *simulated* detector whose failures are planted to depend on data
+metrics, so that the metric-importance and performance-by-metric views have something true to show:
+
+- detection probability rises with the object's relative area (log scale)   → "Object area – relative" matters;
+- it falls in dark images (exposure gain < 1)                              → "Brightness (F)" matters;
+- it falls in blurred images (Gaussian blur before encoding)               → "Sharpness (F)" matters;
+- localisation noise grows for small and blurred objects                   → IoU-threshold sensitivity;
+- squares and crosses are sometimes confused; background false detections are more frequent in cluttered and
+  dark images; a few duplicate detections.
+
+Nothing here is fit to data: the "model" is this script's explicit formula (see ``detect``), written down so the
+expected findings are known. Same seed → same files (byte-identical with the same OpenCV build).
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+SEED = 20261122
+N_IMAGES = 240
+CATEGORIES = [  # non-contiguous ids on purpose, as in COCO
+    {"id": 1, "name": "circle", "supercategory": "shape"},
+    {"id": 2, "name": "square", "supercategory": "shape"},
+    {"id": 5, "name": "triangle", "supercategory": "shape"},
+    {"id": 9, "name": "cross", "supercategory": "shape"},
+]
+CONFUSABLE = {2: 9, 9: 2, 1: 2, 5: 1}  # the class a confused prediction takes
+SIZES = [(320, 240)] * 6 + [(400, 300)] * 2 + [(240, 320)] * 2  # (width, height), mostly landscape
+
+
+def shape_polygon(cat: int, cx: float, cy: float, r: float, angle: float) -> np.ndarray:
+    """Outline of a shape of radius ``r`` centred at (cx, cy), as an (n, 2) float array."""
+    if cat == 1:  # circle
+        t = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+        pts = np.stack([np.cos(t), np.sin(t)], 1)
+    elif cat == 2:  # square
+        pts = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], float) * 0.8
+    elif cat == 5:  # triangle
+        t = np.array([-np.pi / 2, np.pi / 6, 5 * np.pi / 6])
+        pts = np.stack([np.cos(t), np.sin(t)], 1)
+    else:  # cross
+        a, b = 1.0, 0.33
+        pts = np.array([[-b, -a], [b, -a], [b, -b], [a, -b], [a, b], [b, b], [b, a], [-b, a], [-b, b], [-a, b],
+                        [-a, -b], [-b, -b]], float)
+    c, s = np.cos(angle), np.sin(angle)
+    rot = pts @ np.array([[c, s], [-s, c]])
+    return rot * r + np.array([cx, cy])
+
+
+def background(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarray, float]:
+    """A smooth two-colour gradient with low-frequency texture and some clutter; returns (image, clutter)."""
+    c0, c1 = rng.uniform(40, 220, 3), rng.uniform(40, 220, 3)
+    ramp = np.linspace(0, 1, w)[None, :, None] * np.ones((h, 1, 1))
+    img = c0 * (1 - ramp) + c1 * ramp
+    small = rng.normal(0, 1, (h // 16 + 2, w // 16 + 2, 3))
+    img += cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC) * rng.uniform(5, 25)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    clutter = rng.uniform(0, 1)
+    for _ in range(int(clutter * 12)):  # distractor strokes the model sometimes fires on
+        p1 = tuple(int(v) for v in rng.uniform(0, (w, h)))
+        p2 = tuple(int(v) for v in np.array(p1) + rng.normal(0, 40, 2))
+        cv2.line(img, p1, p2, tuple(float(v) for v in rng.uniform(0, 255, 3)), int(rng.integers(1, 4)), cv2.LINE_AA)
+    return img, clutter
+
+
+def detect(rng, rel_area: float, gain: float, blur: float) -> float:
+    """The simulated detector's probability of finding an object (the planted dependencies)."""
+    z = 1.2 + 1.5 * (np.log10(rel_area) + 2.0) + 3.0 * (min(gain, 1.0) - 0.6) - 0.9 * blur
+    return float(1 / (1 + np.exp(-z)))
+
+
+def jitter_box(rng, box, scale: float, w: int, h: int) -> list[float]:
+    x, y, bw, bh = box
+    cx, cy = x + bw / 2 + rng.normal(0, scale * bw), y + bh / 2 + rng.normal(0, scale * bh)
+    nw, nh = bw * np.exp(rng.normal(0, scale)), bh * np.exp(rng.normal(0, scale))
+    x1, y1 = np.clip(cx - nw / 2, 0, w), np.clip(cy - nh / 2, 0, h)
+    x2, y2 = np.clip(cx + nw / 2, 0, w), np.clip(cy + nh / 2, 0, h)
+    return [round(float(x1), 2), round(float(y1), 2), round(float(x2 - x1), 2), round(float(y2 - y1), 2)]
+
+
+def make(out: Path = HERE) -> None:
+    rng = np.random.default_rng(SEED)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    images, annotations, predictions, splits = [], [], [], []
+    ann_id = 1
+    for i in range(N_IMAGES):
+        w, h = SIZES[int(rng.integers(len(SIZES)))]
+        img, clutter = background(rng, w, h)
+        gain = float(rng.choice([rng.uniform(0.2, 0.55), rng.uniform(0.8, 1.25)], p=[0.3, 0.7]))
+        blur = float(rng.choice([0.0, rng.uniform(1.0, 3.5)], p=[0.7, 0.3]))
+        objects = []
+        for _ in range(int(rng.integers(1, 8))):
+            cat = int(rng.choice([c["id"] for c in CATEGORIES]))
+            rel = 10 ** rng.uniform(-3.0, -0.9)  # 0.1 % … 12.6 % of the image
+            r = np.sqrt(rel * w * h) / 2 * 1.15
+            cx, cy = rng.uniform(r * 0.6, w - r * 0.6), rng.uniform(r * 0.6, h - r * 0.6)
+            poly = shape_polygon(cat, cx, cy, r, rng.uniform(0, np.pi))
+            poly[:, 0] = np.clip(poly[:, 0], 0, w)
+            poly[:, 1] = np.clip(poly[:, 1], 0, h)
+            colour = tuple(float(v) for v in rng.uniform(0, 255, 3))
+            cv2.fillPoly(img, [np.round(poly * 16).astype(np.int32)], colour, cv2.LINE_AA, shift=4)
+            x1, y1 = poly.min(0)
+            x2, y2 = poly.max(0)
+            box = [round(float(x1), 2), round(float(y1), 2), round(float(x2 - x1), 2), round(float(y2 - y1), 2)]
+            area = float(cv2.contourArea(poly.astype(np.float32)))
+            objects.append((ann_id, cat, box, box[2] * box[3] / (w * h)))
+            annotations.append({
+                "id": ann_id, "image_id": i + 1, "category_id": cat, "bbox": box, "area": round(area, 2),
+                "iscrowd": 0, "segmentation": [[round(float(v), 2) for v in poly.reshape(-1)]],
+            })
+            ann_id += 1
+        if blur > 0:
+            img = cv2.GaussianBlur(img, (0, 0), blur)
+        img = np.clip(img.astype(np.float32) * gain + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8)
+        name = f"{i + 1:04d}.jpg"
+        cv2.imwrite(str(out / "images" / name), img, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        images.append({"id": i + 1, "file_name": name, "width": w, "height": h})
+        splits.append((name, "val" if rng.uniform() < 0.3 else "train"))
+
+        # ---- the simulated detector ----------------------------------------------------------------------
+        for _, cat, box, rel in objects:
+            p = detect(rng, rel, gain, blur)
+            if rng.uniform() < p:
+                noise = 0.03 + 0.05 * blur / 3.5 + 0.10 * max(0.0, -np.log10(rel) - 2.0)
+                pred_cat = CONFUSABLE[cat] if rng.uniform() < 0.07 else cat
+                score = float(np.clip(rng.normal(0.45 + 0.5 * p, 0.1), 0.05, 0.999))
+                predictions.append({"image_id": i + 1, "category_id": pred_cat,
+                                    "bbox": jitter_box(rng, box, noise, w, h), "score": round(score, 3)})
+                if rng.uniform() < 0.05:  # a duplicate detection of the same object
+                    predictions.append({"image_id": i + 1, "category_id": pred_cat,
+                                        "bbox": jitter_box(rng, box, noise * 1.5, w, h),
+                                        "score": round(score * rng.uniform(0.4, 0.9), 3)})
+            elif rng.uniform() < 0.3:  # a badly localised low-confidence guess
+                predictions.append({"image_id": i + 1, "category_id": cat,
+                                    "bbox": jitter_box(rng, box, 0.45, w, h),
+                                    "score": round(float(rng.uniform(0.05, 0.4)), 3)})
+        for _ in range(int(rng.poisson(0.3 + 1.2 * clutter + 1.0 * (gain < 0.6)))):  # background detections
+            bw, bh = rng.uniform(8, w / 4), rng.uniform(8, h / 4)
+            x, y = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
+            predictions.append({"image_id": i + 1, "category_id": int(rng.choice([c["id"] for c in CATEGORIES])),
+                                "bbox": [round(x, 2), round(y, 2), round(bw, 2), round(bh, 2)],
+                                "score": round(float(rng.uniform(0.05, 0.6)), 3)})
+
+    info = {"description": "cv-explorer synthetic shapes sample (see README.md)", "version": "1.0"}
+    (out / "labels.json").write_text(json.dumps(
+        {"info": info, "images": images, "annotations": annotations, "categories": CATEGORIES}, separators=(",", ":")))
+    (out / "predictions.json").write_text(json.dumps(predictions, separators=(",", ":")))
+    with open(out / "splits.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["file_name", "split"])
+        writer.writerows(splits)
+    print(f"{len(images)} images, {len(annotations)} labels, {len(predictions)} predictions → {out}")
+
+
+if __name__ == "__main__":
+    make()
