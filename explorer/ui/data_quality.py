@@ -1,0 +1,228 @@
+"""Helpers of the Data Quality page: metric choices, the rows a metric is shown over, the histogram figure and
+the gallery items (whose image, what to highlight).
+
+The data functions (``metric_choices``, ``metric_rows``, ``gallery_order``) are plain pandas/NumPy so tests can
+call them directly; only the cached loader and the drawing helpers touch Streamlit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from explorer.project import Project
+from explorer.stats import Histogram, Outliers
+
+LEVEL_TARGET = {"F": "images", "O": "labels", "P": "predictions"}
+LEVEL_ID = {"F": "image_id", "O": "label_id", "P": "pred_id"}
+LEVEL_WORD = {"F": "image", "O": "label", "P": "prediction"}
+
+
+# ---- metric tables ---------------------------------------------------------------------------------------------
+def _metrics_stamp(project: Project) -> float:
+    """Modification time of the metric catalogue (0 when metrics were never computed): part of the cache key."""
+    path = project.metrics_dir / "catalog.json"
+    return path.stat().st_mtime if path.is_file() else 0.0
+
+
+@st.cache_resource(show_spinner="Loading data metrics…", max_entries=4)
+def _load_metric_tables(path: str, fingerprint: str, stamp: float):
+    from explorer.metrics_engine import load_metrics
+
+    return load_metrics(Project.load(path))
+
+
+def metric_tables(project: Project):
+    """``explorer.metrics_engine.load_metrics(project)``, cached by project path, fingerprint and catalogue time."""
+    return _load_metric_tables(str(project.root), project.fingerprint, _metrics_stamp(project))
+
+
+@dataclass(frozen=True)
+class MetricChoice:
+    """One (metric, level) the page can show, e.g. name ``relative_area``, level ``O``."""
+
+    name: str
+    level: str
+    display_name: str  # "Object area – relative (O)"
+    direction: str
+    description: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}@{self.level}"
+
+
+def _level_table(tables, level: str) -> pd.DataFrame | None:
+    return {"F": tables.frame, "O": tables.labels, "P": tables.predictions}[level]
+
+
+def metric_choices(tables) -> list[MetricChoice]:
+    """Every catalogued (metric, level) whose level table holds a column for it, in catalogue order.
+
+    Plugin metrics are in the catalogue like built-ins, so they are offered too. A level whose table is absent
+    (e.g. frame metrics of a project without images) contributes nothing.
+    """
+    out = []
+    for row in tables.catalog.itertuples(index=False):
+        table = _level_table(tables, row.level)
+        if table is None or row.name not in table.columns:
+            continue
+        out.append(MetricChoice(
+            name=str(row.name),
+            level=str(row.level),
+            display_name=str(row.display_name),
+            direction=str(getattr(row, "direction", "neutral")),
+            description=str(getattr(row, "description", "") or ""),
+        ))
+    return out
+
+
+def metric_rows(project: Project, tables, choice: MetricChoice, *, image_ids: np.ndarray,
+                classes: tuple[int, ...] | None) -> pd.DataFrame:
+    """The rows a metric is shown over, with its value: columns ``item_id, image_id, category_id, value``.
+
+    - ``F``: one row per image of ``image_ids`` (the split); with a class subset, only images holding a label or
+      a prediction of a selected class. ``category_id`` is -1.
+    - ``O`` / ``P``: one row per label / prediction on those images whose class is selected.
+
+    ``classes=None`` means all classes (images without any object stay in). Rows are taken from the project's
+    tables and the metric is joined by id, so an item without a computed value appears with ``value`` NaN
+    (counted as missing) rather than disappearing.
+    """
+    image_ids = np.asarray(image_ids)
+    metric = _level_table(tables, choice.level)[choice.name]
+    if choice.level == "F":
+        ids = image_ids
+        if classes is not None:
+            wanted = np.asarray(classes)
+            holders = np.union1d(
+                project.labels.loc[project.labels["category_id"].isin(wanted), "image_id"].to_numpy(),
+                project.predictions.loc[project.predictions["category_id"].isin(wanted), "image_id"].to_numpy(),
+            )
+            ids = ids[np.isin(ids, holders)]
+        return pd.DataFrame({
+            "item_id": ids.astype(np.int64),
+            "image_id": ids.astype(np.int64),
+            "category_id": np.full(len(ids), -1, dtype=np.int64),
+            "value": metric.reindex(ids).to_numpy(np.float64),
+        })
+    objects = project.labels if choice.level == "O" else project.predictions
+    keep = objects["image_id"].isin(image_ids)
+    if classes is not None:
+        keep &= objects["category_id"].isin(np.asarray(classes))
+    rows = objects.loc[keep]
+    item_ids = rows[LEVEL_ID[choice.level]].to_numpy(np.int64)
+    return pd.DataFrame({
+        "item_id": item_ids,
+        "image_id": rows["image_id"].to_numpy(np.int64),
+        "category_id": rows["category_id"].to_numpy(np.int64),
+        "value": metric.reindex(item_ids).to_numpy(np.float64),
+    })
+
+
+# ---- gallery order ---------------------------------------------------------------------------------------------
+def gallery_order(values: np.ndarray, keep: np.ndarray, *, descending: bool) -> np.ndarray:
+    """Row positions of ``keep`` rows sorted by value (stable; missing values last in both orders).
+
+    ``values``: shape ``(n,)`` float; ``keep``: shape ``(n,)`` bool. Returns int positions, shape ``(keep.sum(),)``.
+    """
+    positions = np.flatnonzero(keep)
+    v = values[positions]
+    missing = ~np.isfinite(v)
+    key = np.where(missing, 0.0, -v if descending else v)
+    order = np.lexsort((key, missing))  # primary: missing last; secondary: the value
+    return positions[order]
+
+
+# ---- figures ---------------------------------------------------------------------------------------------------
+def histogram_figure(hist: Histogram, outliers: Outliers, *, title: str) -> go.Figure:
+    """Plotly bars of the server-side bins (only ``n_bins`` numbers go to the browser) with the IQR fences."""
+    fig = go.Figure(go.Bar(
+        x=hist.centers.tolist(), y=hist.counts.tolist(), width=hist.widths.tolist(),
+        marker_color="#4C78A8", name="count",
+        customdata=np.stack([hist.edges[:-1], hist.edges[1:]], axis=1).tolist() if len(hist.counts) else [],
+        hovertemplate="[%{customdata[0]:.4g}, %{customdata[1]:.4g}): %{y}<extra></extra>",
+    ))
+    if len(hist.counts):
+        lo, hi = hist.edges[0], hist.edges[-1]
+        for fences, colour, word in ((outliers.moderate_fences, "#F58518", "1.5×IQR"),
+                                     (outliers.severe_fences, "#E45756", "3×IQR")):
+            for x in fences:
+                if np.isfinite(x) and lo <= x <= hi:
+                    fig.add_vline(x=float(x), line_dash="dash", line_color=colour, annotation_text=word,
+                                  annotation_position="top")
+    fig.update_layout(title=title, xaxis_title=title, yaxis_title="count", bargap=0.02, height=360,
+                      margin=dict(l=10, r=10, t=50, b=10), showlegend=False)
+    return fig
+
+
+# ---- gallery tiles ---------------------------------------------------------------------------------------------
+def _dim(colour: tuple[int, int, int], amount: float = 0.55) -> tuple[int, int, int]:
+    """A colour moved towards mid-grey, for context objects drawn around the highlighted one."""
+    return tuple(int(round(c + (128 - c) * amount)) for c in colour)
+
+
+def draw_items(project: Project, image_id: int, *, level: str, item_id: int, with_predictions: bool):
+    """DrawItems for one image: its labels and (optionally) predictions; for an (O)/(P) item the item itself is
+    drawn thick in full colour and the rest thin and dimmed."""
+    from explorer.render import LABEL_COLOUR, PREDICTION_COLOUR, DrawItem
+
+    names = project.category_names
+    items, focus = [], None
+    tables = [("O", project.labels, "label_id", LABEL_COLOUR)]
+    if with_predictions and project.has_predictions:
+        tables.append(("P", project.predictions, "pred_id", PREDICTION_COLOUR))
+    highlighted = []
+    for lvl, table, id_col, colour in tables:
+        rows = table.loc[table["image_id"] == image_id]
+        for row in rows.itertuples(index=False):  # one image: a handful of objects
+            is_item = level == lvl and int(getattr(row, id_col)) == item_id
+            caption = names.get(int(row.category_id), str(row.category_id))
+            if lvl == "P":
+                caption += f" {row.score:.2f}"
+            faded = level != "F" and not is_item
+            it = DrawItem(row.x, row.y, row.w, row.h, colour=_dim(colour) if faded else colour,
+                          caption="" if faded else caption, segmentation=row.segmentation if is_item else None,
+                          thickness=3 if is_item else (1 if faded else 2))
+            (highlighted if is_item else items).append(it)
+            if is_item:
+                focus = (row.x, row.y, row.w, row.h)
+    return items + highlighted, focus  # the highlighted object is drawn last, on top
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def render_thumbnail(path: str, fingerprint: str, image_id: int, level: str, item_id: int,
+                     with_predictions: bool, zoom: bool, max_side: int) -> np.ndarray | None:
+    """RGB thumbnail of one gallery item (``None`` when the image cannot be read), cached by small keys."""
+    import cv2
+
+    from explorer.render import render_tile
+
+    from explorer.errors import UserError
+    from explorer.ui.state import load_project
+
+    project = load_project(path)
+    file_name = project.images.loc[project.images["image_id"] == image_id, "file_name"].iloc[0]
+    try:
+        image = cv2.imread(str(project.image_path(file_name)), cv2.IMREAD_COLOR)
+    except UserError:  # a file name escaping the image root is refused, never followed
+        return None
+    if image is None:
+        return None
+    items, focus = draw_items(project, image_id, level=level, item_id=item_id, with_predictions=with_predictions)
+    tile = render_tile(image, items, focus=focus if zoom else None, max_side=max_side)
+    return tile[:, :, ::-1]
+
+
+def format_value(value: float) -> str:
+    """A metric value for a caption: 4 significant digits, "missing" for NaN."""
+    return "missing" if not np.isfinite(value) else f"{value:.4g}"
+
+
+def image_file(project: Project, image_id: int) -> str:
+    names = project.images.set_index("image_id")["file_name"]
+    return str(Path(str(names.get(image_id, "?"))).name)

@@ -1,0 +1,147 @@
+"""Data Quality: the distribution of any data metric, its outliers, and the images behind the numbers.
+
+Pick a metric of any level — frame "(F)", label "(O)" or prediction "(P)", plugins included — and see its
+histogram (binned on the server), summary statistics, Tukey IQR outliers, and a paginated gallery of the items
+sorted or filtered by the metric, with labels (and predictions) drawn. The sidebar's split and class filters apply.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import streamlit as st
+
+from explorer.errors import UserError
+from explorer.stats import histogram, in_range, iqr_outliers, summarize
+from explorer.ui import data_quality as dq
+from explorer.ui.state import selection
+
+PAGE_SIZES = (12, 24, 48)
+SHOW_ALL, SHOW_RANGE, SHOW_OUTLIERS = "all, sorted by the metric", "a range of the metric", "IQR outliers"
+
+st.title("🧪 Data Quality")
+sel = selection()
+project = sel.project
+
+try:
+    tables = dq.metric_tables(project)
+except UserError as e:
+    st.error(str(e))
+    st.stop()
+except FileNotFoundError:
+    st.info(f"No data metrics have been computed for **{project.name}** yet. "
+            f"Run `explorer metrics {project.root}` and reload this page.")
+    st.stop()
+
+if project.images_root is None or tables.frame is None or len(tables.frame) == 0:
+    st.info("This project has no images, so frame (F) metrics — which need pixels — are absent. "
+            "Label and prediction metrics that only need boxes are still shown.")
+
+choices = dq.metric_choices(tables)
+if not choices:
+    st.info(f"No data metric is available for **{project.name}** (no images and no boxes to measure).")
+    st.stop()
+by_key = {c.key: c for c in choices}
+key = st.selectbox("Metric", list(by_key), format_func=lambda k: by_key[k].display_name, key="dq_metric",
+                   help="(F) one value per image, (O) per label, (P) per prediction.")
+choice = by_key[key]
+if choice.description:
+    st.caption(f"{choice.description} · direction: {choice.direction.replace('_', ' ')}")
+
+rows = dq.metric_rows(project, tables, choice, image_ids=sel.image_ids,
+                      classes=None if sel.all_classes else sel.classes)
+values = rows["value"].to_numpy(np.float64)
+word = dq.LEVEL_WORD[choice.level]
+scope = "all splits" if sel.split is None else f"split {sel.split!r}"
+classes_note = "all classes" if sel.all_classes else f"{len(sel.classes)} of {len(project.categories)} classes"
+st.caption(f"{len(rows):,} {word}s · {scope} · {classes_note}"
+           + ("" if choice.level != "F" or sel.all_classes else " (images holding a label or prediction of a selected class)"))
+if len(rows) == 0:
+    st.warning(f"No {word}s in the current selection: widen the split or class filter in the sidebar.")
+    st.stop()
+
+# ---- distribution ----------------------------------------------------------------------------------------------
+outliers = iqr_outliers(values)
+summary = summarize(values)
+chart_col, stats_col = st.columns([3, 1])
+with stats_col:
+    bins = st.slider("Bins", min_value=5, max_value=100, value=30, step=1, key="dq_bins")
+    st.dataframe({"statistic": list(summary.as_dict()),
+                  "value": [dq.format_value(float(v)) for v in summary.as_dict().values()]},
+                 hide_index=True, width="stretch")
+hist = histogram(values, bins=bins)
+with chart_col:
+    if len(hist.counts):
+        st.plotly_chart(dq.histogram_figure(hist, outliers, title=choice.display_name), key="dq_histogram")
+    else:
+        st.warning(f"Every value of {choice.display_name} is missing in this selection: nothing to plot.")
+    if hist.n_missing:
+        st.caption(f"{hist.n_missing:,} {word}(s) have no value (NaN or infinite): counted as missing, not plotted.")
+
+m1, m2, m3 = st.columns(3)
+m1.metric("Moderate outliers (1.5–3×IQR)", f"{outliers.n_moderate:,}")
+m2.metric("Severe outliers (>3×IQR)", f"{outliers.n_severe:,}")
+m3.metric("Missing values", f"{summary.n_missing:,}")
+if np.isfinite(outliers.iqr):
+    st.caption(f"Q1 = {outliers.q1:.4g}, Q3 = {outliers.q3:.4g}, IQR = {outliers.iqr:.4g}; moderate beyond "
+               f"[{outliers.moderate_fences[0]:.4g}, {outliers.moderate_fences[1]:.4g}], severe beyond "
+               f"[{outliers.severe_fences[0]:.4g}, {outliers.severe_fences[1]:.4g}].")
+
+# ---- gallery ---------------------------------------------------------------------------------------------------
+st.subheader("Gallery")
+if project.images_root is None:
+    st.info("This project has no image folder, so there is nothing to show in a gallery.")
+    st.stop()
+
+c1, c2, c3 = st.columns([2, 1, 1])
+show = c1.radio("Show", [SHOW_ALL, SHOW_RANGE, SHOW_OUTLIERS], key="dq_show", horizontal=True)
+order = c2.radio("Order", ["ascending", "descending"], key="dq_order", horizontal=True)
+page_size = c3.selectbox("Per page", PAGE_SIZES, index=0, key="dq_page_size")
+
+finite = np.isfinite(values)
+keep = np.ones(len(values), dtype=bool)
+if show == SHOW_RANGE:
+    lo, hi = (float(values[finite].min()), float(values[finite].max())) if finite.any() else (0.0, 0.0)
+    if hi > lo:
+        chosen = st.slider(f"Range of {choice.display_name}", min_value=lo, max_value=hi, value=(lo, hi),
+                           step=(hi - lo) / 1000, format="%.4g", key=f"dq_range::{choice.key}")
+        keep = in_range(values, *chosen)
+    else:
+        st.caption(f"Every defined value equals {lo:.4g}: no range to choose.")
+        keep = finite
+elif show == SHOW_OUTLIERS:
+    kind = st.radio("Outliers", ["any", "moderate", "severe"], key="dq_outlier_kind", horizontal=True)
+    keep = outliers.mask(kind)
+
+order_pos = dq.gallery_order(values, keep, descending=order == "descending")
+n_pages = max(1, math.ceil(len(order_pos) / page_size))
+p1, p2 = st.columns([1, 3])
+page = int(p1.number_input("Page", min_value=1, max_value=n_pages, value=1, step=1, key="dq_page"))
+page = min(page, n_pages)
+p2.caption(f"{len(order_pos):,} {word}(s) match · page {page} of {n_pages}"
+           + ("" if show != SHOW_ALL or finite.all() else " · missing values last"))
+t1, t2 = st.columns(2)
+with_predictions = t1.toggle("Draw predictions", value=True, key="dq_with_predictions",
+                             disabled=not project.has_predictions)
+zoom = t2.toggle("Zoom on the object", value=False, key="dq_zoom", disabled=choice.level == "F",
+                 help="Crop each tile around its object; off shows the whole image with the object highlighted.")
+if choice.level != "F":
+    st.caption(f"Each tile shows the {word}'s whole image: the {word} is drawn thick (with its mask), "
+               "the image's other objects thin and dimmed. Labels light blue, predictions violet.")
+
+shown = order_pos[(page - 1) * page_size: page * page_size]
+names = project.category_names
+grid = st.columns(4)
+for i, pos in enumerate(shown):
+    row = rows.iloc[int(pos)]
+    image_id, item_id = int(row["image_id"]), int(row["item_id"])
+    tile = dq.render_thumbnail(str(project.root), project.fingerprint, image_id, choice.level, item_id,
+                               bool(with_predictions), bool(zoom), 320)
+    caption = f"{choice.display_name} = {dq.format_value(float(row['value']))} · {dq.image_file(project, image_id)}"
+    if choice.level != "F":
+        caption += f" · {word} {item_id} ({names.get(int(row['category_id']), row['category_id'])})"
+    with grid[i % 4]:
+        if tile is None:
+            st.warning(f"image {dq.image_file(project, image_id)} (id {image_id}) could not be read")
+        else:
+            st.image(tile, caption=caption, width="stretch")
