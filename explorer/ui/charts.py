@@ -1,0 +1,122 @@
+"""Plotly figure builders for the model-quality pages: aggregates in, figure out (never raw rows).
+
+Each builder takes a small summary table (one row per metric, bucket, class or curve point) and returns a
+``plotly.graph_objects.Figure``; curves are thinned to at most ``MAX_CURVE_POINTS`` points per trace.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+MAX_CURVE_POINTS = 400
+RATE_TITLES = {
+    "true_positive_rate": "True positive rate (TPR)",
+    "false_negative_rate": "False negative rate (FNR)",
+    "precision": "Precision",
+    "false_discovery_rate": "False discovery rate (FDR)",
+}
+RATE_COLORS = {
+    "true_positive_rate": "#2ca02c",
+    "false_negative_rate": "#ff7f0e",
+    "precision": "#1f77b4",
+    "false_discovery_rate": "#d62728",
+}
+
+
+def _thin(df: pd.DataFrame, limit: int = MAX_CURVE_POINTS) -> pd.DataFrame:
+    if len(df) <= limit:
+        return df
+    keep = np.unique(np.linspace(0, len(df) - 1, limit).round().astype(int))
+    return df.iloc[keep]
+
+
+def sorted_bar(table: pd.DataFrame, *, value: str, label: str = "display_name", value_range=(0.0, 1.0),
+               title: str = "", hover: str = "n_samples") -> go.Figure:
+    """Horizontal bars of ``table[value]`` by ``table[label]``, largest on top (by |value|); NaN bars are left
+    out of the drawing (the table below the chart lists them with their note).
+
+    ``table``: one row per metric with columns ``label``, ``value`` and ``hover`` (shown on hover and as text).
+    """
+    shown = table[table[value].notna()].copy()
+    shown = shown.iloc[np.argsort(np.abs(shown[value].to_numpy(np.float64)), kind="stable")]  # plotly draws bottom-up
+    colors = np.where(shown[value].to_numpy() >= 0, "#1f77b4", "#d62728")
+    fig = go.Figure(go.Bar(
+        x=shown[value], y=shown[label], orientation="h", marker_color=colors,
+        text=[f"{v:.3f}" for v in shown[value]],
+        customdata=shown[[hover]].to_numpy() if hover in shown else None,
+        hovertemplate="%{y}: %{x:.4f}" + ("<br>n = %{customdata[0]:,}" if hover in shown else "") + "<extra></extra>",
+    ))
+    fig.update_layout(title=title, height=max(260, 26 * len(shown) + 90), margin=dict(l=10, r=10, t=40, b=30),
+                      xaxis=dict(range=list(value_range)), yaxis=dict(automargin=True))
+    return fig
+
+
+def pr_curve_figure(curves: pd.DataFrame, names: dict[int, str]) -> go.Figure:
+    """Precision against recall, one line per class. ``curves``: ``category_id, recall, precision``."""
+    fig = go.Figure()
+    for cat, part in curves.groupby("category_id", sort=True):
+        part = _thin(part)
+        fig.add_trace(go.Scatter(x=part["recall"], y=part["precision"], mode="lines", name=names.get(int(cat), str(cat))))
+    fig.update_layout(title="Precision–recall curves", xaxis_title="Recall", yaxis_title="Precision",
+                      xaxis=dict(range=[0, 1.01]), yaxis=dict(range=[0, 1.01]), height=380,
+                      margin=dict(l=10, r=10, t=40, b=30))
+    return fig
+
+
+def f1_confidence_figure(curve: pd.DataFrame, best: pd.Series | None) -> go.Figure:
+    """F1, precision and recall against the confidence threshold, best-F1 threshold marked.
+
+    ``curve``: ``threshold, precision, recall, f1``; ``best``: the row of the best F1 (or None).
+    """
+    part = _thin(curve.sort_values("threshold"))
+    fig = go.Figure()
+    for col, color in (("f1", "#9467bd"), ("precision", "#1f77b4"), ("recall", "#2ca02c")):
+        fig.add_trace(go.Scatter(x=part["threshold"], y=part[col], mode="lines", name=col.upper() if col == "f1" else col,
+                                 line=dict(color=color, width=3 if col == "f1" else 1.5)))
+    if best is not None:
+        fig.add_vline(x=float(best["threshold"]), line_dash="dash", line_color="#9467bd",
+                      annotation_text=f"best F1 {best['f1']:.3f} @ {best['threshold']:.3f}")
+    fig.update_layout(title="F1 against confidence threshold", xaxis_title="Confidence threshold",
+                      yaxis=dict(range=[0, 1.01]), height=380, margin=dict(l=10, r=10, t=40, b=30))
+    return fig
+
+
+def bucket_rates_figure(perf: pd.DataFrame, overall: pd.DataFrame, rates: tuple[str, str], *,
+                        count: str, names: dict | None = None, title: str = "") -> go.Figure:
+    """Rates per bucket as bars (aggregate) or lines (one per group), item counts on a second axis, and the
+    overall averages as dashed horizontal lines.
+
+    ``perf``: ``performance_by_metric`` output (``range`` and the two ``rates`` columns, ``count``, optional
+    ``group``); ``overall``: ``overall_performance`` output (one row, or one per group).
+    """
+    fig = go.Figure()
+    if "group" not in perf:
+        for rate in rates:
+            fig.add_trace(go.Bar(x=perf["range"], y=perf[rate], name=RATE_TITLES[rate], marker_color=RATE_COLORS[rate],
+                                 hovertemplate="%{x}: %{y:.3f}<extra>" + RATE_TITLES[rate] + "</extra>"))
+            fig.add_hline(y=float(overall[rate].iloc[0]), line_dash="dash", line_color=RATE_COLORS[rate],
+                          annotation_text=f"average {RATE_TITLES[rate].split(' (')[0]} {float(overall[rate].iloc[0]):.3f}")
+        fig.add_trace(go.Scatter(x=perf["range"], y=perf[count], name=count.replace("_", " "), yaxis="y2",
+                                 mode="lines+markers", line=dict(color="#7f7f7f", width=1)))
+        fig.update_layout(barmode="group")
+    else:
+        rate = rates[0]
+        palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                   "#bcbd22", "#17becf"]
+        for i, (g, part) in enumerate(perf.groupby("group", sort=True)):
+            color = palette[i % len(palette)]
+            label = (names or {}).get(g, str(g))
+            fig.add_trace(go.Scatter(x=part["range"], y=part[rate], name=label, mode="lines+markers",
+                                     line=dict(color=color), customdata=part[[count]].to_numpy(),
+                                     hovertemplate="%{x}: %{y:.3f} (n = %{customdata[0]})<extra>" + label + "</extra>"))
+            avg = overall.loc[overall["group"] == g, rate]
+            if len(avg) and np.isfinite(avg.iloc[0]):
+                fig.add_hline(y=float(avg.iloc[0]), line_dash="dash", line_color=color, opacity=0.6)
+    fig.update_layout(
+        title=title, height=420, margin=dict(l=10, r=10, t=40, b=30), legend=dict(orientation="h", y=-0.25),
+        yaxis=dict(title="rate", range=[0, 1.05]),
+        yaxis2=dict(title="count", overlaying="y", side="right", showgrid=False, rangemode="tozero"),
+        xaxis=dict(title="bucket", type="category"),
+    )
+    return fig
