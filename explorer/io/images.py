@@ -1,0 +1,117 @@
+"""Image files: scanning a folder, checking file names, reading sizes from headers (pixels are not decoded).
+
+Every importer funnels its image records through ``attach_image_files``: a ``file_name`` that escapes the
+image root is rejected; a missing or unreadable file is reported, and the record is kept when its size is known
+(from the label file), so an evaluation-only project still works.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from explorer.errors import ProblemReport, UserError
+from explorer.project import safe_join
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+# Stands in for the image root when a project has no image folder, so that names like "../x" or "/etc/x"
+# are still rejected the same way (safe_join never touches the file system for a path that does not exist).
+_NO_ROOT = Path("/__explorer_no_image_root__")
+
+
+def image_folder(path: str | Path) -> Path:
+    """The image folder given by the user, checked to exist (``UserError`` otherwise)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise UserError(f"image folder {path} does not exist or is not a folder")
+    return root
+
+
+def scan_images(root: Path) -> list[str]:
+    """Relative ``/``-separated paths of every image file under ``root`` (recursive, sorted)."""
+    return sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+    )
+
+
+def read_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` from the image header (PIL opens lazily: no pixel decoding)."""
+    with Image.open(path) as im:
+        return im.size
+
+
+def _probe(path: Path) -> tuple[float, float, str | None]:
+    if not path.is_file():
+        return np.nan, np.nan, f"image file {path} is missing"
+    try:
+        w, h = read_size(path)
+    except Exception as e:  # PIL raises many types for corrupt files; all mean "unreadable"
+        return np.nan, np.nan, f"image file {path} is unreadable ({type(e).__name__}: {e})"
+    return float(w), float(h), None
+
+
+def probe_sizes(paths: list[Path]) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """Header sizes of ``paths``: ``(width, height)`` float arrays (NaN when missing/unreadable) and per-path
+    error messages (None when readable). Reads headers on a few threads (the work is file-system bound)."""
+    if not paths:
+        return np.empty(0), np.empty(0), []
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(_probe, paths, chunksize=64))
+    w, h, err = zip(*results)
+    return np.array(w, dtype=np.float64), np.array(h, dtype=np.float64), list(err)
+
+
+def checked_path(root: Path | None, file_name: str) -> Path:
+    """``safe_join`` of ``file_name`` under ``root`` (or under a stand-in root when there is no image folder)."""
+    return safe_join(root if root is not None else _NO_ROOT, file_name)
+
+
+def attach_image_files(images: pd.DataFrame, root: Path | None, report: ProblemReport, file: str,
+                       record: Callable[[int], str]) -> pd.DataFrame:
+    """Check every image record's ``file_name`` and file; return the kept records with sizes filled in.
+
+    ``images`` has ``file_name, width, height`` (NaN = unknown) on a RangeIndex; ``record(i)`` names row ``i``
+    in ``file`` for messages. Rules: a name escaping the root → rejected. With ``root``: a missing/unreadable
+    file is reported and the record kept only when the label file gave its size; an unknown size is read from
+    the header; a header size that differs from the label file's is flagged (the label file's size is kept,
+    since the annotations were made against it). Without ``root`` an unknown size rejects the record.
+    """
+    n = len(images)
+    ok = np.ones(n, dtype=bool)
+    paths: list[Path | None] = [None] * n
+    for i, name in enumerate(images["file_name"].tolist()):
+        try:
+            paths[i] = checked_path(root, name)
+        except UserError as e:
+            report.add(file, record(i), str(e), "unsafe_file_name")
+            ok[i] = False
+    width = images["width"].to_numpy(np.float64).copy()
+    height = images["height"].to_numpy(np.float64).copy()
+    known = np.isfinite(width) & np.isfinite(height)
+    if root is not None:
+        idx = np.flatnonzero(ok)
+        fw, fh, errors = probe_sizes([paths[i] for i in idx])
+        for j, i in enumerate(idx):
+            if errors[j] is not None:
+                if known[i]:
+                    report.warn(file, record(i), errors[j] + "; record kept with the size from the label file", "image_file")
+                else:
+                    report.add(file, record(i), errors[j] + " and the label file gives no size", "image_file")
+                    ok[i] = False
+            elif not known[i]:
+                width[i], height[i] = fw[j], fh[j]
+            elif (fw[j], fh[j]) != (width[i], height[i]):
+                report.warn(file, record(i), f"image file is {fw[j]:g}x{fh[j]:g} but the label file says "
+                            f"{width[i]:g}x{height[i]:g}; the label file's size is kept", "size_mismatch")
+    else:
+        for i in np.flatnonzero(ok & ~known):
+            report.add(file, record(i), "no valid width/height and no image folder to read it from", "unknown_size")
+            ok[i] = False
+    out = images.assign(width=width, height=height)[ok]
+    return out.reset_index(drop=True)
