@@ -1,0 +1,111 @@
+"""Failure buckets: the true positives, false detections and misses of a selection, ready for a gallery.
+
+``bucket_table(match_predictions, match_labels, ...)`` turns a ``MatchResult``'s two tables into one row per
+bucket item:
+
+* a prediction is ``"TP"`` when ``is_tp`` and ``"FP"`` otherwise (with its ``fp_reason``);
+* a label is ``"FN"`` when not ``detected``; when labels are chosen explicitly (a label bucket of Performance by
+  Metric) a detected label is a ``"TP"`` too;
+* rows the COCO protocol ignores (crowd labels, predictions matched to a crowd label) get outcome ``"ignored"``:
+  they are kept and counted, never silently dropped, and left out of TP/FP/FN.
+
+Without explicit ids the bucket is the whole selection: every prediction (TP or FP) plus every missed label
+(FN); a detected label is then represented by its true-positive prediction, so nothing is counted twice.
+
+Columns of the table: ``record`` (``"prediction"``/``"label"``), ``id`` (pred_id/label_id), ``image_id``,
+``category_id``, ``outcome``, ``fp_reason`` (None unless FP), ``score`` (the prediction's score; for a label, the
+score of the prediction that matched it, NaN if none), ``iou`` (the engine's IoU of the pair, NaN if none),
+``partner_id`` (matched label of a prediction / matched prediction of a label; -1 = none).
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+OUTCOMES = ("TP", "FP", "FN", "ignored")
+FP_REASONS = ("wrong_class", "localisation", "duplicate", "background")
+FP_REASON_WORDS = {"wrong_class": "wrong class", "localisation": "localisation", "duplicate": "duplicate",
+                   "background": "background"}
+COLUMNS = ["record", "id", "image_id", "category_id", "outcome", "fp_reason", "score", "iou", "partner_id"]
+
+
+def _prediction_rows(preds: pd.DataFrame) -> pd.DataFrame:
+    ignored = preds["ignored"].to_numpy(bool)
+    is_tp = preds["is_tp"].to_numpy(bool)
+    outcome = np.where(ignored, "ignored", np.where(is_tp, "TP", "FP"))
+    reason = preds["fp_reason"].astype(object).where(outcome == "FP", None)
+    return pd.DataFrame({
+        "record": "prediction", "id": preds["pred_id"].to_numpy(np.int64), "image_id": preds["image_id"].to_numpy(np.int64),
+        "category_id": preds["category_id"].to_numpy(np.int64), "outcome": outcome, "fp_reason": reason.to_numpy(),
+        "score": preds["score"].to_numpy(np.float64), "iou": preds["iou"].to_numpy(np.float64),
+        "partner_id": preds["label_id"].to_numpy(np.int64),
+    })
+
+
+def _label_rows(labels: pd.DataFrame, scores: pd.Series) -> pd.DataFrame:
+    ignored = labels["ignored"].to_numpy(bool)
+    detected = labels["detected"].to_numpy(bool)
+    partner = labels["pred_id"].to_numpy(np.int64)
+    iou = labels["iou"].to_numpy(np.float64)
+    return pd.DataFrame({
+        "record": "label", "id": labels["label_id"].to_numpy(np.int64), "image_id": labels["image_id"].to_numpy(np.int64),
+        "category_id": labels["category_id"].to_numpy(np.int64),
+        "outcome": np.where(ignored, "ignored", np.where(detected, "TP", "FN")), "fp_reason": None,
+        "score": scores.reindex(partner).to_numpy(np.float64),
+        "iou": np.where(partner >= 0, iou, np.nan), "partner_id": partner,
+    })
+
+
+def bucket_table(predictions: pd.DataFrame, labels: pd.DataFrame, *, pred_ids: Iterable[int] | None = None,
+                 label_ids: Iterable[int] | None = None, classes: Iterable[int] | None = None,
+                 image_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """One row per bucket item (see the module docstring); predictions first, then labels, each by id.
+
+    ``predictions``/``labels`` are ``MatchResult.predictions`` / ``.labels``. ``pred_ids``/``label_ids`` choose an
+    explicit bucket (ids absent from the match, e.g. below the confidence threshold, are simply not there);
+    when both are None the bucket is the whole selection. ``classes``/``image_ids`` restrict by category / image.
+    """
+    scores = pd.Series(predictions["score"].to_numpy(np.float64), index=predictions["pred_id"].to_numpy(np.int64))
+    if pred_ids is None and label_ids is None:
+        preds = predictions
+        labs = labels[~labels["detected"].to_numpy(bool) | labels["ignored"].to_numpy(bool)]
+    else:
+        preds = predictions[predictions["pred_id"].isin(np.asarray(list(pred_ids or []), np.int64))]
+        labs = labels[labels["label_id"].isin(np.asarray(list(label_ids or []), np.int64))]
+    table = pd.concat([_prediction_rows(preds), _label_rows(labs, scores)], ignore_index=True)[COLUMNS]
+    keep = np.ones(len(table), bool)
+    if classes is not None:
+        keep &= table["category_id"].isin(np.asarray(list(classes), np.int64)).to_numpy()
+    if image_ids is not None:
+        keep &= table["image_id"].isin(np.asarray(list(image_ids), np.int64)).to_numpy()
+    return table[keep].reset_index(drop=True)
+
+
+def outcome_counts(table: pd.DataFrame) -> dict[str, int]:
+    """Items per outcome (every key of ``OUTCOMES`` present) plus FP per reason as ``"FP:<reason>"``."""
+    counts = {o: int((table["outcome"] == o).sum()) for o in OUTCOMES}
+    fp = table.loc[table["outcome"] == "FP", "fp_reason"]
+    for reason in FP_REASONS:
+        counts[f"FP:{reason}"] = int((fp == reason).sum())
+    return counts
+
+
+def metric_values(table: pd.DataFrame, *, predictions: pd.Series | None, labels: pd.Series | None) -> np.ndarray:
+    """Per-row value of one metric: ``predictions`` (index pred_id) for prediction rows, ``labels`` (index
+    label_id) for label rows; NaN where the metric has no value for that row's level (e.g. confidence of a label)."""
+    out = np.full(len(table), np.nan)
+    is_pred = (table["record"] == "prediction").to_numpy()
+    ids = table["id"].to_numpy(np.int64)
+    for mask, series in ((is_pred, predictions), (~is_pred, labels)):
+        if series is not None and mask.any():
+            out[mask] = pd.to_numeric(series, errors="coerce").reindex(ids[mask]).to_numpy(np.float64)
+    return out
+
+
+def sort_rows(table: pd.DataFrame, values: np.ndarray, *, descending: bool) -> pd.DataFrame:
+    """``table`` ordered by ``values`` (stable; NaN always last, whatever the direction)."""
+    values = np.asarray(values, np.float64)
+    key = np.where(np.isnan(values), np.inf, -values if descending else values)
+    return table.iloc[np.argsort(key, kind="stable")]

@@ -1,0 +1,115 @@
+"""A paginated gallery of images with boxes and masks drawn on them (UI; the drawing is ``explorer.render``).
+
+``show_gallery(items, *, key, ...)`` accepts
+
+* a list of ``explorer.tiles.Tile`` — one thumbnail each;
+* a *box table* — a DataFrame with one row per box (``image_id, x, y, w, h`` and optionally ``colour``,
+  ``caption``, ``segmentation``, ``thickness``): one thumbnail per image, every box of it drawn;
+* any DataFrame with one row per thumbnail plus ``make_tiles(rows) -> list[Tile]``, which is called only for
+  the rows of the current page (so a bucket of 100k rows costs one page of drawing).
+
+Images are read only through ``Project.image_path`` (a name escaping the image root is refused); a missing or
+unreadable image becomes a placeholder message in its tile, never a traceback. Thumbnails are cached as PNG
+bytes, keyed by project path, fingerprint, the tile's drawing digest and the size.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer.errors import UserError
+from explorer.project import Project
+from explorer.render import render_tile
+from explorer.tiles import Tile, tiles_from_boxes
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _thumbnail_png(project_path: str, fingerprint: str, tile_key: str, max_side: int, _tile: Tile) -> bytes | str:
+    """PNG bytes of a tile, or a message saying why the image cannot be shown (``str``)."""
+    from explorer.ui.state import load_project
+
+    project = load_project(project_path)
+    names = project.images.loc[project.images["image_id"] == _tile.image_id, "file_name"]
+    if names.empty:
+        return f"image id {_tile.image_id} is not in the project"
+    file_name = str(names.iloc[0])
+    try:
+        path = project.image_path(file_name)
+    except UserError as e:
+        return f"{file_name}: {e}"
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+    if image is None:
+        return f"{file_name}: image file missing or unreadable ({path})"
+    try:
+        tile = render_tile(image, _tile.items, focus=_tile.focus, max_side=max_side)
+    except UserError as e:  # e.g. a mask whose size differs from the image
+        return f"{file_name}: cannot draw its annotations: {e}"
+    ok, png = cv2.imencode(".png", tile)
+    return png.tobytes() if ok else f"{file_name}: could not encode the thumbnail"
+
+
+def _page_controls(n_items: int, *, key: str, per_page: int) -> tuple[int, int]:
+    """Page selector; returns the ``[start, stop)`` item range of the current page."""
+    n_pages = max(1, -(-n_items // per_page))
+    page_key = f"{key}:page"
+    if not 1 <= int(st.session_state.get(page_key, 1)) <= n_pages:  # the item set shrank since the last run
+        st.session_state[page_key] = 1
+    left, right = st.columns([1, 3])
+    page = left.number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, step=1, key=page_key,
+                             disabled=n_pages == 1)
+    start = (int(page) - 1) * per_page
+    stop = min(start + per_page, n_items)
+    right.caption(f"showing {start + 1}–{stop} of {n_items:,}")
+    return start, stop
+
+
+def show_gallery(items: Sequence[Tile] | pd.DataFrame, *, key: str, project: Project | None = None,
+                 per_page: int = 12, columns: int = 4, max_side: int = 300,
+                 make_tiles: Callable[[pd.DataFrame], list[Tile]] | None = None,
+                 empty_message: str = "Nothing to show for this selection.") -> list[Tile]:
+    """Draw one page of the gallery (see the module docstring for ``items``); return the tiles shown.
+
+    ``key`` namespaces the widgets (page number), so several galleries can live on one page. ``project``
+    defaults to the sidebar's current project.
+    """
+    if project is None:
+        from explorer.ui.state import selection
+
+        project = selection().project
+    if isinstance(items, pd.DataFrame) and make_tiles is None:
+        image_ids = pd.unique(items["image_id"].to_numpy(np.int64)) if len(items) else np.empty(0, np.int64)
+        n_items = len(image_ids)
+    else:
+        n_items = len(items)
+    if n_items == 0:
+        st.info(empty_message)
+        return []
+    start, stop = _page_controls(n_items, key=key, per_page=per_page)
+    if isinstance(items, pd.DataFrame) and make_tiles is None:
+        page_ids = image_ids[start:stop]
+        tiles = tiles_from_boxes(items[items["image_id"].isin(page_ids)], image_ids=page_ids)
+    elif isinstance(items, pd.DataFrame):
+        tiles = make_tiles(items.iloc[start:stop])
+    else:
+        tiles = list(items[start:stop])
+
+    if project.images_root is None:
+        st.info("This project has no image folder, so nothing can be drawn; the items of this page are listed instead.")
+        st.dataframe(pd.DataFrame({"image_id": [t.image_id for t in tiles], "item": [t.caption for t in tiles]}),
+                     hide_index=True)
+        return tiles
+    grid = st.columns(columns)
+    for i, tile in enumerate(tiles):
+        with grid[i % columns]:
+            thumb = _thumbnail_png(str(project.root), project.fingerprint, tile.cache_key(), max_side, tile)
+            if isinstance(thumb, str):
+                st.warning(thumb, icon="🖼️")
+                if tile.caption:
+                    st.caption(tile.caption)
+            else:
+                st.image(thumb, caption=tile.caption or None, width="stretch")
+    return tiles
