@@ -1,0 +1,47 @@
+"""``explorer metrics PROJECT`` / ``explorer metrics IMAGES_DIR --out FILE.parquet``: compute data metrics.
+
+A project folder gets every registered metric (F, O, P) into ``PROJECT/metrics/`` (cached: a second run
+recomputes only what changed). A bare image folder gets one row per image: ``file_name`` and one numeric
+column per frame metric. Unreadable images are reported by name and skipped; the rest is computed.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from explorer.errors import UserError
+from explorer.project import MANIFEST
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("path", help="a project folder (built by 'explorer import') or a folder of images")
+    parser.add_argument("--out", help="output Parquet file (required for a bare image folder)")
+    parser.add_argument("--metrics-plugin", action="append", default=[], metavar="FILE",
+                        help="a Python file registering extra metrics (from metrics import frame_metric, ...); repeatable")
+    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+
+
+def run(args) -> int:
+    from explorer.metrics_engine import compute_frame_metrics, compute_metrics
+
+    path = Path(args.path)
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    if (path / MANIFEST).is_file():
+        if args.out:
+            raise UserError("--out is for a bare image folder; a project's metrics go to PROJECT/metrics/")
+        stats = compute_metrics(path, plugins=args.metrics_plugin, progress=not args.no_progress, workers=args.workers)
+        where = path / "metrics"
+    elif path.is_dir():
+        if not args.out:
+            raise UserError(f"{path} is an image folder, not a project: give --out FILE.parquet "
+                            "(or build a project with 'explorer import')")
+        table, stats = compute_frame_metrics(path, args.out, plugins=args.metrics_plugin,
+                                             progress=not args.no_progress, workers=args.workers)
+        where = Path(args.out)
+    else:
+        raise UserError(f"{path} does not exist")
+    if len(stats.problems):
+        print(stats.problems.format())
+    print(f"explorer metrics: {stats.format()} -> {where}")
+    return 0

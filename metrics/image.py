@@ -1,0 +1,194 @@
+"""The decoded image that per-image metrics read, and how it is decoded.
+
+Every per-image metric reads one decoded buffer, the *working image*. Large images are decoded at reduced
+resolution (``cv2.IMREAD_REDUCED_COLOR_{2,4,8}``: the JPEG decoder scales the DCT blocks, which is both fast
+and an area-average): the factor ``f`` is the largest of 1, 2, 4, 8 that keeps the long side ≥ ``WORK_LONG_SIDE``
+(256 px). A 640×480 photo is thus analysed at 320×240. Width and height always come from the file header
+(original pixels). Means and fractions barely change under area-averaging; each metric's docstring says
+which resolution it uses. Sharpness is measured at a fixed canonical resolution (long side
+``CANONICAL_LONG_SIDE`` = 256 px, ``cv2.INTER_AREA``) so that values compare across image sizes.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from functools import cached_property
+
+import cv2
+import numpy as np
+
+WORK_LONG_SIDE = 256
+CANONICAL_LONG_SIDE = 256
+_REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def reduction_factor(width: int, height: int) -> int:
+    """Largest ``f`` in (1, 2, 4, 8) with ``max(width, height) / f >= WORK_LONG_SIDE``."""
+    long_side = max(width, height)
+    for f in (8, 4, 2):
+        if long_side / f >= WORK_LONG_SIDE:
+            return f
+    return 1
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from the image header without decoding pixels, or None when unreadable."""
+    if data[:2] == b"\xff\xd8":  # JPEG: walk the markers to the first SOF
+        i, n = 2, len(data)
+        while i + 9 < n:
+            if data[i] != 0xFF:
+                i += 1
+                continue
+            marker = data[i + 1]
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
+                i += 1 if marker == 0xFF else 2
+                continue
+            length = int.from_bytes(data[i + 2:i + 4], "big")
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                h = int.from_bytes(data[i + 5:i + 7], "big")
+                w = int.from_bytes(data[i + 7:i + 9], "big")
+                return (w, h) if w > 0 and h > 0 else None
+            i += 2 + length
+        return None
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as im:
+            return im.size
+    except Exception:
+        return None
+
+
+def decode(data: bytes) -> tuple[np.ndarray, int, int] | None:
+    """Decode the working image: ``(bgr (h, w, 3) uint8, original_width, original_height)``, None if corrupt."""
+    size = header_size(data)
+    buf = np.frombuffer(data, np.uint8)
+    factor = 1 if size is None else reduction_factor(*size)
+    bgr = cv2.imdecode(buf, _REDUCED[factor])
+    if bgr is None and factor != 1:
+        bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        factor = 1
+    if bgr is None or bgr.size == 0:
+        return None
+    if size is None:
+        size = (bgr.shape[1] * factor, bgr.shape[0] * factor)
+    return bgr, int(size[0]), int(size[1])
+
+
+@dataclass
+class FrameImage:
+    """One decoded image as per-image metrics see it.
+
+    ``bgr``: working image, ``(h, w, 3)`` uint8, BGR order (OpenCV), possibly reduced (see module docstring).
+    ``width``, ``height``: original size in pixels. Derived buffers are computed once and shared by metrics.
+    """
+
+    bgr: np.ndarray
+    width: int
+    height: int
+
+    @classmethod
+    def from_bgr(cls, bgr: np.ndarray) -> "FrameImage":
+        """A full-resolution FrameImage of an in-memory array (tests, notebooks)."""
+        bgr = np.ascontiguousarray(bgr, dtype=np.uint8)
+        if bgr.ndim == 2:
+            bgr = cv2.cvtColor(bgr, cv2.COLOR_GRAY2BGR)
+        return cls(bgr=bgr, width=bgr.shape[1], height=bgr.shape[0])
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """``(sx, sy)``: working pixels per original pixel."""
+        return self.bgr.shape[1] / self.width, self.bgr.shape[0] / self.height
+
+    @cached_property
+    def luma(self) -> np.ndarray:
+        """``(h, w)`` uint8 luma ``Y = 0.299 R + 0.587 G + 0.114 B`` rounded to 8 bits (OpenCV BT.601)."""
+        return cv2.cvtColor(self.bgr, cv2.COLOR_BGR2GRAY)
+
+    @cached_property
+    def luma_histogram(self) -> np.ndarray:
+        """``(256,)`` int64 counts of each luma level."""
+        return np.bincount(self.luma.ravel(), minlength=256)
+
+    @cached_property
+    def channel_means(self) -> np.ndarray:
+        """``(3,)`` float64 means of the B, G, R channels."""
+        return np.asarray(cv2.mean(self.bgr)[:3], dtype=np.float64)
+
+    @cached_property
+    def canonical_luma(self) -> np.ndarray:
+        """Luma resized (``INTER_AREA`` down, ``INTER_LINEAR`` up) to long side 256 px, float32 in 0..255."""
+        luma = self.luma
+        h, w = luma.shape
+        long_side = max(h, w)
+        if long_side != CANONICAL_LONG_SIDE:
+            s = CANONICAL_LONG_SIDE / long_side
+            size = (max(1, round(w * s)), max(1, round(h * s)))
+            luma = cv2.resize(luma, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+        return luma.astype(np.float32)
+
+    @cached_property
+    def canonical_laplacian_variance(self) -> float:
+        """Variance of the Laplacian of ``canonical_luma`` (shared by the sharpness and blur metrics)."""
+        return float(cv2.Laplacian(self.canonical_luma, cv2.CV_32F, ksize=1).var(dtype=np.float64))
+
+    @cached_property
+    def phash(self) -> int:
+        """64-bit perceptual hash: DCT-II of the luma resized to 32×32 (``INTER_AREA``); bit k is set when the
+        k-th of the 8×8 lowest-frequency coefficients (row-major) exceeds their median. Returned as int64."""
+        small = cv2.resize(self.luma, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+        low = cv2.dct(small)[:8, :8].ravel()
+        bits = (low > np.median(low)).astype(np.uint64)
+        value = int((bits << np.arange(64, dtype=np.uint64)).sum(dtype=np.uint64))
+        return value - (1 << 64) if value >= (1 << 63) else value
+
+    @cached_property
+    def laplacian(self) -> np.ndarray:
+        """``(h, w)`` float32 Laplacian (kernel [[0,1,0],[1,-4,1],[0,1,0]], reflect-101 border) of the working luma."""
+        return cv2.Laplacian(self.luma, cv2.CV_32F, ksize=1)
+
+    @cached_property
+    def luma_integrals(self) -> tuple[np.ndarray, np.ndarray]:
+        """Summed-area tables ``(h+1, w+1)`` float64 of luma and luma², for box statistics in O(1) per box."""
+        s, sq = cv2.integral2(self.luma, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)
+        return s, sq
+
+    @cached_property
+    def laplacian_integrals(self) -> tuple[np.ndarray, np.ndarray]:
+        """Summed-area tables of the Laplacian and its square."""
+        s, sq = cv2.integral2(self.laplacian, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)
+        return s, sq
+
+    def working_boxes(self, boxes: np.ndarray) -> np.ndarray:
+        """Boxes ``(n, 4)`` xyxy in original pixels → integer pixel bounds ``(n, 4)`` in the working image.
+
+        ``x1 = floor(x1·sx)``, ``x2 = ceil(x2·sx)`` (every touched pixel counts), clipped to the image;
+        a box outside the image becomes empty (``x2 <= x1``).
+        """
+        sx, sy = self.scale
+        h, w = self.luma.shape
+        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        x1 = np.clip(np.floor(b[:, 0] * sx), 0, w)
+        y1 = np.clip(np.floor(b[:, 1] * sy), 0, h)
+        x2 = np.clip(np.ceil(b[:, 2] * sx), 0, w)
+        y2 = np.clip(np.ceil(b[:, 3] * sy), 0, h)
+        out = np.stack([x1, y1, x2, y2], axis=1)
+        return np.nan_to_num(out, nan=0).astype(np.int64)
+
+
+def box_mean_std(integrals: tuple[np.ndarray, np.ndarray], boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population std of a buffer inside integer boxes ``(n, 4)``, from its summed-area tables.
+
+    ``mean = S / N``, ``std = sqrt(max(SQ / N - mean², 0))`` with ``S``, ``SQ`` the box sums of the values and
+    their squares and ``N`` the pixel count; NaN for empty boxes (``N = 0``).
+    """
+    s, sq = integrals
+    x1, y1, x2, y2 = boxes.T
+    n = ((x2 - x1) * (y2 - y1)).astype(np.float64)
+    total = s[y2, x2] - s[y1, x2] - s[y2, x1] + s[y1, x1]
+    total_sq = sq[y2, x2] - sq[y1, x2] - sq[y2, x1] + sq[y1, x1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        valid = (x2 > x1) & (y2 > y1)
+        mean = np.where(valid, total / np.where(valid, n, 1), np.nan)
+        var = np.where(valid, np.maximum(total_sq / np.where(valid, n, 1) - mean**2, 0.0), np.nan)
+    return mean, np.sqrt(var)
