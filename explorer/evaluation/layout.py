@@ -1,0 +1,123 @@
+"""Sort labels and predictions into (image, category) groups and compute their IoU blocks once.
+
+A *group* is one image and one category: its predictions (descending score, ties in input order — the stable
+mergesort of pycocotools) and its labels (input order) are contiguous row ranges. IoUs are stored in *blocks*:
+one per group (``block="group"``: what COCO evaluation needs) or one per image (``block="image"``: every
+label x prediction pair of an image, any class, which the ``Matcher`` needs for "wrong class" and the
+confusion matrix). See ``explorer.evaluation.kernels`` for the indexing formula.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from explorer.evaluation import kernels
+from explorer.evaluation.inputs import Boxes
+
+MAX_DETS = 100  # pycocotools' maxDets[-1]: predictions kept per image and category before matching
+
+
+@dataclass
+class Layout:
+    """Sorted rows, groups and IoU blocks. ``dt_rows``/``gt_rows`` map sorted rows back to the input tables.
+
+    Groups: ``grp_d0:grp_d1`` (predictions after the ``max_dets`` cut), ``grp_g0:grp_g1``, ``grp_img`` and
+    ``grp_cat`` (positions in the image / category lists), ``grp_blk`` (block). ``dt_rank``: position of each
+    prediction in its group (0 = highest score); rows with ``dt_rank >= max_dets`` are in no group range.
+    """
+
+    dt_rows: np.ndarray
+    gt_rows: np.ndarray
+    dt_rank: np.ndarray
+    dt_img: np.ndarray
+    dt_cat: np.ndarray
+    gt_img: np.ndarray
+    gt_cat: np.ndarray
+    grp_d0: np.ndarray
+    grp_d1: np.ndarray
+    grp_g0: np.ndarray
+    grp_g1: np.ndarray
+    grp_img: np.ndarray
+    grp_cat: np.ndarray
+    grp_blk: np.ndarray
+    blk_d0: np.ndarray
+    blk_d1: np.ndarray
+    blk_g0: np.ndarray
+    blk_g1: np.ndarray
+    blk_off: np.ndarray
+    ious: np.ndarray
+
+    @property
+    def blk_ncols(self) -> np.ndarray:
+        return self.blk_g1 - self.blk_g0
+
+
+def _ranges(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.searchsorted(sorted_keys, keys, "left"), np.searchsorted(sorted_keys, keys, "right")
+
+
+def build(dt_img, dt_cat, dt_score, gt_img, gt_cat, *, n_img: int, n_cat: int, block: str,
+          max_dets: int = MAX_DETS, drop_cut: bool = False) -> Layout:
+    """Group and sort rows given image positions ``*_img`` and category positions ``*_cat`` (int64).
+
+    ``block="group"`` orders groups category-major (category, then image: pycocotools' accumulation order);
+    ``block="image"`` orders them image-major so that an image's rows are contiguous. ``drop_cut`` removes
+    the predictions beyond ``max_dets`` per group (COCO evaluation never looks at them).
+    """
+    if block == "group":
+        dt_key = dt_cat * n_img + dt_img
+        gt_key = gt_cat * n_img + gt_img
+    else:
+        dt_key = dt_img * n_cat + dt_cat
+        gt_key = gt_img * n_cat + gt_cat
+    dt_rows = np.lexsort((-dt_score, dt_key))  # lexsort is stable: ties keep input order
+    gt_rows = np.argsort(gt_key, kind="stable")
+    dk = dt_key[dt_rows]
+    starts = np.searchsorted(dk, dk, "left")
+    dt_rank = np.arange(len(dk)) - starts
+    if drop_cut:
+        keep = dt_rank < max_dets
+        dt_rows, dk, dt_rank = dt_rows[keep], dk[keep], dt_rank[keep]
+    gk = gt_key[gt_rows]
+    grp_key = np.union1d(dk, gk)
+    grp_d0, grp_d1 = _ranges(dk, grp_key)
+    grp_d1 = np.minimum(grp_d1, grp_d0 + max_dets)
+    grp_g0, grp_g1 = _ranges(gk, grp_key)
+    if block == "group":
+        grp_cat, grp_img = np.divmod(grp_key, n_img)
+        blk_d0, blk_d1, blk_g0, blk_g1 = grp_d0, grp_d1, grp_g0, grp_g1
+        grp_blk = np.arange(len(grp_key))
+    else:
+        grp_img, grp_cat = np.divmod(grp_key, n_cat)
+        imgs = np.unique(grp_img)
+        blk_d0, blk_d1 = _ranges(dk // n_cat, imgs)
+        blk_g0, blk_g1 = _ranges(gk // n_cat, imgs)
+        grp_blk = np.searchsorted(imgs, grp_img)
+    sizes = (blk_d1 - blk_d0) * (blk_g1 - blk_g0)
+    blk_off = np.zeros(len(sizes), np.int64)
+    np.cumsum(sizes[:-1], out=blk_off[1:])
+    return Layout(
+        dt_rows=dt_rows, gt_rows=gt_rows, dt_rank=dt_rank,
+        dt_img=dt_img[dt_rows], dt_cat=dt_cat[dt_rows], gt_img=gt_img[gt_rows], gt_cat=gt_cat[gt_rows],
+        grp_d0=grp_d0, grp_d1=grp_d1, grp_g0=grp_g0, grp_g1=grp_g1, grp_img=grp_img, grp_cat=grp_cat,
+        grp_blk=grp_blk, blk_d0=blk_d0, blk_d1=blk_d1, blk_g0=blk_g0, blk_g1=blk_g1, blk_off=blk_off,
+        ious=np.zeros(int(sizes.sum()), np.float64))
+
+
+def fill_ious(layout: Layout, dt: Boxes, gt: Boxes, *, iou_type: str, sizes=None) -> None:
+    """Compute every block's IoUs into ``layout.ious`` (boxes: compiled kernel; masks: pycocotools)."""
+    gt_crowd = np.ascontiguousarray(gt.iscrowd[layout.gt_rows])
+    if iou_type == "bbox":
+        kernels.box_iou_blocks(np.ascontiguousarray(dt.box[layout.dt_rows]), np.ascontiguousarray(gt.box[layout.gt_rows]),
+                               gt_crowd, layout.blk_d0, layout.blk_d1, layout.blk_g0, layout.blk_g1,
+                               layout.blk_off, layout.ious)
+    elif iou_type == "segm":
+        from explorer.evaluation.masks import mask_iou_blocks, table_rles
+
+        dt_rles = table_rles(dt.take(layout.dt_rows), sizes, what="prediction")
+        gt_rles = table_rles(gt.take(layout.gt_rows), sizes, what="label")
+        mask_iou_blocks(dt_rles, gt_rles, gt_crowd, layout.blk_d0, layout.blk_d1, layout.blk_g0, layout.blk_g1,
+                        layout.blk_off, layout.ious)
+    else:
+        raise ValueError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
