@@ -21,7 +21,7 @@ from explorer.errors import ProblemReport, UserError
 from explorer.io.images import attach_image_files
 from explorer.io.jsonfile import load_json
 from explorer.io.segmentation import mask_area, mask_bbox, segmentation_error, to_json_text
-from explorer.io.validate import check_boxes, describe, is_int, is_number, parse_boxes, report_checks
+from explorer.io.validate import check_boxes, describe, json_kind, is_int, is_number, parse_boxes, report_checks
 
 
 @dataclass
@@ -238,7 +238,7 @@ def read_coco_labels(path: str | Path, *, images_root: Path | None, report: Prob
     data = load_json(path, what="labels")
     if type(data) is not dict:
         hint = " (this looks like a results file: pass it with --predictions)" if type(data) is list else ""
-        raise UserError(f"{file}: expected a COCO object with 'images', 'annotations' and 'categories', got {describe(data)[:40]}{hint}")
+        raise UserError(f"{file}: expected a COCO object with 'images', 'annotations' and 'categories', got {json_kind(data)}{hint}")
     categories = read_categories(_list_section(data, "categories", file, report, required=True), file, report)
     images, rejected = read_images(_list_section(data, "images", file, report, required=True), file, images_root, report)
     labels = read_annotations(_list_section(data, "annotations", file, report, required=False), file, images,

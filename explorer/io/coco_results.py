@@ -25,7 +25,7 @@ from explorer import schema
 from explorer.errors import ProblemReport, UserError
 from explorer.io.jsonfile import load_json
 from explorer.io.segmentation import mask_area, mask_bbox, segmentation_error, to_json_text
-from explorer.io.validate import check_boxes, check_scores, describe, is_int, parse_boxes, report_checks
+from explorer.io.validate import check_boxes, check_scores, describe, json_kind, is_int, parse_boxes, report_checks
 
 
 def image_key_map(images: pd.DataFrame) -> dict[str, int]:
@@ -45,7 +45,7 @@ def _results_list(data, file: str, report: ProblemReport) -> list:
     if type(data) is dict and type(data.get("annotations")) is list:
         report.warn(file, "annotations", "results given as a COCO object; its 'annotations' list is read as the results", "results_in_object")
         return data["annotations"]
-    raise UserError(f"{file}: expected a COCO results list [{{image_id, category_id, bbox, score}}, ...], got {describe(data)[:40]}")
+    raise UserError(f"{file}: expected a COCO results list [{{image_id, category_id, bbox, score}}, ...], got {json_kind(data)}")
 
 
 def _is_bbox_file(records: list) -> bool:

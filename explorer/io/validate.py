@@ -36,6 +36,13 @@ def describe(value) -> str:
     return text if value is None else f"{text} ({type(value).__name__})"
 
 
+def json_kind(value) -> str:
+    """The JSON name of a value's type for messages: ``a list``, ``an object``, ``a string``."""
+    kinds = {list: "a list", dict: "an object", str: "a string", bool: "a boolean", int: "a number",
+             float: "a number", type(None): "null"}
+    return kinds.get(type(value), type(value).__name__)
+
+
 def parse_boxes(values: list) -> tuple[np.ndarray, list[str | None]]:
     """Parse JSON ``bbox`` values into an ``(n, 4)`` float64 array of ``x, y, w, h``.
 

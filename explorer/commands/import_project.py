@@ -1,0 +1,65 @@
+"""``explorer import``: build a project folder from images, labels and predictions.
+
+Prints what was kept, then a summary of what was skipped or flagged and why (the first ``--show`` messages;
+all of them are written to ``<project>/import_report.json``). Exit 0 when a project was written; a user
+error (unusable input, nothing valid) is one line on stderr and exit 2.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from explorer.errors import UserError
+from explorer.project import MANIFEST, TASKS
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--images", metavar="DIR", help="image folder (recursive); omit for an evaluation-only project")
+    parser.add_argument("--labels", metavar="FILE_OR_DIR", help="COCO JSON file, YOLO labels folder or VOC Annotations folder")
+    parser.add_argument("--predictions", metavar="FILE_OR_DIR", help="COCO results JSON, or a folder of YOLO txt files with a confidence column")
+    parser.add_argument("--format", choices=("coco", "yolo", "voc"), help="label format (default: guessed from the files)")
+    parser.add_argument("--splits", metavar="CSV|folders", help="CSV 'file_name,split', or 'folders' (first folder level under --images)")
+    parser.add_argument("--task", choices=TASKS, default="detection", help="task type (default: detection)")
+    parser.add_argument("--classes", metavar="FILE", help="YOLO/VOC class names: data.yaml or classes.txt (default: found beside the labels)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="extra task option, repeatable")
+    parser.add_argument("--name", help="project name shown in the app (default: the folder name)")
+    parser.add_argument("--out", required=True, metavar="PROJECT", help="project folder to create")
+    parser.add_argument("--overwrite", action="store_true", help="replace the tables of an existing project folder")
+    parser.add_argument("--show", type=int, default=20, metavar="N", help="print the first N problems (default 20)")
+
+
+def _task_options(args) -> dict:
+    options = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--option {item!r}: expected KEY=VALUE")
+        options[key.strip().replace("-", "_")] = value
+    if args.classes is not None:
+        options["classes"] = args.classes
+    return options
+
+
+def run(args) -> int:
+    from explorer.io import import_project
+
+    out = Path(args.out)
+    if (out / MANIFEST).is_file() and not args.overwrite:
+        raise UserError(f"{out} is already a project; pass --overwrite to replace its tables, or choose another --out")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a folder")
+    project, report = import_project(
+        out, task=args.task, images=args.images, labels=args.labels, predictions=args.predictions,
+        format=args.format, splits=args.splits, name=args.name, **_task_options(args),
+    )
+    counts = ", ".join(f"{len(getattr(project, t))} {t}" for t in ("images", "categories", "labels", "predictions"))
+    print(f"imported {args.task} project {project.name!r} into {out}: {counts}")
+    if project.splits:
+        per_split = project.images["split"].value_counts()
+        print("splits: " + ", ".join(f"{s} {int(per_split[s])}" for s in project.splits))
+    details = report.format(limit=max(args.show, 0))
+    if report.problems:
+        print(details[details.index("\n") + 1:] if details.startswith("kept:") else details)
+        print(f"full report: {out / 'import_report.json'}")
+    else:
+        print("no problems found")
+    return 0
