@@ -6,20 +6,19 @@ sorted or filtered by the metric, with labels (and predictions) drawn. The sideb
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import streamlit as st
 
 from explorer.errors import UserError
 from explorer.stats import histogram, in_range, iqr_outliers, summarize
 from explorer.ui import data_quality as dq
+from explorer.ui.gallery import show_gallery
 from explorer.ui.state import selection
 
 PAGE_SIZES = (12, 24, 48)
 SHOW_ALL, SHOW_RANGE, SHOW_OUTLIERS = "all, sorted by the metric", "a range of the metric", "IQR outliers"
 
-st.title("🧪 Data Quality")
+st.title("Data Quality")
 sel = selection()
 project = sel.project
 
@@ -89,10 +88,6 @@ if np.isfinite(outliers.iqr):
 
 # ---- gallery ---------------------------------------------------------------------------------------------------
 st.subheader("Gallery")
-if project.images_root is None:
-    st.info("This project has no image folder, so there is nothing to show in a gallery.")
-    st.stop()
-
 c1, c2, c3 = st.columns([2, 1, 1])
 show = c1.radio("Show", [SHOW_ALL, SHOW_RANGE, SHOW_OUTLIERS], key="dq_show", horizontal=True)
 order = c2.radio("Order", ["ascending", "descending"], key="dq_order", horizontal=True)
@@ -114,12 +109,7 @@ elif show == SHOW_OUTLIERS:
     keep = outliers.mask(kind)
 
 order_pos = dq.gallery_order(values, keep, descending=order == "descending")
-n_pages = max(1, math.ceil(len(order_pos) / page_size))
-p1, p2 = st.columns([1, 3])
-page = int(p1.number_input("Page", min_value=1, max_value=n_pages, value=1, step=1, key="dq_page"))
-page = min(page, n_pages)
-p2.caption(f"{len(order_pos):,} {word}(s) match · page {page} of {n_pages}"
-           + ("" if show != SHOW_ALL or finite.all() else " · missing values last"))
+st.caption(f"{len(order_pos):,} {word}(s) match" + ("" if show != SHOW_ALL or finite.all() else " · missing values last"))
 t1, t2 = st.columns(2)
 with_predictions = t1.toggle("Draw predictions", value=True, key="dq_with_predictions",
                              disabled=not project.has_predictions)
@@ -128,20 +118,9 @@ zoom = t2.toggle("Zoom on the object", value=False, key="dq_zoom", disabled=choi
 if choice.level != "F":
     st.caption(f"Each tile shows the {word}'s whole image: the {word} is drawn thick (with its mask), "
                "the image's other objects thin and dimmed. Labels light blue, predictions violet.")
-
-shown = order_pos[(page - 1) * page_size: page * page_size]
-names = project.category_names
-grid = st.columns(4)
-for i, pos in enumerate(shown):
-    row = rows.iloc[int(pos)]
-    image_id, item_id = int(row["image_id"]), int(row["item_id"])
-    tile = dq.render_thumbnail(str(project.root), project.fingerprint, image_id, choice.level, item_id,
-                               bool(with_predictions), bool(zoom), 320)
-    caption = f"{choice.display_name} = {dq.format_value(float(row['value']))} · {dq.image_file(project, image_id)}"
-    if choice.level != "F":
-        caption += f" · {word} {item_id} ({names.get(int(row['category_id']), row['category_id'])})"
-    with grid[i % 4]:
-        if tile is None:
-            st.warning(f"image {dq.image_file(project, image_id)} (id {image_id}) could not be read")
-        else:
-            st.image(tile, caption=caption, width="stretch")
+show_gallery(
+    rows.iloc[order_pos], key="dq_gallery", project=project, per_page=int(page_size),
+    make_tiles=lambda page_rows: dq.item_tiles(project, page_rows, choice=choice,
+                                               with_predictions=bool(with_predictions), zoom=bool(zoom)),
+    empty_message=f"No {word} matches this filter.",
+)

@@ -15,7 +15,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.project import Project
+from explorer.render import LABEL_COLOUR, PREDICTION_COLOUR, DrawItem
 from explorer.stats import Histogram, Outliers
+from explorer.tiles import Tile, dim
 
 LEVEL_TARGET = {"F": "images", "O": "labels", "P": "predictions"}
 LEVEL_ID = {"F": "image_id", "O": "label_id", "P": "pred_id"}
@@ -161,68 +163,54 @@ def histogram_figure(hist: Histogram, outliers: Outliers, *, title: str) -> go.F
 
 
 # ---- gallery tiles ---------------------------------------------------------------------------------------------
-def _dim(colour: tuple[int, int, int], amount: float = 0.55) -> tuple[int, int, int]:
-    """A colour moved towards mid-grey, for context objects drawn around the highlighted one."""
-    return tuple(int(round(c + (128 - c) * amount)) for c in colour)
-
-
 def draw_items(project: Project, image_id: int, *, level: str, item_id: int, with_predictions: bool):
-    """DrawItems for one image: its labels and (optionally) predictions; for an (O)/(P) item the item itself is
-    drawn thick in full colour and the rest thin and dimmed."""
-    from explorer.render import LABEL_COLOUR, PREDICTION_COLOUR, DrawItem
-
+    """``(items, focus)`` for one image: DrawItems of its labels and (optionally) predictions, and the box of the
+    item. For an (O)/(P) item the item itself is drawn thick, in full colour, with its mask and last (on top);
+    the image's other objects thin, dimmed and without captions. For an (F) item every object is drawn plainly."""
     names = project.category_names
-    items, focus = [], None
     tables = [("O", project.labels, "label_id", LABEL_COLOUR)]
     if with_predictions and project.has_predictions:
         tables.append(("P", project.predictions, "pred_id", PREDICTION_COLOUR))
-    highlighted = []
+    items, highlighted, focus = [], [], None
     for lvl, table, id_col, colour in tables:
         rows = table.loc[table["image_id"] == image_id]
         for row in rows.itertuples(index=False):  # one image: a handful of objects
             is_item = level == lvl and int(getattr(row, id_col)) == item_id
+            faded = level != "F" and not is_item
             caption = names.get(int(row.category_id), str(row.category_id))
             if lvl == "P":
                 caption += f" {row.score:.2f}"
-            faded = level != "F" and not is_item
-            it = DrawItem(row.x, row.y, row.w, row.h, colour=_dim(colour) if faded else colour,
-                          caption="" if faded else caption, segmentation=row.segmentation if is_item else None,
+            it = DrawItem(float(row.x), float(row.y), float(row.w), float(row.h),
+                          colour=dim(colour, 0.55) if faded else colour, caption="" if faded else caption,
+                          segmentation=row.segmentation if is_item else None,
                           thickness=3 if is_item else (1 if faded else 2))
             (highlighted if is_item else items).append(it)
             if is_item:
-                focus = (row.x, row.y, row.w, row.h)
-    return items + highlighted, focus  # the highlighted object is drawn last, on top
+                focus = (float(row.x), float(row.y), float(row.w), float(row.h))
+    return items + highlighted, focus
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def render_thumbnail(path: str, fingerprint: str, image_id: int, level: str, item_id: int,
-                     with_predictions: bool, zoom: bool, max_side: int) -> np.ndarray | None:
-    """RGB thumbnail of one gallery item (``None`` when the image cannot be read), cached by small keys."""
-    import cv2
-
-    from explorer.render import render_tile
-
-    from explorer.errors import UserError
-    from explorer.ui.state import load_project
-
-    project = load_project(path)
-    file_name = project.images.loc[project.images["image_id"] == image_id, "file_name"].iloc[0]
-    try:
-        image = cv2.imread(str(project.image_path(file_name)), cv2.IMREAD_COLOR)
-    except UserError:  # a file name escaping the image root is refused, never followed
-        return None
-    if image is None:
-        return None
-    items, focus = draw_items(project, image_id, level=level, item_id=item_id, with_predictions=with_predictions)
-    tile = render_tile(image, items, focus=focus if zoom else None, max_side=max_side)
-    return tile[:, :, ::-1]
+def item_tiles(project: Project, rows: pd.DataFrame, *, choice: MetricChoice, with_predictions: bool,
+               zoom: bool) -> list[Tile]:
+    """Gallery tiles for one page of ``metric_rows`` rows (called by ``show_gallery`` for the current page only):
+    the item's whole image (or, with ``zoom``, its neighbourhood) with the item highlighted, captioned with the
+    metric value."""
+    names = project.category_names
+    files = project.images.set_index("image_id")["file_name"]
+    word = LEVEL_WORD[choice.level]
+    tiles = []
+    for row in rows.itertuples(index=False):  # one page of the gallery: a dozen or so tiles
+        image_id, item_id = int(row.image_id), int(row.item_id)
+        items, focus = draw_items(project, image_id, level=choice.level, item_id=item_id,
+                                  with_predictions=with_predictions)
+        caption = f"{choice.display_name} = {format_value(row.value)} · {Path(str(files.get(image_id, '?'))).name}"
+        if choice.level != "F":
+            caption += f" · {word} {item_id} ({names.get(int(row.category_id), row.category_id)})"
+        tiles.append(Tile(image_id, tuple(items), focus=focus if zoom else None, caption=caption,
+                          key=f"{word}:{item_id}"))
+    return tiles
 
 
 def format_value(value: float) -> str:
-    """A metric value for a caption: 4 significant digits, "missing" for NaN."""
+    """A metric value for a caption: 4 significant digits, "missing" for NaN/inf."""
     return "missing" if not np.isfinite(value) else f"{value:.4g}"
-
-
-def image_file(project: Project, image_id: int) -> str:
-    names = project.images.set_index("image_id")["file_name"]
-    return str(Path(str(names.get(image_id, "?"))).name)
