@@ -1,0 +1,160 @@
+"""Model Quality › Metrics: headline mAP/mAR at the slider's IoU, COCO summary, per-class table, PR and F1
+curves, and which data metrics drive the outcome (importance and correlation).
+
+For classification and segmentation projects the same page is "Metric Importance": the task's UI module
+(``explorer.ui.<task>``) provides ``importance_inputs(selection)`` and only the importance part is drawn.
+"""
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer.analysis import DEFAULT_MAX_SAMPLES, few_images_note
+from explorer.errors import UserError
+from explorer.ui import detection
+from explorer.ui.charts import f1_confidence_figure, pr_curve_figure
+from explorer.ui.importance import CORRELATION_METHODS, render_metric_importance
+from explorer.ui.state import selection
+
+COCO_NAMES = {
+    "mAP": "AP @[IoU=0.50:0.95 | area=all | maxDets=100]",
+    "mAP_50": "AP @[IoU=0.50 | area=all | maxDets=100]",
+    "mAP_75": "AP @[IoU=0.75 | area=all | maxDets=100]",
+    "mAP_s": "AP @[IoU=0.50:0.95 | area=small | maxDets=100]",
+    "mAP_m": "AP @[IoU=0.50:0.95 | area=medium | maxDets=100]",
+    "mAP_l": "AP @[IoU=0.50:0.95 | area=large | maxDets=100]",
+    "mAR_1": "AR @[IoU=0.50:0.95 | area=all | maxDets=1]",
+    "mAR_10": "AR @[IoU=0.50:0.95 | area=all | maxDets=10]",
+    "mAR_100": "AR @[IoU=0.50:0.95 | area=all | maxDets=100]",
+    "mAR_s": "AR @[IoU=0.50:0.95 | area=small | maxDets=100]",
+    "mAR_m": "AR @[IoU=0.50:0.95 | area=medium | maxDets=100]",
+    "mAR_l": "AR @[IoU=0.50:0.95 | area=large | maxDets=100]",
+}
+
+
+def fmt(value: float) -> str:
+    """Headline format: 4 decimals, an em dash for an undefined (NaN) value."""
+    return "—" if value is None or not np.isfinite(value) else f"{value:.4f}"
+
+
+def correlation_method() -> str:
+    label = st.radio("Correlation", list(CORRELATION_METHODS), horizontal=True, key="mq_correlation_method")
+    return CORRELATION_METHODS[label]
+
+
+def headline(sel) -> None:
+    s = detection.summary(sel)
+    n_images = len(sel.image_ids)
+    t = sel.iou_threshold
+    a, b, c = st.columns(3)
+    a.metric(f"mAP @ IoU {t:.2f}", fmt(s["mAP"]), help=f"COCO 101-point AP at IoU {t:.2f}, mean over the selected "
+             f"classes that have labels; exact value {s['mAP']!r}")
+    b.metric(f"mAR @ IoU {t:.2f}", fmt(s["mAR"]), help=f"recall at IoU {t:.2f} (max 100 detections per image), "
+             f"mean over the selected classes; exact value {s['mAR']!r}")
+    c.metric("Images in selection", f"{n_images:,}")
+    note = few_images_note(n_images)
+    if note:
+        st.warning(note)
+    if sel.confidence_threshold > 0:
+        st.caption(f"Predictions scoring below {sel.confidence_threshold:.2f} are left out of every number on this page.")
+
+
+def coco_table(sel) -> None:
+    summary = detection.coco_summary(sel)
+    rows = []
+    for key, value in summary.items():
+        short = key.split("_", 1)[1] if "_" in key else key
+        rows.append({"metric": key, "definition": COCO_NAMES.get(short, ""),
+                     "value": np.nan if value == -1.0 else float(value)})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
+        "value": st.column_config.NumberColumn(format="%.4f", help="empty = undefined (no labels in that range)")})
+
+
+def class_table(sel, names: dict[int, str]) -> None:
+    table = detection.per_class(sel).copy()
+    if "category_id" in table:
+        table.insert(0, "class", table["category_id"].map(lambda c: names.get(int(c), str(c))))
+        table = table.drop(columns=["category_id"])
+    cols = [c for c in ["class", "ap", "ar", "precision", "recall", "f1", "support", "n_predictions"] if c in table]
+    st.dataframe(table[cols], hide_index=True, column_config={
+        c: st.column_config.NumberColumn(format="%.4f") for c in ("ap", "ar", "precision", "recall", "f1")})
+
+
+def curves(sel, names: dict[int, str]) -> None:
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(pr_curve_figure(detection.pr_curves(sel), names), key="pr_curves")
+    f1 = detection.f1_curve(sel)
+    best = None
+    if len(f1) and f1["f1"].notna().any():
+        best = f1.loc[f1["f1"].idxmax()]
+    with right:
+        st.plotly_chart(f1_confidence_figure(f1, best), key="f1_confidence")
+        if best is not None:
+            st.caption(f"Best F1 {best['f1']:.4f} at confidence ≥ {best['threshold']:.3f}: "
+                       f"precision {best['precision']:.4f}, recall {best['recall']:.4f}.")
+
+
+def detection_importance(sel) -> None:
+    project = sel.project
+    method = correlation_method()
+    key = detection.key_of(sel)
+    for target, title in (("predictions", "Predictions"), ("labels", "Labels")):
+        names = detection.metric_columns(project, target)
+        if not names:
+            st.info("No data metrics computed for this project yet: run `explorer metrics PROJECT`.")
+            return
+        table = detection.analysis_table(sel, target)
+        st.markdown(f"**{title}** — Y = “{detection.OUTCOME_WORDS[target]}”")
+        render_metric_importance(table[list(names)], table[detection.TARGET_OUTCOME[target]].to_numpy(), names,
+                                 cache_key=(key, target), outcome_label=detection.OUTCOME_WORDS[target],
+                                 method=method, max_samples=DEFAULT_MAX_SAMPLES)
+
+
+def detection_page(sel) -> None:
+    names = sel.project.category_names
+    st.title("Metrics")
+    if not sel.project.has_predictions:
+        st.info("This project has no predictions: import a model's predictions to see model quality.")
+        return
+    headline(sel)
+    with st.expander("COCO summary (12 numbers, IoU 0.50:0.95; follows the class and split filter, not the sliders)"):
+        coco_table(sel)
+    st.subheader("Per class")
+    class_table(sel, names)
+    curves(sel, names)
+    st.subheader("Metric importance and correlation")
+    st.caption("Which data metrics go with the model's outcome. Y is “true positive” for predictions and "
+               "“detected” for labels, at the IoU and confidence thresholds of the sidebar.")
+    detection_importance(sel)
+
+
+def other_task_page(sel) -> None:
+    st.title("Metric Importance")
+    try:
+        provider = importlib.import_module(f"explorer.ui.{sel.project.task}")
+    except ModuleNotFoundError:
+        provider = None
+    inputs = getattr(provider, "importance_inputs", None)
+    if inputs is None:
+        st.info(f"Metric importance needs a per-item outcome for {sel.project.task} projects, which this version "
+                "does not define yet.")
+        return
+    method = correlation_method()
+    for item in inputs(sel):
+        st.markdown(f"**{item['title']}** — Y = “{item['outcome_label']}”")
+        render_metric_importance(item["metrics"], item["outcome"], item["catalogue"], cache_key=item["cache_key"],
+                                 outcome_label=item["outcome_label"], level=item.get("level"), method=method)
+
+
+try:
+    current = selection()
+    if current.project.task == "detection":
+        detection_page(current)
+    else:
+        other_task_page(current)
+except UserError as e:
+    st.error(str(e))

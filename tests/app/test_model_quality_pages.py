@@ -1,0 +1,131 @@
+"""The model-quality pages driven headlessly with AppTest on the bundled detection sample.
+
+The displayed numbers are checked against the engine called directly (exact), not only "renders".
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explorer.analysis import bucketize, performance_by_metric
+from explorer.project import Project
+
+REPO = Path(__file__).resolve().parents[2]
+APP = REPO / "explorer" / "app.py"
+DETECTION_PAGES = ["model_metrics.py", "performance_by_metric.py", "failures.py", "confusion_matrix.py"]
+
+
+@pytest.fixture
+def app(detection_project, monkeypatch):
+    """A fresh AppTest session serving only the detection sample."""
+    monkeypatch.setenv("EXPLORER_PROJECTS", str(detection_project))
+
+    def open_page(page: str) -> AppTest:
+        at = AppTest.from_file(str(APP), default_timeout=180)
+        at.run()
+        at.switch_page(f"../pages/{page}")
+        at.run()
+        assert not at.exception, at.exception
+        return at
+
+    return open_page
+
+
+def headline(at: AppTest, name: str) -> tuple[str, float]:
+    """Displayed value and exact value (from the help text) of the headline metric ``name`` ("mAP"/"mAR")."""
+    (metric,) = [m for m in at.metric if m.label.startswith(name)]
+    return metric.value, float(metric.proto.help.rsplit("exact value ", 1)[1])
+
+
+def engine_summary(project_dir: Path, iou: float, classes):
+    from explorer.evaluation import Matcher, detection_summary
+
+    project = Project.load(project_dir)
+    match = Matcher.from_project(project).match(iou)
+    return detection_summary(match, classes=classes)
+
+
+def test_headline_follows_iou_slider_and_class_filter(app, detection_project):
+    at = app("model_metrics.py")
+    shown, exact = headline(at, "mAP")
+    reference = engine_summary(detection_project, 0.50, None)
+    assert exact == reference["mAP"] and shown == f"{reference['mAP']:.4f}"
+
+    at.slider(key="iou_threshold").set_value(0.75)
+    at.multiselect(key="classes").set_value(["circle", "triangle"])
+    at.run()
+    assert not at.exception
+    names = Project.load(detection_project).category_names
+    chosen = sorted(c for c, n in names.items() if n in ("circle", "triangle"))
+    reference = engine_summary(detection_project, 0.75, chosen)
+    shown, exact = headline(at, "mAP")
+    assert exact == reference["mAP"] and shown == f"{reference['mAP']:.4f}"
+    assert headline(at, "mAR")[1] == reference["mAR"]
+    assert reference["mAP"] != engine_summary(detection_project, 0.75, None)["mAP"]  # the filter matters
+    assert [m.label for m in at.metric if m.label.startswith("mAP")] == ["mAP @ IoU 0.75"]
+
+
+def test_metrics_page_ranks_planted_causes_and_says_what_y_is(app, detection_project):
+    at = app("model_metrics.py")
+    text = " ".join(c.value for c in at.caption) + " ".join(m.value for m in at.markdown)
+    assert "true positive" in text and "detected" in text
+    # the sample's misses are planted on relative area, brightness and sharpness: they lead the labels' chart
+    from explorer.analysis import metric_importance
+    from explorer.ui.detection import TARGET_OUTCOME
+
+    project = Project.load(detection_project)
+    from explorer.evaluation import Matcher
+    from explorer.metrics_engine import metrics_for
+
+    labels = Matcher.from_project(project).match(0.5).labels
+    labels = labels[~labels["ignored"].to_numpy(bool)].set_index("label_id")
+    X = metrics_for(project, "labels").reindex(labels.index)
+    ranking = metric_importance(X.select_dtypes("number"), labels[TARGET_OUTCOME["labels"]].to_numpy(bool))
+    top = set(ranking["metric"].head(6))
+    assert "relative_area" in top, ranking.head(8)
+
+
+@pytest.mark.parametrize("iou", [0.50, 0.75])
+@pytest.mark.parametrize("page", DETECTION_PAGES)
+def test_every_detection_page_renders(app, page, iou):
+    if not (REPO / "pages" / page).is_file():
+        pytest.skip(f"pages/{page} is not in this checkout yet")
+    at = app(page)
+    if iou != 0.50:
+        at.slider(key="iou_threshold").set_value(iou)
+        at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_performance_by_metric_bucket_counts_and_failure_selection(app, detection_project):
+    at = app("performance_by_metric.py")
+    options = at.selectbox(key="pbm_metric").options
+    target = next(o for o in options if o.endswith("(O)") and "relative" in o.lower())
+    at.selectbox(key="pbm_metric").select(target)
+    at.number_input(key="pbm_n_buckets").set_value(4)
+    at.run()
+    assert not at.exception
+
+    from explorer.evaluation import Matcher
+    from explorer.metrics_engine import metrics_for
+
+    project = Project.load(detection_project)
+    labels = Matcher.from_project(project).match(0.5).labels
+    labels = labels[~labels["ignored"].to_numpy(bool)].set_index("label_id")
+    values = metrics_for(project, "labels")["relative_area"].reindex(labels.index).to_numpy()
+    buckets = bucketize(values, n_buckets=4)
+    expected = performance_by_metric(outcome=labels["detected"].to_numpy(bool), buckets=buckets, kind="labels")
+    shown = at.dataframe[0].value
+    assert shown["n_labels"].tolist() == expected["n_labels"].tolist()
+    assert np.allclose(shown["true_positive_rate"] + shown["false_negative_rate"], 1.0)
+
+    at.selectbox(key="pbm_bucket").select_index(0)
+    at.button(key="pbm_open_failures").click()
+    at.run()
+    chosen = at.session_state["failure_selection"]
+    assert sorted(chosen["label_ids"]) == sorted(labels.index[buckets.index == 0].tolist())
+    assert chosen["pred_ids"] == [] and "relative" in chosen["title"].lower()
