@@ -1,0 +1,92 @@
+"""Confusion Matrix (detection): true class × predicted class with a background row and column.
+
+Counts follow ``explorer.confusion_cells`` at the sidebar's IoU and confidence thresholds; raw or row-normalised;
+classes ordered by "most confused" or "most common", the top K shown and the rest folded into "other". Choosing a
+cell (from the list beside the chart or by clicking it) opens the gallery of its examples.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from explorer.confusion_cells import BACKGROUND, cell_counts, cell_members, fold
+from explorer.failure_buckets import bucket_table
+from explorer.ui import detection as det
+from explorer.ui.buckets import show_bucket
+from explorer.ui.state import selection
+
+st.title("Confusion Matrix")
+sel = selection()
+project = sel.project
+if not project.has_predictions:
+    st.info("This project has no predictions, so there is no confusion matrix to show.")
+    st.stop()
+
+match = det.match(sel)
+classes = None if sel.all_classes else list(sel.classes)
+image_ids = None if sel.split is None else sel.image_ids
+scope = bucket_table(match.predictions, match.labels, pred_ids=match.predictions["pred_id"],
+                     label_ids=match.labels["label_id"], classes=classes, image_ids=image_ids)
+in_scope = {r: set(scope.loc[scope["record"] == r, "id"]) for r in ("prediction", "label")}
+names = project.category_names
+preds = match.predictions[match.predictions["pred_id"].isin(in_scope["prediction"])]
+labels = match.labels[match.labels["label_id"].isin(in_scope["label"])]
+members = cell_members(preds, labels, names=names)
+
+n_classes = len(sel.classes)
+c1, c2, c3 = st.columns(3)
+ordering = c1.radio("Order classes by", ["most confused", "most common"], key="confusion:order", horizontal=True)
+normalise = c2.radio("Values", ["raw counts", "row-normalised"], key="confusion:values", horizontal=True)
+top_k = c3.slider("Classes shown (the rest fold into 'other')", 1, max(n_classes, 1), min(n_classes, 10),
+                  key="confusion:top_k", disabled=n_classes <= 1)
+
+all_names = [names[c] for c in sel.classes]
+full = cell_counts(members, [*all_names, BACKGROUND])
+off = full.to_numpy() - np.diag(np.diag(full.to_numpy()))
+key = (off.sum(axis=1) + off.sum(axis=0))[:-1] if ordering == "most confused" else full.to_numpy().sum(axis=1)[:-1]
+ranked = [all_names[i] for i in np.argsort(-key, kind="stable")]
+keep = ranked[:top_k]
+shown_members = fold(members, keep) if top_k < len(ranked) else members
+order = [*keep, *(["other"] if top_k < len(ranked) else []), BACKGROUND]
+counts = cell_counts(shown_members, order)
+totals = counts.sum(axis=1).to_numpy(np.float64)[:, None]
+with np.errstate(invalid="ignore", divide="ignore"):
+    normalised = np.where(totals > 0, counts.to_numpy() / totals, np.nan)  # an empty row is undefined, not 0
+values = normalised if normalise == "row-normalised" else counts.to_numpy()
+
+chart, side = st.columns([3, 1])
+fig = go.Figure(go.Heatmap(
+    z=values, x=order, y=order, colorscale="Blues", hoverongaps=False,
+    text=[[f"{v:.2f}" if normalise == "row-normalised" and np.isfinite(v) else (f"{int(c):,}" if normalise != "row-normalised" else "n/a")
+           for v, c in zip(vr, cr)] for vr, cr in zip(normalised, counts.to_numpy())],
+    texttemplate="%{text}", hovertemplate="true %{y} → predicted %{x}: %{text}<extra></extra>"))
+fig.update_layout(xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed", height=520,
+                  margin=dict(l=10, r=10, t=10, b=10))
+event = chart.plotly_chart(fig, key="confusion:chart", on_select="rerun", selection_mode="points")
+st.caption(f"IoU ≥ {sel.iou_threshold:.2f}, confidence ≥ {sel.confidence_threshold:.2f}. Rows: true class "
+           f"(background = no label: a false detection); columns: predicted class (background = missed label). "
+           f"Row-normalised values divide by the row total; an empty row is shown as n/a.")
+
+cells = [(t, p) for t in order for p in order if counts.loc[t, p] > 0]
+clicked = None
+points = (event or {}).get("selection", {}).get("points", []) if event else []
+if points and "x" in points[0] and "y" in points[0]:
+    clicked = (str(points[0]["y"]), str(points[0]["x"]))
+    if clicked in cells:
+        st.session_state["confusion:cell"] = clicked
+if not cells:
+    st.info("No labels or predictions in the selection.")
+    st.stop()
+if st.session_state.get("confusion:cell") not in cells:
+    diag = [c for c in cells if c[0] != c[1]]
+    st.session_state["confusion:cell"] = max(diag or cells, key=lambda c: counts.loc[c[0], c[1]])
+cell = side.selectbox("Cell (true → predicted)", cells, key="confusion:cell",
+                      format_func=lambda c: f"{c[0]} → {c[1]} ({counts.loc[c[0], c[1]]:,})")
+
+chosen = shown_members[(shown_members["true"] == cell[0]) & (shown_members["predicted"] == cell[1])]
+st.subheader(f"Examples: true {cell[0]} → predicted {cell[1]}")
+table = bucket_table(match.predictions, match.labels,
+                     pred_ids=chosen.loc[chosen["record"] == "prediction", "id"],
+                     label_ids=chosen.loc[chosen["record"] == "label", "id"])
+show_bucket(project, table, key="confusion", default_outcomes=None, metric_range=False)
