@@ -134,8 +134,14 @@ def metric_importance(
 
 
 def _rank(values: np.ndarray) -> np.ndarray:
-    """Average ranks (ties share their mean rank), as ``scipy.stats.rankdata(method="average")``."""
-    return pd.Series(values).rank(method="average").to_numpy(np.float64)
+    """Average ranks 1..n (ties share their mean rank), as ``scipy.stats.rankdata(method="average")``."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(ordered)) + 1])
+    ends = np.concatenate([starts[1:], [len(values)]])
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)  # mean of ranks start+1 .. end
+    return ranks
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> float:
