@@ -91,14 +91,14 @@ def read_categories(items: list, file: str, report: ProblemReport) -> pd.DataFra
     return pd.DataFrame({"category_id": pd.Series(ids, dtype="int64"), "name": names, "supercategory": supers})
 
 
-def _size_value(rec: dict, key: str, file: str, record: str, report: ProblemReport) -> float:
+def _size_value(rec: dict, key: str) -> tuple[float, str | None]:
+    """A width/height value (NaN when absent or invalid) and, when invalid, what is wrong with it."""
     v = rec.get(key)
     if v is None:
-        return np.nan
+        return np.nan, None
     if is_number(v) and math.isfinite(v) and v > 0:
-        return float(v)
-    report.warn(file, record, f"'{key}' must be a positive number, got {describe(v)}; treated as unknown", "bad_size")
-    return np.nan
+        return float(v), None
+    return np.nan, f"'{key}' must be a positive number, got {describe(v)}"
 
 
 def read_images(items: list, file: str, images_root: Path | None, report: ProblemReport) -> tuple[pd.DataFrame, dict]:
@@ -119,10 +119,10 @@ def read_images(items: list, file: str, images_root: Path | None, report: Proble
             report.add(file, record, f"'file_name' must be a non-empty string, got {describe(fname)}", "bad_image")
             rejected[iid] = record
             continue
-        rows.append((iid, fname.replace("\\", "/"), _size_value(rec, "width", file, record, report),
-                     _size_value(rec, "height", file, record, report)))
+        (w, w_err), (h, h_err) = _size_value(rec, "width"), _size_value(rec, "height")
+        rows.append((iid, fname.replace("\\", "/"), w, h, "; ".join(e for e in (w_err, h_err) if e) or None))
         pos.append(i)
-    images = pd.DataFrame(rows, columns=["image_id", "file_name", "width", "height"])
+    images = pd.DataFrame(rows, columns=["image_id", "file_name", "width", "height", "size_error"])
     images["image_id"] = images["image_id"].astype("int64")
 
     def record(k: int) -> str:
@@ -191,8 +191,9 @@ def read_annotations(items: list, file: str, images: pd.DataFrame, rejected_imag
     for k in np.flatnonzero(ok & unknown_cat):
         report.add(file, record(k), f"unknown category_id {cat_a[k]} (not in 'categories')", "unknown_category")
     ok &= ~unknown_cat
-    W = np.where(image_row >= 0, images["width"].to_numpy(np.float64)[image_row], np.nan)
-    H = np.where(image_row >= 0, images["height"].to_numpy(np.float64)[image_row], np.nan)
+    # index -1 (unknown image) picks the appended NaN
+    W = np.append(images["width"].to_numpy(np.float64), np.nan)[image_row]
+    H = np.append(images["height"].to_numpy(np.float64), np.nan)[image_row]
     for k in np.flatnonzero(ok):
         if segs[k] is not None:
             err = segmentation_error(segs[k], H[k], W[k])

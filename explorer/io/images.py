@@ -76,8 +76,8 @@ def attach_image_files(images: pd.DataFrame, root: Path | None, report: ProblemR
                        record: Callable[[int], str]) -> pd.DataFrame:
     """Check every image record's ``file_name`` and file; return the kept records with sizes filled in.
 
-    ``images`` has ``file_name, width, height`` (NaN = unknown) on a RangeIndex; ``record(i)`` names row ``i``
-    in ``file`` for messages. Rules: a name escaping the root → rejected. With ``root``: a missing/unreadable
+    ``images`` has ``file_name, width, height`` (NaN = unknown) on a RangeIndex, optionally ``size_error`` (why
+    the label file's size was unusable, or None); ``record(i)`` names row ``i`` in ``file`` for messages. Rules: a name escaping the root → rejected. With ``root``: a missing/unreadable
     file is reported and the record kept only when the label file gave its size; an unknown size is read from
     the header; a header size that differs from the label file's is flagged (the label file's size is kept,
     since the annotations were made against it). Without ``root`` an unknown size rejects the record.
@@ -94,6 +94,7 @@ def attach_image_files(images: pd.DataFrame, root: Path | None, report: ProblemR
     width = images["width"].to_numpy(np.float64).copy()
     height = images["height"].to_numpy(np.float64).copy()
     known = np.isfinite(width) & np.isfinite(height)
+    size_error = images["size_error"].tolist() if "size_error" in images else [None] * n
     if root is not None:
         idx = np.flatnonzero(ok)
         fw, fh, errors = probe_sizes([paths[i] for i in idx])
@@ -102,16 +103,20 @@ def attach_image_files(images: pd.DataFrame, root: Path | None, report: ProblemR
                 if known[i]:
                     report.warn(file, record(i), errors[j] + "; record kept with the size from the label file", "image_file")
                 else:
-                    report.add(file, record(i), errors[j] + " and the label file gives no size", "image_file")
+                    why = size_error[i] or "the label file gives no size"
+                    report.add(file, record(i), f"{errors[j]} and {why}", "image_file")
                     ok[i] = False
             elif not known[i]:
                 width[i], height[i] = fw[j], fh[j]
+                if size_error[i]:
+                    report.warn(file, record(i), f"{size_error[i]}; the image file's size {fw[j]:g}x{fh[j]:g} is used", "bad_size")
             elif (fw[j], fh[j]) != (width[i], height[i]):
                 report.warn(file, record(i), f"image file is {fw[j]:g}x{fh[j]:g} but the label file says "
                             f"{width[i]:g}x{height[i]:g}; the label file's size is kept", "size_mismatch")
     else:
         for i in np.flatnonzero(ok & ~known):
-            report.add(file, record(i), "no valid width/height and no image folder to read it from", "unknown_size")
+            why = size_error[i] or "no width/height given"
+            report.add(file, record(i), f"{why}, and no image folder to read the size from", "unknown_size")
             ok[i] = False
-    out = images.assign(width=width, height=height)[ok]
+    out = images.assign(width=width, height=height)[ok].drop(columns=["size_error"], errors="ignore")
     return out.reset_index(drop=True)
