@@ -21,7 +21,7 @@ TARGET_TITLES = {
     "labels": "Labels: true positive rate and false negative rate (Y = detected)",
     "predictions": "Predictions: precision and false discovery rate (Y = true positive)",
 }
-WORDS = {"labels": "labels", "predictions": "predictions"}
+WORDS = {"labels": "labels", "predictions": "predictions", "items": "items"}
 
 
 def controls(options):
@@ -130,12 +130,37 @@ def detection_page(sel) -> None:
     gallery_preview(sel, ids, title)
 
 
+def other_task_page(sel) -> None:
+    """Classification / segmentation: share of items with Y true per bucket, Y from the task's UI module."""
+    st.title("Performance by Metric")
+    provider = performance.task_inputs(sel)
+    if not provider:
+        st.info(f"{sel.project.task.capitalize()} projects have no yes/no outcome per item to bucket; the task's own "
+                "Model Quality page shows its errors.")
+        return
+    for item in provider:
+        names = performance.item_metric_names(item)
+        if not names:
+            st.info("No data metrics computed for this project yet: run `explorer metrics PROJECT`.")
+            continue
+        top = st.columns([3, 1, 1])
+        chosen = top[0].selectbox(f"Metric ({item['title']})", list(names.values()), key=f"pbm_metric_{item['title']}")
+        n_buckets = int(top[1].number_input("Buckets", 2, 50, 10, key=f"pbm_n_buckets_{item['title']}"))
+        method = top[2].radio("Bucketing", ["quantile", "width"], key=f"pbm_method_{item['title']}")
+        column = next(c for c, n in names.items() if n == chosen)
+        result = performance.item_buckets(item, column, n_buckets=n_buckets, method=method)
+        st.markdown(f"**{item['title']}: share with Y = “{item['outcome_label']}” per bucket**")
+        st.plotly_chart(bucket_rates_figure(result.perf, result.overall, RATE_COLUMNS["items"], count="n_items",
+                                            title=chosen), key=f"pbm_chart_{item['title']}")
+        with st.expander("Bucket counts and rates"):
+            st.dataframe(bucket_table(result, {}), hide_index=True)
+
+
 try:
     current = selection()
     if current.project.task == "detection":
         detection_page(current)
     else:
-        st.title("Performance by Metric")
-        st.info(f"Performance by metric for {current.project.task} projects is drawn on the task's own page.")
+        other_task_page(current)
 except UserError as e:
     st.error(str(e))

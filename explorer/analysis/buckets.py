@@ -5,7 +5,9 @@ Rates (SPEC §3), each over the items of one bucket:
 * over labels (``kind="labels"``, outcome = detected):
   ``true_positive_rate = detected / labels`` and ``false_negative_rate = 1 - true_positive_rate``;
 * over predictions (``kind="predictions"``, outcome = true positive):
-  ``precision = TP / (TP + FP)`` and ``false_discovery_rate = 1 - precision``.
+  ``precision = TP / (TP + FP)`` and ``false_discovery_rate = 1 - precision``;
+* over any other items with a yes/no outcome (``kind="items"``, e.g. classification's correct):
+  ``outcome_rate = positives / items`` and ``complement_rate = 1 - outcome_rate``.
 
 Precision is never called "TPR". An empty bucket has NaN rates (0/0), never 0.
 """
@@ -19,12 +21,14 @@ import pandas as pd
 from explorer.analysis.small_samples import MIN_BUCKET_ITEMS
 
 METHODS = ("quantile", "width")
-KINDS = ("labels", "predictions")
+KINDS = ("labels", "predictions", "items")
 RATE_COLUMNS = {
     "labels": ("true_positive_rate", "false_negative_rate"),
     "predictions": ("precision", "false_discovery_rate"),
+    "items": ("outcome_rate", "complement_rate"),
 }
-COUNT_COLUMNS = {"labels": ("n_labels", "n_detected"), "predictions": ("n_predictions", "n_true_positive")}
+COUNT_COLUMNS = {"labels": ("n_labels", "n_detected"), "predictions": ("n_predictions", "n_true_positive"),
+                 "items": ("n_items", "n_positive")}
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,16 @@ RATE_TITLES = {
     "false_negative_rate": "False negative rate (FNR)",
     "precision": "Precision",
     "false_discovery_rate": "False discovery rate (FDR)",
+    "outcome_rate": "Share with Y true",
+    "complement_rate": "Share with Y false",
 }
 RATE_COLORS = {
     "true_positive_rate": "#2ca02c",
     "false_negative_rate": "#ff7f0e",
     "precision": "#1f77b4",
     "false_discovery_rate": "#d62728",
+    "outcome_rate": "#2ca02c",
+    "complement_rate": "#d62728",
 }
 
 

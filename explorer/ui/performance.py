@@ -91,3 +91,40 @@ def bucket_results(sel, option: MetricOption, *, n_buckets: int, method: str, pe
 def bucket_ids(result: BucketResult, bucket: int) -> list[int]:
     """Ids (label_id or pred_id) of the rows in one bucket."""
     return result.ids[result.buckets.index == bucket].astype(int).tolist()
+
+
+# ---- other tasks: items with a yes/no outcome from the task's UI module ---------------------------------------------
+def task_inputs(sel) -> list[dict]:
+    """``explorer.ui.<task>.importance_inputs(sel)`` (the Metric Importance page's inputs), or [] when absent."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"explorer.ui.{sel.project.task}")
+    except ModuleNotFoundError:
+        return []
+    provider = getattr(module, "importance_inputs", None)
+    return list(provider(sel)) if provider is not None else []
+
+
+def item_metric_names(item: dict) -> dict[str, str]:
+    """``{column: "Title (L)"}`` of an input's metrics (its catalogue is a mapping or the catalogue DataFrame)."""
+    catalogue = item["catalogue"]
+    if isinstance(catalogue, dict):
+        return {c: catalogue[c] for c in item["metrics"].columns if c in catalogue}
+    return detection.display_names(catalogue, list(item["metrics"].columns), item.get("level") or "F")
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _item_buckets(cache_key: tuple, column: str, n_buckets: int, method: str, _item: dict) -> BucketResult:
+    values = _item["metrics"][column].to_numpy(np.float64)
+    outcome = np.asarray(_item["outcome"]).astype(bool)
+    b = bucketize(values, n_buckets=n_buckets, method=method)
+    has = b.index >= 0
+    return BucketResult(target="items", perf=performance_by_metric(outcome=outcome, buckets=b, kind="items"),
+                        overall=overall_performance(outcome[has], kind="items"), buckets=b,
+                        ids=_item["metrics"].index.to_numpy())
+
+
+def item_buckets(item: dict, column: str, *, n_buckets: int, method: str) -> BucketResult:
+    """Per-bucket share of items with Y true for one metric of a task input, cached by the input's cache key."""
+    return _item_buckets(tuple(item["cache_key"]), column, int(n_buckets), method, item)

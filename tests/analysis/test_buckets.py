@@ -79,3 +79,9 @@ def test_bad_arguments_are_refused():
         performance_by_metric([1.0, 2.0], np.array([True, False]), kind="images")
     with pytest.raises(ValueError, match="shape"):
         performance_by_metric([1.0, 2.0], np.array([True]))
+
+
+def test_generic_item_outcome_rates():
+    out = performance_by_metric([1.0, 2.0, 3.0, 4.0], np.array([1, 1, 0, 1], bool), kind="items", n_buckets=2)
+    assert list(out["n_items"]) == [2, 2] and list(out["n_positive"]) == [2, 1]
+    assert list(out["outcome_rate"]) == [1.0, 0.5] and list(out["complement_rate"]) == [0.0, 0.5]
