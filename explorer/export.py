@@ -112,7 +112,7 @@ def dataset_statistics(project, image_ids=None, classes=None) -> dict:
 
 def _metric_tables(project) -> dict[str, pd.DataFrame] | None:
     """``metrics_for`` of each target, or None when the project's data metrics were not computed."""
-    if not (project.metrics_dir / "frame.parquet").is_file() and not (project.metrics_dir / "catalog.json").is_file():
+    if not (project.metrics_dir / "catalog.json").is_file():
         return None
     me = engine("explorer.metrics_engine", "data metrics")
     return {target: me.metrics_for(project, target) for target in TARGETS}

@@ -147,10 +147,11 @@ def segmentation_section(project, *, image_ids, classes, iou_threshold: float, c
     }
 
 
-def _distribution(values: np.ndarray) -> dict:
+def _distribution(values: np.ndarray, *, value_range=(0.0, 1.0)) -> dict:
+    """Summary statistics and a 20-bin histogram of ``values`` (NaN = missing, counted apart)."""
     from explorer.stats import histogram, summarize
 
-    h = histogram(values, bins=20, value_range=(0.0, 1.0))
+    h = histogram(values, bins=20, value_range=value_range)
     return {**summarize(values).as_dict(), "histogram": {"edges": np.asarray(h.edges).tolist(),
                                                          "counts": np.asarray(h.counts).tolist()}}
 
@@ -160,10 +161,10 @@ def regression_section(project, *, image_ids, classes, iou_threshold: float, con
     """The regression summary (MSE, RMSE, MAE, R², explained variance, max error, mean error) of one selection."""
     reg = engine("explorer.tasks.regression", "regression metrics")
     result = reg.evaluate_project(project, image_ids=image_ids)
-    out = {"summary": dict(result.summary)}
-    if getattr(result, "n_images", None) is not None:
-        out["n_images"] = int(result.n_images)
-    return out
+    if result is None:
+        return {"summary": None, "note": "no image in the selection has a prediction"}
+    errors = reg.outcomes(project, image_ids=image_ids)["error"].to_numpy(np.float64)
+    return {"summary": dict(result.summary), "residuals": _distribution(errors, value_range=None)}
 
 
 def training_report(project) -> dict:
