@@ -31,6 +31,7 @@ class Tables:
     images: pd.DataFrame
     categories: pd.DataFrame
     labels: pd.DataFrame
+    splits: np.ndarray | None = None  # per image row, when the label format carries splits (YOLO data.yaml)
 
 
 def _name(section: str, i: int, rid=None) -> str:

@@ -46,7 +46,8 @@ def images_only(root: Path | None, report: ProblemReport) -> Tables:
     names = scan_images(root)
     images = pd.DataFrame({"image_id": np.arange(1, len(names) + 1, dtype=np.int64), "file_name": names,
                            "width": np.nan, "height": np.nan})
-    images = attach_image_files(images, root, report, str(root), lambda k: names[k])
+    images = attach_image_files(images, root, report, str(root), lambda k: names[k],
+                                no_size_reason="its size cannot be known")
     images["split"] = None
     return Tables(images, schema.empty("categories"), schema.empty("labels"))
 
@@ -102,9 +103,8 @@ def import_detection(out, *, images=None, labels=None, predictions=None, format=
         if root is not None and fmt in ("coco", "voc"):
             _report_unlisted_images(root, tables, labels, report)
     preds = _read_predictions(predictions, tables, fmt, report) if predictions is not None else None
-    split_source = splits if splits is not None else tables.images.attrs.get("splits")
+    split_source = splits if splits is not None else tables.splits
     image_table = assign_splits(tables.images, split_source, report)
-    image_table.attrs = {}
     report.kept.update({"images": len(image_table), "categories": len(tables.categories),
                         "labels": len(tables.labels)})
     if preds is not None:

@@ -73,7 +73,8 @@ def checked_path(root: Path | None, file_name: str) -> Path:
 
 
 def attach_image_files(images: pd.DataFrame, root: Path | None, report: ProblemReport, file: str,
-                       record: Callable[[int], str]) -> pd.DataFrame:
+                       record: Callable[[int], str], *,
+                       no_size_reason: str = "the label file gives no size") -> pd.DataFrame:
     """Check every image record's ``file_name`` and file; return the kept records with sizes filled in.
 
     ``images`` has ``file_name, width, height`` (NaN = unknown) on a RangeIndex, optionally ``size_error`` (why
@@ -103,7 +104,7 @@ def attach_image_files(images: pd.DataFrame, root: Path | None, report: ProblemR
                 if known[i]:
                     report.warn(file, record(i), errors[j] + "; record kept with the size from the label file", "image_file")
                 else:
-                    why = size_error[i] or "the label file gives no size"
+                    why = size_error[i] or no_size_reason
                     report.add(file, record(i), f"{errors[j]} and {why}", "image_file")
                     ok[i] = False
             elif not known[i]:

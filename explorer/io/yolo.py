@@ -1,0 +1,276 @@
+"""YOLO txt labels and predictions: one ``.txt`` per image, one object per line.
+
+Labels: ``class cx cy w h``; predictions: ``class cx cy w h conf``; coordinates normalised to ``[0, 1]`` by the
+image width/height (read from the image header, no decoding). Conversion to COCO pixels::
+
+    x = (cx - w / 2) * W,   y = (cy - h / 2) * H,   w_px = w * W,   h_px = h * H,   area = w_px * h_px
+
+A txt file belongs to the image with the same relative path without extension (``labels/train/a.txt`` ↔
+``images/train/a.jpg`` when ``--labels labels --images images``), else to the image with the same stem when
+that stem is unique. An empty txt file is an image without objects (YOLO's convention for background images).
+
+Class names come from ``data.yaml`` (``names`` as a list or an ``{index: name}`` dict) or ``classes.txt`` (one
+name per line), given explicitly or found beside the labels/images; ``category_id`` is the class index.
+Splits come from ``data.yaml``'s ``train``/``val``/``test`` folders (or image-list files) when present.
+Image ids are assigned 1..n in sorted file order; label/prediction ids 1..n in (file, line) order.
+Records are named ``line N`` of their txt file in messages.
+"""
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from explorer import schema
+from explorer.errors import ProblemReport, UserError
+from explorer.io.coco import Tables
+from explorer.io.images import attach_image_files, scan_images
+from explorer.io.validate import check_boxes, check_scores
+
+CLASS_FILES = ("data.yaml", "dataset.yaml", "classes.txt")
+
+
+# ---- class names ---------------------------------------------------------------------------------------------
+def load_class_names(path: str | Path) -> list[str]:
+    """Class names from a ``data.yaml`` (``names``: list or ``{index: name}``) or ``classes.txt``."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"class names file {path} does not exist")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        names = read_yaml(path).get("names")
+        if isinstance(names, list) and all(isinstance(n, (str, int)) for n in names):
+            return [str(n) for n in names]
+        if isinstance(names, dict) and all(isinstance(k, int) for k in names):
+            if sorted(names) != list(range(len(names))):
+                raise UserError(f"{path}: 'names' keys must be 0..{len(names) - 1}, got {sorted(names)}")
+            return [str(names[k]) for k in range(len(names))]
+        raise UserError(f"{path}: 'names' must be a list of class names or a {{index: name}} mapping")
+    return [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+
+
+def read_yaml(path: Path) -> dict:
+    """A YAML mapping; ``UserError`` with line/column when malformed."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UserError(f"{path}: malformed YAML{where}: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a YAML mapping with 'names'")
+    return data
+
+
+def find_class_file(*folders: Path | None) -> Path | None:
+    """The first ``data.yaml``/``dataset.yaml``/``classes.txt`` in ``folders`` (then their parents)."""
+    candidates = [f for f in folders if f is not None] + [f.parent for f in folders if f is not None]
+    for folder in candidates:
+        for name in CLASS_FILES:
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+def resolve_class_names(classes, *folders: Path | None) -> tuple[list[str] | None, Path | None]:
+    """``classes`` (list of names, or a class file path) or the class file found beside the inputs."""
+    if isinstance(classes, (list, tuple)):
+        return [str(c) for c in classes], None
+    path = Path(classes) if classes is not None else find_class_file(*folders)
+    return (load_class_names(path), path) if path is not None else (None, None)
+
+
+# ---- splits from data.yaml -----------------------------------------------------------------------------------
+def yaml_splits(yaml_path: Path | None, images_root: Path, file_names: list[str]) -> np.ndarray | None:
+    """Split of each image from ``data.yaml``'s ``train``/``val``/``test`` entries (folders or list files)."""
+    if yaml_path is None or yaml_path.suffix.lower() not in (".yaml", ".yml"):
+        return None
+    data = read_yaml(yaml_path)
+    base = Path(data.get("path") or yaml_path.parent)
+    base = base if base.is_absolute() else (yaml_path.parent / base)
+    paths = [(images_root / n).resolve() for n in file_names]
+    split = np.full(len(paths), None, dtype=object)
+    found = False
+    for name in ("train", "val", "test"):
+        entries = data.get(name)
+        entries = [entries] if isinstance(entries, str) else entries if isinstance(entries, list) else []
+        for entry in entries:
+            target = (base / str(entry)).resolve()
+            if target.is_dir():
+                inside = np.array([p.is_relative_to(target) for p in paths], dtype=bool)
+            elif target.is_file():  # a list of image paths, one per line
+                listed = {(target.parent / ln.strip()).resolve() for ln in target.read_text().splitlines() if ln.strip()}
+                inside = np.array([p in listed for p in paths], dtype=bool)
+            else:
+                continue
+            split[inside & np.equal(split, None)] = name
+            found = True
+    return split if found else None
+
+
+# ---- txt files -----------------------------------------------------------------------------------------------
+def _txt_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.txt") if p.name != "classes.txt" and p.is_file())
+
+
+def match_files(txt_files: list[Path], folder: Path, images: pd.DataFrame) -> list[int | None]:
+    """Row of ``images`` for each txt file: same relative path without extension, else a unique equal stem."""
+    keys = images["file_name"].astype(str).map(lambda n: str(PurePosixPath(n).with_suffix(""))).tolist()
+    by_key = {k: i for i, k in enumerate(keys)}
+    stems = pd.Series([PurePosixPath(k).name for k in keys])
+    by_stem = {s: i for i, (s, d) in enumerate(zip(stems, stems.duplicated(keep=False))) if not d}
+    out = []
+    for t in txt_files:
+        rel = t.relative_to(folder).with_suffix("").as_posix()
+        out.append(by_key.get(rel, by_stem.get(t.stem)))
+    return out
+
+
+def _parse_lines(path: Path, n_fields: tuple[int, ...], report: ProblemReport, kind_label: str):
+    """Numeric rows of one txt file: ``[(line, [floats...]), ...]``; bad lines reported with their number."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        report.add(file, "file", f"cannot be read: {e}", "unreadable_file")
+        return []
+    rows = []
+    expected = " or ".join(str(n) for n in n_fields)
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) not in n_fields:
+            hint = " (segmentation polygons are not supported)" if len(fields) > 6 else ""
+            report.add(file, f"line {line_no}", f"expected {expected} fields ({kind_label}), got {len(fields)}: {line.strip()!r}{hint}", "bad_line")
+            continue
+        try:
+            values = [float(v) for v in fields]
+        except ValueError:
+            bad = next(v for v in fields if not _is_float(v))
+            report.add(file, f"line {line_no}", f"non-numeric value {bad!r} in {line.strip()!r}", "bad_line")
+            continue
+        rows.append((line_no, values))
+    return rows
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_txt_objects(folder: Path, images: pd.DataFrame, categories: pd.DataFrame | None, report: ProblemReport, *,
+                     with_score: bool) -> tuple[pd.DataFrame, set[int]]:
+    """Objects of every txt file under ``folder`` converted to pixel boxes on the matched ``images`` rows.
+
+    ``categories`` (sorted by id) maps class index k → ``category_id`` of row k; None accepts any index ≥ 0
+    (the index is the id). Returns the table (``id`` 1..n, ``image_id``, ``category_id``, ``x, y, w, h, area``
+    [, ``score``]) and the set of image rows that have a txt file.
+    """
+    files = _txt_files(folder)
+    rows = match_files(files, folder, images)
+    cat_ids = None if categories is None else np.sort(categories["category_id"].to_numpy(np.int64))
+    fields = (6,) if with_score else (5,)
+    what = "class cx cy w h conf" if with_score else "class cx cy w h"
+    recs, files_of, lines_of = [], [], []
+    matched = set()
+    for path, row in zip(files, rows):
+        if row is None:
+            report.add(str(path), "file", f"no readable image in the image folder matches this {'prediction' if with_score else 'label'} file", "unmatched_file")
+            continue
+        matched.add(row)
+        for line_no, values in _parse_lines(path, fields, report, what):
+            recs.append([row, *values])
+            files_of.append(str(path))
+            lines_of.append(line_no)
+    n_cols = 7 if with_score else 6
+    arr = np.array(recs, dtype=np.float64).reshape(-1, n_cols)
+    row_a = arr[:, 0].astype(np.int64)
+
+    def record(k: int) -> str:
+        return f"line {lines_of[k]}"
+
+    cls = arr[:, 1]
+    W = images["width"].to_numpy(np.float64)[row_a]
+    H = images["height"].to_numpy(np.float64)[row_a]
+    ok = np.ones(len(arr), dtype=bool)
+    n_classes = None if cat_ids is None else len(cat_ids)
+    bad_cls = ~np.isfinite(cls) | (cls != np.round(cls)) | (cls < 0)
+    if n_classes is not None:
+        bad_cls |= cls >= n_classes
+    for k in np.flatnonzero(bad_cls):
+        limit = f"0..{n_classes - 1}" if n_classes else "a non-negative integer"
+        report.add(files_of[k], record(k), f"class index {cls[k]:g} is out of range (expected {limit})", "bad_class")
+    ok &= ~bad_cls
+    cx, cy, bw, bh = arr[:, 2], arr[:, 3], arr[:, 4], arr[:, 5]
+    boxes = np.stack([(cx - bw / 2) * W, (cy - bh / 2) * H, bw * W, bh * H], axis=1)
+    checks = [check_boxes(boxes, W, H)]
+    if with_score:
+        checks.insert(0, check_scores(arr[:, 6]))
+    # each row may come from a different file: report per row with its own file name
+    for check in checks:
+        for k in np.flatnonzero(ok & ~check.ok):
+            report.add(files_of[k], record(k), check.rejected[k], "bad_prediction" if with_score else "bad_bbox")
+            ok[k] = False
+    for check in checks:
+        for k in np.flatnonzero(ok & check.has_flag):
+            report.warn(files_of[k], record(k), check.flagged[k], "flagged_prediction" if with_score else "bbox_outside_image")
+    keep = np.flatnonzero(ok)
+    idx = cls[keep].astype(np.int64)
+    out = pd.DataFrame({
+        "id": np.arange(1, len(keep) + 1, dtype=np.int64),
+        "image_id": images["image_id"].to_numpy(np.int64)[row_a[keep]],
+        "category_id": idx if cat_ids is None else cat_ids[idx],
+        "x": boxes[keep, 0], "y": boxes[keep, 1], "w": boxes[keep, 2], "h": boxes[keep, 3],
+        "area": boxes[keep, 2] * boxes[keep, 3],
+    })
+    if with_score:
+        out["score"] = arr[keep, 6]
+    return out, matched
+
+
+def read_yolo_labels(labels: str | Path, *, images_root: Path | None, report: ProblemReport, classes=None) -> Tables:
+    """Read a YOLO labels folder against the images under ``images_root`` into ``Tables``."""
+    folder = Path(labels)
+    if images_root is None:
+        raise UserError("YOLO labels are normalised to the image size: pass --images so sizes can be read")
+    if not folder.is_dir():
+        raise UserError(f"YOLO labels {folder} must be a folder of .txt files")
+    names, class_file = resolve_class_names(classes, folder, images_root)
+    file_names = scan_images(images_root)
+    images = pd.DataFrame({"image_id": np.arange(1, len(file_names) + 1, dtype=np.int64), "file_name": file_names,
+                           "width": np.nan, "height": np.nan})
+    images = attach_image_files(images, images_root, report, str(images_root), lambda k: file_names[k],
+                                no_size_reason="YOLO's normalised boxes need it")
+    categories = None if names is None else pd.DataFrame(
+        {"category_id": np.arange(len(names), dtype=np.int64), "name": names, "supercategory": None})
+    objects, matched = read_txt_objects(folder, images, categories, report, with_score=False)
+    if categories is None:
+        used = np.unique(objects["category_id"].to_numpy())
+        categories = pd.DataFrame({"category_id": used.astype(np.int64), "name": [str(c) for c in used], "supercategory": None})
+        report.warn(str(folder), "classes", "no data.yaml or classes.txt found (pass --classes); classes are named by their index", "no_class_names")
+    unlabelled = [i for i in range(len(images)) if i not in matched]
+    if unlabelled:
+        examples = ", ".join(images["file_name"].iloc[unlabelled[:3]])
+        report.warn(str(folder), f"{len(unlabelled)} image(s)", f"{len(unlabelled)} image(s) have no label file (e.g. {examples}); "
+                    "imported as images without objects", "no_label_file")
+    labels_df = objects.rename(columns={"id": "label_id"}).assign(iscrowd=False, segmentation=None)
+    images["split"] = None
+    splits = yaml_splits(class_file, images_root, images["file_name"].tolist())
+    return Tables(images=images, categories=categories, labels=schema.conform(labels_df, "labels"), splits=splits)
+
+
+def read_yolo_predictions(folder: str | Path, *, images: pd.DataFrame, categories: pd.DataFrame,
+                          report: ProblemReport) -> pd.DataFrame:
+    """Read a folder of YOLO prediction txt files (``class cx cy w h conf``) for the project's ``images``.
+
+    The class index k maps to the k-th category in id order (for YOLO and VOC projects that is the index itself).
+    """
+    folder = Path(folder)
+    objects, _ = read_txt_objects(folder, images, categories, report, with_score=True)
+    preds = objects.rename(columns={"id": "pred_id"}).assign(segmentation=None)
+    return schema.conform(preds, "predictions")
