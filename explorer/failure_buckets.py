@@ -14,7 +14,9 @@ Without explicit ids the bucket is the whole selection: every prediction (TP or 
 
 Columns of the table: ``record`` (``"prediction"``/``"label"``), ``id`` (pred_id/label_id), ``image_id``,
 ``category_id``, ``outcome``, ``fp_reason`` (None unless FP), ``score`` (the prediction's score; for a label, the
-score of the prediction that matched it, NaN if none), ``iou`` (the engine's IoU of the pair, NaN if none),
+score of the prediction that matched it, NaN if none), ``iou`` (IoU of the matched pair; for a false detection
+its best IoU with a label of its own class, ``max_iou_same_class``; NaN if unknown), ``iou_other`` (a
+prediction's best IoU with a label of another class, ``max_iou_other_class``; NaN for labels),
 ``partner_id`` (matched label of a prediction / matched prediction of a label; -1 = none).
 """
 from __future__ import annotations
@@ -28,7 +30,8 @@ OUTCOMES = ("TP", "FP", "FN", "ignored")
 FP_REASONS = ("wrong_class", "localisation", "duplicate", "background")
 FP_REASON_WORDS = {"wrong_class": "wrong class", "localisation": "localisation", "duplicate": "duplicate",
                    "background": "background"}
-COLUMNS = ["record", "id", "image_id", "category_id", "outcome", "fp_reason", "score", "iou", "partner_id"]
+COLUMNS = ["record", "id", "image_id", "category_id", "outcome", "fp_reason", "score", "iou", "iou_other",
+           "partner_id"]
 
 
 def _prediction_rows(preds: pd.DataFrame) -> pd.DataFrame:
@@ -36,10 +39,14 @@ def _prediction_rows(preds: pd.DataFrame) -> pd.DataFrame:
     is_tp = preds["is_tp"].to_numpy(bool)
     outcome = np.where(ignored, "ignored", np.where(is_tp, "TP", "FP"))
     reason = preds["fp_reason"].astype(object).where(outcome == "FP", None)
+    nan = np.full(len(preds), np.nan)
+    best_same = preds["max_iou_same_class"].to_numpy(np.float64) if "max_iou_same_class" in preds else nan
+    best_other = preds["max_iou_other_class"].to_numpy(np.float64) if "max_iou_other_class" in preds else nan
+    iou = np.where(outcome == "FP", best_same, preds["iou"].to_numpy(np.float64))
     return pd.DataFrame({
         "record": "prediction", "id": preds["pred_id"].to_numpy(np.int64), "image_id": preds["image_id"].to_numpy(np.int64),
         "category_id": preds["category_id"].to_numpy(np.int64), "outcome": outcome, "fp_reason": reason.to_numpy(),
-        "score": preds["score"].to_numpy(np.float64), "iou": preds["iou"].to_numpy(np.float64),
+        "score": preds["score"].to_numpy(np.float64), "iou": iou, "iou_other": best_other,
         "partner_id": preds["label_id"].to_numpy(np.int64),
     })
 
@@ -54,7 +61,7 @@ def _label_rows(labels: pd.DataFrame, scores: pd.Series) -> pd.DataFrame:
         "category_id": labels["category_id"].to_numpy(np.int64),
         "outcome": np.where(ignored, "ignored", np.where(detected, "TP", "FN")), "fp_reason": None,
         "score": scores.reindex(partner).to_numpy(np.float64),
-        "iou": np.where(partner >= 0, iou, np.nan), "partner_id": partner,
+        "iou": np.where(partner >= 0, iou, np.nan), "iou_other": np.nan, "partner_id": partner,
     })
 
 

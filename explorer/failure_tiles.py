@@ -43,7 +43,10 @@ def caption(row, *, class_name: str, metric_title: str | None = None, metric_val
     parts.append(class_name)
     if np.isfinite(row.score):
         parts.append(f"score {row.score:.2f}")
-    parts.append(f"IoU {_fmt(row.iou)}")
+    if row.outcome == "FP":
+        parts.append(f"best IoU same class {_fmt(row.iou)}, other class {_fmt(row.iou_other)}")
+    else:
+        parts.append(f"IoU {_fmt(row.iou)}")
     if metric_title:
         parts.append(f"{metric_title} {_fmt(metric_value, '.4g')}")
     if file_name:

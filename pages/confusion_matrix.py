@@ -32,7 +32,7 @@ in_scope = {r: set(scope.loc[scope["record"] == r, "id"]) for r in ("prediction"
 names = project.category_names
 preds = match.predictions[match.predictions["pred_id"].isin(in_scope["prediction"])]
 labels = match.labels[match.labels["label_id"].isin(in_scope["label"])]
-members = cell_members(preds, labels, names=names)
+members = cell_members(preds, labels, names=names, label_boxes=project.labels, pred_boxes=project.predictions)
 
 n_classes = len(sel.classes)
 c1, c2, c3 = st.columns(3)

@@ -31,6 +31,7 @@ def test_explicit_bucket_counts_detected_labels_as_tp(tiny_match):
     assert table["outcome"].tolist() == ["FP", "TP", "FN"]
     assert table["score"].tolist()[:2] == [0.3, 0.9] and np.isnan(table["score"].iloc[2])
     assert table["partner_id"].tolist() == [-1, 100, -1]
+    assert table["iou"].tolist()[:2] == [0.0, 1.0]  # FP: best same-class IoU; detected label: IoU of its match
 
 
 def test_ignored_rows_are_kept_and_counted(tiny_match):
@@ -59,11 +60,12 @@ def test_outcome_tiles_draw_outcome_colours(tiny_project, tiny_match):
     assert [t.key for t in tiles] == ["prediction:100", "prediction:101", "prediction:102", "prediction:103",
                                       "label:11", "label:12", "label:13"]
     assert [t.items[-1].colour for t in tiles] == [TP_COLOUR] + [FP_COLOUR] * 3 + [FN_COLOUR] * 3
-    assert tiles[1].caption.startswith("FP · false detection (wrong class) · cat · score 0.80 · IoU 0.81")
+    assert tiles[1].caption.startswith(
+        "FP · false detection (wrong class) · cat · score 0.80 · best IoU same class 0.00, other class 0.81")
     assert tiles[4].caption.startswith("FN · missed · dog")
     assert tiles[0].focus == (4.0, 4.0, 10.0, 10.0)
-    # the FP wrong-class tile shows the dog label it overlapped, as its partner
-    assert any(it.caption == "dog" for it in tiles[1].items[:-1])
+    # the TP tile shows the label it matched, captioned, as its partner
+    assert any(it.caption == "cat" for it in tiles[0].items[:-1])
     image = np.full((48, 64, 3), 100, np.uint8)
     thumb = render_tile(image, tiles[0].items, focus=tiles[0].focus, max_side=96)
     assert (thumb == TP_COLOUR).all(axis=2).any()
