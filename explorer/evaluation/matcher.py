@@ -1,0 +1,173 @@
+"""Matching at one IoU threshold and one confidence threshold, for the app: TP / FP (with reason) / FN.
+
+The ``Matcher`` computes the IoU of every label x prediction pair of the same image (any class) once; every
+``match(t, confidence_threshold=c)`` re-runs only the greedy assignment on those cached IoUs.
+
+Rules (pycocotools' ``evaluateImg`` at area "all", ``maxDets=100``):
+
+- per image and class, predictions in descending score (ties: input order) each take the unmatched label of
+  their class with the highest IoU >= t (ties: the later label), preferring non-crowd labels; a crowd label
+  (``iscrowd``) can be matched many times (its IoU is intersection over the prediction's area);
+- only the 100 highest-scoring predictions of an image-class are matched; the others are ``ignored`` with
+  ``fp_reason`` None (pycocotools never evaluates them);
+- a prediction matched to a crowd label is ``ignored`` (neither TP nor FP); a prediction is TP if matched to
+  a non-crowd label, else FP; a non-crowd label is FN (``detected`` False) when no kept prediction took it.
+- the confidence threshold drops predictions with ``score < c`` *after* matching. Matching is greedy in score
+  order, so a prediction's match never depends on lower-scoring ones: this equals matching only the kept
+  predictions; labels whose match was dropped become FN.
+
+FP reason, first that applies (IoUs are with labels of the same image; "same class" = prediction's class):
+
+1. ``duplicate``: a same-class label has IoU >= t with it (that label was taken by a higher score);
+2. ``wrong_class``: a label of another class has IoU >= t;
+3. ``localisation``: a same-class label overlaps it, but with IoU < t (best same-class IoU in (0, t));
+4. ``background``: none of the above (no same-class overlap, nothing at IoU >= t).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from explorer.evaluation import inputs, kernels, layout as layout_mod
+
+FP_REASONS = ("duplicate", "wrong_class", "localisation", "background")
+ALL_AREA = (0**2, 1e5**2)
+
+
+@dataclass
+class MatchResult:
+    """Per-prediction and per-label outcome at ``iou_threshold`` and ``confidence_threshold``.
+
+    ``predictions``: ``pred_id, image_id, category_id, score, is_tp, label_id`` (-1 = none), ``iou`` (with the
+    matched label, NaN if none), ``fp_reason`` (None for TP and ignored rows), ``ignored``, ``rank`` (position
+    by score in its image-class), ``max_iou_same_class``, ``max_iou_other_class``; rows with score below the
+    confidence threshold are dropped. Sorted by image, class, descending score.
+    ``labels``: ``label_id, image_id, category_id, iscrowd, detected, pred_id`` (-1 = none; for a crowd label
+    the lowest-scoring prediction matched to it, as pycocotools records), ``iou``, ``ignored`` (crowd).
+    """
+
+    predictions: pd.DataFrame
+    labels: pd.DataFrame
+    iou_threshold: float
+    confidence_threshold: float
+    category_names: dict[int, str]
+    image_ids: np.ndarray
+
+
+class Matcher:
+    """Cached IoUs of one labels/predictions pair; ``match(t)`` assigns predictions at any threshold.
+
+    ``Matcher(labels_df, predictions_df, *, iou_type="bbox", images=None, categories=None)`` takes project
+    tables (``explorer.schema``); ``images`` gives the image sizes polygon masks need.
+    """
+
+    def __init__(self, labels: pd.DataFrame, predictions: pd.DataFrame, *, iou_type: str = "bbox",
+                 images: pd.DataFrame | None = None, categories: pd.DataFrame | None = None):
+        self._setup(inputs.from_tables(labels, predictions, images=images, categories=categories), iou_type)
+
+    @classmethod
+    def from_project(cls, project, *, iou_type: str = "bbox") -> "Matcher":
+        return cls(project.labels, project.predictions, iou_type=iou_type, images=project.images,
+                   categories=project.categories)
+
+    @classmethod
+    def from_data(cls, data: inputs.EvalData, *, iou_type: str = "bbox") -> "Matcher":
+        self = cls.__new__(cls)
+        self._setup(data, iou_type)
+        return self
+
+    @classmethod
+    def from_coco(cls, gt, predictions, *, iou_type: str = "bbox") -> "Matcher":
+        """From a COCO ground truth and COCO results (paths or loaded), with ``loadRes`` conventions."""
+        return cls.from_data(inputs.from_coco(gt, predictions, iou_type=iou_type), iou_type=iou_type)
+
+    def _setup(self, data: inputs.EvalData, iou_type: str) -> None:
+        self.data = data
+        self.iou_type = iou_type
+        gt, dt = data.labels, data.predictions
+        self.image_list = np.unique(np.concatenate([data.image_ids, gt.image_id, dt.image_id]))
+        self.cat_list = np.unique(np.concatenate([data.category_ids, gt.category_id, dt.category_id]))
+        n_img, n_cat = len(self.image_list), len(self.cat_list)
+        lay = layout_mod.build(
+            np.searchsorted(self.image_list, dt.image_id), np.searchsorted(self.cat_list, dt.category_id), dt.score,
+            np.searchsorted(self.image_list, gt.image_id), np.searchsorted(self.cat_list, gt.category_id),
+            n_img=n_img, n_cat=n_cat, block="image")
+        layout_mod.fill_ious(lay, dt, gt, iou_type=iou_type, sizes=data.image_size())
+        self.layout = lay
+        self.gt_crowd = np.ascontiguousarray(gt.iscrowd[lay.gt_rows])
+        gt_area = gt.area[lay.gt_rows]
+        dt_area = dt.area[lay.dt_rows]
+        self.gt_ignore = (self.gt_crowd | (gt_area < ALL_AREA[0]) | (gt_area > ALL_AREA[1]))[None, :]
+        self.dt_outside = ((dt_area < ALL_AREA[0]) | (dt_area > ALL_AREA[1]))[None, :]
+        n_dt = len(lay.dt_rows)
+        self.best_same = np.zeros(n_dt)
+        self.best_other = np.zeros(n_dt)
+        kernels.overlap_stats(lay.grp_d0, lay.grp_d1, lay.grp_g0, lay.grp_g1, lay.grp_blk, lay.blk_d0, lay.blk_g0,
+                              lay.blk_ncols, lay.blk_off, lay.ious, lay.blk_g0[lay.grp_blk], lay.blk_g1[lay.grp_blk],
+                              self.best_same, self.best_other)
+        # columns that do not depend on the thresholds, in layout (sorted) order
+        self._dt_cols = {"pred_id": dt.ids[lay.dt_rows], "image_id": dt.image_id[lay.dt_rows],
+                         "category_id": dt.category_id[lay.dt_rows], "score": dt.score[lay.dt_rows]}
+        self._gt_cols = {"label_id": gt.ids[lay.gt_rows], "image_id": gt.image_id[lay.gt_rows],
+                         "category_id": gt.category_id[lay.gt_rows], "iscrowd": self.gt_crowd}
+
+    def assign(self, iou_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw greedy assignment at one threshold: per sorted prediction row the gt row (-1) and the IoU."""
+        if not 0.0 <= float(iou_threshold) <= 1.0:
+            from explorer.errors import UserError
+
+            raise UserError(f"IoU threshold must be in [0, 1], got {iou_threshold!r}")
+        lay = self.layout
+        n_dt, n_gt = len(lay.dt_rows), len(lay.gt_rows)
+        dt_match = np.full((1, 1, n_dt), -1, np.int64)
+        gt_match = np.full((1, 1, n_gt), -1, np.int64)
+        dt_ignore = np.zeros((1, 1, n_dt), bool)
+        dt_tp = np.zeros((1, 1, n_dt), bool)
+        dt_iou = np.full((1, 1, n_dt), np.nan)
+        thr = np.array([min(float(iou_threshold), 1 - 1e-10)])
+        kernels.greedy_match(lay.grp_d0, lay.grp_d1, lay.grp_g0, lay.grp_g1, lay.grp_blk, lay.blk_d0, lay.blk_g0,
+                             lay.blk_ncols, lay.blk_off, lay.ious, self.gt_crowd, self.gt_ignore, self.dt_outside,
+                             np.ones(n_gt, bool), thr, dt_match, dt_ignore, dt_tp, gt_match, dt_iou, True)
+        return dt_match[0, 0], dt_iou[0, 0], dt_ignore[0, 0]
+
+    def match(self, iou_threshold: float = 0.5, *, confidence_threshold: float = 0.0) -> MatchResult:
+        """TP/FP/FN at IoU threshold ``iou_threshold`` keeping predictions with ``score >= confidence_threshold``."""
+        lay = self.layout
+        m, iou, ignored = self.assign(iou_threshold)
+        thr = min(float(iou_threshold), 1 - 1e-10)
+        matched = m >= 0
+        crowd_match = matched & self.gt_crowd[np.maximum(m, 0)]
+        cut = lay.dt_rank >= layout_mod.MAX_DETS
+        ignored = ignored | cut
+        is_tp = matched & ~ignored
+        fp = ~is_tp & ~ignored
+        reason = np.select([self.best_same >= thr, self.best_other >= thr, self.best_same > 0],
+                           ["duplicate", "wrong_class", "localisation"], "background").astype(object)
+        reason[~fp] = None
+        gt_ids = self._gt_cols["label_id"]
+        keep = self._dt_cols["score"] >= confidence_threshold
+        preds = pd.DataFrame({**self._dt_cols, "is_tp": is_tp, "label_id": np.where(matched, gt_ids[np.maximum(m, 0)], -1),
+                              "iou": iou, "fp_reason": reason, "ignored": ignored | crowd_match, "rank": lay.dt_rank,
+                              "max_iou_same_class": self.best_same, "max_iou_other_class": self.best_other})
+        preds = preds[keep].reset_index(drop=True)
+
+        # labels: the kept predictions that matched them (last write wins = lowest score, like pycocotools)
+        taken = np.flatnonzero(keep & matched)
+        label_pred = np.full(len(gt_ids), -1, np.int64)
+        label_iou = np.full(len(gt_ids), np.nan)
+        label_pred[m[taken]] = self._dt_cols["pred_id"][taken]
+        label_iou[m[taken]] = iou[taken]
+        labels = pd.DataFrame({**self._gt_cols, "detected": label_pred_mask(label_pred, m, taken),
+                               "pred_id": label_pred, "iou": label_iou, "ignored": self.gt_ignore[0]})
+        return MatchResult(predictions=preds, labels=labels, iou_threshold=float(iou_threshold),
+                           confidence_threshold=float(confidence_threshold),
+                           category_names=dict(self.data.category_names), image_ids=self.image_list)
+
+
+def label_pred_mask(label_pred: np.ndarray, m: np.ndarray, taken: np.ndarray) -> np.ndarray:
+    """``detected`` per label: some kept prediction matched it (pred ids may be any integer, so use rows)."""
+    out = np.zeros(len(label_pred), bool)
+    out[m[taken]] = True
+    return out

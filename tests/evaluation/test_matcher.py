@@ -1,0 +1,126 @@
+"""``Matcher.match`` equals pycocotools' per-image matches; FP reasons; confidence threshold; cached IoUs."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from explorer.evaluation import Matcher
+from explorer.evaluation.coco import IOU_THRESHOLDS
+from random_coco import random_coco, run_pycocotools
+
+
+@pytest.mark.parametrize("seed,iou_type", [(s, "bbox") for s in range(8)] + [(s, "segm") for s in range(3)])
+def test_matches_equal_pycocotools_eval_imgs(seed, iou_type):
+    gt, dt = random_coco(seed, iou_type=iou_type)
+    ev = run_pycocotools(gt, dt, iou_type=iou_type)
+    matcher = Matcher.from_coco(gt, dt, iou_type=iou_type)
+    n_img = len(ev.params.imgIds)
+    all_area = [e for e in ev.evalImgs[: len(ev.params.catIds) * 4 * n_img] if e is not None and e["aRng"] == [0, 1e10]]
+    for t_index, t in enumerate(IOU_THRESHOLDS):
+        res = matcher.match(t)
+        p = res.predictions.set_index("pred_id")
+        lab = res.labels.set_index("label_id")
+        n_checked = 0
+        for e in all_area:
+            ids = e["dtIds"]
+            got = p.loc[ids, "label_id"].to_numpy()
+            np.testing.assert_array_equal(np.where(got < 0, 0, got), e["dtMatches"][t_index])
+            np.testing.assert_array_equal(p.loc[ids, "ignored"].to_numpy(), e["dtIgnore"][t_index].astype(bool))
+            got_gt = lab.loc[e["gtIds"], "pred_id"].to_numpy()
+            np.testing.assert_array_equal(np.where(got_gt < 0, 0, got_gt), e["gtMatches"][t_index])
+            n_checked += len(ids)
+        evaluated = (p["rank"] < 100).sum()
+        assert n_checked == evaluated
+        # beyond the 100 cut: ignored, no reason, never TP
+        cut = p[p["rank"] >= 100]
+        assert cut["ignored"].all() and cut["fp_reason"].isna().all() and not cut["is_tp"].any()
+
+
+def _tables(rows_labels, rows_preds):
+    labels = pd.DataFrame(rows_labels, columns=["label_id", "image_id", "category_id", "x", "y", "w", "h", "iscrowd"])
+    labels["area"] = labels["w"] * labels["h"]
+    labels["segmentation"] = None
+    preds = pd.DataFrame(rows_preds, columns=["pred_id", "image_id", "category_id", "x", "y", "w", "h", "score"])
+    preds["area"] = preds["w"] * preds["h"]
+    preds["segmentation"] = None
+    return labels, preds
+
+
+def test_fp_reasons_by_construction():
+    labels, preds = _tables(
+        [(1, 1, 1, 0, 0, 10, 10, False), (2, 1, 2, 50, 50, 10, 10, False), (3, 1, 1, 100, 0, 10, 10, False)],
+        [(10, 1, 1, 0, 0, 10, 10, 0.9),    # TP on label 1
+         (11, 1, 1, 0, 0, 10, 10, 0.8),    # duplicate of label 1
+         (12, 1, 1, 50, 50, 10, 10, 0.7),  # wrong class (label 2 is class 2)
+         (13, 1, 1, 100, 0, 10, 4, 0.6),   # localisation: IoU 0.4 with label 3
+         (14, 1, 1, 200, 200, 5, 5, 0.5)]) # background
+    r = Matcher(labels, preds).match(0.5)
+    p = r.predictions.set_index("pred_id")
+    assert p.loc[10, "is_tp"] and p.loc[10, "label_id"] == 1 and p.loc[10, "iou"] == 1.0
+    assert p.loc[[11, 12, 13, 14], "fp_reason"].tolist() == ["duplicate", "wrong_class", "localisation", "background"]
+    assert p.loc[13, "max_iou_same_class"] == pytest.approx(0.4)
+    lab = r.labels.set_index("label_id")
+    assert lab["detected"].tolist() == [True, False, False]
+    # at t=0.3 the localisation prediction becomes a TP
+    r2 = Matcher(labels, preds).match(0.3)
+    assert r2.predictions.set_index("pred_id").loc[13, "is_tp"]
+
+
+def test_crowd_matches_are_ignored_and_repeatable():
+    labels, preds = _tables([(1, 1, 1, 0, 0, 100, 100, True)],
+                            [(10, 1, 1, 0, 0, 10, 10, 0.9), (11, 1, 1, 20, 20, 10, 10, 0.8)])
+    r = Matcher(labels, preds).match(0.5)
+    p = r.predictions
+    assert p["ignored"].all() and not p["is_tp"].any() and p["fp_reason"].isna().all()
+    assert (p["iou"] == 1.0).all()  # crowd IoU = intersection / prediction area
+    lab = r.labels.iloc[0]
+    assert lab["ignored"] and lab["pred_id"] == 11  # last (lowest-score) match, as pycocotools records
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_confidence_threshold_equals_matching_only_kept_predictions(seed):
+    gt, dt = random_coco(seed, iou_type="bbox")
+    matcher = Matcher.from_coco(gt, dt)
+    for c in (0.3, 0.55, 0.8):
+        for t in (0.5, 0.75):
+            got = matcher.match(t, confidence_threshold=c)
+            kept = [dict(r, id=i + 1) for i, r in enumerate(dt)]
+            kept = [r for r in kept if r["score"] >= c]
+            fresh = Matcher.from_coco(gt, [{k: v for k, v in r.items() if k != "id"} for r in kept]).match(t)
+            # fresh numbers its predictions 1..n: map them back to the original ids
+            fresh_ids = np.array([r["id"] for r in kept])
+            fp = fresh.predictions.copy()
+            fp["pred_id"] = fresh_ids[fp["pred_id"] - 1]
+            cols = ["pred_id", "is_tp", "label_id", "iou", "fp_reason", "ignored"]
+            a = got.predictions[got.predictions["rank"] < 100][cols].sort_values("pred_id").reset_index(drop=True)
+            b = fp[fp["rank"] < 100][cols].sort_values("pred_id").reset_index(drop=True)
+            pd.testing.assert_frame_equal(a, b)
+            fl = fresh.labels.copy()
+            fl["pred_id"] = np.where(fl["pred_id"] > 0, fresh_ids[np.maximum(fl["pred_id"] - 1, 0)], -1)
+            pd.testing.assert_frame_equal(got.labels.sort_values("label_id").reset_index(drop=True),
+                                          fl.sort_values("label_id").reset_index(drop=True))
+            assert (got.predictions["score"] >= c).all()
+
+
+def test_rematch_reuses_cached_ious():
+    gt, dt = random_coco(1, iou_type="bbox")
+    matcher = Matcher.from_coco(gt, dt)
+    before = matcher.layout.ious
+    snapshot = before.copy()
+    for t in (0.1, 0.5, 0.9):
+        matcher.match(t)
+    assert matcher.layout.ious is before
+    np.testing.assert_array_equal(before, snapshot)
+
+
+def test_matcher_from_project_tables(detection_project):
+    from explorer.project import Project
+
+    project = Project.load(detection_project)
+    r = Matcher.from_project(project).match(0.5)
+    assert len(r.predictions) == len(project.predictions)
+    assert len(r.labels) == len(project.labels)
+    fp = r.predictions[~r.predictions["is_tp"] & ~r.predictions["ignored"]]
+    assert fp["fp_reason"].notna().all()
+    assert set(fp["fp_reason"]) <= {"duplicate", "wrong_class", "localisation", "background"}
