@@ -172,3 +172,12 @@ def test_coco_needs_boxes_or_masks(tmp_path):
     reg, _ = import_regression(tmp_path / "reg", labels=SAMPLES / "regression" / "regression.csv")
     with pytest.raises(UserError, match="needs boxes or masks"):
         coco_selection(reg)
+
+
+def test_training_export_holds_the_engine_summary(explorer_home):
+    from explorer.tasks.training import export_summary
+
+    project = Project.load(build("training"))
+    doc = json.loads(json.dumps(export_all_metrics(project)))
+    assert doc["training"] == json.loads(json.dumps(export_summary(project), allow_nan=True).replace("NaN", "null"))
+    assert doc["training"]["by_axis"]["epoch"] and doc["splits"]["all"]["dataset"]["n_images"] == 0
