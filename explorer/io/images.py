@@ -72,25 +72,28 @@ def checked_path(root: Path | None, file_name: str) -> Path:
     return safe_join(root if root is not None else _NO_ROOT, file_name)
 
 
-def attach_image_files(images: pd.DataFrame, root: Path | None, report: ProblemReport, file: str,
-                       record: Callable[[int], str], *,
+def attach_image_files(images: pd.DataFrame, root: Path | None, report: ProblemReport,
+                       file: str | Callable[[int], str], record: Callable[[int], str], *,
                        no_size_reason: str = "the label file gives no size") -> pd.DataFrame:
     """Check every image record's ``file_name`` and file; return the kept records with sizes filled in.
 
     ``images`` has ``file_name, width, height`` (NaN = unknown) on a RangeIndex, optionally ``size_error`` (why
-    the label file's size was unusable, or None); ``record(i)`` names row ``i`` in ``file`` for messages. Rules: a name escaping the root → rejected. With ``root``: a missing/unreadable
+    the label file's size was unusable, or None); ``record(i)`` names row ``i`` in ``file`` (a name, or a
+    function of the row for one-file-per-image formats) for messages. Rules: a name escaping the root → rejected. With ``root``: a missing/unreadable
     file is reported and the record kept only when the label file gave its size; an unknown size is read from
     the header; a header size that differs from the label file's is flagged (the label file's size is kept,
     since the annotations were made against it). Without ``root`` an unknown size rejects the record.
     """
     n = len(images)
+    if not callable(file):
+        file = (lambda name: lambda i: name)(file)
     ok = np.ones(n, dtype=bool)
     paths: list[Path | None] = [None] * n
     for i, name in enumerate(images["file_name"].tolist()):
         try:
             paths[i] = checked_path(root, name)
         except UserError as e:
-            report.add(file, record(i), str(e), "unsafe_file_name")
+            report.add(file(i), record(i), str(e), "unsafe_file_name")
             ok[i] = False
     width = images["width"].to_numpy(np.float64).copy()
     height = images["height"].to_numpy(np.float64).copy()
@@ -102,22 +105,22 @@ def attach_image_files(images: pd.DataFrame, root: Path | None, report: ProblemR
         for j, i in enumerate(idx):
             if errors[j] is not None:
                 if known[i]:
-                    report.warn(file, record(i), errors[j] + "; record kept with the size from the label file", "image_file")
+                    report.warn(file(i), record(i), errors[j] + "; record kept with the size from the label file", "image_file")
                 else:
                     why = size_error[i] or no_size_reason
-                    report.add(file, record(i), f"{errors[j]} and {why}", "image_file")
+                    report.add(file(i), record(i), f"{errors[j]} and {why}", "image_file")
                     ok[i] = False
             elif not known[i]:
                 width[i], height[i] = fw[j], fh[j]
                 if size_error[i]:
-                    report.warn(file, record(i), f"{size_error[i]}; the image file's size {fw[j]:g}x{fh[j]:g} is used", "bad_size")
+                    report.warn(file(i), record(i), f"{size_error[i]}; the image file's size {fw[j]:g}x{fh[j]:g} is used", "bad_size")
             elif (fw[j], fh[j]) != (width[i], height[i]):
-                report.warn(file, record(i), f"image file is {fw[j]:g}x{fh[j]:g} but the label file says "
+                report.warn(file(i), record(i), f"image file is {fw[j]:g}x{fh[j]:g} but the label file says "
                             f"{width[i]:g}x{height[i]:g}; the label file's size is kept", "size_mismatch")
     else:
         for i in np.flatnonzero(ok & ~known):
             why = size_error[i] or "no width/height given"
-            report.add(file, record(i), f"{why}, and no image folder to read the size from", "unknown_size")
+            report.add(file(i), record(i), f"{why}, and no image folder to read the size from", "unknown_size")
             ok[i] = False
     out = images.assign(width=width, height=height)[ok].drop(columns=["size_error"], errors="ignore")
     return out.reset_index(drop=True)
