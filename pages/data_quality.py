@@ -24,17 +24,18 @@ project = sel.project
 
 try:
     tables = dq.metric_tables(project)
-except UserError as e:
-    st.error(str(e))
-    st.stop()
-except FileNotFoundError:
-    st.info(f"No data metrics have been computed for **{project.name}** yet. "
-            f"Run `explorer metrics {project.root}` and reload this page.")
+except UserError as e:  # metrics not computed yet, or unreadable: say what to run, no traceback
+    st.info(str(e))
     st.stop()
 
-if project.images_root is None or tables.frame is None or len(tables.frame) == 0:
-    st.info("This project has no images, so frame (F) metrics — which need pixels — are absent. "
-            "Label and prediction metrics that only need boxes are still shown.")
+if project.images_root is None:
+    st.info("This project has no images, so the frame (F) metrics that need pixels are absent. "
+            "Metrics that only need boxes or sizes are still shown.")
+unavailable = getattr(tables, "unavailable", {}) or {}
+if unavailable:
+    with st.expander(f"{len(unavailable)} metric(s) not available for this project"):
+        st.dataframe({"metric": [f"{n} ({lv})" for n, lv in unavailable],
+                      "why": [str(r) for r in unavailable.values()]}, hide_index=True)
 
 choices = dq.metric_choices(tables)
 if not choices:

@@ -1,0 +1,74 @@
+"""AppTest smoke test: the real ``explorer/app.py`` on every bundled sample project, every page of its task.
+
+Pages are registered by ``st.navigation`` with a custom ``url_path``; in Streamlit 1.67 ``AppTest.switch_page``
+matches the page *file* relative to the main script (``../pages/x.py`` in a checkout, ``pages/x.py`` when
+installed), after a first ``run()`` has registered the pages.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import explorer
+from explorer.resources import pages_dir
+from explorer.ui.state import PROJECTS_ENV
+
+APP = Path(explorer.__file__).resolve().parent / "app.py"
+TIMEOUT = 120  # seconds per run: the first run of a page loads tables and matches on a shared machine
+
+
+def page_path(file: str) -> str:
+    """A page file as ``AppTest.switch_page`` wants it: relative to the main script's folder."""
+    return os.path.relpath(pages_dir() / file, APP.parent)
+
+
+def navigation() -> dict[str, list[str]]:
+    """task -> page files, read from the app's own routing table (without running the app)."""
+    import ast
+
+    tree = ast.parse(APP.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "NAVIGATION" for t in node.targets):
+            table = ast.literal_eval(node.value)
+            return {task: [file for _, file, _, _ in pages] for task, pages in table.items()}
+    raise AssertionError("explorer/app.py has no NAVIGATION table")
+
+
+def open_app(project: Path) -> AppTest:
+    os.environ[PROJECTS_ENV] = str(project)
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    return at
+
+
+def errors_of(at: AppTest) -> list[str]:
+    return [e.value for e in at.exception] + [e.value for e in at.error]
+
+
+def test_every_page_of_every_sample_renders(sample_projects):
+    table = navigation()
+    checked = []
+    for name, project in sample_projects.items():
+        from explorer.project import Project
+
+        task = Project.load(project).task
+        at = open_app(project)
+        assert not errors_of(at), f"{name}: first page: {errors_of(at)}"
+        for file in table[task]:
+            at.switch_page(page_path(file)).run()
+            assert not errors_of(at), f"sample {name!r} ({task}), page {file}: {errors_of(at)}"
+            assert len(at.main.children) > 0, f"sample {name!r}, page {file} rendered nothing"
+            checked.append((name, file))
+    assert {n for n, _ in checked} == set(sample_projects)
+
+
+@pytest.mark.parametrize("iou", [0.5, 0.75])
+def test_detection_pages_render_at_both_iou_thresholds(detection_project, iou):
+    at = open_app(detection_project)
+    at.slider(key="iou_threshold").set_value(iou).run()
+    for file in navigation()["detection"]:
+        at.switch_page(page_path(file)).run()
+        assert not errors_of(at), f"IoU {iou}, page {file}: {errors_of(at)}"

@@ -1,0 +1,177 @@
+"""Data Quality page (AppTest on the real app and the bundled detection sample): the histogram the page draws
+equals NumPy's binning of the metric, the IQR outlier counts equal a direct count, and the sidebar's class and
+split filters and the page's outlier filter select exactly the expected rows."""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import explorer
+from explorer.metrics_engine import compute_metrics, load_metrics
+from explorer.project import Project
+from explorer.resources import pages_dir
+from explorer.ui.state import PROJECTS_ENV
+
+APP = Path(explorer.__file__).resolve().parent / "app.py"
+PAGE = os.path.relpath(pages_dir() / "data_quality.py", APP.parent)
+BINS = 30  # the page's default number of bins
+TIMEOUT = 120
+
+
+def open_page(project: Path) -> AppTest:
+    os.environ[PROJECTS_ENV] = str(project)
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def pick(at: AppTest, name: str, level: str) -> AppTest:
+    at.selectbox(key="dq_metric").set_value(f"{name}@{level}").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def drawn_histogram(at: AppTest) -> tuple[np.ndarray, np.ndarray]:
+    """(counts, edges) of the bars the page sent to the browser."""
+    charts = [c for c in at.get("plotly_chart")]
+    assert charts, "the page drew no histogram"
+    bars = json.loads(charts[0].proto.spec)["data"][0]
+    edges = np.array([lo for lo, _ in bars["customdata"]] + [bars["customdata"][-1][1]], dtype=float)
+    return np.asarray(bars["y"], dtype=np.int64), edges
+
+
+def metric_value(at: AppTest, label_start: str) -> int:
+    [m] = [m for m in at.metric if m.label.startswith(label_start)]
+    return int(str(m.value).replace(",", ""))
+
+
+def caption_count(at: AppTest, pattern: str) -> int:
+    for c in at.caption:
+        match = re.search(pattern, c.value)
+        if match:
+            return int(match.group(1).replace(",", ""))
+    raise AssertionError(f"no caption matches {pattern!r}: {[c.value for c in at.caption]}")
+
+
+def direct_values(project: Project, tables, name: str, level: str, *, image_ids=None, classes=None) -> np.ndarray:
+    """The metric over the rows the page should use, computed straight from the tables."""
+    if image_ids is None:
+        image_ids = project.images["image_id"].to_numpy()
+    if level == "F":
+        return tables.frame[name].reindex(image_ids).to_numpy(float)
+    objects = project.labels if level == "O" else project.predictions
+    rows = objects[objects["image_id"].isin(image_ids)]
+    if classes is not None:
+        rows = rows[rows["category_id"].isin(classes)]
+    table = tables.labels if level == "O" else tables.predictions
+    return table[name].reindex(rows["label_id" if level == "O" else "pred_id"]).to_numpy(float)
+
+
+def tukey_counts(values: np.ndarray) -> tuple[int, int]:
+    """(moderate, severe) by a direct count with NumPy percentiles."""
+    v = values[np.isfinite(values)]
+    q1, q3 = np.percentile(v, [25, 75])
+    iqr = q3 - q1
+    severe = int(((v < q1 - 3 * iqr) | (v > q3 + 3 * iqr)).sum())
+    beyond_inner = int(((v < q1 - 1.5 * iqr) | (v > q3 + 1.5 * iqr)).sum())
+    return beyond_inner - severe, severe
+
+
+@pytest.fixture(scope="module")
+def detection(detection_project):
+    project = Project.load(detection_project)
+    return detection_project, project, load_metrics(project)
+
+
+def level_metrics(tables, level: str) -> list[str]:
+    return tables.catalog.loc[tables.catalog["level"] == level, "name"].tolist()
+
+
+@pytest.mark.parametrize("level, preferred", [("F", "brightness"), ("O", "relative_area"), ("P", "confidence")])
+def test_histogram_and_outliers_equal_direct_computation(detection, level, preferred):
+    path, project, tables = detection
+    names = level_metrics(tables, level)
+    assert names, f"the detection sample has no {level} metric"
+    name = preferred if preferred in names else names[0]
+    at = pick(open_page(path), name, level)
+
+    values = direct_values(project, tables, name, level)
+    finite = values[np.isfinite(values)]
+    expected_counts, expected_edges = np.histogram(finite, bins=BINS)
+    counts, edges = drawn_histogram(at)
+    assert counts.tolist() == expected_counts.tolist()
+    np.testing.assert_allclose(edges, expected_edges, rtol=0, atol=1e-12 * max(1.0, abs(expected_edges).max()))
+    moderate, severe = tukey_counts(values)
+    assert metric_value(at, "Moderate outliers") == moderate
+    assert metric_value(at, "Severe outliers") == severe
+    assert metric_value(at, "Missing values") == int((~np.isfinite(values)).sum())
+
+
+def test_relative_area_has_outliers_and_the_outlier_filter_selects_them(detection):
+    path, project, tables = detection
+    at = pick(open_page(path), "relative_area", "O")
+    moderate, severe = tukey_counts(direct_values(project, tables, "relative_area", "O"))
+    assert severe > 0  # small and large shapes: a skewed distribution with a long right tail
+    at.radio(key="dq_show").set_value("IQR outliers").run()
+    assert caption_count(at, r"([\d,]+) label\(s\) match") == moderate + severe
+    at.radio(key="dq_outlier_kind").set_value("severe").run()
+    assert caption_count(at, r"([\d,]+) label\(s\) match") == severe
+    assert caption_count(at, r"showing 1–\d+ of ([\d,]+)") == severe
+    assert len(at.get("image")) == min(severe, 12)  # one drawn tile per severe outlier on the first page
+    assert not at.exception
+
+
+def test_class_filter_restricts_object_metrics(detection):
+    path, project, tables = detection
+    at = pick(open_page(path), "relative_area", "O")
+    first_id, first_name = next(iter(project.category_names.items()))
+    at.multiselect(key="classes").set_value([first_name]).run()
+    values = direct_values(project, tables, "relative_area", "O", classes=[first_id])
+    counts, _ = drawn_histogram(at)
+    assert counts.sum() == np.isfinite(values).sum() == (project.labels["category_id"] == first_id).sum()
+    expected, _ = np.histogram(values[np.isfinite(values)], bins=BINS)
+    assert counts.tolist() == expected.tolist()
+
+
+def test_split_filter_restricts_frame_metrics(detection):
+    path, project, tables = detection
+    assert "val" in project.splits
+    name = "brightness" if "brightness" in level_metrics(tables, "F") else level_metrics(tables, "F")[0]
+    at = pick(open_page(path), name, "F")
+    at.selectbox(key="split").set_value("val").run()
+    val_ids = project.images.loc[project.images["split"] == "val", "image_id"].to_numpy()
+    values = direct_values(project, tables, name, "F", image_ids=val_ids)
+    expected, _ = np.histogram(values[np.isfinite(values)], bins=BINS)
+    assert drawn_histogram(at)[0].tolist() == expected.tolist()
+    assert caption_count(at, r"([\d,]+) images · split 'val'") == len(val_ids)
+
+
+def test_project_without_images_says_frame_metrics_are_absent(tmp_path, explorer_home):
+    images = pd.DataFrame({"image_id": [1, 2, 3], "file_name": ["a.jpg", "b.jpg", "c.jpg"],
+                           "width": [100.0, 200.0, 100.0], "height": [100.0, 100.0, 50.0], "split": [None] * 3})
+    categories = pd.DataFrame({"category_id": [3, 7], "name": ["cat", "dog"], "supercategory": ["animal"] * 2})
+    labels = pd.DataFrame({"label_id": [1, 2, 3, 4], "image_id": [1, 1, 2, 3], "category_id": [3, 7, 3, 7],
+                           "x": [0.0, 10, 20, 5], "y": [0.0, 10, 20, 5], "w": [10.0, 50, 30, 40],
+                           "h": [10.0, 50, 30, 20], "area": [100.0, 2500, 900, 800], "iscrowd": [False] * 4,
+                           "segmentation": [None] * 4})
+    project = Project.create(tmp_path / "no_images", task="detection", images=images, categories=categories,
+                             labels=labels)
+    compute_metrics(project, progress=False)
+    tables = load_metrics(project)
+    at = open_page(project.root)
+    assert any("no images" in i.value for i in at.info), [i.value for i in at.info]
+    options = at.selectbox(key="dq_metric").options
+    assert options and not any(o.endswith("(F)") and "Brightness" in o for o in options)
+    o_names = level_metrics(tables, "O")
+    assert o_names
+    at = pick(at, o_names[0], "O")
+    values = direct_values(project, tables, o_names[0], "O")
+    assert drawn_histogram(at)[0].sum() == np.isfinite(values).sum()
