@@ -65,6 +65,23 @@ def _label_rows(labels: pd.DataFrame, scores: pd.Series) -> pd.DataFrame:
     })
 
 
+def _id_array(ids: Iterable[int] | None) -> np.ndarray:
+    if ids is None:
+        return np.empty(0, np.int64)
+    return np.asarray(ids if isinstance(ids, (np.ndarray, pd.Series, pd.Index)) else list(ids), np.int64)
+
+
+def restrict(table: pd.DataFrame, *, classes: Iterable[int] | None = None,
+             image_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """Rows of a match table (or bucket table) in the given classes and images (None = no restriction)."""
+    keep = np.ones(len(table), bool)
+    if classes is not None:
+        keep &= table["category_id"].isin(_id_array(classes)).to_numpy()
+    if image_ids is not None:
+        keep &= table["image_id"].isin(_id_array(image_ids)).to_numpy()
+    return table[keep]
+
+
 def bucket_table(predictions: pd.DataFrame, labels: pd.DataFrame, *, pred_ids: Iterable[int] | None = None,
                  label_ids: Iterable[int] | None = None, classes: Iterable[int] | None = None,
                  image_ids: Iterable[int] | None = None) -> pd.DataFrame:
@@ -79,15 +96,10 @@ def bucket_table(predictions: pd.DataFrame, labels: pd.DataFrame, *, pred_ids: I
         preds = predictions
         labs = labels[~labels["detected"].to_numpy(bool) | labels["ignored"].to_numpy(bool)]
     else:
-        preds = predictions[predictions["pred_id"].isin(np.asarray(list(pred_ids or []), np.int64))]
-        labs = labels[labels["label_id"].isin(np.asarray(list(label_ids or []), np.int64))]
+        preds = predictions[predictions["pred_id"].isin(_id_array(pred_ids))]
+        labs = labels[labels["label_id"].isin(_id_array(label_ids))]
     table = pd.concat([_prediction_rows(preds), _label_rows(labs, scores)], ignore_index=True)[COLUMNS]
-    keep = np.ones(len(table), bool)
-    if classes is not None:
-        keep &= table["category_id"].isin(np.asarray(list(classes), np.int64)).to_numpy()
-    if image_ids is not None:
-        keep &= table["image_id"].isin(np.asarray(list(image_ids), np.int64)).to_numpy()
-    return table[keep].reset_index(drop=True)
+    return restrict(table, classes=classes, image_ids=image_ids).reset_index(drop=True)
 
 
 def outcome_counts(table: pd.DataFrame) -> dict[str, int]:

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.confusion_cells import BACKGROUND, cell_counts, cell_members, fold
-from explorer.failure_buckets import bucket_table
+from explorer.failure_buckets import bucket_table, restrict
 from explorer.ui import detection as det
 from explorer.ui.buckets import show_bucket
 from explorer.ui.state import selection
@@ -26,20 +26,17 @@ if not project.has_predictions:
 match = det.match(sel)
 classes = None if sel.all_classes else list(sel.classes)
 image_ids = None if sel.split is None else sel.image_ids
-scope = bucket_table(match.predictions, match.labels, pred_ids=match.predictions["pred_id"],
-                     label_ids=match.labels["label_id"], classes=classes, image_ids=image_ids)
-in_scope = {r: set(scope.loc[scope["record"] == r, "id"]) for r in ("prediction", "label")}
 names = project.category_names
-preds = match.predictions[match.predictions["pred_id"].isin(in_scope["prediction"])]
-labels = match.labels[match.labels["label_id"].isin(in_scope["label"])]
+preds = restrict(match.predictions, classes=classes, image_ids=image_ids)
+labels = restrict(match.labels, classes=classes, image_ids=image_ids)
 members = cell_members(preds, labels, names=names, label_boxes=project.labels, pred_boxes=project.predictions)
 
 n_classes = len(sel.classes)
 c1, c2, c3 = st.columns(3)
-ordering = c1.radio("Order classes by", ["most confused", "most common"], key="confusion:order", horizontal=True)
-normalise = c2.radio("Values", ["raw counts", "row-normalised"], key="confusion:values", horizontal=True)
+ordering = c1.radio("Order classes by", ["most confused", "most common"], key="cm:order", horizontal=True)
+normalise = c2.radio("Values", ["raw counts", "row-normalised"], key="cm:values", horizontal=True)
 top_k = c3.slider("Classes shown (the rest fold into 'other')", 1, max(n_classes, 1), min(n_classes, 10),
-                  key="confusion:top_k", disabled=n_classes <= 1)
+                  key="cm:top_k", disabled=n_classes <= 1)
 
 all_names = [names[c] for c in sel.classes]
 full = cell_counts(members, [*all_names, BACKGROUND])
@@ -63,7 +60,7 @@ fig = go.Figure(go.Heatmap(
     texttemplate="%{text}", hovertemplate="true %{y} → predicted %{x}: %{text}<extra></extra>"))
 fig.update_layout(xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed", height=520,
                   margin=dict(l=10, r=10, t=10, b=10))
-event = chart.plotly_chart(fig, key="confusion:chart", on_select="rerun", selection_mode="points")
+event = chart.plotly_chart(fig, key="cm:chart", on_select="rerun", selection_mode="points")
 st.caption(f"IoU ≥ {sel.iou_threshold:.2f}, confidence ≥ {sel.confidence_threshold:.2f}. Rows: true class "
            f"(background = no label: a false detection); columns: predicted class (background = missed label). "
            f"Row-normalised values divide by the row total; an empty row is shown as n/a.")
@@ -74,14 +71,14 @@ points = (event or {}).get("selection", {}).get("points", []) if event else []
 if points and "x" in points[0] and "y" in points[0]:
     clicked = (str(points[0]["y"]), str(points[0]["x"]))
     if clicked in cells:
-        st.session_state["confusion:cell"] = clicked
+        st.session_state["cm:cell"] = clicked
 if not cells:
     st.info("No labels or predictions in the selection.")
     st.stop()
-if st.session_state.get("confusion:cell") not in cells:
+if st.session_state.get("cm:cell") not in cells:
     diag = [c for c in cells if c[0] != c[1]]
-    st.session_state["confusion:cell"] = max(diag or cells, key=lambda c: counts.loc[c[0], c[1]])
-cell = side.selectbox("Cell (true → predicted)", cells, key="confusion:cell",
+    st.session_state["cm:cell"] = max(diag or cells, key=lambda c: counts.loc[c[0], c[1]])
+cell = side.selectbox("Cell (true → predicted)", cells, key="cm:cell",
                       format_func=lambda c: f"{c[0]} → {c[1]} ({counts.loc[c[0], c[1]]:,})")
 
 chosen = shown_members[(shown_members["true"] == cell[0]) & (shown_members["predicted"] == cell[1])]
