@@ -85,3 +85,9 @@ def test_export_page_downloads_equal_the_export(open_page, seg_dir):
     assert not at.exception, at.exception
     labels = [b.proto.label for b in at.get("download_button")]
     assert any(label.startswith("images (12 rows)") for label in labels)
+
+
+def test_metric_importance_page_uses_per_image_iou(open_page):
+    at = open_page("model_metrics.py")
+    assert any("per-image mIoU ≥ 0.75" in m.value for m in at.markdown)
+    assert len(at.get("plotly_chart")) == 2  # importance and correlation bars
