@@ -7,3 +7,8 @@ from explorer.evaluation.coco import CocoEvaluation, evaluate_coco, summary_keys
 from explorer.evaluation.matcher import FP_REASONS, Matcher, MatchResult
 
 __all__ = ["CocoEvaluation", "evaluate_coco", "summary_keys", "FP_REASONS", "Matcher", "MatchResult"]
+from explorer.evaluation.tables import best_f1, detection_summary, f1_by_confidence, per_class_table, pr_curves
+from explorer.evaluation.confusion import ConfusionMatrix, detection_confusion_matrix
+
+__all__ += ["best_f1", "detection_summary", "f1_by_confidence", "per_class_table", "pr_curves", "ConfusionMatrix",
+            "detection_confusion_matrix"]

@@ -114,13 +114,41 @@ def test_rematch_reuses_cached_ious():
     np.testing.assert_array_equal(before, snapshot)
 
 
-def test_matcher_from_project_tables(detection_project):
+def project_from_coco(root, gt, dt):
+    """A real project folder (explorer.project.Project) holding a COCO dataset and its box results."""
+    import json
+
     from explorer.project import Project
 
-    project = Project.load(detection_project)
-    r = Matcher.from_project(project).match(0.5)
-    assert len(r.predictions) == len(project.predictions)
-    assert len(r.labels) == len(project.labels)
-    fp = r.predictions[~r.predictions["is_tp"] & ~r.predictions["ignored"]]
-    assert fp["fp_reason"].notna().all()
-    assert set(fp["fp_reason"]) <= {"duplicate", "wrong_class", "localisation", "background"}
+    images = pd.DataFrame({"image_id": [im["id"] for im in gt["images"]], "file_name": [f"{im['id']}.jpg" for im in gt["images"]],
+                           "width": [float(im["width"]) for im in gt["images"]],
+                           "height": [float(im["height"]) for im in gt["images"]], "split": "val"})
+    cats = pd.DataFrame({"category_id": [c["id"] for c in gt["categories"]], "name": [c["name"] for c in gt["categories"]],
+                         "supercategory": None})
+    a = gt["annotations"]
+    labels = pd.DataFrame({"label_id": [x["id"] for x in a], "image_id": [x["image_id"] for x in a],
+                           "category_id": [x["category_id"] for x in a],
+                           **{k: [x["bbox"][i] for x in a] for i, k in enumerate("xywh")},
+                           "area": [x["area"] for x in a], "iscrowd": [bool(x["iscrowd"]) for x in a],
+                           "segmentation": [json.dumps(x["segmentation"]) if "segmentation" in x else None for x in a]})
+    preds = pd.DataFrame({"pred_id": np.arange(1, len(dt) + 1), "image_id": [x["image_id"] for x in dt],
+                          "category_id": [x["category_id"] for x in dt],
+                          **{k: [x["bbox"][i] for x in dt] for i, k in enumerate("xywh")},
+                          "area": [x["bbox"][2] * x["bbox"][3] for x in dt], "score": [x["score"] for x in dt],
+                          "segmentation": None})
+    Project.create(root, task="detection", images=images, categories=cats, labels=labels, predictions=preds)
+    return Project.load(root)
+
+
+def test_project_path_equals_coco_path(tmp_path):
+    from explorer.evaluation import evaluate_coco
+
+    gt, dt = random_coco(2, iou_type="bbox")
+    project = project_from_coco(tmp_path / "p", gt, dt)
+    assert evaluate_coco(project).summary == evaluate_coco(gt, dt).summary
+    assert evaluate_coco(project, dt).summary == evaluate_coco(gt, dt).summary  # project labels + results file
+    a = Matcher.from_project(project).match(0.5).predictions
+    b = Matcher.from_coco(gt, dt).match(0.5).predictions
+    pd.testing.assert_frame_equal(a, b)
+    fp = a[~a["is_tp"] & ~a["ignored"]]
+    assert len(fp) and fp["fp_reason"].notna().all()
