@@ -15,12 +15,16 @@ import pandas as pd
 from explorer.errors import UserError
 
 
-def engine(module: str, what: str):
-    """Import an evaluation engine; ``UserError`` naming it when it is not installed."""
+def engine(module: str, what: str, needs: tuple[str, ...] = ()):
+    """Import an evaluation engine; ``UserError`` naming it (or its missing functions) when it is not available."""
     try:
-        return importlib.import_module(module)
+        mod = importlib.import_module(module)
     except ModuleNotFoundError as e:
         raise UserError(f"cannot export {what}: its evaluation module {module} is not available ({e})") from None
+    missing = [name for name in needs if not hasattr(mod, name)]
+    if missing:
+        raise UserError(f"cannot export {what}: {module} lacks {', '.join(missing)} in this installation")
+    return mod
 
 
 def table(df: pd.DataFrame | None) -> list[dict] | None:
@@ -46,6 +50,10 @@ def matrix(counts, names, *, row_name: str = "true", column_name: str = "predict
 
 
 # ---- detection ---------------------------------------------------------------------------------------------
+DETECTION_API = ("evaluate_coco", "Matcher", "detection_summary", "per_class_table", "pr_curves", "f1_by_confidence",
+                 "detection_confusion_matrix")
+
+
 def _iou_type(project) -> str:
     labels, preds = project.labels["segmentation"], project.predictions["segmentation"]
     has_masks = len(labels) and labels.notna().all() and len(preds) and preds.notna().all()
@@ -55,7 +63,7 @@ def _iou_type(project) -> str:
 def detection_section(project, *, image_ids, classes, iou_threshold: float, confidence_threshold: float) -> dict:
     """COCO 12-number summary, mAP/mAR at the user's IoU and at 0.50/0.75, per-class tables, PR and
     F1-vs-confidence curves and the confusion matrix (with background) of one selection."""
-    ev = engine("explorer.evaluation", "detection metrics")
+    ev = engine("explorer.evaluation", "detection metrics", DETECTION_API)
     if not project.has_predictions:
         return {"note": "the project has no predictions"}
     iou_type = _iou_type(project)
@@ -95,11 +103,11 @@ def detection_section(project, *, image_ids, classes, iou_threshold: float, conf
 
 
 def _detection_matrix(cm) -> dict:
-    """The detection ``ConfusionMatrix`` (with its background row/column) as plain lists."""
-    frame = cm.frame() if hasattr(cm, "frame") else None
-    if frame is not None:
-        return matrix(frame.to_numpy(), [str(c) for c in frame.columns])
-    return matrix(np.asarray(cm.counts), [str(n) for n in cm.names])
+    """The detection ``ConfusionMatrix`` (``.matrix``: rows true class + background, columns predicted + background)."""
+    frame = cm.matrix
+    out = matrix(frame.to_numpy(), [str(c) for c in frame.columns])
+    out["row_classes"] = [str(c) for c in frame.index]
+    return out
 
 
 # ---- classification ----------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ ID = {"images": "image_id", "labels": "label_id", "predictions": "pred_id"}
 
 
 def _detection_outcomes(project, iou_threshold, confidence_threshold) -> dict[str, pd.DataFrame]:
-    ev = engine("explorer.evaluation", "detection outcomes")
+    ev = engine("explorer.evaluation", "detection outcomes", ("Matcher",))
     if not project.has_predictions:
         return {}
     match = ev.Matcher.from_project(project, iou_type=_iou_type(project)).match(
