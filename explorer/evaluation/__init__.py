@@ -12,3 +12,6 @@ from explorer.evaluation.confusion import ConfusionMatrix, detection_confusion_m
 
 __all__ += ["best_f1", "detection_summary", "f1_by_confidence", "per_class_table", "pr_curves", "ConfusionMatrix",
             "detection_confusion_matrix"]
+from explorer.evaluation.voc import evaluate_voc, read_voc_txt
+
+__all__ += ["evaluate_voc", "read_voc_txt"]
