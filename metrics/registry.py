@@ -90,6 +90,13 @@ class Metric:
     @property
     def key(self) -> str:
         """Cache key: name, version and a hash of the function's code, so an edited metric is recomputed."""
+        key = self.__dict__.get("_key")
+        if key is None:
+            key = self._compute_key()
+            object.__setattr__(self, "_key", key)
+        return key
+
+    def _compute_key(self) -> str:
         try:
             code = inspect.getsource(self.fn).encode()
         except (OSError, TypeError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 from metrics.image import FrameImage
@@ -60,21 +61,23 @@ def colorfulness(image: FrameImage) -> float:
     ``rg = R − G``, ``yb = (R + G)/2 − B`` on 0..255 values, population statistics over the working image.
     Pure red (255, 0, 0): ``0.3·sqrt(255² + 127.5²) ≈ 85.53``; any grey image: 0.
     """
-    b, g, r = (image.bgr[..., i].astype(np.float32) for i in range(3))
-    rg = r - g
-    yb = 0.5 * (r + g) - b
-    mu_rg, mu_yb = float(rg.mean(dtype=np.float64)), float(yb.mean(dtype=np.float64))
-    sd_rg, sd_yb = float(rg.std(dtype=np.float64)), float(yb.std(dtype=np.float64))
+    b, g, r = cv2.split(image.bgr)
+    rg = cv2.subtract(r, g, dtype=cv2.CV_16S)  # exact integers; yb2 = 2·yb = R + G − 2B
+    yb2 = cv2.subtract(cv2.add(r, g, dtype=cv2.CV_16S), cv2.add(b, b, dtype=cv2.CV_16S), dtype=cv2.CV_16S)
+    (mu_rg,), (sd_rg,) = (v.ravel() for v in cv2.meanStdDev(rg))  # float64 accumulation
+    (mu_yb,), (sd_yb,) = (v.ravel() / 2 for v in cv2.meanStdDev(yb2))
     return float(math.sqrt(sd_rg**2 + sd_yb**2) + 0.3 * math.sqrt(mu_rg**2 + mu_yb**2))
 
 
 @frame_metric(name="saturation", title="Saturation", range=(0, 1), direction="neutral")
 def saturation(image: FrameImage) -> float:
     """Mean HSV saturation ``(max − min) / max`` over pixels (0 where ``max = 0``), in [0, 1]. Working resolution."""
-    mx = image.bgr.max(axis=2).astype(np.float32)
-    mn = image.bgr.min(axis=2).astype(np.float32)
-    s = np.divide(mx - mn, mx, out=np.zeros_like(mx), where=mx > 0)
-    return float(s.mean(dtype=np.float64))
+    b, g, r = cv2.split(image.bgr)
+    mx = cv2.max(cv2.max(b, g), r)
+    mn = cv2.min(cv2.min(b, g), r)
+    s = cv2.divide(cv2.subtract(mx, mn), mx, dtype=cv2.CV_32F)
+    cv2.patchNaNs(s, 0)  # 0 / 0 where max = 0 (black): S = 0 by definition
+    return float(cv2.mean(s)[0])
 
 
 def _dominance(image: FrameImage, channel: int) -> float:
