@@ -1,78 +1,86 @@
 """Which labels and predictions make up each cell of the detection confusion matrix (for drill-down).
 
-Rows are the true class, columns the predicted class, both with a ``"background"`` entry. At the match's IoU
-threshold every non-ignored record falls in exactly one cell:
+The cells follow ``explorer.evaluation.confusion.detection_confusion_matrix`` exactly (its module docstring has
+the definition): TPs on the diagonal; a second greedy pass per image pairs each remaining false detection (by
+descending score) with the still-free non-crowd label *of another class* with the highest IoU ≥ t — that pair
+counts once, in (label class, predicted class); leftover false detections go to ("background", predicted
+class) and leftover labels to (true class, "background"). Ignored records (crowd, beyond 100 per image-class)
+are in no cell.
 
-* a true-positive prediction of class c → ``(c, c)``;
-* a false detection of class b whose reason is ``wrong_class`` → ``(a, b)`` with a the class of the
-  other-class label it overlaps most (box IoU, crowd labels by intersection over the prediction's area, as in
-  matching; ``confused_labels`` finds it — the match itself only records *matched* labels);
-* any other false detection of class b (localisation, duplicate, background) → ``("background", b)``;
-* a missed label of class a → ``(a, "background")``.
-
-Ignored records (crowd labels, predictions matched to crowd) are in no cell. Counting the members of each cell
-gives the raw matrix; ``cell_counts`` does that with one ``groupby``.
+``cell_members`` re-runs those two passes with the engine's own kernel and records *which* records land in
+each cell (the engine returns counts only), so counting the members reproduces the engine's matrix; the tests
+assert that equality. Row and column names are the engine's (class names, made unique with the id when two
+classes share a name, plus "background").
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-BACKGROUND = "background"
+from explorer.evaluation import kernels
+from explorer.evaluation.confusion import BACKGROUND, OTHER
+from explorer.evaluation.matcher import Matcher
+from explorer.evaluation.tables import resolve_classes
+
+__all__ = ["BACKGROUND", "OTHER", "cell_members", "cell_counts", "fold"]
 
 
-def confused_labels(pred_ids: np.ndarray, *, label_boxes: pd.DataFrame, pred_boxes: pd.DataFrame) -> pd.DataFrame:
-    """For each prediction id, the label of *another* class on its image with the highest box IoU.
+def _class_names(matcher: Matcher, cats: np.ndarray) -> dict[int, str]:
+    names = matcher.data.category_names
+    labels = [names.get(int(c), str(int(c))) for c in cats]
+    if len(set(labels)) < len(labels):  # same rule as the engine's matrix
+        labels = [f"{n} ({int(c)})" for n, c in zip(labels, cats)]
+    return dict(zip((int(c) for c in cats), labels))
 
-    ``label_boxes``/``pred_boxes`` are the project's ``labels``/``predictions`` tables. Returns ``pred_id,
-    label_id, category_id, iou`` (one row per prediction that overlaps some other-class label; ties: lowest
-    label_id). Vectorised over all (prediction, label) pairs of the same image.
+
+def cell_members(matcher: Matcher, iou_threshold: float, *, confidence_threshold: float = 0.0, classes=None,
+                 image_ids=None) -> pd.DataFrame:
+    """One row per counted record: ``record`` ("prediction"/"label"), ``id``, ``true``, ``predicted``.
+
+    A cross-class pair is two rows with the same cell (the prediction and the label it was paired with), so
+    ``cell_counts`` counts a pair once by counting prediction rows for it; see ``cell_counts``.
     """
-    preds = pred_boxes.loc[pred_boxes["pred_id"].isin(pred_ids), ["pred_id", "image_id", "category_id", "x", "y", "w", "h"]]
-    pairs = preds.merge(label_boxes[["label_id", "image_id", "category_id", "x", "y", "w", "h", "iscrowd"]],
-                        on="image_id", suffixes=("_p", "_l"))
-    pairs = pairs[pairs["category_id_p"] != pairs["category_id_l"]]
-    px1, py1 = pairs["x_p"].to_numpy(), pairs["y_p"].to_numpy()
-    px2, py2 = px1 + pairs["w_p"].to_numpy(), py1 + pairs["h_p"].to_numpy()
-    lx1, ly1 = pairs["x_l"].to_numpy(), pairs["y_l"].to_numpy()
-    lx2, ly2 = lx1 + pairs["w_l"].to_numpy(), ly1 + pairs["h_l"].to_numpy()
-    inter = np.clip(np.minimum(px2, lx2) - np.maximum(px1, lx1), 0, None) * np.clip(
-        np.minimum(py2, ly2) - np.maximum(py1, ly1), 0, None)
-    area_p = pairs["w_p"].to_numpy() * pairs["h_p"].to_numpy()
-    union = np.where(pairs["iscrowd"].to_numpy(bool), area_p, area_p + pairs["w_l"].to_numpy() * pairs["h_l"].to_numpy() - inter)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, inter / union, 0.0)
-    out = pd.DataFrame({"pred_id": pairs["pred_id"].to_numpy(), "label_id": pairs["label_id"].to_numpy(),
-                        "category_id": pairs["category_id_l"].to_numpy(), "iou": iou})
-    out = out[out["iou"] > 0].sort_values(["pred_id", "iou", "label_id"], ascending=[True, False, True], kind="stable")
-    return out.drop_duplicates("pred_id").reset_index(drop=True)
+    lay = matcher.layout
+    cats = resolve_classes(classes, matcher.data.category_names)
+    m, _, ignored = matcher.assign(iou_threshold)
+    dt_cat_id = matcher.cat_list[lay.dt_cat]
+    gt_cat_id = matcher.cat_list[lay.gt_cat]
+    dt_ids, gt_ids = matcher._dt_cols["pred_id"], matcher._gt_cols["label_id"]
+    dt_sel = np.isin(dt_cat_id, cats) & (matcher._dt_cols["score"] >= confidence_threshold)
+    gt_sel = np.isin(gt_cat_id, cats) & ~matcher.gt_ignore[0]
+    if image_ids is not None:
+        ids = np.asarray(list(image_ids), dtype=np.int64)
+        dt_sel &= np.isin(matcher._dt_cols["image_id"], ids)
+        gt_sel &= np.isin(matcher._gt_cols["image_id"], ids)
+    live = dt_sel & ~ignored & ~(lay.dt_rank >= 100)
+    tp = live & (m >= 0)
+    gt_taken = np.zeros(len(gt_sel), bool)
+    gt_taken[m[tp]] = True
+    dt_free = live & (m < 0)
+    gt_free = gt_sel & ~gt_taken
+    blk_of_dt = np.searchsorted(lay.blk_d1, np.arange(len(lay.dt_rows)), "right")
+    dt_order = np.lexsort((-matcher._dt_cols["score"], blk_of_dt)).astype(np.int64)
+    cross = np.full(len(lay.dt_rows), -1, np.int64)
+    kernels.cross_class_match(lay.blk_d0, lay.blk_d1, lay.blk_g0, lay.blk_g1, lay.blk_off, lay.ious, dt_order,
+                              dt_free, gt_free, lay.dt_cat, lay.gt_cat, min(float(iou_threshold), 1 - 1e-10), cross)
+    crossed = cross >= 0
+    gt_free[cross[crossed]] = False
+    names = _class_names(matcher, cats)
+    dt_name = np.array([names.get(int(c), OTHER) for c in dt_cat_id], dtype=object)
+    gt_name = np.array([names.get(int(c), OTHER) for c in gt_cat_id], dtype=object)
+    bg = dt_free & ~crossed
+    parts = [
+        ("prediction", dt_ids[tp], dt_name[tp], dt_name[tp]),
+        ("prediction", dt_ids[crossed], gt_name[cross[crossed]], dt_name[crossed]),
+        ("label", gt_ids[cross[crossed]], gt_name[cross[crossed]], dt_name[crossed]),
+        ("prediction", dt_ids[bg], np.full(bg.sum(), BACKGROUND, object), dt_name[bg]),
+        ("label", gt_ids[gt_free], gt_name[gt_free], np.full(gt_free.sum(), BACKGROUND, object)),
+    ]
+    return pd.concat([pd.DataFrame({"record": r, "id": i.astype(np.int64), "true": t, "predicted": p,
+                                    "counted": k != 2}) for k, (r, i, t, p) in enumerate(parts)], ignore_index=True)
 
 
-def cell_members(predictions: pd.DataFrame, labels: pd.DataFrame, *, names: dict[int, str],
-                 label_boxes: pd.DataFrame, pred_boxes: pd.DataFrame) -> pd.DataFrame:
-    """One row per record in a cell: ``record`` ("prediction"/"label"), ``id``, ``true``, ``predicted``.
-
-    ``predictions``/``labels`` are ``MatchResult.predictions`` / ``.labels`` (already restricted to the selection);
-    ``names`` maps category ids to the names used for rows and columns; ``label_boxes``/``pred_boxes`` are the
-    project's tables (for the label a wrong-class detection overlaps).
-    """
-    preds = predictions[~predictions["ignored"].to_numpy(bool)]
-    pred_name = preds["category_id"].map(names).to_numpy(object)
-    is_tp = preds["is_tp"].to_numpy(bool)
-    wrong = (preds["fp_reason"] == "wrong_class").to_numpy() & ~is_tp
-    confused = confused_labels(preds.loc[wrong, "pred_id"].to_numpy(), label_boxes=label_boxes, pred_boxes=pred_boxes)
-    overlapped = (pd.Series(confused["category_id"].to_numpy(), index=confused["pred_id"].to_numpy())
-                  .reindex(preds["pred_id"].to_numpy()).map(names).to_numpy(object))
-    true = np.where(is_tp, pred_name, np.where(wrong, overlapped, BACKGROUND))
-    pred_rows = pd.DataFrame({"record": "prediction", "id": preds["pred_id"].to_numpy(np.int64),
-                              "true": true, "predicted": pred_name})
-    missed = labels[~labels["detected"].to_numpy(bool) & ~labels["ignored"].to_numpy(bool)]
-    label_rows = pd.DataFrame({"record": "label", "id": missed["label_id"].to_numpy(np.int64),
-                               "true": missed["category_id"].map(names).to_numpy(object), "predicted": BACKGROUND})
-    return pd.concat([pred_rows, label_rows], ignore_index=True)
-
-
-def fold(members: pd.DataFrame, keep: list[str], *, other: str = "other") -> pd.DataFrame:
+def fold(members: pd.DataFrame, keep: list[str], *, other: str = OTHER) -> pd.DataFrame:
     """Members with every class outside ``keep`` (and not background) renamed ``other`` (top-K folding)."""
     allowed = set(keep) | {BACKGROUND}
     out = members.copy()
@@ -82,8 +90,9 @@ def fold(members: pd.DataFrame, keep: list[str], *, other: str = "other") -> pd.
 
 
 def cell_counts(members: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """Raw counts, index ``true`` and columns ``predicted`` in ``order`` (background included by the caller)."""
-    counts = members.groupby(["true", "predicted"]).size()
+    """Raw counts (a cross-class pair once: only ``counted`` rows), index ``true``, columns ``predicted``."""
+    counted = members[members["counted"].to_numpy(bool)]
+    counts = counted.groupby(["true", "predicted"]).size()
     table = counts.unstack(fill_value=0) if len(counts) else pd.DataFrame()
     return table.reindex(index=order, columns=order, fill_value=0).astype(np.int64).rename_axis(
         index="true", columns="predicted")

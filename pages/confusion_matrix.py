@@ -1,6 +1,7 @@
 """Confusion Matrix (detection): true class × predicted class with a background row and column.
 
-Counts follow ``explorer.confusion_cells`` at the sidebar's IoU and confidence thresholds; raw or row-normalised;
+Counts are the engine's ``detection_confusion_matrix`` at the sidebar's IoU and confidence thresholds (cell
+examples from ``explorer.confusion_cells``, which reproduces it record by record); raw or row-normalised;
 classes ordered by "most confused" or "most common", the top K shown and the rest folded into "other". Choosing a
 cell (from the list beside the chart or by clicking it) opens the gallery of its examples.
 """
@@ -10,8 +11,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer.confusion_cells import BACKGROUND, cell_counts, cell_members, fold
-from explorer.failure_buckets import bucket_table, restrict
+from explorer.confusion_cells import BACKGROUND, OTHER, cell_members, fold
+from explorer.evaluation import detection_confusion_matrix
+from explorer.failure_buckets import bucket_table
 from explorer.ui import detection as det
 from explorer.ui.buckets import show_bucket
 from explorer.ui.state import selection
@@ -26,30 +28,24 @@ if not project.has_predictions:
 match = det.match(sel)
 classes = None if sel.all_classes else list(sel.classes)
 image_ids = None if sel.split is None else sel.image_ids
-names = project.category_names
-preds = restrict(match.predictions, classes=classes, image_ids=image_ids)
-labels = restrict(match.labels, classes=classes, image_ids=image_ids)
-members = cell_members(preds, labels, names=names, label_boxes=project.labels, pred_boxes=project.predictions)
+k = det.key_of(sel)
+matcher = det.matcher(project, iou_type=k.iou_type)
+options = dict(confidence_threshold=sel.confidence_threshold, classes=classes, image_ids=image_ids)
+engine = detection_confusion_matrix(matcher, sel.iou_threshold, **options)
+members = cell_members(matcher, sel.iou_threshold, **options)
 
-n_classes = len(sel.classes)
+n_classes = len(engine.classes)
 c1, c2, c3 = st.columns(3)
 ordering = c1.radio("Order classes by", ["most confused", "most common"], key="cm:order", horizontal=True)
 normalise = c2.radio("Values", ["raw counts", "row-normalised"], key="cm:values", horizontal=True)
-top_k = c3.slider("Classes shown (the rest fold into 'other')", 1, max(n_classes, 1), min(n_classes, 10),
+top_k = c3.slider("Classes shown (the rest fold into 'other')", 1, max(n_classes, 2), min(n_classes, 10),
                   key="cm:top_k", disabled=n_classes <= 1)
 
-all_names = [names[c] for c in sel.classes]
-full = cell_counts(members, [*all_names, BACKGROUND])
-off = full.to_numpy() - np.diag(np.diag(full.to_numpy()))
-key = (off.sum(axis=1) + off.sum(axis=0))[:-1] if ordering == "most confused" else full.to_numpy().sum(axis=1)[:-1]
-ranked = [all_names[i] for i in np.argsort(-key, kind="stable")]
-keep = ranked[:top_k]
-shown_members = fold(members, keep) if top_k < len(ranked) else members
-order = [*keep, *(["other"] if top_k < len(ranked) else []), BACKGROUND]
-counts = cell_counts(shown_members, order)
-totals = counts.sum(axis=1).to_numpy(np.float64)[:, None]
-with np.errstate(invalid="ignore", divide="ignore"):
-    normalised = np.where(totals > 0, counts.to_numpy() / totals, np.nan)  # an empty row is undefined, not 0
+arranged = engine.order(ordering.replace(" ", "_"), top_k=top_k if top_k < n_classes else None)
+order = list(arranged.matrix.index)
+shown_members = fold(members, [c for c in order if c not in (OTHER, BACKGROUND)])
+counts = arranged.matrix
+normalised = arranged.normalized().to_numpy()  # an empty row is NaN (undefined), shown as n/a
 values = normalised if normalise == "row-normalised" else counts.to_numpy()
 
 chart, side = st.columns([3, 1])
@@ -63,6 +59,7 @@ fig.update_layout(xaxis_title="predicted", yaxis_title="true", yaxis_autorange="
 event = chart.plotly_chart(fig, key="cm:chart", on_select="rerun", selection_mode="points")
 st.caption(f"IoU ≥ {sel.iou_threshold:.2f}, confidence ≥ {sel.confidence_threshold:.2f}. Rows: true class "
            f"(background = no label: a false detection); columns: predicted class (background = missed label). "
+           f"A false detection paired with an unmatched label of another class counts once, in that label's row. "
            f"Row-normalised values divide by the row total; an empty row is shown as n/a.")
 
 cells = [(t, p) for t in order for p in order if counts.loc[t, p] > 0]
