@@ -133,3 +133,22 @@ def default_axis(log: pd.DataFrame) -> str:
         if axis in axes:
             return axis
     raise UserError("the training log has no step, epoch or timestamp values")
+
+
+RULE = ("best = first evaluation with the lowest validation loss; over-fitting onset = first evaluation after "
+        "the best where the validation loss rises while the training loss falls for {patience} consecutive "
+        "evaluations")
+
+
+def export_summary(project, *, patience: int = 2) -> dict:
+    """Everything the Training Curves page shows, as plain values: per axis the best point and the over-fitting
+    onset, the rule, and the curves (every log column as a list; NaN where a series was not logged)."""
+    log = training_log(project)
+    axes = available_axes(log)
+    return {
+        "axes": axes,
+        "default_axis": default_axis(log),
+        "rule": RULE.format(patience=patience),
+        "by_axis": {axis: summarize(log, axis=axis, patience=patience).as_dict() for axis in axes},
+        "curves": {c: log[c].to_numpy(np.float64).tolist() for c in log.columns},
+    }

@@ -1,0 +1,56 @@
+"""Classification UI helpers: the cached evaluation of the sidebar's selection and the metric-importance inputs.
+
+``importance_inputs(sel)`` is what the Metric Importance and Performance by Metric pages ask every task's UI module
+for: the frame (F) metrics of the evaluated images against Y = "prediction correct"
+(``explorer.tasks.classification.outcomes``).
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from explorer.project import Project
+from explorer.tasks import classification as cls
+
+
+@st.cache_resource(show_spinner="Evaluating…", max_entries=16)
+def _evaluate(path: str, fingerprint: str, split, classes: tuple, confidence: float) -> cls.ProjectClassification:
+    project = Project.load(path)
+    image_ids = None if split is None else project.images.loc[project.images["split"] == split, "image_id"].to_numpy()
+    return cls.evaluate_project(project, image_ids=image_ids, classes=list(classes), confidence_threshold=confidence)
+
+
+def evaluate(sel) -> cls.ProjectClassification:
+    """``evaluate_project`` on the sidebar's split, classes and confidence threshold (cached)."""
+    return _evaluate(str(sel.project.root), sel.project.fingerprint, sel.split, tuple(sel.classes),
+                     float(sel.confidence_threshold))
+
+
+def outcomes(sel) -> pd.DataFrame:
+    """``image_id, true_id, pred_id, score, correct`` of the selection (see ``classification.outcomes``)."""
+    return cls.outcomes(sel.project, image_ids=sel.image_ids, classes=list(sel.classes),
+                        confidence_threshold=sel.confidence_threshold)
+
+
+def importance_inputs(sel) -> list[dict]:
+    """Inputs of the Metric Importance / Performance by Metric pages: frame (F) metrics against Y = correct."""
+    from explorer.ui.detection import metric_catalog, metrics_for_target
+
+    project = sel.project
+    frame = metrics_for_target(project, "images")
+    catalogue = metric_catalog(project)
+    if frame is None or catalogue is None:
+        return []
+    out = outcomes(sel)
+    metrics = frame.reindex(out["image_id"].to_numpy())
+    numeric = [c for c in metrics.columns if pd.api.types.is_numeric_dtype(metrics[c])]
+    return [{
+        "title": "Images",
+        "outcome_label": "prediction correct",
+        "metrics": metrics[numeric],
+        "outcome": out["correct"].to_numpy(),
+        "catalogue": catalogue,
+        "level": "F",
+        "cache_key": ("classification", project.fingerprint, sel.split, tuple(sel.classes),
+                      round(float(sel.confidence_threshold), 4)),
+    }]
