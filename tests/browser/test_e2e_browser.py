@@ -114,6 +114,11 @@ def _chart_data(page) -> str:
     return chart.locator("svg.main-svg g.cartesianlayer, svg.main-svg g.subplot").first.inner_html()
 
 
+def _slider_value(slider) -> str:
+    """Current value of a slider thumb: an <input type=range> (Streamlit ≥ 1.5x) or an ARIA slider element."""
+    return slider.evaluate("e => e.value || e.getAttribute('aria-valuenow')")
+
+
 def test_iou_slider_changes_headline_map_and_chart(app_url):
     _require_chromium()
     from playwright.sync_api import sync_playwright
@@ -132,15 +137,17 @@ def test_iou_slider_changes_headline_map_and_chart(app_url):
             chart_before = _chart_data(page)
             page.screenshot(path=str(ARTIFACTS / "model_metrics_iou_0.50.png"), full_page=True)
 
-            slider = page.locator('[data-testid="stSidebar"] [data-testid="stSlider"]').filter(
-                has_text="IoU threshold").locator('[role="slider"]')
-            assert slider.get_attribute("aria-valuenow") in ("0.5", "0.50"), slider.get_attribute("aria-valuenow")
+            # Streamlit 1.67's slider thumb is a react-aria <input type="range" aria-label="IoU threshold">
+            slider = page.locator('[data-testid="stSidebar"]').get_by_role("slider", name="IoU threshold")
+            assert abs(float(_slider_value(slider)) - 0.50) < 1e-9
             slider.focus()
             for _ in range(5):  # 0.50 -> 0.75 in steps of 0.05
                 page.keyboard.press("ArrowRight")
             page.wait_for_function(
-                "() => { const s = [...document.querySelectorAll('[data-testid=\"stSidebar\"] [role=\"slider\"]')];"
-                " return s.some(e => Math.abs(parseFloat(e.getAttribute('aria-valuenow')) - 0.75) < 1e-9); }",
+                "() => { const e = document.querySelector('[data-testid=\"stSidebar\"] [aria-label=\"IoU threshold\"][type=\"range\"],'"
+                " + '[data-testid=\"stSidebar\"] [role=\"slider\"][aria-label=\"IoU threshold\"]');"
+                " const v = e && (e.value || e.getAttribute('aria-valuenow'));"
+                " return v && Math.abs(parseFloat(v) - 0.75) < 1e-9; }",
                 timeout=RERUN_TIMEOUT)
             # the rerun has happened when the headline text differs; then wait for the script to finish
             page.wait_for_function(
