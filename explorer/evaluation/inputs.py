@@ -124,6 +124,53 @@ def _record_name(kind: str, i: int, rec) -> str:
     return f"{kind}[{i}]" + (f" (id={rid})" if rid is not None else "")
 
 
+def _numeric(values, *, kinds: str):
+    """``np.array(values)`` if it is a clean numeric array of one of ``kinds`` (dtype kinds), else None."""
+    try:
+        arr = np.array(values)
+    except (ValueError, TypeError):
+        return None
+    return arr if arr.dtype.kind in kinds else None
+
+
+def _fast_boxes(recs: list, *, is_gt: bool, image_ids: np.ndarray, category_ids: np.ndarray | None):
+    """Vectorised validation + conversion of clean box records; None if anything needs the per-record path.
+
+    Checks exactly what the per-record path checks (keys, integer ids, 4 finite box numbers, w, h >= 0,
+    known image / category, finite area / score, iscrowd 0/1, unique label ids), so clean input — the common
+    case — skips the slow path and dirty input gets per-record messages.
+    """
+    n = len(recs)
+    try:
+        img = _numeric([r["image_id"] for r in recs], kinds="iu")
+        cat = _numeric([r["category_id"] for r in recs], kinds="iu")
+        box = _numeric([r["bbox"] for r in recs], kinds="iuf")
+        if is_gt:
+            ids = _numeric([r["id"] for r in recs], kinds="iu")
+            area = _numeric([r["area"] for r in recs], kinds="iuf")
+            crowd = _numeric([r.get("iscrowd", 0) for r in recs], kinds="iub")
+            score = np.full(n, np.nan)
+        else:
+            ids, area, crowd = np.zeros(n, np.int64), np.zeros(n), np.zeros(n, bool)
+            score = _numeric([r["score"] for r in recs], kinds="iuf")
+    except (KeyError, TypeError):
+        return None
+    if any(a is None for a in (img, cat, box, ids, area, crowd, score)) or box.shape != (n, 4):
+        return None
+    box = box.astype(np.float64)
+    area, score = area.astype(np.float64), score.astype(np.float64)
+    ok = (np.isfinite(box).all() and (box[:, 2:] >= 0).all() and np.isin(img, image_ids).all()
+          and (category_ids is None or np.isin(cat, category_ids).all()))
+    if is_gt:
+        ok = ok and np.isfinite(area).all() and np.isin(crowd, (0, 1)).all() and len(np.unique(ids)) == n
+    else:
+        ok = ok and np.isfinite(score).all()
+    if not ok:
+        return None
+    return Boxes(ids=ids.astype(np.int64), image_id=img.astype(np.int64), category_id=cat.astype(np.int64), box=box,
+                 area=area, iscrowd=crowd.astype(bool), score=score, segm=None)
+
+
 def load_coco_gt(gt, *, iou_type: str) -> tuple[dict, ProblemReport]:
     """Validate a COCO ground-truth dict; return ``{images, categories, annotations}`` of valid records."""
     source = "ground truth"
@@ -151,8 +198,13 @@ def load_coco_gt(gt, *, iou_type: str) -> tuple[dict, ProblemReport]:
         else:
             cat_seen.add(c["id"])
             cats.append(c)
-    anns, ann_seen = [], set()
-    for i, a in enumerate(gt.get("annotations") or []):
+    raw = gt.get("annotations") or []
+    fast = None
+    if iou_type == "bbox" and isinstance(raw, list) and raw:
+        fast = _fast_boxes(raw, is_gt=True, image_ids=np.fromiter(seen, np.int64, len(seen)),
+                           category_ids=np.fromiter(cat_seen, np.int64, len(cat_seen)))
+    anns, ann_seen = ([], set()) if fast is None else (raw, ())
+    for i, a in enumerate(raw if fast is None else ()):
         msg = None
         if not isinstance(a, dict):
             msg = "annotation must be an object"
@@ -178,7 +230,7 @@ def load_coco_gt(gt, *, iou_type: str) -> tuple[dict, ProblemReport]:
         ann_seen.add(a["id"])
         anns.append(a)
     report.kept.update({"images": len(images), "categories": len(cats), "labels": len(anns)})
-    return {"images": images, "categories": cats, "annotations": anns, "source": source}, report
+    return {"images": images, "categories": cats, "annotations": anns, "source": source, "labels": fast}, report
 
 
 def load_coco_results(results, *, image_ids: set, iou_type: str, report: ProblemReport) -> list[dict]:
@@ -192,6 +244,12 @@ def load_coco_results(results, *, image_ids: set, iou_type: str, report: Problem
     if not isinstance(results, list):
         raise UserError(f"{source}: COCO results must be a list of objects (or a dataset with 'annotations')")
     box_mode = bool(results) and isinstance(results[0], dict) and bool(results[0].get("bbox"))
+    if box_mode and iou_type == "bbox":
+        fast = _fast_boxes(results, is_gt=False, image_ids=np.fromiter(image_ids, np.int64, len(image_ids)),
+                           category_ids=None)
+        if fast is not None:
+            report.kept["predictions"] = len(results)
+            return fast, box_mode, source
     kept = []
     for i, r in enumerate(results):
         msg = None
@@ -249,7 +307,7 @@ def from_coco(gt, predictions, *, iou_type: str) -> EvalData:
     widths = np.array([im.get("width", np.nan) for im in images], dtype=np.float64)
     cats = data["categories"]
     names = {int(c["id"]): str(c.get("name", c["id"])) for c in cats}
-    labels = _boxes_from_records(data["annotations"], crowd=True)
+    labels = data["labels"] if data["labels"] is not None else _boxes_from_records(data["annotations"], crowd=True)
     no_area = np.isnan(labels.area)
     if no_area.any():  # pycocotools would fail; COCO's area is the mask area, else the box area
         for i in np.flatnonzero(no_area):
@@ -261,7 +319,11 @@ def from_coco(gt, predictions, *, iou_type: str) -> EvalData:
     if predictions is not None:
         recs, box_mode, source = load_coco_results(predictions, image_ids=set(image_ids.tolist()),
                                                    iou_type=iou_type, report=report)
-        if recs:
+        if isinstance(recs, Boxes):  # clean box results, already converted
+            preds = recs
+            preds.area = preds.box[:, 2] * preds.box[:, 3]
+            preds.ids = np.arange(1, len(preds) + 1, dtype=np.int64)
+        elif recs:
             if box_mode:
                 preds = _boxes_from_records(recs, crowd=False)
                 preds.area = preds.box[:, 2] * preds.box[:, 3]
@@ -278,11 +340,11 @@ def from_coco(gt, predictions, *, iou_type: str) -> EvalData:
                     area=areas, iscrowd=np.zeros(len(recs), bool),
                     score=np.array([r["score"] for r in recs], dtype=np.float64), segm=rles)
             preds.ids = np.arange(1, len(recs) + 1, dtype=np.int64)
-            unknown = ~np.isin(preds.category_id, np.fromiter(names, np.int64, count=len(names)))
-            for c in np.unique(preds.category_id[unknown]):
-                report.add(source, f"category_id {int(c)}", f"{int(unknown[preds.category_id == c].sum())} "
-                           "prediction(s) of a category that is not in the ground truth (kept, not evaluated)",
-                           "unknown_category")
+        unknown = ~np.isin(preds.category_id, np.fromiter(names, np.int64, count=len(names)))
+        for c in np.unique(preds.category_id[unknown]):
+            report.add(source, f"category_id {int(c)}", f"{int(unknown[preds.category_id == c].sum())} "
+                       "prediction(s) of a category that is not in the ground truth (kept, not evaluated)",
+                       "unknown_category")
     return EvalData(image_ids=image_ids, heights=heights, widths=widths,
                     category_ids=np.array(sorted(names), dtype=np.int64), category_names=names,
                     labels=labels, predictions=preds, problems=report,
