@@ -85,7 +85,7 @@ def make_project(out: Path, *, n_images: int = 5_000, n_predictions: int = 100_0
                           predictions=predictions, name="bench-100k")
 
 
-def time_pages(project_dir: Path, *, moves: int) -> list[dict]:
+def time_pages(project_dir: Path, *, moves: int, pages=PAGES) -> list[dict]:
     """Time each page; every page gets IoU values no earlier page used, so each move is a cache miss."""
     from streamlit.testing.v1 import AppTest
 
@@ -93,7 +93,7 @@ def time_pages(project_dir: Path, *, moves: int) -> list[dict]:
     rows = []
     pages_dir = REPO / "pages"
     fresh = [round(0.55 + 0.05 * i, 2) for i in range(9)] + [round(0.45 - 0.05 * i, 2) for i in range(9)]
-    for n, page in enumerate(PAGES):
+    for n, page in enumerate(pages):
         values = fresh[(n * moves) % len(fresh):][:moves]
         if not (pages_dir / page).is_file():
             print(f"  {page}: not present in this checkout, skipped", file=sys.stderr)
@@ -122,6 +122,7 @@ def time_pages(project_dir: Path, *, moves: int) -> list[dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="project folder to (re)use; default: a temporary folder")
+    parser.add_argument("--pages", nargs="*", default=PAGES, help="page files to time (default: all four)")
     parser.add_argument("--moves", type=int, default=4, help="slider moves per page (each to a new IoU, at most 4)")
     args = parser.parse_args(argv)
     out = args.out or Path(tempfile.mkdtemp(prefix="bench_app_")) / "project"
@@ -136,7 +137,7 @@ def main(argv=None) -> int:
         compute_metrics(project, progress=False)
     print(f"project: {len(project.images):,} images, {len(project.labels):,} labels, "
           f"{len(project.predictions):,} predictions ({time.perf_counter() - t0:.1f} s to build + box metrics)")
-    rows = time_pages(out, moves=args.moves)
+    rows = time_pages(out, moves=args.moves, pages=args.pages)
     print(f"\n{'page':<28}{'first render':>14}{'median rerun':>14}{'max rerun':>12}  target ≤ {TARGET_S:.1f} s")
     for r in rows:
         ok = "ok" if r["max_rerun_s"] <= TARGET_S else "SLOW"

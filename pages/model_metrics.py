@@ -14,6 +14,7 @@ import streamlit as st
 
 from explorer.analysis import DEFAULT_MAX_SAMPLES, few_images_note
 from explorer.errors import UserError
+from explorer.evaluation import best_f1
 from explorer.ui import detection
 from explorer.ui.charts import f1_confidence_figure, pr_curve_figure
 from explorer.ui.importance import CORRELATION_METHODS, render_metric_importance
@@ -75,10 +76,9 @@ def coco_table(sel) -> None:
 
 def class_table(sel, names: dict[int, str]) -> None:
     table = detection.per_class(sel).copy()
-    if "category_id" in table:
-        table.insert(0, "class", table["category_id"].map(lambda c: names.get(int(c), str(c))))
-        table = table.drop(columns=["category_id"])
-    cols = [c for c in ["class", "ap", "ar", "precision", "recall", "f1", "support", "n_predictions"] if c in table]
+    table["class"] = table["category_id"].map(lambda c: names.get(int(c), str(c)))
+    cols = [c for c in ["class", "ap", "ar", "precision", "recall", "f1", "support", "n_predictions", "tp", "fp", "fn"]
+            if c in table]
     st.dataframe(table[cols], hide_index=True, column_config={
         c: st.column_config.NumberColumn(format="%.4f") for c in ("ap", "ar", "precision", "recall", "f1")})
 
@@ -88,9 +88,8 @@ def curves(sel, names: dict[int, str]) -> None:
     with left:
         st.plotly_chart(pr_curve_figure(detection.pr_curves(sel), names), key="pr_curves")
     f1 = detection.f1_curve(sel)
-    best = None
-    if len(f1) and f1["f1"].notna().any():
-        best = f1.loc[f1["f1"].idxmax()]
+    best = best_f1(f1)
+    best = best if np.isfinite(best["f1"]) else None
     with right:
         st.plotly_chart(f1_confidence_figure(f1, best), key="f1_confidence")
         if best is not None:
@@ -109,9 +108,11 @@ def detection_importance(sel) -> None:
             return
         table = detection.analysis_table(sel, target)
         st.markdown(f"**{title}** — Y = “{detection.OUTCOME_WORDS[target]}”")
+        frame = [c for c, title in names.items() if title.endswith("(F)")]
         render_metric_importance(table[list(names)], table[detection.TARGET_OUTCOME[target]].to_numpy(), names,
                                  cache_key=(key, target), outcome_label=detection.OUTCOME_WORDS[target],
-                                 method=method, max_samples=DEFAULT_MAX_SAMPLES)
+                                 method=method, max_samples=DEFAULT_MAX_SAMPLES,
+                                 groups=table["image_id"].to_numpy(), grouped_metrics=frame)
 
 
 def detection_page(sel) -> None:

@@ -16,7 +16,11 @@ predicts the outcome. Undefined cases follow one rule each:
 
 * no value / outcome constant over the metric's rows → NaN with a note (H(Y) = 0, nothing to explain);
 * metric constant over its rows → 0 with a note (a constant carries no information);
-* above ``max_samples`` rows a deterministic stratified subsample (seeded by ``random_state``) is used.
+* above ``max_samples`` rows a deterministic stratified subsample (seeded by ``random_state``) is used;
+* a metric shared by a group of rows (a frame metric joined to every label of its image) is scored on one row
+  per group (``groups``/``grouped_metrics``, deterministic pick): the nearest-neighbour estimator assumes
+  independent draws, and rows with the identical value of one image would otherwise make any image-unique metric
+  act as an image id and inherit the within-image correlation of outcomes.
 """
 from __future__ import annotations
 
@@ -58,6 +62,13 @@ def stratified_subsample(y: np.ndarray, max_samples: int, *, random_state: int =
     return np.sort(np.concatenate(keep))
 
 
+def one_per_group(groups: np.ndarray, *, random_state: int = 0) -> np.ndarray:
+    """Sorted indices of one row per distinct value of ``groups`` (shape (n,)), chosen by a seeded permutation."""
+    perm = np.random.default_rng(random_state).permutation(len(groups))
+    _, first = np.unique(np.asarray(groups)[perm], return_index=True)
+    return np.sort(perm[first])
+
+
 def _as_binary(y, n: int) -> np.ndarray:
     y = np.asarray(y)
     if y.shape != (n,):
@@ -87,6 +98,8 @@ def metric_importance(
     random_state: int = 0,
     max_samples: int = DEFAULT_MAX_SAMPLES,
     n_neighbors: int = 3,
+    groups=None,
+    grouped_metrics=None,
 ) -> pd.DataFrame:
     """Normalised mutual information I(X;Y)/H(Y) of every column of ``X`` with the binary outcome ``y``.
 
@@ -94,7 +107,8 @@ def metric_importance(
     Returns a DataFrame with one row per metric, sorted by importance (descending, NaN last), columns
     ``metric, importance, n_samples, n_positive, note`` — ``n_samples`` rows used after dropping missing values
     and subsampling, ``n_positive`` of them with ``y`` true, ``note`` empty or why the value is 0/NaN or
-    subsampled.
+    subsampled. ``groups``: optional array of shape (n,) (e.g. image ids); the metrics named in
+    ``grouped_metrics`` (all of them when None) are then scored on one row per group.
 
     >>> X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0] * 10})
     >>> float(metric_importance(X, np.array([False, False, True, True] * 10))["importance"][0]) > 0.5
@@ -103,12 +117,24 @@ def metric_importance(
     y = _as_binary(y, len(X))
     if max_samples < 10:
         raise ValueError(f"max_samples must be at least 10, but got {max_samples}")
+    per_group = None
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != y.shape:
+            raise ValueError(f"groups must have shape {y.shape} like y, but got {groups.shape}")
+        per_group = np.zeros(len(y), bool)
+        per_group[one_per_group(groups, random_state=random_state)] = True
+        grouped = set(X.columns) if grouped_metrics is None else set(grouped_metrics)
     rows = []
     for name, x in _numeric_columns(X).items():
         valid = ~np.isnan(x)
+        n_missing = len(x) - int(valid.sum())
+        note = "" if n_missing == 0 else f"{n_missing} rows without a value left out"
+        if per_group is not None and name in grouped:
+            valid &= per_group
+            note = "; ".join(filter(None, [note, "one row per image (rows of an image share the value)"]))
         xv, yv = x[valid], y[valid]
         n_valid = int(valid.sum())
-        note = "" if n_valid == len(x) else f"{len(x) - n_valid} rows without a value left out"
         if n_valid == 0:
             rows.append((name, np.nan, 0, 0, "no values"))
             continue

@@ -24,8 +24,10 @@ CORRELATION_METHODS = {"Pearson (linear)": "pearson", "Spearman (rank, monotone)
 
 
 @st.cache_resource(show_spinner="Estimating metric importance…", max_entries=32)
-def _importance(cache_key: tuple, max_samples: int, random_state: int, _X: pd.DataFrame, _y: np.ndarray) -> pd.DataFrame:
-    return metric_importance(_X, _y, random_state=random_state, max_samples=max_samples)
+def _importance(cache_key: tuple, max_samples: int, random_state: int, _X: pd.DataFrame, _y: np.ndarray,
+                _groups=None, _grouped=None) -> pd.DataFrame:
+    return metric_importance(_X, _y, random_state=random_state, max_samples=max_samples, groups=_groups,
+                             grouped_metrics=_grouped)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -43,14 +45,14 @@ def _names(catalogue, columns, level: str | None) -> dict[str, str]:
 
 def importance_tables(metrics: pd.DataFrame, outcome, catalogue, *, cache_key: tuple, level: str | None = None,
                       method: str = "pearson", max_samples: int = DEFAULT_MAX_SAMPLES,
-                      random_state: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                      random_state: int = 0, groups=None, grouped_metrics=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cached (importance, correlation) tables of the catalogued columns of ``metrics`` against ``outcome``,
     each with a ``display_name`` column. ``catalogue``: ``{column: "Title (L)"}`` or the catalogue DataFrame
     (then ``level`` is the rows' own level, "O"/"P", F metrics being named "(F)")."""
     names = _names(catalogue, metrics.columns, level)
     X = metrics[list(names)]
     y = np.asarray(outcome)
-    imp = _importance(cache_key, max_samples, random_state, X, y).copy()
+    imp = _importance(cache_key, max_samples, random_state, X, y, groups, grouped_metrics).copy()
     cor = _correlation(cache_key, method, X, y).copy()
     imp["display_name"] = imp["metric"].map(names)
     cor["display_name"] = cor["metric"].map(names)
@@ -59,22 +61,26 @@ def importance_tables(metrics: pd.DataFrame, outcome, catalogue, *, cache_key: t
 
 def render_metric_importance(metrics: pd.DataFrame, outcome, catalogue, *, cache_key: tuple, outcome_label: str,
                              level: str | None = None, method: str = "pearson",
-                             max_samples: int = DEFAULT_MAX_SAMPLES, random_state: int = 0) -> None:
+                             max_samples: int = DEFAULT_MAX_SAMPLES, random_state: int = 0, groups=None,
+                             grouped_metrics=None) -> None:
     """Draw importance (normalised MI, 0..1) and correlation (-1..1) as sorted bar charts with sample counts.
 
     ``metrics``: DataFrame of shape (n, m), one row per item; ``outcome``: bool array of shape (n,);
-    ``outcome_label``: what Y is, in words ("true positive", "detected", "correct").
+    ``outcome_label``: what Y is, in words ("true positive", "detected", "correct"); ``groups`` (e.g. image ids
+    of the rows) and ``grouped_metrics`` (e.g. the frame metrics): those metrics are scored on one row per group.
     """
     y = np.asarray(outcome).astype(bool)
     if len(metrics.columns) == 0 or len(y) == 0:
         st.info(f"No data metrics or no rows to relate to “{outcome_label}”.")
         return
     imp, cor = importance_tables(metrics, y, catalogue, cache_key=cache_key, level=level, method=method,
-                                 max_samples=max_samples, random_state=random_state)
+                                 max_samples=max_samples, random_state=random_state, groups=groups,
+                                 grouped_metrics=grouped_metrics)
     n_pos, n = int(y.sum()), len(y)
     st.caption(f"Y = “{outcome_label}” · {n:,} rows, {n_pos:,} with Y true · importance = I(X;Y)/H(Y) "
                f"(scikit-learn k-NN estimator, random_state={random_state}), at most {max_samples:,} rows per "
-               f"metric (deterministic stratified subsample above that)")
+               f"metric (deterministic stratified subsample above that)"
+               + ("; frame (F) metrics use one row per image" if groups is not None else ""))
     if n_pos < MIN_POSITIVES:
         st.warning(f"Only {n_pos} row(s) with Y = “{outcome_label}” (fewer than {MIN_POSITIVES}): the importance "
                    "values are rough estimates.")

@@ -121,3 +121,18 @@ def test_correlation_nan_rules():
     assert np.isnan(out["correlation"][0])
     with pytest.raises(ValueError, match="method"):
         metric_correlation(X, np.array([True, False, True]), method="kendall")
+
+
+def test_frame_metric_is_scored_once_per_image():
+    """Outcomes cluster by image; an image-unique random value must not look important (it would act as an id)."""
+    rng = np.random.default_rng(11)
+    n_images, per_image = 300, 6
+    image = np.repeat(np.arange(n_images), per_image)
+    image_effect = rng.random(n_images) < 0.5  # some images are hard for reasons no metric sees
+    y = np.where(image_effect[image], rng.random(image.size) < 0.9, rng.random(image.size) < 0.1)
+    X = pd.DataFrame({"image_random": rng.random(n_images)[image]})
+    naive = metric_importance(X, y)["importance"][0]
+    grouped = metric_importance(X, y, groups=image)
+    assert naive > 0.2  # the bias this option removes
+    assert grouped["importance"][0] < 0.05
+    assert grouped["n_samples"][0] == n_images and "one row per image" in grouped["note"][0]

@@ -68,24 +68,33 @@ def test_headline_follows_iou_slider_and_class_filter(app, detection_project):
     assert [m.label for m in at.metric if m.label.startswith("mAP")] == ["mAP @ IoU 0.75"]
 
 
-def test_metrics_page_ranks_planted_causes_and_says_what_y_is(app, detection_project):
+def test_metrics_page_importance_equals_analysis_and_finds_planted_cause(app, detection_project):
     at = app("model_metrics.py")
     text = " ".join(c.value for c in at.caption) + " ".join(m.value for m in at.markdown)
     assert "true positive" in text and "detected" in text
-    # the sample's misses are planted on relative area, brightness and sharpness: they lead the labels' chart
+    tables = [d.value for d in at.dataframe if "importance" in d.value.columns]
+    assert len(tables) == 2  # predictions (Y = true positive), then labels (Y = detected)
+    shown = tables[1].set_index("display_name")
+
     from explorer.analysis import metric_importance
-    from explorer.ui.detection import TARGET_OUTCOME
+    from explorer.evaluation import Matcher
+    from explorer.metrics_engine import load_metrics, metrics_for
+    from explorer.ui.detection import display_names
 
     project = Project.load(detection_project)
-    from explorer.evaluation import Matcher
-    from explorer.metrics_engine import metrics_for
-
     labels = Matcher.from_project(project).match(0.5).labels
     labels = labels[~labels["ignored"].to_numpy(bool)].set_index("label_id")
     X = metrics_for(project, "labels").reindex(labels.index)
-    ranking = metric_importance(X.select_dtypes("number"), labels[TARGET_OUTCOME["labels"]].to_numpy(bool))
-    top = set(ranking["metric"].head(6))
-    assert "relative_area" in top, ranking.head(8)
+    names = display_names(load_metrics(project).catalog, list(X.columns), "O")
+    frame = [c for c, t in names.items() if t.endswith("(F)")]
+    expected = metric_importance(X[list(names)], labels["detected"].to_numpy(bool),
+                                 groups=labels["image_id"].to_numpy(), grouped_metrics=frame)
+    for row in expected.itertuples():
+        got = shown.loc[names[row.metric], "importance"]
+        assert (np.isnan(got) and np.isnan(row.importance)) or got == row.importance
+        assert shown.loc[names[row.metric], "n_samples"] == row.n_samples
+    # the sample's misses are planted on object size, brightness and blur: blur/sharpness leads the labels' chart
+    assert expected["metric"].iloc[0] in ("sharpness", "blur_score"), expected.head()
 
 
 @pytest.mark.parametrize("iou", [0.50, 0.75])
