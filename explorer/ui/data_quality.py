@@ -164,22 +164,26 @@ def histogram_figure(hist: Histogram, outliers: Outliers, *, title: str) -> go.F
 
 # ---- gallery tiles ---------------------------------------------------------------------------------------------
 def draw_items(project: Project, image_id: int, *, level: str, item_id: int, with_predictions: bool):
-    """``(items, focus)`` for one image: DrawItems of its labels and (optionally) predictions, and the box of the
-    item. For an (O)/(P) item the item itself is drawn thick, in full colour, with its mask and last (on top);
-    the image's other objects thin, dimmed and without captions. For an (F) item every object is drawn plainly."""
+    """``(items, focus, boxless)`` for one image: DrawItems of its labels and (optionally) predictions, the box of
+    the item, and the names of box-less labels/predictions (classification rows carry NaN boxes: they are
+    named in the caption instead of drawn). For an (O)/(P) item the item itself is drawn thick, in full colour,
+    with its mask and last (on top); the image's other objects thin, dimmed and without captions."""
     names = project.category_names
     tables = [("O", project.labels, "label_id", LABEL_COLOUR)]
     if with_predictions and project.has_predictions:
         tables.append(("P", project.predictions, "pred_id", PREDICTION_COLOUR))
-    items, highlighted, focus = [], [], None
+    items, highlighted, focus, boxless = [], [], None, []
     for lvl, table, id_col, colour in tables:
         rows = table.loc[table["image_id"] == image_id]
         for row in rows.itertuples(index=False):  # one image: a handful of objects
+            caption = names.get(int(row.category_id), str(row.category_id))
+            if lvl == "P" and np.isfinite(row.score):
+                caption += f" {row.score:.2f}"
+            if not np.isfinite([row.x, row.y, row.w, row.h]).all():
+                boxless.append(f"{'label' if lvl == 'O' else 'prediction'}: {caption}")
+                continue
             is_item = level == lvl and int(getattr(row, id_col)) == item_id
             faded = level != "F" and not is_item
-            caption = names.get(int(row.category_id), str(row.category_id))
-            if lvl == "P":
-                caption += f" {row.score:.2f}"
             it = DrawItem(float(row.x), float(row.y), float(row.w), float(row.h),
                           colour=dim(colour, 0.55) if faded else colour, caption="" if faded else caption,
                           segmentation=row.segmentation if is_item else None,
@@ -187,7 +191,7 @@ def draw_items(project: Project, image_id: int, *, level: str, item_id: int, wit
             (highlighted if is_item else items).append(it)
             if is_item:
                 focus = (float(row.x), float(row.y), float(row.w), float(row.h))
-    return items + highlighted, focus
+    return items + highlighted, focus, boxless
 
 
 def item_tiles(project: Project, rows: pd.DataFrame, *, choice: MetricChoice, with_predictions: bool,
@@ -201,11 +205,13 @@ def item_tiles(project: Project, rows: pd.DataFrame, *, choice: MetricChoice, wi
     tiles = []
     for row in rows.itertuples(index=False):  # one page of the gallery: a dozen or so tiles
         image_id, item_id = int(row.image_id), int(row.item_id)
-        items, focus = draw_items(project, image_id, level=choice.level, item_id=item_id,
-                                  with_predictions=with_predictions)
+        items, focus, boxless = draw_items(project, image_id, level=choice.level, item_id=item_id,
+                                           with_predictions=with_predictions)
         caption = f"{choice.display_name} = {format_value(row.value)} · {Path(str(files.get(image_id, '?'))).name}"
         if choice.level != "F":
             caption += f" · {word} {item_id} ({names.get(int(row.category_id), row.category_id)})"
+        if boxless:
+            caption += " · " + ", ".join(boxless)
         tiles.append(Tile(image_id, tuple(items), focus=focus if zoom else None, caption=caption,
                           key=f"{word}:{item_id}"))
     return tiles
