@@ -175,3 +175,13 @@ def test_project_without_images_says_frame_metrics_are_absent(tmp_path, explorer
     at = pick(at, o_names[0], "O")
     values = direct_values(project, tables, o_names[0], "O")
     assert drawn_histogram(at)[0].sum() == np.isfinite(values).sum()
+
+
+def test_gallery_order_is_stable_with_missing_values_last():
+    from explorer.ui.data_quality import gallery_order
+
+    values = np.array([3.0, np.nan, 1.0, 3.0, 2.0, np.inf])
+    keep = np.array([True, True, True, True, True, True])
+    assert gallery_order(values, keep, descending=False).tolist() == [2, 4, 0, 3, 1, 5]
+    assert gallery_order(values, keep, descending=True).tolist() == [0, 3, 4, 2, 1, 5]
+    assert gallery_order(values, keep & (values > 1.5), descending=False).tolist() == [4, 0, 3, 5]
