@@ -33,6 +33,7 @@ import pandas as pd
 from explorer.evaluation import inputs, kernels, layout as layout_mod
 
 FP_REASONS = ("duplicate", "wrong_class", "localisation", "background")
+_REASON_LOOKUP = np.array([None, *FP_REASONS], dtype=object)
 ALL_AREA = (0**2, 1e5**2)
 
 
@@ -143,15 +144,17 @@ class Matcher:
         ignored = ignored | cut
         is_tp = matched & ~ignored
         fp = ~is_tp & ~ignored
-        reason = np.select([self.best_same >= thr, self.best_other >= thr, self.best_same > 0],
-                           ["duplicate", "wrong_class", "localisation"], "background").astype(object)
-        reason[~fp] = None
+        # reason code: 0 none, 1.. FP_REASONS order; object column by one lookup (fast for 100k rows)
+        code = np.where(self.best_same >= thr, 1, np.where(self.best_other >= thr, 2, np.where(self.best_same > 0, 3, 4)))
+        code = np.where(fp, code, 0)
         gt_ids = self._gt_cols["label_id"]
         keep = self._dt_cols["score"] >= confidence_threshold
-        preds = pd.DataFrame({**self._dt_cols, "is_tp": is_tp, "label_id": np.where(matched, gt_ids[np.maximum(m, 0)], -1),
-                              "iou": iou, "fp_reason": reason, "ignored": ignored | crowd_match, "rank": lay.dt_rank,
-                              "max_iou_same_class": self.best_same, "max_iou_other_class": self.best_other})
-        preds = preds[keep].reset_index(drop=True)
+        cols = {**self._dt_cols, "is_tp": is_tp, "label_id": np.where(matched, gt_ids[np.maximum(m, 0)], -1),
+                "iou": iou, "fp_reason": _REASON_LOOKUP[code], "ignored": ignored | crowd_match, "rank": lay.dt_rank,
+                "max_iou_same_class": self.best_same, "max_iou_other_class": self.best_other}
+        if not keep.all():
+            cols = {k: v[keep] for k, v in cols.items()}
+        preds = pd.DataFrame(cols, copy=False)
 
         # labels: the kept predictions that matched them (last write wins = lowest score, like pycocotools)
         taken = np.flatnonzero(keep & matched)
@@ -160,7 +163,7 @@ class Matcher:
         label_pred[m[taken]] = self._dt_cols["pred_id"][taken]
         label_iou[m[taken]] = iou[taken]
         labels = pd.DataFrame({**self._gt_cols, "detected": label_pred_mask(label_pred, m, taken),
-                               "pred_id": label_pred, "iou": label_iou, "ignored": self.gt_ignore[0]})
+                               "pred_id": label_pred, "iou": label_iou, "ignored": self.gt_ignore[0]}, copy=False)
         return MatchResult(predictions=preds, labels=labels, iou_threshold=float(iou_threshold),
                            confidence_threshold=float(confidence_threshold),
                            category_names=dict(self.data.category_names), image_ids=self.image_list)
