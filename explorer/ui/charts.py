@@ -58,10 +58,16 @@ def sorted_bar(table: pd.DataFrame, *, value: str, label: str = "display_name", 
 
 def pr_curve_figure(curves: pd.DataFrame, names: dict[int, str]) -> go.Figure:
     """Precision against recall, one line per class. ``curves``: ``category_id, recall, precision``."""
-    fig = go.Figure()
-    for cat, part in curves.groupby("category_id", sort=True):
-        part = _thin(part)
-        fig.add_trace(go.Scatter(x=part["recall"], y=part["precision"], mode="lines", name=names.get(int(cat), str(cat))))
+    cats = curves["category_id"].to_numpy()
+    order = np.argsort(cats, kind="stable")
+    cats, recall, precision = cats[order], curves["recall"].to_numpy()[order], curves["precision"].to_numpy()[order]
+    uniq, starts = np.unique(cats, return_index=True)
+    ends = np.r_[starts[1:], len(cats)]
+    traces = []
+    for cat, a, b in zip(uniq, starts, ends):  # one trace per class: a handful
+        keep = np.unique(np.linspace(a, b - 1, min(b - a, MAX_CURVE_POINTS)).round().astype(int))
+        traces.append(go.Scatter(x=recall[keep], y=precision[keep], mode="lines", name=names.get(int(cat), str(cat))))
+    fig = go.Figure(data=traces)
     fig.update_layout(title="Precision–recall curves", xaxis_title="Recall", yaxis_title="Precision",
                       xaxis=dict(range=[0, 1.01]), yaxis=dict(range=[0, 1.01]), height=380,
                       margin=dict(l=10, r=10, t=40, b=30))
@@ -73,15 +79,18 @@ def f1_confidence_figure(curve: pd.DataFrame, best: pd.Series | None) -> go.Figu
 
     ``curve``: ``threshold, precision, recall, f1``; ``best``: the row of the best F1 (or None).
     """
-    part = _thin(curve.sort_values("threshold"))
-    fig = go.Figure()
-    for col, color in (("f1", "#9467bd"), ("precision", "#1f77b4"), ("recall", "#2ca02c")):
-        fig.add_trace(go.Scatter(x=part["threshold"], y=part[col], mode="lines", name=col.upper() if col == "f1" else col,
-                                 line=dict(color=color, width=3 if col == "f1" else 1.5)))
+    part = _thin(curve)
+    traces = [go.Scatter(x=part["threshold"].to_numpy(), y=part[col].to_numpy(), mode="lines",
+                         name=col.upper() if col == "f1" else col, line=dict(color=color, width=3 if col == "f1" else 1.5))
+              for col, color in (("f1", "#9467bd"), ("precision", "#1f77b4"), ("recall", "#2ca02c"))]
+    shapes, annotations = [], []
     if best is not None:
-        fig.add_vline(x=float(best["threshold"]), line_dash="dash", line_color="#9467bd",
-                      annotation_text=f"best F1 {best['f1']:.3f} @ {best['threshold']:.3f}")
-    fig.update_layout(title="F1 against confidence threshold", xaxis_title="Confidence threshold",
+        x = float(best["threshold"])
+        shapes.append(dict(type="line", x0=x, x1=x, y0=0, y1=1, yref="paper", line=dict(dash="dash", color="#9467bd")))
+        annotations.append(dict(x=x, y=1, yref="paper", showarrow=False, yanchor="bottom",
+                                text=f"best F1 {best['f1']:.3f} @ {best['threshold']:.3f}"))
+    fig = go.Figure(data=traces)
+    fig.update_layout(shapes=shapes, annotations=annotations,title="F1 against confidence threshold", xaxis_title="Confidence threshold",
                       yaxis=dict(range=[0, 1.01]), height=380, margin=dict(l=10, r=10, t=40, b=30))
     return fig
 
@@ -95,12 +104,23 @@ def bucket_rates_figure(perf: pd.DataFrame, overall: pd.DataFrame, rates: tuple[
     ``group``); ``overall``: ``overall_performance`` output (one row, or one per group).
     """
     fig = go.Figure()
+    shapes, annotations = [], []
+
+    def hline(y: float, color: str, text: str = "", opacity: float = 1.0) -> None:  # cheaper than fig.add_hline
+        if not np.isfinite(y):
+            return
+        shapes.append(dict(type="line", x0=0, x1=1, xref="paper", y0=y, y1=y, opacity=opacity,
+                           line=dict(dash="dash", color=color)))
+        if text:
+            annotations.append(dict(x=1, xref="paper", y=y, xanchor="right", yanchor="bottom", showarrow=False,
+                                    text=text, font=dict(color=color)))
+
     if "group" not in perf:
         for rate in rates:
             fig.add_trace(go.Bar(x=perf["range"], y=perf[rate], name=RATE_TITLES[rate], marker_color=RATE_COLORS[rate],
                                  hovertemplate="%{x}: %{y:.3f}<extra>" + RATE_TITLES[rate] + "</extra>"))
-            fig.add_hline(y=float(overall[rate].iloc[0]), line_dash="dash", line_color=RATE_COLORS[rate],
-                          annotation_text=f"average {RATE_TITLES[rate].split(' (')[0]} {float(overall[rate].iloc[0]):.3f}")
+            hline(float(overall[rate].iloc[0]), RATE_COLORS[rate],
+                  f"average {RATE_TITLES[rate].split(' (')[0]} {float(overall[rate].iloc[0]):.3f}")
         fig.add_trace(go.Scatter(x=perf["range"], y=perf[count], name=count.replace("_", " "), yaxis="y2",
                                  mode="lines+markers", line=dict(color="#7f7f7f", width=1)))
         fig.update_layout(barmode="group")
@@ -115,10 +135,10 @@ def bucket_rates_figure(perf: pd.DataFrame, overall: pd.DataFrame, rates: tuple[
                                      line=dict(color=color), customdata=part[[count]].to_numpy(),
                                      hovertemplate="%{x}: %{y:.3f} (n = %{customdata[0]})<extra>" + label + "</extra>"))
             avg = overall.loc[overall["group"] == g, rate]
-            if len(avg) and np.isfinite(avg.iloc[0]):
-                fig.add_hline(y=float(avg.iloc[0]), line_dash="dash", line_color=color, opacity=0.6)
+            if len(avg):
+                hline(float(avg.iloc[0]), color, opacity=0.6)
     fig.update_layout(
-        title=title, height=420, margin=dict(l=10, r=10, t=40, b=30), legend=dict(orientation="h", y=-0.25),
+        shapes=shapes, annotations=annotations, title=title, height=420, margin=dict(l=10, r=10, t=40, b=30), legend=dict(orientation="h", y=-0.25),
         yaxis=dict(title="rate", range=[0, 1.05]),
         yaxis2=dict(title="count", overlaying="y", side="right", showgrid=False, rangemode="tozero"),
         xaxis=dict(title="bucket", type="category"),
