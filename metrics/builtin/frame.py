@@ -34,7 +34,7 @@ def contrast(image: FrameImage) -> float:
 
 @frame_metric(name="sharpness", title="Sharpness (Laplacian variance)", range=(0, math.inf), direction="higher_is_better")
 def sharpness(image: FrameImage) -> float:
-    """Variance of the Laplacian of luma at the canonical resolution (long side 256 px, values 0..255).
+    """Variance of the Laplacian of luma at the canonical resolution (long side 160 px, values 0..255).
 
     ``var(L)`` with ``L = Y[i-1,j] + Y[i+1,j] + Y[i,j-1] + Y[i,j+1] - 4 Y[i,j]`` (reflect-101 border).
     A 1-px black/white checkerboard gives ``1020² = 1040400``; a flat image 0.

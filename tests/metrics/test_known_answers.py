@@ -30,7 +30,7 @@ def two_level(size=(H, W)):
     return FrameImage.from_bgr(img)
 
 
-def checkerboard(size=(256, 256)):
+def checkerboard(size=(160, 160)):
     """1-px black/white checkerboard at the canonical resolution: Laplacian is ±1020 everywhere."""
     return FrameImage.from_bgr((np.indices(size).sum(0) % 2 * 255).astype(np.uint8))
 
@@ -134,7 +134,7 @@ CASES = {
     "box_contrast": [(lambda: REGISTRY.get("box_contrast").fn(two_level(), np.array(
         [[40, 0, 60, 10], [22, 5, 42, 15]])), [0.0, 0.5])],
     "box_sharpness": [(lambda: REGISTRY.get("box_sharpness").fn(checkerboard(), np.array(
-        [[0, 0, 256, 256], [10, 10, 30, 30.0]])), [1020.0**2, 1020.0**2]),
+        [[0, 0, 160, 160], [10, 10, 30, 30.0]])), [1020.0**2, 1020.0**2]),
         (lambda: REGISTRY.get("box_sharpness").fn(grey(), np.array([[0, 0, 10, 10.0]])), [0.0])],
 }
 
@@ -157,10 +157,10 @@ def test_known_answer(name):
 
 
 def test_sharpness_is_comparable_across_sizes():
-    """The same scene at 256 px and at 1024 px (nearest upscale of a 4-px checker) has nearly the same sharpness."""
-    small = (np.indices((64, 64)).sum(0) % 2 * 255).astype(np.uint8)
-    small = np.kron(small, np.ones((4, 4), np.uint8))  # 256 x 256, 4-px squares
-    big = np.kron(small, np.ones((4, 4), np.uint8))  # 1024 x 1024, 16-px squares: INTER_AREA to 256 gives `small`
+    """The same scene at 160 px and at 640 px (16-px squares → 4-px squares by INTER_AREA) has the same sharpness."""
+    small = (np.indices((40, 40)).sum(0) % 2 * 255).astype(np.uint8)
+    small = np.kron(small, np.ones((4, 4), np.uint8))  # 160 x 160, 4-px squares
+    big = np.kron(small, np.ones((4, 4), np.uint8))  # 640 x 640, 16-px squares: INTER_AREA to 160 gives `small`
     s_small = REGISTRY.get("sharpness").fn(FrameImage.from_bgr(small))
     s_big = REGISTRY.get("sharpness").fn(FrameImage.from_bgr(big))
     assert s_big == pytest.approx(s_small, rel=1e-6)
