@@ -82,6 +82,21 @@ def _availability(metric, level: str, *, has_pixels: bool, has_size: bool, has_l
     return None
 
 
+def _worker_context():
+    """Process start method for the pool: a fork server, never a plain fork.
+
+    Forking a process that has already used OpenCV's (or pyarrow's, or numba's) thread pools can deadlock the
+    child on an inherited lock — it did, in a pytest run and in the app. The fork server is a fresh process that
+    only imports the worker's modules, and forks the workers from there (cheap: the imports are done once).
+    """
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" not in methods:  # Windows / macOS default: spawn
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["explorer.metrics_worker", "metrics", "cv2", "numpy"])
+    return ctx
+
+
 def _run_images(tasks: list, plan: Plan, *, workers: int | None, progress: bool, desc: str):
     """Yield ``ImageResult`` in task order, over a process pool unless the job is small."""
     workers = max(1, int(workers or os.cpu_count() or 1))
@@ -97,9 +112,7 @@ def _run_images(tasks: list, plan: Plan, *, workers: int | None, progress: bool,
             results = map(process, tasks)
             pool = None
         else:
-            methods = multiprocessing.get_all_start_methods()
-            ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
-            pool = ctx.Pool(workers, initializer=install, initargs=(plan,))
+            pool = _worker_context().Pool(workers, initializer=install, initargs=(plan,))
             chunk = max(1, min(32, len(tasks) // (workers * 8)))
             results = pool.imap(process, tasks, chunksize=chunk)
         try:

@@ -73,7 +73,7 @@ def background(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarray, fl
 
 def detect(rng, rel_area: float, gain: float, blur: float) -> float:
     """The simulated detector's probability of finding an object (the planted dependencies)."""
-    z = 1.2 + 1.5 * (np.log10(rel_area) + 2.0) + 3.0 * (min(gain, 1.0) - 0.6) - 0.9 * blur
+    z = 1.0 + 3.0 * (np.log10(rel_area) + 2.0) + 2.0 * (min(gain, 1.0) - 0.6) - 0.6 * blur
     return float(1 / (1 + np.exp(-z)))
 
 
@@ -143,7 +143,8 @@ def make(out: Path = HERE) -> None:
                                     "bbox": jitter_box(rng, box, 0.45, w, h),
                                     "score": round(float(rng.uniform(0.05, 0.4)), 3)})
         for _ in range(int(rng.poisson(0.3 + 1.2 * clutter + 1.0 * (gain < 0.6)))):  # background detections
-            bw, bh = rng.uniform(8, w / 4), rng.uniform(8, h / 4)
+            bw = rng.uniform(8, min(w, h) / 4)  # object-like boxes: the shapes' aspect ratios are near 1
+            bh = min(bw * np.exp(rng.normal(0, 0.25)), h - 1)
             x, y = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
             predictions.append({"image_id": i + 1, "category_id": int(rng.choice([c["id"] for c in CATEGORIES])),
                                 "bbox": [round(x, 2), round(y, 2), round(bw, 2), round(bh, 2)],
