@@ -15,10 +15,13 @@ a second run recomputes only new/edited images, images whose boxes changed, and 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
+import sys
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,6 +100,24 @@ def _worker_context():
     return ctx
 
 
+@contextlib.contextmanager
+def _main_module_hidden():
+    """Start workers without re-running the caller's ``__main__`` in them.
+
+    Fork-server and spawn workers import the parent's main module unless it is hidden: a user script without a
+    ``__main__`` guard would run again in every worker, and under Streamlit (AppTest, the app server) the main
+    module is the app script itself. The workers need nothing from it: the task function lives in
+    ``explorer.metrics_worker``. Pool workers all start in ``Pool()``, so hiding it for that call is enough.
+    """
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
 def _run_images(tasks: list, plan: Plan, *, workers: int | None, progress: bool, desc: str):
     """Yield ``ImageResult`` in task order, over a process pool unless the job is small."""
     workers = max(1, int(workers or os.cpu_count() or 1))
@@ -112,7 +133,8 @@ def _run_images(tasks: list, plan: Plan, *, workers: int | None, progress: bool,
             results = map(process, tasks)
             pool = None
         else:
-            pool = _worker_context().Pool(workers, initializer=install, initargs=(plan,))
+            with _main_module_hidden():
+                pool = _worker_context().Pool(workers, initializer=install, initargs=(plan,))
             chunk = max(1, min(32, len(tasks) // (workers * 8)))
             results = pool.imap(process, tasks, chunksize=chunk)
         try:

@@ -93,8 +93,10 @@ def test_metrics_page_importance_equals_analysis_and_finds_planted_cause(app, de
         got = shown.loc[names[row.metric], "importance"]
         assert (np.isnan(got) and np.isnan(row.importance)) or got == row.importance
         assert shown.loc[names[row.metric], "n_samples"] == row.n_samples
-    # the sample's misses are planted on object size, brightness and blur: blur/sharpness leads the labels' chart
-    assert expected["metric"].iloc[0] in ("sharpness", "blur_score"), expected.head()
+    # the sample's misses are planted mostly on object size, then brightness (sample_data/detection/README.md)
+    ranked = expected.sort_values("importance", ascending=False, kind="stable")["metric"].tolist()
+    assert ranked[0] in ("relative_area", "object_area"), expected.head()
+    assert "relative_area" in ranked[:2] and "brightness" in ranked[:3], ranked[:5]
 
 
 @pytest.mark.parametrize("iou", [0.50, 0.75])
