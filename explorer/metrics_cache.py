@@ -14,7 +14,6 @@ in at the next start, so finished work is not lost.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
 from pathlib import Path
@@ -24,26 +23,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from explorer.metrics_hash import boxes_hash, content_hash  # noqa: F401 (re-exported)
+
 SCHEMAS = {
     "base": pa.schema([("item", pa.string()), ("width", pa.float64()), ("height", pa.float64()), ("phash", pa.int64())]),
     "frame": pa.schema([("key", pa.string()), ("item", pa.string()), ("value", pa.float64())]),
     "boxes": pa.schema([("key", pa.string()), ("item", pa.string()), ("box", pa.int32()), ("value", pa.float64())]),
 }
 UNIQUE = {"base": ["item"], "frame": ["key", "item"], "boxes": ["key", "item", "box"]}
-
-
-def content_hash(data: bytes) -> str:
-    """Hex blake2b-128 of a file's bytes."""
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def boxes_hash(image_item: str, level: str, boxes: np.ndarray) -> str:
-    """Cache item of an image's boxes at one level: changes when the image or any box coordinate changes."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(image_item.encode())
-    h.update(level.encode())
-    h.update(np.ascontiguousarray(boxes, dtype=np.float64).tobytes())
-    return h.hexdigest()
 
 
 def _empty(kind: str) -> pd.DataFrame:

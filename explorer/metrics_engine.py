@@ -15,13 +15,9 @@ a second run recomputes only new/edited images, images whose boxes changed, and 
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import multiprocessing
 import os
-import sys
 import time
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +27,7 @@ import pandas as pd
 from explorer.errors import ProblemReport, UserError
 from explorer.metrics_cache import MetricCache
 from explorer.metrics_tables import LEVEL_TABLES, MetricTables, load_metrics, metrics_for  # noqa: F401 (public API)
+from explorer.metrics_pool import main_module_hidden, worker_context
 from explorer.metrics_worker import Plan, install, process
 from explorer.project import Project, safe_join
 
@@ -85,39 +82,6 @@ def _availability(metric, level: str, *, has_pixels: bool, has_size: bool, has_l
     return None
 
 
-def _worker_context():
-    """Process start method for the pool: a fork server, never a plain fork.
-
-    Forking a process that has already used OpenCV's (or pyarrow's, or numba's) thread pools can deadlock the
-    child on an inherited lock — it did, in a pytest run and in the app. The fork server is a fresh process that
-    only imports the worker's modules, and forks the workers from there (cheap: the imports are done once).
-    """
-    methods = multiprocessing.get_all_start_methods()
-    if "forkserver" not in methods:  # Windows / macOS default: spawn
-        return multiprocessing.get_context("spawn")
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["explorer.metrics_worker", "metrics", "cv2", "numpy"])
-    return ctx
-
-
-@contextlib.contextmanager
-def _main_module_hidden():
-    """Start workers without re-running the caller's ``__main__`` in them.
-
-    Fork-server and spawn workers import the parent's main module unless it is hidden: a user script without a
-    ``__main__`` guard would run again in every worker, and under Streamlit (AppTest, the app server) the main
-    module is the app script itself. The workers need nothing from it: the task function lives in
-    ``explorer.metrics_worker``. Pool workers all start in ``Pool()``, so hiding it for that call is enough.
-    """
-    main = sys.modules.get("__main__")
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        if main is not None:
-            sys.modules["__main__"] = main
-
-
 def _run_images(tasks: list, plan: Plan, *, workers: int | None, progress: bool, desc: str):
     """Yield ``ImageResult`` in task order, over a process pool unless the job is small."""
     workers = max(1, int(workers or os.cpu_count() or 1))
@@ -133,8 +97,8 @@ def _run_images(tasks: list, plan: Plan, *, workers: int | None, progress: bool,
             results = map(process, tasks)
             pool = None
         else:
-            with _main_module_hidden():
-                pool = _worker_context().Pool(workers, initializer=install, initargs=(plan,))
+            with main_module_hidden():
+                pool = worker_context().Pool(workers, initializer=install, initargs=(plan,))
             chunk = max(1, min(32, len(tasks) // (workers * 8)))
             results = pool.imap(process, tasks, chunksize=chunk)
         try:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from explorer.metrics_cache import boxes_hash, content_hash
+from explorer.metrics_hash import boxes_hash, content_hash
 
 
 @dataclass

@@ -4,7 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: keeps 'import metrics' (and every metrics worker) free of pandas
+    import pandas as pd
 
 
 @dataclass(frozen=True)

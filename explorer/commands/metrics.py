@@ -22,6 +22,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from explorer.metrics_pool import start_early
+
+    start_early()  # the workers' interpreter starts while this one imports pandas and pyarrow
     from explorer.metrics_engine import compute_frame_metrics, compute_metrics
 
     path = Path(args.path)
