@@ -14,6 +14,8 @@ With a class filter only labels and predictions of those classes take part.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -76,17 +78,33 @@ class ConfusionMatrix:
                                iou_threshold=self.iou_threshold, confidence_threshold=self.confidence_threshold)
 
 
-def detection_confusion_matrix(matcher: Matcher, iou_threshold: float, *, confidence_threshold: float = 0.0,
-                               classes=None, image_ids=None) -> ConfusionMatrix:
-    """The confusion matrix at (t, c) for the selected classes and images (see the module docstring)."""
+@dataclass(frozen=True)
+class ConfusionAssignment:
+    """Where every record lands in the confusion matrix at (t, c), as masks over the Matcher's layout rows.
+
+    ``tp`` (dt rows, diagonal), ``crossed`` (dt rows paired with ``cross[row]``, a gt row of another class),
+    ``background_dt`` (false detections left over: background row), ``background_gt`` (labels left over:
+    background column). ``cats`` are the selected category ids and ``names`` their matrix labels.
+    """
+
+    cats: np.ndarray
+    names: dict[int, str]
+    tp: np.ndarray
+    crossed: np.ndarray
+    cross: np.ndarray
+    background_dt: np.ndarray
+    background_gt: np.ndarray
+
+
+def confusion_assignment(matcher: Matcher, iou_threshold: float, *, confidence_threshold: float = 0.0,
+                         classes=None, image_ids=None) -> ConfusionAssignment:
+    """The two passes of the module docstring, for the selected classes and images."""
     lay = matcher.layout
-    names = matcher.data.category_names
-    cats = resolve_classes(classes, names)
+    category_names = matcher.data.category_names
+    cats = resolve_classes(classes, category_names)
     m, _, ignored = matcher.assign(iou_threshold)
-    dt_cat_id = matcher.cat_list[lay.dt_cat]
-    gt_cat_id = matcher.cat_list[lay.gt_cat]
-    dt_sel = np.isin(dt_cat_id, cats) & (matcher._dt_cols["score"] >= confidence_threshold)
-    gt_sel = np.isin(gt_cat_id, cats) & ~matcher.gt_ignore[0]
+    dt_sel = np.isin(matcher.cat_list[lay.dt_cat], cats) & (matcher._dt_cols["score"] >= confidence_threshold)
+    gt_sel = np.isin(matcher.cat_list[lay.gt_cat], cats) & ~matcher.gt_ignore[0]
     if image_ids is not None:
         ids = np.asarray(list(image_ids), dtype=np.int64)
         dt_sel &= np.isin(matcher._dt_cols["image_id"], ids)
@@ -104,21 +122,30 @@ def detection_confusion_matrix(matcher: Matcher, iou_threshold: float, *, confid
     cross = np.full(len(lay.dt_rows), -1, np.int64)
     kernels.cross_class_match(lay.blk_d0, lay.blk_d1, lay.blk_g0, lay.blk_g1, lay.blk_off, lay.ious, dt_order,
                               dt_free, gt_free, lay.dt_cat, lay.gt_cat, min(float(iou_threshold), 1 - 1e-10), cross)
-    k = len(cats)
-    pos = {int(c): i for i, c in enumerate(cats)}
+    crossed = cross >= 0
+    gt_free[cross[crossed]] = False
+    labels = [category_names.get(int(c), str(int(c))) for c in cats]
+    if len(set(labels)) < len(labels):  # duplicate names: make them unique with the id
+        labels = [f"{n} ({int(c)})" for n, c in zip(labels, cats)]
+    return ConfusionAssignment(cats=cats, names=dict(zip((int(c) for c in cats), labels)), tp=tp, crossed=crossed,
+                               cross=cross, background_dt=dt_free & ~crossed, background_gt=gt_free)
+
+
+def detection_confusion_matrix(matcher: Matcher, iou_threshold: float, *, confidence_threshold: float = 0.0,
+                               classes=None, image_ids=None) -> ConfusionMatrix:
+    """The confusion matrix at (t, c) for the selected classes and images (see the module docstring)."""
+    a = confusion_assignment(matcher, iou_threshold, confidence_threshold=confidence_threshold, classes=classes,
+                             image_ids=image_ids)
+    lay = matcher.layout
+    k = len(a.cats)
+    pos = {int(c): i for i, c in enumerate(a.cats)}
     dt_k = np.array([pos.get(int(c), k) for c in matcher.cat_list])[lay.dt_cat]
     gt_k = np.array([pos.get(int(c), k) for c in matcher.cat_list])[lay.gt_cat]
     counts = np.zeros((k + 1, k + 1), np.int64)
-    np.add.at(counts, (dt_k[tp], dt_k[tp]), 1)
-    crossed = cross >= 0
-    np.add.at(counts, (gt_k[cross[crossed]], dt_k[crossed]), 1)
-    gt_free[cross[crossed]] = False
-    bg = dt_free & ~crossed
-    np.add.at(counts, (np.full(bg.sum(), k), dt_k[bg]), 1)
-    np.add.at(counts, (gt_k[gt_free], np.full(gt_free.sum(), k)), 1)
-    labels = [names.get(int(c), str(int(c))) for c in cats]
-    if len(set(labels)) < len(labels):  # duplicate names: make them unique with the id
-        labels = [f"{n} ({int(c)})" for n, c in zip(labels, cats)]
-    labels.append(BACKGROUND)
+    np.add.at(counts, (dt_k[a.tp], dt_k[a.tp]), 1)
+    np.add.at(counts, (gt_k[a.cross[a.crossed]], dt_k[a.crossed]), 1)
+    np.add.at(counts, (np.full(a.background_dt.sum(), k), dt_k[a.background_dt]), 1)
+    np.add.at(counts, (gt_k[a.background_gt], np.full(a.background_gt.sum(), k)), 1)
+    labels = [*a.names.values(), BACKGROUND]
     return ConfusionMatrix(pd.DataFrame(counts, index=labels, columns=labels),
                            iou_threshold=float(iou_threshold), confidence_threshold=float(confidence_threshold))
