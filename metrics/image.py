@@ -12,6 +12,7 @@ which resolution it uses. Sharpness is measured at a fixed canonical resolution 
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -19,6 +20,9 @@ import cv2
 import numpy as np
 
 WORK_LONG_SIDE = 160
+_LEVELS = np.arange(256, dtype=np.float64) / 255.0
+DARK_LEVEL = 32  # luma below this is "dark"
+OVEREXPOSED_LEVEL = 224  # luma at or above this is "overexposed"
 CANONICAL_LONG_SIDE = 160
 _REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 
@@ -114,9 +118,39 @@ class FrameImage:
         return np.bincount(self.luma.ravel(), minlength=256)
 
     @cached_property
+    def luma_stats(self) -> tuple[float, float, float, float, float]:
+        """``(mean, std, entropy, dark, overexposed)`` of luma, all from one pass over ``luma_histogram``.
+
+        ``mean = Σ p_k k / 255``, ``std = sqrt(Σ p_k (k/255 − mean)²)`` (population), ``entropy = −Σ p_k log2 p_k``
+        (p_k > 0), ``dark = Σ_{k<32} p_k``, ``overexposed = Σ_{k≥224} p_k``, with ``p_k = count_k / N``.
+        """
+        hist = self.luma_histogram
+        n = self.luma.size
+        p = hist / n
+        mean = float(np.dot(p, _LEVELS))
+        d = _LEVELS - mean
+        std = math.sqrt(max(float(np.dot(p, d * d)), 0.0))
+        q = p[hist > 0]
+        entropy = float(-np.dot(q, np.log2(q))) + 0.0
+        cum = np.cumsum(hist)
+        dark = float(cum[DARK_LEVEL - 1] / n)
+        over = float((n - cum[OVEREXPOSED_LEVEL - 1]) / n)
+        return mean, std, entropy, dark, over
+
+    @cached_property
+    def channels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(B, G, R)`` planes of the working image, ``(h, w)`` uint8 each (one ``cv2.split``, shared)."""
+        return tuple(cv2.split(self.bgr))
+
+    @cached_property
+    def channel_sums(self) -> np.ndarray:
+        """``(3,)`` float64 exact sums of the B, G, R channels."""
+        return np.asarray(cv2.sumElems(self.bgr)[:3], dtype=np.float64)
+
+    @cached_property
     def channel_means(self) -> np.ndarray:
         """``(3,)`` float64 means of the B, G, R channels."""
-        return np.asarray(cv2.mean(self.bgr)[:3], dtype=np.float64)
+        return self.channel_sums / (self.bgr.shape[0] * self.bgr.shape[1])
 
     @cached_property
     def canonical_luma(self) -> np.ndarray:
@@ -146,9 +180,9 @@ class FrameImage:
         when the k-th of the 8×8 lowest-frequency coefficients (row-major) exceeds their median. As int64."""
         small = cv2.resize(self.canonical_luma, (32, 32), interpolation=cv2.INTER_AREA)
         low = cv2.dct(small)[:8, :8].ravel()
-        bits = (low > np.median(low)).astype(np.uint64)
-        value = int((bits << np.arange(64, dtype=np.uint64)).sum(dtype=np.uint64))
-        return value - (1 << 64) if value >= (1 << 63) else value
+        mid = np.sort(low)[31:33]
+        median = (mid[0] + mid[1]) / np.float32(2)  # = np.median(low) (float32 mean of the two middle values)
+        return int(np.packbits(low > median, bitorder="little").view("<i8")[0])  # bit k = coefficient k
 
     @cached_property
     def laplacian(self) -> np.ndarray:

@@ -1,35 +1,31 @@
 """Frame (F) metrics computed from the pixels of one decoded image (``kind="image"``).
 
-All read the working image (see ``metrics.image``): luma ``Y`` is the 8-bit BT.601 luma of that image.
+All read the working image (see ``metrics.image``): luma ``Y`` is the 8-bit BT.601 luma of that image. The
+statistics are computed once per image and shared (``FrameImage.luma_stats``: one luma histogram gives mean, std,
+entropy and the dark/overexposed fractions; ``channel_sums`` gives the channel means and colour moments).
 """
 from __future__ import annotations
 
 import math
 
 import cv2
-import numpy as np
 
-from metrics.image import FrameImage
+from metrics.image import DARK_LEVEL, OVEREXPOSED_LEVEL, FrameImage  # noqa: F401 (thresholds re-exported)
 from metrics.registry import frame_metric
 
 BLUR_THRESHOLD = 100.0  # Laplacian variance (canonical resolution) below which an image is called blurry
-DARK_LEVEL = 32  # luma below this is "dark"
-OVEREXPOSED_LEVEL = 224  # luma at or above this is "overexposed"
 
 
 @frame_metric(name="brightness", title="Brightness", range=(0, 1), direction="neutral")
 def brightness(image: FrameImage) -> float:
     """Mean luma: ``mean(Y) / 255`` in [0, 1] (0 black, 1 white). Working resolution."""
-    return float(np.dot(image.luma_histogram, np.arange(256)) / image.luma.size / 255.0)
+    return image.luma_stats[0]
 
 
 @frame_metric(name="contrast", title="Contrast (RMS)", range=(0, 0.5), direction="higher_is_better")
 def contrast(image: FrameImage) -> float:
     """RMS contrast: population std of luma, ``std(Y / 255)`` in [0, 0.5] (0 for a flat image). Working resolution."""
-    levels = np.arange(256, dtype=np.float64) / 255.0
-    p = image.luma_histogram / image.luma.size
-    mean = float(np.dot(p, levels))
-    return float(math.sqrt(max(float(np.dot(p, (levels - mean) ** 2)), 0.0)))
+    return image.luma_stats[1]
 
 
 @frame_metric(name="sharpness", title="Sharpness (Laplacian variance)", range=(0, math.inf), direction="higher_is_better")
@@ -61,18 +57,24 @@ def colorfulness(image: FrameImage) -> float:
     ``rg = R − G``, ``yb = (R + G)/2 − B`` on 0..255 values, population statistics over the working image.
     Pure red (255, 0, 0): ``0.3·sqrt(255² + 127.5²) ≈ 85.53``; any grey image: 0.
     """
-    b, g, r = cv2.split(image.bgr)
-    rg = cv2.subtract(r, g, dtype=cv2.CV_16S)  # exact integers; yb2 = 2·yb = R + G − 2B
-    yb2 = cv2.subtract(cv2.add(r, g, dtype=cv2.CV_16S), cv2.add(b, b, dtype=cv2.CV_16S), dtype=cv2.CV_16S)
-    (mu_rg,), (sd_rg,) = (v.ravel() for v in cv2.meanStdDev(rg))  # float64 accumulation
-    (mu_yb,), (sd_yb,) = (v.ravel() / 2 for v in cv2.meanStdDev(yb2))
-    return float(math.sqrt(sd_rg**2 + sd_yb**2) + 0.3 * math.sqrt(mu_rg**2 + mu_yb**2))
+    # Exact integer sums (float64 holds them exactly), then population moments: mean = S/N, var = Q/N − mean².
+    # S from the channel sums; Q = Σ rg² and Σ (2·yb)² as squared L2 distances R↔G and (R + G)↔2B.
+    b, g, r = image.channels
+    n = b.size
+    s_b, s_g, s_r = image.channel_sums
+    mu_rg = (s_r - s_g) / n
+    mu_yb = (s_r + s_g - 2.0 * s_b) / (2 * n)
+    q_rg = cv2.norm(r, g, cv2.NORM_L2SQR)
+    q_yb = cv2.norm(cv2.add(r, g, dtype=cv2.CV_16U), cv2.add(b, b, dtype=cv2.CV_16U), cv2.NORM_L2SQR) / 4
+    var_rg = max(q_rg / n - mu_rg * mu_rg, 0.0)
+    var_yb = max(q_yb / n - mu_yb * mu_yb, 0.0)
+    return float(math.sqrt(var_rg + var_yb) + 0.3 * math.sqrt(mu_rg**2 + mu_yb**2))
 
 
 @frame_metric(name="saturation", title="Saturation", range=(0, 1), direction="neutral")
 def saturation(image: FrameImage) -> float:
     """Mean HSV saturation ``(max − min) / max`` over pixels (0 where ``max = 0``), in [0, 1]. Working resolution."""
-    b, g, r = cv2.split(image.bgr)
+    b, g, r = image.channels
     mx = cv2.max(cv2.max(b, g), r)
     mn = cv2.min(cv2.min(b, g), r)
     s = cv2.divide(cv2.subtract(mx, mn), mx, dtype=cv2.CV_32F)
@@ -109,17 +111,16 @@ def entropy(image: FrameImage) -> float:
 
     A flat image has 0 bits; an image half black, half white has exactly 1 bit.
     """
-    p = image.luma_histogram[image.luma_histogram > 0] / image.luma.size
-    return float(-(p * np.log2(p)).sum()) + 0.0
+    return image.luma_stats[2]
 
 
 @frame_metric(name="dark_fraction", title="Dark fraction", range=(0, 1), direction="lower_is_better")
 def dark_fraction(image: FrameImage) -> float:
     """Fraction of pixels with luma ``Y < 32``, in [0, 1]. Working resolution."""
-    return float(image.luma_histogram[:DARK_LEVEL].sum() / image.luma.size)
+    return image.luma_stats[3]
 
 
 @frame_metric(name="overexposed_fraction", title="Overexposed fraction", range=(0, 1), direction="lower_is_better")
 def overexposed_fraction(image: FrameImage) -> float:
     """Fraction of pixels with luma ``Y >= 224``, in [0, 1]. Working resolution."""
-    return float(image.luma_histogram[OVEREXPOSED_LEVEL:].sum() / image.luma.size)
+    return image.luma_stats[4]
