@@ -10,7 +10,10 @@ changes, into a temporary folder (never committed). Then, in one run, on the sam
 3. CleanVision ``Imagelab.find_issues`` with its comparable checks: dark, light, blurry, low_information,
    odd_aspect_ratio, odd_size (and near_duplicates, timed separately: it hashes images too).
 
-Usage: ``python benchmarks/bench_metrics.py [--images N] [--skip-cleanvision] [--keep DIR]``.
+Usage: ``python benchmarks/bench_metrics.py [--images N] [--skip-cleanvision] [--keep DIR] [--repeat R]``.
+``--keep DIR`` generates into DIR and keeps it; a later run with the same DIR and N reuses the files (the
+generator is deterministic). ``--repeat R`` times the ``cv2.imread`` loop and ``explorer metrics`` R times,
+interleaved, and reports each ratio and the median (the machine may be noisy).
 """
 from __future__ import annotations
 
@@ -28,7 +31,12 @@ import numpy as np
 
 
 def generate(folder: Path, n: int, *, seed: int = 0) -> list[Path]:
-    """``n`` 640×480 JPEGs (quality 90) from random crops/flips/scales/exposures of the scikit-learn photos."""
+    """``n`` 640×480 JPEGs (quality 90) from random crops/flips/scales/exposures of the scikit-learn photos.
+
+    A folder that already holds exactly these ``n`` files (from an earlier ``--keep`` run) is reused."""
+    expected = [folder / f"img_{i:05d}.jpg" for i in range(n)]
+    if folder.is_dir() and sorted(folder.iterdir()) == expected:
+        return expected
     from sklearn.datasets import load_sample_images
 
     photos = [cv2.cvtColor(img, cv2.COLOR_RGB2BGR) for img in load_sample_images().images]
@@ -92,7 +100,9 @@ def main(argv=None) -> int:
     parser.add_argument("--images", type=int, default=1500)
     parser.add_argument("--workers", type=int, default=None, help="explorer worker processes (default all cores)")
     parser.add_argument("--skip-cleanvision", action="store_true")
-    parser.add_argument("--keep", type=Path, default=None, help="generate into this folder and keep it")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="generate into this folder and keep it (reused when it already holds the N images)")
+    parser.add_argument("--repeat", type=int, default=1, help="time imread loop and explorer R times, interleaved")
     args = parser.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_metrics_"))
@@ -104,8 +114,14 @@ def main(argv=None) -> int:
         time_imread(paths[:50])  # warm the page cache and cv2 once, for every contender alike
         n = len(paths)
         cores = os.cpu_count()
-        t_read = time_imread(paths)
-        t_ours = time_explorer(folder, tmp / "frame.parquet", args.workers)
+        reads, ours = [], []
+        for _ in range(max(1, args.repeat)):
+            reads.append(time_imread(paths))
+            ours.append(time_explorer(folder, tmp / "frame.parquet", args.workers))
+        t_read, t_ours = float(np.median(reads)), float(np.median(ours))
+        if len(reads) > 1:
+            print("runs (imread s, explorer s, ratio): "
+                  + ", ".join(f"({a:.2f}, {b:.2f}, {a / b:.2f}x)" for a, b in zip(reads, ours)))
         rows = [("cv2.imread loop (decode only, 1 process)", t_read),
                 (f"explorer metrics DIR --out (whole process, {args.workers or cores} workers)", t_ours)]
         t_cv = t_cv_dup = None
@@ -118,7 +134,9 @@ def main(argv=None) -> int:
         print(f"\n{n} images, {cores} cores")
         for name, t in rows:
             print(f"  {name:<75} {t:7.2f} s  {n / t:8.0f} images/s")
-        print(f"\nexplorer vs cv2.imread loop (wall clock):           {t_read / t_ours:5.2f}x")
+        ratio = float(np.median([a / b for a, b in zip(reads, ours)]))
+        print(f"\nexplorer vs cv2.imread loop (wall clock):           {ratio:5.2f}x"
+              + (f"  (median of {len(reads)} interleaved runs)" if len(reads) > 1 else ""))
         workers = args.workers or cores
         print(f"explorer per process vs cv2.imread (÷ {workers} workers):   {t_read / (t_ours * workers):5.2f}x")
         if t_cv is not None:

@@ -16,7 +16,6 @@ a second run recomputes only new/edited images, images whose boxes changed, and 
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +26,11 @@ import pandas as pd
 from explorer.errors import ProblemReport, UserError
 from explorer.metrics_cache import MetricCache
 from explorer.metrics_tables import LEVEL_TABLES, MetricTables, load_metrics, metrics_for  # noqa: F401 (public API)
-from explorer.metrics_pool import main_module_hidden, worker_context
+from explorer.metrics_pool import IMAGE_SUFFIXES, IN_PROCESS_BELOW, list_images, pool_shape  # noqa: F401 (API)
+from explorer.metrics_pool import EarlyRun, main_module_hidden, worker_context
 from explorer.metrics_worker import Plan, install, process
 from explorer.project import Project, safe_join
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-IN_PROCESS_BELOW = 24  # fewer images than this: no pool (start-up would cost more than it saves)
 
 
 @dataclass
@@ -82,24 +80,28 @@ def _availability(metric, level: str, *, has_pixels: bool, has_size: bool, has_l
     return None
 
 
-def _run_images(tasks: list, plan: Plan, *, workers: int | None, progress: bool, desc: str):
-    """Yield ``ImageResult`` in task order, over a process pool unless the job is small."""
-    workers = max(1, int(workers or os.cpu_count() or 1))
-    workers = min(workers, max(1, len(tasks)))
+def _run_images(tasks: list, plan: Plan, *, workers: int | None, progress: bool, desc: str,
+                started: EarlyRun | None = None):
+    """Yield ``ImageResult`` in task order, over a process pool unless the job is small.
+
+    ``started``: a pool already running on the same tasks with the same plan (``EarlyRun``) is adopted.
+    """
+    workers, chunk = pool_shape(len(tasks), workers)
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(tasks), desc=desc, unit="img", dynamic_ncols=True, smoothing=0.1)
     try:
-        if workers == 1 or len(tasks) < IN_PROCESS_BELOW:
+        if started is not None:
+            pool, results = started.adopt()
+        elif workers == 1:
             install(plan, single_thread=False)
             results = map(process, tasks)
             pool = None
         else:
             with main_module_hidden():
                 pool = worker_context().Pool(workers, initializer=install, initargs=(plan,))
-            chunk = max(1, min(32, len(tasks) // (workers * 8)))
             results = pool.imap(process, tasks, chunksize=chunk)
         try:
             for r in results:
@@ -130,7 +132,7 @@ def _image_tasks(images: pd.DataFrame, root: Path | None, boxes_by_image: dict, 
 
 def _compute(images: pd.DataFrame, root: Path | None, *, labels: pd.DataFrame | None,
              predictions: pd.DataFrame | None, metrics: list, sources: tuple, cache: MetricCache,
-             workers, progress: bool, stats: MetricsStats, source_name: str):
+             workers, progress: bool, stats: MetricsStats, source_name: str, started: EarlyRun | None = None):
     """Shared core of project and folder runs. Returns (frame, labels, predictions tables, catalog rows, unavailable)."""
     report = stats.problems
     has_pixels = root is not None and Path(root).is_dir()
@@ -159,6 +161,13 @@ def _compute(images: pd.DataFrame, root: Path | None, *, labels: pd.DataFrame | 
     plan = Plan(frame_metrics=frame_image, box_metrics=box_image, use_cache=cache.enabled, base_done=base_done,
                 frame_done=frame_done, box_done=box_done, plugin_sources=sources)
     tasks = _image_tasks(images, root, boxes_by_image, report, source_name) if has_pixels else []
+    if started is not None:  # adopt the early pool only if it runs exactly this job
+        same_plan = (not cache.enabled and not box_image and not sources  # the workers select built-ins only
+                     and all(m.source == "builtin" for m in frame_image))
+        if not (started.active and same_plan and started.tasks == tasks):
+            started.close()
+            started = None
+    expected_keys = {m.key for m in frame_image}
     item_of = np.full(len(images), "", dtype=object)
     box_item_of: dict[str, dict[int, str]] = {lv: {} for lv in box_image}
     readable = np.zeros(len(images), dtype=bool)
@@ -172,8 +181,10 @@ def _compute(images: pd.DataFrame, root: Path | None, *, labels: pd.DataFrame | 
             cache.append("boxes", pd.concat(box_rows, ignore_index=True))
         base_rows.clear(), frame_rows.clear(), box_rows.clear()
 
-    for r in _run_images(tasks, plan, workers=workers, progress=progress, desc="metrics"):
+    for r in _run_images(tasks, plan, workers=workers, progress=progress, desc="metrics", started=started):
         name = images["file_name"].iat[r.pos]
+        if started is not None and r.decoded and r.frame.keys() != expected_keys:
+            raise RuntimeError("early metrics pool computed other metrics than the engine selected")
         if r.error:
             stats.unreadable += 1
             report.add(name, "image", r.error, "unreadable_image")
@@ -362,25 +373,27 @@ def compute_metrics(project: Project | str | Path, *, plugins=(), progress: bool
     return stats
 
 
-def list_images(folder: Path) -> list[str]:
-    """Image files under ``folder`` (recursive, by suffix), as sorted '/'-separated relative names."""
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                  if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-
-
 def compute_frame_metrics(images_dir: str | Path, out: str | Path | None = None, *, plugins=(), progress: bool = True,
-                          workers: int | None = None, cache_dir: str | Path | None = None) -> tuple[pd.DataFrame, MetricsStats]:
+                          workers: int | None = None, cache_dir: str | Path | None = None,
+                          started: EarlyRun | None = None) -> tuple[pd.DataFrame, MetricsStats]:
     """Frame metrics of a bare image folder: one row per readable image, ``file_name`` + one column per F metric.
 
     Unreadable or corrupt images are reported (``stats.problems``) and left out; the others are computed.
     Metrics that need labels are absent. Written to ``out`` (Parquet) when given. No cache unless ``cache_dir``.
+    ``started``: an ``explorer.metrics_pool.EarlyRun`` on this folder, adopted when it runs the same job
+    (no plugins, no cache); otherwise it is closed.
     """
     folder = Path(images_dir)
     if not folder.is_dir():
         raise UserError(f"{folder} is not a folder of images")
     start = time.perf_counter()
-    names = list_images(folder)
+    if started is not None and (started.wait().folder != folder or started.names is None):
+        started.close()
+        started = None
+    names = started.names if started is not None else list_images(folder)
     if not names:
+        if started is not None:
+            started.close()
         raise UserError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found under {folder}")
     metrics, sources = _selected_metrics(plugins)
     metrics = [m for m in metrics if m.is_frame]
@@ -390,7 +403,7 @@ def compute_frame_metrics(images_dir: str | Path, out: str | Path | None = None,
     cache = MetricCache(None if cache_dir is None else Path(cache_dir))
     frame, _, _, readable, item_of, _ = _compute(
         images, folder, labels=None, predictions=None, metrics=metrics, sources=sources, cache=cache,
-        workers=workers, progress=progress, stats=stats, source_name=str(folder))
+        workers=workers, progress=progress, stats=stats, source_name=str(folder), started=started)
     cache.commit(items={i for i in item_of if i})
     table = frame[readable].drop(columns=["image_id"])
     table.insert(0, "file_name", images["file_name"].to_numpy()[readable])

@@ -2,15 +2,24 @@
 
 ``start_early()`` launches the fork server before the caller imports pandas/pyarrow, so its start-up (fresh
 interpreter + OpenCV + the metric units) overlaps the caller's own imports; ``worker_context()`` is the
-multiprocessing context every pool uses.
+multiprocessing context every pool uses. ``EarlyRun`` goes one step further for a bare image folder: it lists
+the images and starts the pool on them from a background thread, so the workers compute while the caller is
+still importing pandas/pyarrow; ``explorer.metrics_engine`` adopts it when its own task list is the same.
 """
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
 import multiprocessing.forkserver
+import os
 import sys
+import threading
 import types
+from pathlib import Path
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+SWITCH_INTERVAL = 0.0002  # s: GIL switch interval while an early pool runs beside the caller's imports
+IN_PROCESS_BELOW = 24  # fewer images than this: no pool (start-up would cost more than it saves)
 
 PRELOAD = ["explorer.metrics_worker", "metrics", "cv2", "numpy"]
 
@@ -52,3 +61,94 @@ def start_early() -> None:
     """Start the fork server now (non-blocking); the first pool then finds it warm."""
     if worker_context().get_start_method() == "forkserver":
         multiprocessing.forkserver.ensure_running()
+
+
+def list_images(folder: Path) -> list[str]:
+    """Image files under ``folder`` (recursive, by suffix), as sorted '/'-separated relative names."""
+    return sorted(p.relative_to(folder).as_posix() for p in Path(folder).rglob("*")
+                  if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def pool_shape(n_tasks: int, workers: int | None) -> tuple[int, int]:
+    """``(processes, imap chunk size)`` for ``n_tasks`` images; 1 process means: run in-process, no pool."""
+    workers = max(1, int(workers or os.cpu_count() or 1))
+    workers = min(workers, max(1, n_tasks))
+    if n_tasks < IN_PROCESS_BELOW:
+        workers = 1
+    return workers, max(1, min(32, n_tasks // (workers * 8)))
+
+
+class EarlyRun:
+    """Frame metrics of a bare folder, started before the caller's heavy imports (CLI fast path).
+
+    A background thread lists the images (same order and path checks as the engine) and starts the pool on
+    them — ``Pool()`` blocks until the fork server has its modules loaded — while the caller goes on importing
+    pandas/pyarrow. The plan is resolved in the workers (all image-kind F metrics, no plugins, no cache), so
+    nothing heavy is needed to set the workers going. ``compute_frame_metrics(..., started=run)`` adopts the
+    running pool when its task list equals the engine's; otherwise it closes it and computes as usual (also
+    when anything here failed: the engine then meets the same error itself and reports it).
+    """
+
+    def __init__(self, folder, workers: int | None = None):
+        self.folder = Path(folder)
+        self._workers = workers
+        self.names = self.tasks = self.plan = None
+        self.processes = 1
+        self._pool = self._results = self._error = None
+        self._ready = threading.Event()
+        # The pool's feeder and result threads live in this process and need the GIL, which the caller's imports
+        # hold for up to the switch interval (5 ms) at a time: workers then starve for tasks or block on a full
+        # result pipe. A short interval until the engine adopts the pool keeps them fed.
+        self._switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch, SWITCH_INTERVAL))
+        threading.Thread(target=self._start, name="metrics-early-pool", daemon=True).start()
+
+    def _start(self) -> None:
+        try:
+            names = list_images(self.folder)
+            root = self.folder.resolve()
+            tasks = []
+            for pos, name in enumerate(names):  # = explorer.project.safe_join (pandas-free); the engine compares
+                path = (root / name).resolve()
+                if path.is_relative_to(root):
+                    tasks.append((pos, str(path), {}))
+            from explorer.metrics_worker import Plan, install, process
+
+            self.plan = Plan(frame_metrics=None, box_metrics={}, use_cache=False)
+            self.names, self.tasks = names, tasks
+            self.processes, chunk = pool_shape(len(tasks), self._workers)
+            if self.processes > 1:
+                with main_module_hidden():
+                    pool = worker_context().Pool(self.processes, initializer=install, initargs=(self.plan,))
+                self._pool = pool
+                self._results = pool.imap(process, tasks, chunksize=chunk)
+        except BaseException as e:  # noqa: BLE001 — the engine falls back to its own run
+            self._error = e
+        finally:
+            self._ready.set()
+
+    def wait(self) -> "EarlyRun":
+        self._ready.wait()
+        return self
+
+    @property
+    def active(self) -> bool:
+        """True when the pool is running on ``tasks`` (waits for the start)."""
+        self._ready.wait()
+        return self._error is None and self._pool is not None
+
+    def adopt(self):
+        """``(pool, results iterator in task order)``; the caller terminates the pool."""
+        if not self.active:
+            raise RuntimeError(f"the early metrics pool is not running: {self._error!r}")
+        sys.setswitchinterval(self._switch)
+        return self._pool, self._results
+
+    def close(self) -> None:
+        """Stop the workers (a no-op when already stopped)."""
+        self._ready.wait()
+        sys.setswitchinterval(self._switch)
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None

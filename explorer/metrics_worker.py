@@ -18,7 +18,7 @@ from explorer.metrics_hash import boxes_hash, content_hash
 class Plan:
     """What to compute per image, and what the cache already holds (sets of cache items per key)."""
 
-    frame_metrics: list  # image-kind F metrics
+    frame_metrics: list | None  # image-kind F metrics; None: every selected one, resolved by ``install``
     box_metrics: dict  # level -> image-kind O/P metrics
     use_cache: bool
     base_done: set = field(default_factory=set)
@@ -54,7 +54,14 @@ def install(plan: Plan, *, single_thread: bool = True) -> None:
 
     if single_thread:
         cv2.setNumThreads(1)  # one process per core already; OpenCV threads would oversubscribe
-    load_plugins(plan.plugin_sources)
+    sources = load_plugins(plan.plugin_sources)
+    if plan.frame_metrics is None:  # an early pool (explorer.metrics_pool.EarlyRun): the worker picks them
+        from dataclasses import replace
+
+        from metrics import REGISTRY
+
+        plan = replace(plan, frame_metrics=[m for m in REGISTRY.selected(sources=sources)
+                                            if m.is_frame and m.kind == "image"])
     _PLAN = plan
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from explorer.errors import UserError
-from explorer.project import MANIFEST
+
+# = explorer.project.MANIFEST (test_cli_and_plugins checks it): importing explorer.project would import pandas
+# before the workers are set going
+MANIFEST = "project.json"
 
 
 def add_arguments(parser) -> None:
@@ -22,14 +25,26 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from explorer.metrics_pool import start_early
+    from explorer.metrics_pool import EarlyRun, start_early
 
     start_early()  # the workers' interpreter starts while this one imports pandas and pyarrow
-    from explorer.metrics_engine import compute_frame_metrics, compute_metrics
-
     path = Path(args.path)
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
+    started = None
+    if args.out and not args.metrics_plugin and path.is_dir() and not (path / MANIFEST).is_file():
+        # bare folder, built-in metrics: list the images and set the workers going before importing pandas
+        started = EarlyRun(path, args.workers)
+    try:
+        return _run(args, path, started)
+    finally:
+        if started is not None:
+            started.close()
+
+
+def _run(args, path: Path, started) -> int:
+    from explorer.metrics_engine import compute_frame_metrics, compute_metrics
+
     if (path / MANIFEST).is_file():
         if args.out:
             raise UserError("--out is for a bare image folder; a project's metrics go to PROJECT/metrics/")
@@ -40,7 +55,7 @@ def run(args) -> int:
             raise UserError(f"{path} is an image folder, not a project: give --out FILE.parquet "
                             "(or build a project with 'explorer import')")
         table, stats = compute_frame_metrics(path, args.out, plugins=args.metrics_plugin,
-                                             progress=not args.no_progress, workers=args.workers)
+                                             progress=not args.no_progress, workers=args.workers, started=started)
         where = Path(args.out)
     else:
         raise UserError(f"{path} does not exist")

@@ -1,0 +1,56 @@
+"""The CLI fast path: a pool started on a bare folder before pandas is imported (``EarlyRun``), adopted by the engine."""
+from __future__ import annotations
+
+import pandas as pd
+
+import explorer.commands.metrics as command
+from explorer.metrics_engine import compute_frame_metrics
+from explorer.metrics_pool import EarlyRun
+from explorer.project import MANIFEST
+
+from .helpers import write_images
+
+
+def test_manifest_name_matches_the_project_module():
+    assert command.MANIFEST == MANIFEST
+
+
+def test_adopted_early_pool_gives_the_same_table_as_in_process(tmp_path):
+    folder = tmp_path / "images"
+    write_images(folder, 40, size=(48, 64), ext=".jpg")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    ref, ref_stats = compute_frame_metrics(folder, progress=False, workers=1)
+    run = EarlyRun(folder, 2)
+    adopted = []
+    adopt = run.adopt
+    run.adopt = lambda: adopted.append(1) or adopt()
+    try:
+        assert run.active and len(run.tasks) == 41
+        got, stats = compute_frame_metrics(folder, progress=False, workers=2, started=run)
+        assert adopted == [1]
+    finally:
+        run.close()
+    pd.testing.assert_frame_equal(ref, got)
+    assert len(got) == 40 and stats.unreadable == ref_stats.unreadable == 1
+
+
+def test_early_pool_for_another_job_is_closed_and_the_engine_computes_itself(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_images(a, 30, ext=".jpg")
+    write_images(b, 26, seed=1, ext=".jpg")
+    ref, _ = compute_frame_metrics(b, progress=False, workers=1)
+    run = EarlyRun(a, 2)
+    run.adopt = None  # must not be called
+    got, _ = compute_frame_metrics(b, progress=False, workers=2, started=run)  # other folder: closed
+    assert run._pool is None
+    pd.testing.assert_frame_equal(ref, got)
+
+
+def test_cli_bare_folder_with_pool(tmp_path):
+    folder = tmp_path / "images"
+    write_images(folder, 30, ext=".jpg")
+    out = tmp_path / "f.parquet"
+    assert command.run(type("Args", (), {"path": str(folder), "out": str(out), "metrics_plugin": [], "workers": 2,
+                                         "no_progress": True})()) == 0
+    ref, _ = compute_frame_metrics(folder, progress=False, workers=1)
+    pd.testing.assert_frame_equal(ref, pd.read_parquet(out))
