@@ -72,8 +72,10 @@ def confusion(result) -> None:
     text = [[("" if np.isnan(v) else (f"{v:.2f}" if normalised else f"{int(v)}")) for v in row] for row in z]
     fig = go.Figure(go.Heatmap(z=z, x=list(cm.names), y=list(cm.names), text=text, texttemplate="%{text}",
                                colorscale="Blues", hovertemplate="true %{y} → predicted %{x}: %{z}<extra></extra>"))
-    fig.update_layout(height=min(120 + 28 * len(cm.names), 900), margin=dict(l=10, r=10, t=30, b=10),
-                      xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
+    # category axes: class names like "0".."9" would otherwise make a numeric axis and misplace the cells
+    fig.update_layout(height=min(160 + 34 * len(cm.names), 900), margin=dict(l=10, r=10, t=30, b=10),
+                      xaxis=dict(title="predicted", type="category"),
+                      yaxis=dict(title="true", type="category", autorange="reversed"))
     st.plotly_chart(fig, key="cls_confusion")
 
 

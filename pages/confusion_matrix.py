@@ -54,7 +54,8 @@ fig = go.Figure(go.Heatmap(
     text=[[f"{v:.2f}" if normalise == "row-normalised" and np.isfinite(v) else (f"{int(c):,}" if normalise != "row-normalised" else "n/a")
            for v, c in zip(vr, cr)] for vr, cr in zip(normalised, counts.to_numpy())],
     texttemplate="%{text}", hovertemplate="true %{y} → predicted %{x}: %{text}<extra></extra>"))
-fig.update_layout(xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed", height=520,
+fig.update_layout(xaxis=dict(title="predicted", type="category"),  # numeric class names stay categories
+                  yaxis=dict(title="true", type="category", autorange="reversed"), height=520,
                   margin=dict(l=10, r=10, t=10, b=10))
 event = chart.plotly_chart(fig, key="cm:chart", on_select="rerun", selection_mode="points")
 st.caption(f"IoU ≥ {sel.iou_threshold:.2f}, confidence ≥ {sel.confidence_threshold:.2f}. Rows: true class "

@@ -41,9 +41,12 @@ choices = dq.metric_choices(tables)
 if not choices:
     st.info(f"No data metric is available for **{project.name}** (no images and no boxes to measure).")
     st.stop()
+choices, empty = dq.order_with_values_first(tables, choices)
 by_key = {c.key: c for c in choices}
-key = st.selectbox("Metric", list(by_key), format_func=lambda k: by_key[k].display_name, key="dq_metric",
-                   help="(F) one value per image, (O) per label, (P) per prediction.")
+key = st.selectbox("Metric", list(by_key), key="dq_metric",
+                   format_func=lambda k: by_key[k].display_name + (" — no values in this project" if k in empty else ""),
+                   help="(F) one value per image, (O) per label, (P) per prediction. Metrics without any value "
+                        "in this project are listed last.")
 choice = by_key[key]
 if choice.description:
     st.caption(f"{choice.description} · direction: {choice.direction.replace('_', ' ')}")

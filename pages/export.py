@@ -43,7 +43,7 @@ def page(sel) -> None:
     project = sel.project
     st.title("Export")
     opts = _options(sel)
-    where = f"split **{sel.split or 'all'}**, " + ("all classes" if opts["classes"] is None
+    where = (f"split **{sel.split}**, " if sel.split else "all splits, ") + ("all classes" if opts["classes"] is None
                                                  else f"{len(opts['classes'])} selected class(es)")
     if project.task == "detection":
         where += f", IoU ≥ {sel.iou_threshold:.2f}, confidence ≥ {sel.confidence_threshold:.2f}"
@@ -63,7 +63,8 @@ def page(sel) -> None:
         st.subheader("Metric tables")
         st.caption("One row per image, per label and per prediction of the selection, with the model outcome and "
                    "every data metric (CSV or Parquet).")
-        fmt = st.radio("Format", FORMATS, horizontal=True, key="export_format", format_func=str.upper)
+        fmt = st.radio("Format", FORMATS, horizontal=True, key="export_format",
+                       format_func=lambda f: {"csv": "CSV", "parquet": "Parquet"}.get(f, f.upper()))
         tables = _tables(*key, sel.split, opts["classes"], opts["iou_threshold"], opts["confidence_threshold"])
         columns = st.columns(len(tables))
         for col, (target, df) in zip(columns, tables.items()):

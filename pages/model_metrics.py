@@ -79,8 +79,15 @@ def class_table(sel, names: dict[int, str]) -> None:
     table["class"] = table["category_id"].map(lambda c: names.get(int(c), str(c)))
     cols = [c for c in ["class", "ap", "ar", "precision", "recall", "f1", "support", "n_predictions", "tp", "fp", "fn"]
             if c in table]
-    st.dataframe(table[cols], hide_index=True, column_config={
-        c: st.column_config.NumberColumn(format="%.4f") for c in ("ap", "ar", "precision", "recall", "f1")})
+    titles = {"ap": ("AP", f"COCO 101-point AP at IoU {sel.iou_threshold:.2f}"),
+              "ar": ("AR", f"recall at IoU {sel.iou_threshold:.2f} (max 100 detections per image)"),
+              "precision": ("precision", "TP / (TP + FP) at the confidence threshold"),
+              "recall": ("recall", "TP / labels at the confidence threshold"), "f1": ("F1", None)}
+    config = {c: st.column_config.NumberColumn(label, format="%.4f", help=help) for c, (label, help) in titles.items()}
+    config.update({"support": st.column_config.NumberColumn("labels", help="non-crowd labels of the class"),
+                   "n_predictions": st.column_config.NumberColumn("predictions"),
+                   "tp": "TP", "fp": "FP", "fn": "FN"})
+    st.dataframe(table[cols], hide_index=True, column_config=config)
 
 
 def curves(sel, names: dict[int, str]) -> None:

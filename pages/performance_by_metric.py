@@ -24,13 +24,23 @@ TARGET_TITLES = {
 WORDS = {"labels": "labels", "predictions": "predictions", "items": "items"}
 
 
+def method_title(method: str) -> str:
+    return "quantile (equal counts)" if method == "quantile" else "equal width"
+
+
+def few_items_warning(perf: pd.DataFrame, count: str, word: str) -> None:
+    few = int((perf[count] < MIN_BUCKET_ITEMS).sum())
+    if few:
+        st.warning(f"{few} bucket(s) hold fewer than {MIN_BUCKET_ITEMS} {word}: their rates rest on "
+                   "few samples (see the note column).")
+
+
 def controls(options):
     top = st.columns([3, 1, 1, 1])
     by_name = {o.display_name: o for o in options}
     option = by_name[top[0].selectbox("Metric", list(by_name), key="pbm_metric")]
     n_buckets = top[1].number_input("Buckets", min_value=2, max_value=50, value=10, step=1, key="pbm_n_buckets")
-    method = top[2].radio("Bucketing", ["quantile", "width"], key="pbm_method",
-                          format_func=lambda m: "quantile (equal counts)" if m == "quantile" else "equal width")
+    method = top[2].radio("Bucketing", ["quantile", "width"], key="pbm_method", format_func=method_title)
     per_class = top[3].radio("Show", ["aggregate", "per class"], key="pbm_breakdown") == "per class"
     return option, int(n_buckets), method, per_class
 
@@ -54,10 +64,7 @@ def draw_target(result, option, names) -> None:
     fig = bucket_rates_figure(result.perf, result.overall, RATE_COLUMNS[result.target], count=count, names=names,
                               title=option.display_name)
     st.plotly_chart(fig, key=f"pbm_chart_{result.target}")
-    few = int((result.perf[count] < MIN_BUCKET_ITEMS).sum())
-    if few:
-        st.warning(f"{few} bucket(s) hold fewer than {MIN_BUCKET_ITEMS} {WORDS[result.target]}: their rates rest on "
-                   "few samples (see the note column).")
+    few_items_warning(result.perf, count, WORDS[result.target])
     if result.buckets.n_missing:
         st.caption(f"{result.buckets.n_missing:,} {WORDS[result.target]} have no value for this metric and are in "
                    "no bucket.")
@@ -146,12 +153,18 @@ def other_task_page(sel) -> None:
         top = st.columns([3, 1, 1])
         chosen = top[0].selectbox(f"Metric ({item['title']})", list(names.values()), key=f"pbm_metric_{item['title']}")
         n_buckets = int(top[1].number_input("Buckets", 2, 50, 10, key=f"pbm_n_buckets_{item['title']}"))
-        method = top[2].radio("Bucketing", ["quantile", "width"], key=f"pbm_method_{item['title']}")
+        method = top[2].radio("Bucketing", ["quantile", "width"], key=f"pbm_method_{item['title']}",
+                              format_func=method_title)
         column = next(c for c, n in names.items() if n == chosen)
         result = performance.item_buckets(item, column, n_buckets=n_buckets, method=method)
         st.markdown(f"**{item['title']}: share with Y = “{item['outcome_label']}” per bucket**")
+        outcome, other = RATE_COLUMNS["items"]
+        rate_titles = {outcome: f"“{item['outcome_label']}”", other: f"not “{item['outcome_label']}”"}
         st.plotly_chart(bucket_rates_figure(result.perf, result.overall, RATE_COLUMNS["items"], count="n_items",
-                                            title=chosen), key=f"pbm_chart_{item['title']}")
+                                            title=chosen, rate_titles=rate_titles), key=f"pbm_chart_{item['title']}")
+        few_items_warning(result.perf, "n_items", WORDS["items"])
+        if result.buckets.n_missing:
+            st.caption(f"{result.buckets.n_missing:,} items have no value for this metric and are in no bucket.")
         with st.expander("Bucket counts and rates"):
             st.dataframe(bucket_table(result, {}), hide_index=True)
 

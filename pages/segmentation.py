@@ -58,7 +58,7 @@ def class_table(result, chosen, colours) -> None:
     fig = go.Figure(go.Bar(x=table["name"], y=table["iou"], marker_color=[_css(colours[i]) for i in table["class_index"]],
                            hovertemplate="%{x}: IoU %{y:.4f}<extra></extra>"))
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), title="IoU per class",
-                      yaxis=dict(range=[0, 1], title="IoU"))
+                      xaxis=dict(type="category"), yaxis=dict(range=[0, 1], title="IoU"))
     st.plotly_chart(fig, key="seg_iou_bar")
 
 
@@ -73,10 +73,14 @@ def confusion(result) -> None:
     top_k = right.number_input("Classes shown (rest folded into 'other')", 1, max(k, 1), min(k, 20), key="seg_cm_top_k")
     cm = ClassConfusion(result.confusion, result.class_names).arranged(by=order, top_k=int(top_k))
     values = cm.normalized() if normalise else cm.frame()
-    fig = go.Figure(go.Heatmap(z=values.to_numpy(), x=list(values.columns), y=list(values.index), colorscale="Blues",
+    z = values.to_numpy(np.float64)
+    text = [["" if not np.isfinite(v) else (f"{v:.2f}" if normalise else f"{int(v):,}") for v in row] for row in z]
+    fig = go.Figure(go.Heatmap(z=z, x=[str(c) for c in values.columns], y=[str(i) for i in values.index],
+                               colorscale="Blues", text=text, texttemplate="%{text}",
                                hovertemplate="label %{y} → predicted %{x}: %{z}<extra></extra>"))
     fig.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=10), title="Pixel confusion (rows = label)",
-                      xaxis_title="predicted", yaxis_title="label", yaxis_autorange="reversed")
+                      xaxis=dict(title="predicted", type="category"),
+                      yaxis=dict(title="label", type="category", autorange="reversed"))
     st.plotly_chart(fig, key="seg_confusion")
 
 

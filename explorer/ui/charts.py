@@ -47,11 +47,11 @@ def sorted_bar(table: pd.DataFrame, *, value: str, label: str = "display_name", 
     colors = np.where(shown[value].to_numpy() >= 0, "#1f77b4", "#d62728")
     fig = go.Figure(go.Bar(
         x=shown[value], y=shown[label], orientation="h", marker_color=colors,
-        text=[f"{v:.3f}" for v in shown[value]],
+        text=[f"{v:.3f}" for v in shown[value]], textposition="outside", cliponaxis=False,
         customdata=shown[[hover]].to_numpy() if hover in shown else None,
         hovertemplate="%{y}: %{x:.4f}" + ("<br>n = %{customdata[0]:,}" if hover in shown else "") + "<extra></extra>",
     ))
-    fig.update_layout(title=title, height=max(260, 26 * len(shown) + 90), margin=dict(l=10, r=10, t=40, b=30),
+    fig.update_layout(title=title, height=max(260, 26 * len(shown) + 90), margin=dict(l=10, r=40, t=40, b=30),
                       xaxis=dict(range=list(value_range)), yaxis=dict(automargin=True))
     return fig
 
@@ -91,38 +91,44 @@ def f1_confidence_figure(curve: pd.DataFrame, best: pd.Series | None) -> go.Figu
                                 text=f"best F1 {best['f1']:.3f} @ {best['threshold']:.3f}"))
     fig = go.Figure(data=traces)
     fig.update_layout(shapes=shapes, annotations=annotations,title="F1 against confidence threshold", xaxis_title="Confidence threshold",
-                      yaxis=dict(range=[0, 1.01]), height=380, margin=dict(l=10, r=10, t=40, b=30))
+                      yaxis=dict(range=[0, 1.01], title="F1 / precision / recall"), height=380,
+                      margin=dict(l=10, r=10, t=40, b=30))
     return fig
 
 
 def bucket_rates_figure(perf: pd.DataFrame, overall: pd.DataFrame, rates: tuple[str, str], *,
-                        count: str, names: dict | None = None, title: str = "") -> go.Figure:
+                        count: str, names: dict | None = None, title: str = "",
+                        rate_titles: dict[str, str] | None = None) -> go.Figure:
     """Rates per bucket as bars (aggregate) or lines (one per group), item counts on a second axis, and the
-    overall averages as dashed horizontal lines.
+    overall averages as dashed horizontal lines (named in the legend, not written over the bars).
 
     ``perf``: ``performance_by_metric`` output (``range`` and the two ``rates`` columns, ``count``, optional
-    ``group``); ``overall``: ``overall_performance`` output (one row, or one per group).
+    ``group``); ``overall``: ``overall_performance`` output (one row, or one per group); ``rate_titles``
+    overrides ``RATE_TITLES`` (e.g. "prediction correct" instead of "Share with Y true").
     """
     fig = go.Figure()
-    shapes, annotations = [], []
+    shapes = []
+    rate_name = {**RATE_TITLES, **(rate_titles or {})}
 
-    def hline(y: float, color: str, text: str = "", opacity: float = 1.0) -> None:  # cheaper than fig.add_hline
+    def hline(y: float, color: str, legend: str = "", opacity: float = 1.0) -> None:  # cheaper than fig.add_hline
         if not np.isfinite(y):
             return
         shapes.append(dict(type="line", x0=0, x1=1, xref="paper", y0=y, y1=y, opacity=opacity,
                            line=dict(dash="dash", color=color)))
-        if text:
-            annotations.append(dict(x=1, xref="paper", y=y, xanchor="right", yanchor="bottom", showarrow=False,
-                                    text=text, font=dict(color=color)))
+        if legend:  # a legend entry for the dashed line: a trace without points
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=legend, hoverinfo="skip",
+                                     line=dict(dash="dash", color=color)))
 
     if "group" not in perf:
         for rate in rates:
-            fig.add_trace(go.Bar(x=perf["range"], y=perf[rate], name=RATE_TITLES[rate], marker_color=RATE_COLORS[rate],
-                                 hovertemplate="%{x}: %{y:.3f}<extra>" + RATE_TITLES[rate] + "</extra>"))
-            hline(float(overall[rate].iloc[0]), RATE_COLORS[rate],
-                  f"average {RATE_TITLES[rate].split(' (')[0]} {float(overall[rate].iloc[0]):.3f}")
-        fig.add_trace(go.Scatter(x=perf["range"], y=perf[count], name=count.replace("_", " "), yaxis="y2",
-                                 mode="lines+markers", line=dict(color="#7f7f7f", width=1)))
+            fig.add_trace(go.Bar(x=perf["range"], y=perf[rate], name=rate_name[rate], marker_color=RATE_COLORS[rate],
+                                 hovertemplate="%{x}: %{y:.3f}<extra>" + rate_name[rate] + "</extra>"))
+        fig.add_trace(go.Scatter(x=perf["range"], y=perf[count], name=count.replace("_", " ") + " (right axis)",
+                                 yaxis="y2", mode="lines+markers", line=dict(color="#7f7f7f", width=1),
+                                 hovertemplate="%{x}: %{y:,}<extra>" + count.replace("_", " ") + "</extra>"))
+        for rate in rates:
+            avg = float(overall[rate].iloc[0])
+            hline(avg, RATE_COLORS[rate], f"average {rate_name[rate].split(' (')[0]}: {avg:.3f}")
         fig.update_layout(barmode="group")
     else:
         rate = rates[0]
@@ -137,10 +143,15 @@ def bucket_rates_figure(perf: pd.DataFrame, overall: pd.DataFrame, rates: tuple[
             avg = overall.loc[overall["group"] == g, rate]
             if len(avg):
                 hline(float(avg.iloc[0]), color, opacity=0.6)
+    # legend above the plot, under the title: below it, it collides with the (rotated) bucket labels and the
+    # axis title; on the right it takes a third of the width
     fig.update_layout(
-        shapes=shapes, annotations=annotations, title=title, height=420, margin=dict(l=10, r=10, t=40, b=30), legend=dict(orientation="h", y=-0.25),
+        shapes=shapes, title=dict(text=title, y=0.98, yanchor="top"), height=470,
+        margin=dict(l=10, r=10, t=100, b=30),
+        legend=dict(orientation="h", x=0, xanchor="left", y=1.03, yanchor="bottom"),
         yaxis=dict(title="rate", range=[0, 1.05]),
-        yaxis2=dict(title="count", overlaying="y", side="right", showgrid=False, rangemode="tozero"),
-        xaxis=dict(title="bucket", type="category"),
+        yaxis2=dict(title="count", overlaying="y", side="right", showgrid=False, rangemode="tozero",
+                    tickmode="auto"),
+        xaxis=dict(title="bucket (metric range)", type="category"),
     )
     return fig

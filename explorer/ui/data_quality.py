@@ -83,6 +83,20 @@ def metric_choices(tables) -> list[MetricChoice]:
     return out
 
 
+def has_values(tables, choice: MetricChoice) -> bool:
+    """Whether the metric has at least one finite value in its level table (over the whole project)."""
+    column = _level_table(tables, choice.level)[choice.name]
+    return bool(np.isfinite(pd.to_numeric(column, errors="coerce").to_numpy(np.float64)).any())
+
+
+def order_with_values_first(tables, choices: list[MetricChoice]) -> tuple[list[MetricChoice], set[str]]:
+    """``choices`` with the metrics that have values first (catalogue order kept in each part), and the keys of
+    those without any value (e.g. object metrics of a classification project), so the page never opens on an
+    empty chart."""
+    empty = {c.key for c in choices if not has_values(tables, c)}
+    return [c for c in choices if c.key not in empty] + [c for c in choices if c.key in empty], empty
+
+
 def metric_rows(project: Project, tables, choice: MetricChoice, *, image_ids: np.ndarray,
                 classes: tuple[int, ...] | None) -> pd.DataFrame:
     """The rows a metric is shown over, with its value: columns ``item_id, image_id, category_id, value``.

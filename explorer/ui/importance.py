@@ -84,14 +84,20 @@ def render_metric_importance(metrics: pd.DataFrame, outcome, catalogue, *, cache
     if n_pos < MIN_POSITIVES:
         st.warning(f"Only {n_pos} row(s) with Y = “{outcome_label}” (fewer than {MIN_POSITIVES}): the importance "
                    "values are rough estimates.")
+    # a metric constant over the rows carries no information: listed under the charts, not drawn as empty bars
+    constant = imp["note"].fillna("").astype(str).str.startswith("metric is constant").to_numpy()
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(sorted_bar(imp, value="importance", title="Metric importance (0 = none, 1 = predicts Y)"),
+        st.plotly_chart(sorted_bar(imp[~constant], value="importance",
+                                   title="Metric importance (0 = none, 1 = predicts Y)"),
                         key=f"importance_{outcome_label}")
     with right:
         st.plotly_chart(sorted_bar(cor, value="correlation", value_range=(-1.0, 1.0),
                                    title=f"Metric correlation with Y ({method.capitalize()})"),
                         key=f"correlation_{outcome_label}")
+    if constant.any():
+        st.caption(f"{int(constant.sum())} metric(s) constant over these rows (no information, not drawn): "
+                   + ", ".join(imp.loc[constant, "display_name"].astype(str)))
     table = imp.merge(cor[["metric", "correlation", "note"]].rename(columns={"note": "correlation_note"}),
                       on="metric", how="left")
     with st.expander(f"Numbers and sample sizes (Y = {outcome_label})"):
