@@ -18,36 +18,36 @@ PAGES = pages_dir()
 # task -> [(section, file, title, icon)]
 NAVIGATION = {
     "detection": [
-        ("Data", "data_quality.py", "Data Quality", "🧪"),
-        ("Model Quality", "model_metrics.py", "Metrics", "🎯"),
-        ("Model Quality", "performance_by_metric.py", "Performance by Metric", "📊"),
-        ("Model Quality", "failures.py", "Failure Explorer", "🔍"),
-        ("Model Quality", "confusion_matrix.py", "Confusion Matrix", "🧩"),
-        ("Project", "export.py", "Export", "📦"),
+        ("Data", "data_quality.py", "Data Quality", ":material/science:"),
+        ("Model Quality", "model_metrics.py", "Metrics", ":material/target:"),
+        ("Model Quality", "performance_by_metric.py", "Performance by Metric", ":material/bar_chart:"),
+        ("Model Quality", "failures.py", "Failure Explorer", ":material/manage_search:"),
+        ("Model Quality", "confusion_matrix.py", "Confusion Matrix", ":material/grid_on:"),
+        ("Project", "export.py", "Export", ":material/download:"),
     ],
     "classification": [
-        ("Data", "data_quality.py", "Data Quality", "🧪"),
-        ("Model Quality", "classification.py", "Classification", "🏷️"),
-        ("Model Quality", "model_metrics.py", "Metric Importance", "🎯"),
-        ("Model Quality", "performance_by_metric.py", "Performance by Metric", "📊"),
-        ("Project", "export.py", "Export", "📦"),
+        ("Data", "data_quality.py", "Data Quality", ":material/science:"),
+        ("Model Quality", "classification.py", "Classification", ":material/label:"),
+        ("Model Quality", "model_metrics.py", "Metric Importance", ":material/target:"),
+        ("Model Quality", "performance_by_metric.py", "Performance by Metric", ":material/bar_chart:"),
+        ("Project", "export.py", "Export", ":material/download:"),
     ],
     "segmentation": [
-        ("Data", "data_quality.py", "Data Quality", "🧪"),
-        ("Model Quality", "segmentation.py", "Segmentation", "🗺️"),
-        ("Model Quality", "model_metrics.py", "Metric Importance", "🎯"),
-        ("Model Quality", "performance_by_metric.py", "Performance by Metric", "📊"),
-        ("Project", "export.py", "Export", "📦"),
+        ("Data", "data_quality.py", "Data Quality", ":material/science:"),
+        ("Model Quality", "segmentation.py", "Segmentation", ":material/layers:"),
+        ("Model Quality", "model_metrics.py", "Metric Importance", ":material/target:"),
+        ("Model Quality", "performance_by_metric.py", "Performance by Metric", ":material/bar_chart:"),
+        ("Project", "export.py", "Export", ":material/download:"),
     ],
     "regression": [
-        ("Data", "data_quality.py", "Data Quality", "🧪"),
-        ("Model Quality", "regression.py", "Regression", "📈"),
-        ("Model Quality", "performance_by_metric.py", "Performance by Metric", "📊"),
-        ("Project", "export.py", "Export", "📦"),
+        ("Data", "data_quality.py", "Data Quality", ":material/science:"),
+        ("Model Quality", "regression.py", "Regression", ":material/scatter_plot:"),
+        ("Model Quality", "performance_by_metric.py", "Performance by Metric", ":material/bar_chart:"),
+        ("Project", "export.py", "Export", ":material/download:"),
     ],
     "training": [
-        ("Model Quality", "training_curves.py", "Training Curves", "📉"),
-        ("Project", "export.py", "Export", "📦"),
+        ("Model Quality", "training_curves.py", "Training Curves", ":material/show_chart:"),
+        ("Project", "export.py", "Export", ":material/download:"),
     ],
 }
 
@@ -82,8 +82,12 @@ def sidebar() -> str:
     if project.task in ("detection", "classification") and project.has_predictions:
         sb.slider("Confidence threshold", 0.0, 1.0, step=0.01, value=0.0, key="confidence_threshold",
                   help="Predictions scoring below this are left out.")
-    sb.caption(f"{project.task} · {len(project.images):,} images · {len(project.labels):,} labels · "
-               f"{len(project.predictions):,} predictions")
+    if project.task == "training":
+        log = project.extra.get("training_log")
+        sb.caption(f"training log · {0 if log is None else len(log):,} rows")
+    else:
+        sb.caption(f"{project.task} · {len(project.images):,} images · {len(project.labels):,} labels · "
+                   f"{len(project.predictions):,} predictions")
     return project.task
 
 

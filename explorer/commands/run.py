@@ -27,6 +27,7 @@ def app_command(projects: list[Path], *, address: str, port: int) -> list[str]:
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
         "--theme.base", "light",
+        "--client.toolbarMode", "minimal",  # no "Deploy" button: this is a local tool
         "--",
     ]
     for p in projects:
