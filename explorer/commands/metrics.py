@@ -29,14 +29,18 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from explorer.metrics_pool import EarlyRun, start_early
 
-    start_early()  # the workers' interpreter starts while this one imports pandas and pyarrow
     path = Path(args.path)
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     started = None
-    if args.out and not args.metrics_plugin and path.is_dir() and not (path / MANIFEST).is_file():
+    fast = args.out and not args.metrics_plugin and path.is_dir() and not (path / MANIFEST).is_file()
+    # a fresh CLI process on Linux has started no thread pool yet: it may fork its workers itself
+    fork = bool(fast) and sys.platform.startswith("linux") and _whole_process()
+    if not fork:
+        start_early()  # the workers' interpreter starts while this one imports pandas and pyarrow
+    if fast:
         # bare folder, built-in metrics: list the images and set the workers going before importing pandas
-        started = EarlyRun(path, args.workers)
+        started = EarlyRun(path, args.workers, fork=fork)
     try:
         rc = _run(args, path, started)
     finally:

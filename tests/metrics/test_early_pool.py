@@ -54,3 +54,20 @@ def test_cli_bare_folder_with_pool(tmp_path):
                                          "no_progress": True})()) == 0
     ref, _ = compute_frame_metrics(folder, progress=False, workers=1)
     pd.testing.assert_frame_equal(ref, pd.read_parquet(out))
+
+
+def test_cli_process_forks_its_workers_and_matches_in_process(tmp_path):
+    """``python -m explorer.cli metrics DIR --out``: the whole-process fast path (fork, os._exit) on a real run."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "images"
+    write_images(folder, 30, ext=".jpg")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    out = tmp_path / "f.parquet"
+    done = subprocess.run([sys.executable, "-m", "explorer.cli", "metrics", str(folder), "--out", str(out),
+                           "--no-progress", "--workers", "2"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "broken.jpg" in done.stdout and "30 images" not in done.stdout and "31 images" in done.stdout
+    ref, _ = compute_frame_metrics(folder, progress=False, workers=1)
+    pd.testing.assert_frame_equal(ref, pd.read_parquet(out))
