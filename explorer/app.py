@@ -66,16 +66,21 @@ def sidebar() -> str:
     project = load_project(st.session_state["project"])
 
     # a new project invalidates the previous project's class and split choices
+    names = list(project.category_names.values())
     if st.session_state.get("_project_for_controls") != st.session_state["project"]:
         st.session_state["_project_for_controls"] = st.session_state["project"]
-        st.session_state["classes"] = list(project.category_names.values())
+        st.session_state["classes"] = names
         st.session_state["split"] = "all"
+    # a run interrupted before the widgets were drawn can lose their state: default again, never to "none"
+    if "classes" not in st.session_state or not set(st.session_state["classes"]) <= set(names):
+        st.session_state["classes"] = names
+    st.session_state.setdefault("split", "all")
 
     if project.splits:
         sb.selectbox("Split", ["all", *project.splits], key="split", format_func=lambda s: "all splits" if s == "all" else s)
-    names = list(project.category_names.values())
     if names:
-        sb.multiselect("Classes", names, key="classes", help="The class filter applies to every page, headline numbers included.")
+        sb.multiselect("Classes", names, key="classes", placeholder="All classes",  # empty means all
+                       help="The class filter applies to every page, headline numbers included. Empty = all classes.")
     if project.task == "detection" and project.has_predictions:
         sb.slider("IoU threshold", 0.05, 0.95, step=0.05, value=0.50, key="iou_threshold",
                   help="A prediction is a true positive when it matches an unmatched label of its class with IoU ≥ this.")
