@@ -117,8 +117,15 @@ class EarlyRun:
             names = list_images(self.folder)
             root = self.folder.resolve()
             tasks = []
+            parents: dict[str, Path] = {}
             for pos, name in enumerate(names):  # = explorer.project.safe_join (pandas-free); the engine compares
-                path = (root / name).resolve()
+                head, _, leaf = name.rpartition("/")
+                parent = parents.get(head)
+                if parent is None:
+                    parent = parents[head] = (root / head).resolve()
+                path = parent / leaf
+                if path.is_symlink():  # resolve() per file only where it can change the path
+                    path = path.resolve()
                 if path.is_relative_to(root):
                     tasks.append((pos, str(path), {}))
             from explorer.metrics_worker import Plan, install, process
