@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,32 +27,9 @@ from explorer.metrics_cache import MetricCache
 from explorer.metrics_tables import LEVEL_TABLES, MetricTables, load_metrics, metrics_for  # noqa: F401 (public API)
 from explorer.metrics_pool import IMAGE_SUFFIXES, IN_PROCESS_BELOW, list_images, pool_shape  # noqa: F401 (API)
 from explorer.metrics_pool import EarlyRun, main_module_hidden, worker_context
-from explorer.metrics_worker import Plan, install, process
+from explorer.metrics_worker import MetricsStats, Plan, install, process  # noqa: F401 (MetricsStats: public API)
 from explorer.project import Project, safe_join
 
-
-
-@dataclass
-class MetricsStats:
-    """What a run did. ``*_computed`` count work actually done (cache misses), not cache hits."""
-
-    images: int = 0
-    images_decoded: int = 0  # images whose pixels were decoded (some metric value was missing)
-    frame_values_computed: int = 0  # (image, F metric) values computed
-    frame_images_computed: int = 0  # images with ≥ 1 F metric computed
-    box_images_computed: dict = field(default_factory=lambda: {"O": 0, "P": 0})  # images whose O/P box metrics ran
-    box_values_computed: dict = field(default_factory=lambda: {"O": 0, "P": 0})  # (box, metric) values computed
-    unreadable: int = 0
-    seconds: float = 0.0
-    problems: ProblemReport = field(default_factory=ProblemReport)
-
-    @property
-    def images_per_second(self) -> float:
-        return self.images / self.seconds if self.seconds > 0 else float("nan")
-
-    def format(self) -> str:
-        return (f"{self.images} images in {self.seconds:.2f} s ({self.images_per_second:.0f} images/s); "
-                f"decoded {self.images_decoded}, unreadable {self.unreadable}")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import multiprocessing.forkserver
 import os
 import sys
 import threading
+import time
 import types
 from pathlib import Path
 
@@ -97,6 +98,7 @@ class EarlyRun:
     def __init__(self, folder, workers: int | None = None, *, fork: bool = False):
         self.folder = Path(folder)
         self._fork = fork
+        self._t0 = time.perf_counter()
         self._workers = workers
         self.names = self.tasks = self.plan = None
         self.processes = 1
@@ -175,3 +177,105 @@ class EarlyRun:
             self._pool.terminate()
             self._pool.join()
             self._pool = None
+
+    def write_frame_table(self, out, *, progress: bool = False):
+        """Finish the command-line run without pandas: collect the results, compute the table F metrics, write
+        ``out`` with pyarrow; returns ``MetricsStats``. Same rows, columns, values and problems as
+        ``compute_frame_metrics(folder, out)`` (tests compare the two); importing pandas would cost more CPU
+        than the whole run saves on a loaded two-core machine. Call only when ``active``."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from explorer.metrics_worker import MetricsStats
+        from metrics import REGISTRY
+        from metrics.tables import FrameTable
+
+        names, n, source = self.names, len(self.names), str(self.folder)
+        metrics = [m for m in REGISTRY.selected() if m.is_frame]
+        stats = MetricsStats(images=n)
+        report = stats.problems
+        queued = {t[0] for t in self.tasks}
+        for pos, name in enumerate(names):  # explorer.project.safe_join's message
+            if pos not in queued:
+                report.add(source, f"image {name}", f"image file name {name!r} points outside the image folder "
+                           f"{self.folder}", "unsafe_path")
+        values = {m.key: np.full(n, np.nan) for m in metrics if m.kind == "image"}
+        width, height = np.full(n, np.nan), np.full(n, np.nan)
+        phash, readable = np.zeros(n, np.int64), np.zeros(n, bool)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(self.tasks), desc="metrics", unit="img", dynamic_ncols=True, smoothing=0.1)
+        try:
+            _, results = self.adopt()
+            for r in results:
+                if bar is not None:
+                    bar.update(1)
+                name = names[r.pos]
+                if r.error:
+                    stats.unreadable += 1
+                    report.add(name, "image", r.error, "unreadable_image")
+                    continue
+                readable[r.pos] = True
+                for metric_name, message in r.metric_errors:
+                    report.add(name, f"metric {metric_name}", message, "metric_failed")
+                stats.images_decoded += r.decoded
+                if r.base is not None:
+                    width[r.pos], height[r.pos], phash[r.pos] = r.base
+                if r.frame:
+                    if r.frame.keys() != values.keys():
+                        raise RuntimeError("early metrics pool computed other metrics than the registry selects")
+                    stats.frame_images_computed += 1
+                    stats.frame_values_computed += len(r.frame)
+                    for k, v in r.frame.items():
+                        values[k][r.pos] = v
+        finally:
+            if bar is not None:
+                bar.close()
+            self.close()
+        info = _Columns(n, image_id=np.arange(n, dtype=np.int64), width=width, height=height, phash=phash,
+                        has_pixels=readable)
+        has_size = bool(np.isfinite(width).any())
+        columns = {"file_name": pa.array([names[i] for i in np.flatnonzero(readable)], pa.string())}
+        for m in metrics:  # = metrics_engine._availability / _table_metric for a bare folder
+            if "labels" in m.needs or ("size" in m.needs and not has_size):
+                continue
+            if m.kind == "image":
+                col = values[m.key]
+            else:
+                try:
+                    col = np.asarray(m.fn(FrameTable(images=info, labels=None)), dtype=np.float64).reshape(-1)
+                    if len(col) != n:
+                        raise ValueError(f"returned {len(col)} values for {n} rows")
+                except Exception as e:
+                    report.add(source, f"metric {m.name}", f"{type(e).__name__}: {e}", "metric_failed")
+                    col = np.full(n, np.nan)
+            columns[m.name] = pa.array(col[readable], pa.float64())
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table(columns), out)
+        stats.seconds = time.perf_counter() - self._t0
+        return stats
+
+
+class _Columns(dict):
+    """The little of a DataFrame that the built-in table F metrics read: ``images[col].to_numpy(dtype)``, ``len``."""
+
+    def __init__(self, n: int, **columns):
+        super().__init__({k: _Column(v) for k, v in columns.items()})
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
+
+
+class _Column:
+    def __init__(self, values):
+        self.values = values
+
+    def to_numpy(self, dtype=None, copy: bool = False):
+        import numpy as np
+
+        return np.array(self.values, dtype=dtype, copy=True) if copy else np.asarray(self.values, dtype=dtype)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from explorer.errors import ProblemReport
 from explorer.metrics_hash import boxes_hash, content_hash
 
 
@@ -40,6 +41,29 @@ class ImageResult:
     box_items: dict = field(default_factory=dict)  # level -> box item (also when cached)
     metric_errors: list = field(default_factory=list)  # (metric name, message)
     decoded: bool = False
+
+
+@dataclass
+class MetricsStats:
+    """What a run did. ``*_computed`` count work actually done (cache misses), not cache hits."""
+
+    images: int = 0
+    images_decoded: int = 0  # images whose pixels were decoded (some metric value was missing)
+    frame_values_computed: int = 0  # (image, F metric) values computed
+    frame_images_computed: int = 0  # images with ≥ 1 F metric computed
+    box_images_computed: dict = field(default_factory=lambda: {"O": 0, "P": 0})  # images whose O/P box metrics ran
+    box_values_computed: dict = field(default_factory=lambda: {"O": 0, "P": 0})  # (box, metric) values computed
+    unreadable: int = 0
+    seconds: float = 0.0
+    problems: ProblemReport = field(default_factory=ProblemReport)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds if self.seconds > 0 else float("nan")
+
+    def format(self) -> str:
+        return (f"{self.images} images in {self.seconds:.2f} s ({self.images_per_second:.0f} images/s); "
+                f"decoded {self.images_decoded}, unreadable {self.unreadable}")
 
 
 _PLAN: Plan | None = None

@@ -64,10 +64,13 @@ def test_cli_process_forks_its_workers_and_matches_in_process(tmp_path):
     folder = tmp_path / "images"
     write_images(folder, 30, ext=".jpg")
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    write_images(tmp_path / "outside", 1, ext=".jpg")
+    (folder / "link.jpg").symlink_to(tmp_path / "outside" / "img_000.jpg")  # leaves the folder: unsafe_path
     out = tmp_path / "f.parquet"
     done = subprocess.run([sys.executable, "-m", "explorer.cli", "metrics", str(folder), "--out", str(out),
                            "--no-progress", "--workers", "2"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "broken.jpg" in done.stdout and "30 images" not in done.stdout and "31 images" in done.stdout
-    ref, _ = compute_frame_metrics(folder, progress=False, workers=1)
-    pd.testing.assert_frame_equal(ref, pd.read_parquet(out))
+    assert "32 images" in done.stdout and "unreadable 1" in done.stdout and "link.jpg" in done.stdout
+    ref, ref_stats = compute_frame_metrics(folder, progress=False, workers=1)
+    pd.testing.assert_frame_equal(ref, pd.read_parquet(out))  # written by the pandas-free finish
+    assert ref_stats.problems.format() in done.stdout
