@@ -238,7 +238,7 @@ class EarlyRun:
         info = _Columns(n, image_id=np.arange(n, dtype=np.int64), width=width, height=height, phash=phash,
                         has_pixels=readable)
         has_size = bool(np.isfinite(width).any())
-        columns = {"file_name": pa.array([names[i] for i in np.flatnonzero(readable)], pa.string())}
+        columns = {"file_name": _string_array([names[i] for i in np.flatnonzero(readable)])}
         for m in metrics:  # = metrics_engine._availability / _table_metric for a bare folder
             if "labels" in m.needs or ("size" in m.needs and not has_size):
                 continue
@@ -252,12 +252,27 @@ class EarlyRun:
                 except Exception as e:
                     report.add(source, f"metric {m.name}", f"{type(e).__name__}: {e}", "metric_failed")
                     col = np.full(n, np.nan)
-            columns[m.name] = pa.array(col[readable], pa.float64())
+            kept = np.ascontiguousarray(col[readable], dtype=np.float64)
+            columns[m.name] = pa.Array.from_buffers(pa.float64(), len(kept), [None, pa.py_buffer(kept)])
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.table(columns), out)
+        pq.write_table(pa.Table.from_arrays(list(columns.values()), names=list(columns)), out)
         stats.seconds = time.perf_counter() - self._t0
         return stats
+
+
+def _string_array(values: list[str]):
+    """A pyarrow string array built from its buffers (``pa.array`` would import pandas to sniff its input)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if not values:  # what pandas writes for an empty text column
+        return pa.nulls(0)
+    encoded = [v.encode("utf-8") for v in values]
+    offsets = np.zeros(len(encoded) + 1, np.int64)  # large_string, as pandas writes its str columns
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    return pa.Array.from_buffers(pa.large_string(), len(encoded),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
 
 
 class _Columns(dict):

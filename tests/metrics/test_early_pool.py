@@ -74,3 +74,19 @@ def test_cli_process_forks_its_workers_and_matches_in_process(tmp_path):
     ref, ref_stats = compute_frame_metrics(folder, progress=False, workers=1)
     pd.testing.assert_frame_equal(ref, pd.read_parquet(out))  # written by the pandas-free finish
     assert ref_stats.problems.format() in done.stdout
+
+
+def test_cli_process_writes_what_the_engine_writes_when_nothing_is_readable(tmp_path):
+    import subprocess
+    import sys
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(30):  # enough for a pool
+        (folder / f"b{i:02d}.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    out, ref = tmp_path / "f.parquet", tmp_path / "ref.parquet"
+    done = subprocess.run([sys.executable, "-m", "explorer.cli", "metrics", str(folder), "--out", str(out),
+                           "--no-progress", "--workers", "2"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    compute_frame_metrics(folder, ref, progress=False, workers=1)
+    pd.testing.assert_frame_equal(pd.read_parquet(ref), pd.read_parquet(out))
