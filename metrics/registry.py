@@ -105,6 +105,13 @@ class Metric:
         digest = hashlib.blake2b(code, digest_size=6).hexdigest()
         return f"{self.name}-v{self.version}-{digest}"
 
+    def __reduce_ex__(self, protocol):
+        # A plugin's functions live in a module that worker processes cannot import by name, so a plugin metric
+        # travels by reference: the worker loads the plugin file and looks the metric up in its own registry.
+        if self.source not in (BUILTIN, "user"):
+            return (_plugin_metric, (self.source, self.name))
+        return super().__reduce_ex__(protocol)
+
     @property
     def is_frame(self) -> bool:
         return self.levels == ("F",)
@@ -230,3 +237,9 @@ def load_plugin(path: str | Path) -> str:
 
 def load_plugins(paths) -> tuple[str, ...]:
     return tuple(load_plugin(p) for p in paths)
+
+
+def _plugin_metric(source: str, name: str) -> Metric:
+    """Unpickle a plugin metric in another process: load its file (once), then look it up."""
+    load_plugin(source)
+    return REGISTRY.get(name)

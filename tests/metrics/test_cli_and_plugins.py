@@ -138,3 +138,32 @@ def test_failing_plugin_metric_is_reported_and_other_metrics_survive(tmp_path):
         assert frame["always_fails"].isna().all() and frame["brightness"].notna().all()
     finally:
         REGISTRY.unregister("always_fails")
+
+
+@pytest.mark.parametrize("bare_folder", [False, True])
+def test_plugin_metrics_run_in_worker_processes(tmp_path, bare_folder):
+    """Workers (fork server) cannot import a plugin's module by name: plugin metrics travel by reference and the
+    values equal an in-process run."""
+    names = write_images(tmp_path / "images", 30)
+    plugin = tmp_path / "pool_plugin.py"
+    plugin.write_text(PLUGIN.replace("plugin_red_mean", "pool_red_mean").replace("plugin_box_perimeter",
+                                                                                  "pool_box_perimeter"))
+    try:
+        values = []
+        for workers in ("1", "2"):
+            if bare_folder:
+                out = tmp_path / f"frame_{workers}.parquet"
+                assert main(["metrics", str(tmp_path / "images"), "--out", str(out), "--metrics-plugin",
+                             str(plugin), "--no-progress", "--workers", workers]) == 0
+                values.append(pd.read_parquet(out)["pool_red_mean"].to_numpy())
+            else:
+                project = make_project(tmp_path / f"p{workers}", names, images_root=tmp_path / "images",
+                                       labels=standard_labels(), predictions=standard_predictions())
+                assert main(["metrics", str(project.root), "--metrics-plugin", str(plugin), "--no-progress",
+                             "--workers", workers]) == 0
+                values.append(load_metrics(project).frame["pool_red_mean"].to_numpy())
+        assert len(values[1]) == 30 and np.isfinite(values[1]).all()
+        np.testing.assert_array_equal(values[0], values[1])
+    finally:
+        REGISTRY.unregister("pool_red_mean")
+        REGISTRY.unregister("pool_box_perimeter")
