@@ -34,23 +34,10 @@ def outcomes(sel) -> pd.DataFrame:
 
 def importance_inputs(sel) -> list[dict]:
     """Inputs of the Metric Importance / Performance by Metric pages: frame (F) metrics against Y = correct."""
-    from explorer.ui.detection import metric_catalog, metrics_for_target
+    from explorer.ui.importance import frame_importance_inputs
 
-    project = sel.project
-    frame = metrics_for_target(project, "images")
-    catalogue = metric_catalog(project)
-    if frame is None or catalogue is None:
-        return []
     out = outcomes(sel)
-    metrics = frame.reindex(out["image_id"].to_numpy())
-    numeric = [c for c in metrics.columns if pd.api.types.is_numeric_dtype(metrics[c])]
-    return [{
-        "title": "Images",
-        "outcome_label": "prediction correct",
-        "metrics": metrics[numeric],
-        "outcome": out["correct"].to_numpy(),
-        "catalogue": catalogue,
-        "level": "F",
-        "cache_key": ("classification", project.fingerprint, sel.split, tuple(sel.classes),
-                      round(float(sel.confidence_threshold), 4)),
-    }]
+    return frame_importance_inputs(
+        sel.project, out["image_id"].to_numpy(), out["correct"].to_numpy(), outcome_label="prediction correct",
+        cache_key=("classification", sel.project.fingerprint, sel.split, tuple(sel.classes),
+                   round(float(sel.confidence_threshold), 4)))

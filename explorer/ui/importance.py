@@ -105,3 +105,19 @@ def render_metric_importance(metrics: pd.DataFrame, outcome, catalogue, *, cache
             table[["display_name", "importance", "correlation", "n_samples", "n_positive", "note", "correlation_note"]],
             hide_index=True, column_config={"display_name": "metric"},
         )
+
+
+def frame_importance_inputs(project, image_ids, outcome, *, outcome_label: str, cache_key: tuple) -> list[dict]:
+    """``importance_inputs`` of a task whose outcome is per image: the frame (F) metrics of ``image_ids``
+    (one row per id, in order) against the boolean ``outcome`` of the same length; [] before metrics exist."""
+    from explorer.ui.detection import metric_catalog, metrics_for_target
+
+    frame = metrics_for_target(project, "images")
+    catalogue = metric_catalog(project)
+    if frame is None or catalogue is None:
+        return []
+    metrics = frame.reindex(np.asarray(image_ids))
+    numeric = [c for c in metrics.columns if pd.api.types.is_numeric_dtype(metrics[c])]
+    return [{"title": "Images", "outcome_label": outcome_label, "metrics": metrics[numeric],
+             "outcome": np.asarray(outcome, dtype=bool), "catalogue": catalogue, "level": "F",
+             "cache_key": cache_key}]

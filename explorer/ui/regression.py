@@ -31,23 +31,10 @@ def tolerance(sel, abs_error: np.ndarray) -> float:
 
 def importance_inputs(sel) -> list[dict]:
     """Frame (F) metrics of the predicted images against Y = absolute error ≤ tolerance."""
-    from explorer.ui.detection import metric_catalog, metrics_for_target
+    from explorer.ui.importance import frame_importance_inputs
 
-    project = sel.project
-    frame = metrics_for_target(project, "images")
-    catalogue = metric_catalog(project)
-    if frame is None or catalogue is None:
-        return []
     out = outcomes(sel)
     t = tolerance(sel, out["abs_error"].to_numpy())
-    metrics = frame.reindex(out["image_id"].to_numpy())
-    numeric = [c for c in metrics.columns if pd.api.types.is_numeric_dtype(metrics[c])]
-    return [{
-        "title": "Images",
-        "outcome_label": f"absolute error ≤ {t:.4g}",
-        "metrics": metrics[numeric],
-        "outcome": out["abs_error"].to_numpy() <= t,
-        "catalogue": catalogue,
-        "level": "F",
-        "cache_key": ("regression", project.fingerprint, sel.split, round(t, 9)),
-    }]
+    return frame_importance_inputs(
+        sel.project, out["image_id"].to_numpy(), out["abs_error"].to_numpy() <= t,
+        outcome_label=f"absolute error ≤ {t:.4g}", cache_key=("regression", sel.project.fingerprint, sel.split, round(t, 9)))

@@ -91,24 +91,12 @@ def outcomes(project: Project) -> pd.DataFrame:
 
 def importance_inputs(sel) -> list[dict]:
     """Inputs of the Metric Importance page: frame (F) metrics of the evaluated images against Y = mIoU ≥ target."""
-    from explorer.ui.detection import metric_catalog, metrics_for_target
+    from explorer.ui.importance import frame_importance_inputs
 
-    project = sel.project
-    frame = metrics_for_target(project, "images")
-    catalogue = metric_catalog(project)
-    if frame is None or catalogue is None:
-        return []
     target = float(st.session_state.get(GOOD_IOU_KEY, DEFAULT_GOOD_IOU))
-    out = outcomes(project)
+    out = outcomes(sel.project)
     out = out[out["image_id"].isin(sel.image_ids) & out["miou"].notna()]
-    metrics = frame.reindex(out["image_id"].to_numpy())
-    numeric = [c for c in metrics.columns if pd.api.types.is_numeric_dtype(metrics[c])]
-    return [{
-        "title": "Images",
-        "outcome_label": f"per-image mIoU ≥ {target:.2f}",
-        "metrics": metrics[numeric],
-        "outcome": (out["miou"].to_numpy() >= target),
-        "catalogue": catalogue,
-        "level": "F",
-        "cache_key": ("segmentation", project.fingerprint, sel.split, round(target, 4)),
-    }]
+    return frame_importance_inputs(
+        sel.project, out["image_id"].to_numpy(), out["miou"].to_numpy() >= target,
+        outcome_label=f"per-image mIoU ≥ {target:.2f}",
+        cache_key=("segmentation", sel.project.fingerprint, sel.split, round(target, 4)))
