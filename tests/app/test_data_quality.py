@@ -185,3 +185,39 @@ def test_gallery_order_is_stable_with_missing_values_last():
     assert gallery_order(values, keep, descending=False).tolist() == [2, 4, 0, 3, 1, 5]
     assert gallery_order(values, keep, descending=True).tolist() == [0, 3, 4, 2, 1, 5]
     assert gallery_order(values, keep & (values > 1.5), descending=False).tolist() == [4, 0, 3, 5]
+
+
+PLUGIN = '''
+from metrics import frame_metric
+
+@frame_metric(name="greenness", title="Greenness", range=(0, 1), direction="neutral")
+def greenness(image):
+    """Green share of the image: mean(G) / (mean(R) + mean(G) + mean(B))."""
+    b, g, r = image.bgr.reshape(-1, 3).mean(axis=0)
+    return float(g / (r + g + b))
+'''
+
+
+def test_plugin_metric_from_a_user_file_appears_in_the_app(tmp_path, detection_project):
+    """The README's plugin example, run through the CLI on a copy of the sample, is offered and drawn by the page."""
+    import shutil
+
+    from explorer.cli import main
+    from metrics import REGISTRY
+
+    project_dir = tmp_path / "with_plugin"
+    shutil.copytree(detection_project, project_dir, ignore=shutil.ignore_patterns("cache"))
+    plugin = tmp_path / "my_metrics.py"
+    plugin.write_text(PLUGIN)
+    try:
+        assert main(["metrics", str(project_dir), "--metrics-plugin", str(plugin), "--no-progress"]) == 0
+        at = open_page(project_dir)
+        options = at.selectbox(key="dq_metric").options
+        assert any("Greenness (F)" in str(o) for o in options), options
+        at = pick(at, "greenness", "F")
+        counts, edges = drawn_histogram(at)
+        values = load_metrics(Project.load(project_dir)).frame["greenness"].to_numpy()
+        expected, _ = np.histogram(values, bins=edges)
+        assert counts.tolist() == expected.tolist() and counts.sum() == 240
+    finally:
+        REGISTRY.unregister("greenness")
