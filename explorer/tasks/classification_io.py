@@ -33,27 +33,10 @@ import pandas as pd
 from explorer.errors import ProblemReport, UserError
 from explorer.project import Project
 from explorer.tasks.classification import SCORES_TABLE
-from explorer.tasks.table_io import (drop_duplicates, images_table, natural_key, read_csv, report_rows,
-                                     resolve_images, scan_images)
+from explorer.tasks.table_io import (class_list, drop_duplicates, images_table, natural_key, read_csv,
+                                     report_rows, resolve_images, scan_images)
 
 CONFIDENCE_COLUMNS = ("score", "confidence")
-
-
-def _class_list(classes) -> list[str] | None:
-    if classes is None:
-        return None
-    if isinstance(classes, (str, Path)):
-        path = Path(classes)
-        if not path.is_file():
-            raise UserError(f"classes file {path} not found")
-        names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    else:
-        names = [str(c) for c in classes]
-    if not names:
-        raise UserError("the class list is empty")
-    if len(set(names)) != len(names):
-        raise UserError(f"class names must be unique, but got {names}")
-    return names
 
 
 def _score_columns(table: pd.DataFrame) -> dict[str, str]:
@@ -126,7 +109,7 @@ def import_project(out, *, images=None, labels=None, predictions=None, splits=No
         score_map = _score_columns(pred_rows)
 
     # the class list, then every class reference checked against it
-    names = _class_list(classes)
+    names = class_list(classes)
     if names is None and score_map:
         names = list(dict.fromkeys(score_map.values()))
     if names is None:

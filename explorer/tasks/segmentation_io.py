@@ -28,6 +28,7 @@ import pandas as pd
 
 from explorer.errors import ProblemReport, UserError
 from explorer.tasks.segmentation import IGNORE_INDEX
+from explorer.tasks.table_io import class_list
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 MASK_MODES = {"L", "P", "I", "I;16", "1"}  # single-channel integer PIL modes
@@ -58,25 +59,15 @@ def _scan(folder: Path, suffixes: set[str], report: ProblemReport, what: str) ->
 
 def _class_names(labels: Path | None, classes, num_classes) -> list[str] | None:
     if classes is not None:
-        if isinstance(classes, (str, Path)):
-            path = Path(classes)
-            if not path.is_file():
-                raise UserError(f"classes file {path} not found")
-            names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-        else:
-            names = [str(c) for c in classes]
+        names = class_list(classes)
     elif labels is not None and (labels / "classes.txt").is_file():
-        names = [line.strip() for line in (labels / "classes.txt").read_text().splitlines() if line.strip()]
+        names = class_list(labels / "classes.txt")
     elif num_classes is not None:
         names = [f"class_{i}" for i in range(int(num_classes))]
     else:
         return None
     if num_classes is not None and len(names) != int(num_classes):
         raise UserError(f"{len(names)} class names given but num_classes={num_classes}")
-    if not names:
-        raise UserError("the class list is empty")
-    if len(set(names)) != len(names):
-        raise UserError(f"class names must be unique, got {names}")
     return names
 
 

@@ -165,3 +165,24 @@ def images_table(file_names: list[str], *, images_root, splits, report: ProblemR
         "height": height,
         "split": assign_splits(file_names, splits, report),
     })
+
+
+def class_list(classes) -> list[str] | None:
+    """Class names from a list or a text file with one name per line (blank lines skipped); None passes.
+
+    ``UserError`` for a missing file, an empty list or repeated names.
+    """
+    if classes is None:
+        return None
+    if isinstance(classes, (str, Path)):
+        path = Path(classes)
+        if not path.is_file():
+            raise UserError(f"classes file {path} not found")
+        names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    else:
+        names = [str(c) for c in classes]
+    if not names:
+        raise UserError("the class list is empty")
+    if len(set(names)) != len(names):
+        raise UserError(f"class names must be unique, but got {names}")
+    return names
