@@ -148,7 +148,6 @@ def _compute(images: pd.DataFrame, root: Path | None, *, labels: pd.DataFrame | 
     box_item_of: dict[str, dict[int, str]] = {lv: {} for lv in box_image}
     readable = np.zeros(len(images), dtype=bool)
     base_rows, frame_rows, box_rows = [], [], []
-    key_name = {m.key: m.name for m in metrics}
 
     def flush():
         cache.append("base", pd.DataFrame(base_rows, columns=["item", "width", "height", "phash"]))

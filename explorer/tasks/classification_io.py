@@ -25,7 +25,6 @@ category_id, score; NaN boxes), extra ``class_scores`` (image_id, category_id, s
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

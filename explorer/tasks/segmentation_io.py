@@ -165,8 +165,6 @@ def import_project(out, *, images=None, labels=None, predictions=None, splits=No
     images / labels / predictions: folders (labels required). Options: ``classes`` (list or text file),
     ``num_classes``, ``ignore_index`` (default 255). See the module docstring for matching and validation.
     """
-    from explorer.project import Project
-
     if task_options:
         raise UserError(f"unknown segmentation option(s) {sorted(task_options)}; "
                         "expected classes, num_classes, ignore_index")

@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+
 from explorer.analysis import bucketize, performance_by_metric
 from explorer.project import Project
+
+from .apptest import open_page
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "explorer" / "app.py"
@@ -21,17 +24,7 @@ DETECTION_PAGES = ["model_metrics.py", "performance_by_metric.py", "failures.py"
 @pytest.fixture
 def app(detection_project, monkeypatch):
     """A fresh AppTest session serving only the detection sample."""
-    monkeypatch.setenv("EXPLORER_PROJECTS", str(detection_project))
-
-    def open_page(page: str) -> AppTest:
-        at = AppTest.from_file(str(APP), default_timeout=180)
-        at.run()
-        at.switch_page(f"../pages/{page}")
-        at.run()
-        assert not at.exception, at.exception
-        return at
-
-    return open_page
+    return lambda page: open_page(monkeypatch, detection_project, page)
 
 
 def headline(at: AppTest, name: str) -> tuple[str, float]:

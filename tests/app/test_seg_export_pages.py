@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+
 from explorer.export import export_all_metrics
 from explorer.project import Project
 from explorer.tasks import segmentation as seg
+
+from .apptest import open_page as open_app_page
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "explorer" / "app.py"
@@ -28,17 +31,7 @@ def seg_dir(explorer_home) -> Path:
 
 @pytest.fixture
 def open_page(seg_dir, monkeypatch):
-    monkeypatch.setenv("EXPLORER_PROJECTS", str(seg_dir))
-
-    def run(page: str) -> AppTest:
-        at = AppTest.from_file(str(APP), default_timeout=120)
-        at.run()
-        at.switch_page(f"../pages/{page}")
-        at.run()
-        assert not at.exception, at.exception
-        return at
-
-    return run
+    return lambda page: open_app_page(monkeypatch, seg_dir, page, timeout=120)
 
 
 def exact(at: AppTest, label: str) -> tuple[str, float]:

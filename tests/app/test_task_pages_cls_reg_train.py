@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+
 from explorer.project import Project
 from explorer.tasks import classification, regression, training
+
+from .apptest import open_page
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "explorer" / "app.py"
@@ -21,16 +23,6 @@ def built(explorer_home) -> dict[str, Path]:
 
     return {s["name"]: build_sample(s, progress=False) for s in list_samples()
             if s["name"] in ("classification", "regression", "training")}
-
-
-def open_page(monkeypatch, project: Path, page: str) -> AppTest:
-    monkeypatch.setenv("EXPLORER_PROJECTS", str(project))
-    at = AppTest.from_file(str(APP), default_timeout=120)
-    at.run()
-    at.switch_page(f"../pages/{page}")
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def metric(at: AppTest, label: str):
