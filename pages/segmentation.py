@@ -16,7 +16,7 @@ from explorer.stats import histogram
 from explorer.tasks import segmentation as seg
 from explorer.tasks.confusion import ORDERINGS, ClassConfusion
 from explorer.ui import segmentation as ui
-from explorer.ui.detection import metric_catalog, metrics_for_target
+from explorer.ui.detection import display_names, metric_catalog, metrics_for_target
 from explorer.ui.state import selection
 
 
@@ -98,8 +98,7 @@ def by_metric(sel, out) -> None:
     if frame is None or catalog is None:
         st.info("Data metrics were not computed for this project: run `explorer metrics PROJECT`.")
         return
-    names = {n: f"{t} (F)" for n, t, lv in zip(catalog["name"], catalog["title"], catalog["level"])
-             if lv == "F" and n in frame.columns}
+    names = display_names(catalog, [c for c in frame.columns if np.issubdtype(frame[c].dtype, np.number)], "F")
     if not names:
         st.info("No frame (F) metric is available for these images.")
         return

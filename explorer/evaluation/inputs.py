@@ -119,6 +119,20 @@ def _check_segm(s) -> str | None:
     return f"segmentation must be a polygon list or an RLE dict with 'counts' and 'size', got {type(s).__name__}"
 
 
+def _unique_records(records: list, kind: str, what: str, source: str, report: ProblemReport) -> list[dict]:
+    """Records of ``kind`` with an integer ``id``, first of each id kept; the others reported."""
+    kept, seen = [], set()
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict) or not _is_int(rec.get("id")):
+            report.add(source, _record_name(kind, i, rec), f"{what} needs an integer 'id'", f"bad_{what}")
+        elif rec["id"] in seen:
+            report.add(source, _record_name(kind, i, rec), f"duplicate {what} id; first kept", "duplicate_id")
+        else:
+            seen.add(rec["id"])
+            kept.append(rec)
+    return kept
+
+
 def _record_name(kind: str, i: int, rec) -> str:
     rid = rec.get("id") if isinstance(rec, dict) else None
     return f"{kind}[{i}]" + (f" (id={rid})" if rid is not None else "")
@@ -180,24 +194,9 @@ def load_coco_gt(gt, *, iou_type: str) -> tuple[dict, ProblemReport]:
     if not isinstance(gt, dict) or not isinstance(gt.get("images"), list) or not isinstance(gt.get("categories"), list):
         raise UserError(f"{source}: a COCO ground-truth file needs 'images' and 'categories' lists")
     report = ProblemReport()
-    images, seen = [], set()
-    for i, im in enumerate(gt["images"]):
-        if not isinstance(im, dict) or not _is_int(im.get("id")):
-            report.add(source, _record_name("images", i, im), "image needs an integer 'id'", "bad_image")
-        elif im["id"] in seen:
-            report.add(source, _record_name("images", i, im), "duplicate image id; first kept", "duplicate_id")
-        else:
-            seen.add(im["id"])
-            images.append(im)
-    cats, cat_seen = [], set()
-    for i, c in enumerate(gt["categories"]):
-        if not isinstance(c, dict) or not _is_int(c.get("id")):
-            report.add(source, _record_name("categories", i, c), "category needs an integer 'id'", "bad_category")
-        elif c["id"] in cat_seen:
-            report.add(source, _record_name("categories", i, c), "duplicate category id; first kept", "duplicate_id")
-        else:
-            cat_seen.add(c["id"])
-            cats.append(c)
+    images = _unique_records(gt["images"], "images", "image", source, report)
+    cats = _unique_records(gt["categories"], "categories", "category", source, report)
+    seen, cat_seen = {im["id"] for im in images}, {c["id"] for c in cats}
     raw = gt.get("annotations") or []
     fast = None
     if iou_type == "bbox" and isinstance(raw, list) and raw:
