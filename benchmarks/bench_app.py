@@ -31,7 +31,7 @@ TARGET_S = 1.0
 def make_project(out: Path, *, n_images: int = 5_000, n_predictions: int = 100_000, n_classes: int = 10,
                  seed: int = 0):
     """A synthetic box-only detection project whose misses depend on object size (as a real detector's do)."""
-    from explorer.project import Project
+    from explorer.project.folder import Project
 
     rng = np.random.default_rng(seed)
     width, height = 640.0, 480.0
@@ -126,8 +126,8 @@ def main(argv=None) -> int:
     parser.add_argument("--moves", type=int, default=4, help="slider moves per page (each to a new IoU, at most 4)")
     args = parser.parse_args(argv)
     out = args.out or Path(tempfile.mkdtemp(prefix="bench_app_")) / "project"
-    from explorer.metrics_engine import compute_metrics
-    from explorer.project import Project
+    from explorer.datametrics.engine import compute_metrics
+    from explorer.project.folder import Project
 
     t0 = time.perf_counter()
     if (out / "project.json").is_file():

@@ -14,18 +14,18 @@ __version__ = "0.1.0"
 
 # public name -> "module:attribute"; resolved on first access (PEP 562)
 _LAZY = {
-    "Project": "explorer.project:Project",
+    "Project": "explorer.project.folder:Project",
     "UserError": "explorer.errors:UserError",
     "evaluate_coco": "explorer.evaluation:evaluate_coco",
     "Matcher": "explorer.evaluation:Matcher",
     "evaluate_voc": "explorer.evaluation:evaluate_voc",
     "import_project": "explorer.io:import_project",
-    "compute_metrics": "explorer.metrics_engine:compute_metrics",
-    "compute_frame_metrics": "explorer.metrics_engine:compute_frame_metrics",
-    "evaluate_classification": "explorer.tasks.classification:evaluate_classification",
-    "evaluate_segmentation": "explorer.tasks.segmentation:evaluate_segmentation",
-    "evaluate_regression": "explorer.tasks.regression:evaluate_regression",
-    "export_all_metrics": "explorer.export:export_all_metrics",
+    "compute_metrics": "explorer.datametrics.engine:compute_metrics",
+    "compute_frame_metrics": "explorer.datametrics.engine:compute_frame_metrics",
+    "evaluate_classification": "explorer.evaluation.classification:evaluate_classification",
+    "evaluate_segmentation": "explorer.evaluation.segmentation:evaluate_segmentation",
+    "evaluate_regression": "explorer.evaluation.regression:evaluate_regression",
+    "export_all_metrics": "explorer.export.all_metrics:export_all_metrics",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -57,7 +57,7 @@ def _resolve_paths(options: dict, folder: Path) -> dict:
 def build_sample(spec: dict, *, out: Path | None = None, progress: bool = True) -> Path:
     """Build (or reuse, when unchanged) one sample project and compute its data metrics; return its folder."""
     from explorer.io import import_project
-    from explorer.metrics_engine import compute_metrics
+    from explorer.datametrics.engine import compute_metrics
 
     folder = Path(spec["dir"])
     out = Path(out) if out is not None else home() / "samples" / spec["name"]

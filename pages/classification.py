@@ -2,7 +2,7 @@
 matrix raw or row-normalised, ordered by "most confused"/"most common" with top-K folding; and the misclassified
 images per true class.
 
-Numbers come from ``explorer.tasks.classification`` (equal to scikit-learn; NaN where undefined, shown as "—").
+Numbers come from ``explorer.evaluation.classification`` (equal to scikit-learn; NaN where undefined, shown as "—").
 The sidebar's split, classes (images whose true class is selected) and confidence threshold apply.
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ import streamlit as st
 
 from explorer.analysis import few_images_note
 from explorer.errors import UserError
-from explorer.tasks.confusion import ORDERINGS
-from explorer.tiles import Tile
+from explorer.evaluation.class_confusion import ORDERINGS
+from explorer.drawing.tiles import Tile
 from explorer.ui import classification as ui
 from explorer.ui.gallery import show_gallery
 from explorer.ui.state import selection

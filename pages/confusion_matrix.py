@@ -1,7 +1,7 @@
 """Confusion Matrix (detection): true class × predicted class with a background row and column.
 
 Counts are the engine's ``detection_confusion_matrix`` at the sidebar's IoU and confidence thresholds (cell
-examples from ``explorer.confusion_cells``, which reproduces it record by record); raw or row-normalised;
+examples from ``explorer.evaluation.confusion_cells``, which reproduces it record by record); raw or row-normalised;
 classes ordered by "most confused" or "most common", the top K shown and the rest folded into "other". Choosing a
 cell (from the list beside the chart or by clicking it) opens the gallery of its examples.
 """
@@ -11,9 +11,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer.confusion_cells import BACKGROUND, OTHER, cell_members, fold
+from explorer.evaluation.confusion_cells import BACKGROUND, OTHER, cell_members, fold
 from explorer.evaluation import detection_confusion_matrix
-from explorer.failure_buckets import bucket_table
+from explorer.analysis.failure_buckets import bucket_table
 from explorer.ui import detection as det
 from explorer.ui.buckets import show_bucket
 from explorer.ui.state import selection

@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from explorer.errors import UserError
-from explorer.stats import histogram, in_range, iqr_outliers, summarize
+from explorer.analysis.stats import histogram, in_range, iqr_outliers, summarize
 from explorer.ui import data_quality as dq
 from explorer.ui.gallery import show_gallery
 from explorer.ui.state import selection

@@ -1,5 +1,5 @@
 """Project › Export: download the all-metrics JSON, the metric tables (CSV / Parquet) and the current selection
-as COCO JSON. Everything is computed by ``explorer.export`` (the same as ``explorer export``), cached per
+as COCO JSON. Everything is computed by ``explorer.export.all_metrics`` (the same as ``explorer export``), cached per
 project fingerprint and sidebar selection.
 """
 from __future__ import annotations
@@ -9,8 +9,8 @@ import json
 import streamlit as st
 
 from explorer.errors import UserError
-from explorer.export import coco_selection, export_all_metrics, to_jsonable
-from explorer.export_tables import FORMATS, metric_tables, table_bytes
+from explorer.export.all_metrics import coco_selection, export_all_metrics, to_jsonable
+from explorer.export.tables import FORMATS, metric_tables, table_bytes
 from explorer.ui.state import load_project, selection
 
 MIME = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}

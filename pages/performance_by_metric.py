@@ -97,8 +97,8 @@ def bucket_picker(results, option) -> tuple[dict, str]:
 def gallery_preview(sel, ids: dict, title: str) -> None:
     """The bucket's failures first (FP, FN), then its true positives, drawn on their images."""
     try:
-        from explorer.failure_buckets import bucket_table
-        from explorer.failure_tiles import outcome_tiles
+        from explorer.analysis.failure_buckets import bucket_table
+        from explorer.drawing.failure_tiles import outcome_tiles
         from explorer.ui.gallery import show_gallery
     except ImportError:  # the gallery modules are optional for this page
         return

@@ -2,7 +2,7 @@
 predicted-vs-true scatter (at most ``MAX_POINTS`` points drawn); the residual histogram; and the mean absolute
 error per bucket of a data metric.
 
-Numbers come from ``explorer.tasks.regression`` (equal to scikit-learn; NaN where undefined, shown as "—").
+Numbers come from ``explorer.evaluation.regression`` (equal to scikit-learn; NaN where undefined, shown as "—").
 The sidebar's split applies. The error tolerance set here is the yes/no outcome of Performance by Metric.
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ import streamlit as st
 
 from explorer.analysis import few_images_note
 from explorer.errors import UserError
-from explorer.stats import histogram
-from explorer.tasks import regression as reg
+from explorer.analysis.stats import histogram
+from explorer.evaluation import regression as reg
 from explorer.ui import regression as ui
 from explorer.ui.detection import metric_catalog, metrics_for_target
 from explorer.ui.state import selection

@@ -1,7 +1,7 @@
 """Model Quality › Segmentation: aAcc / mIoU / mAcc, per-class IoU and accuracy, the pixel confusion matrix,
 the per-image IoU distribution and by data-metric bucket, and label-vs-prediction mask overlays.
 
-Definitions (MMSegmentation) are in ``explorer.tasks.segmentation``; the class filter restricts the per-class
+Definitions (MMSegmentation) are in ``explorer.evaluation.segmentation``; the class filter restricts the per-class
 table and the means (mIoU, mAcc); aAcc is over every labelled pixel of the split.
 """
 from __future__ import annotations
@@ -12,9 +12,9 @@ import streamlit as st
 
 from explorer.analysis import bucketize, few_bucket_items_note, few_images_note
 from explorer.errors import UserError
-from explorer.stats import histogram
-from explorer.tasks import segmentation as seg
-from explorer.tasks.confusion import ORDERINGS, ClassConfusion
+from explorer.analysis.stats import histogram
+from explorer.evaluation import segmentation as seg
+from explorer.evaluation.class_confusion import ORDERINGS, ClassConfusion
 from explorer.ui import segmentation as ui
 from explorer.ui.detection import display_names, metric_catalog, metrics_for_target
 from explorer.ui.state import selection

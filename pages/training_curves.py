@@ -1,6 +1,6 @@
 """Model Quality › Training Curves: loss (and accuracy) over steps, epochs or time for training and validation,
 the best epoch (lowest validation loss) and the over-fitting onset (validation loss rising while training loss
-falls for ``patience`` consecutive evaluations — the rule is in ``explorer.tasks.training``)."""
+falls for ``patience`` consecutive evaluations — the rule is in ``explorer.analysis.training``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.errors import UserError
-from explorer.tasks import training
+from explorer.analysis import training
 from explorer.ui.state import selection
 
 AXIS_TITLES = {"step": "step", "epoch": "epoch", "time": "elapsed time (s)"}

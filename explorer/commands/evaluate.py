@@ -21,7 +21,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from explorer.evaluation import evaluate_coco
-    from explorer.project import MANIFEST, Project
+    from explorer.project.folder import MANIFEST, Project
 
     gt_path = Path(args.gt)
     if gt_path.is_dir():

@@ -25,8 +25,8 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from explorer.errors import UserError
-    from explorer.export import export_all_metrics, export_coco, export_tables
-    from explorer.project import Project
+    from explorer.export.all_metrics import export_all_metrics, export_coco, export_tables
+    from explorer.project.folder import Project
 
     project = Project.load(args.project)
     if not 0.0 < args.iou_threshold <= 1.0:

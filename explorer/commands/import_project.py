@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from explorer.errors import UserError
-from explorer.project import MANIFEST, TASKS
+from explorer.project.folder import MANIFEST, TASKS
 
 
 def add_arguments(parser) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from explorer.errors import UserError
 
-# = explorer.project.MANIFEST (test_cli_and_plugins checks it): importing explorer.project would import pandas
+# = explorer.project.folder.MANIFEST (test_cli_and_plugins checks it): importing explorer.project.folder would import pandas
 # before the workers are set going
 MANIFEST = "project.json"
 
@@ -27,7 +27,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from explorer.metrics_pool import EarlyRun, start_early
+    from explorer.datametrics.pool import EarlyRun, start_early
 
     path = Path(args.path)
     if args.workers is not None and args.workers < 1:
@@ -72,7 +72,7 @@ def _run(args, path: Path, started) -> int:
             print(stats.problems.format())
         print(f"explorer metrics: {stats.format()} -> {args.out}")
         return 0
-    from explorer.metrics_engine import compute_frame_metrics, compute_metrics
+    from explorer.datametrics.engine import compute_frame_metrics, compute_metrics
 
     if (path / MANIFEST).is_file():
         if args.out:

@@ -37,7 +37,7 @@ def app_command(projects: list[Path], *, address: str, port: int) -> list[str]:
 
 def resolve_projects(paths: list[str], *, samples: bool) -> list[Path]:
     """Check the user's project folders and add the bundled samples (built on first use)."""
-    from explorer.project import MANIFEST
+    from explorer.project.folder import MANIFEST
     from explorer.samples import ensure_samples
 
     projects = []

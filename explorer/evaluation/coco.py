@@ -164,7 +164,7 @@ def load_inputs(gt, predictions, *, iou_type: str) -> inputs.EvalData:
     """Any supported ``gt``/``predictions`` pair as ``EvalData`` (see ``evaluate_coco``)."""
     if iou_type not in IOU_TYPES:
         raise UserError(f"iou_type must be one of {', '.join(IOU_TYPES)}, got {iou_type!r}")
-    from explorer.project import Project
+    from explorer.project.folder import Project
 
     if isinstance(gt, inputs.EvalData):
         return gt
@@ -190,7 +190,7 @@ def _project_with_results(project, predictions, *, iou_type: str) -> inputs.Eval
 def evaluate_coco(gt, predictions=None, *, iou_type: str = "bbox", cat_ids=None, image_ids=None) -> CocoEvaluation:
     """COCO evaluation with pycocotools' numbers (|diff| <= 1e-12, in practice the same bits).
 
-    ``gt``: COCO JSON path, loaded dict, or ``explorer.project.Project`` (then ``predictions`` may be None:
+    ``gt``: COCO JSON path, loaded dict, or ``explorer.project.folder.Project`` (then ``predictions`` may be None:
     the project's own predictions). ``predictions``: COCO results JSON path or list (``loadRes``
     conventions), or a ``Project``. ``cat_ids`` / ``image_ids``: evaluate only these (pycocotools'
     ``params.catIds`` / ``params.imgIds``); default all ground-truth categories and images.

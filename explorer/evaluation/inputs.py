@@ -365,7 +365,7 @@ def _segm_column(df) -> list | None:
 
 
 def from_tables(labels, predictions, *, images=None, categories=None) -> EvalData:
-    """``EvalData`` from project tables (``explorer.schema`` columns); ``images``/``categories`` optional.
+    """``EvalData`` from project tables (``explorer.project.schema`` columns); ``images``/``categories`` optional.
 
     Labels and predictions keep their own ids and ``area`` column (a NaN prediction area becomes ``w * h``).
     Without an images table the images are those that hold a label or prediction (sizes unknown).
@@ -411,5 +411,5 @@ def from_tables(labels, predictions, *, images=None, categories=None) -> EvalDat
 
 
 def from_project(project) -> EvalData:
-    """``EvalData`` from an ``explorer.project.Project``."""
+    """``EvalData`` from an ``explorer.project.folder.Project``."""
     return from_tables(project.labels, project.predictions, images=project.images, categories=project.categories)

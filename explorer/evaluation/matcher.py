@@ -61,7 +61,7 @@ class Matcher:
     """Cached IoUs of one labels/predictions pair; ``match(t)`` assigns predictions at any threshold.
 
     ``Matcher(labels_df, predictions_df, *, iou_type="bbox", images=None, categories=None)`` takes project
-    tables (``explorer.schema``); ``images`` gives the image sizes polygon masks need.
+    tables (``explorer.project.schema``); ``images`` gives the image sizes polygon masks need.
     """
 
     def __init__(self, labels: pd.DataFrame, predictions: pd.DataFrame, *, iou_type: str = "bbox",

@@ -31,14 +31,15 @@ def import_project(out: str | Path, *, task: str = "detection", images=None, lab
     For ``task != "detection"`` this delegates to ``explorer.tasks.<task>_io.import_project``. Raises
     ``UserError`` when the inputs as a whole are unusable or nothing valid remains.
     """
-    from explorer.project import TASKS
+    from explorer.project.folder import TASKS
 
     if task not in TASKS:
         raise UserError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
     if task != "detection":
         if format is not None:
             raise UserError(f"--format applies to detection labels only, not to task {task!r}")
-        module_name = f"explorer.tasks.{task}_io"
+        module_name = {"classification": "explorer.io.classification", "segmentation": "explorer.io.semantic_masks",
+                       "regression": "explorer.io.regression", "training": "explorer.io.training_logs"}[task]
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as e:

@@ -16,17 +16,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from explorer import schema
+from explorer.project import schema
 from explorer.errors import ProblemReport, UserError
 from explorer.io.images import attach_image_files
 from explorer.io.jsonfile import load_json
-from explorer.io.segmentation import mask_area, mask_bbox, segmentation_error, to_json_text
+from explorer.io.coco_segmentation import mask_area, mask_bbox, segmentation_error, to_json_text
 from explorer.io.validate import check_boxes, describe, json_kind, is_int, is_number, parse_boxes, report_checks
 
 
 @dataclass
 class Tables:
-    """The core tables read from label files (``explorer.schema`` columns, plus any extra columns)."""
+    """The core tables read from label files (``explorer.project.schema`` columns, plus any extra columns)."""
 
     images: pd.DataFrame
     categories: pd.DataFrame

@@ -21,10 +21,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from explorer import schema
+from explorer.project import schema
 from explorer.errors import ProblemReport, UserError
 from explorer.io.jsonfile import load_json
-from explorer.io.segmentation import mask_area, mask_bbox, segmentation_error, to_json_text
+from explorer.io.coco_segmentation import mask_area, mask_bbox, segmentation_error, to_json_text
 from explorer.io.validate import check_boxes, check_scores, describe, json_kind, is_int, parse_boxes, report_checks
 
 

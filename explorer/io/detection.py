@@ -6,13 +6,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from explorer import schema
+from explorer.project import schema
 from explorer.errors import ProblemReport, UserError
 from explorer.io.coco import Tables, read_coco_labels
 from explorer.io.coco_results import read_coco_results
 from explorer.io.images import attach_image_files, image_folder, scan_images
 from explorer.io.splits import assign_splits
-from explorer.project import Project
+from explorer.project.folder import Project
 
 FORMATS = ("coco", "yolo", "voc")
 

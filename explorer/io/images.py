@@ -15,7 +15,7 @@ import pandas as pd
 from PIL import Image
 
 from explorer.errors import ProblemReport, UserError
-from explorer.project import safe_join
+from explorer.project.folder import safe_join
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 # Stands in for the image root when a project has no image folder, so that names like "../x" or "/etc/x"

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from explorer import schema
+from explorer.project import schema
 from explorer.errors import ProblemReport, UserError
 from explorer.io.coco import Tables
 from explorer.io.images import attach_image_files, scan_images

@@ -1,7 +1,7 @@
 """Showing one failure bucket: counts per outcome, outcome filter, sort by any metric, gallery, COCO export.
 
 Shared by the Failure Explorer and the Confusion Matrix pages. A bucket is an
-``explorer.failure_buckets.bucket_table`` frame; widgets are namespaced by ``key``.
+``explorer.analysis.failure_buckets.bucket_table`` frame; widgets are namespaced by ``key``.
 """
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.failure_buckets import FP_REASON_WORDS, FP_REASONS, metric_values, outcome_counts, sort_rows
-from explorer.failure_tiles import outcome_tiles
-from explorer.project import Project
-from explorer.subset import coco_subset
+from explorer.analysis.failure_buckets import FP_REASON_WORDS, FP_REASONS, metric_values, outcome_counts, sort_rows
+from explorer.drawing.failure_tiles import outcome_tiles
+from explorer.project.folder import Project
+from explorer.export.subset import coco_subset
 from explorer.ui import detection as det
 from explorer.ui.gallery import show_gallery
 

@@ -2,15 +2,15 @@
 
 ``importance_inputs(sel)`` is what the Metric Importance and Performance by Metric pages ask every task's UI module
 for: the frame (F) metrics of the evaluated images against Y = "prediction correct"
-(``explorer.tasks.classification.outcomes``).
+(``explorer.evaluation.classification.outcomes``).
 """
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from explorer.project import Project
-from explorer.tasks import classification as cls
+from explorer.project.folder import Project
+from explorer.evaluation import classification as cls
 
 
 @st.cache_resource(show_spinner="Evaluating…", max_entries=16)

@@ -14,10 +14,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer.project import Project
-from explorer.render import LABEL_COLOUR, PREDICTION_COLOUR, DrawItem
-from explorer.stats import Histogram, Outliers
-from explorer.tiles import Tile, dim
+from explorer.project.folder import Project
+from explorer.drawing.render import LABEL_COLOUR, PREDICTION_COLOUR, DrawItem
+from explorer.analysis.stats import Histogram, Outliers
+from explorer.drawing.tiles import Tile, dim
 
 LEVEL_TARGET = {"F": "images", "O": "labels", "P": "predictions"}
 LEVEL_ID = {"F": "image_id", "O": "label_id", "P": "pred_id"}
@@ -33,13 +33,13 @@ def _metrics_stamp(project: Project) -> float:
 
 @st.cache_resource(show_spinner="Loading data metrics…", max_entries=4)
 def _load_metric_tables(path: str, fingerprint: str, stamp: float):
-    from explorer.metrics_engine import load_metrics
+    from explorer.datametrics.engine import load_metrics
 
     return load_metrics(Project.load(path))
 
 
 def metric_tables(project: Project):
-    """``explorer.metrics_engine.load_metrics(project)``, cached by project path, fingerprint and catalogue time."""
+    """``explorer.datametrics.engine.load_metrics(project)``, cached by project path, fingerprint and catalogue time."""
     return _load_metric_tables(str(project.root), project.fingerprint, _metrics_stamp(project))
 
 

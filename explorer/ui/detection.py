@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.project import Project
+from explorer.project.folder import Project
 from explorer.ui.state import Selection, load_project
 
 TARGET_ID = {"labels": "label_id", "predictions": "pred_id"}
@@ -203,7 +203,7 @@ def _metrics_stamp(project: Project) -> float:
 def _metrics_for(path: str, fingerprint: str, stamp: float, target: str) -> pd.DataFrame | None:
     if stamp == 0.0:
         return None
-    from explorer.metrics_engine import metrics_for
+    from explorer.datametrics.engine import metrics_for
 
     return metrics_for(load_project(path), target)
 
@@ -212,7 +212,7 @@ def _metrics_for(path: str, fingerprint: str, stamp: float, target: str) -> pd.D
 def _catalog(path: str, fingerprint: str, stamp: float) -> pd.DataFrame | None:
     if stamp == 0.0:
         return None
-    from explorer.metrics_engine import load_metrics
+    from explorer.datametrics.engine import load_metrics
 
     return load_metrics(load_project(path)).catalog
 

@@ -1,8 +1,8 @@
-"""A paginated gallery of images with boxes and masks drawn on them (UI; the drawing is ``explorer.render``).
+"""A paginated gallery of images with boxes and masks drawn on them (UI; the drawing is ``explorer.drawing.render``).
 
 ``show_gallery(items, *, key, ...)`` accepts
 
-* a list of ``explorer.tiles.Tile`` — one thumbnail each;
+* a list of ``explorer.drawing.tiles.Tile`` — one thumbnail each;
 * a *box table* — a DataFrame with one row per box (``image_id, x, y, w, h`` and optionally ``colour``,
   ``caption``, ``segmentation``, ``thickness``): one thumbnail per image, every box of it drawn;
 * any DataFrame with one row per thumbnail plus ``make_tiles(rows) -> list[Tile]``, which is called only for
@@ -22,9 +22,9 @@ import pandas as pd
 import streamlit as st
 
 from explorer.errors import UserError
-from explorer.project import Project
-from explorer.render import render_tile
-from explorer.tiles import Tile, tiles_from_boxes
+from explorer.project.folder import Project
+from explorer.drawing.render import render_tile
+from explorer.drawing.tiles import Tile, tiles_from_boxes
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

@@ -3,7 +3,7 @@
 Mutual information and the per-bucket share need a yes/no outcome, so Y is "absolute error ≤ tolerance"; the
 tolerance is set on the Regression page (``reg_tolerance``) and defaults to the median absolute error of the
 selection (so about half the images are "good"). The Regression page also shows the mean absolute error per
-metric bucket directly (``explorer.tasks.regression.error_by_bucket``).
+metric bucket directly (``explorer.evaluation.regression.error_by_bucket``).
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.tasks import regression as reg
+from explorer.evaluation import regression as reg
 
 TOLERANCE_KEY = "reg_tolerance"
 

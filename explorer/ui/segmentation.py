@@ -2,7 +2,7 @@
 
 ``importance_inputs(sel)`` is what the Metric Importance page (``pages/model_metrics.py``) asks every task's UI
 module for. For segmentation the per-image outcome is the image's mean IoU over the classes present
-(``explorer.tasks.segmentation.outcomes``); mutual information needs a yes/no outcome, so Y is
+(``explorer.evaluation.segmentation.outcomes``); mutual information needs a yes/no outcome, so Y is
 "mIoU ≥ target" with the target set on the Segmentation page (``seg_good_iou``, default 0.75).
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.project import Project
-from explorer.tasks import segmentation as seg
+from explorer.project.folder import Project
+from explorer.evaluation import segmentation as seg
 
 GOOD_IOU_KEY = "seg_good_iou"
 DEFAULT_GOOD_IOU = 0.75

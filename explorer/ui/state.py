@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from explorer.project import MANIFEST, Project
+from explorer.project.folder import MANIFEST, Project
 
 PROJECTS_ENV = "EXPLORER_PROJECTS"  # os.pathsep-separated project folders (used by tests and AppTest)
 

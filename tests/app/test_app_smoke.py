@@ -52,7 +52,7 @@ def test_every_page_of_every_sample_renders(sample_projects):
     table = navigation()
     checked = []
     for name, project in sample_projects.items():
-        from explorer.project import Project
+        from explorer.project.folder import Project
 
         task = Project.load(project).task
         at = open_app(project)

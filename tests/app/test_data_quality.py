@@ -14,8 +14,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import explorer
-from explorer.metrics_engine import compute_metrics, load_metrics
-from explorer.project import Project
+from explorer.datametrics.engine import compute_metrics, load_metrics
+from explorer.project.folder import Project
 from explorer.resources import pages_dir
 from explorer.ui.state import PROJECTS_ENV
 

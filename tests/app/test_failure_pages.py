@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer.project import Project
+from explorer.project.folder import Project
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "explorer" / "app.py"
@@ -110,7 +110,7 @@ def _heatmap(at: AppTest) -> tuple[list[str], np.ndarray]:
 
 @pytest.mark.parametrize("iou", [0.5, 0.75])
 def test_confusion_matrix_equals_the_engine(open_page, matcher, iou):
-    from explorer.confusion_cells import cell_members
+    from explorer.evaluation.confusion_cells import cell_members
     from explorer.evaluation import detection_confusion_matrix
 
     at = open_page("confusion_matrix.py", iou=iou)

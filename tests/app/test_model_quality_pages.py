@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 
 from explorer.analysis import bucketize, performance_by_metric
-from explorer.project import Project
+from explorer.project.folder import Project
 
 from .apptest import open_page
 
@@ -71,7 +71,7 @@ def test_metrics_page_importance_equals_analysis_and_finds_planted_cause(app, de
 
     from explorer.analysis import metric_importance
     from explorer.evaluation import Matcher
-    from explorer.metrics_engine import load_metrics, metrics_for
+    from explorer.datametrics.engine import load_metrics, metrics_for
     from explorer.ui.detection import display_names
 
     project = Project.load(detection_project)
@@ -115,7 +115,7 @@ def test_performance_by_metric_bucket_counts_and_failure_selection(app, detectio
     assert not at.exception
 
     from explorer.evaluation import Matcher
-    from explorer.metrics_engine import metrics_for
+    from explorer.datametrics.engine import metrics_for
 
     project = Project.load(detection_project)
     labels = Matcher.from_project(project).match(0.5).labels

@@ -11,9 +11,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 
-from explorer.export import export_all_metrics
-from explorer.project import Project
-from explorer.tasks import segmentation as seg
+from explorer.export.all_metrics import export_all_metrics
+from explorer.project.folder import Project
+from explorer.evaluation import segmentation as seg
 
 from .apptest import open_page as open_app_page
 

@@ -8,8 +8,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 
-from explorer.project import Project
-from explorer.tasks import classification, regression, training
+from explorer.project.folder import Project
+from explorer.analysis import training
+from explorer.evaluation import classification, regression
 
 from .apptest import open_page
 

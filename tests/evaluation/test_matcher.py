@@ -115,10 +115,10 @@ def test_rematch_reuses_cached_ious():
 
 
 def project_from_coco(root, gt, dt):
-    """A real project folder (explorer.project.Project) holding a COCO dataset and its box results."""
+    """A real project folder (explorer.project.folder.Project) holding a COCO dataset and its box results."""
     import json
 
-    from explorer.project import Project
+    from explorer.project.folder import Project
 
     images = pd.DataFrame({"image_id": [im["id"] for im in gt["images"]], "file_name": [f"{im['id']}.jpg" for im in gt["images"]],
                            "width": [float(im["width"]) for im in gt["images"]],

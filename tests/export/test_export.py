@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from explorer.cli import main as cli
-from explorer.export import coco_selection, export_all_metrics, export_coco
-from explorer.export_tables import export_tables
-from explorer.project import Project
-from explorer.tasks import segmentation as seg
+from explorer.export.all_metrics import coco_selection, export_all_metrics, export_coco
+from explorer.export.tables import export_tables
+from explorer.project.folder import Project
+from explorer.evaluation import segmentation as seg
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "sample_data"
@@ -71,8 +71,8 @@ def test_segmentation_json_equals_engine_per_split(seg_project, tmp_path):
 
 
 def test_class_filter_and_data_metric_summaries(seg_project):
-    from explorer.metrics_engine import metrics_for
-    from explorer.stats import summarize
+    from explorer.datametrics.engine import metrics_for
+    from explorer.analysis.stats import summarize
 
     doc = export_all_metrics(seg_project, classes=["disc", "square"], splits=["val"])
     assert list(doc["splits"]) == ["all", "val"]
@@ -115,9 +115,9 @@ def test_coco_subset_of_selection_loads_in_pycocotools(seg_project, tmp_path):
 
 
 def test_classification_and_regression_sections_equal_their_engines(tmp_path):
-    from explorer.tasks import classification, regression
-    from explorer.tasks.classification_io import import_project as import_classification
-    from explorer.tasks.regression_io import import_project as import_regression
+    from explorer.evaluation import classification, regression
+    from explorer.io.classification import import_project as import_classification
+    from explorer.io.regression import import_project as import_regression
 
     cls, _ = import_classification(tmp_path / "cls", labels=SAMPLES / "classification" / "labels.csv",
                                    predictions=SAMPLES / "classification" / "predictions.csv",
@@ -167,7 +167,7 @@ def test_cli_export_and_errors(seg_project, tmp_path, capsys):
 
 def test_coco_needs_boxes_or_masks(tmp_path):
     from explorer.errors import UserError
-    from explorer.tasks.regression_io import import_project as import_regression
+    from explorer.io.regression import import_project as import_regression
 
     reg, _ = import_regression(tmp_path / "reg", labels=SAMPLES / "regression" / "regression.csv")
     with pytest.raises(UserError, match="needs boxes or masks"):
@@ -175,7 +175,7 @@ def test_coco_needs_boxes_or_masks(tmp_path):
 
 
 def test_training_export_holds_the_engine_summary(explorer_home):
-    from explorer.tasks.training import export_summary
+    from explorer.analysis.training import export_summary
 
     project = Project.load(build("training"))
     doc = json.loads(json.dumps(export_all_metrics(project)))

@@ -72,8 +72,8 @@ def test_unknown_task_module_is_a_user_error(tmp_path, monkeypatch):
     from explorer.io import import_project
 
     monkeypatch.setattr(sys, "modules", dict(sys.modules))
-    sys.modules["explorer.tasks.regression_io"] = None  # simulate an installation without that importer
-    with pytest.raises(UserError, match=r"importing regression projects is not available in this installation \(explorer.tasks.regression_io is missing\)"):
+    sys.modules["explorer.io.regression"] = None  # simulate an installation without that importer
+    with pytest.raises(UserError, match=r"importing regression projects is not available in this installation \(explorer.io.regression is missing\)"):
         import_project(tmp_path / "p", task="regression", labels="x.csv")
     with pytest.raises(UserError, match="unknown task 'tracking'"):
         import_project(tmp_path / "p", task="tracking")

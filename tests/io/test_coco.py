@@ -11,7 +11,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from explorer.io import import_project
-from explorer.project import Project
+from explorer.project.folder import Project
 from io_helpers import base_coco, write_coco_inputs
 
 

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from explorer.project import Project
+from explorer.project.folder import Project
 
 
 def write_images(folder: Path, n: int, *, size=(48, 64), seed: int = 0, ext: str = ".png") -> list[str]:

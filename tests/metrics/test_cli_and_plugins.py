@@ -10,7 +10,7 @@ import pytest
 
 from explorer.cli import main
 from explorer.errors import UserError
-from explorer.metrics_engine import load_metrics
+from explorer.datametrics.engine import load_metrics
 from metrics import REGISTRY, Metric, register
 
 from .helpers import make_project, standard_labels, standard_predictions, write_images
@@ -128,7 +128,7 @@ def test_failing_plugin_metric_is_reported_and_other_metrics_survive(tmp_path):
             """1 / 0."""
             return 1 / 0
     '''))
-    from explorer.metrics_engine import compute_metrics
+    from explorer.datametrics.engine import compute_metrics
 
     try:
         stats = compute_metrics(project, plugins=[plugin], progress=False, workers=1)

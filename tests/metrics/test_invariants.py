@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from explorer.metrics_engine import compute_metrics, load_metrics, metrics_for
+from explorer.datametrics.engine import compute_metrics, load_metrics, metrics_for
 from metrics import DIRECTIONS, LEVELS, REGISTRY
 
 from .helpers import make_project, standard_labels, standard_predictions, write_images

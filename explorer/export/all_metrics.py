@@ -1,0 +1,243 @@
+"""Export all metrics: one JSON per project, per-image/label/prediction metric tables, a COCO subset.
+
+``export_all_metrics(project, out=None)`` returns (and writes, when ``out`` is given) one JSON document::
+
+    {"format": "cv-explorer/all-metrics", "format_version": 1, "explorer_version": ...,
+     "project":  {name, task, fingerprint, n_images, n_labels, n_predictions, splits, classes},
+     "settings": {iou_threshold, confidence_threshold, classes, undefined: "null"},
+     "splits": {"all": SECTION, "<split>": SECTION, ...},
+     "training": {...}                                  # training-log projects only
+    }
+    SECTION = {"dataset": {n_images, n_labels, n_predictions, per_class: [...]},
+               "evaluation": {... the task's headline numbers, per-class tables, confusion matrix, curves ...},
+               "data_metrics": {"images": {metric: stats}, "labels": ..., "predictions": ...} | {"available": false}}
+
+Undefined numbers (NaN: a class absent from a split, a zero denominator) are written as JSON ``null``.
+``export_tables`` writes ``images``/``labels``/``predictions`` tables (task outcomes joined with the data
+metrics) as CSV and/or Parquet; ``export_coco`` writes the selection as COCO JSON via ``explorer.export.subset``.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from explorer import __version__
+from explorer.errors import UserError
+from explorer.export.sections import SECTIONS, engine, training_report
+
+FORMAT = "cv-explorer/all-metrics"
+FORMAT_VERSION = 1
+METRICS_FILE = "all_metrics.json"
+TARGETS = ("images", "labels", "predictions")
+
+
+def to_jsonable(value):
+    """Plain JSON values: NumPy scalars/arrays to Python, NaN/inf to None, DataFrames to records, keys to str."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, pd.DataFrame):
+        return to_jsonable(value.to_dict(orient="records"))
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if value is None or isinstance(value, (int, str)):
+        return value
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return str(value)
+
+
+# ---- selection ----------------------------------------------------------------------------------------------
+def split_image_ids(project, split: str | None) -> np.ndarray | None:
+    """Image ids of ``split`` (None = all images); ``UserError`` for an unknown split."""
+    if split in (None, "all"):
+        return None
+    if split not in project.splits:
+        raise UserError(f"project {project.name!r} has no split {split!r}; splits: {', '.join(project.splits) or 'none'}")
+    return project.images.loc[project.images["split"] == split, "image_id"].to_numpy(np.int64)
+
+
+def class_ids(project, classes) -> list[int] | None:
+    """Category ids from names or ids (None = all classes); ``UserError`` naming an unknown class."""
+    if classes is None:
+        return None
+    names = project.category_names
+    by_name = {n: c for c, n in names.items()}
+    out = []
+    for c in classes:
+        if isinstance(c, str) and c in by_name:
+            out.append(by_name[c])
+        elif str(c).lstrip("-").isdigit() and int(c) in names:
+            out.append(int(c))
+        else:
+            raise UserError(f"unknown class {c!r}; classes: {', '.join(names.values())}")
+    return sorted(set(out))
+
+
+# ---- dataset statistics and metric summaries ----------------------------------------------------------------
+def dataset_statistics(project, image_ids=None, classes=None) -> dict:
+    """Images, labels and predictions in the selection, in total and per class.
+
+    per class: ``images`` (images with at least one label of the class), ``labels``, ``predictions``.
+    """
+    images, labels, preds = project.images, project.labels, project.predictions
+    if image_ids is not None:
+        images = images[images["image_id"].isin(image_ids)]
+        labels = labels[labels["image_id"].isin(image_ids)]
+        preds = preds[preds["image_id"].isin(image_ids)]
+    cats = project.categories[["category_id", "name"]].copy()
+    if classes is not None:
+        cats = cats[cats["category_id"].isin(classes)]
+        labels = labels[labels["category_id"].isin(classes)]
+        preds = preds[preds["category_id"].isin(classes)]
+    per_class = cats.set_index("category_id")
+    per_class["images"] = labels.groupby("category_id")["image_id"].nunique()
+    per_class["labels"] = labels.groupby("category_id").size()
+    per_class["predictions"] = preds.groupby("category_id").size()
+    per_class[["images", "labels", "predictions"]] = per_class[["images", "labels", "predictions"]].fillna(0).astype(int)
+    return {"n_images": len(images), "n_labels": len(labels), "n_predictions": len(preds),
+            "per_class": per_class.reset_index().to_dict(orient="records")}
+
+
+def _metric_tables(project) -> dict[str, pd.DataFrame] | None:
+    """``metrics_for`` of each target, or None when the project's data metrics were not computed."""
+    if not (project.metrics_dir / "catalog.json").is_file():
+        return None
+    me = engine("explorer.datametrics.engine", "data metrics")
+    return {target: me.metrics_for(project, target) for target in TARGETS}
+
+
+def metric_summaries(tables: dict[str, pd.DataFrame] | None, project, image_ids=None, classes=None) -> dict:
+    """Count, missing, mean, std, min, quartiles, max of every numeric data metric per target in the selection."""
+    from explorer.analysis.stats import summarize
+
+    if tables is None:
+        return {"available": False, "reason": "data metrics were not computed (run 'explorer metrics PROJECT')"}
+    out = {"available": True}
+    for target, df in tables.items():
+        df = _select_rows(df, target, project, image_ids, classes)
+        out[target] = {c: summarize(df[c].to_numpy(np.float64)).as_dict()
+                       for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])}
+    return out
+
+
+def _select_rows(df: pd.DataFrame, target: str, project, image_ids, classes) -> pd.DataFrame:
+    """Rows of a table indexed by ``image_id`` / ``label_id`` / ``pred_id`` within the selection."""
+    if df is None or len(df) == 0:
+        return df
+    if target == "images":
+        return df if image_ids is None else df[df.index.isin(image_ids)]
+    base = project.labels if target == "labels" else project.predictions
+    key = "label_id" if target == "labels" else "pred_id"
+    keep = np.ones(len(base), bool)
+    if image_ids is not None:
+        keep &= base["image_id"].isin(image_ids).to_numpy()
+    if classes is not None:
+        keep &= base["category_id"].isin(classes).to_numpy()
+    return df[df.index.isin(base.loc[keep, key])]
+
+
+# ---- the all-metrics JSON -----------------------------------------------------------------------------------
+def export_all_metrics(project, out=None, *, classes=None, iou_threshold: float = 0.5,
+                       confidence_threshold: float = 0.0, splits=None) -> dict:
+    """Every headline number of the project's pages, per split and for ``"all"`` (module docstring).
+
+    project: a ``Project`` or a project folder. out: a ``.json`` file, or a folder (``all_metrics.json`` in it),
+    or None (nothing written). classes: names or ids (None = all). splits: which splits besides ``"all"``
+    (None = every split of the project). Returns the JSON-ready dict.
+    """
+    project = _as_project(project)
+    chosen = class_ids(project, classes)
+    split_names = ["all", *(project.splits if splits is None else [s for s in splits if s != "all"])]
+    doc = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "explorer_version": __version__,
+        "project": {"name": project.name, "task": project.task, "fingerprint": project.fingerprint,
+                    "n_images": len(project.images), "n_labels": len(project.labels),
+                    "n_predictions": len(project.predictions), "splits": project.splits,
+                    "classes": project.category_names},
+        "settings": {"iou_threshold": iou_threshold, "confidence_threshold": confidence_threshold,
+                     "classes": chosen if chosen is not None else sorted(project.category_names),
+                     "undefined": "null (NaN: e.g. a class absent from a split)"},
+        "splits": {},
+    }
+    section = SECTIONS.get(project.task)
+    tables = _metric_tables(project) if project.task != "training" else None
+    for split in split_names:
+        ids = split_image_ids(project, split)
+        entry = {"dataset": dataset_statistics(project, ids, chosen)}
+        if section is not None:
+            entry["evaluation"] = section(project, image_ids=ids, classes=chosen, iou_threshold=iou_threshold,
+                                          confidence_threshold=confidence_threshold)
+        if project.task != "training":
+            entry["data_metrics"] = metric_summaries(tables, project, ids, chosen)
+        doc["splits"][split] = entry
+    if project.task == "training":
+        doc["training"] = training_report(project)
+    doc = to_jsonable(doc)
+    if out is not None:
+        path = Path(out)
+        if path.suffix.lower() != ".json":
+            path.mkdir(parents=True, exist_ok=True)
+            path = path / METRICS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc, indent=1, allow_nan=False))
+    return doc
+
+
+def _as_project(project):
+    from explorer.project.folder import Project
+
+    return project if isinstance(project, Project) else Project.load(project)
+
+
+# ---- COCO subset --------------------------------------------------------------------------------------------
+def coco_selection(project, *, split: str | None = None, classes=None) -> dict:
+    """The selection (split, classes) as one COCO JSON document (ground truth + ``"predictions"``).
+
+    With all classes: the split's images with all their labels and predictions. With a class filter: the labels
+    and predictions of those classes in the split, and the images they lie on.
+    """
+    subset = engine("explorer.export.subset", "a COCO subset")
+    project = _as_project(project)
+    if project.task not in ("detection", "segmentation"):
+        raise UserError(f"a COCO subset needs boxes or masks; project {project.name!r} is a {project.task} project")
+    ids = split_image_ids(project, split)
+    chosen = class_ids(project, classes)
+    image_ids = project.images["image_id"].to_numpy() if ids is None else ids
+    if chosen is None:
+        result = subset.coco_subset(project, image_ids=image_ids)
+    else:
+        labels, preds = project.labels, project.predictions
+        lab = labels.loc[labels["image_id"].isin(image_ids) & labels["category_id"].isin(chosen), "label_id"]
+        prd = preds.loc[preds["image_id"].isin(image_ids) & preds["category_id"].isin(chosen), "pred_id"]
+        result = subset.coco_subset(project, label_ids=lab.to_numpy(), pred_ids=prd.to_numpy())
+    return result.to_dict()
+
+
+def export_coco(project, out, *, split: str | None = None, classes=None) -> Path:
+    """Write ``coco_selection`` to ``out`` (a ``.json`` file, or ``<folder>/coco_subset.json``); return the path."""
+    doc = coco_selection(project, split=split, classes=classes)
+    path = Path(out)
+    if path.suffix.lower() != ".json":
+        path.mkdir(parents=True, exist_ok=True)
+        path = path / "coco_subset.json"
+    path.write_text(json.dumps(to_jsonable(doc)))
+    return path
+
+
+def export_tables(project, out, **options) -> list[Path]:
+    """Per-image/label/prediction metric tables as CSV and Parquet (``explorer.export.tables.export_tables``)."""
+    from explorer.export.tables import export_tables as write_tables
+
+    return write_tables(project, out, **options)

@@ -1,0 +1,41 @@
+"""Confusion-matrix cell membership on the hand-checkable ``tiny_project``, against the engine's matrix."""
+from __future__ import annotations
+
+import numpy as np
+
+from explorer.evaluation.confusion_cells import BACKGROUND, cell_counts, cell_members, fold
+from explorer.evaluation import Matcher, detection_confusion_matrix
+
+
+def test_every_record_in_one_cell(tiny_project):
+    matcher = Matcher.from_project(tiny_project)
+    members = cell_members(matcher, 0.5).sort_values(["record", "id"], ascending=[False, True])
+    # 100 matches cat label 10; cat 101 pairs with dog label 11 (IoU 0.81), dog 102 with cat label 12 (IoU 1);
+    # cat 103 overlaps nothing; dog label 13 (image 3) is missed
+    assert members[["record", "id", "true", "predicted"]].values.tolist() == [
+        ["prediction", 100, "cat", "cat"], ["prediction", 101, "dog", "cat"], ["prediction", 102, "cat", "dog"],
+        ["prediction", 103, BACKGROUND, "cat"],
+        ["label", 11, "dog", "cat"], ["label", 12, "cat", "dog"], ["label", 13, "dog", BACKGROUND]]
+    counts = cell_counts(members, ["cat", "dog", BACKGROUND])
+    assert counts.values.tolist() == [[1, 1, 0], [1, 0, 1], [1, 0, 0]]
+    engine = detection_confusion_matrix(matcher, 0.5).matrix
+    np.testing.assert_array_equal(counts.to_numpy(), engine.loc[counts.index, counts.columns].to_numpy())
+
+
+def test_high_threshold_and_folding(tiny_project):
+    matcher = Matcher.from_project(tiny_project)
+    members = cell_members(matcher, 0.9)  # 101 no longer pairs with label 11 (IoU 0.81 < 0.9)
+    counts = cell_counts(members, ["cat", "dog", BACKGROUND])
+    engine = detection_confusion_matrix(matcher, 0.9).matrix
+    np.testing.assert_array_equal(counts.to_numpy(), engine.loc[counts.index, counts.columns].to_numpy())
+    assert counts.loc[BACKGROUND, "cat"] == 2 and counts.loc["dog", BACKGROUND] == 2
+    folded = cell_counts(fold(members, ["dog"]), ["dog", "other", BACKGROUND])
+    assert int(folded.to_numpy().sum()) == int(counts.to_numpy().sum())
+    assert folded.values.tolist() == [[0, 0, 2], [1, 1, 0], [0, 2, 0]]
+
+
+def test_class_filter(tiny_project):
+    matcher = Matcher.from_project(tiny_project)
+    counts = cell_counts(cell_members(matcher, 0.5, classes=[2]), ["dog", BACKGROUND])
+    engine = detection_confusion_matrix(matcher, 0.5, classes=[2]).matrix
+    np.testing.assert_array_equal(counts.to_numpy(), engine.loc[counts.index, counts.columns].to_numpy())
