@@ -25,6 +25,7 @@ import pandas as pd
 
 from explorer.project import schema
 from explorer.errors import ProblemReport, UserError
+from explorer.project.paths import safe_join  # noqa: F401  (re-exported: callers import it from here)
 
 MANIFEST = "project.json"
 FORMAT_VERSION = 1
@@ -38,21 +39,6 @@ def _sha(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def safe_join(root: Path, file_name: str) -> Path:
-    """``root / file_name`` resolved, refusing absolute names and names that escape ``root`` (``../x``).
-
-    Raises ``UserError`` naming the offending file name.
-    """
-    name = str(file_name).replace("\\", "/")
-    if not name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        raise UserError(f"image file name {file_name!r} must be relative to the image folder")
-    root_resolved = Path(root).resolve()
-    path = (root_resolved / name).resolve()
-    if not path.is_relative_to(root_resolved):
-        raise UserError(f"image file name {file_name!r} points outside the image folder {root}")
-    return path
 
 
 @dataclass
