@@ -34,7 +34,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from explorer.errors import UserError
+
+
+
+class MetricError(ValueError):
+    """A metric definition or a metrics plugin is wrong; the message names the metric or the file.
+
+    The ``metrics`` package stands alone (it imports nothing from ``explorer``); the explorer CLI and engine
+    report this error like any other usage error.
+    """
+
 
 LEVELS = ("F", "O", "P")
 LEVEL_NAMES = {"F": "frame", "O": "object", "P": "prediction"}
@@ -62,24 +71,24 @@ class Metric:
 
     def __post_init__(self):
         if not self.name.isidentifier():
-            raise UserError(f"metric name {self.name!r} must be a Python identifier (it is a column name)")
+            raise MetricError(f"metric name {self.name!r} must be a Python identifier (it is a column name)")
         levels = tuple(self.levels)
         bad = [lv for lv in levels if lv not in LEVELS]
         if not levels or bad:
-            raise UserError(f"metric {self.name!r}: levels must be a non-empty subset of {LEVELS}, got {self.levels!r}")
+            raise MetricError(f"metric {self.name!r}: levels must be a non-empty subset of {LEVELS}, got {self.levels!r}")
         if self.direction not in DIRECTIONS:
-            raise UserError(f"metric {self.name!r}: direction must be one of {DIRECTIONS}, got {self.direction!r}")
+            raise MetricError(f"metric {self.name!r}: direction must be one of {DIRECTIONS}, got {self.direction!r}")
         needs = tuple(self.needs)
         if any(n not in NEEDS for n in needs):
-            raise UserError(f"metric {self.name!r}: needs must be a subset of {NEEDS}, got {self.needs!r}")
+            raise MetricError(f"metric {self.name!r}: needs must be a subset of {NEEDS}, got {self.needs!r}")
         kind = self.kind or ("image" if "pixels" in needs else "table")
         if kind not in KINDS:
-            raise UserError(f"metric {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+            raise MetricError(f"metric {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
         if "F" in levels and len(levels) > 1:
-            raise UserError(f"metric {self.name!r}: a frame (F) metric cannot also be an O/P metric (different inputs)")
+            raise MetricError(f"metric {self.name!r}: a frame (F) metric cannot also be an O/P metric (different inputs)")
         lo, hi = (float(v) for v in self.range)
         if not lo <= hi:
-            raise UserError(f"metric {self.name!r}: range must be (lo, hi) with lo <= hi, got {self.range!r}")
+            raise MetricError(f"metric {self.name!r}: range must be (lo, hi) with lo <= hi, got {self.range!r}")
         object.__setattr__(self, "levels", levels)
         object.__setattr__(self, "needs", needs)
         object.__setattr__(self, "kind", kind)
@@ -130,7 +139,7 @@ class Registry:
     def register(self, metric: Metric) -> Metric:
         if metric.name in self._metrics:
             other = self._metrics[metric.name]
-            raise UserError(
+            raise MetricError(
                 f"metric {metric.name!r} is already registered (by {other.source}); "
                 f"pick another name for the one from {metric.source}"
             )
@@ -144,7 +153,7 @@ class Registry:
         try:
             return self._metrics[name]
         except KeyError:
-            raise UserError(f"unknown metric {name!r}; known: {', '.join(sorted(self._metrics))}") from None
+            raise MetricError(f"unknown metric {name!r}; known: {', '.join(sorted(self._metrics))}") from None
 
     def __contains__(self, name: str) -> bool:
         return name in self._metrics
@@ -180,7 +189,7 @@ class registering_as:
 
 
 def register(metric: Metric) -> Metric:
-    """Add a metric to the global registry (``UserError`` if the name is taken)."""
+    """Add a metric to the global registry (``MetricError`` if the name is taken)."""
     if not metric.source:
         object.__setattr__(metric, "source", _current_source[-1])
     return REGISTRY.register(metric)
@@ -212,23 +221,23 @@ def box_metric(*, name: str | None = None, title: str, levels=("O", "P"), range=
 def load_plugin(path: str | Path) -> str:
     """Import a user's metric file (its metrics register themselves); return its source id (resolved path).
 
-    Loading the same file twice in one process is a no-op. Errors in the file become a ``UserError`` naming it.
+    Loading the same file twice in one process is a no-op. Errors in the file become a ``MetricError`` naming it.
     """
     path = Path(path).expanduser().resolve()
     source = str(path)
     if source in _loaded_plugins:
         return source
     if not path.is_file():
-        raise UserError(f"metrics plugin {path} not found")
+        raise MetricError(f"metrics plugin {path} not found")
     spec = importlib.util.spec_from_file_location(f"explorer_metric_plugin_{len(_loaded_plugins)}", path)
     module = importlib.util.module_from_spec(spec)
     _current_source.append(source)
     try:
         spec.loader.exec_module(module)
-    except UserError as e:
-        raise UserError(f"metrics plugin {path}: {e}") from None
+    except MetricError as e:
+        raise MetricError(f"metrics plugin {path}: {e}") from None
     except Exception as e:  # a user's file: report it by name, not as our traceback
-        raise UserError(f"metrics plugin {path} failed to load: {type(e).__name__}: {e}") from None
+        raise MetricError(f"metrics plugin {path} failed to load: {type(e).__name__}: {e}") from None
     finally:
         _current_source.pop()
     _loaded_plugins[source] = module

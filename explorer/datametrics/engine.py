@@ -35,8 +35,12 @@ from explorer.project.folder import Project, safe_join
 # ---------------------------------------------------------------------------------------------------------------
 def _selected_metrics(plugins) -> list:
     from metrics import REGISTRY, load_plugins
+    from metrics.registry import MetricError
 
-    sources = load_plugins(plugins)
+    try:
+        sources = load_plugins(plugins)
+    except MetricError as e:  # metrics/ stands alone; here its errors become ours (CLI exit 2, page message)
+        raise UserError(str(e)) from None
     return REGISTRY.selected(sources=sources), sources
 
 

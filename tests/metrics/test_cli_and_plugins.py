@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from explorer.cli import main
-from explorer.errors import UserError
+from metrics.registry import MetricError
 from explorer.datametrics.engine import load_metrics
 from metrics import REGISTRY, Metric, register
 
@@ -99,7 +99,7 @@ def test_broken_plugin_is_named(tmp_path, capsys):
 
 
 def test_duplicate_registration_is_an_error():
-    with pytest.raises(UserError, match="'brightness' is already registered"):
+    with pytest.raises(MetricError, match="'brightness' is already registered"):
         register(Metric(name="brightness", title="x", levels=("F",), fn=lambda image: 0.0, needs=("pixels",)))
 
 
@@ -112,7 +112,7 @@ def test_duplicate_registration_is_an_error():
 ])
 def test_metric_definition_is_validated(kwargs, message):
     base = {"name": "tmp_metric", "title": "t", "levels": ("F",), "fn": lambda t: 0.0}
-    with pytest.raises(UserError, match=message):
+    with pytest.raises(MetricError, match=message):
         Metric(**{**base, **kwargs})
 
 
