@@ -46,11 +46,10 @@ def is_image_name(name: str) -> bool:
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
-def scan_images(root: str | Path) -> list[str]:
-    """Relative ``/``-separated paths of every image under ``root``, in natural order (see the module rules).
+def _walk(root: str | Path, accept) -> list[str]:
+    """Visible regular files under ``root`` whose name ``accept`` takes, relative, natural order (the rules above).
 
-    A ``root`` that does not exist or is not a folder gives ``[]``; the caller says what that means (no
-    images to import / no images to measure). Uses ``os.scandir`` so regular files cost no ``stat`` call.
+    ``os.scandir`` entries know their type from the directory listing, so regular files cost no ``stat`` call.
     """
     found: list[str] = []
     stack = [("", os.fspath(root))]
@@ -66,7 +65,22 @@ def scan_images(root: str | Path) -> list[str]:
                 continue
             if entry.is_dir(follow_symlinks=False):
                 stack.append((prefix + entry.name + "/", entry.path))
-            elif is_image_name(entry.name) and entry.is_file():  # is_file follows a symlink to its target
+            elif accept(entry.name) and entry.is_file():  # follows a symlink: a dangling link is no file
                 found.append(prefix + entry.name)
     found.sort(key=natural_key)
     return found
+
+
+def scan_images(root: str | Path) -> list[str]:
+    """Relative ``/``-separated paths of every image under ``root``, in natural order (see the module rules).
+
+    A ``root`` that does not exist or is not a folder gives ``[]``; the caller says what that means (nothing
+    to import, nothing to measure).
+    """
+    return _walk(root, is_image_name)
+
+
+def scan_files(root: str | Path) -> list[str]:
+    """Every visible file under ``root`` (any extension), walked and ordered like ``scan_images``: for importers
+    that must also report the files that are not what they expect (a ``.jpg`` among PNG masks)."""
+    return _walk(root, bool)

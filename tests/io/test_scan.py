@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from explorer.io.scan import IMAGE_EXTENSIONS, natural_key, scan_images
+from explorer.io.scan import IMAGE_EXTENSIONS, natural_key, scan_files, scan_images
 
 
 def _touch(root, *names):
@@ -57,3 +57,9 @@ def test_importing_the_scanner_imports_no_pandas():
     code = "import sys, explorer.io.scan; print('pandas' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_scan_files_walks_like_scan_images_without_the_extension_filter(tmp_path):
+    _touch(tmp_path, "m10.png", "m2.png", "notes.txt", ".hidden.png", ".git/x.png", "sub/classes.txt")
+    assert scan_files(tmp_path) == ["m2.png", "m10.png", "notes.txt", "sub/classes.txt"]
+    assert scan_images(tmp_path) == ["m2.png", "m10.png"]
