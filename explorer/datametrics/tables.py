@@ -1,6 +1,7 @@
 """Reading computed data metrics: ``load_metrics(project) -> MetricTables`` and ``metrics_for(project, target)``.
 
-Both are re-exported by ``explorer.datametrics.engine`` (the documented entry point).
+Both are re-exported by ``explorer.datametrics.engine`` (the documented entry point). The names (levels, tables,
+id columns, display names) are those of ``explorer.datametrics.catalog``.
 """
 from __future__ import annotations
 
@@ -11,17 +12,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from explorer.datametrics.catalog import LEVEL_TABLES, TARGET_ID, TARGET_LEVEL, catalog_frame
 from explorer.errors import UserError
 from explorer.project.folder import Project
 
-LEVEL_TABLES = {"F": ("frame", "image_id"), "O": ("labels", "label_id"), "P": ("predictions", "pred_id")}
+__all__ = ["LEVEL_TABLES", "MetricTables", "load_metrics", "metrics_for"]
 
 
 @dataclass
 class MetricTables:
     """Computed metrics of a project: ``frame`` (index image_id), ``labels`` (index label_id), ``predictions``
-    (index pred_id), ``catalog`` (``name, title, level, display_name, direction, lo, hi, description``, one row
-    per (metric, level)), ``unavailable`` (``{(name, level): reason}`` for metrics that could not be computed)."""
+    (index pred_id, every run's predictions), ``catalog`` (``explorer.datametrics.catalog.catalog_frame``: one row
+    per (metric, level) with its name, title, display name, table, id column, unit, direction…), ``unavailable`` (``{(name, level): reason}`` for metrics that could not be computed)."""
 
     frame: pd.DataFrame
     labels: pd.DataFrame
@@ -42,11 +44,7 @@ def load_metrics(project: Project | str | Path) -> MetricTables:
         path = folder / f"{file}.parquet"
         df = pd.read_parquet(path) if path.is_file() else pd.DataFrame({id_col: pd.Series(dtype="int64")})
         tables[lv] = df.set_index(id_col)
-    catalog = pd.DataFrame(info.get("metrics", []), columns=[
-        "name", "title", "level", "display_name", "direction", "lo", "hi", "description", "needs", "version",
-        "source", "available", "reason"])
-    catalog["lo"] = catalog["lo"].astype(float).fillna(-np.inf)
-    catalog["hi"] = catalog["hi"].astype(float).fillna(np.inf)
+    catalog = catalog_frame(info.get("metrics", []))
     # the column must exist in its table (a catalogue row without data would break a page)
     present = [name in tables[lv].columns for name, lv in zip(catalog["name"], catalog["level"])]
     catalog = catalog[np.asarray(present, dtype=bool)].reset_index(drop=True)
@@ -56,17 +54,19 @@ def load_metrics(project: Project | str | Path) -> MetricTables:
 
 
 def metrics_for(project: Project | str | Path, target: str) -> pd.DataFrame:
-    """One row per target id (``"images"`` → image_id, ``"labels"`` → label_id, ``"predictions"`` → pred_id):
-    its own-level metrics plus the F metrics of its image joined in (that is how F metrics join model results)."""
+    """One row per target id (``"images"`` → image_id, ``"labels"`` → label_id, ``"predictions"`` → pred_id of the
+    project's current run): its own-level metrics plus the F metrics of its image joined in (that is how F metrics
+    join model results). Columns: own-level metrics, then F metrics (``catalog.target_levels``)."""
     project = project if isinstance(project, Project) else Project.load(project)
+    if target not in TARGET_LEVEL:
+        raise UserError(f"metrics_for: target must be 'images', 'labels' or 'predictions', got {target!r}")
     tables = load_metrics(project)
     if target == "images":
         return tables.frame
-    if target not in ("labels", "predictions"):
-        raise UserError(f"metrics_for: target must be 'images', 'labels' or 'predictions', got {target!r}")
     own = tables.labels if target == "labels" else tables.predictions
-    source = project.labels if target == "labels" else project.predictions
-    id_col = "label_id" if target == "labels" else "pred_id"
+    source = getattr(project, target)  # a run's view holds only that run's predictions
+    id_col = TARGET_ID[target]
+    own = own[own.index.isin(source[id_col].to_numpy())]
     image_of = source.set_index(id_col)["image_id"].reindex(own.index)
     frame = tables.frame.reindex(image_of.to_numpy())
     frame.index = own.index
