@@ -4,6 +4,10 @@ Boxes are COCO-style ``x, y, w, h`` in absolute pixels with ``(x, y)`` the top-l
 COCO ``area`` (for labels it may differ from ``w*h``: polygon/mask area; COCO's area ranges use it).
 ``segmentation`` holds the COCO polygon list or RLE dict serialised as JSON text, or null for box-only rows.
 Classification rows carry NaN boxes. Task-specific extra columns are allowed after these.
+
+The predictions table of a project holds every *run* (one named set of predictions, e.g. one model): a ``run``
+column (``RUN``, str) follows the ``PREDICTIONS`` columns. Importers build run-less tables; the project adds
+the column (``with_run``).
 """
 from __future__ import annotations
 
@@ -43,6 +47,11 @@ PREDICTIONS = {
     "segmentation": "object",
 }
 
+#: the predictions table's run column: the name of the prediction set (model) a row belongs to
+RUN = "run"
+#: the run of predictions imported without a name, and of projects written before runs existed
+DEFAULT_RUN = "default"
+
 SCHEMAS = {"images": IMAGES, "categories": CATEGORIES, "labels": LABELS, "predictions": PREDICTIONS}
 
 
@@ -66,6 +75,17 @@ def conform(df: pd.DataFrame, table: str) -> pd.DataFrame:
         if c not in schema:
             out[c] = df[c].to_numpy()
     out.index = pd.RangeIndex(len(out))
+    return out
+
+
+def with_run(predictions: pd.DataFrame, run: str) -> pd.DataFrame:
+    """``conform(predictions, "predictions")`` plus a str ``run`` column right after the schema's columns.
+
+    Rows keep their own ``run`` when the table has that column; otherwise every row gets ``run``.
+    """
+    out = conform(predictions, "predictions")
+    values = out.pop(RUN).astype(str).to_numpy(object) if RUN in out.columns else np.full(len(out), run, dtype=object)
+    out.insert(len(PREDICTIONS), RUN, values)
     return out
 
 
