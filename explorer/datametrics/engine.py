@@ -324,7 +324,7 @@ def compute_metrics(project: Project | str | Path, *, plugins=(), progress: bool
     cache = MetricCache(project.root / "cache" / "metrics")
     try:
         frame, boxes, unavailable, _, item_of, box_items = _compute(
-            project.images, project.images_root, labels=project.labels, predictions=project.predictions,
+            project.images, project.images_root, labels=project.labels, predictions=project.all_predictions,
             metrics=metrics, sources=sources, cache=cache, workers=workers, progress=progress, stats=stats,
             source_name=str(project.root))
     except BaseException:
