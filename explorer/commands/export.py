@@ -1,7 +1,7 @@
 """``explorer export PROJECT --out DIR``: all metrics as JSON, metric tables as CSV/Parquet, the selection as COCO.
 
-``--what all`` (default) writes ``all_metrics.json``, ``tables/{images,labels,predictions}.{csv,parquet}`` and,
-for detection and segmentation projects, ``coco_subset.json``. ``--split`` and ``--classes`` select what the
+``--what all`` (default) writes ``all_metrics.json``, ``tables/{images,labels,predictions}.{csv,parquet}`` (image-based
+tasks) and, for tasks with boxes or masks (detection, segmentation: ``Task.coco_subset``), ``coco_subset.json``. ``--split`` and ``--classes`` select what the
 tables and the COCO subset hold (the JSON always has every split plus "all"; ``--classes`` restricts it too).
 """
 from __future__ import annotations
@@ -24,11 +24,14 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from explorer import tasks
     from explorer.errors import UserError
-    from explorer.export.all_metrics import export_all_metrics, export_coco, export_tables
+    from explorer.export.all_metrics import export_all_metrics, export_coco
+    from explorer.export.tables import export_tables
     from explorer.project.folder import Project
 
     project = Project.load(args.project)
+    task = tasks.get(project.task)
     if not 0.0 < args.iou_threshold <= 1.0:
         raise UserError(f"--iou-threshold must be in (0, 1], got {args.iou_threshold}")
     out = Path(args.out)
@@ -38,9 +41,9 @@ def run(args) -> int:
     if args.what in ("all", "json"):
         export_all_metrics(project, out, **options)
         written.append(out / "all_metrics.json")
-    if args.what in ("all", "tables") and project.task != "training":
+    if args.what in ("all", "tables") and task.image_based:
         written += export_tables(project, out / "tables", formats=args.formats, split=args.split, **options)
-    if args.what == "coco" or (args.what == "all" and project.task in ("detection", "segmentation")):
+    if args.what == "coco" or (args.what == "all" and task.coco_subset):
         written.append(export_coco(project, out, split=args.split, classes=args.classes))
     for path in written:
         print(f"wrote {path}")

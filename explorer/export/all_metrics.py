@@ -13,8 +13,9 @@
                "data_metrics": {"images": {metric: stats}, "labels": ..., "predictions": ...} | {"available": false}}
 
 Undefined numbers (NaN: a class absent from a split, a zero denominator) are written as JSON ``null``.
-``export_tables`` writes ``images``/``labels``/``predictions`` tables (task outcomes joined with the data
-metrics) as CSV and/or Parquet; ``export_coco`` writes the selection as COCO JSON via ``explorer.export.subset``.
+The evaluation section of each split is the task's ``export_section`` (``explorer.tasks``); a task that is not
+image-based (training logs) has one section for the whole project under its name instead. ``export_coco`` writes
+the selection as COCO JSON via ``explorer.export.subset``; the per-row metric tables are ``explorer.export.tables``.
 """
 from __future__ import annotations
 
@@ -25,14 +26,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from explorer import __version__
+from explorer import __version__, tasks
 from explorer.errors import UserError
-from explorer.export.sections import SECTIONS, engine, training_report
+from explorer.export.common import TARGETS, as_project, class_ids, load_metric_tables, split_image_ids
+from explorer.project.selection import Selection
+
+# old private names, for explorer.export.tables until it imports explorer.export.common (then delete)
+_as_project, _metric_tables = as_project, load_metric_tables
 
 FORMAT = "cv-explorer/all-metrics"
 FORMAT_VERSION = 1
 METRICS_FILE = "all_metrics.json"
-TARGETS = ("images", "labels", "predictions")
 
 
 def to_jsonable(value):
@@ -58,33 +62,6 @@ def to_jsonable(value):
     return str(value)
 
 
-# ---- selection ----------------------------------------------------------------------------------------------
-def split_image_ids(project, split: str | None) -> np.ndarray | None:
-    """Image ids of ``split`` (None = all images); ``UserError`` for an unknown split."""
-    if split in (None, "all"):
-        return None
-    if split not in project.splits:
-        raise UserError(f"project {project.name!r} has no split {split!r}; splits: {', '.join(project.splits) or 'none'}")
-    return project.images.loc[project.images["split"] == split, "image_id"].to_numpy(np.int64)
-
-
-def class_ids(project, classes) -> list[int] | None:
-    """Category ids from names or ids (None = all classes); ``UserError`` naming an unknown class."""
-    if classes is None:
-        return None
-    names = project.category_names
-    by_name = {n: c for c, n in names.items()}
-    out = []
-    for c in classes:
-        if isinstance(c, str) and c in by_name:
-            out.append(by_name[c])
-        elif str(c).lstrip("-").isdigit() and int(c) in names:
-            out.append(int(c))
-        else:
-            raise UserError(f"unknown class {c!r}; classes: {', '.join(names.values())}")
-    return sorted(set(out))
-
-
 # ---- dataset statistics and metric summaries ----------------------------------------------------------------
 def dataset_statistics(project, image_ids=None, classes=None) -> dict:
     """Images, labels and predictions in the selection, in total and per class.
@@ -108,14 +85,6 @@ def dataset_statistics(project, image_ids=None, classes=None) -> dict:
     per_class[["images", "labels", "predictions"]] = per_class[["images", "labels", "predictions"]].fillna(0).astype(int)
     return {"n_images": len(images), "n_labels": len(labels), "n_predictions": len(preds),
             "per_class": per_class.reset_index().to_dict(orient="records")}
-
-
-def _metric_tables(project) -> dict[str, pd.DataFrame] | None:
-    """``metrics_for`` of each target, or None when the project's data metrics were not computed."""
-    if not (project.metrics_dir / "catalog.json").is_file():
-        return None
-    me = engine("explorer.datametrics.engine", "data metrics")
-    return {target: me.metrics_for(project, target) for target in TARGETS}
 
 
 def metric_summaries(tables: dict[str, pd.DataFrame] | None, project, image_ids=None, classes=None) -> dict:
@@ -157,7 +126,8 @@ def export_all_metrics(project, out=None, *, classes=None, iou_threshold: float 
     or None (nothing written). classes: names or ids (None = all). splits: which splits besides ``"all"``
     (None = every split of the project). Returns the JSON-ready dict.
     """
-    project = _as_project(project)
+    project = as_project(project)
+    task = tasks.get(project.task)
     chosen = class_ids(project, classes)
     split_names = ["all", *(project.splits if splits is None else [s for s in splits if s != "all"])]
     doc = {
@@ -171,19 +141,18 @@ def export_all_metrics(project, out=None, *, classes=None, iou_threshold: float 
                      "undefined": "null (NaN: e.g. a class absent from a split)"},
         "splits": {},
     }
-    section = SECTIONS.get(project.task)
-    tables = _metric_tables(project) if project.task != "training" else None
+    metric_tables = load_metric_tables(project) if task.image_based else None
     for split in split_names:
-        ids = split_image_ids(project, split)
+        ids = split_image_ids(project, split)  # validates the split name
         entry = {"dataset": dataset_statistics(project, ids, chosen)}
-        if section is not None:
-            entry["evaluation"] = section(project, image_ids=ids, classes=chosen, iou_threshold=iou_threshold,
-                                          confidence_threshold=confidence_threshold)
-        if project.task != "training":
-            entry["data_metrics"] = metric_summaries(tables, project, ids, chosen)
+        if task.image_based:
+            sel = Selection(split=None if ids is None else split, classes=chosen, iou_threshold=iou_threshold,
+                            confidence_threshold=confidence_threshold)
+            entry["evaluation"] = task.export_section(project, sel)
+            entry["data_metrics"] = metric_summaries(metric_tables, project, ids, chosen)
         doc["splits"][split] = entry
-    if project.task == "training":
-        doc["training"] = training_report(project)
+    if not task.image_based:  # e.g. a training log: one section for the whole project, under the task's name
+        doc[task.name] = task.export_section(project, Selection())
     doc = to_jsonable(doc)
     if out is not None:
         path = Path(out)
@@ -195,12 +164,6 @@ def export_all_metrics(project, out=None, *, classes=None, iou_threshold: float 
     return doc
 
 
-def _as_project(project):
-    from explorer.project.folder import Project
-
-    return project if isinstance(project, Project) else Project.load(project)
-
-
 # ---- COCO subset --------------------------------------------------------------------------------------------
 def coco_selection(project, *, split: str | None = None, classes=None) -> dict:
     """The selection (split, classes) as one COCO JSON document (ground truth + ``"predictions"``).
@@ -208,9 +171,10 @@ def coco_selection(project, *, split: str | None = None, classes=None) -> dict:
     With all classes: the split's images with all their labels and predictions. With a class filter: the labels
     and predictions of those classes in the split, and the images they lie on.
     """
-    subset = engine("explorer.export.subset", "a COCO subset")
-    project = _as_project(project)
-    if project.task not in ("detection", "segmentation"):
+    from explorer.export import subset
+
+    project = as_project(project)
+    if not tasks.get(project.task).coco_subset:
         raise UserError(f"a COCO subset needs boxes or masks; project {project.name!r} is a {project.task} project")
     ids = split_image_ids(project, split)
     chosen = class_ids(project, classes)
@@ -235,9 +199,3 @@ def export_coco(project, out, *, split: str | None = None, classes=None) -> Path
     path.write_text(json.dumps(to_jsonable(doc)))
     return path
 
-
-def export_tables(project, out, **options) -> list[Path]:
-    """Per-image/label/prediction metric tables as CSV and Parquet (``explorer.export.tables.export_tables``)."""
-    from explorer.export.tables import export_tables as write_tables
-
-    return write_tables(project, out, **options)

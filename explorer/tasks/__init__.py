@@ -2,16 +2,30 @@
 
 Built-in tasks live one module each beside this file and register themselves when imported by
 ``_load_builtins``; a task defined elsewhere (a plugin, a test) calls ``register(task)``.
+
+Plugin tasks: ``$EXPLORER_TASK_PLUGINS`` lists Python files (``os.pathsep``-separated) that define and register a
+task each. The registry imports every listed file on first use (and any file added to the variable later), so the
+app, the CLI and library callers started with the variable all know the task::
+
+    EXPLORER_TASK_PLUGINS=/path/to/my_task.py explorer run PROJECT
+
+A plugin's ``Page.file`` is an absolute path to its page script. See ``tests/tasks/toy_plugin.py``.
 """
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 from explorer.tasks.base import CONTROLS, TARGET_ID, TARGET_LEVEL, TARGETS, Outcome, Page, Task
 
 __all__ = ["CONTROLS", "TARGETS", "TARGET_ID", "TARGET_LEVEL", "Outcome", "Page", "Task", "register", "get",
-           "all_tasks", "names"]
+           "all_tasks", "names", "unregister", "load_plugin", "PLUGINS_ENV"]
+
+PLUGINS_ENV = "EXPLORER_TASK_PLUGINS"
 
 _REGISTRY: dict[str, Task] = {}
 _builtins_loaded = False
+_loaded_plugins: dict[str, object] = {}  # resolved plugin path -> its module (each file is executed once)
 
 
 def register(task: Task, *, replace: bool = False) -> Task:
@@ -22,13 +36,48 @@ def register(task: Task, *, replace: bool = False) -> Task:
     return task
 
 
+def unregister(name: str) -> None:
+    """Remove task ``name`` from the registry (tests and plugin reloads; unknown names are ignored)."""
+    _REGISTRY.pop(name, None)
+
+
+def load_plugin(path: str | Path):
+    """Execute a task plugin file (it calls ``register``); loading the same file again is a no-op.
+
+    Returns the plugin's module. An error in the file is a ``UserError`` naming it, not our traceback.
+    """
+    import importlib.util
+
+    from explorer.errors import UserError
+
+    source = str(Path(path).expanduser().resolve())
+    if source in _loaded_plugins:
+        return _loaded_plugins[source]
+    if not Path(source).is_file():
+        raise UserError(f"task plugin {source} not found (listed in ${PLUGINS_ENV})")
+    spec = importlib.util.spec_from_file_location(f"explorer_task_plugin_{len(_loaded_plugins)}", source)
+    module = importlib.util.module_from_spec(spec)
+    _loaded_plugins[source] = module  # before running it: a plugin that reads the registry must not reload itself
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # a user's file: report it by name
+        del _loaded_plugins[source]
+        if isinstance(e, UserError):
+            raise
+        raise UserError(f"task plugin {source} failed to load: {type(e).__name__}: {e}") from None
+    return module
+
+
 def _load_builtins() -> None:
     global _builtins_loaded
-    if _builtins_loaded:
-        return
-    _builtins_loaded = True
-    # importing a task module registers its Task (one explicit line per built-in task)
-    from explorer.tasks import classification, detection, regression, segmentation, training  # noqa: F401
+    if not _builtins_loaded:
+        _builtins_loaded = True
+        # importing a task module registers its Task (one explicit line per built-in task)
+        from explorer.tasks import classification, detection, regression, segmentation, training  # noqa: F401
+    # the variable is read on every call (a string split): a plugin listed after the first use is still found
+    for path in os.environ.get(PLUGINS_ENV, "").split(os.pathsep):
+        if path:
+            load_plugin(path)
 
 
 def get(name: str) -> Task:

@@ -46,6 +46,13 @@ class Page:
     title: str
     icon: str = ":material/article:"
 
+    @property
+    def url_path(self) -> str:
+        """The page's URL path: the file's stem (``pages/model_metrics.py`` -> ``model_metrics``)."""
+        from pathlib import PurePath
+
+        return PurePath(self.file).stem
+
 
 @dataclass(frozen=True)
 class Task:
@@ -60,7 +67,17 @@ class Task:
       pages and export both read it;
     * ``export_section(project, selection) -> dict``: the task's part of the all-metrics JSON;
     * ``pages``: navigation entries; ``controls``: the sidebar controls it uses (subset of ``CONTROLS``);
-    * ``has_classes``: whether the class filter applies.
+    * ``has_classes``: whether the class filter applies;
+    * ``import_formats``: the label formats ``format=`` accepts (empty: the task has one input layout and
+      ``format`` is a usage error);
+    * ``image_based``: whether the project is made of images (data metrics, metric tables and per-split
+      sections apply). A project that is not (training logs) is exported once, ``export_section(project,
+      Selection())``, under the task's name instead of per split;
+    * ``coco_subset``: whether the selection can be exported as COCO JSON (boxes or masks);
+    * ``option_defaults``: the outcome options the task reads from ``Selection.options`` and their defaults
+      (None: computed from the data, e.g. the regression tolerance);
+    * ``sidebar_caption(project) -> str``: the sidebar's one-line summary of the project (None: counts of images,
+      labels and predictions).
     """
 
     name: str
@@ -74,6 +91,11 @@ class Task:
     controls: tuple[str, ...] = ()
     import_options: tuple[str, ...] = ()
     has_classes: bool = True
+    import_formats: tuple[str, ...] = ()
+    image_based: bool = True
+    coco_subset: bool = False
+    option_defaults: dict = field(default_factory=dict)
+    sidebar_caption: Callable | None = None
     description: str = ""
     extras: dict = field(default_factory=dict)
 
