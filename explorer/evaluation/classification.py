@@ -13,6 +13,22 @@ Top-k accuracy: a sample is a hit when its true class is among the k highest sco
 later column (scikit-learn's ``top_k_accuracy_score`` rule: a stable ascending sort, reversed), so the rank of the
 true class t is ``#{j: s_j > s_t} + #{j > t: s_j == s_t}`` and the sample is a hit when that rank is below k.
 
+A class filter (``classes=S``, a subset of the labels) selects **the samples whose true class is in S** — never
+the samples whose prediction is, so it can never hide or add a false positive to a class's own numbers:
+
+* ``per_class`` and ``confusion`` are always over every sample and every label: a class's precision counts every
+  prediction of the class, also on samples of unselected classes (equal to scikit-learn's per-class values on all
+  samples, whatever S is);
+* ``accuracy`` and ``top_k_accuracy`` are over the selected samples (true class in S; top-k still ranks among all
+  labels) — scikit-learn's ``recall_score(..., labels=S, average="micro")`` and
+  ``top_k_accuracy_score(y_true[m], scores[m], labels=labels)`` with ``m = isin(y_true, S)``; NaN when no
+  sample is selected;
+* macro precision/recall/F1 and weighted F1 average the per-class values of S —
+  ``precision_recall_fscore_support(y_true, y_pred, labels=S, average="macro" | "weighted")`` on all samples;
+* ``selected_confusion`` shows S first and folds the other classes into one ``other`` row and column; its S × S
+  block is ``confusion_matrix(y_true, y_pred, labels=S)`` (the ``other`` row holds S's false positives on
+  unselected classes).
+
 Example::
 
     >>> r = evaluate_classification(["a", "b", "b"], ["a", "b", "a"])
@@ -36,16 +52,47 @@ TOP_K = (1, 2, 3, 4, 5)
 class ClassificationEvaluation:
     """Result of ``evaluate_classification``.
 
-    ``summary``: dict ``accuracy, macro_precision, macro_recall, macro_f1, weighted_f1, n_samples`` and, when
-    scores are given, ``top_1_accuracy`` … ``top_5_accuracy``.
-    ``per_class``: DataFrame indexed by class label with ``precision, recall, f1, support, n_predicted``.
-    ``confusion``: ``ClassConfusion`` (counts ``(n_classes, n_classes)``, rows true, columns predicted).
+    ``summary``: dict ``accuracy, macro_precision, macro_recall, macro_f1, weighted_f1, n_samples, n_samples_all``
+    and, when scores are given, ``top_1_accuracy`` … ``top_5_accuracy``. ``n_samples`` counts the selected samples
+    (accuracy's and top-k's denominator), ``n_samples_all`` every sample (what ``per_class`` covers).
+    ``per_class``: DataFrame indexed by class label with ``precision, recall, f1, support, n_predicted``, over
+    every sample (a class filter does not change it).
+    ``confusion``: ``ClassConfusion`` over every sample (counts ``(n_classes, n_classes)``, rows true, columns
+    predicted).
+    ``classes``: the selected labels (all labels when no filter was given).
     """
 
     summary: dict
     per_class: pd.DataFrame
     confusion: ClassConfusion
     labels: tuple
+    classes: tuple = None
+
+    def __post_init__(self):
+        if self.classes is None:
+            object.__setattr__(self, "classes", tuple(self.labels))
+
+    @property
+    def filtered(self) -> bool:
+        """True when only some of the labels are selected."""
+        return set(self.classes) != set(self.labels)
+
+    def selected_confusion(self, *, by: str = "labels", top_k: int | None = None) -> ClassConfusion:
+        """The confusion matrix of the selection (module docstring): the selected classes in ``by`` order (the
+        ordering of ``ClassConfusion.order`` on the full matrix), the first ``top_k`` of them kept, every other
+        class folded into one ``other`` row and column (every sample still counted once). Without a filter this is
+        ``confusion.arranged(by=by, top_k=top_k)``."""
+        position = {label: i for i, label in enumerate(self.labels)}
+        selected = np.zeros(len(self.labels), dtype=bool)
+        selected[[position[c] for c in self.classes]] = True
+        order = self.confusion.order(by)
+        # stable partition: the selected classes first, each group keeping the ``by`` order
+        order = np.concatenate([order[selected[order]], order[~selected[order]]])
+        n_selected = int(selected.sum())
+        keep = n_selected if top_k is None else min(int(top_k), n_selected)
+        first = ClassConfusion(self.confusion.counts[np.ix_(order, order)],
+                               tuple(self.confusion.names[i] for i in order))
+        return first.arranged(by="labels", top_k=keep)
 
     @property
     def confusion_matrix(self) -> pd.DataFrame:
@@ -96,15 +143,17 @@ def top_k_hits(true_index: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray
     return rank < k
 
 
-def evaluate_classification(y_true, y_pred, *, scores=None, labels=None) -> ClassificationEvaluation:
+def evaluate_classification(y_true, y_pred, *, scores=None, labels=None, classes=None) -> ClassificationEvaluation:
     """Evaluate single-label classification.
 
     Parameters: ``y_true``, ``y_pred`` array-like ``(n_samples,)`` of class labels (any hashable, comparable
     type); ``scores`` optional float ``(n_samples, n_classes)`` with columns ordered as ``labels``; ``labels``
     optional sequence of the classes (default: sorted union of ``y_true`` and ``y_pred``; required with
     ``scores`` unless the score columns are exactly that union). Every ``y_true``/``y_pred`` value must be one of
-    ``labels``. Formulas (per class c): precision = TP/(TP+FP), recall = TP/(TP+FN), F1 = 2TP/(2TP+FP+FN),
-    support = TP+FN; accuracy = mean(y_true == y_pred). Undefined values follow the module's NaN rule.
+    ``labels``. ``classes``: optional class filter, a subset of ``labels`` (module docstring: it selects the
+    samples whose *true* class is in it; per-class numbers and the confusion matrix stay over every sample).
+    Formulas (per class c): precision = TP/(TP+FP), recall = TP/(TP+FN), F1 = 2TP/(2TP+FP+FN), support = TP+FN;
+    accuracy = mean(y_true == y_pred) over the selected samples. Undefined values follow the module's NaN rule.
     """
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
@@ -127,13 +176,24 @@ def evaluate_classification(y_true, y_pred, *, scores=None, labels=None) -> Clas
     recall = _nan_divide(tp, support)
     f1 = _nan_divide(2 * tp, support + n_predicted)
 
+    if classes is None:
+        chosen = np.ones(n_classes, dtype=bool)
+    else:
+        classes = np.asarray(classes).reshape(-1)
+        chosen = np.zeros(n_classes, dtype=bool)
+        chosen[_encode(classes, labels, "classes")] = True
+    selected = chosen[true_index]  # (n_samples,): the sample's true class is selected
+    n_selected = int(selected.sum())
+    correct = true_index == pred_index
     summary = {
-        "accuracy": float(np.mean(true_index == pred_index)),
-        "macro_precision": _nan_mean(precision),
-        "macro_recall": _nan_mean(recall),
-        "macro_f1": _nan_mean(f1),
-        "weighted_f1": _nan_mean(f1, support.astype(np.float64)),
-        "n_samples": int(len(y_true)),
+        # mean over no sample is undefined (NaN), like every other 0/0 here
+        "accuracy": float(np.mean(correct[selected])) if n_selected else float("nan"),
+        "macro_precision": _nan_mean(precision[chosen]),
+        "macro_recall": _nan_mean(recall[chosen]),
+        "macro_f1": _nan_mean(f1[chosen]),
+        "weighted_f1": _nan_mean(f1[chosen], support[chosen].astype(np.float64)),
+        "n_samples": n_selected,
+        "n_samples_all": int(len(y_true)),
     }
     if scores is not None:
         scores = np.asarray(scores, dtype=np.float64)
@@ -143,14 +203,16 @@ def evaluate_classification(y_true, y_pred, *, scores=None, labels=None) -> Clas
             row = int(np.flatnonzero(np.isnan(scores).any(axis=1))[0])
             raise UserError(f"scores[{row}] contains NaN")
         for k in TOP_K:
-            summary[f"top_{k}_accuracy"] = float(np.mean(top_k_hits(true_index, scores, k)))
+            hits = top_k_hits(true_index[selected], scores[selected], k)
+            summary[f"top_{k}_accuracy"] = float(np.mean(hits)) if n_selected else float("nan")
 
     per_class = pd.DataFrame(
         {"precision": precision, "recall": recall, "f1": f1, "support": support, "n_predicted": n_predicted},
         index=pd.Index(labels, name="class"),
     )
     names = tuple(str(x) for x in labels)
-    return ClassificationEvaluation(summary, per_class, ClassConfusion(counts, names), tuple(labels.tolist()))
+    return ClassificationEvaluation(summary, per_class, ClassConfusion(counts, names), tuple(labels.tolist()),
+                                    tuple(labels[chosen].tolist()))
 
 
 # ---- a project's classification results ----------------------------------------------------------------------
@@ -171,8 +233,10 @@ def classification_table(project) -> pd.DataFrame:
     return table[["image_id", "split", "true_id", "pred_id", "score"]]
 
 
-def _select(project, *, image_ids=None, classes=None, confidence_threshold: float = 0.0) -> pd.DataFrame:
-    """Rows of ``classification_table`` in the selection: images in ``image_ids``, true class in ``classes``.
+def _select(project, *, image_ids=None, classes=None, confidence_threshold: float = 0.0,
+            by: str = "true") -> pd.DataFrame:
+    """Rows of ``classification_table`` in the selection: images in ``image_ids`` whose ``by`` class
+    (``"true"``: the label, the class filter's rule; ``"predicted"``: the prediction) is in ``classes``.
 
     Adds ``predicted``: the image has a prediction whose score is not below ``confidence_threshold``
     (a prediction without a score is always kept: there is nothing to threshold).
@@ -181,11 +245,16 @@ def _select(project, *, image_ids=None, classes=None, confidence_threshold: floa
     keep = np.ones(len(table), dtype=bool)
     if image_ids is not None:
         keep &= table["image_id"].isin(np.asarray(image_ids)).to_numpy()
-    if classes is not None:
-        keep &= table["true_id"].isin(np.asarray(classes)).to_numpy()
     table = table.loc[keep].reset_index(drop=True)
     below = table["score"].to_numpy(np.float64) < confidence_threshold  # NaN < c is False: kept
     table["predicted"] = (table["pred_id"].to_numpy() >= 0) & ~below
+    if classes is not None:
+        column = {"true": "true_id", "predicted": "pred_id"}[by]
+        # a prediction below the threshold is no prediction: it cannot put an image into a predicted class
+        inside = table[column].isin(np.asarray(classes)).to_numpy()
+        if by == "predicted":
+            inside = inside & table["predicted"].to_numpy()
+        table = table.loc[inside].reset_index(drop=True)
     return table
 
 
@@ -193,12 +262,26 @@ def outcomes(project, *, image_ids=None, classes=None, confidence_threshold: flo
     """Per-image outcome for metric importance and performance by metric.
 
     Returns DataFrame ``image_id, true_id, pred_id, score, correct`` (bool), one row per labelled image in the
-    selection that has a prediction at or above ``confidence_threshold``.
+    selection — images in ``image_ids`` whose *true* class is in ``classes`` — that has a prediction at or above
+    ``confidence_threshold``.
     """
     table = _select(project, image_ids=image_ids, classes=classes, confidence_threshold=confidence_threshold)
     table = table.loc[table["predicted"]].reset_index(drop=True)
     table["correct"] = table["true_id"].to_numpy() == table["pred_id"].to_numpy()
     return table[["image_id", "true_id", "pred_id", "score", "correct"]]
+
+
+def false_positives(project, *, image_ids=None, classes=None, confidence_threshold: float = 0.0) -> pd.DataFrame:
+    """The images *predicted* as one of ``classes`` whose true class is another one — every false positive of
+    the selected classes, also on images of unselected classes (which the class filter itself does not select).
+
+    Returns DataFrame ``image_id, true_id, pred_id, score`` over the images in ``image_ids`` with a prediction at
+    or above ``confidence_threshold``; ``len(rows with pred_id == K)`` is K's ``n_predicted − TP``.
+    """
+    table = _select(project, image_ids=image_ids, classes=classes, confidence_threshold=confidence_threshold,
+                    by="predicted")
+    wrong = table["true_id"].to_numpy() != table["pred_id"].to_numpy()
+    return table.loc[wrong, ["image_id", "true_id", "pred_id", "score"]].reset_index(drop=True)
 
 
 def _score_matrix(project, image_ids: np.ndarray, category_ids: np.ndarray) -> np.ndarray | None:
@@ -216,9 +299,11 @@ def _score_matrix(project, image_ids: np.ndarray, category_ids: np.ndarray) -> n
 class ProjectClassification:
     """``evaluate_project`` result: the evaluation plus what was left out of it.
 
-    ``evaluation.per_class`` is indexed by category id and has a ``name`` column; ``n_images`` labelled images
-    were selected, ``n_unpredicted`` of them have no prediction (or one below the confidence threshold) and are
-    not in the evaluation.
+    ``evaluation.per_class`` is indexed by category id and has a ``name`` column; it and ``evaluation.confusion``
+    cover every image of ``image_ids`` with a prediction, whatever the class filter. ``n_images`` labelled images
+    were selected (true class in the filter), ``n_unpredicted`` of them have no prediction (or one below the
+    confidence threshold) and are not in the evaluation. ``evaluation`` is None when no image of ``image_ids``
+    has a prediction.
     """
 
     evaluation: ClassificationEvaluation | None
@@ -231,33 +316,31 @@ class ProjectClassification:
 
 
 def evaluate_project(project, *, image_ids=None, classes=None, confidence_threshold: float = 0.0) -> ProjectClassification:
-    """Evaluate a classification project on a selection (split images, true classes, confidence threshold).
+    """Evaluate a classification project on a selection (split images, class filter, confidence threshold).
 
-    The confusion matrix and per-class table cover every category (a prediction into an unselected class is
-    still an error). When ``classes`` is a strict subset, the macro means are over the selected classes only —
-    scikit-learn's ``precision_recall_fscore_support(..., labels=selected)``; accuracy and top-k are over the
-    selected images.
+    The rule of ``evaluate_classification(..., classes=...)`` applied to the images of ``image_ids`` with a
+    prediction at or above ``confidence_threshold``: the class filter selects the images whose true class is in
+    ``classes`` (accuracy, top-k); per-class precision/recall/F1 and the confusion matrix are over every image of
+    ``image_ids`` (a prediction of K on an image of an unselected class is still a false positive of K); the macro
+    and weighted means average the per-class values of ``classes``.
     """
-    table = _select(project, image_ids=image_ids, classes=classes, confidence_threshold=confidence_threshold)
-    used = table.loc[table["predicted"]]
-    n_unpredicted = int((~table["predicted"]).sum())
-    if len(used) == 0:
-        return ProjectClassification(None, len(table), n_unpredicted)
+    table = _select(project, image_ids=image_ids, confidence_threshold=confidence_threshold)
     category_ids = project.categories["category_id"].to_numpy(np.int64)
+    chosen = category_ids if classes is None else np.asarray(classes, dtype=np.int64).reshape(-1)
+    in_filter = table["true_id"].isin(chosen).to_numpy()
+    n_images = int(in_filter.sum())
+    n_unpredicted = int((in_filter & ~table["predicted"].to_numpy()).sum())
+    used = table.loc[table["predicted"]]
+    if len(used) == 0:
+        return ProjectClassification(None, n_images, n_unpredicted)
     scores = _score_matrix(project, used["image_id"].to_numpy(), category_ids)
     evaluation = evaluate_classification(used["true_id"].to_numpy(), used["pred_id"].to_numpy(),
-                                         scores=scores, labels=category_ids)
+                                         scores=scores, labels=category_ids, classes=chosen)
     names = project.category_names
     per_class = evaluation.per_class.copy()
     per_class.index.name = "category_id"
     per_class.insert(0, "name", [names[int(c)] for c in per_class.index])
-    summary = dict(evaluation.summary)
-    if classes is not None and set(np.asarray(classes).tolist()) != set(category_ids.tolist()):
-        subset = per_class.loc[per_class.index.isin(np.asarray(classes))]
-        summary["macro_precision"] = _nan_mean(subset["precision"].to_numpy())
-        summary["macro_recall"] = _nan_mean(subset["recall"].to_numpy())
-        summary["macro_f1"] = _nan_mean(subset["f1"].to_numpy())
-        summary["weighted_f1"] = _nan_mean(subset["f1"].to_numpy(), subset["support"].to_numpy(np.float64))
     confusion = ClassConfusion(evaluation.confusion.counts, tuple(names[int(c)] for c in category_ids))
-    evaluation = ClassificationEvaluation(summary, per_class, confusion, evaluation.labels)
-    return ProjectClassification(evaluation, len(table), n_unpredicted)
+    evaluation = ClassificationEvaluation(evaluation.summary, per_class, confusion, evaluation.labels,
+                                          evaluation.classes)
+    return ProjectClassification(evaluation, n_images, n_unpredicted)

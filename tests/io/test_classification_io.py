@@ -112,7 +112,10 @@ def test_project_evaluation_matches_sklearn_with_class_subset(tmp_path):
     subset = [1, 3]
     result = classification.evaluate_project(project, image_ids=val_ids, classes=subset)
     keep = (split == "val") & np.isin(truth, subset)
-    ref = precision_recall_fscore_support(truth[keep], pred[keep], labels=subset, average="macro", zero_division=np.nan)
+    # the class filter selects images by true class; the macro means average the selected classes' per-class values
+    # over the whole split (every prediction of a class, also on images of unselected classes)
+    val = split == "val"
+    ref = precision_recall_fscore_support(truth[val], pred[val], labels=subset, average="macro", zero_division=np.nan)
     assert abs(result.summary["macro_f1"] - ref[2]) <= 1e-12
     assert abs(result.summary["macro_precision"] - ref[0]) <= 1e-12
     assert result.summary["accuracy"] == np.mean(truth[keep] == pred[keep])
