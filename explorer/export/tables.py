@@ -1,16 +1,19 @@
 """Per-image, per-label and per-prediction metric tables of a selection, as CSV and Parquet.
 
-``metric_tables(project, ...)`` returns ``{"images": df, "labels": df, "predictions": df}``: the project's rows
-(geometry and ids, without the bulky ``segmentation`` JSON) with the task's outcome and every computed data
-metric joined in (``metrics_for``: own-level metrics plus the frame (F) metrics of the image):
+``metric_tables(project, ...)`` returns ``{"images": df, "labels": df, "predictions": df}``: for each target the
+task's outcome table (``explorer.tasks.get(project.task).outcome_table``, i.e. ``explorer.analysis.outcomes``) of
+the selection, with the id as first column — the same rows and numbers the app's pages read. Its row rule and
+columns are documented in ``explorer.analysis.outcomes``; in short:
 
-* detection — labels: ``detected, matched_pred_id, iou``; predictions: ``is_tp, matched_label_id, iou,
-  fp_reason`` at the given IoU and confidence thresholds; images: ``n_labels, n_detected, n_predictions, n_tp``;
+* detection — labels: ``detected, matched_pred_id, iou, ignored``; predictions (those scoring at or above the
+  confidence threshold): ``is_tp, matched_label_id, iou, fp_reason, ignored``; images: ``n_labels, n_detected,
+  n_predictions, n_tp``; crowd/ignored rows are kept with ``ignored`` true and an empty outcome;
 * classification — images: ``true_id, pred_id, score, correct``;
-* segmentation — images: ``miou, pixel_accuracy`` (per-image IoU over the classes present);
-* regression — images: the engine's per-image ``outcomes`` when it provides them.
+* segmentation — images: ``miou, pixel_accuracy, good``;
+* regression — images: ``target, prediction, error, abs_error, within_tolerance``;
 
-A missing outcome is NaN (e.g. an image without a prediction mask), never 0.
+then every computed data metric (own level plus the frame (F) metrics of the image). An undefined outcome or a
+missing metric is empty (NaN / null; ``<NA>`` for matched ids and yes/no outcomes), never 0 or -1.
 """
 from __future__ import annotations
 
@@ -19,85 +22,38 @@ from pathlib import Path
 import pandas as pd
 
 from explorer.errors import UserError
-from explorer.export.all_metrics import TARGETS, _as_project, _metric_tables, class_ids, split_image_ids
-from explorer.export.sections import _iou_type, engine
+from explorer.export.common import TARGETS, as_project, class_ids, split_image_ids
+from explorer.project.selection import Selection
 
 FORMATS = ("csv", "parquet")
-ID = {"images": "image_id", "labels": "label_id", "predictions": "pred_id"}
 
 
-def _detection_outcomes(project, iou_threshold, confidence_threshold) -> dict[str, pd.DataFrame]:
-    ev = engine("explorer.evaluation", "detection outcomes", ("Matcher",))
-    if not project.has_predictions:
-        return {}
-    match = ev.Matcher.from_project(project, iou_type=_iou_type(project)).match(
-        iou_threshold, confidence_threshold=confidence_threshold)
-    labels = match.labels.set_index("label_id")[["detected", "pred_id", "iou", "ignored"]]
-    labels = labels.rename(columns={"pred_id": "matched_pred_id"})
-    preds = match.predictions.set_index("pred_id")[["is_tp", "label_id", "iou", "fp_reason", "ignored"]]
-    preds = preds.rename(columns={"label_id": "matched_label_id"})
-    counted = match.labels[~match.labels["ignored"].astype(bool)]
-    kept = match.predictions[~match.predictions["ignored"].astype(bool)]
-    images = pd.DataFrame({
-        "n_labels": counted.groupby("image_id").size(),
-        "n_detected": counted.groupby("image_id")["detected"].sum(),
-        "n_predictions": kept.groupby("image_id").size(),
-        "n_tp": kept.groupby("image_id")["is_tp"].sum(),
-    })
-    return {"images": images, "labels": labels, "predictions": preds}
-
-
-def _image_outcomes(project, *, image_ids, classes, iou_threshold, confidence_threshold) -> dict[str, pd.DataFrame]:
-    task = project.task
-    if task == "detection":
-        return _detection_outcomes(project, iou_threshold, confidence_threshold)
-    if task == "classification":
-        cls = engine("explorer.evaluation.classification", "classification outcomes")
-        out = cls.outcomes(project, image_ids=image_ids, classes=classes, confidence_threshold=confidence_threshold)
-        return {"images": out.set_index("image_id")}
-    if task == "segmentation":
-        seg = engine("explorer.evaluation.segmentation", "segmentation outcomes")
-        return {"images": seg.outcomes(project).set_index("image_id")}
-    if task == "regression":
-        reg = engine("explorer.evaluation.regression", "regression outcomes")
-        if hasattr(reg, "outcomes"):
-            return {"images": reg.outcomes(project).set_index("image_id")}
-    return {}
+def selection_of(project, *, split: str | None = None, classes=None, iou_threshold: float = 0.5,
+                 confidence_threshold: float = 0.0, options: dict | None = None) -> Selection:
+    """The core ``Selection`` of export arguments (``UserError`` for an unknown split or class)."""
+    split_image_ids(project, split)  # validates the split
+    return Selection(split=None if split in (None, "all") else split, classes=class_ids(project, classes),
+                     iou_threshold=iou_threshold, confidence_threshold=confidence_threshold,
+                     run=getattr(project, "run", None), options=tuple((options or {}).items()))
 
 
 def metric_tables(project, *, split: str | None = None, classes=None, iou_threshold: float = 0.5,
-                  confidence_threshold: float = 0.0) -> dict[str, pd.DataFrame]:
+                  confidence_threshold: float = 0.0, options: dict | None = None) -> dict[str, pd.DataFrame]:
     """The selection's rows per target with outcomes and data metrics joined (module docstring)."""
-    project = _as_project(project)
-    ids = split_image_ids(project, split)
-    chosen = class_ids(project, classes)
-    outcomes = _image_outcomes(project, image_ids=ids, classes=chosen, iou_threshold=iou_threshold,
-                               confidence_threshold=confidence_threshold)
-    metrics = _metric_tables(project) or {}
-    out = {}
-    for target in TARGETS:
-        base = getattr(project, target)
-        base = base.drop(columns=[c for c in ("segmentation",) if c in base.columns])
-        if ids is not None:
-            base = base[base["image_id"].isin(ids)]
-        if target != "images" and chosen is not None:
-            base = base[base["category_id"].isin(chosen)]
-        if target == "images" and project.task == "classification" and chosen is not None:
-            labelled = project.labels.loc[project.labels["category_id"].isin(chosen), "image_id"]
-            base = base[base["image_id"].isin(labelled)]
-        table = base.set_index(ID[target])
-        if target in outcomes:
-            extra = outcomes[target]
-            table = table.join(extra[[c for c in extra.columns if c not in table.columns]], how="left")
-        if metrics.get(target) is not None:
-            m = metrics[target]
-            table = table.join(m[[c for c in m.columns if c not in table.columns]], how="left")
-        out[target] = table.reset_index()
-    return out
+    from explorer import tasks
+
+    project = as_project(project)
+    task = tasks.get(project.task)
+    if not task.image_based:
+        raise UserError(f"{task.title} projects have no per-image tables to export")
+    sel = selection_of(project, split=split, classes=classes, iou_threshold=iou_threshold,
+                       confidence_threshold=confidence_threshold, options=options)
+    return {target: task.outcome_table(project, sel, target).reset_index() for target in TARGETS}
 
 
 def export_tables(project, out, *, formats=FORMATS, split: str | None = None, classes=None,
-                  iou_threshold: float = 0.5, confidence_threshold: float = 0.0) -> list[Path]:
+                  iou_threshold: float = 0.5, confidence_threshold: float = 0.0,
+                  options: dict | None = None) -> list[Path]:
     """Write ``images``/``labels``/``predictions`` tables to folder ``out`` in each of ``formats``; return paths.
 
     Empty tables (e.g. no predictions) are written too, so the set of files is the same for every project.
@@ -108,7 +64,7 @@ def export_tables(project, out, *, formats=FORMATS, split: str | None = None, cl
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     tables = metric_tables(project, split=split, classes=classes, iou_threshold=iou_threshold,
-                           confidence_threshold=confidence_threshold)
+                           confidence_threshold=confidence_threshold, options=options)
     paths = []
     for target, df in tables.items():
         for fmt in formats:
