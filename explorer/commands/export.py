@@ -17,6 +17,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--what", choices=WHAT, default="all", help="what to export (default: all)")
     parser.add_argument("--split", default=None, help="only this split in the tables and COCO subset (default: all)")
     parser.add_argument("--classes", nargs="+", default=None, metavar="CLASS", help="class names or ids (default: all)")
+    parser.add_argument("--run", metavar="NAME", help="the project's run (set of predictions) to export (default: the first)")
     parser.add_argument("--iou-threshold", type=float, default=0.5, help="detection IoU threshold (default 0.5)")
     parser.add_argument("--confidence-threshold", type=float, default=0.0, help="confidence threshold (default 0)")
     parser.add_argument("--formats", nargs="+", choices=("csv", "parquet"), default=["csv", "parquet"],
@@ -30,7 +31,7 @@ def run(args) -> int:
     from explorer.export.tables import export_tables
     from explorer.project.folder import Project
 
-    project = Project.load(args.project)
+    project = Project.load(args.project).for_run(args.run)
     task = tasks.get(project.task)
     if not 0.0 < args.iou_threshold <= 1.0:
         raise UserError(f"--iou-threshold must be in (0, 1], got {args.iou_threshold}")
