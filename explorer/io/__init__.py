@@ -8,7 +8,6 @@ and flagged. See ``docs/importing.md``.
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from explorer.errors import ProblemReport, UserError
@@ -17,41 +16,39 @@ __all__ = ["import_project"]
 
 
 def import_project(out: str | Path, *, task: str = "detection", images=None, labels=None, predictions=None,
-                   format: str | None = None, splits=None, name: str | None = None,
+                   format: str | None = None, splits=None, name: str | None = None, run: str | None = None,
                    **task_options) -> tuple["Project", ProblemReport]:  # noqa: F821 - Project imported lazily
     """Import inputs into a new project folder ``out``; return the loaded ``Project`` and its ``ProblemReport``.
 
     ``images``: image folder (recursive) or None (evaluation-only project, sizes from the label file).
     ``labels``: COCO JSON file, YOLO labels folder or VOC ``Annotations`` folder (None: images only).
     ``predictions``: COCO results JSON or a YOLO txt folder. ``format``: ``coco | yolo | voc``, guessed when
-    None. ``splits``: CSV ``file_name,split``, ``"folders"`` or None (YOLO: ``data.yaml`` train/val/test).
-    ``task_options``: for detection only ``classes`` (a ``data.yaml``/``classes.txt`` path or a list of
-    names) for YOLO/VOC; other tasks receive them unchanged.
+    None (only tasks with several label formats accept it: ``Task.import_formats``). ``splits``: CSV
+    ``file_name,split``, ``"folders"`` or None (YOLO: ``data.yaml`` train/val/test). ``run``: the name of the
+    predictions' run (tasks with predictions), or the MLflow run of a training log. ``task_options``: the task's
+    own options (``Task.import_options``, e.g. detection's ``classes`` for YOLO/VOC); any other is a ``UserError``.
 
-    For ``task != "detection"`` this delegates to ``explorer.tasks.<task>_io.import_project``. Raises
-    ``UserError`` when the inputs as a whole are unusable or nothing valid remains.
+    The task's importer is ``explorer.tasks.get(task).importer``. Raises ``UserError`` when the inputs as a whole
+    are unusable or nothing valid remains.
     """
-    from explorer.project.folder import TASKS
+    from explorer import tasks
 
-    if task not in TASKS:
-        raise UserError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-    if task != "detection":
-        if format is not None:
-            raise UserError(f"--format applies to detection labels only, not to task {task!r}")
-        module_name = {"classification": "explorer.io.classification", "segmentation": "explorer.io.semantic_masks",
-                       "regression": "explorer.io.regression", "training": "explorer.io.training_logs"}[task]
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name != module_name:
-                raise
-            raise UserError(f"importing {task} projects is not available in this installation ({module_name} is missing)") from None
-        return module.import_project(out, images=images, labels=labels, predictions=predictions, splits=splits,
-                                     name=name, **task_options)
-    unknown = set(task_options) - {"classes"}
+    spec = tasks.get(task)  # UserError naming the known tasks
+    if format is not None and not spec.import_formats:
+        raise UserError(f"--format applies to detection labels only, not to task {task!r}")
+    unknown = set(task_options) - set(spec.import_options)
     if unknown:
-        raise UserError(f"unknown option(s) for detection import: {', '.join(sorted(unknown))} (known: classes)")
-    from explorer.io.detection import import_detection
-
-    return import_detection(out, images=images, labels=labels, predictions=predictions, format=format,
-                            splits=splits, name=name, classes=task_options.get("classes"))
+        known = ", ".join(spec.import_options) or "none"
+        raise UserError(f"unknown option(s) for {task} import: {', '.join(sorted(unknown))} (known: {known})")
+    if spec.import_formats:
+        task_options["format"] = format
+    if run is not None:
+        task_options["run"] = run
+    try:
+        return spec.importer(out, images=images, labels=labels, predictions=predictions, splits=splits, name=name,
+                             **task_options)
+    except ModuleNotFoundError as e:
+        # an installation without one of our importer modules: say so, not a traceback
+        if not (e.name or "").startswith("explorer."):
+            raise
+        raise UserError(f"importing {task} projects is not available in this installation ({e.name} is missing)") from None

@@ -72,8 +72,13 @@ def _load_builtins() -> None:
     global _builtins_loaded
     if not _builtins_loaded:
         _builtins_loaded = True
-        # importing a task module registers its Task (one explicit line per built-in task)
-        from explorer.tasks import classification, detection, regression, segmentation, training  # noqa: F401
+        # importing a task module registers its Task (one explicit line per built-in task; this order is the
+        # order of names(): CLI choices, docs)
+        from explorer.tasks import detection  # noqa: F401
+        from explorer.tasks import classification  # noqa: F401
+        from explorer.tasks import segmentation  # noqa: F401
+        from explorer.tasks import regression  # noqa: F401
+        from explorer.tasks import training  # noqa: F401
     # the variable is read on every call (a string split): a plugin listed after the first use is still found
     for path in os.environ.get(PLUGINS_ENV, "").split(os.pathsep):
         if path:
