@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from explorer import tasks
 from explorer.errors import UserError
-from explorer.project.folder import MANIFEST, TASKS
+from explorer.project.folder import MANIFEST
 
 
 def add_arguments(parser) -> None:
@@ -18,7 +19,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--predictions", metavar="FILE_OR_DIR", help="COCO results JSON, or a folder of YOLO txt files with a confidence column")
     parser.add_argument("--format", choices=("coco", "yolo", "voc"), help="label format (default: guessed from the files)")
     parser.add_argument("--splits", metavar="CSV|folders", help="CSV 'file_name,split', or 'folders' (first folder level under --images)")
-    parser.add_argument("--task", choices=TASKS, default="detection", help="task type (default: detection)")
+    parser.add_argument("--task", choices=tasks.names(), default="detection", help="task type (default: detection)")
     parser.add_argument("--classes", metavar="FILE", help="YOLO/VOC class names: data.yaml or classes.txt (default: found beside the labels)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="extra task option, repeatable")
     parser.add_argument("--name", help="project name shown in the app (default: the folder name)")
