@@ -32,8 +32,9 @@ import pandas as pd
 from explorer.errors import ProblemReport, UserError
 from explorer.project.folder import Project
 from explorer.evaluation.classification import SCORES_TABLE
-from explorer.io.table_files import (class_list, drop_duplicates, images_table, natural_key, read_csv,
-                                     report_rows, resolve_images, scan_images)
+from explorer.io.images import image_folder, images_table
+from explorer.io.scan import natural_key, scan_images
+from explorer.io.table_files import class_list, drop_duplicates, read_csv, report_rows, resolve_images
 
 CONFIDENCE_COLUMNS = ("score", "confidence")
 
@@ -97,7 +98,7 @@ def import_project(out, *, images=None, labels=None, predictions=None, splits=No
     if labels == "folders" and images is None:
         raise UserError("labels='folders' needs the image folder (images=...)")
     report = ProblemReport()
-    known_images = scan_images(images) if images is not None else None
+    known_images = scan_images(image_folder(images)) if images is not None else None
 
     label_rows = (_labels_from_folders(known_images, report) if labels == "folders"
                   else _labels_from_csv(labels, known_images, report))

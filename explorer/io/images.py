@@ -1,4 +1,5 @@
-"""Image files: scanning a folder, checking file names, reading sizes from headers (pixels are not decoded).
+"""Image files: checking file names, reading sizes from headers (pixels are not decoded). Scanning a folder for
+images is ``explorer.io.scan.scan_images`` (the one scanner).
 
 Every importer funnels its image records through ``attach_image_files``: a ``file_name`` that escapes the
 image root is rejected; a missing or unreadable file is reported, and the record is kept when its size is known
@@ -15,9 +16,10 @@ import pandas as pd
 from PIL import Image
 
 from explorer.errors import ProblemReport, UserError
+from explorer.io.scan import scan_images  # noqa: F401 (transition: explorer.io.detection's old import line)
+from explorer.io.splits import assign_splits
 from explorer.project.folder import safe_join
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 # Stands in for the image root when a project has no image folder, so that names like "../x" or "/etc/x"
 # are still rejected the same way (safe_join never touches the file system for a path that does not exist).
 _NO_ROOT = Path("/__explorer_no_image_root__")
@@ -29,15 +31,6 @@ def image_folder(path: str | Path) -> Path:
     if not root.is_dir():
         raise UserError(f"image folder {path} does not exist or is not a folder")
     return root
-
-
-def scan_images(root: Path) -> list[str]:
-    """Relative ``/``-separated paths of every image file under ``root`` (recursive, sorted)."""
-    return sorted(
-        p.relative_to(root).as_posix()
-        for p in root.rglob("*")
-        if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
-    )
 
 
 def read_size(path: Path) -> tuple[int, int]:
@@ -124,3 +117,28 @@ def attach_image_files(images: pd.DataFrame, root: Path | None, report: ProblemR
             ok[i] = False
     out = images.assign(width=width, height=height)[ok].drop(columns=["size_error"], errors="ignore")
     return out.reset_index(drop=True)
+
+
+def header_sizes(root: Path, file_names: list[str], report: ProblemReport) -> tuple[np.ndarray, np.ndarray]:
+    """``(n,)`` widths and heights of ``root / name`` from the image headers, NaN for a missing or unreadable file,
+    which is flagged (``unreadable_image``) because the per-image tasks keep the image: their labels need no size.
+    """
+    width, height, errors = probe_sizes([Path(root) / name for name in file_names])
+    for name, error in zip(file_names, errors):
+        if error is not None:
+            report.warn(Path(root) / name, name, f"{error}; kept without its size", "unreadable_image")
+    return width, height
+
+
+def images_table(file_names: list[str], *, images_root, splits, report: ProblemReport) -> pd.DataFrame:
+    """The ``images`` table of a per-image task (classification, regression): ``image_id`` 1..n in the order of
+    ``file_names`` (the scan's natural order), header sizes (``header_sizes``; all NaN without ``images_root``)
+    and splits (``explorer.io.splits.assign_splits``).
+    """
+    n = len(file_names)
+    width = height = np.full(n, np.nan)
+    if images_root is not None:
+        width, height = header_sizes(images_root, file_names, report)
+    images = pd.DataFrame({"image_id": np.arange(1, n + 1, dtype=np.int64), "file_name": list(file_names),
+                           "width": width, "height": height, "split": None})
+    return assign_splits(images, splits, report)

@@ -18,9 +18,11 @@ import pandas as pd
 
 from explorer.errors import ProblemReport, UserError
 from explorer.project.folder import Project
+from explorer.project.schema import DEFAULT_RUN
 from explorer.evaluation.regression import TABLE
-from explorer.io.table_files import (drop_duplicates, images_table, natural_key, read_csv, report_rows,
-                                     resolve_images, scan_images)
+from explorer.io.images import image_folder, images_table
+from explorer.io.scan import natural_key, scan_images
+from explorer.io.table_files import drop_duplicates, read_csv, report_rows, resolve_images
 
 
 def _numbers(report, path, table: pd.DataFrame, column: str, *, skip: bool) -> tuple[pd.DataFrame, np.ndarray]:
@@ -54,7 +56,7 @@ def import_project(out, *, images=None, labels=None, predictions=None, splits=No
     if labels is None:
         raise UserError("a regression project needs labels: a CSV 'image,target[,prediction]'")
     report = ProblemReport()
-    known_images = scan_images(images) if images is not None else None
+    known_images = scan_images(image_folder(images)) if images is not None else None
 
     rows = _rows(labels, ("image", "target"), known_images, report)
     rows, target = _numbers(report, labels, rows, "target", skip=True)
@@ -94,5 +96,6 @@ def import_project(out, *, images=None, labels=None, predictions=None, splits=No
     categories = pd.DataFrame({"category_id": pd.Series(dtype="int64"), "name": pd.Series(dtype=object),
                                "supercategory": pd.Series(dtype=object)})
     project = Project.create(out, task="regression", images=image_table, categories=categories,
-                             images_root=images, name=name, sources=sources, report=report, extra={TABLE: table})
+                             images_root=images, name=name, sources=sources, report=report, extra={TABLE: table},
+                             runs=[DEFAULT_RUN] if n_pred else None)  # its predictions are a column of TABLE
     return project, report

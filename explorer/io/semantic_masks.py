@@ -28,9 +28,11 @@ import pandas as pd
 
 from explorer.errors import ProblemReport, UserError
 from explorer.evaluation.segmentation import IGNORE_INDEX
+from explorer.io.images import header_sizes
+from explorer.io.scan import scan_files, scan_images
+from explorer.io.splits import assign_splits
 from explorer.io.table_files import class_list
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 MASK_MODES = {"L", "P", "I", "I;16", "1"}  # single-channel integer PIL modes
 
 
@@ -39,19 +41,20 @@ def _key(rel: Path) -> str:
 
 
 def _scan(folder: Path, suffixes: set[str], report: ProblemReport, what: str) -> dict[str, Path]:
-    """Files under ``folder`` by key (relative path without extension); a duplicate key is a problem."""
+    """Mask files under ``folder`` by key (relative path without extension), in the scanner's order (the same walk
+    as the images: ``explorer.io.scan``); a non-PNG file or a duplicate key is a problem."""
     found: dict[str, Path] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder)
-        if path.name == "classes.txt" or path.name.startswith("."):
+    for rel in scan_files(folder):
+        path = folder / rel
+        if path.name == "classes.txt":
             continue
         if path.suffix.lower() not in suffixes:
-            report.add(path, rel.as_posix(), f"not a PNG {what} mask (suffix {path.suffix or 'none'}); lossy or other "
+            report.add(path, rel, f"not a PNG {what} mask (suffix {path.suffix or 'none'}); lossy or other "
                        "formats would change class indices", "not_png")
             continue
-        key = _key(rel)
+        key = _key(Path(rel))
         if key in found:
-            report.add(path, rel.as_posix(), f"same name as {found[key].name}; only the first is used", "duplicate")
+            report.add(path, rel, f"same name as {found[key].name}; only the first is used", "duplicate")
             continue
         found[key] = path
     return found
@@ -91,17 +94,6 @@ def _read_mask(path: Path, report: ProblemReport, what: str) -> np.ndarray | Non
         return None
 
 
-def _image_size(path: Path, report: ProblemReport) -> tuple[float, float] | None:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            return float(im.width), float(im.height)
-    except (UnidentifiedImageError, OSError) as e:
-        report.add(path, path.name, f"unreadable image ({e}); kept without size", "unreadable_image")
-        return None
-
-
 def _check_values(mask: np.ndarray, k: int, ignore: int, path: Path, report: ProblemReport, what: str) -> bool:
     bad = ((mask < 0) | (mask >= k)) & (mask != ignore)
     if bad.any():
@@ -130,34 +122,6 @@ def _regions(mask: np.ndarray, image_id: int, k: int) -> list[dict]:
     return rows
 
 
-def _read_splits(splits, images: Path | None, file_names: dict[str, str], report: ProblemReport) -> dict[str, str]:
-    """Split per key, from a CSV ``file_name,split`` or ``"folders"`` (first folder level names the split)."""
-    if splits is None:
-        return {}
-    if splits == "folders":
-        return {key: name.split("/")[0] for key, name in file_names.items() if "/" in name}
-    path = Path(splits)
-    if not path.is_file():
-        raise UserError(f"splits file {path} not found")
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        raise UserError(f"{path}: not a readable CSV ({e})") from None
-    if not {"file_name", "split"} <= set(table.columns):
-        raise UserError(f"{path}: expected columns file_name,split; got {list(table.columns)}")
-    by_name = {name: key for key, name in file_names.items()}
-    out = {}
-    for line, (name, split) in enumerate(zip(table["file_name"], table["split"]), start=2):
-        key = by_name.get(name) or (name.rsplit(".", 1)[0] if name.rsplit(".", 1)[0] in file_names else None)
-        if key is None:
-            report.add(path, f"line {line}", f"file {name!r} is not an imported image", "unknown_image")
-        elif not split:
-            report.add(path, f"line {line}", f"empty split for {name!r}", "empty_split")
-        else:
-            out[key] = split
-    return out
-
-
 def import_project(out, *, images=None, labels=None, predictions=None, splits=None, name=None, classes=None,
                    num_classes=None, ignore_index: int = IGNORE_INDEX, **task_options):
     """Build a segmentation project in ``out``; return ``(Project, ProblemReport)``.
@@ -183,7 +147,7 @@ def import_project(out, *, images=None, labels=None, predictions=None, splits=No
     image_files = _scan_images(folders["images"], report) if "images" in folders else {}
     names = _class_names(folders["labels"], classes, num_classes)
 
-    keys = sorted(image_files) if image_files else sorted(label_files)
+    keys = list(image_files) if image_files else list(label_files)  # image ids follow the scanner's order
     if image_files:
         for key in sorted(set(label_files) - set(image_files)):
             report.add(label_files[key], key, "label mask has no image of the same name; skipped", "unmatched_label")
@@ -197,11 +161,15 @@ def import_project(out, *, images=None, labels=None, predictions=None, splits=No
         names = [f"class_{i}" for i in range(top + 1)]
     k = len(names)
 
+    file_names = [image_files[key].relative_to(folders["images"]).as_posix() for key in keys] if image_files \
+        else [label_files[key].relative_to(folders["labels"]).as_posix() for key in keys]
+    if image_files:
+        widths, heights = header_sizes(folders["images"], file_names, report)
     image_rows, label_rows, pred_rows = [], [], []
-    for image_id, key in enumerate(keys, start=1):
-        file_name = image_files[key].relative_to(folders["images"]).as_posix() if image_files \
-            else label_files[key].relative_to(folders["labels"]).as_posix()
-        size = _image_size(image_files[key], report) if image_files else None
+    for image_id, (key, file_name) in enumerate(zip(keys, file_names), start=1):
+        size = (float(widths[image_id - 1]), float(heights[image_id - 1])) if image_files else None
+        if size is not None and np.isnan(size[0]):  # unreadable image (flagged by header_sizes)
+            size = None
         row = {"image_id": image_id, "file_name": file_name, "width": np.nan, "height": np.nan, "split": None,
                "label_mask": None, "pred_mask": None}
         if size is not None:
@@ -224,10 +192,6 @@ def import_project(out, *, images=None, labels=None, predictions=None, splits=No
             _add_prediction(row, key, label, size, pred_files, folders["predictions"], k, ignore, report, pred_rows)
         image_rows.append(row)
 
-    split_of = _read_splits(splits, folders.get("images"), {k_: r["file_name"] for k_, r in zip(keys, image_rows)},
-                            report)
-    for key, row in zip(keys, image_rows):
-        row["split"] = split_of.get(key)
     report.kept.update({"images": len(image_rows),
                         "label masks": sum(r["label_mask"] is not None for r in image_rows),
                         "prediction masks": sum(r["pred_mask"] is not None for r in image_rows)})
@@ -235,14 +199,15 @@ def import_project(out, *, images=None, labels=None, predictions=None, splits=No
 
 
 def _scan_images(folder: Path, report: ProblemReport) -> dict[str, Path]:
+    """Images under ``folder`` by key, in the scanner's order; a second image with the same key is a problem."""
     found: dict[str, Path] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES):
-        key = _key(path.relative_to(folder))
+    for rel in scan_images(folder):
+        key = _key(Path(rel))
         if key in found:
-            report.add(path, path.relative_to(folder).as_posix(), f"same name as {found[key].name} apart from the "
-                       "extension; masks cannot tell them apart, skipped", "duplicate")
+            report.add(folder / rel, rel, f"same name as {found[key].name} apart from the extension; masks cannot "
+                       "tell them apart, skipped", "duplicate")
             continue
-        found[key] = path
+        found[key] = folder / rel
     return found
 
 
@@ -277,6 +242,7 @@ def _create(out, image_rows, label_rows, pred_rows, names, folders, ignore, name
 
     images = pd.DataFrame(image_rows, columns=["image_id", "file_name", "width", "height", "split", "label_mask",
                                                "pred_mask"])
+    images = assign_splits(images, splits, report)
     categories = pd.DataFrame({"category_id": np.arange(len(names)), "name": names, "supercategory": ""})
     region_cols = ["image_id", "category_id", "x", "y", "w", "h", "area", "segmentation"]
     labels = pd.DataFrame(label_rows, columns=region_cols)

@@ -1,69 +1,49 @@
-"""Split assignment (train/val/test or any name) for the ``images`` table.
+"""THE split assigner (train/val/test or any name) of the ``images`` table, for every task's importer.
 
-Sources: a CSV with a header ``file_name,split`` (``file_name`` relative to the image folder; a bare file name
-also matches when it is unique in the project), ``"folders"`` (the first folder level of ``file_name`` names
-the split: ``train/a.jpg`` → ``train``), or a mapping computed by an importer (YOLO's ``data.yaml``).
-Images the source does not mention keep ``split = None`` (reported once); CSV rows naming no image are reported.
+Sources:
+
+- a CSV with the columns ``file_name`` (or ``image`` / ``filename``) and ``split``, read like every other input
+  CSV (``explorer.io.table_files.read_csv``: a row with the wrong number of fields is a ``bad_row`` problem);
+  names are matched to the project's images by the one naming rule (``match_names``: exact relative path, else
+  a unique base name, else a unique path without extension);
+- ``"folders"``: the first folder level of ``file_name`` names the split (``train/a.jpg`` → ``train``);
+- an array aligned with ``images`` computed by an importer (YOLO's ``data.yaml``).
+
+Rules, the same for every task: a CSV row with an empty name or split is an ``empty_value`` problem; a row naming
+no image of the project is an ``unknown_file`` problem; an image listed again is a ``duplicate`` problem (the
+first row wins, whether or not the later one agrees: the CSV is ambiguous either way). Images the source gives
+no split (not listed, or at the top of the image folder for ``"folders"``) keep ``split = None``, reported once
+as a flagged ``no_split`` summary, not once per image.
 """
 from __future__ import annotations
 
-import csv
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from explorer.errors import ProblemReport, UserError
+from explorer.io.table_files import drop_duplicates, read_csv, report_rows, resolve_images
 
-
-def _read_csv(path: Path, report: ProblemReport) -> dict[str, tuple[str, int]]:
-    """``{file_name: (split, line)}`` from a splits CSV; bad rows are reported with their line number."""
-    file = str(path)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise UserError(f"splits file {path} cannot be read: {e}") from None
-    if not rows:
-        raise UserError(f"splits file {path} is empty; expected a header 'file_name,split' and one row per image")
-    header = [h.strip().lower() for h in rows[0]]
-    name_col = next((header.index(c) for c in ("file_name", "image", "filename") if c in header), None)
-    if name_col is None or "split" not in header:
-        raise UserError(f"{path}: line 1: the header must name the columns 'file_name' and 'split', got {rows[0]}")
-    split_col = header.index("split")
-    out: dict[str, tuple[str, int]] = {}
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(c.strip() for c in row):
-            continue
-        if len(row) <= max(name_col, split_col):
-            report.add(file, f"line {line}", f"expected {len(header)} fields, got {len(row)}: {row}", "bad_split_row")
-            continue
-        name, split = row[name_col].strip().replace("\\", "/"), row[split_col].strip()
-        if not name or not split:
-            report.add(file, f"line {line}", "empty file_name or split", "bad_split_row")
-        elif name in out and out[name][0] != split:
-            report.add(file, f"line {line}", f"{name!r} is already assigned to split {out[name][0]!r} at line "
-                       f"{out[name][1]}; this row ({split!r}) is skipped", "conflicting_split")
-        else:
-            out.setdefault(name, (split, line))
-    return out
+NAME_COLUMNS = ("file_name", "image", "filename")  # first present one names the image
 
 
 def splits_from_csv(images: pd.DataFrame, path: str | Path, report: ProblemReport) -> np.ndarray:
-    """``(n_images,)`` object array of split names (None when the CSV does not mention the image)."""
-    path = Path(path)
-    table = _read_csv(path, report)
+    """``(n_images,)`` object array of split names (None when the CSV does not give the image one)."""
+    table = read_csv(path, required=("split",), report=report, what="splits")
+    column = next((c for c in NAME_COLUMNS if c in table.columns), None)
+    if column is None:
+        raise UserError(f"{path}: missing column file_name; expected file_name,split, got "
+                        f"{', '.join(c for c in table.columns if c != 'line')}")
+    empty = table[column].eq("").to_numpy() | table["split"].eq("").to_numpy()
+    report_rows(report, path, table, empty, "empty file_name or split", "empty_value")
     names = images["file_name"].astype(str).tolist()
-    by_name = {n: k for k, n in enumerate(names)}
-    base = pd.Series([PurePosixPath(n).name for n in names])
-    unique_base = {b: k for k, (b, dup) in enumerate(zip(base, base.duplicated(keep=False))) if not dup}
+    table = resolve_images(table.loc[~empty].reset_index(drop=True), names, report, path, column=column,
+                           kind="unknown_file", unknown=lambda v: f"file_name {v!r} is not an image of the project")
+    table = drop_duplicates(report, path, table)
+    row = {name: k for k, name in enumerate(names)}
     split = np.full(len(names), None, dtype=object)
-    for name, (value, line) in table.items():
-        k = by_name.get(name, unique_base.get(name))
-        if k is None:
-            report.add(str(path), f"line {line}", f"file_name {name!r} is not an image of the project", "unknown_file")
-        else:
-            split[k] = value
+    split[[row[n] for n in table["file_name"]]] = table["split"].to_numpy(dtype=object)
     return split
 
 

@@ -1,5 +1,6 @@
-"""Shared input handling of the table-based task importers (classification, regression): CSV files read with
-line numbers, the image folder scan, image sizes and the split assignment.
+"""Shared input handling of the table-based inputs (classification and regression CSVs, splits CSVs, training
+logs): CSV files read with line numbers, image names resolved against the scanned images, the ``images`` table,
+class lists.
 
 Every bad record becomes a ``Problem`` naming the file and the line (``line 7``, counting the header as line 1);
 a file that cannot be used at all (missing, no header, missing columns) is a ``UserError``.
@@ -7,20 +8,12 @@ a file that cannot be used at all (missing, no header, missing columns) is a ``U
 from __future__ import annotations
 
 import csv
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from explorer.errors import ProblemReport, UserError
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-
-
-def natural_key(text: str) -> tuple:
-    """Sort key that orders ``"2"`` before ``"10"`` and ``"img2"`` before ``"img10"``."""
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", str(text)) if part)
 
 
 def read_csv(path, *, required: tuple[str, ...], report: ProblemReport, what: str) -> pd.DataFrame:
@@ -77,94 +70,55 @@ def drop_duplicates(report: ProblemReport, path, table: pd.DataFrame, column: st
     return table.loc[~dup].reset_index(drop=True)
 
 
-def scan_images(folder) -> list[str]:
-    """Image files under ``folder`` (recursive), as sorted '/'-separated relative paths."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(f"image folder {folder} not found")
-    return sorted((p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")), key=natural_key)
+def match_names(names, known: list[str]) -> np.ndarray:
+    """``(n,)`` int64 index into ``known`` of each of ``names`` (``-1``: no image), by the one naming rule of
+    every CSV that names images (labels, predictions, targets, splits).
 
-
-def image_sizes(folder, file_names: list[str], report: ProblemReport) -> tuple[np.ndarray, np.ndarray]:
-    """``(n,)`` widths and heights read from the image headers (PIL reads no pixels); NaN and an
-    ``unreadable_image`` problem for a file that cannot be opened (the image is kept: evaluation needs no pixels)."""
-    from PIL import Image, UnidentifiedImageError
-
-    width = np.full(len(file_names), np.nan)
-    height = np.full(len(file_names), np.nan)
-    for i, name in enumerate(file_names):
-        path = Path(folder) / name
-        try:
-            with Image.open(path) as im:
-                width[i], height[i] = im.size
-        except (OSError, UnidentifiedImageError) as e:
-            report.add(path, name, f"unreadable image ({e.__class__.__name__}); kept without pixels", "unreadable_image")
-    return width, height
-
-
-def resolve_images(table: pd.DataFrame, known: list[str], report: ProblemReport, path, *, column: str = "image") -> pd.DataFrame:
-    """Map ``table[column]`` to known image file names; an exact relative path wins, else a unique base name.
-
-    Rows naming no known image (or an ambiguous base name) are ``unknown_image`` problems and dropped.
-    Adds ``file_name``.
+    Backslashes count as ``/``. A name matches the known image with the same relative path; else the one known
+    image with that base name (``b.png`` finds ``sub/b.png`` when no other folder has a ``b.png``); else the one
+    known image with the same path apart from the extension (``a/b.jpg`` finds the mask ``a/b.png`` of a
+    segmentation project without images, ``x`` finds ``x.jpg``). Ambiguous names match nothing.
     """
-    known_set = set(known)
-    by_base: dict[str, list[str]] = {}
-    for name in known:
-        by_base.setdefault(name.rsplit("/", 1)[-1], []).append(name)
-    names = table[column].astype(str).str.replace("\\", "/", regex=False)
-    exact = names.isin(known_set).to_numpy()
-    resolved = np.where(exact, names.to_numpy(), None)
-    for i in np.flatnonzero(~exact):
-        candidates = by_base.get(names.iloc[i], [])
-        if len(candidates) == 1:
-            resolved[i] = candidates[0]
-    unknown = np.equal(resolved, None)
-    report_rows(report, path, table, unknown,
-                lambda r: f"unknown image {r[column]!r} (not in the image folder)", "unknown_image")
-    out = table.loc[~unknown].copy()
-    out["file_name"] = resolved[~unknown]
-    return out.reset_index(drop=True)
+    def unique(keys) -> dict[str, int]:
+        seen: dict[str, int] = {}
+        for k, key in enumerate(keys):
+            seen[key] = -2 if key in seen else k  # -2: more than one image has this key
+        return {key: k for key, k in seen.items() if k >= 0}
 
-
-def assign_splits(file_names: list[str], splits, report: ProblemReport) -> np.ndarray:
-    """Split per image: ``None`` (no splits), ``"folders"`` (first folder level names the split), or a CSV
-    ``file_name,split``. Images the CSV does not list get no split (None)."""
-    out = np.full(len(file_names), None, dtype=object)
-    if splits is None:
-        return out
-    if splits == "folders":
-        for i, name in enumerate(file_names):
-            if "/" in name:
-                out[i] = name.split("/", 1)[0]
-            else:
-                report.add("splits", name, "image is not inside a split folder; it gets no split", "no_split")
-        return out
-    table = read_csv(splits, required=("file_name", "split"), report=report, what="splits")
-    table = table.rename(columns={"file_name": "image"})
-    empty = table["split"].eq("").to_numpy()
-    report_rows(report, splits, table, empty, "empty split name", "empty_value")
-    table = resolve_images(table.loc[~empty].reset_index(drop=True), file_names, report, splits)
-    table = drop_duplicates(report, splits, table)
-    index = {name: i for i, name in enumerate(file_names)}
-    out[[index[n] for n in table["file_name"]]] = table["split"].to_numpy()
+    exact = {name: k for k, name in enumerate(known)}
+    by_base = unique(name.rpartition("/")[2] for name in known)
+    by_stem = unique(_stem(name) for name in known)
+    out = np.full(len(names), -1, dtype=np.int64)
+    for i, name in enumerate(names):
+        name = str(name).replace("\\", "/")
+        k = exact.get(name)
+        if k is None:
+            k = by_base.get(name, by_stem.get(_stem(name), -1))
+        out[i] = k
     return out
 
 
-def images_table(file_names: list[str], *, images_root, splits, report: ProblemReport) -> pd.DataFrame:
-    """The ``images`` table (``image_id`` 1..n in natural file-name order) with sizes and splits."""
-    if images_root is not None:
-        width, height = image_sizes(images_root, file_names, report)
-    else:
-        width = height = np.full(len(file_names), np.nan)
-    return pd.DataFrame({
-        "image_id": np.arange(1, len(file_names) + 1, dtype=np.int64),
-        "file_name": file_names,
-        "width": width,
-        "height": height,
-        "split": assign_splits(file_names, splits, report),
-    })
+def _stem(name: str) -> str:
+    """``a/b.jpg`` -> ``a/b`` (only the last component's extension goes; ``a.d/b`` stays)."""
+    head, slash, leaf = name.rpartition("/")
+    dot = leaf.rfind(".")
+    return head + slash + (leaf[:dot] if dot > 0 else leaf)
+
+
+def resolve_images(table: pd.DataFrame, known: list[str], report: ProblemReport, path, *, column: str = "image",
+                   kind: str = "unknown_image", unknown=None) -> pd.DataFrame:
+    """Map ``table[column]`` to known image file names (``match_names``); adds ``file_name``.
+
+    Rows naming no known image (or an ambiguous name) are ``kind`` problems and dropped; ``unknown(value)``
+    words the message (default: not in the image folder).
+    """
+    index = match_names(table[column].tolist(), known)
+    missing = index < 0
+    unknown = unknown or (lambda value: f"unknown image {value!r} (not in the image folder)")
+    report_rows(report, path, table, missing, lambda r: unknown(r[column]), kind)
+    out = table.loc[~missing].copy()
+    out["file_name"] = np.asarray(known, dtype=object)[index[~missing]] if len(known) else []
+    return out.reset_index(drop=True)
 
 
 def class_list(classes) -> list[str] | None:

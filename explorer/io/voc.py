@@ -24,7 +24,8 @@ import pandas as pd
 from explorer.project import schema
 from explorer.errors import ProblemReport, UserError
 from explorer.io.coco import Tables
-from explorer.io.images import attach_image_files, scan_images
+from explorer.io.images import attach_image_files
+from explorer.io.scan import scan_images
 from explorer.io.validate import check_boxes
 from explorer.io.yolo import resolve_class_names
 

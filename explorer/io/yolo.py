@@ -26,7 +26,8 @@ import yaml
 from explorer.project import schema
 from explorer.errors import ProblemReport, UserError
 from explorer.io.coco import Tables
-from explorer.io.images import attach_image_files, scan_images
+from explorer.io.images import attach_image_files
+from explorer.io.scan import scan_images
 from explorer.io.validate import check_boxes, check_scores
 
 CLASS_FILES = ("data.yaml", "dataset.yaml", "classes.txt")

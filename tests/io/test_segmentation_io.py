@@ -111,7 +111,7 @@ def test_splits_csv_and_unknown_rows(tmp_path, folders):
     splits.write_text("file_name,split\ngood.jpg,train\ngood2.jpg,val\nghost.jpg,test\n")
     project, report = import_project(tmp_path / "p", images=images, labels=labels, predictions=preds, splits=splits)
     assert project.splits == ["train", "val"]
-    assert any(p.kind == "unknown_image" and p.record == "line 4" for p in report.problems)
+    assert any(p.kind == "unknown_file" and p.record == "line 4" for p in report.problems)
 
 
 @pytest.mark.parametrize("kwargs, message", [
