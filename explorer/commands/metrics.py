@@ -12,8 +12,8 @@ from pathlib import Path
 
 from explorer.errors import UserError
 
-# = explorer.project.folder.MANIFEST (test_cli_and_plugins checks it): importing explorer.project.folder would import pandas
-# before the workers are set going
+# = explorer.project.folder.MANIFEST (tests/datametrics checks it): importing explorer.project.folder would import
+# pandas, which a bare-folder run never needs
 MANIFEST = "project.json"
 
 
@@ -27,28 +27,22 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from explorer.datametrics.pool import EarlyRun, start_early
+    from explorer.datametrics.pool import start_early
 
     path = Path(args.path)
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
-    started = None
-    fast = args.out and not args.metrics_plugin and path.is_dir() and not (path / MANIFEST).is_file()
-    # a fresh CLI process on Linux has started no thread pool yet: it may fork its workers itself
-    fork = bool(fast) and sys.platform.startswith("linux") and _whole_process()
+    bare = path.is_dir() and not (path / MANIFEST).is_file()
+    # a fresh CLI process on Linux that measures a bare folder with the built-in metrics has started no thread
+    # pool and imports no pandas: it may fork its workers itself, and skip the interpreter's teardown
+    whole = bool(args.out) and bare and not args.metrics_plugin and _whole_process()
+    fork = whole and sys.platform.startswith("linux")
     if not fork:
         start_early()  # the workers' interpreter starts while this one imports pandas and pyarrow
-    if fast:
-        # bare folder, built-in metrics: list the images and set the workers going before importing pandas
-        started = EarlyRun(path, args.workers, fork=fork)
-    try:
-        rc = _run(args, path, started)
-    finally:
-        if started is not None:
-            started.close()
-    if started is not None and _whole_process():
-        # Everything is written and closed. Skip the interpreter's teardown of pandas/pyarrow/OpenCV (0.1-0.4 s,
-        # as long as a tenth of the whole run); the fork server and resource tracker exit on their pipes' EOF.
+    rc = _run(args, path, bare, fork)
+    if whole:
+        # Everything is written and closed. Skip the interpreter's teardown of pyarrow/OpenCV (0.05-0.4 s, as
+        # long as a tenth of the whole run); the resource tracker exits on its pipe's EOF.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(rc)
@@ -64,28 +58,24 @@ def _whole_process() -> bool:
     return Path(getattr(main, "__file__", None) or "").stem == "explorer"
 
 
-def _run(args, path: Path, started) -> int:
-    if started is not None and started.active and started.processes > 1 and _whole_process():
-        # this process only writes the table: no pandas (its import is a fifth of the CPU of a 1,500-image run)
-        stats = started.write_frame_table(args.out, progress=not args.no_progress)
-        if len(stats.problems):
-            print(stats.problems.format())
-        print(f"explorer metrics: {stats.format()} -> {args.out}")
-        return 0
-    from explorer.datametrics.engine import compute_frame_metrics, compute_metrics
+def _run(args, path: Path, bare: bool, fork: bool) -> int:
+    if bare:
+        from explorer.datametrics.engine import write_frame_metrics
 
-    if (path / MANIFEST).is_file():
+        if not args.out:
+            raise UserError(f"{path} is an image folder, not a project: give --out FILE.parquet "
+                            "(or build a project with 'explorer import')")
+        # no DataFrame: without plugins this run never imports pandas (a fifth of the CPU of 1,500 images)
+        stats = write_frame_metrics(path, args.out, plugins=args.metrics_plugin, progress=not args.no_progress,
+                                    workers=args.workers, fork=fork)
+        where = Path(args.out)
+    elif path.is_dir():
+        from explorer.datametrics.engine import compute_metrics
+
         if args.out:
             raise UserError("--out is for a bare image folder; a project's metrics go to PROJECT/metrics/")
         stats = compute_metrics(path, plugins=args.metrics_plugin, progress=not args.no_progress, workers=args.workers)
         where = path / "metrics"
-    elif path.is_dir():
-        if not args.out:
-            raise UserError(f"{path} is an image folder, not a project: give --out FILE.parquet "
-                            "(or build a project with 'explorer import')")
-        table, stats = compute_frame_metrics(path, args.out, plugins=args.metrics_plugin,
-                                             progress=not args.no_progress, workers=args.workers, started=started)
-        where = Path(args.out)
     else:
         raise UserError(f"{path} does not exist")
     if len(stats.problems):

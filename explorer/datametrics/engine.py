@@ -4,32 +4,50 @@ Outputs of ``compute_metrics(project)`` (``<project>/metrics/``)::
 
     frame.parquet        image_id + one column per F metric       (every image; NaN where undefined)
     labels.parquet       label_id + one column per O metric
-    predictions.parquet  pred_id  + one column per P metric
+    predictions.parquet  pred_id  + one column per P metric       (every run's predictions)
     catalog.json         {"metrics": [one row per (metric, level)], "unavailable": [{name, level, reason}]}
+
+A bare image folder (``compute_frame_metrics`` / ``write_frame_metrics``) gets one row per readable image:
+``file_name`` + one column per F metric. Both runs share every step: images listed by
+``explorer.io.scan.scan_images``, paths checked by ``explorer.project.paths.safe_join_all``, one image pass
+(``_image_pass``), one frame-table builder (``_frame_columns``).
 
 Per-image work (read, hash, decode once, image metrics) runs on a process pool over all cores, in chunks,
 with a tqdm progress bar showing images/s. Table metrics (geometry, counts, near-duplicates) are vectorised
 over whole tables in the main process. Per-image results are cached by content (``explorer.datametrics.cache``):
 a second run recomputes only new/edited images, images whose boxes changed, and new/changed metrics;
 ``MetricsStats`` counts exactly what was recomputed.
+
+A bare-folder run without a cache or plugin table metrics imports no pandas: on the command line that import
+was a fifth of the CPU of a 1,500-image run. So pandas is imported inside the functions that need it, and the
+table readers (``load_metrics``, ``metrics_for``, ``MetricTables``, ``LEVEL_TABLES``, from
+``explorer.datametrics.tables``) are re-exported here on first access.
 """
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from explorer.errors import ProblemReport, UserError
-from explorer.datametrics.cache import MetricCache
-from explorer.datametrics.tables import LEVEL_TABLES, MetricTables, load_metrics, metrics_for  # noqa: F401 (public API)
-from explorer.datametrics.pool import IMAGE_SUFFIXES, IN_PROCESS_BELOW, list_images, pool_shape  # noqa: F401 (API)
-from explorer.datametrics.pool import EarlyRun, main_module_hidden, worker_context
+from explorer.datametrics.pool import IN_PROCESS_BELOW, pool_shape, short_switch_interval, start_pool  # noqa: F401
 from explorer.datametrics.worker import MetricsStats, Plan, install, process  # noqa: F401 (MetricsStats: public API)
-from explorer.project.folder import Project, safe_join
+from explorer.errors import ProblemReport, UserError
+from explorer.io.scan import IMAGE_EXTENSIONS, scan_images
+from explorer.project.paths import safe_join_all
 
+_TABLE_READERS = ("LEVEL_TABLES", "MetricTables", "load_metrics", "metrics_for")
+
+
+def __getattr__(name: str):
+    """``load_metrics`` & co. from ``explorer.datametrics.tables`` (pandas), imported on first use (PEP 562)."""
+    if name in _TABLE_READERS:
+        from explorer.datametrics import tables
+
+        return getattr(tables, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -60,210 +78,243 @@ def _availability(metric, level: str, *, has_pixels: bool, has_size: bool, has_l
     return None
 
 
-def _run_images(tasks: list, plan: Plan, *, workers: int | None, progress: bool, desc: str,
-                started: EarlyRun | None = None):
+def _image_tasks(file_names: list[str], root: Path, boxes_by_image: dict, report: ProblemReport,
+                 source: str) -> list:
+    """``(pos, resolved path, {level: boxes})`` of every image whose path is safe; the others are reported."""
+    tasks = []
+    for pos, (name, path) in enumerate(zip(file_names, safe_join_all(root, file_names))):
+        if isinstance(path, UserError):
+            report.add(source, f"image {name}", str(path), "unsafe_path")
+        else:
+            tasks.append((pos, str(path), boxes_by_image.get(pos, {})))
+    return tasks
+
+
+def _run_images(tasks: list, plan: Plan, *, workers: int | None, progress: bool, desc: str, fork: bool = False,
+                meanwhile=None):
     """Yield ``ImageResult`` in task order, over a process pool unless the job is small.
 
-    ``started``: a pool already running on the same tasks with the same plan (``EarlyRun``) is adopted.
+    ``meanwhile()`` runs in this process once the workers are going (the bare-folder run imports pyarrow
+    there). ``fork``: see ``explorer.datametrics.pool.start_pool``.
     """
-    workers, chunk = pool_shape(len(tasks), workers)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(tasks), desc=desc, unit="img", dynamic_ncols=True, smoothing=0.1)
+    processes, chunk = pool_shape(len(tasks), workers)
+    pool = bar = None
     try:
-        if started is not None:
-            pool, results = started.adopt()
-        elif workers == 1:
+        if processes == 1:
             install(plan, single_thread=False)
             results = map(process, tasks)
-            pool = None
         else:
-            with main_module_hidden():
-                pool = worker_context().Pool(workers, initializer=install, initargs=(plan,))
+            pool = start_pool(processes, plan, fork=fork)
             results = pool.imap(process, tasks, chunksize=chunk)
-        try:
-            for r in results:
-                if bar is not None:
-                    bar.update(1)
-                yield r
-        finally:
-            if pool is not None:
-                pool.terminate()
-                pool.join()
+        if meanwhile is not None:
+            with short_switch_interval():
+                meanwhile()
+        if progress:  # after the fork: a tqdm bar starts a monitor thread
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(tasks), desc=desc, unit="img", dynamic_ncols=True, smoothing=0.1)
+        for r in results:
+            if bar is not None:
+                bar.update(1)
+            yield r
     finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
         if bar is not None:
             bar.close()
 
 
-def _image_tasks(images: pd.DataFrame, root: Path | None, boxes_by_image: dict, report: ProblemReport,
-                 source: str) -> list:
-    tasks = []
-    for pos, name in enumerate(images["file_name"].astype(str)):
-        try:
-            path = safe_join(root, name)
-        except UserError as e:
-            report.add(source, f"image {name}", str(e), "unsafe_path")
-            continue
-        tasks.append((pos, str(path), boxes_by_image.get(pos, {})))
-    return tasks
+@dataclass
+class _ImagePass:
+    """What the image pass found, per image position (``n`` images of the images table / folder listing).
+
+    ``readable`` (n,) bool: read and decoded (or found whole in the cache). ``item_of`` (n,) object: the cache
+    item of a readable image (its content hash; ``"#pos"`` without a cache), ``""`` otherwise. ``sized`` (n,)
+    bool: ``width``/``height``/``phash`` (n,) hold the decoded image's values. ``frame``: metric key → (n,)
+    values, NaN where not computed (``computed[key]`` (n,) bool says where they were). ``box_item_of``:
+    level → {pos: box item}.
+    """
+
+    readable: np.ndarray
+    item_of: np.ndarray
+    sized: np.ndarray
+    width: np.ndarray
+    height: np.ndarray
+    phash: np.ndarray
+    frame: dict
+    computed: dict
+    box_item_of: dict
+
+    @classmethod
+    def empty(cls, n: int, plan: Plan) -> "_ImagePass":
+        keys = [m.key for m in plan.frame_metrics]
+        return cls(readable=np.zeros(n, bool), item_of=np.full(n, "", dtype=object), sized=np.zeros(n, bool),
+                   width=np.full(n, np.nan), height=np.full(n, np.nan), phash=np.zeros(n, np.int64),
+                   frame={k: np.full(n, np.nan) for k in keys}, computed={k: np.zeros(n, bool) for k in keys},
+                   box_item_of={lv: {} for lv in plan.box_metrics})
 
 
-def _compute(images: pd.DataFrame, root: Path | None, *, labels: pd.DataFrame | None,
-             predictions: pd.DataFrame | None, metrics: list, sources: tuple, cache: MetricCache,
-             workers, progress: bool, stats: MetricsStats, source_name: str, started: EarlyRun | None = None):
-    """Shared core of project and folder runs. Returns (frame, labels, predictions tables, catalog rows, unavailable)."""
+def _image_pass(file_names: list[str], tasks: list, plan: Plan, *, cache, workers, progress: bool,
+                stats: MetricsStats, fork: bool = False, meanwhile=None) -> _ImagePass:
+    """Run ``tasks`` and collect the results (pandas-free unless ``cache``, a ``MetricCache``, is given).
+
+    Problems (unreadable image, failing metric) go to ``stats.problems`` by file name. With a cache, new
+    values are streamed to it as they come (an interrupted run keeps them) and the values it already held are
+    filled in at the end; O/P box values live only there (a project run always has a cache).
+    """
+    found = _ImagePass.empty(len(file_names), plan)
     report = stats.problems
-    has_pixels = root is not None and Path(root).is_dir()
-    box_tables = {"O": labels, "P": predictions}
-    image_ids = images["image_id"].to_numpy()
-    pos_of_id = pd.Series(np.arange(len(images)), index=image_ids)
-
-    frame_image = [m for m in metrics if m.is_frame and m.kind == "image"] if has_pixels else []
-    box_image = {lv: [m for m in metrics if lv in m.levels and m.kind == "image"]
-                 for lv in ("O", "P") if has_pixels and box_tables[lv] is not None and len(box_tables[lv])}
-    # boxes per image position, in table order (their order is part of the cache item)
-    boxes_by_image: dict[int, dict] = {}
-    rows_by_level: dict[str, dict] = {}
-    for lv in box_image:
-        table = box_tables[lv]
-        xyxy = _xyxy(table)
-        groups = table.groupby("image_id", sort=False).indices
-        rows_by_level[lv] = {}
-        for image_id, rows in groups.items():
-            if image_id in pos_of_id.index:
-                p = int(pos_of_id[image_id])
-                boxes_by_image.setdefault(p, {})[lv] = xyxy[rows]
-                rows_by_level[lv][p] = rows
-
-    base_done, frame_done, box_done = cache.done() if cache.enabled else (set(), {}, {})
-    plan = Plan(frame_metrics=frame_image, box_metrics=box_image, use_cache=cache.enabled, base_done=base_done,
-                frame_done=frame_done, box_done=box_done, plugin_sources=sources)
-    tasks = _image_tasks(images, root, boxes_by_image, report, source_name) if has_pixels else []
-    if started is not None:  # adopt the early pool only if it runs exactly this job
-        same_plan = (not cache.enabled and not box_image and not sources  # the workers select built-ins only
-                     and all(m.source == "builtin" for m in frame_image))
-        if not (started.active and same_plan and started.tasks == tasks):
-            started.close()
-            started = None
-    expected_keys = {m.key for m in frame_image}
-    item_of = np.full(len(images), "", dtype=object)
-    box_item_of: dict[str, dict[int, str]] = {lv: {} for lv in box_image}
-    readable = np.zeros(len(images), dtype=bool)
-    base_rows, frame_rows, box_rows = [], [], []
-
-    def flush():
-        cache.append("base", pd.DataFrame(base_rows, columns=["item", "width", "height", "phash"]))
-        cache.append("frame", pd.DataFrame(frame_rows, columns=["key", "item", "value"]))
-        if box_rows:
-            cache.append("boxes", pd.concat(box_rows, ignore_index=True))
-        base_rows.clear(), frame_rows.clear(), box_rows.clear()
-
-    for r in _run_images(tasks, plan, workers=workers, progress=progress, desc="metrics", started=started):
-        name = images["file_name"].iat[r.pos]
-        if started is not None and r.decoded and r.frame.keys() != expected_keys:
-            raise RuntimeError("early metrics pool computed other metrics than the engine selected")
+    rows = _CacheRows(cache) if cache is not None else None
+    for r in _run_images(tasks, plan, workers=workers, progress=progress, desc="metrics", fork=fork,
+                         meanwhile=meanwhile):
+        pos, name = r.pos, file_names[r.pos]
         if r.error:
             stats.unreadable += 1
             report.add(name, "image", r.error, "unreadable_image")
             continue
-        readable[r.pos] = True
-        item = r.item if cache.enabled else f"#{r.pos}"
-        item_of[r.pos] = item
+        found.readable[pos] = True
+        found.item_of[pos] = item = r.item if cache is not None else f"#{pos}"
         for metric_name, message in r.metric_errors:
             report.add(name, f"metric {metric_name}", message, "metric_failed")
         stats.images_decoded += r.decoded
         if r.base is not None:
-            base_rows.append((item, *r.base))
+            found.sized[pos] = True
+            found.width[pos], found.height[pos], found.phash[pos] = r.base
         if r.frame:
             stats.frame_images_computed += 1
             stats.frame_values_computed += len(r.frame)
-            frame_rows.extend((k, item, v) for k, v in r.frame.items())
+            for k, v in r.frame.items():
+                found.frame[k][pos] = v
+                found.computed[k][pos] = True
         for lv, box_item in r.box_items.items():
-            box_item_of[lv][r.pos] = box_item if cache.enabled else f"#{r.pos}"
-        for lv, (box_item, values) in r.boxes.items():
-            bi = box_item if cache.enabled else f"#{r.pos}"
+            found.box_item_of[lv][pos] = box_item if cache is not None else f"#{pos}"
+        for lv, (_, values) in r.boxes.items():
             stats.box_images_computed[lv] += 1
-            for k, v in values.items():
-                stats.box_values_computed[lv] += len(v)
-                box_rows.append(pd.DataFrame({"key": k, "item": bi, "box": np.arange(len(v), dtype=np.int32), "value": v}))
-        if len(frame_rows) >= 4096 or len(box_rows) >= 256:
-            flush()
-    flush()
+            stats.box_values_computed[lv] += sum(len(v) for v in values.values())
+        if rows is not None:
+            rows.add(item, r)
+    if rows is not None:
+        rows.flush()
+        _fill_from_cache(found, cache)
+    return found
 
-    # ---- frame table ---------------------------------------------------------------------------------------
+
+class _CacheRows:
+    """New per-image values on their way to the cache, appended in batches (one Parquet row group each)."""
+
+    def __init__(self, cache):
+        self.cache = cache
+        self.base, self.frame, self.boxes = [], [], []
+
+    def add(self, item: str, r) -> None:
+        if r.base is not None:
+            self.base.append((item, *r.base))
+        self.frame.extend((k, item, v) for k, v in r.frame.items())
+        for box_item, values in r.boxes.values():
+            self.boxes.extend((k, box_item, v) for k, v in values.items())
+        if len(self.frame) >= 4096 or len(self.boxes) >= 256:
+            self.flush()
+
+    def flush(self) -> None:
+        import pandas as pd
+
+        self.cache.append("base", pd.DataFrame(self.base, columns=["item", "width", "height", "phash"]))
+        self.cache.append("frame", pd.DataFrame(self.frame, columns=["key", "item", "value"]))
+        if self.boxes:
+            self.cache.append("boxes", pd.concat(
+                [pd.DataFrame({"key": k, "item": bi, "box": np.arange(len(v), dtype=np.int32), "value": v})
+                 for k, bi, v in self.boxes], ignore_index=True))
+        self.base, self.frame, self.boxes = [], [], []
+
+
+def _fill_from_cache(found: _ImagePass, cache) -> None:
+    """Sizes, hashes and frame values of readable images that the run did not recompute, from the cache."""
+    import pandas as pd
+
     base = cache.table("base").set_index("item")
-    width = images["width"].to_numpy(np.float64).copy() if "width" in images else np.full(len(images), np.nan)
-    height = images["height"].to_numpy(np.float64).copy() if "height" in images else np.full(len(images), np.nan)
-    phash = np.zeros(len(images), dtype=np.int64)
-    hit = readable & (pd.Index(base.index).get_indexer(item_of) >= 0) if len(base) else np.zeros(len(images), bool)
-    if hit.any():
-        rows = base.loc[item_of[hit]]
-        width[hit], height[hit] = rows["width"].to_numpy(), rows["height"].to_numpy()
-        phash[hit] = rows["phash"].to_numpy(np.int64)
-    frame_info = pd.DataFrame({"image_id": image_ids, "width": width, "height": height, "phash": phash,
-                               "has_pixels": readable})
+    need = found.readable & ~found.sized & (pd.Index(base.index).get_indexer(found.item_of) >= 0)
+    if need.any():
+        rows = base.loc[found.item_of[need]]
+        found.width[need], found.height[need] = rows["width"].to_numpy(), rows["height"].to_numpy()
+        found.phash[need] = rows["phash"].to_numpy(np.int64)
+        found.sized |= need
+    values = cache.table("frame")
+    for key, col in found.frame.items():
+        todo = found.readable & ~found.computed[key]
+        if todo.any():
+            cached = values[values["key"] == key].set_index("item")["value"]
+            col[todo] = cached.reindex(found.item_of[todo]).to_numpy(np.float64)
+
+
+def _frame_columns(metrics: list, found: _ImagePass, *, image_ids: np.ndarray, width: np.ndarray,
+                   height: np.ndarray, labels, has_pixels: bool, report: ProblemReport, source: str,
+                   unavailable: dict) -> dict[str, np.ndarray]:
+    """One (n,) float64 column per available F metric, in ``metrics`` order (NaN where undefined).
+
+    Image metrics come from the image pass (NaN for unreadable images); table metrics get a ``FrameTable``
+    of ``image_id, width, height, phash, has_pixels`` (``width``/``height``: original pixels, NaN unknown)
+    and ``labels`` (None for a bare folder). Unavailable metrics are recorded in ``unavailable``.
+    """
+    from metrics.tables import FrameTable
+
+    n = len(image_ids)
+    info = {"image_id": image_ids, "width": width, "height": height, "phash": found.phash,
+            "has_pixels": found.readable}
     has_size = bool(np.isfinite(width).any())
-    unavailable: dict = {}
-    frame = pd.DataFrame({"image_id": image_ids})
-    frame_values = cache.table("frame")
+    frame_df = None
+    columns = {}
     for m in [m for m in metrics if m.is_frame]:
         reason = _availability(m, "F", has_pixels=has_pixels, has_size=has_size,
-                               has_labels_table=labels is not None, n_rows=len(images))
+                               has_labels_table=labels is not None, n_rows=n)
         if reason:
             unavailable[(m.name, "F")] = reason
             continue
         if m.kind == "image":
-            values = frame_values[frame_values["key"] == m.key].set_index("item")["value"]
-            col = values.reindex(item_of).to_numpy(np.float64, copy=True)
-            col[~readable] = np.nan
+            values = found.frame.get(m.key)
+            col = np.full(n, np.nan) if values is None else np.where(found.readable, values, np.nan)
         else:
-            from metrics.tables import FrameTable
+            if m.source == "builtin":  # they read columns only (to_numpy, len): no pandas for a bare folder
+                images = _Columns(n, info)
+            else:  # a plugin is promised a DataFrame (metrics.tables.FrameTable)
+                if frame_df is None:
+                    import pandas as pd
 
-            col = _table_metric(m, FrameTable(images=frame_info, labels=labels), len(images), report, source_name)
-        frame[m.name] = col
-
-    # ---- O / P tables ----------------------------------------------------------------------------------------
-    out_tables = {}
-    box_values = cache.table("boxes")
-    for lv, table in box_tables.items():
-        if table is None:
-            continue
-        id_col = LEVEL_TABLES[lv][1]
-        out = pd.DataFrame({id_col: table[id_col].to_numpy()})
-        pos = pos_of_id.reindex(table["image_id"].to_numpy()).to_numpy()
-        known = ~np.isnan(pos)
-        pos_i = np.where(known, pos, 0).astype(np.int64)
-        rows = table.copy()
-        rows["image_width"] = np.where(known, width[pos_i], np.nan)
-        rows["image_height"] = np.where(known, height[pos_i], np.nan)
-        for m in [m for m in metrics if lv in m.levels]:
-            reason = _availability(m, lv, has_pixels=has_pixels, has_size=has_size, has_labels_table=True,
-                                   n_rows=len(table))
-            if reason:
-                unavailable[(m.name, lv)] = reason
-                continue
-            if m.kind == "image":
-                col = _gather_box_values(box_values[box_values["key"] == m.key], rows_by_level.get(lv, {}),
-                                         box_item_of.get(lv, {}), readable, len(table))
-            else:
-                from metrics.tables import BoxTable
-
-                col = _table_metric(m, BoxTable(rows=rows, level=lv), len(table), report, source_name)
-            out[m.name] = col
-        out_tables[lv] = out
-    return frame, out_tables, unavailable, readable, item_of, box_item_of
+                    frame_df = pd.DataFrame(info)
+                images = frame_df
+            col = _table_metric(m, FrameTable(images=images, labels=labels), n, report, source)
+        columns[m.name] = col
+    return columns
 
 
-def _xyxy(table: pd.DataFrame) -> np.ndarray:
+class _Columns(dict):
+    """The part of a DataFrame that the built-in table F metrics read: ``images[col].to_numpy(dtype)``, ``len``."""
+
+    def __init__(self, n: int, columns: dict):
+        super().__init__({k: _Column(v) for k, v in columns.items()})
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
+
+
+class _Column:
+    def __init__(self, values: np.ndarray):
+        self.values = values
+
+    def to_numpy(self, dtype=None, copy: bool = False) -> np.ndarray:
+        return np.array(self.values, dtype=dtype, copy=True) if copy else np.asarray(self.values, dtype=dtype)
+
+
+def _xyxy(table) -> np.ndarray:
     x, y, w, h = (table[c].to_numpy(np.float64) for c in ("x", "y", "w", "h"))
     return np.stack([x, y, x + w, y + h], axis=1)
 
 
-def _gather_box_values(values: pd.DataFrame, rows_by_pos: dict, box_item_of: dict, readable: np.ndarray,
-                       n: int) -> np.ndarray:
+def _gather_box_values(values, rows_by_pos: dict, box_item_of: dict, readable: np.ndarray, n: int) -> np.ndarray:
     """Scatter cached per-box values (item, box index) back to table rows; NaN for unreadable images."""
+    import pandas as pd
+
     col = np.full(n, np.nan)
     if not rows_by_pos or not len(values):
         return col
@@ -309,28 +360,113 @@ def _json_number(x: float):
     return None if not np.isfinite(x) else float(x)
 
 
-# ---------------------------------------------------------------------------------------------------------------
-def compute_metrics(project: Project | str | Path, *, plugins=(), progress: bool = True,
-                    workers: int | None = None) -> MetricsStats:
+# ---- a project ----------------------------------------------------------------------------------------------
+def _compute_project(project, *, metrics: list, sources: tuple, cache, workers, progress: bool,
+                     stats: MetricsStats):
+    """The metric tables of a project: ``(frame, {"O": labels, "P": predictions}, unavailable, image pass)``."""
+    import pandas as pd
+
+    from explorer.datametrics.catalog import LEVEL_TABLES
+
+    images, root, source = project.images, project.images_root, str(project.root)
+    report = stats.problems
+    has_pixels = root is not None and Path(root).is_dir()
+    # data metrics cover every run's predictions (pred_id is unique across runs)
+    box_tables = {"O": project.labels, "P": getattr(project, "all_predictions", project.predictions)}
+    image_ids = images["image_id"].to_numpy()
+    pos_of_id = pd.Series(np.arange(len(images)), index=image_ids)
+
+    frame_image = [m for m in metrics if m.is_frame and m.kind == "image"] if has_pixels else []
+    box_image = {lv: [m for m in metrics if lv in m.levels and m.kind == "image"]
+                 for lv in ("O", "P") if has_pixels and box_tables[lv] is not None and len(box_tables[lv])}
+    # boxes per image position, in table order (their order is part of the cache item)
+    boxes_by_image: dict[int, dict] = {}
+    rows_by_level: dict[str, dict] = {}
+    for lv in box_image:
+        table = box_tables[lv]
+        xyxy = _xyxy(table)
+        groups = table.groupby("image_id", sort=False).indices
+        rows_by_level[lv] = {}
+        for image_id, rows in groups.items():
+            if image_id in pos_of_id.index:
+                p = int(pos_of_id[image_id])
+                boxes_by_image.setdefault(p, {})[lv] = xyxy[rows]
+                rows_by_level[lv][p] = rows
+
+    base_done, frame_done, box_done = cache.done()
+    plan = Plan(frame_metrics=frame_image, box_metrics=box_image, use_cache=True, base_done=base_done,
+                frame_done=frame_done, box_done=box_done, plugin_sources=sources)
+    names = images["file_name"].astype(str).tolist()
+    tasks = _image_tasks(names, root, boxes_by_image, report, source) if has_pixels else []
+    found = _image_pass(names, tasks, plan, cache=cache, workers=workers, progress=progress, stats=stats)
+
+    # ---- frame table: decoded sizes where known, else the images table's ----------------------------------
+    def table_size(col: str) -> np.ndarray:
+        return images[col].to_numpy(np.float64) if col in images else np.full(len(images), np.nan)
+
+    width = np.where(found.sized, found.width, table_size("width"))
+    height = np.where(found.sized, found.height, table_size("height"))
+    unavailable: dict = {}
+    columns = _frame_columns(metrics, found, image_ids=image_ids, width=width, height=height,
+                             labels=project.labels, has_pixels=has_pixels, report=report, source=source,
+                             unavailable=unavailable)
+    frame = pd.DataFrame({"image_id": image_ids, **columns})
+    has_size = bool(np.isfinite(width).any())
+
+    # ---- O / P tables ----------------------------------------------------------------------------------------
+    out_tables = {}
+    box_values = cache.table("boxes")
+    for lv, table in box_tables.items():
+        if table is None:
+            continue
+        id_col = LEVEL_TABLES[lv][1]
+        out = pd.DataFrame({id_col: table[id_col].to_numpy()})
+        pos = pos_of_id.reindex(table["image_id"].to_numpy()).to_numpy()
+        known = ~np.isnan(pos)
+        pos_i = np.where(known, pos, 0).astype(np.int64)
+        rows = table.copy()
+        rows["image_width"] = np.where(known, width[pos_i], np.nan)
+        rows["image_height"] = np.where(known, height[pos_i], np.nan)
+        for m in [m for m in metrics if lv in m.levels]:
+            reason = _availability(m, lv, has_pixels=has_pixels, has_size=has_size, has_labels_table=True,
+                                   n_rows=len(table))
+            if reason:
+                unavailable[(m.name, lv)] = reason
+                continue
+            if m.kind == "image":
+                col = _gather_box_values(box_values[box_values["key"] == m.key], rows_by_level.get(lv, {}),
+                                         found.box_item_of.get(lv, {}), found.readable, len(table))
+            else:
+                from metrics.tables import BoxTable
+
+                col = _table_metric(m, BoxTable(rows=rows, level=lv), len(table), report, source)
+            out[m.name] = col
+        out_tables[lv] = out
+    return frame, out_tables, unavailable, found
+
+
+def compute_metrics(project, *, plugins=(), progress: bool = True, workers: int | None = None) -> MetricsStats:
     """Compute all registered metrics (built-ins + ``plugins`` files) of a project into ``<project>/metrics/``.
 
-    Cached by content under ``<project>/cache/metrics``; returns ``MetricsStats`` (what was recomputed, and the
-    problems met: unreadable images are reported by name, their pixel metrics are NaN, the rest is computed).
+    ``project``: a ``Project`` or its folder. Predictions of every run are measured. Cached by content under
+    ``<project>/cache/metrics``; returns ``MetricsStats`` (what was recomputed, and the problems met:
+    unreadable images are reported by name, their pixel metrics are NaN, the rest is computed).
     """
+    from explorer.datametrics.cache import MetricCache
+    from explorer.project.folder import Project
+
     project = project if isinstance(project, Project) else Project.load(project)
     start = time.perf_counter()
     metrics, sources = _selected_metrics(plugins)
     stats = MetricsStats(images=len(project.images))
     cache = MetricCache(project.root / "cache" / "metrics")
     try:
-        frame, boxes, unavailable, _, item_of, box_items = _compute(
-            project.images, project.images_root, labels=project.labels, predictions=project.all_predictions,
-            metrics=metrics, sources=sources, cache=cache, workers=workers, progress=progress, stats=stats,
-            source_name=str(project.root))
+        frame, boxes, unavailable, found = _compute_project(project, metrics=metrics, sources=sources, cache=cache,
+                                                            workers=workers, progress=progress, stats=stats)
     except BaseException:
         cache.close()
         raise
-    current = {i for i in item_of if i} | {i for d in box_items.values() for i in d.values() if i}
+    current = {i for i in found.item_of if i} | {i for d in found.box_item_of.values() for i in d.values() if i}
     cache.commit(items=current)
     out = project.metrics_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -352,44 +488,112 @@ def compute_metrics(project: Project | str | Path, *, plugins=(), progress: bool
     return stats
 
 
-def compute_frame_metrics(images_dir: str | Path, out: str | Path | None = None, *, plugins=(), progress: bool = True,
-                          workers: int | None = None, cache_dir: str | Path | None = None,
-                          started: EarlyRun | None = None) -> tuple[pd.DataFrame, MetricsStats]:
-    """Frame metrics of a bare image folder: one row per readable image, ``file_name`` + one column per F metric.
+# ---- a bare image folder ------------------------------------------------------------------------------------
+def _folder_table(images_dir, *, plugins, progress: bool, workers: int | None, cache_dir, fork: bool = False):
+    """Frame metrics of a bare folder as a ``pyarrow.Table`` (one row per readable image) and ``MetricsStats``.
 
-    Unreadable or corrupt images are reported (``stats.problems``) and left out; the others are computed.
-    Metrics that need labels are absent. Written to ``out`` (Parquet) when given. No cache unless ``cache_dir``.
-    ``started``: an ``explorer.datametrics.pool.EarlyRun`` on this folder, adopted when it runs the same job
-    (no plugins, no cache); otherwise it is closed.
+    Rows follow ``scan_images``; columns ``file_name`` (large_string, as pandas writes its text columns; a
+    null column when no image is readable, as pandas writes an empty one) then one float64 column per
+    available F metric. Metrics that need labels are absent.
     """
     folder = Path(images_dir)
     if not folder.is_dir():
         raise UserError(f"{folder} is not a folder of images")
-    start = time.perf_counter()
-    if started is not None and (started.wait().folder != folder or started.names is None):
-        started.close()
-        started = None
-    names = started.names if started is not None else list_images(folder)
+    names = scan_images(folder)
     if not names:
-        if started is not None:
-            started.close()
-        raise UserError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found under {folder}")
+        raise UserError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found under {folder}")
     metrics, sources = _selected_metrics(plugins)
     metrics = [m for m in metrics if m.is_frame]
-    images = pd.DataFrame({"image_id": np.arange(len(names), dtype=np.int64), "file_name": names,
-                           "width": np.nan, "height": np.nan})
     stats = MetricsStats(images=len(names))
-    cache = MetricCache(None if cache_dir is None else Path(cache_dir))
-    frame, _, _, readable, item_of, _ = _compute(
-        images, folder, labels=None, predictions=None, metrics=metrics, sources=sources, cache=cache,
-        workers=workers, progress=progress, stats=stats, source_name=str(folder), started=started)
-    cache.commit(items={i for i in item_of if i})
-    table = frame[readable].drop(columns=["image_id"])
-    table.insert(0, "file_name", images["file_name"].to_numpy()[readable])
-    table = table.reset_index(drop=True)
-    if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_parquet(out, index=False)
+    cache = None
+    if cache_dir is not None:
+        from explorer.datametrics.cache import MetricCache
+
+        cache = MetricCache(Path(cache_dir))
+    base_done, frame_done, _ = cache.done() if cache is not None else (set(), {}, {})
+    plan = Plan(frame_metrics=[m for m in metrics if m.kind == "image"], box_metrics={},
+                use_cache=cache is not None, base_done=base_done, frame_done=frame_done, plugin_sources=sources)
+    tasks = _image_tasks(names, folder, {}, stats.problems, str(folder))
+    try:
+        # pyarrow is imported (~0.1 s) while the workers compute, after the fork (it starts threads)
+        found = _image_pass(names, tasks, plan, cache=cache, workers=workers, progress=progress, stats=stats,
+                            fork=fork, meanwhile=_import_pyarrow)
+    except BaseException:
+        if cache is not None:
+            cache.close()
+        raise
+    if cache is not None:
+        cache.commit(items={i for i in found.item_of if i})
+    columns = _frame_columns(metrics, found, image_ids=np.arange(len(names), dtype=np.int64), width=found.width,
+                             height=found.height, labels=None, has_pixels=True, report=stats.problems,
+                             source=str(folder), unavailable={})
+    import pyarrow as pa
+
+    keep = np.flatnonzero(found.readable)
+    arrays = [_string_array([names[i] for i in keep])]
+    for col in columns.values():  # from buffers: pa.array would import pandas to sniff its input
+        kept = np.ascontiguousarray(col[keep], dtype=np.float64)
+        arrays.append(pa.Array.from_buffers(pa.float64(), len(kept), [None, pa.py_buffer(kept)]))
+    return pa.Table.from_arrays(arrays, names=["file_name", *columns]), stats
+
+
+def _import_pyarrow() -> None:
+    import pyarrow  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+
+def _string_array(values: list[str]):
+    """A pyarrow large_string array built from its buffers (``pa.array`` would import pandas to sniff its input)."""
+    import pyarrow as pa
+
+    if not values:  # what pandas writes for an empty text column
+        return pa.nulls(0)
+    encoded = [v.encode("utf-8") for v in values]
+    offsets = np.zeros(len(encoded) + 1, np.int64)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    return pa.Array.from_buffers(pa.large_string(), len(encoded),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+
+
+def _write_parquet(table, out) -> Path:
+    import pyarrow.parquet as pq
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, out)
+    return out
+
+
+def write_frame_metrics(images_dir: str | Path, out: str | Path, *, plugins=(), progress: bool = True,
+                        workers: int | None = None, cache_dir: str | Path | None = None,
+                        fork: bool = False) -> MetricsStats:
+    """``compute_frame_metrics(images_dir, out)`` without building a DataFrame: the command line's run.
+
+    Same file, same problems; without ``cache_dir`` or plugin table metrics it never imports pandas.
+    ``fork=True`` only for a fresh process that is nothing but this command (``explorer metrics DIR --out``
+    on Linux): the workers are forked from it (``explorer.datametrics.pool.start_pool``).
+    """
+    start = time.perf_counter()
+    table, stats = _folder_table(images_dir, plugins=plugins, progress=progress, workers=workers,
+                                 cache_dir=cache_dir, fork=fork)
+    _write_parquet(table, out)
     stats.seconds = time.perf_counter() - start
-    return table, stats
+    return stats
+
+
+def compute_frame_metrics(images_dir: str | Path, out: str | Path | None = None, *, plugins=(), progress: bool = True,
+                          workers: int | None = None, cache_dir: str | Path | None = None):
+    """Frame metrics of a bare image folder: ``(DataFrame, MetricsStats)``, one row per readable image
+    (``explorer.io.scan.scan_images`` order), ``file_name`` + one column per F metric.
+
+    Unreadable or corrupt images and paths leaving the folder are reported (``stats.problems``) and left out;
+    the others are computed. Metrics that need labels are absent. Written to ``out`` (Parquet) when given. No
+    cache unless ``cache_dir``.
+    """
+    start = time.perf_counter()
+    table, stats = _folder_table(images_dir, plugins=plugins, progress=progress, workers=workers,
+                                 cache_dir=cache_dir)
+    if out is not None:
+        _write_parquet(table, out)
+    stats.seconds = time.perf_counter() - start
+    return table.to_pandas(), stats

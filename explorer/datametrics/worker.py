@@ -19,7 +19,7 @@ from explorer.datametrics.fingerprints import boxes_hash, content_hash
 class Plan:
     """What to compute per image, and what the cache already holds (sets of cache items per key)."""
 
-    frame_metrics: list | None  # image-kind F metrics; None: every selected one, resolved by ``install``
+    frame_metrics: list  # image-kind F metrics
     box_metrics: dict  # level -> image-kind O/P metrics
     use_cache: bool
     base_done: set = field(default_factory=set)
@@ -78,14 +78,7 @@ def install(plan: Plan, *, single_thread: bool = True) -> None:
 
     if single_thread:
         cv2.setNumThreads(1)  # one process per core already; OpenCV threads would oversubscribe
-    sources = load_plugins(plan.plugin_sources)
-    if plan.frame_metrics is None:  # an early pool (explorer.datametrics.pool.EarlyRun): the worker picks them
-        from dataclasses import replace
-
-        from metrics import REGISTRY
-
-        plan = replace(plan, frame_metrics=[m for m in REGISTRY.selected(sources=sources)
-                                            if m.is_frame and m.kind == "image"])
+    load_plugins(plan.plugin_sources)
     _PLAN = plan
 
 
