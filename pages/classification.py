@@ -1,9 +1,13 @@
 """Model Quality › Classification: accuracy, macro/weighted means and top-k; the per-class table; the confusion
-matrix raw or row-normalised, ordered by "most confused"/"most common" with top-K folding; and the misclassified
-images per true class.
+matrix raw or row-normalised, ordered by "most confused"/"most common" with top-K folding; the misclassified images
+per true class and, next to them, the images predicted as a class but of another class (its false positives).
 
 Numbers come from ``explorer.evaluation.classification`` (equal to scikit-learn; NaN where undefined, shown as "—").
-The sidebar's split, classes (images whose true class is selected) and confidence threshold apply.
+The sidebar's split and confidence threshold apply. The class filter selects **the images whose true class is
+selected** (never by predicted class): accuracy, top-k and the misclassified gallery cover those images; the
+per-class table and the confusion matrix count every prediction of the split, so a class's precision is the same
+whatever the filter (a prediction of K on an image of an unselected class is still a false positive of K, shown in
+the "predicted as K but wrong" gallery); the macro/weighted means average the selected classes' per-class values.
 """
 from __future__ import annotations
 
@@ -20,6 +24,11 @@ from explorer.ui.gallery import show_gallery
 from explorer.ui.state import selection
 
 ORDER_TITLES = {"most_confused": "most confused", "most_common": "most common", "labels": "class order"}
+FILTER_RULE = ("The class filter selects the images whose **true class** is selected: accuracy, top-k and the "
+               "misclassified images cover them. Per-class precision, recall and F1 and the confusion matrix count "
+               "every prediction of the split, so a selected class's false positives on images of other classes "
+               "still count (see *Predicted as … but wrong*); the macro and weighted means average the selected "
+               "classes' per-class values.")
 
 
 def fmt(value) -> str:
@@ -27,46 +36,82 @@ def fmt(value) -> str:
     return "—" if value is None or not np.isfinite(value) else f"{value:.4f}"
 
 
+def filter_note(result, sel, n_images: int) -> None:
+    """Say what the class filter selects (only when some classes are deselected)."""
+    if not result.filtered:
+        return
+    names = sel.project.category_names
+    chosen = ", ".join(names[int(c)] for c in result.classes)
+    st.info(f"Class filter: {chosen} — {n_images:,} labelled image(s) of the split have a selected true class. "
+            + FILTER_RULE)
+
+
 def headline(result, n_unpredicted: int) -> None:
     s = result.summary
     cols = st.columns(5)
-    cols[0].metric("Accuracy", fmt(s["accuracy"]), help=f"correct / evaluated images; exact value {s['accuracy']!r}")
+    cols[0].metric("Accuracy", fmt(s["accuracy"]), help="correct / evaluated images whose true class is selected; "
+                   f"exact value {s['accuracy']!r}")
     cols[1].metric("Macro precision", fmt(s["macro_precision"]),
-                   help="mean over classes of TP / predicted; classes never predicted are undefined and left out")
-    cols[2].metric("Macro recall", fmt(s["macro_recall"]), help="mean over classes of TP / support")
-    cols[3].metric("Macro F1", fmt(s["macro_f1"]), help=f"mean over classes of 2TP / (2TP + FP + FN); exact value {s['macro_f1']!r}")
-    cols[4].metric("Weighted F1", fmt(s["weighted_f1"]), help="F1 per class weighted by its support")
+                   help="mean over the selected classes of TP / predicted (every prediction of the split); classes "
+                        f"never predicted are undefined and left out; exact value {s['macro_precision']!r}")
+    cols[2].metric("Macro recall", fmt(s["macro_recall"]),
+                   help=f"mean over the selected classes of TP / support; exact value {s['macro_recall']!r}")
+    cols[3].metric("Macro F1", fmt(s["macro_f1"]), help="mean over the selected classes of 2TP / (2TP + FP + FN); "
+                   f"exact value {s['macro_f1']!r}")
+    cols[4].metric("Weighted F1", fmt(s["weighted_f1"]),
+                   help=f"F1 per selected class weighted by its support; exact value {s['weighted_f1']!r}")
     if "top_1_accuracy" in s:
         cols = st.columns(5)
         for k, col in enumerate(cols, start=1):
             col.metric(f"Top-{k} accuracy", fmt(s[f"top_{k}_accuracy"]),
-                       help="true class among the k highest scores (ties towards the later class)")
+                       help="true class among the k highest scores (ties towards the later class), over the images "
+                            f"whose true class is selected; exact value {s[f'top_{k}_accuracy']!r}")
     n = s["n_samples"]
     left_out = (f"; {n_unpredicted:,} selected image(s) have no prediction (or one below the confidence threshold) "
                 "and are left out") if n_unpredicted else ""
-    st.caption(f"{n:,} images evaluated{left_out}")
+    per_class = (f"; the per-class numbers cover all {s['n_samples_all']:,} predicted images of the split"
+                 if result.filtered else "")
+    st.caption(f"{n:,} images evaluated{left_out}{per_class}")
+    if n == 0:
+        st.warning("No image of a selected class has a prediction: accuracy and top-k are undefined (—). The "
+                   "per-class numbers below still count the selected classes' predictions on other images.")
+        return
     note = few_images_note(n)
     if note:
         st.warning(note)
 
 
-def class_table(result, sel) -> None:
-    per_class = result.per_class
-    shown = per_class[per_class.index.isin(sel.classes) | (per_class["n_predicted"] > 0)]
-    st.dataframe(shown.reset_index(drop=True), hide_index=True,
+def class_table(result) -> None:
+    per_class = result.per_class.copy()
+    tp = np.diag(result.confusion.counts)  # confusion rows/columns are in per_class order
+    per_class.insert(per_class.columns.get_loc("n_predicted") + 1, "false_positives",
+                     per_class["n_predicted"].to_numpy() - tp)
+    if result.filtered:
+        selected = per_class.index.isin(result.classes)
+        per_class.insert(1, "selected", selected)
+        per_class = per_class.iloc[np.argsort(~selected, kind="stable")]  # the selected classes first
+    st.dataframe(per_class.reset_index(drop=True), hide_index=True,
                  column_config={c: st.column_config.NumberColumn(format="%.4f") for c in ("precision", "recall", "f1")})
-    st.caption("precision = TP / predicted, recall = TP / support, F1 = 2TP / (2TP + FP + FN); empty = undefined "
-               "(a class never predicted has no precision, a class with no images no recall).")
+    st.caption("Every class, over every prediction of the split (the class filter changes none of these rows). "
+               "precision = TP / predicted, recall = TP / support, F1 = 2TP / (2TP + FP + FN); false_positives = "
+               "images predicted as the class but of another class; empty = undefined (a class never predicted has "
+               "no precision, a class with no images no recall).")
 
 
 def confusion(result) -> None:
     n = len(result.confusion.names)
+    n_shown = len(result.classes)
     a, b, c = st.columns(3)
     by = a.radio("Order", list(ORDER_TITLES), format_func=ORDER_TITLES.get, horizontal=True, key="cls_cm_order")
     normalised = b.radio("Values", ["counts", "row-normalised"], horizontal=True, key="cls_cm_values") != "counts"
     top_k = int(c.number_input("Top-K classes", min_value=1, max_value=max(n, 1), value=min(n, 20), key="cls_cm_top_k",
-                               help="the other classes fold into one 'other' row and column"))
-    cm = result.confusion.arranged(by=by if by in ORDERINGS else "labels", top_k=top_k)
+                               help="the first K (selected) classes in this order; the other classes fold into one "
+                                    "'other' row and column"))
+    cm = result.selected_confusion(by=by if by in ORDERINGS else "labels", top_k=min(top_k, n_shown))
+    if result.filtered:
+        st.caption("Rows: true class, columns: predicted class, over every predicted image of the split. The selected "
+                   "classes come first; 'other' folds the rest, so the 'other' row shows the selected classes' false "
+                   "positives on images of unselected classes.")
     values = cm.normalized() if normalised else cm.frame()
     z = values.to_numpy(np.float64)
     text = [[("" if np.isnan(v) else (f"{v:.2f}" if normalised else f"{int(v)}")) for v in row] for row in z]
@@ -79,7 +124,15 @@ def confusion(result) -> None:
     st.plotly_chart(fig, key="cls_confusion")
 
 
+def _tiles(rows, caption) -> list[Tile]:
+    rows = rows.sort_values("score", ascending=False, na_position="last")
+    return [Tile(int(r.image_id), caption=caption(r) + ("" if np.isnan(r.score) else f" ({r.score:.2f})"),
+                 key=f"img:{int(r.image_id)}") for r in rows.itertuples()]
+
+
 def misclassified(sel) -> None:
+    """Images whose true class is selected and whose prediction is another class, per true class."""
+    st.markdown("**Misclassified** — true class selected, predicted as another class")
     out = ui.outcomes(sel)
     wrong = out[~out["correct"]]
     names = sel.project.category_names
@@ -90,11 +143,27 @@ def misclassified(sel) -> None:
     options = [int(c) for c in sel.classes if c in counts.index]
     true_id = st.selectbox("True class", options, key="cls_gallery_class",
                            format_func=lambda c: f"{names[c]} ({int(counts[c])} misclassified)")
-    rows = wrong[wrong["true_id"] == true_id].sort_values("score", ascending=False, na_position="last")
-    tiles = [Tile(int(r.image_id), caption=f"predicted {names[int(r.pred_id)]}"
-                  + ("" if np.isnan(r.score) else f" ({r.score:.2f})"), key=f"img:{int(r.image_id)}")
-             for r in rows.itertuples()]
-    show_gallery(tiles, key="cls_gallery", project=sel.project)
+    rows = wrong[wrong["true_id"] == true_id]
+    show_gallery(_tiles(rows, lambda r: f"predicted {names[int(r.pred_id)]}"), key="cls_gallery",
+                 project=sel.project, columns=2, per_page=8)
+
+
+def predicted_wrong(sel) -> None:
+    """Images predicted as a selected class whose true class is another one: the class's false positives."""
+    st.markdown("**Predicted as … but wrong** — false positives of a selected class, on images of any class")
+    fp = ui.false_positives(sel)
+    names = sel.project.category_names
+    if len(fp) == 0:
+        st.info("No image of the split is predicted as a selected class but of another class.")
+        return
+    counts = fp["pred_id"].value_counts()
+    options = [int(c) for c in sel.classes if c in counts.index]
+    pred_id = st.selectbox("Predicted class", options, key="cls_fp_class",
+                           format_func=lambda c: f"{names[c]} ({int(counts[c])} wrong)")
+    rows = fp[fp["pred_id"] == pred_id]
+    st.caption(f"{len(rows):,} image(s) predicted as {names[pred_id]} but of another class")
+    show_gallery(_tiles(rows, lambda r: f"true {names[int(r.true_id)]}"), key="cls_fp_gallery",
+                 project=sel.project, columns=2, per_page=8)
 
 
 def main() -> None:
@@ -105,15 +174,20 @@ def main() -> None:
         return
     result = ui.evaluate(sel)
     if result.evaluation is None:
-        st.info(f"No image in this selection has a prediction ({result.n_images} labelled image(s) selected).")
+        st.info(f"No image of this split has a prediction ({result.n_images} labelled image(s) selected).")
         return
+    filter_note(result.evaluation, sel, result.n_images)
     headline(result.evaluation, result.n_unpredicted)
     st.subheader("Per class")
-    class_table(result.evaluation, sel)
+    class_table(result.evaluation)
     st.subheader("Confusion matrix")
     confusion(result.evaluation)
-    st.subheader("Misclassified images")
-    misclassified(sel)
+    st.subheader("Wrong predictions")
+    left, right = st.columns(2)
+    with left:
+        misclassified(sel)
+    with right:
+        predicted_wrong(sel)
 
 
 try:
