@@ -4,9 +4,12 @@ Each sample folder holds a ``sample.json``::
 
     {"name": "detection", "title": "Shapes detection (synthetic)", "task": "detection",
      "import": {"images": "images", "labels": "labels.json", "predictions": "predictions.json",
-                "format": "coco", "splits": "splits.csv"}}
+                "run": "baseline", "format": "coco", "splits": "splits.csv"},
+     "more_runs": [{"run": "weaker", "predictions": "predictions-weaker.json"}]}
 
-``import`` holds keyword arguments of ``explorer.io.import_project`` with paths relative to the sample folder.
+``import`` holds keyword arguments of ``explorer.io.import_project`` with paths relative to the sample folder;
+``more_runs`` (optional) lists further prediction files added in order as runs of the project
+(``explorer.io.detection.add_predictions``, what ``explorer add-predictions`` does).
 Built projects go to ``$EXPLORER_HOME/samples/<name>`` (default ``~/.cache/cv-explorer``) and are rebuilt when
 the sample's files change (a content hash is kept in ``source.hash``).
 """
@@ -71,8 +74,15 @@ def build_sample(spec: dict, *, out: Path | None = None, progress: bool = True) 
     project, report = import_project(out, task=spec.get("task", "detection"), name=spec.get("title", spec["name"]), **options)
     if len(report):
         print(f"sample {spec['name']}: {report.format()}")
+    for extra in spec.get("more_runs", []):
+        from explorer.io.detection import add_predictions
+
+        project, report = add_predictions(project, folder / extra["predictions"], run=extra["run"],
+                                          format=extra.get("format"))
+        if len(report):
+            print(f"sample {spec['name']}, run {extra['run']}: {report.format()}")
     if project.images_root is not None and len(project.images):
-        compute_metrics(project, progress=progress)
+        compute_metrics(project, progress=progress)  # every run's predictions
     stamp.write_text(digest)
     return out
 

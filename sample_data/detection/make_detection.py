@@ -11,13 +11,19 @@ metrics, so that the metric-importance and performance-by-metric views have some
 - squares and crosses are sometimes confused; background false detections are more frequent in cluttered and
   dark images; a few duplicate detections.
 
-Nothing here is fit to data: the "model" is this script's explicit formula (see ``detect``), written down so the
-expected findings are known. Same seed → same files (byte-identical with the same OpenCV build).
+A second, weaker simulated model (``WEAKER``: lower detection rate, steeper dependence on object size and blur,
+noisier boxes, more confusions and background detections, but less hurt by dark images) writes
+``predictions-weaker.json``, the sample's second run: it is simulated from the same scenes with its own random
+stream after the scenes are made, so the first model's files do not depend on it.
+
+Nothing here is fit to data: the "models" are this script's explicit formulas (see ``Detector`` and ``detect``),
+written down so the expected findings are known. Same seed → same files (byte-identical with the same OpenCV build).
 """
 from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -25,6 +31,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 SEED = 20261122
+WEAKER_SEED = SEED + 2  # the weaker model's own random stream (+1 gave two zero-width boxes, flagged on import)
 N_IMAGES = 240
 CATEGORIES = [  # non-contiguous ids on purpose, as in COCO
     {"id": 1, "name": "circle", "supercategory": "shape"},
@@ -71,9 +78,32 @@ def background(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarray, fl
     return img, clutter
 
 
-def detect(rng, rel_area: float, gain: float, blur: float) -> float:
+@dataclass(frozen=True)
+class Detector:
+    """A simulated detector: the coefficients of its formulas (see ``detect`` and ``simulate``)."""
+
+    bias: float = 1.0  # logit of finding an object of 1 % relative area in a bright, sharp image (minus 0.8)
+    area: float = 3.0  # logit per decade of relative area
+    brightness: float = 2.0  # logit per unit of exposure gain (capped at 1)
+    blur: float = 0.6  # logit lost per unit of blur sigma
+    noise: float = 1.0  # localisation noise scale
+    confusion: float = 0.07  # share of detections that take the confusable class
+    duplicate: float = 0.05  # share of detections with a lower-scoring duplicate
+    score_base: float = 0.45  # score ~ N(score_base + score_slope · p, score_sd)
+    score_slope: float = 0.5
+    score_sd: float = 0.1
+    background: tuple = (0.3, 1.2, 1.0)  # background detections ~ Poisson(a + b · clutter + c · dark)
+
+
+BASELINE = Detector()
+WEAKER = Detector(bias=0.2, area=3.6, brightness=1.0, blur=0.9, noise=1.3, confusion=0.12, duplicate=0.08,
+                  score_base=0.4, score_sd=0.12, background=(0.5, 1.5, 1.0))
+
+
+def detect(rng, rel_area: float, gain: float, blur: float, model: Detector = BASELINE) -> float:
     """The simulated detector's probability of finding an object (the planted dependencies)."""
-    z = 1.0 + 3.0 * (np.log10(rel_area) + 2.0) + 2.0 * (min(gain, 1.0) - 0.6) - 0.6 * blur
+    z = model.bias + model.area * (np.log10(rel_area) + 2.0) + model.brightness * (min(gain, 1.0) - 0.6) \
+        - model.blur * blur
     return float(1 / (1 + np.exp(-z)))
 
 
@@ -86,10 +116,41 @@ def jitter_box(rng, box, scale: float, w: int, h: int) -> list[float]:
     return [round(float(x1), 2), round(float(y1), 2), round(float(x2 - x1), 2), round(float(y2 - y1), 2)]
 
 
+def simulate(rng, scene: tuple, model: Detector) -> list[dict]:
+    """COCO results of ``model`` on one scene ``(image_id, w, h, gain, blur, clutter, objects)``."""
+    image_id, w, h, gain, blur, clutter, objects = scene
+    predictions = []
+    for _, cat, box, rel in objects:
+        p = detect(rng, rel, gain, blur, model)
+        if rng.uniform() < p:
+            noise = (0.03 + 0.05 * blur / 3.5 + 0.10 * max(0.0, -np.log10(rel) - 2.0)) * model.noise
+            pred_cat = CONFUSABLE[cat] if rng.uniform() < model.confusion else cat
+            score = float(np.clip(rng.normal(model.score_base + model.score_slope * p, model.score_sd), 0.05, 0.999))
+            predictions.append({"image_id": image_id, "category_id": pred_cat,
+                                "bbox": jitter_box(rng, box, noise, w, h), "score": round(score, 3)})
+            if rng.uniform() < model.duplicate:  # a duplicate detection of the same object
+                predictions.append({"image_id": image_id, "category_id": pred_cat,
+                                    "bbox": jitter_box(rng, box, noise * 1.5, w, h),
+                                    "score": round(score * rng.uniform(0.4, 0.9), 3)})
+        elif rng.uniform() < 0.3:  # a badly localised low-confidence guess
+            predictions.append({"image_id": image_id, "category_id": cat,
+                                "bbox": jitter_box(rng, box, 0.45, w, h),
+                                "score": round(float(rng.uniform(0.05, 0.4)), 3)})
+    base, per_clutter, per_dark = model.background
+    for _ in range(int(rng.poisson(base + per_clutter * clutter + per_dark * (gain < 0.6)))):  # background detections
+        bw = rng.uniform(8, min(w, h) / 4)  # object-like boxes: the shapes' aspect ratios are near 1
+        bh = min(bw * np.exp(rng.normal(0, 0.25)), h - 1)
+        x, y = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
+        predictions.append({"image_id": image_id, "category_id": int(rng.choice([c["id"] for c in CATEGORIES])),
+                            "bbox": [round(x, 2), round(y, 2), round(bw, 2), round(bh, 2)],
+                            "score": round(float(rng.uniform(0.05, 0.6)), 3)})
+    return predictions
+
+
 def make(out: Path = HERE) -> None:
     rng = np.random.default_rng(SEED)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    images, annotations, predictions, splits = [], [], [], []
+    images, annotations, predictions, splits, scenes = [], [], [], [], []
     ann_id = 1
     for i in range(N_IMAGES):
         w, h = SIZES[int(rng.integers(len(SIZES)))]
@@ -125,40 +186,23 @@ def make(out: Path = HERE) -> None:
         images.append({"id": i + 1, "file_name": name, "width": w, "height": h})
         splits.append((name, "val" if rng.uniform() < 0.3 else "train"))
 
-        # ---- the simulated detector ----------------------------------------------------------------------
-        for _, cat, box, rel in objects:
-            p = detect(rng, rel, gain, blur)
-            if rng.uniform() < p:
-                noise = 0.03 + 0.05 * blur / 3.5 + 0.10 * max(0.0, -np.log10(rel) - 2.0)
-                pred_cat = CONFUSABLE[cat] if rng.uniform() < 0.07 else cat
-                score = float(np.clip(rng.normal(0.45 + 0.5 * p, 0.1), 0.05, 0.999))
-                predictions.append({"image_id": i + 1, "category_id": pred_cat,
-                                    "bbox": jitter_box(rng, box, noise, w, h), "score": round(score, 3)})
-                if rng.uniform() < 0.05:  # a duplicate detection of the same object
-                    predictions.append({"image_id": i + 1, "category_id": pred_cat,
-                                        "bbox": jitter_box(rng, box, noise * 1.5, w, h),
-                                        "score": round(score * rng.uniform(0.4, 0.9), 3)})
-            elif rng.uniform() < 0.3:  # a badly localised low-confidence guess
-                predictions.append({"image_id": i + 1, "category_id": cat,
-                                    "bbox": jitter_box(rng, box, 0.45, w, h),
-                                    "score": round(float(rng.uniform(0.05, 0.4)), 3)})
-        for _ in range(int(rng.poisson(0.3 + 1.2 * clutter + 1.0 * (gain < 0.6)))):  # background detections
-            bw = rng.uniform(8, min(w, h) / 4)  # object-like boxes: the shapes' aspect ratios are near 1
-            bh = min(bw * np.exp(rng.normal(0, 0.25)), h - 1)
-            x, y = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
-            predictions.append({"image_id": i + 1, "category_id": int(rng.choice([c["id"] for c in CATEGORIES])),
-                                "bbox": [round(x, 2), round(y, 2), round(bw, 2), round(bh, 2)],
-                                "score": round(float(rng.uniform(0.05, 0.6)), 3)})
+        scene = (i + 1, w, h, gain, blur, clutter, objects)
+        scenes.append(scene)
+        predictions += simulate(rng, scene, BASELINE)
 
     info = {"description": "cv-explorer synthetic shapes sample (see README.md)", "version": "1.0"}
     (out / "labels.json").write_text(json.dumps(
         {"info": info, "images": images, "annotations": annotations, "categories": CATEGORIES}, separators=(",", ":")))
     (out / "predictions.json").write_text(json.dumps(predictions, separators=(",", ":")))
+    weaker_rng = np.random.default_rng(WEAKER_SEED)
+    weaker = [pred for scene in scenes for pred in simulate(weaker_rng, scene, WEAKER)]
+    (out / "predictions-weaker.json").write_text(json.dumps(weaker, separators=(",", ":")))
     with open(out / "splits.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["file_name", "split"])
         writer.writerows(splits)
-    print(f"{len(images)} images, {len(annotations)} labels, {len(predictions)} predictions → {out}")
+    print(f"{len(images)} images, {len(annotations)} labels, {len(predictions)} predictions (baseline), "
+          f"{len(weaker)} (weaker) → {out}")
 
 
 if __name__ == "__main__":
