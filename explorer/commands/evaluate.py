@@ -1,8 +1,9 @@
-"""``explorer evaluate GT PRED [--iou-type bbox|segm] [--json OUT]``: COCO-evaluate predictions (pycocotools-exact).
+"""``explorer evaluate GT PRED | PROJECT [--run NAME] [--iou-type bbox|segm] [--json OUT]``: COCO-evaluate predictions
+(pycocotools-exact).
 
 Prints the 12-line summary in pycocotools' layout and, with ``--json``, writes the 12 named numbers
-(``coco/<iou_type>_mAP`` ...), the per-class table and the skipped records. ``GT`` may also be a project folder
-(then ``PRED`` is optional: the project's own predictions).
+(``coco/<iou_type>_mAP`` ...), the per-class table and the skipped records. ``GT`` may also be a project folder:
+then ``PRED`` is optional (default: the predictions of the project's run ``--run``, its first run when not given).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from explorer.errors import UserError
 def add_arguments(parser) -> None:
     parser.add_argument("gt", help="COCO ground-truth JSON, or a project folder")
     parser.add_argument("pred", nargs="?", help="COCO results JSON (optional when GT is a project folder)")
+    parser.add_argument("--run", metavar="NAME", help="with a project folder: the run to evaluate (default: the first)")
     parser.add_argument("--iou-type", choices=("bbox", "segm"), default="bbox", help="box or mask IoU (default bbox)")
     parser.add_argument("--json", metavar="OUT", help="write the summary, per-class table and problems here")
 
@@ -27,20 +29,29 @@ def run(args) -> int:
     if gt_path.is_dir():
         if not (gt_path / MANIFEST).is_file():
             raise UserError(f"{gt_path} is a folder but not a project (no {MANIFEST})")
-        gt = Project.load(gt_path)
+        if args.run is not None and args.pred is not None:
+            raise UserError("give either PRED or --run: --run names one of the project's own prediction sets")
+        gt = Project.load(gt_path, run=args.run)
     else:
         gt = gt_path
         if args.pred is None:
             raise UserError("PRED (a COCO results JSON) is required when GT is a COCO JSON file")
+        if args.run is not None:
+            raise UserError("--run needs a project folder as GT (a COCO JSON file has no runs)")
     result = evaluate_coco(gt, args.pred, iou_type=args.iou_type)
     if len(result.problems):
         print(result.problems.format())
+    if isinstance(gt, Project) and args.pred is None and gt.run is not None:
+        print(f"run {gt.run!r} of project {gt.name!r}")
     print(result.format())
     if args.json:
         out = Path(args.json)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(result.to_dict(), indent=1))
+            data = result.to_dict()
+            if isinstance(gt, Project) and args.pred is None:
+                data["run"] = gt.run  # which of the project's prediction sets these numbers are
+            out.write_text(json.dumps(data, indent=1))
         except OSError as e:
             raise UserError(f"cannot write {out}: {e}") from None
         print(f"wrote {out}")

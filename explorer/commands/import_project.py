@@ -17,6 +17,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--images", metavar="DIR", help="image folder (recursive); omit for an evaluation-only project")
     parser.add_argument("--labels", metavar="FILE_OR_DIR", help="COCO JSON file, YOLO labels folder or VOC Annotations folder")
     parser.add_argument("--predictions", metavar="FILE_OR_DIR", help="COCO results JSON, or a folder of YOLO txt files with a confidence column")
+    parser.add_argument("--run", metavar="NAME", help="name of the predictions' run, e.g. the model (default: 'default'; "
+                        "add more runs with 'explorer add-predictions'); training logs: the MLflow run to read")
     parser.add_argument("--format", choices=("coco", "yolo", "voc"), help="label format (default: guessed from the files)")
     parser.add_argument("--splits", metavar="CSV|folders", help="CSV 'file_name,split', or 'folders' (first folder level under --images)")
     parser.add_argument("--task", choices=tasks.names(), default="detection", help="task type (default: detection)")
@@ -50,10 +52,11 @@ def run(args) -> int:
         raise UserError(f"--out {out} exists and is not a folder")
     project, report = import_project(
         out, task=args.task, images=args.images, labels=args.labels, predictions=args.predictions,
-        format=args.format, splits=args.splits, name=args.name, **_task_options(args),
+        format=args.format, splits=args.splits, name=args.name, run=args.run, **_task_options(args),
     )
     counts = ", ".join(f"{len(getattr(project, t))} {t}" for t in ("images", "categories", "labels", "predictions"))
-    print(f"imported {args.task} project {project.name!r} into {out}: {counts}")
+    print(f"imported {args.task} project {project.name!r} into {out}: {counts}"
+          + (f" (run {project.run!r})" if project.has_predictions else ""))
     if project.splits:
         per_split = project.images["split"].value_counts()
         print("splits: " + ", ".join(f"{s} {int(per_split[s])}" for s in project.splits))

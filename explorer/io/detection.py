@@ -1,6 +1,11 @@
-"""Detection import: labels (COCO / YOLO / VOC) + optional predictions + splits → a project folder."""
+"""Detection import: labels (COCO / YOLO / VOC) + optional predictions + splits → a project folder; more runs.
+
+``import_detection`` builds the project (its predictions become one run, named by ``run``); ``add_predictions``
+adds another model's predictions to an existing project as a new run, read and validated by the same reader.
+"""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +15,14 @@ from explorer.project import schema
 from explorer.errors import ProblemReport, UserError
 from explorer.io.coco import Tables, read_coco_labels
 from explorer.io.coco_results import read_coco_results
-from explorer.io.images import attach_image_files, image_folder, scan_images
+from explorer.io.images import attach_image_files, image_folder
+from explorer.io.scan import scan_images
 from explorer.io.splits import assign_splits
-from explorer.project.folder import Project
+from explorer.project.folder import Project, check_run_name
 
 FORMATS = ("coco", "yolo", "voc")
+#: prediction formats: a COCO results JSON file, or a folder of YOLO txt files with a confidence column
+PREDICTION_FORMATS = ("coco", "yolo")
 
 
 def guess_format(labels: str | Path) -> str:
@@ -64,18 +72,35 @@ def _read_labels(fmt: str, labels, root: Path | None, report: ProblemReport, cla
     return read_voc_labels(labels, images_root=root, report=report, classes=classes)
 
 
-def _read_predictions(path, tables: Tables, fmt: str, report: ProblemReport) -> pd.DataFrame:
+def prediction_format(path) -> str:
+    """``coco`` for a ``.json`` results file, ``yolo`` for a folder of txt files (``UserError`` otherwise)."""
     path = Path(path)
     if path.is_file() and path.suffix.lower() == ".json":
-        return read_coco_results(path, images=tables.images, categories=tables.categories, report=report,
-                                 by_name=fmt != "coco")
+        return "coco"
     if path.is_dir():
-        from explorer.io.yolo import read_yolo_predictions
-
-        return read_yolo_predictions(path, images=tables.images, categories=tables.categories, report=report)
+        return "yolo"
     if not path.exists():
         raise UserError(f"predictions {path} does not exist")
     raise UserError(f"predictions {path}: expected a COCO results .json file or a folder of YOLO .txt files")
+
+
+def _read_predictions(path, tables: Tables, fmt: str | None, report: ProblemReport,
+                      pred_format: str | None = None) -> pd.DataFrame:
+    """Read and validate predictions for ``tables``' images and categories (``fmt``: the labels' format; COCO
+    results of YOLO/VOC projects may name images and classes). ``pred_format``: ``coco | yolo`` (default:
+    guessed from the path; a given format must match it)."""
+    guessed = prediction_format(path)
+    if pred_format is not None and pred_format != guessed:
+        if pred_format not in PREDICTION_FORMATS:
+            raise UserError(f"unknown predictions format {pred_format!r}; expected one of {', '.join(PREDICTION_FORMATS)}")
+        raise UserError(f"predictions {path}: --format {pred_format} expects "
+                        + ("a COCO results .json file" if pred_format == "coco" else "a folder of YOLO .txt files"))
+    if guessed == "coco":
+        return read_coco_results(path, images=tables.images, categories=tables.categories, report=report,
+                                 by_name=fmt != "coco")
+    from explorer.io.yolo import read_yolo_predictions
+
+    return read_yolo_predictions(path, images=tables.images, categories=tables.categories, report=report)
 
 
 def _report_unlisted_images(root: Path, tables: Tables, labels, report: ProblemReport) -> None:
@@ -87,8 +112,13 @@ def _report_unlisted_images(root: Path, tables: Tables, labels, report: ProblemR
 
 
 def import_detection(out, *, images=None, labels=None, predictions=None, format=None, splits=None, name=None,
-                     classes=None) -> tuple[Project, ProblemReport]:
-    """Build a detection project; see ``explorer.io.import_project``."""
+                     classes=None, run=None) -> tuple[Project, ProblemReport]:
+    """Build a detection project; see ``explorer.io.import_project``. ``run``: the name of the predictions' run
+    (default ``"default"``); more runs are added with ``add_predictions``."""
+    if run is not None:
+        check_run_name(run)
+        if predictions is None:
+            raise UserError(f"--run {run} names a set of predictions: pass --predictions too")
     report = ProblemReport()
     root = image_folder(images) if images is not None else None
     if labels is None:
@@ -113,10 +143,49 @@ def import_detection(out, *, images=None, labels=None, predictions=None, format=
         raise UserError("nothing imported: no valid image record. " + (report.format(limit=5) or "no images found"))
     sources = {"format": fmt, "images": _abs(images), "labels": _abs(labels), "predictions": _abs(predictions),
                "splits": splits if splits == "folders" else _abs(splits)}
+    if preds is not None:
+        run = run or schema.DEFAULT_RUN
+        sources["runs"] = {run: _run_source(predictions, prediction_format(predictions))}
     project = Project.create(out, task="detection", images=image_table, categories=tables.categories,
-                             labels=tables.labels, predictions=preds, images_root=root, name=name,
+                             labels=tables.labels, predictions=preds, run=run, images_root=root, name=name,
                              sources=sources, report=report)
     return project, report
+
+
+def add_predictions(project, predictions, *, run: str, format: str | None = None,
+                    replace: bool = False) -> tuple[Project, ProblemReport]:
+    """Add the predictions file ``predictions`` (COCO results JSON or YOLO txt folder; ``format`` ``coco | yolo``,
+    guessed when None) to a detection ``project`` (a ``Project`` or its folder) as run ``run``.
+
+    Read and validated exactly as ``import_detection`` reads ``--predictions`` (bad records are skipped and
+    reported; the report is written to ``<project>/import_report_<run>.json``). An existing run name is refused
+    unless ``replace``; a file without one valid prediction is a ``UserError``. Returns the view of the new run
+    (written to the folder) and the report; the project's data metrics do not cover the new predictions until
+    ``compute_metrics`` runs again.
+    """
+    project = project if isinstance(project, Project) else Project.load(project)
+    if project.task != "detection":
+        raise UserError(f"project {project.name!r} is a {project.task} project; adding runs of predictions "
+                        "is supported for detection projects")
+    check_run_name(run)
+    if run in project.runs and not replace:  # before reading the file: say it at once
+        raise UserError(f"project {project.name!r} already has a run {run!r} (its runs: {', '.join(project.runs)}); "
+                        "pass --replace to replace it, or choose another --run")
+    report = ProblemReport()
+    tables = Tables(project.images, project.categories, project.labels)
+    preds = _read_predictions(predictions, tables, project.manifest.get("sources", {}).get("format"), report, format)
+    report.kept["predictions"] = len(preds)
+    if len(preds) == 0:
+        raise UserError(f"no valid prediction in {predictions}; nothing added. " + (report.format(limit=5) or ""))
+    view = project.add_predictions(preds, run=run, replace=replace,
+                                   source=_run_source(predictions, format or prediction_format(predictions)))
+    (view.root / f"import_report_{run}.json").write_text(json.dumps(report.to_dict(), indent=1))
+    return view, report
+
+
+def _run_source(path, fmt: str) -> dict:
+    """What the manifest records about where a run came from (``sources.runs[run]``)."""
+    return {"predictions": _abs(path), "format": fmt}
 
 
 def _abs(path) -> str | None:
