@@ -1,8 +1,13 @@
-"""COCO ``segmentation`` values: validation, and mask area / bounding box with pycocotools' mask API.
+"""COCO ``segmentation`` values: normalisation + validation, and mask area / bounding box with pycocotools' mask API.
 
 A segmentation is either a polygon list ``[[x1, y1, x2, y2, ...], ...]`` (each polygon at least 3 points) or
 an RLE dict ``{"size": [h, w], "counts": str | [int, ...]}`` (compressed or uncompressed). Areas and boxes are
 computed exactly as pycocotools does (``annToRLE`` then ``mask.area`` / ``mask.toBbox``), so numbers match it.
+
+``normalise_segmentation`` turns what pycocotools accepts from Python callers into plain JSON values: NumPy
+arrays / scalars become lists / numbers, ``bytes`` counts become ``str``, and empty polygon parts are dropped
+(pycocotools rasterises an empty part as nothing, so the merged mask is the same; it only fails on an empty
+*first* part, an order accident). ``[]`` is COCO's "no mask" (None).
 """
 from __future__ import annotations
 
@@ -12,43 +17,71 @@ import math
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from explorer.io.validate import describe, is_int
+from explorer.io.validate import describe, is_int, is_number
+
+_SEQ = (list, tuple, np.ndarray)
 
 
-def segmentation_error(seg, height: float, width: float) -> str | None:
-    """Why ``seg`` is not a valid COCO segmentation for an ``width x height`` image, or None when it is.
+def _plain_number(v):
+    return v if type(v) in (int, float) else (int(v) if isinstance(v, np.integer) else float(v))
+
+
+def normalise_segmentation(seg, height: float, width: float):
+    """``(segmentation, error)``: the segmentation as plain JSON values (or None for "no mask"), and why it is
+    unusable (then the segmentation is None), or None when it is fine.
 
     ``height``/``width`` may be NaN (unknown image size): the RLE size test is then skipped.
     """
-    if type(seg) is list:
-        if not seg:
-            return "segmentation is an empty polygon list"
+    if seg is None or (isinstance(seg, _SEQ) and len(seg) == 0):
+        return None, None
+    if isinstance(seg, _SEQ):
+        parts = []
         for k, poly in enumerate(seg):
-            if type(poly) is not list or not all(type(v) in (int, float) for v in poly):
-                return f"segmentation polygon {k} must be a list of numbers, got {describe(poly)}"
+            if not isinstance(poly, _SEQ) or not all(is_number(v) for v in poly):
+                return None, f"segmentation polygon {k} must be a list of numbers, got {describe(poly)}"
+            if len(poly) == 0:
+                continue  # an empty part adds nothing to the merged mask
             if len(poly) < 6 or len(poly) % 2:
-                return f"segmentation polygon {k} has {len(poly)} coordinates; need an even number, at least 6"
+                return None, f"segmentation polygon {k} has {len(poly)} coordinates; need an even number, at least 6"
             if not all(math.isfinite(v) for v in poly):
-                return f"segmentation polygon {k} has a NaN or infinite coordinate"
-        return None
-    if type(seg) is dict:
+                return None, f"segmentation polygon {k} has a NaN or infinite coordinate"
+            parts.append(poly if type(poly) is list and all(type(v) in (int, float) for v in poly)
+                         else [_plain_number(v) for v in poly])
+        if not parts:
+            return None, "segmentation has only empty polygons"
+        return parts, None
+    if isinstance(seg, dict):
         size, counts = seg.get("size"), seg.get("counts")
-        if not (type(size) is list and len(size) == 2 and all(is_int(v) and v >= 0 for v in size)):
-            return f"RLE segmentation needs 'size': [height, width], got {describe(size)}"
+        if not (isinstance(size, _SEQ) and len(size) == 2 and all(is_int(v) and v >= 0 for v in size)):
+            return None, f"RLE segmentation needs 'size': [height, width], got {describe(size)}"
+        size = [int(v) for v in size]
         if math.isfinite(height) and math.isfinite(width) and (size[0], size[1]) != (height, width):
-            return f"RLE segmentation size {size} differs from the image size [{height:g}, {width:g}] (height, width)"
+            return None, (f"RLE segmentation size {size} differs from the image size [{height:g}, {width:g}] "
+                          "(height, width)")
+        if isinstance(counts, bytes):
+            try:
+                counts = counts.decode("ascii")
+            except UnicodeDecodeError:
+                return None, "RLE segmentation 'counts' bytes are not ASCII"
         if type(counts) is str:
-            return None
-        if type(counts) is list and all(type(v) is int and v >= 0 for v in counts):
+            return {"size": size, "counts": counts}, None
+        if isinstance(counts, _SEQ) and all(is_int(v) and v >= 0 for v in counts):
+            counts = [int(v) for v in counts]
             if sum(counts) != size[0] * size[1]:
-                return f"uncompressed RLE counts sum to {sum(counts)}, expected height*width = {size[0] * size[1]}"
-            return None
-        return f"RLE segmentation needs 'counts' (a string or a list of non-negative integers), got {describe(counts)}"
-    return f"segmentation must be a polygon list or an RLE dict, got {describe(seg)}"
+                return None, f"uncompressed RLE counts sum to {sum(counts)}, expected height*width = {size[0] * size[1]}"
+            return {"size": size, "counts": counts}, None
+        return None, (f"RLE segmentation needs 'counts' (a string or a list of non-negative integers), "
+                      f"got {describe(counts)}")
+    return None, f"segmentation must be a polygon list or an RLE dict, got {describe(seg)}"
+
+
+def segmentation_error(seg, height: float, width: float) -> str | None:
+    """Why ``seg`` is not a usable COCO segmentation for a ``width x height`` image, or None when it is."""
+    return normalise_segmentation(seg, height, width)[1]
 
 
 def to_rle(seg, height: float, width: float) -> dict:
-    """The compressed RLE of a valid segmentation, like pycocotools' ``COCO.annToRLE``."""
+    """The compressed RLE of a valid (normalised) segmentation, like pycocotools' ``COCO.annToRLE``."""
     if type(seg) is list:
         return mask_utils.merge(mask_utils.frPyObjects(seg, int(height), int(width)))
     if type(seg["counts"]) is list:

@@ -67,7 +67,8 @@ def checked_path(root: Path | None, file_name: str) -> Path:
 
 def attach_image_files(images: pd.DataFrame, root: Path | None, report: ProblemReport,
                        file: str | Callable[[int], str], record: Callable[[int], str], *,
-                       no_size_reason: str = "the label file gives no size") -> pd.DataFrame:
+                       no_size_reason: str = "the label file gives no size",
+                       unknown_size_ok: bool = False) -> pd.DataFrame:
     """Check every image record's ``file_name`` and file; return the kept records with sizes filled in.
 
     ``images`` has ``file_name, width, height`` (NaN = unknown) on a RangeIndex, optionally ``size_error`` (why
@@ -75,7 +76,8 @@ def attach_image_files(images: pd.DataFrame, root: Path | None, report: ProblemR
     function of the row for one-file-per-image formats) for messages. Rules: a name escaping the root → rejected. With ``root``: a missing/unreadable
     file is reported and the record kept only when the label file gave its size; an unknown size is read from
     the header; a header size that differs from the label file's is flagged (the label file's size is kept,
-    since the annotations were made against it). Without ``root`` an unknown size rejects the record.
+    since the annotations were made against it). Without ``root`` an unknown size rejects the record, unless
+    ``unknown_size_ok`` (COCO: box evaluation needs no size, so the record is kept and flagged).
     """
     n = len(images)
     if not callable(file):
@@ -99,6 +101,9 @@ def attach_image_files(images: pd.DataFrame, root: Path | None, report: ProblemR
             if errors[j] is not None:
                 if known[i]:
                     report.warn(file(i), record(i), errors[j] + "; record kept with the size from the label file", "image_file")
+                elif unknown_size_ok:
+                    why = size_error[i] or no_size_reason
+                    report.warn(file(i), record(i), f"{errors[j]} and {why}; record kept with an unknown size", "unknown_size")
                 else:
                     why = size_error[i] or no_size_reason
                     report.add(file(i), record(i), f"{errors[j]} and {why}", "image_file")
@@ -113,8 +118,12 @@ def attach_image_files(images: pd.DataFrame, root: Path | None, report: ProblemR
     else:
         for i in np.flatnonzero(ok & ~known):
             why = size_error[i] or "no width/height given"
-            report.add(file(i), record(i), f"{why}, and no image folder to read the size from", "unknown_size")
-            ok[i] = False
+            if unknown_size_ok:
+                report.warn(file(i), record(i), f"{why}, and no image folder to read the size from; record kept "
+                            "with an unknown size", "unknown_size")
+            else:
+                report.add(file(i), record(i), f"{why}, and no image folder to read the size from", "unknown_size")
+                ok[i] = False
     out = images.assign(width=width, height=height)[ok].drop(columns=["size_error"], errors="ignore")
     return out.reset_index(drop=True)
 

@@ -17,15 +17,17 @@ from explorer.errors import ProblemReport
 
 
 def is_int(value) -> bool:
-    """True for a JSON integer (or an integral float such as ``3.0``); False for bools, strings and NaN."""
-    if type(value) is int:
+    """True for an integer (``int`` or a NumPy integer scalar) or an integral float such as ``3.0``;
+    False for bools, strings and NaN. NumPy scalars count because pycocotools accepts them in Python dicts."""
+    if type(value) is int or isinstance(value, np.integer):
         return True
-    return type(value) is float and math.isfinite(value) and value.is_integer()
+    return (type(value) is float or isinstance(value, np.floating)) and bool(np.isfinite(value)) and float(value).is_integer()
 
 
 def is_number(value) -> bool:
-    """True for a JSON number (int or float, NaN included: finiteness is checked separately); False for bools."""
-    return type(value) in (int, float)
+    """True for a number (``int``/``float`` or a NumPy integer/float scalar; NaN included: finiteness is checked
+    separately); False for bools (``np.bool_`` is not a NumPy number either)."""
+    return type(value) in (int, float) or isinstance(value, (np.integer, np.floating))
 
 
 def describe(value) -> str:
@@ -46,15 +48,15 @@ def json_kind(value) -> str:
 def parse_boxes(values: list) -> tuple[np.ndarray, list[str | None]]:
     """Parse JSON ``bbox`` values into an ``(n, 4)`` float64 array of ``x, y, w, h``.
 
-    A value that is not a list of 4 numbers gives a NaN row and a message; numbers that are NaN/inf parse
-    (``check_boxes`` rejects them with the box shown).
+    A value that is not a list (tuple, 1-d array) of 4 numbers gives a NaN row and a message; numbers that are
+    NaN/inf parse (``check_boxes`` rejects them with the box shown).
     """
     n = len(values)
     boxes = np.full((n, 4), np.nan)
     errors: list[str | None] = [None] * n
     for i, b in enumerate(values):
-        if type(b) is list and len(b) == 4 and all(type(v) in (int, float) for v in b):
-            boxes[i] = b
+        if isinstance(b, (list, tuple, np.ndarray)) and len(b) == 4 and all(is_number(v) for v in b):
+            boxes[i] = [float(v) for v in b]
         elif b is None:
             errors[i] = "missing 'bbox'"
         else:
@@ -84,11 +86,12 @@ def _fmt_box(b: np.ndarray) -> str:
     return "[" + ", ".join(f"{v:g}" for v in b) + "]"
 
 
-def check_boxes(xywh: np.ndarray, width: np.ndarray, height: np.ndarray) -> BoxCheck:
+def check_boxes(xywh: np.ndarray, width: np.ndarray, height: np.ndarray, *, outside: str = "reject") -> BoxCheck:
     """Check ``(n, 4)`` pixel boxes ``x, y, w, h`` against their images' ``(n,)`` width and height.
 
     Rejected: any coordinate NaN/inf; ``w < 0`` or ``h < 0``; a box entirely outside the image, i.e. its
-    intersection with ``[0, W] x [0, H]`` is empty (for a zero-size box: the point lies outside).
+    intersection with ``[0, W] x [0, H]`` is empty (for a zero-size box: the point lies outside) — flagged
+    and kept instead with ``outside="flag"`` (COCO: pycocotools evaluates such a box like any other).
     Flagged (kept): a box partly outside the image (``x < 0``, ``y < 0``, ``x + w > W`` or ``y + h > H``, no
     tolerance); a box with zero width or height. Rows whose image size is NaN (unknown) skip the image tests.
     """
@@ -107,33 +110,37 @@ def check_boxes(xywh: np.ndarray, width: np.ndarray, height: np.ndarray) -> BoxC
         ow = np.minimum(x2, W) - np.maximum(x, 0)
         oh = np.minimum(y2, H) - np.maximum(y, 0)
         zero = good & ((w == 0) | (h == 0))
-        outside = good & known & np.where(zero, (ow < 0) | (oh < 0), (ow <= 0) | (oh <= 0))
-        partly = good & known & ~outside & ((x < 0) | (y < 0) | (x2 > W) | (y2 > H))
+        outside_rows = good & known & np.where(zero, (ow < 0) | (oh < 0), (ow <= 0) | (oh <= 0))
+        partly = good & known & ~outside_rows & ((x < 0) | (y < 0) | (x2 > W) | (y2 > H))
     rejected = np.full(n, None, dtype=object)
     flagged = np.full(n, None, dtype=object)
     for i in np.flatnonzero(not_finite):
         rejected[i] = f"bbox {_fmt_box(xywh[i])} must be 4 finite numbers"
     for i in np.flatnonzero(negative):
         rejected[i] = f"bbox {_fmt_box(xywh[i])} has a negative width or height"
-    for i in np.flatnonzero(outside):
-        rejected[i] = f"bbox {_fmt_box(xywh[i])} lies entirely outside the {W[i]:g}x{H[i]:g} image"
+    for i in np.flatnonzero(outside_rows):
+        if outside == "flag":
+            flagged[i] = f"bbox {_fmt_box(xywh[i])} lies entirely outside the {W[i]:g}x{H[i]:g} image (kept: evaluated like any box)"
+        else:
+            rejected[i] = f"bbox {_fmt_box(xywh[i])} lies entirely outside the {W[i]:g}x{H[i]:g} image"
     for i in np.flatnonzero(partly):
         flagged[i] = f"bbox {_fmt_box(xywh[i])} extends beyond the {W[i]:g}x{H[i]:g} image"
-    for i in np.flatnonzero(zero & ~outside):
+    for i in np.flatnonzero(zero & ~outside_rows):
         flagged[i] = f"bbox {_fmt_box(xywh[i])} has zero width or height"
     return BoxCheck(rejected, flagged)
 
 
 def check_scores(scores: np.ndarray) -> BoxCheck:
-    """Check ``(n,)`` confidence scores: NaN/inf rejected; outside ``[0, 1]`` flagged (kept)."""
+    """Check ``(n,)`` confidence scores: NaN rejected (it has no rank); outside ``[0, 1]`` flagged (kept),
+    ``±inf`` included — pycocotools ranks an infinite score like any other (first or last)."""
     s = np.asarray(scores, dtype=np.float64)
     rejected = np.full(len(s), None, dtype=object)
     flagged = np.full(len(s), None, dtype=object)
-    bad = ~np.isfinite(s)
+    bad = np.isnan(s)
     with np.errstate(invalid="ignore"):
         out = ~bad & ((s < 0) | (s > 1))
     for i in np.flatnonzero(bad):
-        rejected[i] = f"score must be a finite number, got {s[i]}"
+        rejected[i] = f"score must be a finite number, got {s[i]} (an infinite score is kept: it ranks first or last)"
     for i in np.flatnonzero(out):
         flagged[i] = f"score {s[i]:g} is outside [0, 1]"
     return BoxCheck(rejected, flagged)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
+
 import pytest
 
 from explorer.errors import UserError
@@ -37,8 +39,9 @@ CASES = {
                         "bbox [1, nan, 3, 4] must be 4 finite numbers", "bad_bbox", False, (2, 3, 3)),
     "bbox_negative_width": (lambda c: _ann(c, 0, bbox=[1, 2, -3, 4]), None, "labels", "annotations[0] (id=10)",
                             "bbox [1, 2, -3, 4] has a negative width or height", "bad_bbox", False, (2, 3, 3)),
+    # pycocotools evaluates a box outside its image like any other box: kept, flagged
     "bbox_entirely_outside": (lambda c: _ann(c, 0, bbox=[41, 2, 3, 4]), None, "labels", "annotations[0] (id=10)",
-                              "bbox [41, 2, 3, 4] lies entirely outside the 40x30 image", "bad_bbox", False, (2, 3, 3)),
+                              "bbox [41, 2, 3, 4] lies entirely outside the 40x30 image", "bbox_outside_image", True, (2, 4, 3)),
     "bbox_partly_outside_kept": (lambda c: _ann(c, 0, bbox=[35, 2, 10, 4]), None, "labels", "annotations[0] (id=10)",
                                  "bbox [35, 2, 10, 4] extends beyond the 40x30 image", "bbox_outside_image", True, (2, 4, 3)),
     "unknown_category_id": (lambda c: _ann(c, 1, category_id=5), None, "labels", "annotations[1] (id=11)",
@@ -50,41 +53,51 @@ CASES = {
     "duplicate_image_id": (lambda c: c["images"].append({"id": 1, "file_name": "sub/b.png", "width": 50, "height": 20}),
                            None, "labels", "images[2] (id=1)", "duplicate image id 1 (first at images[0]); this record is skipped",
                            "duplicate_id", False, (2, 4, 3)),
+    # pycocotools: a negative area is outside every area range (label ignored); iscrowd 2 is truthy (crowd)
     "negative_area": (lambda c: _ann(c, 1, area=-4), None, "labels", "annotations[1] (id=11)",
-                      "'area' must be a finite non-negative number, got -4 (int)", "bad_annotation", False, (2, 3, 3)),
-    "iscrowd_not_0_or_1": (lambda c: _ann(c, 1, iscrowd=2), None, "labels", "annotations[1] (id=11)",
-                           "'iscrowd' must be 0 or 1, got 2 (int)", "bad_annotation", False, (2, 3, 3)),
+                      "'area' is -4: outside every area range", "bad_area", True, (2, 4, 3)),
+    "area_not_a_number": (lambda c: _ann(c, 1, area="4"), None, "labels", "annotations[1] (id=11)",
+                          "'area' must be a number, got '4' (str)", "bad_annotation", False, (2, 3, 3)),
+    "iscrowd_2_is_a_crowd": (lambda c: _ann(c, 1, iscrowd=2), None, "labels", "annotations[1] (id=11)",
+                             "'iscrowd' is 2: any non-zero value means a crowd region", "iscrowd_value", True, (2, 4, 3)),
+    "iscrowd_not_an_integer": (lambda c: _ann(c, 1, iscrowd="yes"), None, "labels", "annotations[1] (id=11)",
+                               "'iscrowd' must be 0 or 1, got 'yes' (str)", "bad_annotation", False, (2, 3, 3)),
+    # an unusable mask is dropped, the record stays as its box (what a bbox evaluation of the file reads)
     "odd_polygon": (lambda c: _ann(c, 1, segmentation=[[5, 5, 15, 5, 15]]), None, "labels", "annotations[1] (id=11)",
-                    "segmentation polygon 0 has 5 coordinates; need an even number, at least 6", "bad_segmentation", False, (2, 3, 3)),
+                    "segmentation polygon 0 has 5 coordinates; need an even number, at least 6", "bad_segmentation", True, (2, 4, 3)),
     "uncompressed_rle_wrong_sum": (lambda c: _ann(c, 2, segmentation={"size": [20, 50], "counts": [0, 2, 3]}), None, "labels",
                                    "annotations[2] (id=12)", "uncompressed RLE counts sum to 5, expected height*width = 1000",
-                                   "bad_segmentation", False, (2, 3, 3)),
+                                   "bad_segmentation", True, (2, 4, 3)),
     "rle_size_differs_from_image": (lambda c: _ann(c, 3, segmentation={"size": [30, 40], "counts": "abc"}), None, "labels",
                                     "annotations[3] (id=13)", "RLE segmentation size [30, 40] differs from the image size [20, 50]",
-                                    "bad_segmentation", False, (2, 3, 3)),
+                                    "bad_segmentation", True, (2, 4, 3)),
+    "mask_and_box_unusable": (lambda c: _ann(c, 1, segmentation=[[5, 5, 15]], bbox=None), None, "labels", "annotations[1] (id=11)",
+                              "missing 'bbox'", "bad_bbox", False, (2, 3, 3)),
+    # box evaluation needs no image size: an image without a usable size is kept (flagged)
     "image_negative_width_no_file": (lambda c: c["images"][1].update(width=-50, file_name="gone.png"), None, "labels",
                                      "images[1] (id=2)", "gone.png is missing and 'width' must be a positive number, got -50 (int)",
-                                     "image_file", False, (1, 2, 1)),
+                                     "unknown_size", True, (2, 4, 3)),
     "image_nan_height_size_from_file": (lambda c: c["images"][1].update(height=float("nan")), None, "labels",
                                         "images[1] (id=2)", "'height' must be a positive number, got nan (float); the image "
                                         "file's size 50x20 is used", "bad_size", True, (2, 4, 3)),
     "category_duplicate_id": (lambda c: c["categories"].append({"id": 3, "name": "again"}), None, "labels",
                               "categories[2] (id=3)", "duplicate category id 3 (first at categories[0])", "duplicate_id", False, (2, 4, 3)),
     "score_nan": (None, lambda r: r[1].update(score=float("nan")), "predictions", "results[1] (pred_id=2)",
-                  "score must be a finite number, got nan", "bad_prediction", False, (2, 4, 2)),
+                  "score must be a finite number, got nan", "bad_score", False, (2, 4, 2)),
+    # pycocotools ranks +inf first: kept, flagged
     "score_inf": (None, lambda r: r[1].update(score=float("inf")), "predictions", "results[1] (pred_id=2)",
-                  "score must be a finite number, got inf", "bad_prediction", False, (2, 4, 2)),
+                  "score inf is outside [0, 1]", "flagged_prediction", True, (2, 4, 3)),
     "score_missing": (None, lambda r: _drop(r[0], "score"), "predictions", "results[0]", "missing 'score'", "bad_score", False, (2, 4, 2)),
     "score_above_one_kept": (None, lambda r: r[2].update(score=1.5), "predictions", "results[2] (pred_id=3)",
                              "score 1.5 is outside [0, 1]", "flagged_prediction", True, (2, 4, 3)),
     "prediction_unknown_image": (None, lambda r: r[0].update(image_id=42), "predictions", "results[0]",
-                                 "unknown image_id 42 (not among the project's images)", "unknown_image", False, (2, 4, 2)),
+                                 "unknown image_id 42 (not among the images)", "unknown_image", False, (2, 4, 2)),
     "prediction_unknown_category": (None, lambda r: r[2].update(category_id=4), "predictions", "results[2]",
                                     "unknown category_id 4 (not among the categories)", "unknown_category", False, (2, 4, 2)),
     "prediction_bbox_not_a_list": (None, lambda r: r[1].update(bbox="10,5,20,10"), "predictions", "results[1] (pred_id=2)",
                                    "bbox must be a list of 4 numbers [x, y, width, height], got '10,5,20,10' (str)", "bad_bbox", False, (2, 4, 2)),
     "prediction_box_outside": (None, lambda r: r[1].update(bbox=[10, 25, 5, 5]), "predictions", "results[1] (pred_id=2)",
-                               "bbox [10, 25, 5, 5] lies entirely outside the 50x20 image", "bad_prediction", False, (2, 4, 2)),
+                               "bbox [10, 25, 5, 5] lies entirely outside the 50x20 image", "flagged_prediction", True, (2, 4, 3)),
 }
 
 
@@ -109,17 +122,20 @@ def test_malformed_record(tmp_path, case):
     assert {"file": problem.file, "record": record, "message": problem.message, "kind": kind, "kept": kept} in saved
 
 
-def test_image_with_unknown_size_rejected_and_its_annotations_named(tmp_path):
+def test_image_with_unknown_size_kept_for_box_evaluation(tmp_path):
+    """pycocotools' box evaluation needs no image size: the image and its annotations are kept (flagged), so the
+    project keeps the records ``explorer evaluate`` keeps on the same file."""
     coco = base_coco()
     coco["images"][1].update(width=float("nan"), file_name="gone.png")
     root, labels, preds = write_coco_inputs(tmp_path, coco)
     project, report = import_project(tmp_path / "p", images=root, labels=labels, predictions=preds)
-    assert only_problem(report, "images[1] (id=2)").message.endswith(
-        "gone.png is missing and 'width' must be a positive number, got nan (float)")
-    msgs = [str(p) for p in report.problems if p.record == "annotations[2] (id=12)"]
-    assert msgs == [f"{labels}: annotations[2] (id=12): image_id 2 refers to an image record that was rejected (images[1] (id=2))"]
-    assert project.images["image_id"].tolist() == [1]
-    assert project.labels["label_id"].tolist() == [10, 11]
+    p = only_problem(report, "images[1] (id=2)")
+    assert p.kept and p.kind == "unknown_size"
+    assert p.message.endswith("gone.png is missing and 'width' must be a positive number, got nan (float); "
+                              "record kept with an unknown size")
+    assert project.images["image_id"].tolist() == [1, 2]
+    assert np.isnan(project.images["width"].iloc[1])
+    assert project.labels["label_id"].tolist() == [10, 11, 12, 13]
 
 
 def test_missing_image_file_kept_when_size_known(tmp_path):

@@ -1,0 +1,461 @@
+"""THE COCO record model: parse, validate and normalise COCO ground truth and results, with the problem report.
+
+One implementation used by every entry point, so the same file keeps the same records and gives the same
+numbers whichever way it comes in: the importers (``explorer.io.coco`` labels, ``explorer.io.coco_results``
+predictions), ``evaluate_coco`` on files and dicts and ``Matcher.from_coco`` (``explorer.evaluation.inputs``),
+and the table checks of ``Matcher.from_project`` / ``evaluate_coco(project)`` (``check_tables``).
+
+The rule: **accept every record pycocotools 2.0.11 evaluates, and evaluate it the same way; reject — named in
+the report, never by an exception — only what it cannot evaluate.** In detail:
+
+- Values may be JSON values or what Python callers pass pycocotools: NumPy integer/float scalars, a box as a
+  tuple or 1-d array, polygons as arrays, RLE ``counts`` as ``bytes``. They are normalised to plain values.
+- Ids (``id``, ``image_id``, ``category_id``) are integers (an integral float such as ``3.0`` counts). The
+  first record of a duplicate image / category / annotation id is kept, later ones are rejected.
+- Annotations: unknown image or category → rejected (pycocotools would silently not evaluate them).
+  ``bbox`` must be 4 finite numbers with ``w, h >= 0``; when it is missing or unusable and the record has a
+  usable mask, the box is the mask's ``toBbox`` (flagged) — segmentation datasets often carry no box, and
+  pycocotools' segm evaluation never reads it. A box entirely outside its image is flagged and kept.
+  ``area`` missing → the mask area, else ``w * h`` (flagged); a negative / non-finite area is kept and
+  flagged (it is outside every area range, as in pycocotools). ``iscrowd``: any integer or bool, non-zero
+  = crowd (pycocotools' truthiness), values other than 0/1 flagged; default 0.
+  ``segmentation``: ``[]`` / missing = no mask; empty polygon parts are dropped; an unusable mask (odd
+  polygon, RLE of another size, ...) is dropped and flagged, and the record stays as a box.
+- Results (``COCO.loadRes``): the first record decides the kind. A non-empty ``bbox`` there → box results:
+  every record needs a usable ``bbox``, ``area = w * h`` (computed in the box's own number type, as
+  pycocotools does), a ``segmentation`` is kept when usable. Otherwise mask results: every record needs a
+  usable ``segmentation`` (RLE or polygons), ``area = mask.area``, ``bbox`` missing or ``[]`` →
+  ``mask.toBbox``. ``score`` must be a number that is not NaN; ``±inf`` and values outside ``[0, 1]`` are
+  kept and flagged. ``pred_id`` = position in the file + 1 (``loadRes``' ids; a rejected record leaves a gap).
+
+Column checks run vectorised over all records; only rows that fail a check are looked at one by one, so a
+clean file of 100k records is parsed in tens of milliseconds.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from explorer.errors import ProblemReport
+from explorer.io.coco_segmentation import mask_area, mask_bbox, normalise_segmentation
+from explorer.io.validate import check_boxes, check_scores, describe, is_int, is_number
+
+_MISSING = None  # a JSON null and an absent key mean the same: "missing"
+_INT_SCALARS = (int, np.integer)
+_NUM_SCALARS = (int, float, np.integer, np.floating)
+
+
+def record_name(section: str, pos: int, rid=None) -> str:
+    """``annotations[12] (id=1774)`` / ``categories[0]``: how a record is named in messages."""
+    return f"{section}[{pos}]" + (f" (id={rid})" if rid is not None else "")
+
+
+def _only(types: set, allowed: tuple) -> bool:
+    # bool is a subclass of int but is not an id or a number here: compare exact types, NumPy by subclass
+    return all((t in (int, float) and t in allowed) or (t not in (bool, int, float) and issubclass(t, allowed))
+               for t in types)
+
+
+def int_column(values: list) -> tuple[np.ndarray, np.ndarray]:
+    """``(int64 values, ok)`` of a column of ids: ok where the value is an integer (``is_int``)."""
+    n = len(values)
+    if n and _only(set(map(type, values)), _INT_SCALARS):
+        try:
+            return np.array(values, dtype=np.int64), np.ones(n, bool)
+        except OverflowError:
+            pass
+    out, ok = np.zeros(n, np.int64), np.zeros(n, bool)
+    for i, v in enumerate(values):
+        if is_int(v) and -(2**63) <= int(v) < 2**63:
+            out[i], ok[i] = int(v), True
+    return out, ok
+
+
+def float_column(values: list) -> tuple[np.ndarray, np.ndarray]:
+    """``(float64 values, ok)``: ok where the value is a number (NaN/inf included; NaN elsewhere)."""
+    n = len(values)
+    if n and _only(set(map(type, values)), _NUM_SCALARS):
+        return np.array(values, dtype=np.float64), np.ones(n, bool)
+    out, ok = np.full(n, np.nan), np.zeros(n, bool)
+    for i, v in enumerate(values):
+        if is_number(v):
+            out[i], ok[i] = float(v), True
+    return out, ok
+
+
+def box_column(values: list, *, with_dtype: bool = False):
+    """``((n, 4) float64 boxes, ok)``: ok where the value is a list/tuple/1-d array of 4 numbers. With
+    ``with_dtype`` also the NumPy dtype the values had together (None when they had to be read one by one)."""
+    n = len(values)
+    if n and set(map(type, values)) <= {list, tuple, np.ndarray}:
+        try:
+            arr = np.array(values)
+        except (ValueError, TypeError):
+            arr = None
+        if arr is not None and arr.shape == (n, 4) and arr.dtype.kind in "iuf":
+            out = (arr.astype(np.float64), np.ones(n, bool))
+            return (*out, arr.dtype) if with_dtype else out
+    out, ok = np.full((n, 4), np.nan), np.zeros(n, bool)
+    for i, b in enumerate(values):
+        if isinstance(b, (list, tuple, np.ndarray)) and len(b) == 4 and all(is_number(v) for v in b):
+            out[i], ok[i] = [float(v) for v in b], True
+    return (out, ok, None) if with_dtype else (out, ok)
+
+
+class _Verdicts:
+    """First-error-wins bookkeeping for ``n`` rows: ``reject(mask, message_of_row, kind)`` marks rows that
+    are still ok; ``flag`` notes a kept-but-suspicious row; ``report`` writes both (flags of kept rows only)."""
+
+    def __init__(self, n: int):
+        self.ok = np.ones(n, bool)
+        self.rejected: list[tuple[int, str, str]] = []
+        self.flags: list[tuple[int, str, str]] = []
+
+    def reject(self, mask, message, kind: str) -> None:
+        for i in np.flatnonzero(self.ok & mask):
+            self.rejected.append((int(i), message(i) if callable(message) else message, kind))
+            self.ok[i] = False
+
+    def flag(self, i: int, message: str, kind: str) -> None:
+        self.flags.append((int(i), message, kind))
+
+    def report(self, report: ProblemReport, file: str, name) -> None:
+        for i, msg, kind in sorted(self.rejected, key=lambda r: r[0]):
+            report.add(file, name(i), msg, kind)
+        for i, msg, kind in sorted(self.flags, key=lambda r: r[0]):
+            if self.ok[i]:
+                report.warn(file, name(i), msg, kind)
+
+
+def _dicts(items: list, section: str, file: str, report: ProblemReport) -> tuple[list[dict], np.ndarray]:
+    """The dict records of ``items`` and their positions; the others are reported (``wrong_type``)."""
+    pos = [i for i, r in enumerate(items) if isinstance(r, dict)]
+    if len(pos) != len(items):
+        for i, r in enumerate(items):
+            if not isinstance(r, dict):
+                report.add(file, record_name(section, i), f"must be a JSON object, got {describe(r)}", "wrong_type")
+        return [items[i] for i in pos], np.array(pos, dtype=np.int64)
+    return items, np.arange(len(items), dtype=np.int64)
+
+
+def _id_problem(values: list, key: str):
+    return lambda i: f"missing '{key}'" if values[i] is _MISSING else f"'{key}' must be an integer, got {describe(values[i])}"
+
+
+def _first_of_duplicates(ids: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Rows (among ``ok``) whose id an earlier ok row already has, and ``{id: first row}``."""
+    rows = np.flatnonzero(ok)
+    s = pd.Series(ids[rows])
+    dup = s.duplicated().to_numpy()
+    out = np.zeros(len(ids), bool)
+    out[rows[dup]] = True
+    first = {} if not dup.any() else dict(zip(s[~dup].to_numpy().tolist(), rows[~dup].tolist()))
+    return out, first
+
+
+# ---- categories and images ---------------------------------------------------------------------------------
+def parse_categories(items: list, file: str, report: ProblemReport) -> pd.DataFrame:
+    """``category_id, name, supercategory``; duplicate id → first kept; a missing name becomes the id (flagged)."""
+    recs, pos = _dicts(items, "categories", file, report)
+    raw = [r.get("id") for r in recs]
+    ids, ok = int_column(raw)
+    v = _Verdicts(len(recs))
+    v.reject(~ok, _id_problem(raw, "id"), "bad_category")
+    dup, first = _first_of_duplicates(ids, v.ok)
+    v.reject(dup, lambda i: f"duplicate category id {ids[i]} (first at categories[{pos[first[ids[i]]]}])", "duplicate_id")
+    names = []
+    for i, r in enumerate(recs):
+        name = r.get("name")
+        if type(name) is not str or not name:
+            v.flag(i, f"'name' must be a non-empty string, got {describe(name)}; named {ids[i]!s} instead", "bad_category")
+            name = str(ids[i])
+        names.append(name)
+    v.report(report, file, lambda i: record_name("categories", int(pos[i]), int(ids[i]) if ok[i] else None))
+    keep = np.flatnonzero(v.ok)
+    sup = [recs[i].get("supercategory") for i in keep]
+    return pd.DataFrame({"category_id": pd.Series(ids[keep], dtype="int64"), "name": [names[i] for i in keep],
+                         "supercategory": [s if type(s) is str else None for s in sup]})
+
+
+def _size_column(recs: list, key: str) -> tuple[np.ndarray, list]:
+    raw = [r.get(key) for r in recs]
+    vals, ok = float_column(raw)
+    with np.errstate(invalid="ignore"):
+        good = ok & np.isfinite(vals) & (vals > 0)
+    err = [None] * len(raw)
+    for i in np.flatnonzero(~good):
+        if raw[i] is not None:
+            err[i] = f"'{key}' must be a positive number, got {describe(raw[i])}"
+    return np.where(good, vals, np.nan), err
+
+
+def parse_images(items: list, file: str, report: ProblemReport) -> pd.DataFrame:
+    """``image_id, file_name, width, height, size_error, pos``: one row per image record with a unique
+    integer id (duplicates: first kept). ``width``/``height`` are NaN when absent or unusable (``size_error``
+    says why); ``file_name`` is the given string with ``/`` separators, or None (evaluation does not need it);
+    ``pos``: the record's position in ``items``."""
+    recs, pos = _dicts(items, "images", file, report)
+    raw = [r.get("id") for r in recs]
+    ids, ok = int_column(raw)
+    v = _Verdicts(len(recs))
+    v.reject(~ok, _id_problem(raw, "id"), "bad_image")
+    dup, first = _first_of_duplicates(ids, v.ok)
+    v.reject(dup, lambda i: f"duplicate image id {ids[i]} (first at images[{pos[first[ids[i]]]}]); this record is skipped",
+             "duplicate_id")
+    name = lambda i: record_name("images", int(pos[i]), int(ids[i]) if ok[i] else None)  # noqa: E731
+    v.report(report, file, name)
+    w, w_err = _size_column(recs, "width")
+    h, h_err = _size_column(recs, "height")
+    keep = np.flatnonzero(v.ok)
+    fnames = [recs[i].get("file_name") for i in keep]
+    return pd.DataFrame({
+        "image_id": pd.Series(ids[keep], dtype="int64"),
+        "file_name": [f.replace("\\", "/") if type(f) is str and f else None for f in fnames],
+        "width": w[keep], "height": h[keep],
+        "size_error": ["; ".join(e for e in (w_err[i], h_err[i]) if e) or None for i in keep],
+        "pos": pos[keep]})
+
+
+# ---- annotations -----------------------------------------------------------------------------------------------
+def _masks(segs: list, rows, H: np.ndarray, W: np.ndarray, v: _Verdicts) -> list:
+    """Normalised segmentations (None = no mask) of ``rows``; unusable masks are dropped and flagged."""
+    out = [None] * len(segs)
+    for i in rows:
+        if segs[i] is None:
+            continue
+        out[i], err = normalise_segmentation(segs[i], H[i], W[i])
+        if err:
+            v.flag(i, f"{err}; the mask is not used (the record is kept as its box)", "bad_segmentation")
+    return out
+
+
+def _mask_box(seg, h: float, w: float) -> list[float] | None:
+    if seg is None or (type(seg) is list and not (math.isfinite(h) and math.isfinite(w))):
+        return None
+    return mask_bbox(seg, h, w)
+
+
+def parse_annotations(items: list, file: str, images: pd.DataFrame, categories: pd.DataFrame,
+                      report: ProblemReport, *, rejected_images: dict | None = None) -> pd.DataFrame:
+    """``labels`` table (``explorer.project.schema.LABELS`` columns, ``segmentation`` as a normalised Python
+    value, plus ``record``) of the valid ``annotations`` against ``images`` / ``categories`` (see the module
+    rules). ``rejected_images``: ``{image id: record name}`` of image records the caller rejected, for messages."""
+    recs, pos = _dicts(items, "annotations", file, report)
+    n = len(recs)
+    rejected_images = rejected_images or {}
+    v = _Verdicts(n)
+    raw = {k: [r.get(k) for r in recs] for k in ("id", "image_id", "category_id")}
+    col = {k: int_column(x) for k, x in raw.items()}
+    for k in raw:
+        v.reject(~col[k][1], _id_problem(raw[k], k), "bad_annotation")
+    ids, img, cat = (col[k][0] for k in ("id", "image_id", "category_id"))
+    area_raw = [r.get("area") for r in recs]
+    area, area_ok = float_column(area_raw)
+    no_area = np.array([a is None for a in area_raw], bool)
+    v.reject(~area_ok & ~no_area, lambda i: f"'area' must be a number, got {describe(area_raw[i])}", "bad_annotation")
+    crowd_raw = [r.get("iscrowd", 0) for r in recs]
+    crowd_vals, crowd_ok = int_column([int(c) if isinstance(c, (bool, np.bool_)) else c for c in crowd_raw])
+    v.reject(~crowd_ok, lambda i: f"'iscrowd' must be 0 or 1, got {describe(crowd_raw[i])}", "bad_annotation")
+    dup, first = _first_of_duplicates(ids, v.ok)
+    v.reject(dup, lambda i: f"duplicate annotation id {ids[i]} (first at annotations[{pos[first[ids[i]]]}]); "
+             "this record is skipped", "duplicate_id")
+    image_row = pd.Index(images["image_id"].to_numpy()).get_indexer(img)
+
+    def unknown_image(i):
+        if int(img[i]) in rejected_images:
+            return f"image_id {img[i]} refers to an image record that was rejected ({rejected_images[int(img[i])]})"
+        return f"unknown image_id {img[i]} (not in 'images')"
+
+    v.reject(image_row < 0, unknown_image, "unknown_image")
+    v.reject(~np.isin(cat, categories["category_id"].to_numpy()),
+             lambda i: f"unknown category_id {cat[i]} (not in 'categories')", "unknown_category")
+    W = np.append(images["width"].to_numpy(np.float64), np.nan)[image_row]  # -1 (unknown image) picks the NaN
+    H = np.append(images["height"].to_numpy(np.float64), np.nan)[image_row]
+    segs = _masks([r.get("segmentation") for r in recs], np.flatnonzero(v.ok), H, W, v)
+    box_raw = [r.get("bbox") for r in recs]
+    boxes, box_ok = box_column(box_raw)
+    for i in np.flatnonzero(v.ok & ~box_ok):
+        derived = _mask_box(segs[i], H[i], W[i])
+        if derived is None:
+            continue
+        boxes[i] = derived
+        box_ok[i] = True
+        why = "missing 'bbox'" if box_raw[i] is None else f"unusable bbox {describe(box_raw[i])}"
+        v.flag(i, f"{why}; computed from the segmentation", "bbox_computed")
+    v.reject(~box_ok, lambda i: "missing 'bbox'" if box_raw[i] is None else
+             f"bbox must be a list of 4 numbers [x, y, width, height], got {describe(box_raw[i])}", "bad_bbox")
+    check = check_boxes(boxes, W, H, outside="flag")
+    v.reject(~check.ok, lambda i: check.rejected[i], "bad_bbox")
+    for i in np.flatnonzero(check.has_flag):
+        v.flag(i, check.flagged[i], "bbox_outside_image")
+    for i in np.flatnonzero(v.ok & ~np.isin(crowd_vals, (0, 1))):
+        v.flag(i, f"'iscrowd' is {crowd_vals[i]}: any non-zero value means a crowd region (as in pycocotools)", "iscrowd_value")
+    for i in np.flatnonzero(v.ok & no_area):
+        if segs[i] is not None and not (type(segs[i]) is list and not (math.isfinite(H[i]) and math.isfinite(W[i]))):
+            area[i] = mask_area(segs[i], H[i], W[i])
+            v.flag(i, "missing 'area'; computed as the mask area", "area_computed")
+        else:
+            area[i] = boxes[i, 2] * boxes[i, 3]
+            v.flag(i, "missing 'area'; computed as bbox width*height", "area_computed")
+    with np.errstate(invalid="ignore"):
+        odd_area = v.ok & ~no_area & ~(np.isfinite(area) & (area >= 0))
+    for i in np.flatnonzero(odd_area):
+        v.flag(i, f"'area' is {area[i]:g}: outside every area range, so the label is ignored (as in pycocotools)",
+               "bad_area")
+    v.report(report, file, lambda i: record_name("annotations", int(pos[i]), int(ids[i]) if col["id"][1][i] else None))
+    keep = np.flatnonzero(v.ok)
+    return pd.DataFrame({
+        "label_id": ids[keep], "image_id": img[keep], "category_id": cat[keep],
+        "x": boxes[keep, 0], "y": boxes[keep, 1], "w": boxes[keep, 2], "h": boxes[keep, 3],
+        "area": area[keep], "iscrowd": crowd_vals[keep] != 0, "segmentation": [segs[i] for i in keep],
+        "pos": pos[keep]})
+
+
+@dataclass
+class GroundTruth:
+    """A parsed COCO ground truth: ``images`` (``parse_images``), ``categories``, ``labels`` (``parse_annotations``)."""
+
+    images: pd.DataFrame
+    categories: pd.DataFrame
+    labels: pd.DataFrame
+    file: str
+
+
+def parse_ground_truth(data, file: str, report: ProblemReport) -> GroundTruth:
+    """A COCO ground-truth dict as ``GroundTruth`` (structure errors are the caller's: see ``explorer.io.coco``)."""
+    categories = parse_categories(data.get("categories") or [], file, report)
+    images = parse_images(data.get("images") or [], file, report)
+    labels = parse_annotations(data.get("annotations") or [], file, images, categories, report)
+    return GroundTruth(images, categories, labels, file)
+
+
+# ---- results ------------------------------------------------------------------------------------------------------
+def is_box_results(records: list) -> bool:
+    """``loadRes``' rule: the first record decides (a non-empty ``bbox`` → box results, else mask results when
+    it has a ``segmentation``; a list of non-objects is read as box results, whose records are all rejected)."""
+    first = records[0] if records and isinstance(records[0], dict) else next(
+        (r for r in records if isinstance(r, dict)), {})
+    if "bbox" in first and not (isinstance(first["bbox"], (list, tuple, np.ndarray)) and len(first["bbox"]) == 0):
+        return True
+    return "segmentation" not in first
+
+
+def parse_results(records: list, file: str, images: pd.DataFrame, report: ProblemReport, *,
+                  categories: pd.DataFrame | None = None, image_keys: dict | None = None,
+                  category_names: dict | None = None) -> pd.DataFrame:
+    """``predictions`` table (``explorer.project.schema.PREDICTIONS`` columns, ``segmentation`` normalised,
+    plus ``record``) of the valid results for ``images`` (see the module rules).
+
+    ``categories``: reject results of other categories (the importer: a project names every class); None
+    keeps them (``evaluate_coco``: not evaluated unless asked for, like pycocotools' ``catIds``).
+    ``image_keys`` / ``category_names``: also accept a file name / stem for ``image_id`` and a class name for
+    ``category_id`` (projects whose ids the importer assigned).
+    """
+    recs, pos = _dicts(records, "results", file, report)
+    n = len(recs)
+    box_file = is_box_results(records)
+    v = _Verdicts(n)
+    by_name = image_keys is not None
+    raw_img = [r.get("image_id") for r in recs]
+    raw_cat = [r.get("category_id", r.get("category_name")) for r in recs]
+    if image_keys:
+        raw_img = [image_keys.get(x, x) if type(x) is str else x for x in raw_img]
+    if category_names:
+        raw_cat = [category_names.get(x, x) if type(x) is str else x for x in raw_cat]
+    img, img_ok = int_column(raw_img)
+    cat, cat_ok = int_column(raw_cat)
+    hint_img = " or a file name in the image set" if by_name else ""
+    hint_cat = " or a class name" if by_name else ""
+    v.reject(~img_ok, lambda i: "missing 'image_id'" if raw_img[i] is None else
+             f"'image_id' {describe(raw_img[i])} is not an image id{hint_img}", "bad_prediction")
+    image_row = pd.Index(images["image_id"].to_numpy()).get_indexer(img)
+    v.reject(image_row < 0, lambda i: f"unknown image_id {img[i]} (not among the images)", "unknown_image")
+    v.reject(~cat_ok, lambda i: "missing 'category_id'" if raw_cat[i] is None else
+             f"'category_id' {describe(raw_cat[i])} is not a category id{hint_cat}", "bad_prediction")
+    if categories is not None:
+        v.reject(~np.isin(cat, categories["category_id"].to_numpy()),
+                 lambda i: f"unknown category_id {cat[i]} (not among the categories)", "unknown_category")
+    raw_score = [r.get("score") for r in recs]
+    score, score_ok = float_column(raw_score)
+    v.reject(~score_ok, lambda i: "missing 'score'" if raw_score[i] is None else
+             f"'score' must be a number, got {describe(raw_score[i])}", "bad_score")
+    unnamed = ~v.ok  # rejected before it is a prediction of an image: named without a pred_id
+    checks = check_scores(score)
+    v.reject(~checks.ok, lambda i: checks.rejected[i], "bad_score")
+    for i in np.flatnonzero(checks.has_flag):
+        v.flag(i, checks.flagged[i], "flagged_prediction")
+    W = np.append(images["width"].to_numpy(np.float64), np.nan)[image_row]
+    H = np.append(images["height"].to_numpy(np.float64), np.nan)[image_row]
+    raw_seg = [r.get("segmentation") for r in recs]
+    box_raw = [r.get("bbox") for r in recs]
+    boxes, box_ok, box_dtype = box_column(box_raw, with_dtype=True)
+    area = np.full(n, np.nan)
+    if box_file:
+        segs = _masks(raw_seg, np.flatnonzero(v.ok), H, W, v)
+        v.reject(~box_ok, lambda i: "missing 'bbox'" if box_raw[i] is None else
+                 f"bbox must be a list of 4 numbers [x, y, width, height], got {describe(box_raw[i])}", "bad_bbox")
+        area = boxes[:, 2] * boxes[:, 3]
+        if n and box_dtype not in (np.float64, np.int64):
+            # loadRes computes bb[2] * bb[3] in the box's own type (a float32 array gives a float32 area)
+            for i in np.flatnonzero(v.ok):
+                area[i] = float(box_raw[i][2] * box_raw[i][3])
+    else:
+        segs = [None] * n
+        for i in np.flatnonzero(v.ok):
+            if raw_seg[i] is None:
+                continue
+            segs[i], err = normalise_segmentation(raw_seg[i], H[i], W[i])
+            if err:
+                raw_seg[i] = err
+            elif type(segs[i]) is list and not (math.isfinite(H[i]) and math.isfinite(W[i])):
+                segs[i], raw_seg[i] = None, "a polygon mask needs the image size, which is unknown"
+        v.reject(np.array([s is None for s in segs], bool) if n else np.zeros(0, bool),
+                 lambda i: (raw_seg[i] if isinstance(raw_seg[i], str) else
+                            "missing 'segmentation' (this is a mask results file: its first record has no bbox)"),
+                 "bad_segmentation")
+        for i in np.flatnonzero(v.ok):
+            area[i] = mask_area(segs[i], H[i], W[i])
+            given = box_raw[i]
+            empty = given is None or (isinstance(given, (list, tuple, np.ndarray)) and len(given) == 0)
+            if not box_ok[i]:
+                if not empty:
+                    v.flag(i, f"unusable bbox {describe(given)}; computed from the mask", "bbox_computed")
+                boxes[i] = mask_bbox(segs[i], H[i], W[i])
+    check = check_boxes(boxes, W, H, outside="flag")
+    v.reject(~check.ok, lambda i: check.rejected[i], "bad_prediction")
+    for i in np.flatnonzero(check.has_flag):
+        v.flag(i, check.flagged[i], "flagged_prediction")
+    v.report(report, file, lambda i: f"results[{pos[i]}]" + ("" if unnamed[i] else f" (pred_id={pos[i] + 1})"))
+    keep = np.flatnonzero(v.ok)
+    return pd.DataFrame({
+        "pred_id": pos[keep] + 1, "image_id": img[keep], "category_id": cat[keep],
+        "x": boxes[keep, 0], "y": boxes[keep, 1], "w": boxes[keep, 2], "h": boxes[keep, 3],
+        "area": area[keep], "score": score[keep], "segmentation": [segs[i] for i in keep], "pos": pos[keep]})
+
+
+# ---- project tables ---------------------------------------------------------------------------------------------
+def check_tables(labels: pd.DataFrame | None, predictions: pd.DataFrame | None, report: ProblemReport, *,
+                 source: str = "project") -> tuple[np.ndarray, np.ndarray]:
+    """The same box and score rules on already-imported tables (``explorer.project.schema`` columns): rows to
+    keep ``(labels_ok, predictions_ok)``; a row with a NaN/inf or negative box coordinate, or a NaN score, is
+    skipped and reported (tables written by importers never have one; hand-built tables may)."""
+    out = []
+    for df, what, id_col in ((labels, "labels", "label_id"), (predictions, "predictions", "pred_id")):
+        if df is None or len(df) == 0:
+            out.append(np.ones(0 if df is None else len(df), bool))
+            continue
+        box = df[["x", "y", "w", "h"]].to_numpy(np.float64)
+        nan = np.full(len(df), np.nan)
+        check = check_boxes(box, nan, nan)
+        v = _Verdicts(len(df))
+        v.reject(~check.ok, lambda i: check.rejected[i], "bad_bbox")
+        if what == "predictions":
+            scores = check_scores(df["score"].to_numpy(np.float64))
+            v.reject(~scores.ok, lambda i: scores.rejected[i], "bad_score")
+        ids = df[id_col].to_numpy()
+        v.report(report, f"{source} {what} table", lambda i: f"{id_col}={ids[i]}")
+        out.append(v.ok)
+    return out[0], out[1]
