@@ -1,7 +1,22 @@
-"""A class-by-class confusion matrix with "most confused" / "most common" ordering and top-K folding.
+"""THE confusion matrix: counting, ordering, row-normalising and top-K folding, for every task.
 
-Rows are true classes, columns predicted classes; ``counts[i, j]`` is the number of samples of true class ``i``
-predicted as ``j``. Used by classification (and usable by any task whose outcome is one class per sample).
+Rows are true classes, columns predicted classes; ``counts[i, j]`` is the number of samples (images, pixels,
+labels/predictions) of true class ``i`` predicted as ``j``. Classification and segmentation use it as is;
+detection (``explorer.evaluation.confusion``) adds a last ``background`` row (predictions that matched no label)
+and column (labels no prediction matched) with ``background=True`` — background is never reordered or folded.
+
+Orderings (``order``), one rule for every task:
+
+- ``labels``: the classes in the given order (category / class-index order);
+- ``most_common``: support descending — the row total of the class (for detection including its missed labels,
+  the background column);
+- ``most_confused``: confusions with *other classes* descending (off-diagonal row + column totals among the
+  classes), then — still tied — errors including background descending (row + column totals without the
+  diagonal; the same numbers when there is no background, so this only separates detection classes);
+- every remaining tie keeps the given class order (a stable sort), never the names.
+
+Folding (``arranged(top_k=K)``): the first K classes of the ordering are kept, every other class is summed into
+one ``other`` row and column, so every sample is still counted exactly once; then ``background`` (if any).
 """
 from __future__ import annotations
 
@@ -12,10 +27,12 @@ import pandas as pd
 
 ORDERINGS = ("labels", "most_common", "most_confused")
 OTHER = "other"  # name of the folded row/column
+BACKGROUND = "background"  # name of detection's extra row/column
 
 
 def confusion_counts(true_index: np.ndarray, pred_index: np.ndarray, n_classes: int) -> np.ndarray:
-    """``(n_classes, n_classes)`` int64 counts from two int arrays of class positions (one ``bincount``)."""
+    """``(n_classes, n_classes)`` int64 counts from two int arrays of class positions (one ``bincount``):
+    ``counts[i, j] = #{s: true_index[s] == i and pred_index[s] == j}``."""
     true_index = np.asarray(true_index, dtype=np.int64)
     pred_index = np.asarray(pred_index, dtype=np.int64)
     flat = np.bincount(true_index * n_classes + pred_index, minlength=n_classes * n_classes)
@@ -24,15 +41,31 @@ def confusion_counts(true_index: np.ndarray, pred_index: np.ndarray, n_classes: 
 
 @dataclass(frozen=True)
 class ClassConfusion:
-    """Confusion counts with class names; ``counts`` has shape ``(n, n)``, rows true, columns predicted."""
+    """Confusion counts with row/column names; ``counts`` has shape ``(n, n)``, rows true, columns predicted.
+
+    ``background=True``: the last row and column are detection's background (named ``names[-1]``), not a class.
+    """
 
     counts: np.ndarray
     names: tuple[str, ...]
+    background: bool = False
 
     def __post_init__(self):
         n = len(self.names)
         if self.counts.shape != (n, n):
             raise ValueError(f"counts must have shape ({n}, {n}) for {n} names, but got {self.counts.shape}")
+        if self.background and n == 0:
+            raise ValueError("a matrix with a background row/column needs at least that row")
+
+    @property
+    def n_classes(self) -> int:
+        """Number of class rows (background excluded)."""
+        return len(self.names) - int(self.background)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The class names (background excluded)."""
+        return self.names[:self.n_classes]
 
     # ---- views ---------------------------------------------------------------------------------------------
     def frame(self) -> pd.DataFrame:
@@ -44,43 +77,47 @@ class ClassConfusion:
         """Row-normalised: ``counts[i, j] / sum_j counts[i, j]``; a row with no samples is NaN (undefined)."""
         totals = self.counts.sum(axis=1, keepdims=True).astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
-            values = np.where(totals > 0, self.counts / totals, np.nan)
+            values = np.where(totals > 0, self.counts / np.where(totals > 0, totals, 1), np.nan)
         return pd.DataFrame(values, index=pd.Index(self.names, name="true"),
                             columns=pd.Index(self.names, name="predicted"))
 
     # ---- ordering and folding ------------------------------------------------------------------------------
     def order(self, by: str) -> np.ndarray:
-        """Class positions in display order.
-
-        ``labels``: as given. ``most_common``: by support (row sum) descending. ``most_confused``: by errors
-        involving the class (off-diagonal row sum + off-diagonal column sum) descending. Ties keep the given
-        order (stable sort).
-        """
+        """``(n_classes,)`` class positions in ``by`` display order (the module docstring's rule)."""
         if by not in ORDERINGS:
             raise ValueError(f"ordering must be one of {ORDERINGS}, but got {by!r}")
+        n = self.n_classes
         if by == "labels":
-            return np.arange(len(self.names))
+            return np.arange(n)
+        counts = self.counts.astype(np.int64)
+        diagonal = np.diag(counts)[:n]
         if by == "most_common":
-            key = self.counts.sum(axis=1)
+            keys = (-counts[:n].sum(axis=1),)
         else:
-            off = self.counts - np.diag(np.diag(self.counts))
-            key = off.sum(axis=1) + off.sum(axis=0)
-        return np.argsort(-key, kind="stable")
+            block = counts[:n, :n]
+            among = block.sum(axis=1) + block.sum(axis=0) - 2 * np.diag(block)
+            every = counts[:n].sum(axis=1) + counts[:, :n].sum(axis=0) - 2 * diagonal
+            keys = (-every, -among)  # lexsort: the last key is the primary one
+        return np.lexsort((np.arange(n), *keys))
 
     def arranged(self, *, by: str = "labels", top_k: int | None = None) -> "ClassConfusion":
         """A new matrix in ``by`` order keeping the first ``top_k`` classes; the rest fold into one ``other``
-        row and column (their counts summed, so every sample is still counted exactly once)."""
+        row and column (their counts summed, so every sample is still counted exactly once); background last."""
         order = self.order(by)
-        if top_k is None or top_k >= len(order):
-            return ClassConfusion(self.counts[np.ix_(order, order)], tuple(self.names[i] for i in order))
-        if top_k < 1:
+        n = self.n_classes
+        if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be at least 1, but got {top_k}")
-        keep, rest = order[:top_k], order[top_k:]
-        # group id per original class: 0..top_k-1 for kept classes, top_k for the folded rest
-        group = np.empty(len(order), dtype=np.int64)
-        group[keep] = np.arange(top_k)
-        group[rest] = top_k
-        folded = np.zeros((top_k + 1, top_k + 1), dtype=self.counts.dtype)
-        np.add.at(folded, (group[:, None], group[None, :]), self.counts)
-        names = tuple(self.names[i] for i in keep) + (OTHER,)
-        return ClassConfusion(folded, names)
+        keep = order if top_k is None or top_k >= n else order[:top_k]
+        folded = len(keep) < n
+        # group id per row: 0..len(keep)-1 for kept classes, then "other" for the folded rest, then background
+        group = np.empty(len(self.names), dtype=np.int64)
+        group[order] = len(keep)
+        group[keep] = np.arange(len(keep))
+        names = [self.names[i] for i in keep] + ([OTHER] if folded else [])
+        if self.background:
+            group[n] = len(names)
+            names.append(self.names[n])
+        m = len(names)
+        out = np.zeros((m, m), dtype=self.counts.dtype)
+        np.add.at(out, (group[:, None], group[None, :]), self.counts)
+        return ClassConfusion(out, tuple(names), self.background)

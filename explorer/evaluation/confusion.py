@@ -11,6 +11,10 @@ predicted class, plus ``background`` (a label no prediction matched). At IoU thr
 
 Ignored predictions (matched to a crowd, beyond the 100 per image-class) and crowd labels are not counted.
 With a class filter only labels and predictions of those classes take part.
+
+Counting, ordering (``most_common`` / ``most_confused`` and their tie rule), row-normalising and top-K folding
+are the shared ``ClassConfusion`` of ``explorer.evaluation.class_confusion`` with ``background=True``: this
+module only adds the background row/column and the two-pass assignment.
 """
 from __future__ import annotations
 
@@ -20,62 +24,47 @@ import numpy as np
 import pandas as pd
 
 from explorer.evaluation import kernels
+from explorer.evaluation.class_confusion import BACKGROUND, OTHER, ClassConfusion, confusion_counts
 from explorer.evaluation.matcher import Matcher
 from explorer.evaluation.tables import resolve_classes
 
-BACKGROUND = "background"
-OTHER = "other"
+__all__ = ["BACKGROUND", "OTHER", "ConfusionMatrix", "ConfusionAssignment", "confusion_assignment",
+           "detection_confusion_matrix"]
 
 
 class ConfusionMatrix:
-    """Raw counts ``matrix`` (DataFrame, index = true class names + "background", columns = predicted class
-    names + "background"); ``normalized()`` divides each row by its sum (NaN for an empty row);
-    ``order("most_confused" | "most_common", top_k=None)`` reorders classes and folds the rest into "other"."""
+    """The detection matrix at one (IoU, confidence) pair: ``confusion`` is the shared ``ClassConfusion`` with
+    ``background=True`` (its ordering, folding and normalising rules: ``explorer.evaluation.class_confusion``).
 
-    def __init__(self, matrix: pd.DataFrame, *, iou_threshold: float, confidence_threshold: float):
-        self.matrix = matrix
+    ``matrix``: raw counts (DataFrame, index = true class names + "background", columns = predicted class names
+    + "background"); ``normalized()`` divides each row by its sum (NaN for an empty row);
+    ``order("most_confused" | "most_common" | "labels", top_k=None)`` reorders the classes and folds all but the
+    first ``top_k`` into "other" (background stays last).
+    """
+
+    def __init__(self, confusion: ClassConfusion, *, iou_threshold: float, confidence_threshold: float):
+        if not confusion.background:
+            raise ValueError("a detection confusion matrix has a background row and column")
+        self.confusion = confusion
         self.iou_threshold = iou_threshold
         self.confidence_threshold = confidence_threshold
 
     @property
+    def matrix(self) -> pd.DataFrame:
+        return self.confusion.frame().rename_axis(index=None, columns=None)
+
+    @property
     def classes(self) -> list[str]:
-        return [c for c in self.matrix.index if c != BACKGROUND]
+        return list(self.confusion.classes)
 
     def normalized(self) -> pd.DataFrame:
         """Row-normalised matrix: share of each true class's outcomes; NaN where the row is empty."""
-        m = self.matrix.to_numpy(np.float64)
-        sums = m.sum(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = np.where(sums > 0, m / np.where(sums > 0, sums, 1), np.nan)
-        return pd.DataFrame(out, index=self.matrix.index, columns=self.matrix.columns)
+        return self.confusion.normalized().rename_axis(index=None, columns=None)
 
     def order(self, by: str = "most_confused", *, top_k: int | None = None) -> "ConfusionMatrix":
-        """Classes sorted by ``most_common`` (labels of the class, row total) or ``most_confused`` (confusions
-        with other classes, off-diagonal row + column totals without background, ties by errors including
-        background); ties by name. ``top_k`` keeps that many and sums the rest into an "other" row/column."""
-        m = self.matrix.to_numpy(np.int64)
-        names = self.classes
-        n = len(names)
-        core = m[:n, :n]
-        if by == "most_common":
-            key = m[:n].sum(axis=1)
-            tie = np.zeros(n)
-        elif by == "most_confused":
-            off = core - np.diag(np.diag(core))
-            key = off.sum(axis=1) + off.sum(axis=0)
-            tie = key + m[:n, n] + m[n, :n]
-        else:
-            from explorer.errors import UserError
-
-            raise UserError(f"order must be 'most_confused' or 'most_common', got {by!r}")
-        idx = sorted(range(n), key=lambda i: (-key[i], -tie[i], names[i]))
-        keep = idx if top_k is None else idx[:top_k]
-        rest = [] if top_k is None else idx[top_k:]
-        groups = [[i] for i in keep] + ([rest] if rest else []) + [[n]]
-        labels = [names[i] for i in keep] + ([OTHER] if rest else []) + [BACKGROUND]
-        folded = np.array([[m[np.ix_(r, c)].sum() for c in groups] for r in groups], dtype=np.int64)
-        return ConfusionMatrix(pd.DataFrame(folded, index=labels, columns=labels),
-                               iou_threshold=self.iou_threshold, confidence_threshold=self.confidence_threshold)
+        """The matrix in ``by`` order, the first ``top_k`` classes kept and the rest folded into "other"."""
+        return ConfusionMatrix(self.confusion.arranged(by=by, top_k=top_k), iou_threshold=self.iou_threshold,
+                               confidence_threshold=self.confidence_threshold)
 
 
 @dataclass(frozen=True)
@@ -137,15 +126,14 @@ def detection_confusion_matrix(matcher: Matcher, iou_threshold: float, *, confid
     a = confusion_assignment(matcher, iou_threshold, confidence_threshold=confidence_threshold, classes=classes,
                              image_ids=image_ids)
     lay = matcher.layout
-    k = len(a.cats)
+    k = len(a.cats)  # position k = background (and any unselected class, which takes part in no cell)
     pos = {int(c): i for i, c in enumerate(a.cats)}
-    dt_k = np.array([pos.get(int(c), k) for c in matcher.cat_list])[lay.dt_cat]
-    gt_k = np.array([pos.get(int(c), k) for c in matcher.cat_list])[lay.gt_cat]
-    counts = np.zeros((k + 1, k + 1), np.int64)
-    np.add.at(counts, (dt_k[a.tp], dt_k[a.tp]), 1)
-    np.add.at(counts, (gt_k[a.cross[a.crossed]], dt_k[a.crossed]), 1)
-    np.add.at(counts, (np.full(a.background_dt.sum(), k), dt_k[a.background_dt]), 1)
-    np.add.at(counts, (gt_k[a.background_gt], np.full(a.background_gt.sum(), k)), 1)
-    labels = [*a.names.values(), BACKGROUND]
-    return ConfusionMatrix(pd.DataFrame(counts, index=labels, columns=labels),
+    cat_k = np.array([pos.get(int(c), k) for c in matcher.cat_list], dtype=np.int64)
+    dt_k, gt_k = cat_k[lay.dt_cat], cat_k[lay.gt_cat]
+    true = np.concatenate([dt_k[a.tp], gt_k[a.cross[a.crossed]], np.full(int(a.background_dt.sum()), k),
+                           gt_k[a.background_gt]])
+    pred = np.concatenate([dt_k[a.tp], dt_k[a.crossed], dt_k[a.background_dt],
+                           np.full(int(a.background_gt.sum()), k)])
+    counts = confusion_counts(true, pred, k + 1)
+    return ConfusionMatrix(ClassConfusion(counts, (*a.names.values(), BACKGROUND), background=True),
                            iou_threshold=float(iou_threshold), confidence_threshold=float(confidence_threshold))
