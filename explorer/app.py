@@ -1,13 +1,17 @@
 """Streamlit entry script: global controls in the sidebar, then routing to the task's pages.
 
 Launched by ``explorer run``; projects come from ``-- --project P`` arguments or ``$EXPLORER_PROJECTS``.
-The widgets here have fixed keys (``project``, ``split``, ``classes``, ``iou_threshold``,
-``confidence_threshold``), so every page sees the same selection and it persists across pages.
+Navigation and sidebar controls come from the project's task in the registry (``explorer.tasks.get(task)``:
+``Task.pages``, ``Task.controls``); tasks defined outside the package are loaded from the Python files listed in
+``$EXPLORER_TASK_PLUGINS`` (``explorer.tasks``). The widgets here have fixed keys (``project``, ``run``,
+``split``, ``classes``, ``iou_threshold``, ``confidence_threshold``), so every page sees the same selection and
+it persists across pages.
 """
 from __future__ import annotations
 
 import streamlit as st
 
+from explorer import tasks
 from explorer.resources import pages_dir
 from explorer.ui.state import load_project, served_projects
 
@@ -15,44 +19,34 @@ st.set_page_config(page_title="CV Explorer", page_icon="🔎", layout="wide")
 
 PAGES = pages_dir()
 
-# task -> [(section, file, title, icon)]
-NAVIGATION = {
-    "detection": [
-        ("Data", "data_quality.py", "Data Quality", ":material/science:"),
-        ("Model Quality", "model_metrics.py", "Metrics", ":material/target:"),
-        ("Model Quality", "performance_by_metric.py", "Performance by Metric", ":material/bar_chart:"),
-        ("Model Quality", "failures.py", "Failure Explorer", ":material/manage_search:"),
-        ("Model Quality", "confusion_matrix.py", "Confusion Matrix", ":material/grid_on:"),
-        ("Project", "export.py", "Export", ":material/download:"),
-    ],
-    "classification": [
-        ("Data", "data_quality.py", "Data Quality", ":material/science:"),
-        ("Model Quality", "classification.py", "Classification", ":material/label:"),
-        ("Model Quality", "model_metrics.py", "Metric Importance", ":material/target:"),
-        ("Model Quality", "performance_by_metric.py", "Performance by Metric", ":material/bar_chart:"),
-        ("Project", "export.py", "Export", ":material/download:"),
-    ],
-    "segmentation": [
-        ("Data", "data_quality.py", "Data Quality", ":material/science:"),
-        ("Model Quality", "segmentation.py", "Segmentation", ":material/layers:"),
-        ("Model Quality", "model_metrics.py", "Metric Importance", ":material/target:"),
-        ("Model Quality", "performance_by_metric.py", "Performance by Metric", ":material/bar_chart:"),
-        ("Project", "export.py", "Export", ":material/download:"),
-    ],
-    "regression": [
-        ("Data", "data_quality.py", "Data Quality", ":material/science:"),
-        ("Model Quality", "regression.py", "Regression", ":material/scatter_plot:"),
-        ("Model Quality", "performance_by_metric.py", "Performance by Metric", ":material/bar_chart:"),
-        ("Project", "export.py", "Export", ":material/download:"),
-    ],
-    "training": [
-        ("Model Quality", "training_curves.py", "Training Curves", ":material/show_chart:"),
-        ("Project", "export.py", "Export", ":material/download:"),
-    ],
-}
+
+def _run_control(project) -> None:
+    runs = list(getattr(project, "runs", ()))  # TODO(runs): project.runs once Project has runs (helper RUNS)
+    if not runs:
+        return
+    if st.session_state.get("run") not in runs:  # a new project, or its run was removed: the first run
+        st.session_state["run"] = runs[0]
+    st.sidebar.selectbox("Run", runs, key="run", help="The model (set of predictions) every page shows.")
 
 
-def sidebar() -> str:
+def _iou_control(project) -> None:
+    if project.has_predictions:
+        st.sidebar.slider("IoU threshold", 0.05, 0.95, step=0.05, value=0.50, key="iou_threshold",
+                          help="A prediction is a true positive when it matches an unmatched label of its class "
+                               "with IoU ≥ this.")
+
+
+def _confidence_control(project) -> None:
+    if project.has_predictions:
+        st.sidebar.slider("Confidence threshold", 0.0, 1.0, step=0.01, value=0.0, key="confidence_threshold",
+                          help="Predictions scoring below this are left out.")
+
+
+# a task's controls (``tasks.CONTROLS``) -> the widget drawing it; drawn in ``CONTROLS`` order
+CONTROL_WIDGETS = {"run": _run_control, "iou_threshold": _iou_control, "confidence_threshold": _confidence_control}
+
+
+def sidebar() -> tasks.Task:
     """Draw the global controls; return the current project's task."""
     projects = served_projects()
     if not projects:
@@ -64,6 +58,7 @@ def sidebar() -> str:
     sb = st.sidebar
     sb.selectbox("Project", list(by_path), key="project", format_func=lambda p: load_project(p).name)
     project = load_project(st.session_state["project"])
+    task = tasks.get(project.task)
 
     # a new project invalidates the previous project's class and split choices
     names = list(project.category_names.values())
@@ -76,28 +71,32 @@ def sidebar() -> str:
         st.session_state["classes"] = names
     st.session_state.setdefault("split", "all")
 
+    if "run" in task.controls:
+        _run_control(project)  # first: the run is what the other controls apply to
     if project.splits:
         sb.selectbox("Split", ["all", *project.splits], key="split", format_func=lambda s: "all splits" if s == "all" else s)
-    if names:
+    if task.has_classes and names:
         sb.multiselect("Classes", names, key="classes", placeholder="All classes",  # empty means all
                        help="The class filter applies to every page, headline numbers included. Empty = all classes.")
-    if project.task == "detection" and project.has_predictions:
-        sb.slider("IoU threshold", 0.05, 0.95, step=0.05, value=0.50, key="iou_threshold",
-                  help="A prediction is a true positive when it matches an unmatched label of its class with IoU ≥ this.")
-    if project.task in ("detection", "classification") and project.has_predictions:
-        sb.slider("Confidence threshold", 0.0, 1.0, step=0.01, value=0.0, key="confidence_threshold",
-                  help="Predictions scoring below this are left out.")
-    if project.task == "training":
-        log = project.extra.get("training_log")
-        sb.caption(f"training log · {0 if log is None else len(log):,} rows")
+    for control in tasks.CONTROLS:
+        if control != "run" and control in task.controls:
+            CONTROL_WIDGETS[control](project)
+    if task.sidebar_caption is not None:
+        sb.caption(task.sidebar_caption(project))
     else:
         sb.caption(f"{project.task} · {len(project.images):,} images · {len(project.labels):,} labels · "
                    f"{len(project.predictions):,} predictions")
-    return project.task
+    return task
 
 
-task = sidebar()
-sections: dict[str, list] = {}
-for section, file, title, icon in NAVIGATION[task]:
-    sections.setdefault(section, []).append(st.Page(PAGES / file, title=title, icon=icon, url_path=file[:-3]))
-st.navigation(sections).run()
+def navigation(task: tasks.Task) -> dict[str, list]:
+    """``st.navigation`` sections of the task's pages (``Page.file``: in ``pages/``, or an absolute path)."""
+    sections: dict[str, list] = {}
+    for page in task.pages:
+        # an absolute file replaces PAGES when joined (pathlib), so plugin pages work as they are
+        sections.setdefault(page.section, []).append(
+            st.Page(PAGES / page.file, title=page.title, icon=page.icon, url_path=page.url_path))
+    return sections
+
+
+st.navigation(navigation(sidebar())).run()

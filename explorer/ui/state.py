@@ -14,9 +14,12 @@ from pathlib import Path
 
 import streamlit as st
 
+from explorer.project import selection as core_selection
 from explorer.project.folder import MANIFEST, Project
 
 PROJECTS_ENV = "EXPLORER_PROJECTS"  # os.pathsep-separated project folders (used by tests and AppTest)
+# task option (``Selection.options``) -> the session-state key of the widget that sets it (on the task's page)
+OPTION_KEYS = {"target_iou": "seg_good_iou", "tolerance": "reg_tolerance"}
 
 
 def served_projects() -> list[Path]:
@@ -49,13 +52,19 @@ def load_project(path: Path | str) -> Project:
 
 @dataclass(frozen=True)
 class Selection:
-    """The sidebar's global controls, as pages read them."""
+    """The sidebar's global controls, as pages read them.
+
+    ``project`` is the loaded project's view of the selected ``run`` (``Project.for_run``), so every page that
+    reads ``project.predictions`` follows the run selector. ``core`` is the same selection for core functions.
+    """
 
     project: Project
     split: str | None  # None = all splits
     classes: tuple[int, ...]  # selected category ids (all by default)
     iou_threshold: float
     confidence_threshold: float
+    run: str | None = None  # None: the project has no predictions (no run)
+    options: tuple[tuple[str, object], ...] = ()  # task options set on the task's page, e.g. (("tolerance", 0.4),)
 
     @property
     def image_ids(self):
@@ -69,18 +78,38 @@ class Selection:
     def all_classes(self) -> bool:
         return len(self.classes) == len(self.project.categories)
 
+    @property
+    def core(self) -> core_selection.Selection:
+        """The core ``explorer.project.selection.Selection`` (``classes=None`` when every class is selected)."""
+        return core_selection.Selection(split=self.split, classes=None if self.all_classes else self.classes,
+                                        iou_threshold=self.iou_threshold,
+                                        confidence_threshold=self.confidence_threshold, run=self.run,
+                                        options=self.options)
+
 
 def selection() -> Selection:
-    """Read the global controls set by the sidebar of ``explorer/app.py``."""
+    """Read the global controls set by the sidebar of ``explorer/app.py`` (and the task options of its pages)."""
+    from explorer import tasks
+
     s = st.session_state
     project = load_project(s["project"])
+    runs = list(getattr(project, "runs", ()))  # TODO(runs): project.runs once Project has runs (helper RUNS)
+    run = s.get("run")
+    run = run if run in runs else (runs[0] if runs else None)
+    if runs:
+        project = project.for_run(run)
     names = project.category_names
     chosen = [c for c, n in names.items() if n in (s.get("classes") or [])] or list(names)
     split = s.get("split")
+    option_names = tasks.get(project.task).option_defaults
+    options = tuple((name, s[OPTION_KEYS[name]]) for name in option_names
+                    if OPTION_KEYS.get(name) in s and s[OPTION_KEYS[name]] is not None)
     return Selection(
         project=project,
         split=None if split in (None, "all") else split,
         classes=tuple(chosen),
         iou_threshold=float(s.get("iou_threshold", 0.5)),
         confidence_threshold=float(s.get("confidence_threshold", 0.0)),
+        run=run,
+        options=options,
     )

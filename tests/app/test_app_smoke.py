@@ -26,15 +26,10 @@ def page_path(file: str) -> str:
 
 
 def navigation() -> dict[str, list[str]]:
-    """task -> page files, read from the app's own routing table (without running the app)."""
-    import ast
+    """task -> page files, read from the task registry (what the app's navigation is built from)."""
+    from explorer import tasks
 
-    tree = ast.parse(APP.read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "NAVIGATION" for t in node.targets):
-            table = ast.literal_eval(node.value)
-            return {task: [file for _, file, _, _ in pages] for task, pages in table.items()}
-    raise AssertionError("explorer/app.py has no NAVIGATION table")
+    return {task.name: [page.file for page in task.pages] for task in tasks.all_tasks()}
 
 
 def open_app(project: Path) -> AppTest:
