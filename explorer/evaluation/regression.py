@@ -6,8 +6,19 @@ With targets ``y`` and predictions ``ŷ`` of shape ``(n,)`` and residuals ``e = 
 * ``mean_error = mean(e)`` (signed: > 0 means the model over-predicts on average)
 * ``r2 = 1 − Σe² / Σ(y − ȳ)²``, ``explained_variance = 1 − var(e) / var(y)``
 
-Undefined values: with constant targets (``var(y) = 0``) R² and explained variance are NaN — scikit-learn's
-``force_finite=False`` — instead of scikit-learn's default substitute of 1.0 (perfect) or 0.0.
+Undefined values follow scikit-learn's documented default, ``force_finite=True`` (``r2_score``,
+``explained_variance_score``): for a fraction ``1 − num / den`` (R²: ``num = Σe²``, ``den = Σ(y − ȳ)²``;
+explained variance: ``num = var(e)``, ``den = var(y)``)
+
+* ``den = 0`` (constant target) and ``num = 0`` (perfect prediction) → **1.0**;
+* ``den = 0`` and ``num ≠ 0`` (imperfect prediction of a constant target) → **0.0**;
+* R² of fewer than two samples → NaN (scikit-learn: "not well-defined with less than two samples"); the
+  explained variance of one sample has ``num = den = 0`` → 1.0.
+
+"Constant" and "perfect" are decided exactly (every target equal; every residual zero — for explained variance
+every residual equal), not from the rounded mean: ``mean([0.1, 0.1, 0.1])`` is ``0.10000000000000002``, which would
+make ``den`` ≈ 1e-33 and R² ≈ −1.7e31 where the documented rule gives 0.0 (scikit-learn itself returns that
+rounding artefact). Otherwise the expressions are scikit-learn's, so results agree to the last bits.
 
 Example::
 
@@ -33,6 +44,14 @@ class RegressionEvaluation:
     summary: dict
 
 
+def _explained_fraction(num: float, den: float) -> float:
+    """``1 − num / den`` with scikit-learn's ``force_finite=True`` rule for ``den = 0``: 1.0 when ``num = 0``
+    (perfect), else 0.0."""
+    if den == 0:
+        return 1.0 if num == 0 else 0.0
+    return 1.0 - num / den
+
+
 def evaluate_regression(y_true, y_pred) -> RegressionEvaluation:
     """Evaluate predictions ``y_pred`` of targets ``y_true`` (array-likes of shape ``(n,)``, finite floats)."""
     y = np.asarray(y_true, dtype=np.float64)
@@ -44,21 +63,32 @@ def evaluate_regression(y_true, y_pred) -> RegressionEvaluation:
     for name, a in (("y_true", y), ("y_pred", p)):
         if not np.isfinite(a).all():
             raise UserError(f"{name}[{int(np.flatnonzero(~np.isfinite(a))[0])}] is not a finite number")
+    # squares of values beyond ~1e154 overflow (R² would read inf / inf = NaN): scale by a power of two, which keeps
+    # every bit, so the fractions are unchanged and the errors are divided back exactly; scale 1 leaves scikit-learn's
+    # expressions verbatim
+    largest = max(float(np.abs(y).max()), float(np.abs(p).max()))
+    scale = 2.0 ** -int(np.frexp(largest)[1]) if largest > 2.0**500 else 1.0
+    y, p = y * scale, p * scale
     e = p - y
-    mse = float(np.average(e**2))
-    # the same expressions scikit-learn evaluates, so results agree to the last bits
-    ss_res = float(np.sum((y - p) ** 2))
-    ss_tot = float(np.sum((y - np.average(y)) ** 2))
-    var_res = float(np.average((y - p - np.average(y - p)) ** 2))
-    var_y = float(np.average((y - np.average(y)) ** 2))
+    mean_sq = float(np.average(e**2))
+    # the same expressions scikit-learn evaluates, so results agree to the last bits; a constant target or residual
+    # gives an exact 0 (its rounded mean need not equal its values)
+    constant_y = y.min() == y.max()
+    d = y - p
+    ss_res = float(np.sum(d**2))
+    ss_tot = 0.0 if constant_y else float(np.sum((y - np.average(y)) ** 2))
+    var_res = 0.0 if d.min() == d.max() else float(np.average((d - np.average(d)) ** 2))
+    var_y = 0.0 if constant_y else float(np.average((y - np.average(y)) ** 2))
+    with np.errstate(over="ignore"):  # an MSE beyond the float range is inf, which is its value
+        mse = np.float64(mean_sq) / scale / scale  # scale**2 itself would underflow to 0
     summary = {
-        "mse": mse,
-        "rmse": float(np.sqrt(mse)),
-        "mae": float(np.average(np.abs(e))),
-        "r2": 1.0 - ss_res / ss_tot if ss_tot != 0 else float("nan"),
-        "explained_variance": 1.0 - var_res / var_y if var_y != 0 else float("nan"),
-        "max_error": float(np.max(np.abs(e))),
-        "mean_error": float(np.mean(e)),
+        "mse": float(mse),
+        "rmse": float(np.sqrt(mean_sq)) / scale,
+        "mae": float(np.average(np.abs(e))) / scale,
+        "r2": _explained_fraction(ss_res, ss_tot) if len(y) >= 2 else float("nan"),
+        "explained_variance": _explained_fraction(var_res, var_y),
+        "max_error": float(np.max(np.abs(e))) / scale,
+        "mean_error": float(np.mean(e)) / scale,
         "n_samples": int(len(y)),
     }
     return RegressionEvaluation(summary)
