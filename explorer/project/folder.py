@@ -41,8 +41,6 @@ from explorer.project.paths import safe_join  # noqa: F401  (re-exported: caller
 MANIFEST = "project.json"
 #: 1: one set of predictions; 2: predictions carry a ``run`` column and the manifest lists ``runs``
 FORMAT_VERSION = 2
-#: the built-in task names, for callers that predate the task registry (``explorer.tasks.names()`` is the truth)
-TASKS = ("detection", "classification", "segmentation", "regression", "training")
 CORE_TABLES = ("images", "categories", "labels", "predictions")
 #: a run name: 1-64 letters, digits, ``_ . + -``, not starting with ``. + -`` (it is shown, typed on the
 #: command line and may name files)
