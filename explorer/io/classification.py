@@ -8,12 +8,13 @@ Inputs::
 
 ``labels="folders"`` takes each image's class from the folder that contains it (``images/cat/1.png`` or
 ``images/train/cat/1.png`` — so ``splits="folders"`` and ``labels="folders"`` combine). ``image`` values are paths
-relative to the image folder (a unique base name is accepted too).
+relative to the image folder (a unique base name, or a unique path without extension, is accepted too:
+``explorer.io.table_files.match_names``).
 
-Classes (category ids 0..n-1 in this order): the ``classes`` option (a list or a text file, one name a line),
-else the per-class score columns of the predictions CSV in column order, else the naturally sorted union of the
-label and predicted values. A ``score`` (or ``confidence``) column is the prediction's confidence; otherwise the
-prediction's score is the score column of the predicted class, or NaN without scores.
+Classes (category ids 0..n-1 in this order): the ``classes`` option (a list, a text file with one name a line, or
+a ``data.yaml``), else the per-class score columns of the predictions CSV in column order, else the naturally
+sorted union of the label and predicted values. A ``score`` (or ``confidence``) column is the prediction's
+confidence; otherwise the prediction's score is the score column of the predicted class, or NaN without scores.
 
 Every bad record is a ``Problem`` naming file and line, and the valid rows are kept: unknown image, unknown class,
 empty value, duplicate image (first row kept), non-numeric or NaN score (the prediction row is skipped), a score

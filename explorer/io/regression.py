@@ -2,7 +2,8 @@
 
 The predictions may also come in a separate CSV ``image,prediction`` (``predictions=``); giving predictions in both
 files is a ``UserError`` (one source, nothing overwritten). ``image`` values are paths relative to the image folder
-(a unique base name is accepted too); without an image folder the CSV's images are the project's images.
+(a unique base name, or a unique path without extension, is accepted too); without an image folder the CSV's
+images are the project's images.
 
 Every bad record is a ``Problem`` naming file and line, and the valid rows are kept: unknown image, empty image,
 non-numeric or non-finite target (row skipped), non-numeric or non-finite prediction (the target is kept, the image

@@ -13,6 +13,10 @@ largest label value + 1. Every bad mask becomes a ``Problem`` naming the file an
 not PNG, colour instead of class indices, wrong size, values outside ``[0, num_classes)``, missing or unmatched
 prediction); the image is kept without that mask and the valid masks are kept.
 
+Images (and, without an image folder, label masks) are listed by the one scanner (``explorer.io.scan``: hidden
+files skipped, natural order = image id order); splits come from the one split assigner
+(``explorer.io.splits.assign_splits``: a CSV ``file_name,split`` or ``"folders"``).
+
 Tables: ``images`` gains ``label_mask`` and ``pred_mask`` (mask paths relative to the manifest's
 ``segmentation.label_root`` / ``pred_root``, read through ``safe_join``); ``labels`` and ``predictions`` hold one
 row per (image, class present) with the class region's box, pixel area and RLE (``score`` is NaN: a semantic

@@ -121,10 +121,27 @@ def resolve_images(table: pd.DataFrame, known: list[str], report: ProblemReport,
     return out.reset_index(drop=True)
 
 
-def class_list(classes) -> list[str] | None:
-    """Class names from a list or a text file with one name per line (blank lines skipped); None passes.
+def read_yaml(path: Path) -> dict:
+    """A YAML mapping (``data.yaml``); ``UserError`` with line/column when malformed."""
+    import yaml  # only YOLO-style inputs need it
 
-    ``UserError`` for a missing file, an empty list or repeated names.
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8-sig"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UserError(f"{path}: malformed YAML{where}: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a YAML mapping with 'names'")
+    return data
+
+
+def class_list(classes) -> list[str] | None:
+    """THE class-list reader of every importer: a list of names, a ``data.yaml`` (``names``: a list or an
+    ``{index: name}`` mapping with keys 0..n-1) or a text file with one name per line (blank lines skipped,
+    UTF-8 with or without BOM); None passes. Line / position ``i`` is class index ``i``.
+
+    ``UserError`` for a missing file, an empty list or repeated names (two classes must be told apart).
     """
     if classes is None:
         return None
@@ -132,11 +149,25 @@ def class_list(classes) -> list[str] | None:
         path = Path(classes)
         if not path.is_file():
             raise UserError(f"classes file {path} not found")
-        names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        if path.suffix.lower() in (".yaml", ".yml"):
+            names = _yaml_names(path)
+        else:
+            names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     else:
         names = [str(c) for c in classes]
     if not names:
-        raise UserError("the class list is empty")
+        raise UserError(f"the class list{f' {classes}' if isinstance(classes, (str, Path)) else ''} is empty")
     if len(set(names)) != len(names):
         raise UserError(f"class names must be unique, but got {names}")
     return names
+
+
+def _yaml_names(path: Path) -> list[str]:
+    names = read_yaml(path).get("names")
+    if isinstance(names, list) and all(isinstance(n, (str, int)) for n in names):
+        return [str(n) for n in names]
+    if isinstance(names, dict) and all(isinstance(k, int) for k in names):
+        if sorted(names) != list(range(len(names))):
+            raise UserError(f"{path}: 'names' keys must be 0..{len(names) - 1}, got {sorted(names)}")
+        return [str(names[k]) for k in range(len(names))]
+    raise UserError(f"{path}: 'names' must be a list of class names or a {{index: name}} mapping")

@@ -10,9 +10,11 @@ A txt file belongs to the image with the same relative path without extension (`
 that stem is unique. An empty txt file is an image without objects (YOLO's convention for background images).
 
 Class names come from ``data.yaml`` (``names`` as a list or an ``{index: name}`` dict) or ``classes.txt`` (one
-name per line), given explicitly or found beside the labels/images; ``category_id`` is the class index.
+name per line), given explicitly or found beside the labels/images, read by the importers' one class-list reader
+(``explorer.io.table_files.class_list``: non-empty, unique names); ``category_id`` is the class index.
 Splits come from ``data.yaml``'s ``train``/``val``/``test`` folders (or image-list files) when present.
-Image ids are assigned 1..n in sorted file order; label/prediction ids 1..n in (file, line) order.
+Image ids are assigned 1..n in the image scanner's natural file order (``explorer.io.scan``); label/prediction
+ids 1..n in (file, line) order.
 Records are named ``line N`` of their txt file in messages.
 """
 from __future__ import annotations
@@ -21,49 +23,19 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from explorer.project import schema
 from explorer.errors import ProblemReport, UserError
 from explorer.io.coco import Tables
 from explorer.io.images import attach_image_files
 from explorer.io.scan import scan_images
+from explorer.io.table_files import class_list, read_yaml
 from explorer.io.validate import check_boxes, check_scores
 
 CLASS_FILES = ("data.yaml", "dataset.yaml", "classes.txt")
 
 
 # ---- class names ---------------------------------------------------------------------------------------------
-def load_class_names(path: str | Path) -> list[str]:
-    """Class names from a ``data.yaml`` (``names``: list or ``{index: name}``) or ``classes.txt``."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"class names file {path} does not exist")
-    if path.suffix.lower() in (".yaml", ".yml"):
-        names = read_yaml(path).get("names")
-        if isinstance(names, list) and all(isinstance(n, (str, int)) for n in names):
-            return [str(n) for n in names]
-        if isinstance(names, dict) and all(isinstance(k, int) for k in names):
-            if sorted(names) != list(range(len(names))):
-                raise UserError(f"{path}: 'names' keys must be 0..{len(names) - 1}, got {sorted(names)}")
-            return [str(names[k]) for k in range(len(names))]
-        raise UserError(f"{path}: 'names' must be a list of class names or a {{index: name}} mapping")
-    return [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
-
-
-def read_yaml(path: Path) -> dict:
-    """A YAML mapping; ``UserError`` with line/column when malformed."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise UserError(f"{path}: malformed YAML{where}: {getattr(e, 'problem', e)}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a YAML mapping with 'names'")
-    return data
-
-
 def find_class_file(*folders: Path | None) -> Path | None:
     """The first ``data.yaml``/``dataset.yaml``/``classes.txt`` in ``folders`` (then their parents)."""
     candidates = [f for f in folders if f is not None] + [f.parent for f in folders if f is not None]
@@ -77,9 +49,9 @@ def find_class_file(*folders: Path | None) -> Path | None:
 def resolve_class_names(classes, *folders: Path | None) -> tuple[list[str] | None, Path | None]:
     """``classes`` (list of names, or a class file path) or the class file found beside the inputs."""
     if isinstance(classes, (list, tuple)):
-        return [str(c) for c in classes], None
+        return class_list(classes), None
     path = Path(classes) if classes is not None else find_class_file(*folders)
-    return (load_class_names(path), path) if path is not None else (None, None)
+    return (class_list(path), path) if path is not None else (None, None)
 
 
 # ---- splits from data.yaml -----------------------------------------------------------------------------------
