@@ -167,3 +167,32 @@ def test_plugin_metrics_run_in_worker_processes(tmp_path, bare_folder):
     finally:
         REGISTRY.unregister("pool_red_mean")
         REGISTRY.unregister("pool_box_perimeter")
+
+
+@pytest.mark.parametrize("bare_folder", [False, True])
+def test_plugin_table_frame_metric_gets_a_dataframe(tmp_path, bare_folder):
+    """Built-in table F metrics read plain columns (so a bare folder needs no pandas); a plugin's is promised
+    ``FrameTable.images`` as a DataFrame, in a project and in a bare folder alike."""
+    names = write_images(tmp_path / "images", 3)
+    plugin = tmp_path / "table_plugin.py"
+    plugin.write_text(textwrap.dedent('''
+        from metrics import frame_metric
+
+        @frame_metric(name="plugin_half_width", title="Half width", needs=("size",), kind="table")
+        def plugin_half_width(table):
+            """width / 2, through DataFrame methods."""
+            return table.images.eval("width / 2").fillna(-1.0).to_numpy()
+    '''))
+    try:
+        if bare_folder:
+            from explorer.datametrics.engine import compute_frame_metrics
+
+            frame, stats = compute_frame_metrics(tmp_path / "images", plugins=[plugin], progress=False, workers=1)
+        else:
+            project = make_project(tmp_path / "p", names, images_root=tmp_path / "images")
+            assert main(["metrics", str(project.root), "--metrics-plugin", str(plugin), "--no-progress",
+                         "--workers", "1"]) == 0
+            frame = load_metrics(project).frame
+        assert list(frame["plugin_half_width"]) == [32.0, 32.0, 32.0]
+    finally:
+        REGISTRY.unregister("plugin_half_width")
