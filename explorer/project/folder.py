@@ -24,7 +24,7 @@ Images are read only from inside ``images_root``: ``image_path`` refuses a ``fil
 """
 from __future__ import annotations
 
-import dataclasses
+import copy
 import hashlib
 import json
 import re
@@ -65,7 +65,24 @@ def check_run_name(name) -> str:
 
 def _runs_in_order(predictions: pd.DataFrame) -> list[str]:
     """The distinct ``run`` values of a predictions table in order of first appearance."""
-    return list(dict.fromkeys(predictions[schema.RUN].tolist())) if len(predictions) else []
+    return [str(r) for r in pd.factorize(predictions[schema.RUN])[1]]
+
+
+def _run_rows(predictions: pd.DataFrame) -> dict[str, slice | np.ndarray]:
+    """Row positions of each run: a ``slice`` when its rows are contiguous (the stored table keeps them grouped,
+    so a view is a cheap slice, not a string comparison over every row), else the positions."""
+    codes, names = pd.factorize(predictions[schema.RUN])
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.zeros(0, np.int64)
+    seg_code = codes[starts]
+    out = {}
+    for k, name in enumerate(names):
+        segs = np.flatnonzero(seg_code == k)
+        if len(segs) == 1:
+            stop = starts[segs[0] + 1] if segs[0] + 1 < len(starts) else len(codes)
+            out[str(name)] = slice(int(starts[segs[0]]), int(stop))
+        else:
+            out[str(name)] = np.flatnonzero(codes == k)
+    return out
 
 
 @dataclass(eq=False)
@@ -87,6 +104,7 @@ class Project:
     predictions: pd.DataFrame = field(init=False, repr=False)
 
     def __post_init__(self):
+        self._index_runs()
         runs = self.runs
         if self.run is None:
             self.run = runs[0] if runs else None
@@ -94,11 +112,19 @@ class Project:
             raise UserError(self._unknown_run(self.run))
         self.predictions = self._rows_of(self.run)
 
+    def _index_runs(self) -> None:
+        """Row positions of every run of ``all_predictions`` (shared by the views); every run must be listed."""
+        self._rows = _run_rows(self.all_predictions)
+        stray = set(self._rows) - set(self.runs)
+        if stray:
+            raise UserError(f"project {self.name!r}: predictions of run(s) {sorted(stray)} that {MANIFEST} does not "
+                            f"list (its runs: {self.runs})")
+
     def _rows_of(self, run: str | None) -> pd.DataFrame:
         preds = self.all_predictions
-        if len(self.runs) <= 1:  # every row is this run's (or there are none): no copy
-            return preds if run is not None else preds.iloc[:0]
-        return preds[preds[schema.RUN].to_numpy() == run].reset_index(drop=True)
+        if len(self._rows) == 1 and run in self._rows:  # every row is this run's: no copy
+            return preds
+        return preds.iloc[self._rows.get(run, slice(0, 0))].reset_index(drop=True)
 
     def _unknown_run(self, name) -> str:
         if not self.runs:
@@ -164,7 +190,11 @@ class Project:
         if name is not None and name not in self.runs:
             raise UserError(self._unknown_run(name))
         resolved = name if name is not None else (self.runs[0] if self.runs else None)
-        return self if resolved == self.run else dataclasses.replace(self, run=resolved)
+        if resolved == self.run:
+            return self
+        view = copy.copy(self)  # shares the manifest, the tables and the run index
+        view.run, view.predictions = resolved, self._rows_of(resolved)
+        return view
 
     def add_predictions(self, predictions: pd.DataFrame, *, run: str, replace: bool = False,
                         source: dict | None = None) -> "Project":
@@ -208,6 +238,7 @@ class Project:
             sources["runs"] = {**sources.get("runs", {}), run: source}
             self.manifest["sources"] = sources
         self.run = self.run if self.run is not None else runs[0]
+        self._index_runs()
         self.predictions = self._rows_of(self.run)
         self.save(tables=("predictions",))
         return self.for_run(run)
@@ -321,10 +352,6 @@ class Project:
             preds = schema.with_run(preds, schema.DEFAULT_RUN)
         if "runs" not in manifest:
             manifest["runs"] = _runs_in_order(preds)
-        stray = set(_runs_in_order(preds)) - set(manifest["runs"])
-        if stray:
-            raise UserError(f"{root / 'predictions.parquet'} has rows of run(s) {sorted(stray)} that {MANIFEST} "
-                            f"does not list (its runs: {manifest['runs']})")
         extra = {}
         for key in manifest.get("tables", {}):
             if key.startswith("tables/"):

@@ -188,6 +188,12 @@ def test_round_trip_and_pred_ids(tmp_path):
     # explicit order; an id used twice is a programming error
     assert Project.create(tmp_path / "q", task="detection", images=images, categories=categories, predictions=two,
                           runs=["y", "x"]).runs == ["y", "x"]
+    # rows of a run need not be contiguous (the stored tables keep them grouped; a view is then a slice)
+    mixed = Project.create(tmp_path / "m", task="detection", images=images, categories=categories,
+                           predictions=two.iloc[[0, 2, 1, 3]])
+    assert mixed.runs == ["x", "y"] and mixed.predictions["pred_id"].tolist() == [1, 2]
+    assert mixed.for_run("y").predictions["pred_id"].tolist() == [3, 4]
+    assert mixed.for_run("y").predictions.index.tolist() == [0, 1]
     with pytest.raises(ValueError, match="duplicate pred_id"):
         Project.create(tmp_path / "r", task="detection", images=images, categories=categories,
                        predictions=pd.concat([preds.assign(run="x"), preds.assign(run="y")]))
