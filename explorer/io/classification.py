@@ -35,7 +35,7 @@ from explorer.project.folder import Project
 from explorer.evaluation.classification import SCORES_TABLE
 from explorer.io.images import image_folder, images_table
 from explorer.io.scan import natural_key, scan_images
-from explorer.io.table_files import class_list, drop_duplicates, read_csv, report_rows, resolve_images
+from explorer.io.table_files import class_list, drop_duplicates, drop_empty, read_csv, report_rows, resolve_images
 
 CONFIDENCE_COLUMNS = ("score", "confidence")
 
@@ -49,14 +49,8 @@ def _score_columns(table: pd.DataFrame) -> dict[str, str]:
 def _labels_from_csv(path, known_images, report) -> pd.DataFrame:
     """Rows ``file_name, label`` of a labels CSV (validated except for class membership)."""
     table = read_csv(path, required=("image", "label"), report=report, what="labels")
-    empty = table["image"].eq("").to_numpy() | table["label"].eq("").to_numpy()
-    report_rows(report, path, table, empty, "empty image or label", "empty_value")
-    table = table.loc[~empty].reset_index(drop=True)
-    if known_images is not None:
-        table = resolve_images(table, known_images, report, path)
-    else:
-        table["file_name"] = table["image"].str.replace("\\", "/", regex=False)
-    return table
+    table = drop_empty(report, path, table, ("image", "label"))
+    return resolve_images(table, known_images, report, path)
 
 
 def _labels_from_folders(file_names: list[str], report) -> pd.DataFrame:
@@ -174,9 +168,7 @@ def _predictions(path, rows, score_map, known_images, index, image_id, report):
         score_cols = []
     confidence = next((c for c in CONFIDENCE_COLUMNS if c in rows.columns), None)
 
-    empty_value = rows["image"].eq("").to_numpy() | rows["prediction"].eq("").to_numpy()
-    report_rows(report, path, rows, empty_value, "empty image or prediction", "empty_value")
-    rows = resolve_images(rows.loc[~empty_value].reset_index(drop=True), known_images, report, path)
+    rows = resolve_images(drop_empty(report, path, rows, ("image", "prediction")), known_images, report, path)
     rows = _keep_known_classes(report, path, rows, "prediction", index)
     rows, scores = _parse_scores(path, rows, score_cols + ([confidence] if confidence else []), report)
     keep = ~rows.duplicated("file_name", keep="first").to_numpy()

@@ -23,7 +23,7 @@ from explorer.project.schema import DEFAULT_RUN
 from explorer.evaluation.regression import TABLE
 from explorer.io.images import image_folder, images_table
 from explorer.io.scan import natural_key, scan_images
-from explorer.io.table_files import drop_duplicates, read_csv, report_rows, resolve_images
+from explorer.io.table_files import drop_duplicates, drop_empty, read_csv, report_rows, resolve_images
 
 
 def _numbers(report, path, table: pd.DataFrame, column: str, *, skip: bool) -> tuple[pd.DataFrame, np.ndarray]:
@@ -42,13 +42,7 @@ def _numbers(report, path, table: pd.DataFrame, column: str, *, skip: bool) -> t
 
 def _rows(path, required, known_images, report) -> pd.DataFrame:
     table = read_csv(path, required=required, report=report, what="regression")
-    empty = table["image"].eq("").to_numpy()
-    report_rows(report, path, table, empty, "empty image", "empty_value")
-    table = table.loc[~empty].reset_index(drop=True)
-    if known_images is not None:
-        return resolve_images(table, known_images, report, path)
-    table["file_name"] = table["image"].str.replace("\\", "/", regex=False)
-    return table
+    return resolve_images(drop_empty(report, path, table, ("image",)), known_images, report, path)
 
 
 def import_project(out, *, images=None, labels=None, predictions=None, splits=None,

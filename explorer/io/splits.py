@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from explorer.errors import ProblemReport, UserError
-from explorer.io.table_files import drop_duplicates, read_csv, report_rows, resolve_images
+from explorer.io.table_files import drop_duplicates, drop_empty, read_csv, resolve_images
 
 NAME_COLUMNS = ("file_name", "image", "filename")  # first present one names the image
 
@@ -35,10 +35,9 @@ def splits_from_csv(images: pd.DataFrame, path: str | Path, report: ProblemRepor
     if column is None:
         raise UserError(f"{path}: missing column file_name; expected file_name,split, got "
                         f"{', '.join(c for c in table.columns if c != 'line')}")
-    empty = table[column].eq("").to_numpy() | table["split"].eq("").to_numpy()
-    report_rows(report, path, table, empty, "empty file_name or split", "empty_value")
+    table = drop_empty(report, path, table, (column, "split"), what="file_name or split")
     names = images["file_name"].astype(str).tolist()
-    table = resolve_images(table.loc[~empty].reset_index(drop=True), names, report, path, column=column,
+    table = resolve_images(table, names, report, path, column=column,
                            kind="unknown_file", unknown=lambda v: f"file_name {v!r} is not an image of the project")
     table = drop_duplicates(report, path, table)
     row = {name: k for k, name in enumerate(names)}

@@ -57,6 +57,17 @@ def report_rows(report: ProblemReport, path, table: pd.DataFrame, mask, message,
         report.add(path, f"line {row['line']}", text, kind)
 
 
+def drop_empty(report: ProblemReport, path, table: pd.DataFrame, columns: tuple[str, ...], *,
+               what: str | None = None) -> pd.DataFrame:
+    """Rows with an empty value in any of ``columns`` are ``empty_value`` problems ("empty image or label") and
+    dropped; ``what`` words the columns in the message when they are not their own names."""
+    empty = np.zeros(len(table), dtype=bool)
+    for column in columns:
+        empty |= table[column].eq("").to_numpy()
+    report_rows(report, path, table, empty, f"empty {what or ' or '.join(columns)}", "empty_value")
+    return table.loc[~empty].reset_index(drop=True)
+
+
 def drop_duplicates(report: ProblemReport, path, table: pd.DataFrame, column: str = "file_name") -> pd.DataFrame:
     """Keep the first row per image (``column``); every later row is a ``duplicate`` problem naming the first line.
 
@@ -105,13 +116,16 @@ def _stem(name: str) -> str:
     return head + slash + (leaf[:dot] if dot > 0 else leaf)
 
 
-def resolve_images(table: pd.DataFrame, known: list[str], report: ProblemReport, path, *, column: str = "image",
-                   kind: str = "unknown_image", unknown=None) -> pd.DataFrame:
+def resolve_images(table: pd.DataFrame, known: list[str] | None, report: ProblemReport, path, *,
+                   column: str = "image", kind: str = "unknown_image", unknown=None) -> pd.DataFrame:
     """Map ``table[column]`` to known image file names (``match_names``); adds ``file_name``.
 
     Rows naming no known image (or an ambiguous name) are ``kind`` problems and dropped; ``unknown(value)``
-    words the message (default: not in the image folder).
+    words the message (default: not in the image folder). ``known=None`` (no image folder): the names are the
+    images, ``/``-separated.
     """
+    if known is None:
+        return table.assign(file_name=table[column].astype(str).str.replace("\\", "/", regex=False))
     index = match_names(table[column].tolist(), known)
     missing = index < 0
     unknown = unknown or (lambda value: f"unknown image {value!r} (not in the image folder)")
