@@ -16,7 +16,6 @@ import pandas as pd
 from PIL import Image
 
 from explorer.errors import ProblemReport, UserError
-from explorer.io.scan import scan_images  # noqa: F401 (transition: explorer.io.detection's old import line)
 from explorer.io.splits import assign_splits
 from explorer.project.folder import safe_join
 
