@@ -372,7 +372,7 @@ def _compute_project(project, *, metrics: list, sources: tuple, cache, workers, 
     report = stats.problems
     has_pixels = root is not None and Path(root).is_dir()
     # data metrics cover every run's predictions (pred_id is unique across runs)
-    box_tables = {"O": project.labels, "P": getattr(project, "all_predictions", project.predictions)}
+    box_tables = {"O": project.labels, "P": project.all_predictions}
     image_ids = images["image_id"].to_numpy()
     pos_of_id = pd.Series(np.arange(len(images)), index=image_ids)
 
@@ -427,6 +427,7 @@ def _compute_project(project, *, metrics: list, sources: tuple, cache, workers, 
         rows = table.copy()
         rows["image_width"] = np.where(known, width[pos_i], np.nan)
         rows["image_height"] = np.where(known, height[pos_i], np.nan)
+        runs = _run_groups(rows) if lv == "P" else None
         for m in [m for m in metrics if lv in m.levels]:
             reason = _availability(m, lv, has_pixels=has_pixels, has_size=has_size, has_labels_table=True,
                                    n_rows=len(table))
@@ -437,12 +438,35 @@ def _compute_project(project, *, metrics: list, sources: tuple, cache, workers, 
                 col = _gather_box_values(box_values[box_values["key"] == m.key], rows_by_level.get(lv, {}),
                                          found.box_item_of.get(lv, {}), found.readable, len(table))
             else:
-                from metrics.tables import BoxTable
-
-                col = _table_metric(m, BoxTable(rows=rows, level=lv), len(table), report, source)
+                col = _box_table_metric(m, rows, lv, runs, report, source)
             out[m.name] = col
         out_tables[lv] = out
     return frame, out_tables, unavailable, found
+
+
+def _run_groups(predictions) -> list[np.ndarray] | None:
+    """Row positions of each run of a predictions table; None for one run (or a table without runs)."""
+    from explorer.project.schema import RUN
+
+    if RUN not in predictions or predictions[RUN].nunique() <= 1:
+        return None
+    return list(predictions.groupby(RUN, sort=False).indices.values())
+
+
+def _box_table_metric(metric, rows, level: str, runs: list[np.ndarray] | None, report: ProblemReport,
+                      source: str) -> np.ndarray:
+    """A table O/P metric over ``rows``; over each run's rows apart when ``runs`` is given: a prediction is
+    compared with its own model's boxes only (``duplicate_iou`` of one model must not see another's boxes),
+    so adding a run leaves the other runs' values unchanged."""
+    from metrics.tables import BoxTable
+
+    if runs is None:
+        return _table_metric(metric, BoxTable(rows=rows, level=level), len(rows), report, source)
+    col = np.full(len(rows), np.nan)
+    for idx in runs:
+        part = rows.iloc[idx].reset_index(drop=True)
+        col[idx] = _table_metric(metric, BoxTable(rows=part, level=level), len(idx), report, source)
+    return col
 
 
 def compute_metrics(project, *, plugins=(), progress: bool = True, workers: int | None = None) -> MetricsStats:

@@ -179,3 +179,22 @@ def test_bare_folder_with_a_cache_dir(tmp_path):
     _, first = compute_frame_metrics(tmp_path / "images", progress=False, workers=1, cache_dir=tmp_path / "c")
     _, second = compute_frame_metrics(tmp_path / "images", progress=False, workers=1, cache_dir=tmp_path / "c")
     assert first.images_decoded == 3 and second.images_decoded == 0
+
+
+def test_prediction_metrics_cover_every_run_whichever_run_the_view_shows(tmp_path):
+    project, _ = build(tmp_path)
+    compute_metrics(project, progress=False, workers=1)
+    one_run = load_metrics(project).predictions
+    # the weaker model repeats prediction 100 exactly: it must not become a "duplicate" of the first model's box
+    weaker = project.add_predictions(boxes_frame([(1, 1, 1, 1, 1, 20, 20, 0.8), (2, 5, 1, 0, 0, 64, 48, 0.2)],
+                                                 id_col="pred_id", score=True), run="weaker")
+    assert weaker.run == "weaker" and list(weaker.predictions["pred_id"]) == [103, 104]
+    compute_metrics(weaker, progress=False, workers=1)
+    both = load_metrics(weaker).predictions
+    assert list(both.index) == [100, 101, 102, 103, 104]
+    pd.testing.assert_frame_equal(both.loc[[100, 101, 102]], one_run)  # the first run's values are unchanged
+    assert list(both["object_area"]) == [400.0, 840.0, 64.0, 400.0, 3072.0]
+    assert list(both["duplicate_iou"].loc[[100, 103]]) == [0.0, 0.0] and both.loc[103, "occlusion_iou"] == 0.0
+    assert both.loc[103, "box_brightness"] == one_run.loc[100, "box_brightness"]  # same box, same pixels
+    compute_metrics(Project.load(project.root), progress=False, workers=1)  # from the first run's view
+    pd.testing.assert_frame_equal(load_metrics(project).predictions, both)
