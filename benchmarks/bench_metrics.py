@@ -73,13 +73,20 @@ def time_imread(paths: list[Path]) -> float:
     return time.perf_counter() - start
 
 
-def time_explorer(folder: Path, out: Path, workers: int | None) -> float:
+def time_explorer(folder: Path, out: Path, workers: int | None) -> tuple[float, float]:
+    """``(wall s, CPU s)`` of the whole ``explorer metrics`` process; CPU = user + system of it and its workers
+    (they are its children and joined), which outside load changes far less than the wall clock."""
     cmd = [sys.executable, "-m", "explorer.cli", "metrics", str(folder), "--out", str(out), "--no-progress"]
     if workers:
         cmd += ["--workers", str(workers)]
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    return wall, usage.ru_utime + usage.ru_stime
 
 
 def time_cleanvision(folder: Path, issue_types: dict) -> float:
@@ -114,14 +121,19 @@ def main(argv=None) -> int:
         time_imread(paths[:50])  # warm the page cache and cv2 once, for every contender alike
         n = len(paths)
         cores = os.cpu_count()
-        reads, ours = [], []
+        reads, ours, cpu, loads = [], [], [], [os.getloadavg()[0]]
         for _ in range(max(1, args.repeat)):
             reads.append(time_imread(paths))
-            ours.append(time_explorer(folder, tmp / "frame.parquet", args.workers))
+            wall, seconds = time_explorer(folder, tmp / "frame.parquet", args.workers)
+            ours.append(wall)
+            cpu.append(seconds)
+            loads.append(os.getloadavg()[0])
         t_read, t_ours = float(np.median(reads)), float(np.median(ours))
         if len(reads) > 1:
             print("runs (imread s, explorer s, ratio): "
                   + ", ".join(f"({a:.2f}, {b:.2f}, {a / b:.2f}x)" for a, b in zip(reads, ours)))
+        print(f"load average (1 min) during the runs: {min(loads):.2f}-{max(loads):.2f} on {os.cpu_count()} cores; "
+              f"explorer CPU (user+sys, process + workers) median {np.median(cpu):.2f} s")
         rows = [("cv2.imread loop (decode only, 1 process)", t_read),
                 (f"explorer metrics DIR --out (whole process, {args.workers or cores} workers)", t_ours)]
         t_cv = t_cv_dup = None
