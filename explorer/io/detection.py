@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from explorer.project import schema
 from explorer.errors import ProblemReport, UserError
 from explorer.io.coco import Tables, read_coco_labels
 from explorer.io.coco_results import read_coco_results
-from explorer.io.images import attach_image_files, image_folder
+from explorer.io.images import folder_images, image_folder
 from explorer.io.scan import scan_images
 from explorer.io.splits import assign_splits
 from explorer.project.folder import Project, check_run_name
@@ -51,11 +50,7 @@ def images_only(root: Path | None, report: ProblemReport) -> Tables:
     """A project of images without labels (data metrics only): every image file under ``root``."""
     if root is None:
         raise UserError("nothing to import: give --images, --labels or both")
-    names = scan_images(root)
-    images = pd.DataFrame({"image_id": np.arange(1, len(names) + 1, dtype=np.int64), "file_name": names,
-                           "width": np.nan, "height": np.nan})
-    images = attach_image_files(images, root, report, str(root), lambda k: names[k],
-                                no_size_reason="its size cannot be known")
+    images = folder_images(root, report, no_size_reason="its size cannot be known")
     images["split"] = None
     return Tables(images, schema.empty("categories"), schema.empty("labels"))
 

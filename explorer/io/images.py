@@ -16,8 +16,9 @@ import pandas as pd
 from PIL import Image
 
 from explorer.errors import ProblemReport, UserError
+from explorer.io.scan import scan_images
 from explorer.io.splits import assign_splits
-from explorer.project.folder import safe_join
+from explorer.project.paths import safe_join
 
 # Stands in for the image root when a project has no image folder, so that names like "../x" or "/etc/x"
 # are still rejected the same way (safe_join never touches the file system for a path that does not exist).
@@ -62,6 +63,16 @@ def probe_sizes(paths: list[Path]) -> tuple[np.ndarray, np.ndarray, list[str | N
 def checked_path(root: Path | None, file_name: str) -> Path:
     """``safe_join`` of ``file_name`` under ``root`` (or under a stand-in root when there is no image folder)."""
     return safe_join(root if root is not None else _NO_ROOT, file_name)
+
+
+def folder_images(root: Path, report: ProblemReport, *, no_size_reason: str) -> pd.DataFrame:
+    """Image records of every image under ``root`` (``explorer.io.scan`` order = ``image_id`` 1..n), sizes read
+    from the headers by ``attach_image_files`` (an unreadable file is rejected: ``no_size_reason`` says why its
+    size was needed). For importers whose images are the folder's files (images only, YOLO)."""
+    names = scan_images(root)
+    images = pd.DataFrame({"image_id": np.arange(1, len(names) + 1, dtype=np.int64), "file_name": names,
+                           "width": np.nan, "height": np.nan})
+    return attach_image_files(images, root, report, str(root), lambda k: names[k], no_size_reason=no_size_reason)
 
 
 def attach_image_files(images: pd.DataFrame, root: Path | None, report: ProblemReport,

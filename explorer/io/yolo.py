@@ -27,8 +27,7 @@ import pandas as pd
 from explorer.project import schema
 from explorer.errors import ProblemReport, UserError
 from explorer.io.coco import Tables
-from explorer.io.images import attach_image_files
-from explorer.io.scan import scan_images
+from explorer.io.images import folder_images
 from explorer.io.table_files import class_list, read_yaml
 from explorer.io.validate import check_boxes, check_scores
 
@@ -214,11 +213,7 @@ def read_yolo_labels(labels: str | Path, *, images_root: Path | None, report: Pr
     if not folder.is_dir():
         raise UserError(f"YOLO labels {folder} must be a folder of .txt files")
     names, class_file = resolve_class_names(classes, folder, images_root)
-    file_names = scan_images(images_root)
-    images = pd.DataFrame({"image_id": np.arange(1, len(file_names) + 1, dtype=np.int64), "file_name": file_names,
-                           "width": np.nan, "height": np.nan})
-    images = attach_image_files(images, images_root, report, str(images_root), lambda k: file_names[k],
-                                no_size_reason="YOLO's normalised boxes need it")
+    images = folder_images(images_root, report, no_size_reason="YOLO's normalised boxes need it")
     categories = None if names is None else pd.DataFrame(
         {"category_id": np.arange(len(names), dtype=np.int64), "name": names, "supercategory": None})
     objects, matched = read_txt_objects(folder, images, categories, report, with_score=False)

@@ -10,7 +10,7 @@ from explorer.errors import ProblemReport, UserError
 from explorer.io import import_project
 from explorer.io.splits import assign_splits
 from explorer.io.table_files import match_names
-from io_helpers import base_coco, write_coco_inputs, write_image
+from io_helpers import write_coco_inputs, write_image
 
 SPLITS_CSV = ("file_name,split\n"
               "a.png,train\n"         # line 2
