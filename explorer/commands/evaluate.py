@@ -18,6 +18,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("pred", nargs="?", help="COCO results JSON (optional when GT is a project folder)")
     parser.add_argument("--run", metavar="NAME", help="with a project folder: the run to evaluate (default: the first)")
     parser.add_argument("--iou-type", choices=("bbox", "segm"), default="bbox", help="box or mask IoU (default bbox)")
+    parser.add_argument("--protocol", choices=("coco", "voc07", "voc12"), default="coco",
+                        help="coco (12 numbers, default), voc07 (VOC2007 11-point AP) or voc12 (VOC2010+ every-point AP)")
     parser.add_argument("--json", metavar="OUT", help="write the summary, per-class table and problems here")
 
 
@@ -38,7 +40,14 @@ def run(args) -> int:
             raise UserError("PRED (a COCO results JSON) is required when GT is a COCO JSON file")
         if args.run is not None:
             raise UserError("--run needs a project folder as GT (a COCO JSON file has no runs)")
-    result = evaluate_coco(gt, args.pred, iou_type=args.iou_type)
+    if getattr(args, "protocol", "coco") != "coco":
+        from explorer.evaluation.voc import evaluate_voc_inputs
+
+        if args.iou_type != "bbox":
+            raise UserError(f"--protocol {args.protocol} evaluates boxes only (got --iou-type {args.iou_type})")
+        result = evaluate_voc_inputs(gt, args.pred, protocol=args.protocol)
+    else:
+        result = evaluate_coco(gt, args.pred, iou_type=args.iou_type)
     if len(result.problems):
         print(result.problems.format())
     if isinstance(gt, Project) and args.pred is None and gt.run is not None:

@@ -7,10 +7,15 @@ columns). VOC box corners are 1-based inclusive pixel indices; the conversion to
 
     x = xmin - 1,   y = ymin - 1,   w = xmax - xmin + 1,   h = ymax - ymin + 1,   area = w * h
 
-so a box covering pixels 1..10 becomes ``x = 0, w = 10``. Categories: the class list given (``classes``:
-``data.yaml``/``classes.txt`` or a list) or the sorted set of names met; ``category_id`` = position in that
-list (0-based, the same index a YOLO prediction file uses). Image ids are assigned 1..n in sorted file order.
-Records are named ``object[k] ('name')`` (k 0-based within the file) or ``file`` in messages.
+so a box covering pixels 1..10 becomes ``x = 0, w = 10``. This is the project's one VOC box rule
+(``voc_corners_to_xywh``, also used by ``explorer.evaluation.voc.read_voc_txt``): the VOC devkit's "+1 pixel"
+happens here, once, and VOC evaluation (``explorer.evaluation.voc``) takes the converted boxes with the plain
+continuous IoU, which equals the devkit's IoU on the original corners (fractional corners included).
+
+Categories: the class list given (``classes``: ``data.yaml``/``classes.txt`` or a list) or the sorted set of
+names met; ``category_id`` = position in that list (0-based, the same index a YOLO prediction file uses).
+Image ids are assigned 1..n in sorted file order. Records are named ``object[k] ('name')`` (k 0-based within
+the file) or ``file`` in messages.
 """
 from __future__ import annotations
 
@@ -30,6 +35,15 @@ from explorer.io.validate import check_boxes
 from explorer.io.yolo import resolve_class_names
 
 _FLAGS = ("difficult", "truncated")
+
+
+def voc_corners_to_xywh(corners: np.ndarray) -> np.ndarray:
+    """VOC ``(n, 4)`` ``xmin, ymin, xmax, ymax`` (1-based inclusive pixel indices, possibly fractional) → project
+    ``(n, 4)`` ``x, y, w, h`` (0-based continuous): ``x = xmin − 1, y = ymin − 1, w = xmax − xmin + 1,
+    h = ymax − ymin + 1``."""
+    corners = np.asarray(corners, dtype=np.float64).reshape(-1, 4)
+    return np.stack([corners[:, 0] - 1, corners[:, 1] - 1, corners[:, 2] - corners[:, 0] + 1,
+                     corners[:, 3] - corners[:, 1] + 1], axis=1)
 
 
 def _text(el: ET.Element | None, tag: str) -> str | None:
@@ -167,8 +181,7 @@ def read_voc_labels(labels: str | Path, *, images_root: Path | None, report: Pro
             ok[j] = False
     rows = np.array([o[0] for o in objs], dtype=np.int64)
     corners = np.array([o[4:8] for o in objs], dtype=np.float64).reshape(-1, 4)
-    xywh = np.stack([corners[:, 0] - 1, corners[:, 1] - 1, corners[:, 2] - corners[:, 0] + 1,
-                     corners[:, 3] - corners[:, 1] + 1], axis=1)
+    xywh = voc_corners_to_xywh(corners)
     size = kept.set_index("image_id")  # image_id = row + 1; rejected images give NaN sizes (rows already not ok)
     W = size["width"].reindex(rows + 1).to_numpy(np.float64)
     H = size["height"].reindex(rows + 1).to_numpy(np.float64)
