@@ -21,7 +21,7 @@ PAGES = pages_dir()
 
 
 def _run_control(project) -> None:
-    runs = list(getattr(project, "runs", ()))  # TODO(runs): project.runs once Project has runs (helper RUNS)
+    runs = project.runs
     if not runs:
         return
     if st.session_state.get("run") not in runs:  # a new project, or its run was removed: the first run

@@ -93,11 +93,8 @@ def selection() -> Selection:
 
     s = st.session_state
     project = load_project(s["project"])
-    runs = list(getattr(project, "runs", ()))  # TODO(runs): project.runs once Project has runs (helper RUNS)
     run = s.get("run")
-    run = run if run in runs else (runs[0] if runs else None)
-    if runs:
-        project = project.for_run(run)
+    project = project.for_run(run if run in project.runs else None)  # None: the first run (or no predictions)
     names = project.category_names
     chosen = [c for c, n in names.items() if n in (s.get("classes") or [])] or list(names)
     split = s.get("split")
@@ -110,6 +107,6 @@ def selection() -> Selection:
         classes=tuple(chosen),
         iou_threshold=float(s.get("iou_threshold", 0.5)),
         confidence_threshold=float(s.get("confidence_threshold", 0.0)),
-        run=run,
+        run=project.run,
         options=options,
     )

@@ -71,8 +71,8 @@ def test_unknown_task_module_is_a_user_error(tmp_path, monkeypatch):
     from explorer.errors import UserError
     from explorer.io import import_project
 
-    monkeypatch.setattr(sys, "modules", dict(sys.modules))
-    sys.modules["explorer.io.regression"] = None  # simulate an installation without that importer
+    # simulate an installation without that importer (in the real sys.modules, which `import` statements read)
+    monkeypatch.setitem(sys.modules, "explorer.io.regression", None)
     with pytest.raises(UserError, match=r"importing regression projects is not available in this installation \(explorer.io.regression is missing\)"):
         import_project(tmp_path / "p", task="regression", labels="x.csv")
     with pytest.raises(UserError, match="unknown task 'tracking'"):
