@@ -37,25 +37,27 @@ def _empty(kind: str) -> pd.DataFrame:
 
 
 class MetricCache:
-    """The cache of one project (``root`` = ``<project>/cache/metrics``), or a disabled cache (``root=None``)."""
+    """The cache under ``root`` (a project's ``<project>/cache/metrics``, or a bare folder run's ``cache_dir``).
 
-    def __init__(self, root: Path | None):
-        self.root = None if root is None else Path(root)
+    A run without a cache passes none at all (``cache=None`` in the engine), so it needs no pandas.
+    """
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
         self.tables = {kind: _empty(kind) for kind in SCHEMAS}
         self._new: dict[str, list[pd.DataFrame]] = {kind: [] for kind in SCHEMAS}
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._run = uuid.uuid4().hex[:8]
-        if self.root is not None:
-            self.root.mkdir(parents=True, exist_ok=True)
-            for kind in SCHEMAS:
-                parts = []
-                path = self.root / f"{kind}.parquet"
-                if path.is_file():
-                    parts.append(pd.read_parquet(path))
-                parts += [self._read_journal(p) for p in sorted(self.root.glob(f"journal-{kind}-*.parquet"))]
-                parts = [p for p in parts if p is not None and len(p)]
-                if parts:
-                    self.tables[kind] = pd.concat(parts, ignore_index=True).drop_duplicates(UNIQUE[kind], keep="last")
+        self.root.mkdir(parents=True, exist_ok=True)
+        for kind in SCHEMAS:
+            parts = []
+            path = self.root / f"{kind}.parquet"
+            if path.is_file():
+                parts.append(pd.read_parquet(path))
+            parts += [self._read_journal(p) for p in sorted(self.root.glob(f"journal-{kind}-*.parquet"))]
+            parts = [p for p in parts if p is not None and len(p)]
+            if parts:
+                self.tables[kind] = pd.concat(parts, ignore_index=True).drop_duplicates(UNIQUE[kind], keep="last")
 
     @staticmethod
     def _read_journal(path: Path) -> pd.DataFrame | None:
@@ -63,10 +65,6 @@ class MetricCache:
             return pd.read_parquet(path)
         except Exception:  # a journal cut short by a crash: its finished row groups are lost, not the cache
             return None
-
-    @property
-    def enabled(self) -> bool:
-        return self.root is not None
 
     def done(self) -> tuple[set[str], dict[str, set[str]], dict[str, set[str]]]:
         """``(base items, {frame key: items}, {box key: items})`` already computed."""
@@ -81,8 +79,6 @@ class MetricCache:
             return
         arrow = pa.Table.from_pandas(rows, schema=SCHEMAS[kind], preserve_index=False)
         self._new[kind].append(arrow.to_pandas())
-        if self.root is None:
-            return
         writer = self._writers.get(kind)
         if writer is None:
             writer = pq.ParquetWriter(self.root / f"journal-{kind}-{self._run}.parquet", SCHEMAS[kind])
@@ -102,8 +98,6 @@ class MetricCache:
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
-        if self.root is None:
-            return
         for kind in SCHEMAS:
             table = self.table(kind)
             table = table[table["item"].isin(items)]
