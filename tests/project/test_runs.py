@@ -272,6 +272,14 @@ def test_old_project_is_migrated_on_load(tmp_path):
     assert Project.load(tmp_path / "empty").runs == []
 
 
+def test_rows_of_an_unlisted_run_are_refused(two_runs):
+    out, _ = two_runs
+    manifest = json.loads((out / "project.json").read_text())
+    (out / "project.json").write_text(json.dumps({**manifest, "runs": ["a"]}))
+    with pytest.raises(UserError, match=r"predictions of run\(s\) \['b'\] that project.json does not list"):
+        Project.load(out)
+
+
 def test_project_from_a_newer_version_is_refused(tmp_path):
     write_old_project(tmp_path / "p")
     manifest = json.loads((tmp_path / "p" / "project.json").read_text())
