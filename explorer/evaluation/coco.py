@@ -178,13 +178,7 @@ def load_inputs(gt, predictions, *, iou_type: str) -> inputs.EvalData:
 
 def _project_with_results(project, predictions, *, iou_type: str) -> inputs.EvalData:
     """A project's labels with predictions from a COCO results file (``loadRes`` conventions)."""
-    data = inputs.from_tables(project.labels, None, images=project.images, categories=project.categories)
-    images = [{"id": int(i), "height": h, "width": w} for i, h, w in zip(data.image_ids, data.heights, data.widths)]
-    cats = [{"id": int(c), "name": n} for c, n in data.category_names.items()]
-    results = inputs.from_coco({"images": images, "categories": cats}, predictions, iou_type=iou_type)
-    data.predictions = results.predictions
-    data.problems.extend(results.problems)
-    return data
+    return inputs.from_project_with_results(project, predictions)
 
 
 def evaluate_coco(gt, predictions=None, *, iou_type: str = "bbox", cat_ids=None, image_ids=None) -> CocoEvaluation:

@@ -33,8 +33,8 @@ def test_bad_prediction_record_is_named_and_skipped(tmp_path, capsys):
     (tmp_path / "dt.json").write_text(json.dumps(dt))
     assert main(["evaluate", str(tmp_path / "gt.json"), str(tmp_path / "dt.json")]) == 0
     text = capsys.readouterr().out
-    assert "dt.json: [1]: bbox must be 4 finite numbers" in text
-    assert "dt.json: [2]: image_id 7 is not an image of the ground truth" in text
+    assert "dt.json: results[1] (pred_id=2): bbox must be a list of 4 numbers [x, y, width, height], got [0, 0, 5]" in text
+    assert "dt.json: results[2]: unknown image_id 7 (not among the images)" in text
     assert "maxDets=100 ] = 1.000" in text  # the valid prediction was kept and matched
 
 
@@ -43,4 +43,4 @@ def test_missing_and_invalid_files_are_user_errors(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     (tmp_path / "gt.json").write_text("{not json")
     assert main(["evaluate", str(tmp_path / "gt.json"), str(tmp_path / "gt.json")]) == 2
-    assert "gt.json: not valid JSON" in capsys.readouterr().err
+    assert "gt.json: malformed JSON at line 1, column 2" in capsys.readouterr().err

@@ -20,9 +20,9 @@ def test_dirty_input_keeps_valid_records():
     dirty_dt.append({"image_id": gt["images"][0]["id"], "category_id": 3, "bbox": [0, 0, 4, 4], "score": float("nan")})
     r = evaluate_coco(dirty_gt, dirty_dt)
     messages = [str(p) for p in r.problems.problems]
-    assert any("annotations[" in m and "(id=999)" in m and "image_id 12345" in m for m in messages)
-    assert any("(id=1000)" in m and "bbox must be 4 finite numbers" in m for m in messages)
-    assert any(f"[{len(dt)}]: score must be a finite number" in m for m in messages)
+    assert any("annotations[" in m and "(id=999)" in m and "unknown image_id 12345" in m for m in messages)
+    assert any("(id=1000)" in m and "bbox [0, 0, nan, 1] must be 4 finite numbers" in m for m in messages)
+    assert any(f"results[{len(dt)}] (pred_id={len(dt) + 1}): score must be a finite number" in m for m in messages)
     assert r.summary == clean
 
 
