@@ -39,3 +39,20 @@ def test_class_filter(tiny_project):
     counts = cell_counts(cell_members(matcher, 0.5, classes=[2]), ["dog", BACKGROUND])
     engine = detection_confusion_matrix(matcher, 0.5, classes=[2]).matrix
     np.testing.assert_array_equal(counts.to_numpy(), engine.loc[counts.index, counts.columns].to_numpy())
+
+
+def test_folded_members_count_the_engines_folded_matrix(tiny_project):
+    # the page folds the members by the engine's arranged class order: both must give the same cells
+    matcher = Matcher.from_project(tiny_project)
+    for iou in (0.5, 0.9):
+        engine = detection_confusion_matrix(matcher, iou)
+        members = cell_members(matcher, iou)
+        for by in ("most_common", "most_confused"):
+            # cat and dog tie on every key at both thresholds (row total 2, the same cross-class confusions,
+            # three errors with background each): the tie rule keeps the class order, cat first
+            assert list(engine.order(by).matrix.index) == ["cat", "dog", BACKGROUND]
+            arranged = engine.order(by, top_k=1)
+            order = list(arranged.matrix.index)
+            assert order == ["cat", "other", BACKGROUND]
+            counts = cell_counts(fold(members, order[:1]), order)
+            np.testing.assert_array_equal(counts.to_numpy(), arranged.matrix.to_numpy())
