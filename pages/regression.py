@@ -31,10 +31,13 @@ def headline(summary: dict, n_unpredicted: int) -> None:
     cols[0].metric("MAE", fmt(summary["mae"]), help=f"mean |prediction − target|; exact value {summary['mae']!r}")
     cols[1].metric("RMSE", fmt(summary["rmse"]), help=f"√MSE; exact value {summary['rmse']!r}")
     cols[2].metric("MSE", fmt(summary["mse"]), help="mean (prediction − target)²")
-    cols[3].metric("R²", fmt(summary["r2"]), help="1 − Σ residual² / Σ (target − mean target)²; undefined (—) for "
-                   f"constant targets; exact value {summary['r2']!r}")
+    cols[3].metric("R²", fmt(summary["r2"]), help="1 − Σ residual² / Σ (target − mean target)²; constant targets: 0.0, "
+                   f"or 1.0 when every prediction is exact (scikit-learn's force_finite default); undefined (—) for "
+                   f"one image; exact value {summary['r2']!r}")
     cols = st.columns(4)
-    cols[0].metric("Explained variance", fmt(summary["explained_variance"]), help="1 − var(residual) / var(target)")
+    cols[0].metric("Explained variance", fmt(summary["explained_variance"]),
+                   help="1 − var(residual) / var(target); constant targets: 0.0, or 1.0 when the residuals are "
+                        "constant (scikit-learn's force_finite default)")
     cols[1].metric("Max error", fmt(summary["max_error"]), help="largest |prediction − target|")
     cols[2].metric("Mean error", fmt(summary["mean_error"]),
                    help="mean (prediction − target): > 0 means over-predicting on average")
