@@ -86,7 +86,7 @@ def _parse_scores(path, table: pd.DataFrame, columns: list[str], report) -> tupl
 
 
 def import_project(out, *, images=None, labels=None, predictions=None, splits=None, name=None,
-                   classes=None) -> tuple[Project, ProblemReport]:
+                   classes=None, run=None) -> tuple[Project, ProblemReport]:
     """Build a classification project in ``out``; return it with the report of skipped records."""
     if labels is None:
         raise UserError("a classification project needs labels: a CSV 'image,label' or labels='folders'")
@@ -142,7 +142,7 @@ def import_project(out, *, images=None, labels=None, predictions=None, splits=No
                                       "splits": splits}.items() if v is not None}
     extra = {SCORES_TABLE: scores_table} if scores_table is not None else None
     project = Project.create(out, task="classification", images=image_table, categories=categories,
-                             labels=label_table, predictions=pred_table, images_root=images, name=name,
+                             labels=label_table, predictions=pred_table, run=run, images_root=images, name=name,
                              sources=sources, report=report, extra=extra)
     return project, report
 

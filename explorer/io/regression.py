@@ -46,7 +46,7 @@ def _rows(path, required, known_images, report) -> pd.DataFrame:
 
 
 def import_project(out, *, images=None, labels=None, predictions=None, splits=None,
-                   name=None) -> tuple[Project, ProblemReport]:
+                   name=None, run=None) -> tuple[Project, ProblemReport]:
     """Build a regression project in ``out``; return it with the report of skipped records."""
     if labels is None:
         raise UserError("a regression project needs labels: a CSV 'image,target[,prediction]'")
@@ -92,5 +92,5 @@ def import_project(out, *, images=None, labels=None, predictions=None, splits=No
                                "supercategory": pd.Series(dtype=object)})
     project = Project.create(out, task="regression", images=image_table, categories=categories,
                              images_root=images, name=name, sources=sources, report=report, extra={TABLE: table},
-                             runs=[DEFAULT_RUN] if n_pred else None)  # its predictions are a column of TABLE
+                             runs=[run or DEFAULT_RUN] if n_pred else None)  # its predictions are a column of TABLE
     return project, report

@@ -127,7 +127,7 @@ def _regions(mask: np.ndarray, image_id: int, k: int) -> list[dict]:
 
 
 def import_project(out, *, images=None, labels=None, predictions=None, splits=None, name=None, classes=None,
-                   num_classes=None, ignore_index: int = IGNORE_INDEX, **task_options):
+                   num_classes=None, ignore_index: int = IGNORE_INDEX, run=None, **task_options):
     """Build a segmentation project in ``out``; return ``(Project, ProblemReport)``.
 
     images / labels / predictions: folders (labels required). Options: ``classes`` (list or text file),
@@ -199,7 +199,7 @@ def import_project(out, *, images=None, labels=None, predictions=None, splits=No
     report.kept.update({"images": len(image_rows),
                         "label masks": sum(r["label_mask"] is not None for r in image_rows),
                         "prediction masks": sum(r["pred_mask"] is not None for r in image_rows)})
-    return _create(out, image_rows, label_rows, pred_rows, names, folders, ignore, name, report, splits), report
+    return _create(out, image_rows, label_rows, pred_rows, names, folders, ignore, name, report, splits, run), report
 
 
 def _scan_images(folder: Path, report: ProblemReport) -> dict[str, Path]:
@@ -241,7 +241,7 @@ def _add_prediction(row, key, label, size, pred_files, pred_root, k, ignore, rep
     pred_rows += _regions(pred, row["image_id"], k)
 
 
-def _create(out, image_rows, label_rows, pred_rows, names, folders, ignore, name, report, splits):
+def _create(out, image_rows, label_rows, pred_rows, names, folders, ignore, name, report, splits, run=None):
     from explorer.project.folder import Project
 
     images = pd.DataFrame(image_rows, columns=["image_id", "file_name", "width", "height", "split", "label_mask",
@@ -260,8 +260,8 @@ def _create(out, image_rows, label_rows, pred_rows, names, folders, ignore, name
     if splits is not None:
         sources["splits"] = str(splits)
     project = Project.create(out, task="segmentation", images=images, categories=categories, labels=labels,
-                             predictions=preds, images_root=folders.get("images"), name=name, sources=sources,
-                             report=report)
+                             predictions=preds, run=run, images_root=folders.get("images"), name=name,
+                             sources=sources, report=report)
     project.manifest["segmentation"] = {
         "num_classes": len(names), "ignore_index": ignore,
         "label_root": str(folders["labels"]), "pred_root": str(folders["predictions"]) if "predictions" in folders else None,

@@ -363,3 +363,13 @@ def test_single_run_tasks_name_their_predictions_default(tmp_path, name, runs):
     project, _ = import_project(tmp_path / name, task=spec["task"], **_resolve_paths(spec["import"], spec["dir"]))
     assert Project.load(tmp_path / name).runs == runs
     assert project.run == (runs[0] if runs else None)
+
+
+@pytest.mark.parametrize("name", ["classification", "regression", "segmentation"])
+def test_single_run_tasks_take_a_run_name(tmp_path, name):
+    from explorer.io import import_project
+    from explorer.samples import _resolve_paths, list_samples
+
+    (spec,) = [s for s in list_samples() if s["name"] == name]
+    import_project(tmp_path / name, task=spec["task"], run="model-1", **_resolve_paths(spec["import"], spec["dir"]))
+    assert Project.load(tmp_path / name).runs == ["model-1"]
