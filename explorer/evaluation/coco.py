@@ -42,6 +42,71 @@ SUMMARY_SPEC = (
 )
 
 
+# SUMMARY_SPEC's maxDets as pycocotools' summarize picks them: AP and AR_s/m/l at maxDets[2], AR_1/10/100 at
+# maxDets[0]/[1]/[2] (so with maxDets=[1, 10, 300] "mAR_100" is the recall at 300 detections, as in pycocotools)
+_SUMMARY_MAXDET_INDEX = (2, 2, 2, 2, 2, 2, 0, 1, 2, 2, 2, 2)
+
+
+@dataclass(frozen=True)
+class CocoParams:
+    """pycocotools' ``COCOeval.params`` that change the numbers (defaults = pycocotools' defaults).
+
+    ``iou_thresholds`` (``iouThrs``), ``max_dets`` (``maxDets``, ascending), ``area_ranges`` (``areaRng`` +
+    ``areaRngLbl``: label -> ``(lo, hi)``, inclusive, on the label's COCO area), ``use_cats`` (``useCats``:
+    False = class-agnostic, every prediction may match every label of its image; K = 1 category, ``-1``).
+    Equal to pycocotools with the same params (tests: |diff| <= 1e-12).
+    """
+
+    iou_thresholds: tuple = tuple(IOU_THRESHOLDS.tolist())
+    max_dets: tuple = (1, 10, 100)
+    area_ranges: tuple = tuple(AREA_RANGES.items())
+    use_cats: bool = True
+
+    @classmethod
+    def make(cls, params=None, **kwargs) -> "CocoParams":
+        """From a ``CocoParams``, a dict of these fields, or keyword arguments; validated (``UserError``)."""
+        if isinstance(params, CocoParams):
+            base = dict(params.__dict__)
+        else:
+            base = dict(params or {})
+        base.update({k: v for k, v in kwargs.items() if v is not None})
+        unknown = set(base) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise UserError(f"unknown evaluation parameter(s) {sorted(unknown)}; known: {list(cls.__dataclass_fields__)}")
+        out = {}
+        thr = np.asarray(base.get("iou_thresholds", cls.iou_thresholds), dtype=np.float64).ravel()
+        if len(thr) == 0 or not np.all((thr >= 0) & (thr <= 1)):
+            raise UserError(f"IoU thresholds must be numbers in [0, 1], got {thr.tolist()}")
+        out["iou_thresholds"] = tuple(thr.tolist())
+        md = base.get("max_dets", cls.max_dets)
+        try:
+            md = tuple(int(m) for m in md)
+        except (TypeError, ValueError):
+            raise UserError(f"max_dets must be positive integers, got {md!r}") from None
+        if not md or min(md) < 1:
+            raise UserError(f"max_dets must be positive integers, got {list(md)}")
+        out["max_dets"] = md
+        ar = base.get("area_ranges", cls.area_ranges)
+        ar = tuple(ar.items()) if isinstance(ar, dict) else tuple(ar)
+        try:
+            ar = tuple((str(k), (float(lo), float(hi))) for k, (lo, hi) in ar)
+        except (TypeError, ValueError):
+            raise UserError(f"area_ranges must map a label to (lo, hi), got {ar!r}") from None
+        if not ar:
+            raise UserError("area_ranges must hold at least one range")
+        out["area_ranges"] = ar
+        out["use_cats"] = bool(base.get("use_cats", True))
+        return cls(**out)
+
+    @property
+    def area_labels(self) -> list[str]:
+        return [k for k, _ in self.area_ranges]
+
+    def to_dict(self) -> dict:
+        return {"iou_thresholds": list(self.iou_thresholds), "max_dets": list(self.max_dets),
+                "area_ranges": {k: list(v) for k, v in self.area_ranges}, "use_cats": self.use_cats}
+
+
 def summary_keys(iou_type: str) -> list[str]:
     """The 12 summary names, e.g. ``coco/bbox_mAP_50``."""
     return [f"coco/{iou_type}_{name}" for name, *_ in SUMMARY_SPEC]
@@ -57,10 +122,11 @@ def _mean_defined(s: np.ndarray) -> float:
 class CocoEvaluation:
     """The result of ``evaluate_coco``.
 
-    ``precision``: ``(T=10, R=101, K, A=4, M=3)`` interpolated precision, ``recall``: ``(T, K, A, M)``, with
-    -1 where undefined (pycocotools' ``eval['precision']``/``eval['recall']``); axes: IoU thresholds,
-    recall thresholds, ``category_ids``, areas (all, small, medium, large), maxDets (1, 10, 100).
-    ``summary``: the 12 named numbers. ``problems``: input records that were skipped, with file and reason.
+    ``precision``: ``(T, R=101, K, A, M)`` interpolated precision, ``recall``: ``(T, K, A, M)``, with -1 where
+    undefined (pycocotools' ``eval['precision']``/``eval['recall']``, kept bit-identical); axes: ``params``'
+    IoU thresholds, recall thresholds, ``category_ids`` (``[-1]`` when class-agnostic), area ranges, maxDets.
+    ``summary``: the 12 named numbers, NaN where undefined; ``stats``: the same as pycocotools' ``stats`` array
+    (-1 where undefined). ``problems``: input records that were skipped or flagged, with file and reason.
     """
 
     iou_type: str
@@ -75,83 +141,111 @@ class CocoEvaluation:
     _layout: layout_mod.Layout = field(repr=False)
     _dt_match: np.ndarray = field(repr=False)
     _dt_ignore: np.ndarray = field(repr=False)
+    params: CocoParams = field(default_factory=CocoParams)
+
+    @cached_property
+    def stats(self) -> np.ndarray:
+        """pycocotools' ``COCOeval.stats``: the 12 numbers in summarize order, -1 where no label is in range."""
+        p = self.params
+        thr = np.asarray(p.iou_thresholds)
+        out = np.full(len(SUMMARY_SPEC), -1.0)
+        for j, ((name, is_ap, t, area, _), mi) in enumerate(zip(SUMMARY_SPEC, _SUMMARY_MAXDET_INDEX)):
+            aind = [i for i, lbl in enumerate(p.area_labels) if lbl == area]
+            if mi >= len(p.max_dets) or not aind:
+                continue
+            s = self.precision if is_ap else self.recall
+            if t is not None:
+                s = s[np.where(t == thr)[0]]
+            s = s[:, :, :, aind, mi] if is_ap else s[:, :, aind, mi]
+            out[j] = _mean_defined(s)
+        return out
 
     @cached_property
     def summary(self) -> dict[str, float]:
-        """The 12 numbers ``coco/<iou_type>_mAP`` ... ``_mAR_l`` (-1.0 where no label is in range)."""
-        out = {}
-        areas = list(AREA_RANGES)
-        for (name, is_ap, thr, area, max_det), key in zip(SUMMARY_SPEC, summary_keys(self.iou_type)):
-            a = areas.index(area)
-            m = int(np.flatnonzero(MAX_DETS == max_det)[0])
-            s = self.precision if is_ap else self.recall
-            if thr is not None:
-                s = s[np.where(thr == IOU_THRESHOLDS)[0]]
-            s = s[:, :, :, a, m] if is_ap else s[:, :, a, m]
-            out[key] = _mean_defined(s)
-        return out
+        """The 12 numbers ``coco/<iou_type>_mAP`` ... ``_mAR_l``; NaN where pycocotools prints -1 (no label in
+        range). ``stats`` holds pycocotools' array with its -1s."""
+        return {key: (np.nan if v == -1 else float(v)) for key, v in zip(summary_keys(self.iou_type), self.stats)}
 
     @cached_property
     def per_class(self) -> pd.DataFrame:
         """One row per evaluated category: ``category_id, name, ap, ap_50, ap_75, ar_100, n_labels``.
 
-        ``ap`` is the mean of the class's defined precision entries over IoU 0.50:0.95 and the 101 recall
-        thresholds (area all, maxDets 100), ``ar_100`` the mean recall over the IoU thresholds; NaN when the
-        class has no (non-crowd) label in the selection.
+        ``ap`` is the mean of the class's defined precision entries over all IoU thresholds and the 101 recall
+        thresholds (first area range — "all" by default — and the largest maxDets), ``ar_100`` the mean recall
+        over the IoU thresholds; NaN when the class has no (non-crowd) label in the selection.
         """
-        p = self.precision[:, :, :, 0, 2]
-        r = self.recall[:, :, 0, 2]
-        i50 = np.where(IOU_THRESHOLDS == 0.5)[0]
-        i75 = np.where(IOU_THRESHOLDS == 0.75)[0]
+        t = self.per_class_area
+        first = t[t["area"] == self.params.area_labels[0]]
+        return first.drop(columns=["area"]).reset_index(drop=True)
 
-        def mean(s):
-            v = _mean_defined(s)
+    @cached_property
+    def per_class_area(self) -> pd.DataFrame:
+        """One row per (category, area range): ``category_id, name, area, ap, ap_50, ap_75, ar_100, n_labels``
+        at the largest maxDets (NaN where undefined; ``ap_50``/``ap_75`` NaN when that IoU is not evaluated)."""
+        thr = np.asarray(self.params.iou_thresholds)
+        i50, i75 = np.where(thr == 0.5)[0], np.where(thr == 0.75)[0]
+
+        def mean(x):
+            v = _mean_defined(x)
             return np.nan if v == -1 else v
 
-        rows = [{"category_id": int(c), "name": self.category_names.get(int(c), str(c)),
-                 "ap": mean(p[:, :, k]), "ap_50": mean(p[i50][:, :, k]), "ap_75": mean(p[i75][:, :, k]),
-                 "ar_100": mean(r[:, k]), "n_labels": int(self.n_labels[k])}
-                for k, c in enumerate(self.category_ids)]
-        return pd.DataFrame(rows, columns=["category_id", "name", "ap", "ap_50", "ap_75", "ar_100", "n_labels"])
+        rows = []
+        for a, label in enumerate(self.params.area_labels):
+            p = self.precision[:, :, :, a, -1]
+            r = self.recall[:, :, a, -1]
+            for k, c in enumerate(self.category_ids):
+                rows.append({"category_id": int(c), "name": self.category_names.get(int(c), "all classes" if c == -1 else str(c)),
+                             "area": label, "ap": mean(p[:, :, k]), "ap_50": mean(p[i50][:, :, k]),
+                             "ap_75": mean(p[i75][:, :, k]), "ar_100": mean(r[:, k]), "n_labels": int(self.n_labels[k, a])})
+        return pd.DataFrame(rows, columns=["category_id", "name", "area", "ap", "ap_50", "ap_75", "ar_100", "n_labels"])
 
     @cached_property
     def matches(self) -> pd.DataFrame:
-        """Per-image match records (area "all", maxDets 100), one row per (prediction, IoU threshold).
+        """Per-image match records (first area range, largest maxDets), one row per (prediction, IoU threshold).
 
         Columns: ``pred_id, image_id, category_id, score, iou_threshold, label_id`` (-1 = unmatched),
-        ``ignored`` (matched to a crowd label or outside the area range). Predictions beyond the 100 highest
-        scores of their image-category are not evaluated and not listed.
+        ``ignored`` (matched to a crowd label or outside the area range). Predictions beyond the largest
+        maxDets of their image-category are not evaluated and not listed.
         """
         lay, dt, gt = self._layout, self._data.predictions, self._data.labels
+        thr = np.asarray(self.params.iou_thresholds)
         n = len(lay.dt_rows)
         rows = lay.dt_rows
         m = self._dt_match[0]  # (T, n)
-        label_id = np.where(m >= 0, gt.ids[lay.gt_rows][np.maximum(m, 0)], -1)
+        label_id = np.where(m >= 0, np.append(gt.ids[lay.gt_rows], -1)[m], -1)
         return pd.DataFrame({
-            "pred_id": np.tile(dt.ids[rows], len(IOU_THRESHOLDS)),
-            "image_id": np.tile(dt.image_id[rows], len(IOU_THRESHOLDS)),
-            "category_id": np.tile(dt.category_id[rows], len(IOU_THRESHOLDS)),
-            "score": np.tile(dt.score[rows], len(IOU_THRESHOLDS)),
-            "iou_threshold": np.repeat(IOU_THRESHOLDS, n),
+            "pred_id": np.tile(dt.ids[rows], len(thr)),
+            "image_id": np.tile(dt.image_id[rows], len(thr)),
+            "category_id": np.tile(dt.category_id[rows], len(thr)),
+            "score": np.tile(dt.score[rows], len(thr)),
+            "iou_threshold": np.repeat(thr, n),
             "label_id": label_id.ravel(),
             "ignored": self._dt_ignore[0].ravel(),
         })
 
     def format(self) -> str:
-        """The 12 summary lines in pycocotools' layout (3 decimals)."""
+        """The 12 summary lines in pycocotools' layout (3 decimals, -1.000 where undefined)."""
+        p = self.params
         lines = []
-        for (name, is_ap, thr, area, max_det), key in zip(SUMMARY_SPEC, summary_keys(self.iou_type)):
+        for (name, is_ap, thr, area, _), mi, value in zip(SUMMARY_SPEC, _SUMMARY_MAXDET_INDEX, self.stats):
             title, kind = ("Average Precision", "(AP)") if is_ap else ("Average Recall", "(AR)")
-            iou = f"{IOU_THRESHOLDS[0]:0.2f}:{IOU_THRESHOLDS[-1]:0.2f}" if thr is None else f"{thr:0.2f}"
+            iou = f"{p.iou_thresholds[0]:0.2f}:{p.iou_thresholds[-1]:0.2f}" if thr is None else f"{thr:0.2f}"
+            max_det = p.max_dets[mi] if mi < len(p.max_dets) else -1
             lines.append(f" {title:<18} {kind} @[ IoU={iou:<9} | area={area:>6s} | maxDets={max_det:>3d} ] = "
-                         f"{self.summary[key]:0.3f}")
+                         f"{value:0.3f}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        """JSON-ready: the 12 named numbers, per-class table (NaN -> None), problems."""
-        per_class = self.per_class.astype(object).where(self.per_class.notna(), None)
-        return {"iou_type": self.iou_type, "summary": dict(self.summary),
-                "per_class": per_class.to_dict(orient="records"), "problems": self.problems.to_dict()}
+        """JSON-ready: the 12 named numbers (undefined -> None), pycocotools' ``stats`` (-1 kept), the params,
+        the per-class and per-class-per-area tables (NaN -> None), problems."""
+        def records(df):
+            return df.astype(object).where(df.notna(), None).to_dict(orient="records")
+
+        return {"iou_type": self.iou_type,
+                "summary": {k: (None if np.isnan(v) else v) for k, v in self.summary.items()},
+                "stats": self.stats.tolist(), "params": self.params.to_dict(),
+                "per_class": records(self.per_class), "per_class_area": records(self.per_class_area),
+                "problems": self.problems.to_dict()}
 
     def matcher(self):
         """A ``Matcher`` on the same labels and predictions (for matching at any IoU threshold)."""
@@ -181,34 +275,67 @@ def _project_with_results(project, predictions, *, iou_type: str) -> inputs.Eval
     return inputs.from_project_with_results(project, predictions)
 
 
-def evaluate_coco(gt, predictions=None, *, iou_type: str = "bbox", cat_ids=None, image_ids=None) -> CocoEvaluation:
+def evaluate_coco(gt, predictions=None, *, iou_type: str = "bbox", cat_ids=None, image_ids=None, params=None,
+                  iou_thresholds=None, max_dets=None, area_ranges=None, use_cats=None) -> CocoEvaluation:
     """COCO evaluation with pycocotools' numbers (|diff| <= 1e-12, in practice the same bits).
 
     ``gt``: COCO JSON path, loaded dict, or ``explorer.project.folder.Project`` (then ``predictions`` may be None:
     the project's own predictions). ``predictions``: COCO results JSON path or list (``loadRes``
     conventions), or a ``Project``. ``cat_ids`` / ``image_ids``: evaluate only these (pycocotools'
     ``params.catIds`` / ``params.imgIds``); default all ground-truth categories and images.
+    ``params`` (a ``CocoParams`` or dict) or the keywords ``iou_thresholds``, ``max_dets``, ``area_ranges``
+    (``{label: (lo, hi)}``), ``use_cats`` (False: class-agnostic) set pycocotools' other params.
 
     >>> r = evaluate_coco("gt.json", "dt.json", iou_type="bbox")   # doctest: +SKIP
     >>> r.summary["coco/bbox_mAP_50"]                                # doctest: +SKIP
     """
     data = load_inputs(gt, predictions, iou_type=iou_type)
-    return evaluate_data(data, iou_type=iou_type, cat_ids=cat_ids, image_ids=image_ids)
+    p = CocoParams.make(params, iou_thresholds=iou_thresholds, max_dets=max_dets, area_ranges=area_ranges,
+                        use_cats=use_cats)
+    return evaluate_data(data, iou_type=iou_type, cat_ids=cat_ids, image_ids=image_ids, params=p)
 
 
-def evaluate_data(data: inputs.EvalData, *, iou_type: str, cat_ids=None, image_ids=None) -> CocoEvaluation:
-    """``evaluate_coco`` on already-loaded ``EvalData``."""
+def _unique_in_order(values) -> np.ndarray:
+    v = np.asarray(list(values), dtype=np.int64)
+    _, first = np.unique(v, return_index=True)
+    return v[np.sort(first)]
+
+
+def evaluate_data(data: inputs.EvalData, *, iou_type: str, cat_ids=None, image_ids=None,
+                  params: CocoParams | None = None) -> CocoEvaluation:
+    """``evaluate_coco`` on already-loaded ``EvalData``.
+
+    Class-agnostic (``use_cats=False``) follows pycocotools: an image's labels and predictions of the
+    selected categories form one group, concatenated in ``cat_ids`` order (as given) — that order breaks
+    score ties and IoU ties exactly as in pycocotools — and the result has one category, ``-1``.
+    """
+    p = params or CocoParams()
+    data = inputs.for_iou_type(data, iou_type)
     img_list = np.unique(np.asarray(data.image_ids if image_ids is None else list(image_ids), dtype=np.int64))
-    cat_list = np.unique(np.asarray(data.category_ids if cat_ids is None else list(cat_ids), dtype=np.int64))
+    if p.use_cats:
+        cat_list = np.unique(np.asarray(data.category_ids if cat_ids is None else list(cat_ids), dtype=np.int64))
+        cat_order = cat_list
+    else:
+        cat_order = _unique_in_order(data.category_ids if cat_ids is None else cat_ids)
+        cat_list = np.array([-1], dtype=np.int64)
     gt, dt = data.labels, data.predictions
-    gt_sel = np.isin(gt.image_id, img_list) & np.isin(gt.category_id, cat_list)
-    dt_sel = np.isin(dt.image_id, img_list) & np.isin(dt.category_id, cat_list)
-    gt_idx, dt_idx = np.flatnonzero(gt_sel), np.flatnonzero(dt_sel)
+    gt_idx = np.flatnonzero(np.isin(gt.image_id, img_list) & np.isin(gt.category_id, cat_order))
+    dt_idx = np.flatnonzero(np.isin(dt.image_id, img_list) & np.isin(dt.category_id, cat_order))
+    if p.use_cats:
+        dt_cat = np.searchsorted(cat_list, dt.category_id[dt_idx])
+        gt_cat = np.searchsorted(cat_list, gt.category_id[gt_idx])
+    else:  # pycocotools concatenates the categories in catIds order: pre-order rows by it (stable)
+        rank = {int(c): i for i, c in enumerate(cat_order)}
+        for_rows = lambda cats: np.array([rank[int(c)] for c in cats], dtype=np.int64)  # noqa: E731
+        dt_idx = dt_idx[np.argsort(for_rows(dt.category_id[dt_idx]), kind="stable")]
+        gt_idx = gt_idx[np.argsort(for_rows(gt.category_id[gt_idx]), kind="stable")]
+        dt_cat, gt_cat = np.zeros(len(dt_idx), np.int64), np.zeros(len(gt_idx), np.int64)
     n_img, n_cat = len(img_list), len(cat_list)
+    max_det = p.max_dets[-1]  # pycocotools cuts at maxDets[-1] (ascending by convention)
     lay = layout_mod.build(
-        np.searchsorted(img_list, dt.image_id[dt_idx]), np.searchsorted(cat_list, dt.category_id[dt_idx]),
-        dt.score[dt_idx], np.searchsorted(img_list, gt.image_id[gt_idx]),
-        np.searchsorted(cat_list, gt.category_id[gt_idx]), n_img=n_img, n_cat=n_cat, block="group", drop_cut=True)
+        np.searchsorted(img_list, dt.image_id[dt_idx]), dt_cat, dt.score[dt_idx],
+        np.searchsorted(img_list, gt.image_id[gt_idx]), gt_cat, n_img=n_img, n_cat=n_cat, block="group",
+        drop_cut=True, max_dets=max_det)
     # layout rows index the selected subset; make them index the full tables
     lay.dt_rows = dt_idx[lay.dt_rows]
     lay.gt_rows = gt_idx[lay.gt_rows]
@@ -218,19 +345,22 @@ def evaluate_data(data: inputs.EvalData, *, iou_type: str, cat_ids=None, image_i
     gt_area = gt.area[lay.gt_rows]
     gt_crowd = gt.iscrowd[lay.gt_rows]
     dt_area = dt.area[lay.dt_rows]
-    lo = np.array([r[0] for r in AREA_RANGES.values()], dtype=np.float64)[:, None]
-    hi = np.array([r[1] for r in AREA_RANGES.values()], dtype=np.float64)[:, None]
+    lo = np.array([r[0] for _, r in p.area_ranges], dtype=np.float64)[:, None]
+    hi = np.array([r[1] for _, r in p.area_ranges], dtype=np.float64)[:, None]
     gt_ignore = gt_crowd[None, :] | (gt_area[None, :] < lo) | (gt_area[None, :] > hi)
     dt_outside = (dt_area[None, :] < lo) | (dt_area[None, :] > hi)
     counts = data.label_id_counts[lay.gt_rows] if data.label_id_counts is not None else np.ones(n_gt, bool)
-    n_area, n_thr = len(AREA_RANGES), len(IOU_THRESHOLDS)
+    iou_thr = np.asarray(p.iou_thresholds, dtype=np.float64)
+    rec_thr = REC_THRESHOLDS
+    max_dets = np.asarray(p.max_dets, dtype=np.int64)
+    n_area, n_thr = len(p.area_ranges), len(iou_thr)
     dt_match = np.full((n_area, n_thr, n_dt), -1, np.int64)
     gt_match = np.full((n_area, n_thr, n_gt), -1, np.int64)
     dt_ignore = np.zeros((n_area, n_thr, n_dt), bool)
     dt_tp = np.zeros((n_area, n_thr, n_dt), bool)
     kernels.greedy_match(lay.grp_d0, lay.grp_d1, lay.grp_g0, lay.grp_g1, lay.grp_blk, lay.blk_d0, lay.blk_g0,
-                         lay.blk_ncols, lay.blk_off, lay.ious, gt_crowd, np.ascontiguousarray(gt_ignore),
-                         np.ascontiguousarray(dt_outside), counts, np.minimum(IOU_THRESHOLDS, 1 - 1e-10),
+                         lay.blk_ncols, lay.blk_off, lay.ious, np.ascontiguousarray(gt_crowd), np.ascontiguousarray(gt_ignore),
+                         np.ascontiguousarray(dt_outside), np.ascontiguousarray(counts), np.minimum(iou_thr, 1 - 1e-10),
                          dt_match, dt_ignore, dt_tp, gt_match, np.zeros((1, 1, 1)), False)
 
     # accumulation order per category: stable descending score over (image, rank) order = layout order
@@ -240,10 +370,12 @@ def evaluate_data(data: inputs.EvalData, *, iou_type: str, cat_ids=None, image_i
     for a in range(n_area):
         npig[:, a] = np.bincount(lay.gt_cat[~gt_ignore[a]], minlength=n_cat)
     has_any = (np.bincount(lay.gt_cat, minlength=n_cat) + np.bincount(lay.dt_cat, minlength=n_cat)) > 0
-    precision = -np.ones((n_thr, len(REC_THRESHOLDS), n_cat, n_area, len(MAX_DETS)))
-    recall = -np.ones((n_thr, n_cat, n_area, len(MAX_DETS)))
-    kernels.accumulate(order, cat_start, lay.dt_rank, dt_tp, dt_ignore, npig, has_any, MAX_DETS, REC_THRESHOLDS,
+    precision = -np.ones((n_thr, len(rec_thr), n_cat, n_area, len(max_dets)))
+    recall = -np.ones((n_thr, n_cat, n_area, len(max_dets)))
+    kernels.accumulate(order, cat_start, lay.dt_rank, dt_tp, dt_ignore, npig, has_any, max_dets, rec_thr,
                        precision, recall)
-    return CocoEvaluation(iou_type=iou_type, category_ids=cat_list, category_names=data.category_names,
-                          image_ids=img_list, precision=precision, recall=recall, n_labels=npig[:, 0],
-                          problems=data.problems, _data=data, _layout=lay, _dt_match=dt_match, _dt_ignore=dt_ignore)
+    names = data.category_names if p.use_cats else {-1: "all classes"}
+    return CocoEvaluation(iou_type=iou_type, category_ids=cat_list, category_names=names,
+                          image_ids=img_list, precision=precision, recall=recall, n_labels=npig,
+                          problems=data.problems, _data=data, _layout=lay, _dt_match=dt_match, _dt_ignore=dt_ignore,
+                          params=p)

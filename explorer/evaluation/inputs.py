@@ -19,7 +19,7 @@ taken. ``EvalData.label_id_counts`` is False for those labels, on every input (f
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -211,6 +211,32 @@ def from_project_with_results(project, predictions) -> EvalData:
     images = pd.DataFrame({"image_id": data.image_ids, "width": data.widths, "height": data.heights})
     _add_results(data, images, predictions)
     return data
+
+
+def for_iou_type(data: EvalData, iou_type: str) -> EvalData:
+    """``data`` ready for ``iou_type``: for ``"segm"`` the rows whose mask cannot be rasterised (a polygon, or a
+    box used as its polygon, on an image of unknown size) are left out and named in ``problems``; a row
+    without a mask is evaluated as its box polygon (``loadRes``' rule for box results). Unchanged for boxes."""
+    if iou_type != "segm":
+        return data
+    sizes = data.image_size()
+    known = {i for i, (h, w) in sizes.items() if np.isfinite(h) and np.isfinite(w)}
+    out = {}
+    for name, boxes, id_name in (("labels", data.labels, "label_id"), ("predictions", data.predictions, "pred_id")):
+        segm = boxes.segm if boxes.segm is not None else [None] * len(boxes)
+        needs = np.array([s is None or type(s) is list for s in segm], bool) if len(boxes) else np.zeros(0, bool)
+        bad = needs & ~np.isin(boxes.image_id, np.fromiter(known, np.int64, len(known)))
+        for i in np.flatnonzero(bad):
+            data.problems.add(data.source or "input", f"{id_name}={int(boxes.ids[i])}",
+                              f"image {int(boxes.image_id[i])} has no known size, so its polygon mask cannot be "
+                              "rasterised: not evaluated with iou_type='segm'", "unknown_size")
+        out[name] = (boxes.take(~bad), bad)
+    counts = data.label_id_counts
+    if counts is not None:
+        counts = counts[~out["labels"][1]]
+    if not (out["labels"][1].any() or out["predictions"][1].any()):
+        return data
+    return replace(data, labels=out["labels"][0], predictions=out["predictions"][0], label_id_counts=counts)
 
 
 def from_project(project) -> EvalData:

@@ -1,6 +1,7 @@
 """Masks for ``iou_type="segm"``: COCO segmentations to RLE and mask IoU blocks, via ``pycocotools.mask``.
 
-The conversion is pycocotools' ``COCO.annToRLE``: a polygon list is rasterised with ``frPyObjects(poly, h, w)``
+The conversion is pycocotools' ``COCO.annToRLE`` (``explorer.io.coco_segmentation.to_rle``, the importer's
+one, on segmentations the record model normalised): a polygon list is rasterised with ``frPyObjects(poly, h, w)``
 and its parts merged; an uncompressed RLE (``counts`` a list) goes through ``frPyObjects``; a compressed RLE is
 used as is. A row without segmentation uses its box as a polygon (what ``loadRes`` does for box results).
 Mask IoU is ``pycocotools.mask.iou`` (crowd labels: intersection over the prediction's area), so it is exact.
@@ -14,6 +15,7 @@ from pycocotools import mask as mask_utils
 
 from explorer.errors import UserError
 from explorer.evaluation.inputs import Boxes
+from explorer.io import coco_segmentation
 
 
 def _box_polygon(b) -> list:
@@ -26,13 +28,10 @@ def to_rle(segm, h: float, w: float, *, box=None, where: str = ""):
     """One COCO segmentation (polygons / RLE / None) as a compressed RLE dict, like ``COCO.annToRLE``."""
     if segm is None:
         segm = _box_polygon(box)
-    if isinstance(segm, list):
-        if not (math.isfinite(h) and math.isfinite(w)):
-            raise UserError(f"{where}: a polygon mask needs the image height and width, which are unknown")
-        return mask_utils.merge(mask_utils.frPyObjects(segm, int(h), int(w)))
-    if isinstance(segm.get("counts"), list):
-        return mask_utils.frPyObjects(segm, *segm["size"])
-    return segm
+    if isinstance(segm, list) and not (math.isfinite(h) and math.isfinite(w)):
+        # inputs.for_iou_type leaves such rows out; reaching here is a caller skipping it
+        raise UserError(f"{where}: a polygon mask needs the image height and width, which are unknown")
+    return coco_segmentation.to_rle(segm, h, w)
 
 
 def table_rles(table: Boxes, sizes: dict[int, tuple[float, float]], *, what: str) -> list:

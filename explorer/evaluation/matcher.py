@@ -11,7 +11,9 @@ Rules (pycocotools' ``evaluateImg`` at area "all", ``maxDets=100``):
 - only the 100 highest-scoring predictions of an image-class are matched; the others are ``ignored`` with
   ``fp_reason`` None (pycocotools never evaluates them);
 - a prediction matched to a crowd label is ``ignored`` (neither TP nor FP); a prediction is TP if matched to
-  a non-crowd label, else FP; a non-crowd label is FN (``detected`` False) when no kept prediction took it.
+  a non-crowd label, else FP; a non-crowd label is FN (``detected`` False) when no kept prediction took it;
+- pycocotools' id-0 rule (``inputs.EvalData.label_id_counts``): a prediction matched to a label whose source
+  id is 0 is a FP (its ``label_id`` column still names the label it took) and that label stays FN.
 - the confidence threshold drops predictions with ``score < c`` *after* matching. Matching is greedy in score
   order, so a prediction's match never depends on lower-scoring ones: this equals matching only the kept
   predictions; labels whose match was dropped become FN.
@@ -85,6 +87,7 @@ class Matcher:
         return cls.from_data(inputs.from_coco(gt, predictions, iou_type=iou_type), iou_type=iou_type)
 
     def _setup(self, data: inputs.EvalData, iou_type: str) -> None:
+        data = inputs.for_iou_type(data, iou_type)
         self.data = data
         self.iou_type = iou_type
         gt, dt = data.labels, data.predictions
@@ -98,6 +101,8 @@ class Matcher:
         layout_mod.fill_ious(lay, dt, gt, iou_type=iou_type, sizes=data.image_size())
         self.layout = lay
         self.gt_crowd = np.ascontiguousarray(gt.iscrowd[lay.gt_rows])
+        counts = data.label_id_counts if data.label_id_counts is not None else np.ones(len(gt), bool)
+        self.gt_counts = np.ascontiguousarray(counts[lay.gt_rows])
         gt_area = gt.area[lay.gt_rows]
         dt_area = dt.area[lay.dt_rows]
         self.gt_ignore = (self.gt_crowd | (gt_area < ALL_AREA[0]) | (gt_area > ALL_AREA[1]))[None, :]
@@ -130,7 +135,7 @@ class Matcher:
         thr = np.array([min(float(iou_threshold), 1 - 1e-10)])
         kernels.greedy_match(lay.grp_d0, lay.grp_d1, lay.grp_g0, lay.grp_g1, lay.grp_blk, lay.blk_d0, lay.blk_g0,
                              lay.blk_ncols, lay.blk_off, lay.ious, self.gt_crowd, self.gt_ignore, self.dt_outside,
-                             np.ones(n_gt, bool), thr, dt_match, dt_ignore, dt_tp, gt_match, dt_iou, True)
+                             self.gt_counts, thr, dt_match, dt_ignore, dt_tp, gt_match, dt_iou, True)
         return dt_match[0, 0], dt_iou[0, 0], dt_ignore[0, 0]
 
     def match(self, iou_threshold: float = 0.5, *, confidence_threshold: float = 0.0) -> MatchResult:
@@ -139,17 +144,19 @@ class Matcher:
         m, iou, ignored = self.assign(iou_threshold)
         thr = min(float(iou_threshold), 1 - 1e-10)
         matched = m >= 0
-        crowd_match = matched & self.gt_crowd[np.maximum(m, 0)]
+        # with no label at all every m is -1: index a padded copy so the empty case needs no branch
+        crowd_match = matched & np.append(self.gt_crowd, False)[m]
+        counted = matched & np.append(self.gt_counts, False)[m]  # pycocotools' id-0 rule (see inputs)
         cut = lay.dt_rank >= layout_mod.MAX_DETS
         ignored = ignored | cut
-        is_tp = matched & ~ignored
+        is_tp = counted & ~ignored
         fp = ~is_tp & ~ignored
         # reason code: 0 none, 1.. FP_REASONS order; object column by one lookup (fast for 100k rows)
         code = np.where(self.best_same >= thr, 1, np.where(self.best_other >= thr, 2, np.where(self.best_same > 0, 3, 4)))
         code = np.where(fp, code, 0)
         gt_ids = self._gt_cols["label_id"]
         keep = self._dt_cols["score"] >= confidence_threshold
-        cols = {**self._dt_cols, "is_tp": is_tp, "label_id": np.where(matched, gt_ids[np.maximum(m, 0)], -1),
+        cols = {**self._dt_cols, "is_tp": is_tp, "label_id": np.where(matched, np.append(gt_ids, -1)[m], -1),
                 "iou": iou, "fp_reason": _REASON_LOOKUP[code], "ignored": ignored | crowd_match, "rank": lay.dt_rank,
                 "max_iou_same_class": self.best_same, "max_iou_other_class": self.best_other}
         if not keep.all():
@@ -162,7 +169,7 @@ class Matcher:
         label_iou = np.full(len(gt_ids), np.nan)
         label_pred[m[taken]] = self._dt_cols["pred_id"][taken]
         label_iou[m[taken]] = iou[taken]
-        labels = pd.DataFrame({**self._gt_cols, "detected": label_pred_mask(label_pred, m, taken),
+        labels = pd.DataFrame({**self._gt_cols, "detected": label_pred_mask(label_pred, m, taken) & self.gt_counts,
                                "pred_id": label_pred, "iou": label_iou, "ignored": self.gt_ignore[0]}, copy=False)
         return MatchResult(predictions=preds, labels=labels, iou_threshold=float(iou_threshold),
                            confidence_threshold=float(confidence_threshold),
