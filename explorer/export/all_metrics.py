@@ -3,7 +3,7 @@
 ``export_all_metrics(project, out=None)`` returns (and writes, when ``out`` is given) one JSON document::
 
     {"format": "cv-explorer/all-metrics", "format_version": 1, "explorer_version": ...,
-     "project":  {name, task, fingerprint, n_images, n_labels, n_predictions, splits, classes},
+     "project":  {name, task, fingerprint, run, runs, n_images, n_labels, n_predictions, splits, classes},
      "settings": {iou_threshold, confidence_threshold, classes, undefined: "null"},
      "splits": {"all": SECTION, "<split>": SECTION, ...},
      "training": {...}                                  # training-log projects only
@@ -119,21 +119,24 @@ def _select_rows(df: pd.DataFrame, target: str, project, image_ids, classes) -> 
 
 # ---- the all-metrics JSON -----------------------------------------------------------------------------------
 def export_all_metrics(project, out=None, *, classes=None, iou_threshold: float = 0.5,
-                       confidence_threshold: float = 0.0, splits=None) -> dict:
+                       confidence_threshold: float = 0.0, splits=None, run: str | None = None) -> dict:
     """Every headline number of the project's pages, per split and for ``"all"`` (module docstring).
 
-    project: a ``Project`` or a project folder. out: a ``.json`` file, or a folder (``all_metrics.json`` in it),
-    or None (nothing written). classes: names or ids (None = all). splits: which splits besides ``"all"``
-    (None = every split of the project). Returns the JSON-ready dict.
+    project: a ``Project`` (its viewed run) or a project folder. out: a ``.json`` file, or a folder
+    (``all_metrics.json`` in it), or None (nothing written). classes: names or ids (None = all). splits: which
+    splits besides ``"all"`` (None = every split of the project). run: the run to export (None: the project's
+    viewed run, the first for a folder; ``UserError`` naming the runs when unknown). Returns the JSON-ready dict.
     """
     project = as_project(project)
+    if run is not None:
+        project = project.for_run(run)
     task = tasks.get(project.task)
     chosen = class_ids(project, classes)
     split_names = ["all", *(project.splits if splits is None else [s for s in splits if s != "all"])]
     doc = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "explorer_version": __version__,
         "project": {"name": project.name, "task": project.task, "fingerprint": project.fingerprint,
-                    "n_images": len(project.images), "n_labels": len(project.labels),
+                    "run": project.run, "runs": project.runs, "n_images": len(project.images), "n_labels": len(project.labels),
                     "n_predictions": len(project.predictions), "splits": project.splits,
                     "classes": project.category_names},
         "settings": {"iou_threshold": iou_threshold, "confidence_threshold": confidence_threshold,
@@ -147,7 +150,7 @@ def export_all_metrics(project, out=None, *, classes=None, iou_threshold: float 
         entry = {"dataset": dataset_statistics(project, ids, chosen)}
         if task.image_based:
             sel = Selection(split=None if ids is None else split, classes=chosen, iou_threshold=iou_threshold,
-                            confidence_threshold=confidence_threshold)
+                            confidence_threshold=confidence_threshold, run=project.run)
             entry["evaluation"] = task.export_section(project, sel)
             entry["data_metrics"] = metric_summaries(metric_tables, project, ids, chosen)
         doc["splits"][split] = entry

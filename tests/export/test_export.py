@@ -181,3 +181,26 @@ def test_training_export_holds_the_engine_summary(explorer_home):
     doc = json.loads(json.dumps(export_all_metrics(project)))
     assert doc["training"] == json.loads(json.dumps(export_summary(project), allow_nan=True).replace("NaN", "null"))
     assert doc["training"]["by_axis"]["epoch"] and doc["splits"]["all"]["dataset"]["n_images"] == 0
+
+
+def test_detection_export_per_run(explorer_home, tmp_path):
+    """Each run exports its own predictions' numbers and says which run it is; the CLI's --run is the same."""
+    from explorer.evaluation import Matcher, detection_summary
+    from explorer.errors import UserError
+
+    project = Project.load(build("detection"))
+    assert project.runs == ["baseline", "weaker"]
+    docs = {run: json.loads(json.dumps(export_all_metrics(project, run=run))) for run in project.runs}
+    for run, doc in docs.items():
+        view = project.for_run(run)
+        assert doc["project"]["run"] == run and doc["project"]["runs"] == ["baseline", "weaker"]
+        assert doc["project"]["n_predictions"] == len(view.predictions)
+        ref = detection_summary(Matcher.from_project(view).match(0.5))
+        assert _same(docs[run]["splits"]["all"]["evaluation"]["mAP"], ref["mAP"])
+    assert docs["baseline"]["splits"]["all"]["evaluation"]["mAP"] > docs["weaker"]["splits"]["all"]["evaluation"]["mAP"]
+    # a run view exports the same document as naming the run
+    assert json.loads(json.dumps(export_all_metrics(project.for_run("weaker")))) == docs["weaker"]
+    assert cli(["export", str(project.root), "--out", str(tmp_path), "--what", "json", "--run", "weaker"]) == 0
+    assert json.loads((tmp_path / "all_metrics.json").read_text())["splits"] == docs["weaker"]["splits"]
+    with pytest.raises(UserError, match="no run 'nope'"):
+        export_all_metrics(project, run="nope")
