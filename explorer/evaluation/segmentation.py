@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from explorer.errors import UserError
+from explorer.evaluation.class_confusion import confusion_counts
 
 IGNORE_INDEX = 255
 
@@ -36,7 +37,7 @@ IGNORE_INDEX = 255
 # ---- the maths ---------------------------------------------------------------------------------------------
 def confusion_pixels(label: np.ndarray, pred: np.ndarray, *, num_classes: int, ignore_index: int = IGNORE_INDEX,
                      where: str = "mask") -> tuple[np.ndarray, np.ndarray]:
-    """Pixel confusion of one mask pair, vectorised with ``np.bincount``.
+    """Pixel confusion of one mask pair, vectorised with ``np.bincount`` (the shared ``confusion_counts``).
 
     label, pred: integer arrays of the same shape ``(H, W)``.
     Returns ``confusion`` of shape ``(K, K)`` (int64, rows = label, columns = prediction) and
@@ -62,7 +63,7 @@ def confusion_pixels(label: np.ndarray, pred: np.ndarray, *, num_classes: int, i
         raise UserError(f"{where}: label values {values[:10].tolist()} are outside [0, {k}) and are not the "
                         f"ignore index {ignore_index} ({int(bad.sum())} pixels)")
     valid_pred = (prd >= 0) & (prd < k)
-    confusion = np.bincount(lab[valid_pred] * k + prd[valid_pred], minlength=k * k).reshape(k, k)
+    confusion = confusion_counts(lab[valid_pred], prd[valid_pred], k)
     invalid = np.bincount(lab[~valid_pred], minlength=k)
     return confusion, invalid
 
