@@ -157,6 +157,8 @@ def voc_table(gt_img, gt_cls, gt_box, gt_difficult, dt_img, dt_cls, dt_box, dt_s
 def _frame(boxes, *, what: str, need_score: bool) -> pd.DataFrame:
     df = pd.DataFrame(boxes) if not isinstance(boxes, pd.DataFrame) else boxes
     cols = ["image", "class", "x", "y", "w", "h"] + (["score"] if need_score else [])
+    if len(df) == 0 and len(df.columns) == 0:  # [] or {}: no labels / no predictions is a normal case
+        df = pd.DataFrame(columns=cols)
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise UserError(f"{what} need columns {cols}; missing {missing}")

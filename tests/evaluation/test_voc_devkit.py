@@ -282,6 +282,18 @@ def test_iou_equal_to_the_threshold_is_a_match_as_in_the_devkit():
     assert pyfasterrcnn_voc_eval(gt, [("a", 0.9, 1, 1, 10, 5)], 0.5, False) == 0.0  # its '>' (documented)
 
 
+def test_empty_inputs_are_normal_cases():
+    gt, dt = frames([("a", "c", 1, 1, 10, 10, False)], [("a", "c", 0.5, 1, 1, 10, 10)])
+    assert evaluate_voc(gt, []) == {"c": 0.0}  # the devkit: no detection, AP 0
+    assert np.isnan(evaluate_voc([], dt)["c"])  # no label: undefined
+    assert evaluate_voc([], []) == {}
+    # NumPy scalars and an infinite score (it sorts first, as in the references)
+    dt2 = pd.concat([dt, dt.assign(score=np.inf, x=50.0)], ignore_index=True)
+    assert evaluate_voc(gt, dt2)["c"] == 0.5
+    typed = gt.assign(image=np.int64(3), **{"class": np.int64(1)}).astype({"x": np.float32})
+    assert evaluate_voc(typed, dt.assign(image=np.int64(3), **{"class": np.int64(1)}))[1] == 1.0
+
+
 def test_bad_frames_are_named():
     gt, dt = frames([("a", "c", 1, 1, 10, 10, False)], [("a", "c", 0.5, 1, 1, 10, 10)])
     dt.loc[0, "x"] = np.nan
@@ -360,6 +372,20 @@ def test_cli_on_a_project_folder(tmp_path, capsys):
     assert "VOC2007 11-point AP" in capsys.readouterr().out
     assert main(["evaluate", str(project.root), "--protocol", "voc12", "--iou-type", "segm"]) != 0
     assert "boxes only" in capsys.readouterr().err
+
+
+def test_project_without_predictions_or_images_in_the_split(tmp_path):
+    ann = tmp_path / "Annotations"
+    ann.mkdir()
+    (ann / "a.xml").write_text("<annotation><filename>a.jpg</filename><size><width>100</width><height>100</height>"
+                               "</size><object><name>c</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>10</xmax>"
+                               "<ymax>10</ymax></bndbox></object></annotation>")
+    project, _ = import_project(tmp_path / "p", labels=ann)
+    result = evaluate_voc_project(project, None, "voc07")
+    assert result.per_class["ap"].tolist() == [0.0] and result.mAP == 0.0
+    empty = evaluate_voc_project(project, Selection(split="no such split"), "voc12")
+    assert empty.per_class["n_labels"].tolist() == [0] and np.isnan(empty.mAP)
+    assert empty.to_dict()["summary"] == {"voc12/mAP_50": None}
 
 
 def test_project_selection_filters_split_and_classes(tmp_path):
