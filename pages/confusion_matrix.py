@@ -28,8 +28,7 @@ if not project.has_predictions:
 match = det.match(sel)
 classes = None if sel.all_classes else list(sel.classes)
 image_ids = None if sel.split is None else sel.image_ids
-k = det.key_of(sel)
-matcher = det.matcher(project, iou_type=k.iou_type)
+matcher = det.matcher(project)
 options = dict(confidence_threshold=sel.confidence_threshold, classes=classes, image_ids=image_ids)
 engine = detection_confusion_matrix(matcher, sel.iou_threshold, **options)
 members = cell_members(matcher, sel.iou_threshold, **options)

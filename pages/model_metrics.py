@@ -1,24 +1,24 @@
-"""Model Quality › Metrics: headline mAP/mAR at the slider's IoU, COCO summary, per-class table, PR and F1
-curves, and which data metrics drive the outcome (importance and correlation).
-
-For classification and segmentation projects the same page is "Metric Importance": the task's UI module
-(``explorer.ui.<task>``) provides ``importance_inputs(selection)`` and only the importance part is drawn.
+"""Model Quality › Metrics (detection) / Metric Importance (other tasks): which data metrics drive the model's
+outcome (importance and correlation), for every outcome the task defines (registry: ``explorer.tasks.get(task)
+.outcomes`` over the task's outcome table). A task whose outcomes are over labels and predictions (matching:
+detection) gets the headline first: mAP/mAR at the slider's IoU, COCO summary, per-class table, PR and F1 curves.
 """
 from __future__ import annotations
-
-import importlib
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.analysis import DEFAULT_MAX_SAMPLES, few_images_note
+from explorer import tasks
+from explorer.analysis import few_images_note
 from explorer.errors import UserError
 from explorer.evaluation import best_f1
 from explorer.ui import detection
 from explorer.ui.charts import f1_confidence_figure, pr_curve_figure
-from explorer.ui.importance import CORRELATION_METHODS, render_metric_importance
+from explorer.ui.importance import CORRELATION_METHODS, render_task_importance
 from explorer.ui.state import selection
+
+PAGE_FILE = "model_metrics.py"
 
 COCO_NAMES = {
     "mAP": "AP @[IoU=0.50:0.95 | area=all | maxDets=100]",
@@ -104,30 +104,8 @@ def curves(sel, names: dict[int, str]) -> None:
                        f"precision {best['precision']:.4f}, recall {best['recall']:.4f}.")
 
 
-def detection_importance(sel) -> None:
-    project = sel.project
-    method = correlation_method()
-    key = detection.key_of(sel)
-    for target, title in (("predictions", "Predictions"), ("labels", "Labels")):
-        names = detection.metric_columns(project, target)
-        if not names:
-            st.info("No data metrics computed for this project yet: run `explorer metrics PROJECT`.")
-            return
-        table = detection.analysis_table(sel, target)
-        st.markdown(f"**{title}** — Y = “{detection.OUTCOME_WORDS[target]}”")
-        frame = [c for c, title in names.items() if title.endswith("(F)")]
-        render_metric_importance(table[list(names)], table[detection.TARGET_OUTCOME[target]].to_numpy(), names,
-                                 cache_key=(key, target), outcome_label=detection.OUTCOME_WORDS[target],
-                                 method=method, max_samples=DEFAULT_MAX_SAMPLES,
-                                 groups=table["image_id"].to_numpy(), grouped_metrics=frame)
-
-
-def detection_page(sel) -> None:
+def matching_headline(sel) -> None:
     names = sel.project.category_names
-    st.title("Metrics")
-    if not sel.project.has_predictions:
-        st.info("This project has no predictions: import a model's predictions to see model quality.")
-        return
     headline(sel)
     with st.expander("COCO summary (12 numbers, IoU 0.50:0.95; follows the class and split filter, not the sliders)"):
         coco_table(sel)
@@ -137,32 +115,25 @@ def detection_page(sel) -> None:
     st.subheader("Metric importance and correlation")
     st.caption("Which data metrics go with the model's outcome. Y is “true positive” for predictions and "
                "“detected” for labels, at the IoU and confidence thresholds of the sidebar.")
-    detection_importance(sel)
 
 
-def other_task_page(sel) -> None:
-    st.title("Metric Importance")
-    try:
-        provider = importlib.import_module(f"explorer.ui.{sel.project.task}")
-    except ModuleNotFoundError:
-        provider = None
-    inputs = getattr(provider, "importance_inputs", None)
-    if inputs is None:
-        st.info(f"Metric importance needs a per-item outcome for {sel.project.task} projects, which this version "
-                "does not define yet.")
+def page(sel) -> None:
+    task = tasks.get(sel.project.task)
+    entry = next((p for p in task.pages if p.file == PAGE_FILE), None)
+    st.title(entry.title if entry is not None else "Metric Importance")
+    matching = "predictions" in task.outcome_targets
+    if matching and not sel.project.has_predictions:
+        st.info("This project has no predictions: import a model's predictions to see model quality.")
         return
-    method = correlation_method()
-    for item in inputs(sel):
-        st.markdown(f"**{item['title']}** — Y = “{item['outcome_label']}”")
-        render_metric_importance(item["metrics"], item["outcome"], item["catalogue"], cache_key=item["cache_key"],
-                                 outcome_label=item["outcome_label"], level=item.get("level"), method=method)
+    if not task.outcomes:
+        st.info(f"Metric importance needs a per-item outcome, which {task.title} projects do not define.")
+        return
+    if matching:
+        matching_headline(sel)
+    render_task_importance(sel, method=correlation_method())
 
 
 try:
-    current = selection()
-    if current.project.task == "detection":
-        detection_page(current)
-    else:
-        other_task_page(current)
+    page(selection())
 except UserError as e:
     st.error(str(e))

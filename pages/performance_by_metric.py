@@ -1,14 +1,17 @@
-"""Model Quality › Performance by Metric: outcome rates per bucket of one data metric.
+"""Model Quality › Performance by Metric: outcome rates per bucket of one data metric, for any task.
 
-Labels: true positive rate (detected / labels) and false negative rate; predictions: precision (TP / (TP+FP))
-and false discovery rate. Dashed lines are the averages over all rows with a value. A bucket chosen next to the
-chart is handed to the Failure Explorer through ``st.session_state["failure_selection"]``.
+The outcomes are the task's (registry): detection labels — true positive rate (detected / labels) and false
+negative rate; predictions — precision (TP / (TP+FP)) and false discovery rate; per-image tasks — the share of
+images with Y true (correct, mIoU ≥ target, |error| ≤ tolerance). Dashed lines are the averages over all rows with
+a value. When the task has a Failure Explorer, a bucket chosen next to the chart is handed to it through
+``st.session_state["failure_selection"]``.
 """
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
+from explorer import tasks
 from explorer.analysis import MIN_BUCKET_ITEMS, RATE_COLUMNS, few_images_note
 from explorer.analysis.buckets import COUNT_COLUMNS
 from explorer.errors import UserError
@@ -17,11 +20,8 @@ from explorer.ui import detection, performance
 from explorer.ui.charts import bucket_rates_figure
 from explorer.ui.state import selection
 
-TARGET_TITLES = {
-    "labels": "Labels: true positive rate and false negative rate (Y = detected)",
-    "predictions": "Predictions: precision and false discovery rate (Y = true positive)",
-}
-WORDS = {"labels": "labels", "predictions": "predictions", "items": "items"}
+WORDS = {"labels": "labels", "predictions": "predictions", "images": "images"}
+FAILURES_PAGE = "failures.py"
 
 
 def method_title(method: str) -> str:
@@ -35,19 +35,26 @@ def few_items_warning(perf: pd.DataFrame, count: str, word: str) -> None:
                    "few samples (see the note column).")
 
 
-def controls(options):
-    top = st.columns([3, 1, 1, 1])
-    by_name = {o.display_name: o for o in options}
-    option = by_name[top[0].selectbox("Metric", list(by_name), key="pbm_metric")]
+def target_title(result) -> str:
+    """E.g. "Labels: TPR and FNR (Y = detected)"."""
+    o = result.outcome
+    return f"{o.target.capitalize()}: {o.rate} and {o.miss_rate} (Y = {o.title})"
+
+
+def controls(options, *, by_class: bool):
+    top = st.columns([3, 1, 1, 1] if by_class else [3, 1, 1])
+    by_key = {o.key: o for o in options}
+    option = by_key[top[0].selectbox("Metric", list(by_key), format_func=lambda k: by_key[k].display_name,
+                                     key="pbm_metric")]
     n_buckets = top[1].number_input("Buckets", min_value=2, max_value=50, value=10, step=1, key="pbm_n_buckets")
     method = top[2].radio("Bucketing", ["quantile", "width"], key="pbm_method", format_func=method_title)
-    per_class = top[3].radio("Show", ["aggregate", "per class"], key="pbm_breakdown") == "per class"
+    per_class = by_class and top[3].radio("Show", ["aggregate", "per class"], key="pbm_breakdown") == "per class"
     return option, int(n_buckets), method, per_class
 
 
 def bucket_table(result, names) -> pd.DataFrame:
-    count, hits = COUNT_COLUMNS[result.target]
-    first, second = RATE_COLUMNS[result.target]
+    count, hits = COUNT_COLUMNS[result.kind]
+    first, second = RATE_COLUMNS[result.kind]
     cols = (["group"] if "group" in result.perf else []) + ["range", count, hits, first, second]
     table = result.perf[cols].copy()
     if "group" in table:
@@ -59,10 +66,14 @@ def bucket_table(result, names) -> pd.DataFrame:
 
 
 def draw_target(result, option, names) -> None:
-    count, _ = COUNT_COLUMNS[result.target]
-    st.markdown(f"**{TARGET_TITLES[result.target]}**")
-    fig = bucket_rates_figure(result.perf, result.overall, RATE_COLUMNS[result.target], count=count, names=names,
-                              title=option.display_name)
+    count, _ = COUNT_COLUMNS[result.kind]
+    st.markdown(f"**{target_title(result)}**")
+    first, second = RATE_COLUMNS[result.kind]
+    # labels and predictions have their own rate names (TPR, precision…); other rows the outcome's words
+    rate_titles = None if result.kind != "items" else {first: f"“{result.outcome.title}”",
+                                                        second: f"not “{result.outcome.title}”"}
+    fig = bucket_rates_figure(result.perf, result.overall, RATE_COLUMNS[result.kind], count=count, names=names,
+                              title=option.display_name, rate_titles=rate_titles)
     st.plotly_chart(fig, key=f"pbm_chart_{result.target}")
     few_items_warning(result.perf, count, WORDS[result.target])
     if result.buckets.n_missing:
@@ -112,68 +123,42 @@ def gallery_preview(sel, ids: dict, title: str) -> None:
                      make_tiles=lambda page: outcome_tiles(sel.project, page))
 
 
-def detection_page(sel) -> None:
+def page(sel) -> None:
     st.title("Performance by Metric")
     project = sel.project
-    if not project.has_predictions:
+    task = tasks.get(project.task)
+    if not task.outcomes:
+        st.info(f"{task.title} projects have no yes/no outcome per item to bucket.")
+        return
+    if "predictions" in task.outcome_targets and not project.has_predictions:
         st.info("This project has no predictions: import a model's predictions to see performance by metric.")
         return
     options = performance.metric_options(project)
     if not options:
         st.info("No data metrics computed for this project yet: run `explorer metrics PROJECT`.")
         return
-    option, n_buckets, method, per_class = controls(options)
+    by_class = task.has_classes and any(t != "images" for t in task.outcome_targets)
+    option, n_buckets, method, per_class = controls(options, by_class=by_class)
     note = few_images_note(len(sel.image_ids))
     if note:
         st.warning(note)
     names = project.category_names
     results = performance.bucket_results(sel, option, n_buckets=n_buckets, method=method, per_class=per_class)
-    chart, picker = st.columns([3, 1])
+    if not any(len(r.ids) for r in results.values()):
+        st.info("No row of this selection has an outcome (e.g. nothing is predicted).")
+        return
+    with_failures = any(p.file == FAILURES_PAGE for p in task.pages)
+    chart, picker = st.columns([3, 1]) if with_failures else (st.container(), None)
     with chart:
         for result in results.values():
             draw_target(result, option, names)
-    with picker:
-        ids, title = bucket_picker(results, option)
-    gallery_preview(sel, ids, title)
-
-
-def other_task_page(sel) -> None:
-    """Classification / segmentation: share of items with Y true per bucket, Y from the task's UI module."""
-    st.title("Performance by Metric")
-    provider = performance.task_inputs(sel)
-    if not provider:
-        st.info(f"{sel.project.task.capitalize()} projects have no yes/no outcome per item to bucket; the task's own "
-                "Model Quality page shows its errors.")
-        return
-    for item in provider:
-        names = performance.item_metric_names(item)
-        if not names:
-            st.info("No data metrics computed for this project yet: run `explorer metrics PROJECT`.")
-            continue
-        top = st.columns([3, 1, 1])
-        chosen = top[0].selectbox(f"Metric ({item['title']})", list(names.values()), key=f"pbm_metric_{item['title']}")
-        n_buckets = int(top[1].number_input("Buckets", 2, 50, 10, key=f"pbm_n_buckets_{item['title']}"))
-        method = top[2].radio("Bucketing", ["quantile", "width"], key=f"pbm_method_{item['title']}",
-                              format_func=method_title)
-        column = next(c for c, n in names.items() if n == chosen)
-        result = performance.item_buckets(item, column, n_buckets=n_buckets, method=method)
-        st.markdown(f"**{item['title']}: share with Y = “{item['outcome_label']}” per bucket**")
-        outcome, other = RATE_COLUMNS["items"]
-        rate_titles = {outcome: f"“{item['outcome_label']}”", other: f"not “{item['outcome_label']}”"}
-        st.plotly_chart(bucket_rates_figure(result.perf, result.overall, RATE_COLUMNS["items"], count="n_items",
-                                            title=chosen, rate_titles=rate_titles), key=f"pbm_chart_{item['title']}")
-        few_items_warning(result.perf, "n_items", WORDS["items"])
-        if result.buckets.n_missing:
-            st.caption(f"{result.buckets.n_missing:,} items have no value for this metric and are in no bucket.")
-        with st.expander("Bucket counts and rates"):
-            st.dataframe(bucket_table(result, {}), hide_index=True)
+    if picker is not None:
+        with picker:
+            ids, title = bucket_picker(results, option)
+        gallery_preview(sel, ids, title)
 
 
 try:
-    current = selection()
-    if current.project.task == "detection":
-        detection_page(current)
-    else:
-        other_task_page(current)
+    page(selection())
 except UserError as e:
     st.error(str(e))

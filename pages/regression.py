@@ -16,7 +16,7 @@ from explorer.errors import UserError
 from explorer.analysis.stats import histogram
 from explorer.evaluation import regression as reg
 from explorer.ui import regression as ui
-from explorer.ui.detection import metric_catalog, metrics_for_target
+from explorer.ui.outcomes import metric_names, metrics_for_target
 from explorer.ui.state import selection
 
 MAX_POINTS = 5000  # scatter points sent to the browser (a deterministic evenly spaced subsample beyond)
@@ -80,13 +80,10 @@ def residuals(out) -> None:
 
 def error_by_metric(sel, out) -> None:
     frame = metrics_for_target(sel.project, "images")
-    catalogue = metric_catalog(sel.project)
-    if frame is None or catalogue is None:
+    if frame is None:
         st.info("No data metrics yet: compute them with `explorer metrics PROJECT` to see the error by metric.")
         return
-    from explorer.ui.detection import display_names
-
-    names = display_names(catalogue, [c for c in frame.columns if np.issubdtype(frame[c].dtype, np.number)], "F")
+    names = metric_names(sel.project, "images", numeric=True)
     if not names:
         st.info("The project has no numeric frame metrics.")
         return

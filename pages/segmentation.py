@@ -16,7 +16,7 @@ from explorer.analysis.stats import histogram
 from explorer.evaluation import segmentation as seg
 from explorer.evaluation.class_confusion import ORDERINGS, ClassConfusion
 from explorer.ui import segmentation as ui
-from explorer.ui.detection import display_names, metric_catalog, metrics_for_target
+from explorer.ui.outcomes import metric_names, metrics_for_target
 from explorer.ui.state import selection
 
 
@@ -94,11 +94,10 @@ def iou_distribution(out) -> None:
 
 def by_metric(sel, out) -> None:
     frame = metrics_for_target(sel.project, "images")
-    catalog = metric_catalog(sel.project)
-    if frame is None or catalog is None:
+    if frame is None:
         st.info("Data metrics were not computed for this project: run `explorer metrics PROJECT`.")
         return
-    names = display_names(catalog, [c for c in frame.columns if np.issubdtype(frame[c].dtype, np.number)], "F")
+    names = metric_names(sel.project, "images", numeric=True)
     if not names:
         st.info("No frame (F) metric is available for these images.")
         return

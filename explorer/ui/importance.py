@@ -1,10 +1,11 @@
-"""Metric importance and correlation charts for any task: give metrics, an outcome and display names.
+"""Metric importance and correlation charts for any task.
 
-``render_metric_importance(metrics, outcome, catalogue, ...)`` is the one entry point. Detection calls it twice
-(predictions with Y = true positive, labels with Y = detected); classification can call it with Y = correct.
-The numbers come from ``explorer.analysis`` and are cached with ``st.cache_resource`` under the caller's
-``cache_key`` (a small tuple that identifies the data, e.g. fingerprint + thresholds + selection); the big
-arguments are passed un-hashed, so the key must change whenever they do.
+``render_task_importance(sel)`` draws them for every outcome of the task (registry: ``explorer.tasks.get(task)
+.outcomes``; detection: labels with Y = detected and predictions with Y = true positive; classification Y =
+correct…), over the rows of the task's outcome table where the outcome is defined. ``render_metric_importance
+(metrics, outcome, names, ...)`` draws one set. The numbers come from ``explorer.analysis`` and are cached with
+``st.cache_resource`` under a ``cache_key`` (a small tuple that identifies the data: project, fingerprint, core
+selection, target); the big arguments are passed un-hashed, so the key must change whenever they do.
 """
 from __future__ import annotations
 
@@ -18,7 +19,11 @@ from explorer.analysis import (
     metric_correlation,
     metric_importance,
 )
+from explorer import tasks
+from explorer.analysis.outcomes import rated
+from explorer.datametrics.catalog import entries_for
 from explorer.ui.charts import sorted_bar
+from explorer.ui.outcomes import metric_catalog, metric_names, metrics_stamp, outcome_table
 
 CORRELATION_METHODS = {"Pearson (linear)": "pearson", "Spearman (rank, monotone)": "spearman"}
 
@@ -35,21 +40,12 @@ def _correlation(cache_key: tuple, method: str, _X: pd.DataFrame, _y: np.ndarray
     return metric_correlation(_X, _y, method=method)
 
 
-def _names(catalogue, columns, level: str | None) -> dict[str, str]:
-    if isinstance(catalogue, dict):
-        return {c: catalogue[c] for c in columns if c in catalogue}
-    from explorer.ui.detection import display_names
-
-    return display_names(catalogue, list(columns), level or "F")
-
-
-def importance_tables(metrics: pd.DataFrame, outcome, catalogue, *, cache_key: tuple, level: str | None = None,
+def importance_tables(metrics: pd.DataFrame, outcome, names: dict[str, str], *, cache_key: tuple,
                       method: str = "pearson", max_samples: int = DEFAULT_MAX_SAMPLES,
                       random_state: int = 0, groups=None, grouped_metrics=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Cached (importance, correlation) tables of the catalogued columns of ``metrics`` against ``outcome``,
-    each with a ``display_name`` column. ``catalogue``: ``{column: "Title (L)"}`` or the catalogue DataFrame
-    (then ``level`` is the rows' own level, "O"/"P", F metrics being named "(F)")."""
-    names = _names(catalogue, metrics.columns, level)
+    """Cached (importance, correlation) tables of the ``names`` columns of ``metrics`` against ``outcome``, each
+    with a ``display_name`` column. ``names``: ``{column: "Title (L)"}`` (``explorer.ui.outcomes.metric_names``)."""
+    names = {c: n for c, n in names.items() if c in metrics.columns}
     X = metrics[list(names)]
     y = np.asarray(outcome)
     imp = _importance(cache_key, max_samples, random_state, X, y, groups, grouped_metrics).copy()
@@ -59,8 +55,8 @@ def importance_tables(metrics: pd.DataFrame, outcome, catalogue, *, cache_key: t
     return imp, cor
 
 
-def render_metric_importance(metrics: pd.DataFrame, outcome, catalogue, *, cache_key: tuple, outcome_label: str,
-                             level: str | None = None, method: str = "pearson",
+def render_metric_importance(metrics: pd.DataFrame, outcome, names: dict[str, str], *, cache_key: tuple,
+                             outcome_label: str, method: str = "pearson",
                              max_samples: int = DEFAULT_MAX_SAMPLES, random_state: int = 0, groups=None,
                              grouped_metrics=None) -> None:
     """Draw importance (normalised MI, 0..1) and correlation (-1..1) as sorted bar charts with sample counts.
@@ -73,7 +69,7 @@ def render_metric_importance(metrics: pd.DataFrame, outcome, catalogue, *, cache
     if len(metrics.columns) == 0 or len(y) == 0:
         st.info(f"No data metrics or no rows to relate to “{outcome_label}”.")
         return
-    imp, cor = importance_tables(metrics, y, catalogue, cache_key=cache_key, level=level, method=method,
+    imp, cor = importance_tables(metrics, y, names, cache_key=cache_key, method=method,
                                  max_samples=max_samples, random_state=random_state, groups=groups,
                                  grouped_metrics=grouped_metrics)
     n_pos, n = int(y.sum()), len(y)
@@ -107,17 +103,29 @@ def render_metric_importance(metrics: pd.DataFrame, outcome, catalogue, *, cache
         )
 
 
-def frame_importance_inputs(project, image_ids, outcome, *, outcome_label: str, cache_key: tuple) -> list[dict]:
-    """``importance_inputs`` of a task whose outcome is per image: the frame (F) metrics of ``image_ids``
-    (one row per id, in order) against the boolean ``outcome`` of the same length; [] before metrics exist."""
-    from explorer.ui.detection import metric_catalog, metrics_for_target
+def render_task_importance(sel, *, method: str = "pearson") -> None:
+    """Importance and correlation of the data metrics with each outcome of the task, over the selection's rows
+    whose outcome is defined; frame (F) metrics of label/prediction rows are scored on one row per image."""
+    project = sel.project
+    task = tasks.get(project.task)
+    for o in task.outcomes:
+        names = metric_names(project, o.target, numeric=True)
+        if not names:
+            st.info("No data metrics computed for this project yet: run `explorer metrics PROJECT`.")
+            return
+        table = rated(outcome_table(sel, o.target), o.column)
+        st.markdown(f"**{o.target.capitalize()}** — Y = “{o.title}”" + _options_note(task, sel.core))
+        per_image = o.target != "images"
+        frame = [e.name for e in entries_for(metric_catalog(project), o.target, names) if e.level == "F"]
+        render_metric_importance(
+            table[list(names)], table[o.column].to_numpy(bool), names,
+            cache_key=(str(project.root), project.fingerprint, metrics_stamp(project), sel.core, o.target),
+            outcome_label=o.title, method=method, groups=table["image_id"].to_numpy() if per_image else None,
+            grouped_metrics=frame if per_image else None)
 
-    frame = metrics_for_target(project, "images")
-    catalogue = metric_catalog(project)
-    if frame is None or catalogue is None:
-        return []
-    metrics = frame.reindex(np.asarray(image_ids))
-    numeric = [c for c in metrics.columns if pd.api.types.is_numeric_dtype(metrics[c])]
-    return [{"title": "Images", "outcome_label": outcome_label, "metrics": metrics[numeric],
-             "outcome": np.asarray(outcome, dtype=bool), "catalogue": catalogue, "level": "F",
-             "cache_key": cache_key}]
+
+def _options_note(task, core) -> str:
+    """The outcome options in force (the selection's, else the task's defaults), e.g. " (target_iou = 0.75)"."""
+    options = {**{k: v for k, v in task.option_defaults.items() if v is not None}, **dict(core.options)}
+    return "" if not options else " (" + ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+                                                  for k, v in options.items()) + ")"

@@ -1,9 +1,16 @@
-"""Data of the Performance by Metric page: which metrics can be bucketed, and the cached per-bucket tables.
+"""Data of the Performance by Metric page, for any task: which metrics can be bucketed, and the cached per-bucket
+rates of the task's outcomes.
 
-A metric is offered at each of its levels: an (O) metric over labels (TPR/FNR), a (P) metric over predictions
-(precision/FDR), an (F) metric over both (the frame value joined to every label and prediction of the image).
-For an (F) metric both sides share one set of bucket edges (computed from the labels' and predictions' values
-together) so a bucket means the same images on both charts.
+The outcomes come from the registry (``explorer.tasks.get(project.task).outcomes``): detection has ``detected``
+over labels (TPR/FNR) and ``is_tp`` over predictions (precision/FDR); the per-image tasks one outcome over images
+(share with Y true). The rows are the task's outcome table (``explorer.ui.outcomes.outcome_table``) where the
+outcome is defined (``explorer.analysis.outcomes.rated``: COCO-ignored rows and images without a prediction
+left out).
+
+A metric is offered at each of its levels whose values are in an outcome target's table: an (O) metric over
+labels, a (P) metric over predictions, an (F) metric over every target (the frame value joined to each row).
+When an (F) metric is bucketed over several targets they share one set of bucket edges (computed from all their
+values together) so a bucket means the same images on every chart.
 """
 from __future__ import annotations
 
@@ -13,47 +20,51 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from explorer import tasks
 from explorer.analysis import Buckets, bucketize, overall_performance, performance_by_metric
-from explorer.ui import detection
-
-LEVEL_TARGETS = {"O": ("labels",), "P": ("predictions",), "F": ("labels", "predictions")}
-
-
-@dataclass(frozen=True)
-class MetricOption:
-    """One metric at one level, e.g. ``relative_area`` at ``O`` shown as "Object area – relative (O)"."""
-
-    name: str
-    level: str
-    display_name: str
-
-    @property
-    def targets(self) -> tuple[str, ...]:
-        return LEVEL_TARGETS[self.level]
+from explorer.analysis.buckets import KINDS
+from explorer.analysis.outcomes import rated
+from explorer.datametrics.catalog import MetricEntry, entries, level_targets
+from explorer.tasks.base import Outcome
+from explorer.ui.outcomes import metric_catalog, metrics_for_target, metrics_stamp, outcome_table
 
 
-def metric_options(project) -> list[MetricOption]:
-    """Every catalogued (metric, level) with a column in the table(s) it is bucketed over, catalogue order."""
-    catalog = detection.metric_catalog(project)
-    if catalog is None:
-        return []
-    columns = {t: set(detection.metrics_for_target(project, t).columns) for t in ("labels", "predictions")}
+def kind_of(target: str) -> str:
+    """The rate family of a target (``explorer.analysis.buckets.KINDS``): labels, predictions, else items."""
+    return target if target in KINDS else "items"
+
+
+def outcomes(project) -> tuple[Outcome, ...]:
+    """The task's outcome definitions (registry)."""
+    return tasks.get(project.task).outcomes
+
+
+def targets_of(project, entry: MetricEntry) -> tuple[str, ...]:
+    """The outcome targets ``entry`` is bucketed over (``level_targets`` among the task's outcome targets)."""
+    return level_targets(entry.level, tasks.get(project.task).outcome_targets)
+
+
+def metric_options(project) -> list[MetricEntry]:
+    """Every catalogued (metric, level) with a column in each outcome target's table it is bucketed over, in
+    catalogue order ([] before metrics exist or for a task without outcomes)."""
     out = []
-    for row in catalog.itertuples(index=False):
-        level = str(row.level)
-        if level not in LEVEL_TARGETS:
-            continue
-        if all(str(row.name) in columns[t] for t in LEVEL_TARGETS[level]):
-            out.append(MetricOption(str(row.name), level, f"{row.title} ({level})"))
+    for entry in entries(metric_catalog(project)):
+        targets = targets_of(project, entry)
+        tables = [metrics_for_target(project, t) for t in targets]
+        if targets and all(t is not None and entry.name in t.columns for t in tables):
+            out.append(entry)
     return out
 
 
 @dataclass(frozen=True)
 class BucketResult:
-    """Per-bucket rates of one target: ``perf`` (per bucket, or per class and bucket), ``overall`` (the dashed
-    averages over the rows that have a value), the ``buckets`` and the row ``ids`` they index."""
+    """Per-bucket rates of one outcome: ``perf`` (per bucket, or per class and bucket), ``overall`` (the dashed
+    averages over the rows that have a value), the ``buckets`` and the row ``ids`` they index; ``kind`` names the
+    rate columns (``explorer.analysis.buckets.RATE_COLUMNS``)."""
 
     target: str
+    outcome: Outcome
+    kind: str
     perf: pd.DataFrame
     overall: pd.DataFrame
     buckets: Buckets
@@ -61,70 +72,41 @@ class BucketResult:
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _bucket_results(k: detection.Key, name: str, level: str, n_buckets: int, method: str,
-                    per_class: bool) -> dict[str, BucketResult]:
-    tables = {t: detection.analysis_table(k, t) for t in LEVEL_TARGETS[level]}
+def _bucket_results(path: str, fingerprint: str, stamp: float, core, name: str, level: str, n_buckets: int, method: str,
+                    per_class: bool, _sel) -> dict[str, BucketResult]:
+    project = _sel.project
+    task = tasks.get(project.task)
+    chosen = [o for o in task.outcomes if o.target in level_targets(level, task.outcome_targets)]
+    tables = {o.target: rated(outcome_table(_sel, o.target), o.column) for o in chosen}
     values = {t: tables[t][name].to_numpy(np.float64) for t in tables}
     shared = bucketize(np.concatenate(list(values.values())), n_buckets=n_buckets, method=method)
+    common = bool(np.isfinite(shared.edges).all() and shared.edges[0] < shared.edges[-1])
     out = {}
-    for target, table in tables.items():
-        b = bucketize(values[target], edges=shared.edges) if np.isfinite(shared.edges).all() and shared.edges[0] < shared.edges[-1] \
-            else bucketize(values[target], n_buckets=n_buckets, method=method)
-        outcome = table[detection.TARGET_OUTCOME[target]].to_numpy(bool)
-        groups = table["category_id"].to_numpy() if per_class else None
+    for o in chosen:
+        table = tables[o.target]
+        b = (bucketize(values[o.target], edges=shared.edges) if common
+             else bucketize(values[o.target], n_buckets=n_buckets, method=method))
+        y = table[o.column].to_numpy(bool)
+        groups = table["category_id"].to_numpy() if per_class and "category_id" in table else None
         has = b.index >= 0
-        out[target] = BucketResult(
-            target=target,
-            perf=performance_by_metric(outcome=outcome, buckets=b, kind=target, groups=groups),
-            overall=overall_performance(outcome[has], kind=target, groups=None if groups is None else groups[has]),
+        kind = kind_of(o.target)
+        out[o.target] = BucketResult(
+            target=o.target, outcome=o, kind=kind,
+            perf=performance_by_metric(outcome=y, buckets=b, kind=kind, groups=groups),
+            overall=overall_performance(y[has], kind=kind, groups=None if groups is None else groups[has]),
             buckets=b,
             ids=table.index.to_numpy(),
         )
     return out
 
 
-def bucket_results(sel, option: MetricOption, *, n_buckets: int, method: str, per_class: bool) -> dict[str, BucketResult]:
-    """Per-target ``BucketResult`` of the selection for one metric, cached by selection key and options."""
-    return _bucket_results(detection.key_of(sel), option.name, option.level, int(n_buckets), method, bool(per_class))
+def bucket_results(sel, entry: MetricEntry, *, n_buckets: int, method: str, per_class: bool) -> dict[str, BucketResult]:
+    """Per-target ``BucketResult`` of the selection for one metric, cached by selection and options."""
+    project = sel.project
+    return _bucket_results(str(project.root), project.fingerprint, metrics_stamp(project), sel.core, entry.name, entry.level, int(n_buckets),
+                           method, bool(per_class), sel)
 
 
 def bucket_ids(result: BucketResult, bucket: int) -> list[int]:
-    """Ids (label_id or pred_id) of the rows in one bucket."""
+    """Ids (image_id, label_id or pred_id) of the rows in one bucket."""
     return result.ids[result.buckets.index == bucket].astype(int).tolist()
-
-
-# ---- other tasks: items with a yes/no outcome from the task's UI module ---------------------------------------------
-def task_inputs(sel) -> list[dict]:
-    """``explorer.ui.<task>.importance_inputs(sel)`` (the Metric Importance page's inputs), or [] when absent."""
-    import importlib
-
-    try:
-        module = importlib.import_module(f"explorer.ui.{sel.project.task}")
-    except ModuleNotFoundError:
-        return []
-    provider = getattr(module, "importance_inputs", None)
-    return list(provider(sel)) if provider is not None else []
-
-
-def item_metric_names(item: dict) -> dict[str, str]:
-    """``{column: "Title (L)"}`` of an input's metrics (its catalogue is a mapping or the catalogue DataFrame)."""
-    catalogue = item["catalogue"]
-    if isinstance(catalogue, dict):
-        return {c: catalogue[c] for c in item["metrics"].columns if c in catalogue}
-    return detection.display_names(catalogue, list(item["metrics"].columns), item.get("level") or "F")
-
-
-@st.cache_resource(show_spinner=False, max_entries=32)
-def _item_buckets(cache_key: tuple, column: str, n_buckets: int, method: str, _item: dict) -> BucketResult:
-    values = _item["metrics"][column].to_numpy(np.float64)
-    outcome = np.asarray(_item["outcome"]).astype(bool)
-    b = bucketize(values, n_buckets=n_buckets, method=method)
-    has = b.index >= 0
-    return BucketResult(target="items", perf=performance_by_metric(outcome=outcome, buckets=b, kind="items"),
-                        overall=overall_performance(outcome[has], kind="items"), buckets=b,
-                        ids=_item["metrics"].index.to_numpy())
-
-
-def item_buckets(item: dict, column: str, *, n_buckets: int, method: str) -> BucketResult:
-    """Per-bucket share of items with Y true for one metric of a task input, cached by the input's cache key."""
-    return _item_buckets(tuple(item["cache_key"]), column, int(n_buckets), method, item)

@@ -1,9 +1,9 @@
-"""Segmentation UI helpers: class colours, mask overlays, cached evaluation, and the metric-importance inputs.
+"""Segmentation UI helpers: class colours, mask overlays, cached evaluation.
 
-``importance_inputs(sel)`` is what the Metric Importance page (``pages/model_metrics.py``) asks every task's UI
-module for. For segmentation the per-image outcome is the image's mean IoU over the classes present
-(``explorer.evaluation.segmentation.outcomes``); mutual information needs a yes/no outcome, so Y is
-"mIoU ≥ target" with the target set on the Segmentation page (``seg_good_iou``, default 0.75).
+The per-image outcome is the image's mean IoU over the classes present (``explorer.evaluation.segmentation
+.outcomes``); importance and performance by metric need a yes/no outcome, so Y is "mIoU ≥ target" (the task's
+outcome table, ``explorer.analysis.outcomes.segmentation_outcomes``) with the target set on the Segmentation page
+(``seg_good_iou``, the selection option ``target_iou``; default the task's ``DEFAULT_TARGET_IOU``).
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import streamlit as st
 
 from explorer.project.folder import Project
 from explorer.evaluation import segmentation as seg
+from explorer.tasks.segmentation import DEFAULT_TARGET_IOU as DEFAULT_GOOD_IOU
 
 GOOD_IOU_KEY = "seg_good_iou"
-DEFAULT_GOOD_IOU = 0.75
 IGNORE_RGB = (255, 255, 255)
 # distinct colours (Tableau 10, then a golden-angle hue walk for many classes); class 0 is usually background
 _BASE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
@@ -87,16 +87,3 @@ def outcomes(project: Project) -> pd.DataFrame:
     """``image_id, miou, pixel_accuracy`` per evaluated image (cached through ``confusions``)."""
     confusions(project)
     return seg.outcomes(project)
-
-
-def importance_inputs(sel) -> list[dict]:
-    """Inputs of the Metric Importance page: frame (F) metrics of the evaluated images against Y = mIoU ≥ target."""
-    from explorer.ui.importance import frame_importance_inputs
-
-    target = float(st.session_state.get(GOOD_IOU_KEY, DEFAULT_GOOD_IOU))
-    out = outcomes(sel.project)
-    out = out[out["image_id"].isin(sel.image_ids) & out["miou"].notna()]
-    return frame_importance_inputs(
-        sel.project, out["image_id"].to_numpy(), out["miou"].to_numpy() >= target,
-        outcome_label=f"per-image mIoU ≥ {target:.2f}",
-        cache_key=("segmentation", sel.project.fingerprint, sel.split, round(target, 4)))

@@ -66,20 +66,21 @@ def test_metrics_page_importance_equals_analysis_and_finds_planted_cause(app, de
     text = " ".join(c.value for c in at.caption) + " ".join(m.value for m in at.markdown)
     assert "true positive" in text and "detected" in text
     tables = [d.value for d in at.dataframe if "importance" in d.value.columns]
-    assert len(tables) == 2  # predictions (Y = true positive), then labels (Y = detected)
-    shown = tables[1].set_index("display_name")
+    assert len(tables) == 2  # the task's outcomes in registry order: labels (Y = detected), predictions (Y = TP)
+    shown = tables[0].set_index("display_name")
 
     from explorer.analysis import metric_importance
     from explorer.evaluation import Matcher
+    from explorer.datametrics.catalog import entries_for
     from explorer.datametrics.engine import load_metrics, metrics_for
-    from explorer.ui.detection import display_names
 
     project = Project.load(detection_project)
     labels = Matcher.from_project(project).match(0.5).labels
     labels = labels[~labels["ignored"].to_numpy(bool)].set_index("label_id")
     X = metrics_for(project, "labels").reindex(labels.index)
-    names = display_names(load_metrics(project).catalog, list(X.columns), "O")
-    frame = [c for c, t in names.items() if t.endswith("(F)")]
+    found = entries_for(load_metrics(project).catalog, "labels", list(X.columns))
+    names = {e.name: e.display_name for e in found}
+    frame = [e.name for e in found if e.level == "F"]
     expected = metric_importance(X[list(names)], labels["detected"].to_numpy(bool),
                                  groups=labels["image_id"].to_numpy(), grouped_metrics=frame)
     for row in expected.itertuples():
@@ -107,15 +108,15 @@ def test_every_detection_page_renders(app, page, iou):
 
 def test_performance_by_metric_bucket_counts_and_failure_selection(app, detection_project):
     at = app("performance_by_metric.py")
-    options = at.selectbox(key="pbm_metric").options
-    target = next(o for o in options if o.endswith("(O)") and "relative" in o.lower())
-    at.selectbox(key="pbm_metric").select(target)
+    assert "Object area – relative (O)" in at.selectbox(key="pbm_metric").options  # shown by display name
+    at.selectbox(key="pbm_metric").set_value("relative_area@O")  # chosen by catalogue key, never parsed back
     at.number_input(key="pbm_n_buckets").set_value(4)
     at.run()
     assert not at.exception
 
     from explorer.evaluation import Matcher
     from explorer.datametrics.engine import metrics_for
+    from explorer.export.tables import metric_tables
 
     project = Project.load(detection_project)
     labels = Matcher.from_project(project).match(0.5).labels
@@ -125,7 +126,14 @@ def test_performance_by_metric_bucket_counts_and_failure_selection(app, detectio
     expected = performance_by_metric(outcome=labels["detected"].to_numpy(bool), buckets=buckets, kind="labels")
     shown = at.dataframe[0].value
     assert shown["n_labels"].tolist() == expected["n_labels"].tolist()
+    assert shown["n_detected"].tolist() == expected["n_detected"].tolist()
     assert np.allclose(shown["true_positive_rate"] + shown["false_negative_rate"], 1.0)
+    # the exported labels table of the same selection holds the same rows and gives the same bucket counts
+    exported = metric_tables(project)["labels"]
+    exported = exported[exported["detected"].notna()]
+    again = performance_by_metric(exported["relative_area"].to_numpy(np.float64),
+                                  exported["detected"].to_numpy(bool), n_buckets=4, kind="labels")
+    assert again[["n_labels", "n_detected"]].equals(shown[["n_labels", "n_detected"]].reset_index(drop=True))
 
     at.selectbox(key="pbm_bucket").select_index(0)
     at.button(key="pbm_open_failures").click()

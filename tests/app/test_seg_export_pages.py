@@ -82,5 +82,9 @@ def test_export_page_downloads_equal_the_export(open_page, seg_dir):
 
 def test_metric_importance_page_uses_per_image_iou(open_page):
     at = open_page("model_metrics.py")
-    assert any("per-image mIoU ≥ 0.75" in m.value for m in at.markdown)
+    from explorer.tasks.segmentation import DEFAULT_TARGET_IOU
+
+    # Y is the task's outcome (registry) at the target IoU in force (the task's default until the page sets one)
+    assert any("Y = “per-image IoU ≥ target” (target_iou = " + f"{DEFAULT_TARGET_IOU:.4g})" in m.value
+               for m in at.markdown), [m.value for m in at.markdown]
     assert len(at.get("plotly_chart")) == 2  # importance and correlation bars

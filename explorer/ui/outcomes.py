@@ -1,0 +1,80 @@
+"""Cached reads for the pages: the data-metric tables and catalogue, and the task's outcome tables.
+
+* ``metric_tables(project)`` — ``load_metrics`` (``UserError`` before ``explorer metrics`` ran);
+  ``metric_catalog(project)`` / ``metrics_for_target(project, target)`` — the catalogue and ``metrics_for``, None
+  before metrics exist; ``metric_names(project, target)`` — ``{column: "Title (L)"}`` of the target's metric
+  columns (``explorer.datametrics.catalog.names_for``);
+* ``outcome_table(sel, target)`` — ``explorer.tasks.get(project.task).outcome_table(project, sel.core, target)``:
+  the rows every importance, bucket and gallery view of the selection reads (``explorer.analysis.outcomes``).
+
+Caches use ``st.cache_resource`` keyed by project path + fingerprint (which names the run) + the metric
+catalogue's modification time + small parameters; the project itself is passed un-hashed. Returned frames are
+shared between reruns: do not mutate.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from explorer.datametrics import catalog as vocabulary
+from explorer.project.folder import Project
+
+
+def metrics_stamp(project: Project) -> float:
+    """Modification time of the metric catalogue (0 when metrics were never computed): part of every cache key."""
+    path = project.metrics_dir / "catalog.json"
+    return path.stat().st_mtime if path.is_file() else 0.0
+
+
+@st.cache_resource(show_spinner="Loading data metrics…", max_entries=8)
+def _metric_tables(path: str, fingerprint: str, stamp: float, _project: Project):
+    from explorer.datametrics.tables import load_metrics
+
+    return load_metrics(_project)
+
+
+def metric_tables(project: Project):
+    """``explorer.datametrics.tables.load_metrics(project)``, cached (``UserError`` when metrics were not computed)."""
+    return _metric_tables(str(project.root), project.fingerprint, metrics_stamp(project), project)
+
+
+def metric_catalog(project: Project) -> pd.DataFrame | None:
+    """The metric catalogue (``explorer.datametrics.catalog.CATALOG_COLUMNS``), None when metrics were never computed."""
+    return metric_tables(project).catalog if metrics_stamp(project) else None
+
+
+@st.cache_resource(show_spinner="Loading data metrics…", max_entries=16)
+def _metrics_for(path: str, fingerprint: str, stamp: float, target: str, _project: Project) -> pd.DataFrame:
+    from explorer.datametrics.tables import metrics_for
+
+    return metrics_for(_project, target)
+
+
+def metrics_for_target(project: Project, target: str) -> pd.DataFrame | None:
+    """``metrics_for(project, target)`` (own-level + frame metrics, index = row id), cached; None if not computed."""
+    stamp = metrics_stamp(project)
+    return _metrics_for(str(project.root), project.fingerprint, stamp, target, project) if stamp else None
+
+
+def metric_names(project: Project, target: str, *, numeric: bool = False) -> dict[str, str]:
+    """``{column: display name}`` of ``target``'s metric columns (own level, then F), e.g. for labels
+    ``{"relative_area": "Object area – relative (O)", "brightness": "Brightness (F)"}``; {} before metrics exist.
+    ``numeric``: only columns with a numeric dtype."""
+    table = metrics_for_target(project, target)
+    if table is None:
+        return {}
+    return vocabulary.names_for(metric_catalog(project), target, list(table.columns),
+                                numeric_of=table if numeric else None)
+
+
+@st.cache_resource(show_spinner="Computing outcomes…", max_entries=32)
+def _outcome_table(path: str, fingerprint: str, stamp: float, core, target: str, _project: Project) -> pd.DataFrame:
+    from explorer import tasks
+
+    return tasks.get(_project.task).outcome_table(_project, core, target)
+
+
+def outcome_table(sel, target: str) -> pd.DataFrame:
+    """The task's outcome table of the sidebar selection for ``target`` (``explorer.analysis.outcomes``), cached."""
+    project = sel.project
+    return _outcome_table(str(project.root), project.fingerprint, metrics_stamp(project), sel.core, target, project)
