@@ -11,6 +11,7 @@ import streamlit as st
 
 from explorer.errors import UserError
 from explorer.analysis.stats import histogram, in_range, iqr_outliers, summarize
+from explorer.datametrics.catalog import LEVEL_WORD
 from explorer.ui import data_quality as dq
 from explorer.ui.gallery import show_gallery
 from explorer.ui.state import selection
@@ -54,7 +55,7 @@ if choice.description:
 rows = dq.metric_rows(project, tables, choice, image_ids=sel.image_ids,
                       classes=None if sel.all_classes else sel.classes)
 values = rows["value"].to_numpy(np.float64)
-word = dq.LEVEL_WORD[choice.level]
+word = LEVEL_WORD[choice.level]
 scope = "all splits" if sel.split is None else f"split {sel.split!r}"
 classes_note = "all classes" if sel.all_classes else f"{len(sel.classes)} of {len(project.categories)} classes"
 st.caption(f"{len(rows):,} {word}s · {scope} · {classes_note}"

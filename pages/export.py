@@ -8,10 +8,11 @@ import json
 
 import streamlit as st
 
+from explorer import tasks
 from explorer.errors import UserError
 from explorer.export.all_metrics import coco_selection, export_all_metrics, to_jsonable
-from explorer.export.tables import FORMATS, metric_tables, table_bytes
-from explorer.ui.state import load_project, selection
+from explorer.export.tables import FORMATS, selection_tables, table_bytes
+from explorer.ui.state import selection
 
 MIME = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
@@ -22,30 +23,32 @@ def _options(sel) -> dict:
 
 
 @st.cache_resource(show_spinner="Collecting every metric…", max_entries=8)
-def _all_metrics(path: str, fingerprint: str, classes, iou_threshold: float, confidence_threshold: float) -> bytes:
-    doc = export_all_metrics(load_project(path), classes=classes, iou_threshold=iou_threshold,
+def _all_metrics(path: str, fingerprint: str, classes, iou_threshold: float, confidence_threshold: float,
+                 _project) -> bytes:
+    doc = export_all_metrics(_project, classes=classes, iou_threshold=iou_threshold,
                              confidence_threshold=confidence_threshold)
     return json.dumps(doc, indent=1, allow_nan=False).encode()
 
 
 @st.cache_resource(show_spinner="Building metric tables…", max_entries=8)
-def _tables(path: str, fingerprint: str, split, classes, iou_threshold: float, confidence_threshold: float):
-    return metric_tables(load_project(path), split=split, classes=classes, iou_threshold=iou_threshold,
-                         confidence_threshold=confidence_threshold)
+def _tables(path: str, fingerprint: str, core, _project):
+    # the same outcome tables (and options: tolerance, target IoU) as the pages of this selection
+    return selection_tables(_project, core)
 
 
 @st.cache_resource(show_spinner="Building the COCO subset…", max_entries=8)
-def _coco(path: str, fingerprint: str, split, classes) -> bytes:
-    return json.dumps(to_jsonable(coco_selection(load_project(path), split=split, classes=classes))).encode()
+def _coco(path: str, fingerprint: str, split, classes, _project) -> bytes:
+    return json.dumps(to_jsonable(coco_selection(_project, split=split, classes=classes))).encode()
 
 
 def page(sel) -> None:
     project = sel.project
+    task = tasks.get(project.task)
     st.title("Export")
     opts = _options(sel)
     where = (f"split **{sel.split}**, " if sel.split else "all splits, ") + ("all classes" if opts["classes"] is None
                                                  else f"{len(opts['classes'])} selected class(es)")
-    if project.task == "detection":
+    if "iou_threshold" in task.controls:
         where += f", IoU ≥ {sel.iou_threshold:.2f}, confidence ≥ {sel.confidence_threshold:.2f}"
     st.caption(f"Current selection: {where}. Undefined numbers (NaN) are written as JSON null.")
     key = (str(project.root), project.fingerprint)
@@ -54,18 +57,18 @@ def page(sel) -> None:
     st.subheader("All metrics (JSON)")
     st.caption("Every headline number, per-class table, confusion matrix and curve of this project's pages, for "
                "each split and for all images, plus dataset statistics and data-metric summaries.")
-    data = _all_metrics(*key, opts["classes"], opts["iou_threshold"], opts["confidence_threshold"])
+    data = _all_metrics(*key, opts["classes"], opts["iou_threshold"], opts["confidence_threshold"], project)
     st.download_button("Download all metrics (JSON)", data, file_name=f"{stem}_all_metrics.json",
                        mime="application/json", key="export_json")
     st.caption(f"{len(data) / 1024:,.1f} KiB")
 
-    if project.task != "training":
+    if task.image_based:
         st.subheader("Metric tables")
         st.caption("One row per image, per label and per prediction of the selection, with the model outcome and "
                    "every data metric (CSV or Parquet).")
         fmt = st.radio("Format", FORMATS, horizontal=True, key="export_format",
                        format_func=lambda f: {"csv": "CSV", "parquet": "Parquet"}.get(f, f.upper()))
-        tables = _tables(*key, sel.split, opts["classes"], opts["iou_threshold"], opts["confidence_threshold"])
+        tables = _tables(*key, sel.core, project)
         columns = st.columns(len(tables))
         for col, (target, df) in zip(columns, tables.items()):
             col.download_button(f"{target} ({len(df):,} rows)", table_bytes(df, fmt), file_name=f"{stem}_{target}.{fmt}",
@@ -73,11 +76,11 @@ def page(sel) -> None:
         with st.expander("Preview: images table"):
             st.dataframe(tables["images"].head(50), hide_index=True)
 
-    if project.task in ("detection", "segmentation"):
+    if task.coco_subset:
         st.subheader("Selection as COCO JSON")
         st.caption("The images of the selected split with their labels and predictions (of the selected classes) "
                    "as one COCO file: ground truth plus a \"predictions\" key holding the results; ids preserved.")
-        coco = _coco(*key, sel.split, opts["classes"])
+        coco = _coco(*key, sel.split, opts["classes"], project)
         st.download_button("Download selection (COCO JSON)", coco, file_name=f"{stem}_{sel.split or 'all'}_coco.json",
                            mime="application/json", key="export_coco")
 

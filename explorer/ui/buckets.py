@@ -13,7 +13,7 @@ from explorer.analysis.failure_buckets import FP_REASON_WORDS, FP_REASONS, metri
 from explorer.drawing.failure_tiles import outcome_tiles
 from explorer.project.folder import Project
 from explorer.export.subset import coco_subset
-from explorer.ui import detection as det
+from explorer.ui.outcomes import metric_names, metrics_for_target
 from explorer.ui.gallery import show_gallery
 
 SMALL_BUCKET = 10  # fewer items than this: say the bucket is too small to generalise from
@@ -53,7 +53,7 @@ def metric_choices(project: Project) -> dict[str, str]:
     """``{column: display name}`` of the sortable values: score, IoU, and every (F)/(O)/(P) data metric."""
     choices = dict(BUILTIN_SORTS)
     for target in ("predictions", "labels"):
-        for col, name in det.metric_columns(project, target).items():
+        for col, name in metric_names(project, target).items():
             choices.setdefault(col, name)
     return choices
 
@@ -62,8 +62,8 @@ def values_of(project: Project, table: pd.DataFrame, column: str) -> np.ndarray:
     """Per-row values of ``column``: the bucket's own score/IoU, or a data metric by level (NaN where absent)."""
     if column in BUILTIN_SORTS:
         return table[column].to_numpy(np.float64)
-    preds = det.metrics_for_target(project, "predictions")
-    labels = det.metrics_for_target(project, "labels")
+    preds = metrics_for_target(project, "predictions")
+    labels = metrics_for_target(project, "labels")
     return metric_values(table,
                          predictions=preds[column] if preds is not None and column in preds else None,
                          labels=labels[column] if labels is not None and column in labels else None)

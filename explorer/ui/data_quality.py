@@ -6,90 +6,51 @@ call them directly; only the cached loader and the drawing helpers touch Streaml
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import streamlit as st
 
+from explorer.datametrics.catalog import LEVEL_ID, LEVEL_WORD, MetricEntry, entries
 from explorer.project.folder import Project
+from explorer.ui import outcomes
 from explorer.drawing.render import LABEL_COLOUR, PREDICTION_COLOUR, DrawItem
 from explorer.analysis.stats import Histogram, Outliers
 from explorer.drawing.tiles import Tile, dim
 
-LEVEL_TARGET = {"F": "images", "O": "labels", "P": "predictions"}
-LEVEL_ID = {"F": "image_id", "O": "label_id", "P": "pred_id"}
-LEVEL_WORD = {"F": "image", "O": "label", "P": "prediction"}
-
 
 # ---- metric tables ---------------------------------------------------------------------------------------------
-def _metrics_stamp(project: Project) -> float:
-    """Modification time of the metric catalogue (0 when metrics were never computed): part of the cache key."""
-    path = project.metrics_dir / "catalog.json"
-    return path.stat().st_mtime if path.is_file() else 0.0
-
-
-@st.cache_resource(show_spinner="Loading data metrics…", max_entries=4)
-def _load_metric_tables(path: str, fingerprint: str, stamp: float):
-    from explorer.datametrics.engine import load_metrics
-
-    return load_metrics(Project.load(path))
-
-
 def metric_tables(project: Project):
-    """``explorer.datametrics.engine.load_metrics(project)``, cached by project path, fingerprint and catalogue time."""
-    return _load_metric_tables(str(project.root), project.fingerprint, _metrics_stamp(project))
-
-
-@dataclass(frozen=True)
-class MetricChoice:
-    """One (metric, level) the page can show, e.g. name ``relative_area``, level ``O``."""
-
-    name: str
-    level: str
-    display_name: str  # "Object area – relative (O)"
-    direction: str
-    description: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.name}@{self.level}"
+    """``explorer.datametrics.tables.load_metrics(project)``, cached (``UserError`` when metrics were not computed)."""
+    return outcomes.metric_tables(project)
 
 
 def _level_table(tables, level: str) -> pd.DataFrame | None:
     return {"F": tables.frame, "O": tables.labels, "P": tables.predictions}[level]
 
 
-def metric_choices(tables) -> list[MetricChoice]:
+def metric_choices(tables) -> list[MetricEntry]:
     """Every catalogued (metric, level) whose level table holds a column for it, in catalogue order.
 
     Plugin metrics are in the catalogue like built-ins, so they are offered too. A level whose table is absent
     (e.g. frame metrics of a project without images) contributes nothing.
     """
     out = []
-    for row in tables.catalog.itertuples(index=False):
-        table = _level_table(tables, row.level)
-        if table is None or row.name not in table.columns:
-            continue
-        out.append(MetricChoice(
-            name=str(row.name),
-            level=str(row.level),
-            display_name=str(row.display_name),
-            direction=str(getattr(row, "direction", "neutral")),
-            description=str(getattr(row, "description", "") or ""),
-        ))
+    for entry in entries(tables.catalog):
+        table = _level_table(tables, entry.level)
+        if table is not None and entry.name in table.columns:
+            out.append(entry)
     return out
 
 
-def has_values(tables, choice: MetricChoice) -> bool:
+def has_values(tables, choice: MetricEntry) -> bool:
     """Whether the metric has at least one finite value in its level table (over the whole project)."""
     column = _level_table(tables, choice.level)[choice.name]
     return bool(np.isfinite(pd.to_numeric(column, errors="coerce").to_numpy(np.float64)).any())
 
 
-def order_with_values_first(tables, choices: list[MetricChoice]) -> tuple[list[MetricChoice], set[str]]:
+def order_with_values_first(tables, choices: list[MetricEntry]) -> tuple[list[MetricEntry], set[str]]:
     """``choices`` with the metrics that have values first (catalogue order kept in each part), and the keys of
     those without any value (e.g. object metrics of a classification project), so the page never opens on an
     empty chart."""
@@ -97,7 +58,7 @@ def order_with_values_first(tables, choices: list[MetricChoice]) -> tuple[list[M
     return [c for c in choices if c.key not in empty] + [c for c in choices if c.key in empty], empty
 
 
-def metric_rows(project: Project, tables, choice: MetricChoice, *, image_ids: np.ndarray,
+def metric_rows(project: Project, tables, choice: MetricEntry, *, image_ids: np.ndarray,
                 classes: tuple[int, ...] | None) -> pd.DataFrame:
     """The rows a metric is shown over, with its value: columns ``item_id, image_id, category_id, value``.
 
@@ -208,7 +169,7 @@ def draw_items(project: Project, image_id: int, *, level: str, item_id: int, wit
     return items + highlighted, focus, boxless
 
 
-def item_tiles(project: Project, rows: pd.DataFrame, *, choice: MetricChoice, with_predictions: bool,
+def item_tiles(project: Project, rows: pd.DataFrame, *, choice: MetricEntry, with_predictions: bool,
                zoom: bool) -> list[Tile]:
     """Gallery tiles for one page of ``metric_rows`` rows (called by ``show_gallery`` for the current page only):
     the item's whole image (or, with ``zoom``, its neighbourhood) with the item highlighted, captioned with the
