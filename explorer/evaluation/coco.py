@@ -42,9 +42,16 @@ SUMMARY_SPEC = (
 )
 
 
-# SUMMARY_SPEC's maxDets as pycocotools' summarize picks them: AP and AR_s/m/l at maxDets[2], AR_1/10/100 at
-# maxDets[0]/[1]/[2] (so with maxDets=[1, 10, 300] "mAR_100" is the recall at 300 detections, as in pycocotools)
-_SUMMARY_MAXDET_INDEX = (2, 2, 2, 2, 2, 2, 0, 1, 2, 2, 2, 2)
+# SUMMARY_SPEC's maxDets as pycocotools' summarize picks them: the first AP at a literal 100 (its default
+# argument), the other APs and AR_s/m/l at maxDets[2], AR_1/10/100 at maxDets[0]/[1]/[2] (so with
+# maxDets=[1, 10, 300] "mAR_100" is the recall at 300 detections and "mAP" is -1, as in pycocotools)
+_SUMMARY_MAXDET_INDEX = ("100", 2, 2, 2, 2, 2, 0, 1, 2, 2, 2, 2)
+
+
+def _summary_max_det(p: "CocoParams", spec) -> int | None:
+    if spec == "100":
+        return 100
+    return p.max_dets[spec] if spec < len(p.max_dets) else None
 
 
 @dataclass(frozen=True)
@@ -149,14 +156,17 @@ class CocoEvaluation:
         p = self.params
         thr = np.asarray(p.iou_thresholds)
         out = np.full(len(SUMMARY_SPEC), -1.0)
-        for j, ((name, is_ap, t, area, _), mi) in enumerate(zip(SUMMARY_SPEC, _SUMMARY_MAXDET_INDEX)):
+        for j, ((name, is_ap, t, area, _), spec) in enumerate(zip(SUMMARY_SPEC, _SUMMARY_MAXDET_INDEX)):
             aind = [i for i, lbl in enumerate(p.area_labels) if lbl == area]
-            if mi >= len(p.max_dets) or not aind:
+            max_det = _summary_max_det(p, spec)
+            mind = [i for i, m in enumerate(p.max_dets) if m == max_det]
+            if not mind or not aind:
                 continue
+            mi = mind
             s = self.precision if is_ap else self.recall
             if t is not None:
                 s = s[np.where(t == thr)[0]]
-            s = s[:, :, :, aind, mi] if is_ap else s[:, :, aind, mi]
+            s = s[:, :, :, aind][..., mi] if is_ap else s[:, :, aind][..., mi]
             out[j] = _mean_defined(s)
         return out
 
@@ -227,10 +237,10 @@ class CocoEvaluation:
         """The 12 summary lines in pycocotools' layout (3 decimals, -1.000 where undefined)."""
         p = self.params
         lines = []
-        for (name, is_ap, thr, area, _), mi, value in zip(SUMMARY_SPEC, _SUMMARY_MAXDET_INDEX, self.stats):
+        for (name, is_ap, thr, area, _), spec, value in zip(SUMMARY_SPEC, _SUMMARY_MAXDET_INDEX, self.stats):
             title, kind = ("Average Precision", "(AP)") if is_ap else ("Average Recall", "(AR)")
             iou = f"{p.iou_thresholds[0]:0.2f}:{p.iou_thresholds[-1]:0.2f}" if thr is None else f"{thr:0.2f}"
-            max_det = p.max_dets[mi] if mi < len(p.max_dets) else -1
+            max_det = _summary_max_det(p, spec) or -1
             lines.append(f" {title:<18} {kind} @[ IoU={iou:<9} | area={area:>6s} | maxDets={max_det:>3d} ] = "
                          f"{value:0.3f}")
         return "\n".join(lines)
