@@ -162,8 +162,10 @@ def binned_importance(x: np.ndarray, y: np.ndarray, group: np.ndarray | None = N
     value = float(np.clip(_corrected_mi(unit_codes[None, :], m_u, s_u, width, p, deff)[0], 0.0, 1.0))
     # fewer shuffles for very many units (the baseline is ~0 there anyway): bounded work, ~2M unit draws
     n_shuffles = max(5, min(n_shuffles, 2_000_000 // n_units))
-    shuffled = np.random.default_rng(random_state).permuted(np.tile(unit_codes, (n_shuffles, 1)), axis=1)
-    baseline = float(np.clip(_corrected_mi(shuffled, m_u, s_u, width, p, deff), 0.0, 1.0).mean())
+    # units in a canonical order (bin, rows, positives) so the baseline does not depend on the order of the rows
+    order = np.lexsort((s_u, m_u, unit_codes))
+    shuffled = np.random.default_rng(random_state).permuted(np.tile(unit_codes[order], (n_shuffles, 1)), axis=1)
+    baseline = float(np.clip(_corrected_mi(shuffled, m_u[order], s_u[order], width, p, deff), 0.0, 1.0).mean())
     return value, baseline, deff
 
 

@@ -117,6 +117,10 @@ def test_importance_does_not_depend_on_random_state_and_is_bounded():
     pd.testing.assert_frame_equal(a, b)
     c = metric_importance(X, y, random_state=2)
     pd.testing.assert_series_equal(a.set_index("metric")["importance"], c.set_index("metric")["importance"])
+    # neither importance nor baseline depends on the order of the rows
+    order = np.random.default_rng(0).permutation(len(y))
+    d = metric_importance(X.iloc[order].reset_index(drop=True), y[order], random_state=1)
+    pd.testing.assert_frame_equal(a, d)
     assert ((a["importance"] >= 0) & (a["importance"] <= 1)).all()
 
 
