@@ -63,7 +63,8 @@ def render_metric_importance(metrics: pd.DataFrame, outcome, names: dict[str, st
 
     ``metrics``: DataFrame of shape (n, m), one row per item; ``outcome``: bool array of shape (n,);
     ``outcome_label``: what Y is, in words ("true positive", "detected", "correct"); ``groups`` (e.g. image ids
-    of the rows) and ``grouped_metrics`` (e.g. the frame metrics): those metrics are scored on one row per group.
+    of the rows) and ``grouped_metrics`` (e.g. the frame metrics): rows of a group sharing such a metric's value
+    count as one unit (``explorer.analysis.metric_importance``).
     """
     y = np.asarray(outcome).astype(bool)
     if len(metrics.columns) == 0 or len(y) == 0:
@@ -73,10 +74,11 @@ def render_metric_importance(metrics: pd.DataFrame, outcome, names: dict[str, st
                                  max_samples=max_samples, random_state=random_state, groups=groups,
                                  grouped_metrics=grouped_metrics)
     n_pos, n = int(y.sum()), len(y)
-    st.caption(f"Y = “{outcome_label}” · {n:,} rows, {n_pos:,} with Y true · importance = I(X;Y)/H(Y) "
-               f"(scikit-learn k-NN estimator, random_state={random_state}), at most {max_samples:,} rows per "
-               f"metric (deterministic stratified subsample above that)"
-               + ("; frame (F) metrics use one row per image" if groups is not None else ""))
+    st.caption(f"Y = “{outcome_label}” · {n:,} rows, {n_pos:,} with Y true · importance = I(X;Y)/H(Y), "
+               f"bias-corrected plug-in estimate on quantile bins over every row (no random numbers; at most "
+               f"{max_samples:,} rows per metric, a deterministic stratified subsample above that); baseline = "
+               f"the importance of a shuffled outcome (random_state={random_state}); see docs/metrics.md"
+               + ("; rows of one image sharing a frame (F) value count as one unit" if groups is not None else ""))
     if n_pos < MIN_POSITIVES:
         st.warning(f"Only {n_pos} row(s) with Y = “{outcome_label}” (fewer than {MIN_POSITIVES}): the importance "
                    "values are rough estimates.")
@@ -98,14 +100,15 @@ def render_metric_importance(metrics: pd.DataFrame, outcome, names: dict[str, st
                       on="metric", how="left")
     with st.expander(f"Numbers and sample sizes (Y = {outcome_label})"):
         st.dataframe(
-            table[["display_name", "importance", "correlation", "n_samples", "n_positive", "note", "correlation_note"]],
+            table[["display_name", "importance", "baseline", "correlation", "n_samples", "n_positive", "note",
+                   "correlation_note"]],
             hide_index=True, column_config={"display_name": "metric"},
         )
 
 
 def render_task_importance(sel, *, method: str = "pearson") -> None:
     """Importance and correlation of the data metrics with each outcome of the task, over the selection's rows
-    whose outcome is defined; frame (F) metrics of label/prediction rows are scored on one row per image."""
+    whose outcome is defined; the rows of an image sharing a frame (F) value count as one unit."""
     project = sel.project
     task = tasks.get(project.task)
     for o in task.outcomes:
