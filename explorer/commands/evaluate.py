@@ -21,6 +21,38 @@ def add_arguments(parser) -> None:
     parser.add_argument("--protocol", choices=("coco", "voc07", "voc12"), default="coco",
                         help="coco (12 numbers, default), voc07 (VOC2007 11-point AP) or voc12 (VOC2010+ every-point AP)")
     parser.add_argument("--json", metavar="OUT", help="write the summary, per-class table and problems here")
+    # pycocotools' COCOeval.params (explorer.evaluation.coco.CocoParams); defaults = pycocotools' defaults
+    parser.add_argument("--iou-thresholds", metavar="T[,T...]", help="IoU thresholds (iouThrs), e.g. 0.5,0.75; "
+                        "default 0.50:0.05:0.95")
+    parser.add_argument("--max-dets", metavar="M[,M...]", help="detections per image (maxDets), e.g. 1,10,300; default 1,10,100")
+    parser.add_argument("--area-range", metavar="LABEL=LO:HI", action="append",
+                        help="an area range (areaRng/areaRngLbl), repeatable, e.g. all=0:1e10 tiny=0:256; "
+                             "default all, small, medium, large")
+    parser.add_argument("--class-agnostic", action="store_true", help="class-agnostic evaluation (useCats=0)")
+
+
+def _numbers(text: str | None, flag: str, kind=float):
+    if text is None:
+        return None
+    try:
+        return [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"{flag} expects comma-separated numbers, got {text!r}") from None
+
+
+def coco_params(args) -> dict:
+    """``evaluate_coco`` keyword arguments from the ``--iou-thresholds/--max-dets/--area-range/--class-agnostic`` flags."""
+    areas = None
+    for item in getattr(args, "area_range", None) or []:
+        label, _, rng = item.partition("=")
+        lo, _, hi = rng.partition(":")
+        try:
+            areas = {**(areas or {}), label: (float(lo), float(hi))}
+        except ValueError:
+            raise UserError(f"--area-range expects LABEL=LO:HI, got {item!r}") from None
+    return {"iou_thresholds": _numbers(getattr(args, "iou_thresholds", None), "--iou-thresholds"),
+            "max_dets": _numbers(getattr(args, "max_dets", None), "--max-dets", int), "area_ranges": areas,
+            "use_cats": False if getattr(args, "class_agnostic", False) else None}
 
 
 def run(args) -> int:
@@ -47,7 +79,7 @@ def run(args) -> int:
             raise UserError(f"--protocol {args.protocol} evaluates boxes only (got --iou-type {args.iou_type})")
         result = evaluate_voc_inputs(gt, args.pred, protocol=args.protocol)
     else:
-        result = evaluate_coco(gt, args.pred, iou_type=args.iou_type)
+        result = evaluate_coco(gt, args.pred, iou_type=args.iou_type, **coco_params(args))
     if len(result.problems):
         print(result.problems.format())
     if isinstance(gt, Project) and args.pred is None and gt.run is not None:

@@ -44,3 +44,30 @@ def test_missing_and_invalid_files_are_user_errors(tmp_path, capsys):
     (tmp_path / "gt.json").write_text("{not json")
     assert main(["evaluate", str(tmp_path / "gt.json"), str(tmp_path / "gt.json")]) == 2
     assert "gt.json: malformed JSON at line 1, column 2" in capsys.readouterr().err
+
+
+def test_evaluation_options_on_the_command_line(tmp_path, capsys):
+    """--iou-thresholds / --max-dets / --area-range / --class-agnostic equal evaluate_coco with the same params."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from random_coco import random_coco
+
+    from explorer.evaluation import evaluate_coco
+
+    gt, dt = random_coco(4, iou_type="bbox")
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "dt.json").write_text(json.dumps(dt))
+    out = tmp_path / "e.json"
+    assert main(["evaluate", str(tmp_path / "gt.json"), str(tmp_path / "dt.json"), "--iou-thresholds", "0.3,0.5",
+                 "--max-dets", "1,5,100", "--area-range", "all=0:1e10", "--area-range", "small=0:1024",
+                 "--class-agnostic", "--json", str(out)]) == 0
+    expected = evaluate_coco(gt, dt, iou_thresholds=[0.3, 0.5], max_dets=[1, 5, 100],
+                             area_ranges={"all": (0, 1e10), "small": (0, 1024)}, use_cats=False)
+    data = json.loads(out.read_text())
+    assert data["stats"] == expected.stats.tolist()
+    assert data["params"] == {"iou_thresholds": [0.3, 0.5], "max_dets": [1, 5, 100],
+                              "area_ranges": {"all": [0.0, 1e10], "small": [0.0, 1024.0]}, "use_cats": False}
+    assert "IoU=0.30:0.50" in capsys.readouterr().out
+    assert main(["evaluate", str(tmp_path / "gt.json"), str(tmp_path / "dt.json"), "--max-dets", "a"]) == 2
