@@ -280,9 +280,9 @@ def evaluate_voc_data(data, *, protocol: str = "voc12", iou_threshold: float = 0
 def evaluate_voc_project(project, sel=None, protocol: str = "voc12", *, iou_threshold: float = 0.5) -> VocEvaluation:
     """VOC AP of a project's labels and its current run's predictions, for the Metrics page and the CLI.
 
-    ``sel``: an ``explorer.project.selection.Selection`` (or None: everything); its split and class filter
-    apply, not its sliders — the protocol fixes the IoU threshold (``iou_threshold``, VOC: 0.5) and AP uses every
-    confidence. Labels with ``difficult`` (VOC importer) or ``iscrowd`` set are difficult.
+    ``sel``: an ``explorer.project.selection.Selection`` (or the app's, or None: everything); its split and class
+    filter apply, not its sliders — the protocol fixes the IoU threshold (``iou_threshold``, VOC: 0.5) and AP uses
+    every confidence. Labels with ``difficult`` (VOC importer) or ``iscrowd`` set are difficult.
     """
     from explorer.evaluation import inputs
 
@@ -293,6 +293,7 @@ def evaluate_voc_project(project, sel=None, protocol: str = "voc12", *, iou_thre
     if labels is not None and "difficult" in labels.columns and len(data.labels):
         flags = pd.Series(labels["difficult"].fillna(False).to_numpy(bool), index=labels["label_id"].to_numpy())
         difficult = flags.reindex(data.labels.ids).fillna(False).to_numpy(bool)
+    sel = getattr(sel, "core", sel)  # the app's selection carries the core one
     image_ids = sel.image_ids(project) if sel is not None else None
     cat_ids = sel.class_list() if sel is not None else None
     return evaluate_voc_data(data, protocol=protocol, iou_threshold=iou_threshold, difficult=difficult,
