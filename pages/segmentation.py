@@ -107,11 +107,7 @@ def by_metric(sel, out) -> None:
     values = frame[metric].reindex(out["image_id"].to_numpy()).to_numpy(np.float64)
     buckets = bucketize(values, n_buckets=int(n_buckets))
     miou = out["miou"].to_numpy()
-    inside = buckets.index >= 0
-    counts = np.bincount(buckets.index[inside], minlength=buckets.n_buckets)
-    sums = np.bincount(buckets.index[inside], weights=miou[inside], minlength=buckets.n_buckets)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    counts, means = buckets.counts, buckets.means(miou)
     labels = buckets.labels()
     fig = go.Figure(go.Bar(x=labels, y=means, text=[f"n={c}" for c in counts], hovertemplate="%{x}: mean mIoU %{y:.4f}<extra></extra>"))
     fig.add_hline(y=float(np.nanmean(miou)), line_dash="dash", annotation_text="overall mean")

@@ -58,6 +58,16 @@ class Buckets:
         """Values without a bucket because they are missing."""
         return int((self.index < 0).sum())
 
+    def means(self, values) -> np.ndarray:
+        """Mean of ``values`` (shape (n_values,), e.g. the per-image mIoU) over each bucket's items, shape
+        (n_buckets,): ``Σ values / n`` per bucket, NaN for an empty bucket (0/0)."""
+        values = np.asarray(values, dtype=np.float64)
+        inside = self.index >= 0
+        sums = np.bincount(self.index[inside], weights=values[inside], minlength=self.n_buckets)
+        n = self.counts
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, sums / np.maximum(n, 1), np.nan)
+
     def labels(self, *, precision: int = 3) -> list[str]:
         """Human-readable ranges: ``"[0.1, 0.2)"``, the last closed ``"[0.9, 1]"``."""
         fmt = f"{{:.{precision}g}}"

@@ -84,3 +84,8 @@ def test_generic_item_outcome_rates():
     out = performance_by_metric([1.0, 2.0, 3.0, 4.0], np.array([1, 1, 0, 1], bool), kind="items", n_buckets=2)
     assert list(out["n_items"]) == [2, 2] and list(out["n_positive"]) == [2, 1]
     assert list(out["outcome_rate"]) == [1.0, 0.5] and list(out["complement_rate"]) == [0.0, 0.5]
+
+
+def test_bucket_means_skip_missing_values_and_are_nan_for_an_empty_bucket():
+    b = bucketize([1.0, 2.0, np.nan, 9.0], edges=[0.0, 5.0, 6.0, 10.0])
+    np.testing.assert_array_equal(b.means([0.2, 0.4, 0.9, 1.0]), [0.30000000000000004, np.nan, 1.0])
