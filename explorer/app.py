@@ -20,13 +20,15 @@ st.set_page_config(page_title="CV Explorer", page_icon="🔎", layout="wide")
 PAGES = pages_dir()
 
 
-def _run_control(project) -> None:
+def _run_control(project):
+    """The run selectbox (when the project has predictions); returns the project's view of the chosen run."""
     runs = project.runs
     if not runs:
-        return
+        return project
     if st.session_state.get("run") not in runs:  # a new project, or its run was removed: the first run
         st.session_state["run"] = runs[0]
     st.sidebar.selectbox("Run", runs, key="run", help="The model (set of predictions) every page shows.")
+    return project.for_run(st.session_state["run"])
 
 
 def _iou_control(project) -> None:
@@ -42,8 +44,8 @@ def _confidence_control(project) -> None:
                           help="Predictions scoring below this are left out.")
 
 
-# a task's controls (``tasks.CONTROLS``) -> the widget drawing it; drawn in ``CONTROLS`` order
-CONTROL_WIDGETS = {"run": _run_control, "iou_threshold": _iou_control, "confidence_threshold": _confidence_control}
+# a task's threshold controls (``tasks.CONTROLS`` after "run") -> the widget drawing it; drawn in that order
+THRESHOLD_WIDGETS = {"iou_threshold": _iou_control, "confidence_threshold": _confidence_control}
 
 
 def sidebar() -> tasks.Task:
@@ -72,15 +74,15 @@ def sidebar() -> tasks.Task:
     st.session_state.setdefault("split", "all")
 
     if "run" in task.controls:
-        _run_control(project)  # first: the run is what the other controls apply to
+        project = _run_control(project)  # first: the run is what the other controls and the caption apply to
     if project.splits:
         sb.selectbox("Split", ["all", *project.splits], key="split", format_func=lambda s: "all splits" if s == "all" else s)
     if task.has_classes and names:
         sb.multiselect("Classes", names, key="classes", placeholder="All classes",  # empty means all
                        help="The class filter applies to every page, headline numbers included. Empty = all classes.")
-    for control in tasks.CONTROLS:
-        if control != "run" and control in task.controls:
-            CONTROL_WIDGETS[control](project)
+    for control, draw in THRESHOLD_WIDGETS.items():
+        if control in task.controls:
+            draw(project)
     if task.sidebar_caption is not None:
         sb.caption(task.sidebar_caption(project))
     else:

@@ -123,5 +123,4 @@ TASK = register(Task(
     import_formats=("coco", "yolo", "voc"),
     coco_subset=True,
     description="boxes (or instance masks) per image; COCO JSON, YOLO txt or Pascal VOC XML",
-    extras={"iou_type": iou_type},
 ))

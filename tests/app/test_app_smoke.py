@@ -67,3 +67,30 @@ def test_detection_pages_render_at_both_iou_thresholds(detection_project, iou):
     for file in navigation()["detection"]:
         at.switch_page(page_path(file)).run()
         assert not errors_of(at), f"IoU {iou}, page {file}: {errors_of(at)}"
+
+
+def test_run_selector_switches_the_project_view(detection_project):
+    """The sidebar's run selectbox (default: the first run) changes the predictions every page reads."""
+    from explorer.project.folder import Project
+
+    project = Project.load(detection_project)
+    counts = {run: len(project.for_run(run).predictions) for run in project.runs}
+    assert list(counts) == ["baseline", "weaker"] and counts["baseline"] != counts["weaker"]
+    at = open_app(detection_project)
+    run = at.selectbox(key="run")
+    assert run.options == ["baseline", "weaker"] and run.value == "baseline"
+    assert f"{counts['baseline']:,} predictions" in at.sidebar.caption[0].value
+    run.set_value("weaker").run()
+    assert not errors_of(at)
+    assert f"{counts['weaker']:,} predictions" in at.sidebar.caption[0].value
+    for file in navigation()["detection"]:
+        at.switch_page(page_path(file)).run()
+        assert not errors_of(at), f"run 'weaker', page {file}: {errors_of(at)}"
+        assert at.selectbox(key="run").value == "weaker"  # the run persists across pages
+
+
+def test_a_project_without_runs_has_no_run_selector(sample_projects):
+    at = open_app(sample_projects["training"])
+    assert not errors_of(at)
+    assert "run" not in [s.key for s in at.selectbox]
+    assert at.sidebar.caption[0].value.startswith("training log · ")
