@@ -28,8 +28,9 @@ Project labels are difficult when their ``difficult`` column is true or they are
 COCO's "don't care" regions, which VOC has no other name for).
 
 **AP.** ``rec = TP / npos``, ``prec = TP / max(TP + FP, eps)`` over the cumulative counts (ignored detections
-add nothing; ``eps`` as py-faster-rcnn: the devkit's 0/0 = NaN only differs when every detection so far was
-ignored, where MATLAB's ``max`` skips the NaN and AP is the same, except when *all* are ignored: 0 here):
+add nothing). ``eps`` is py-faster-rcnn's: the devkit's ``tp./(fp+tp)`` is NaN (0/0) while only ignored
+detections have been seen, and MATLAB's ``max`` skips NaN, so AP is the same — except when *every* detection is
+ignored, where the devkit's 11-point AP is NaN and this gives 0 (its every-point AP is 0 too).
 
 - ``voc12`` (VOC2010+, every point): ``AP = Σ_i (r_{i+1} − r_i) · max_{r ≥ r_{i+1}} prec`` over the recall steps,
   recall padded by 0 and 1, precision by 0 and 0;
