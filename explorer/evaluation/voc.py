@@ -18,7 +18,8 @@ devkit. Nothing adds a second +1: ``evaluate_voc`` takes project boxes, and the 
 importer, ``read_voc_txt``) convert with the same function.
 
 **Assignment** (per class): detections in descending confidence (ties: input order, MATLAB's stable sort); each
-takes the label of its image with the highest IoU (ties: the first); if that IoU ≥ threshold:
+takes the label of its image with the highest IoU (ties: the first); if that IoU ≥ threshold (``>=`` as in
+``VOCevaldet.m``; py-faster-rcnn's ``>`` differs only for an IoU exactly equal to the threshold):
 
 - the label is *difficult* → the detection is ignored (neither TP nor FP; a difficult label is never "taken");
 - else the label is free → TP (it is taken); taken → FP (a duplicate does not pass on to the next best);
