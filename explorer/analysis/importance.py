@@ -30,7 +30,8 @@ Importance is a bias-corrected plug-in estimate of the normalised mutual informa
 The estimate uses no random numbers: it does not depend on ``random_state`` (up to ``max_samples`` rows).
 0 means no dependency, 1 means the metric alone predicts the outcome. ``baseline`` is the permutation
 baseline: the mean importance (same estimator, clipped) over 20 shuffles of the units' values (5..20 above
-100,000 units, bounding the work), seeded by ``random_state`` — what a metric unrelated to Y scores on these rows. Undefined cases follow one rule each:
+100,000 units, bounding the work), seeded by ``random_state`` — what a metric unrelated to Y scores on these
+rows. Undefined cases follow one rule each:
 
 * no value / outcome constant over the metric's rows → NaN with a note (H(Y) = 0, nothing to explain);
 * metric constant over its rows → 0 with a note (a constant carries no information);
