@@ -69,9 +69,10 @@ def draw_target(result, option, names) -> None:
     count, _ = COUNT_COLUMNS[result.kind]
     st.markdown(f"**{target_title(result)}**")
     first, second = RATE_COLUMNS[result.kind]
-    # labels and predictions have their own rate names (TPR, precision…); other rows the outcome's words
-    rate_titles = None if result.kind != "items" else {first: f"“{result.outcome.title}”",
-                                                        second: f"not “{result.outcome.title}”"}
+    # labels and predictions have the charts' rate names (TPR, precision…); other rows the task's (registry)
+    o = result.outcome
+    rate_titles = None if result.kind != "items" else {first: f"{o.rate[:1].upper()}{o.rate[1:]} (Y = {o.title})",
+                                                        second: f"{o.miss_rate[:1].upper()}{o.miss_rate[1:]}"}
     fig = bucket_rates_figure(result.perf, result.overall, RATE_COLUMNS[result.kind], count=count, names=names,
                               title=option.display_name, rate_titles=rate_titles)
     st.plotly_chart(fig, key=f"pbm_chart_{result.target}")

@@ -75,11 +75,15 @@ def selected_rows(project, sel: Selection, target: str) -> pd.DataFrame:
 
 def with_metrics(table: pd.DataFrame, project, target: str) -> pd.DataFrame:
     """``table`` (index = target id) with the target's data metrics joined by id (NaN where a row has none)."""
-    if not (project.metrics_dir / "catalog.json").is_file():
+    catalog = project.metrics_dir / "catalog.json"
+    if not catalog.is_file():
         return table
     from explorer.datametrics.tables import metrics_for
 
-    metrics = metrics_for(project, target)
+    # read once per project view and metrics run (a slider move re-matches, the metric tables stay the same);
+    # the kept frame is only read here (reindex copies), never handed out
+    key = (str(project.root), project.fingerprint, catalog.stat().st_mtime_ns, target)
+    metrics = _remember(_METRICS, key, lambda: metrics_for(project, target), size=6)
     metrics = metrics[[c for c in metrics.columns if c not in table.columns]].reindex(table.index)
     return pd.concat([table, metrics], axis=1)
 
@@ -106,6 +110,7 @@ def _ids(values: np.ndarray) -> pd.arrays.IntegerArray:
 # re-matches without recomputing IoUs, for the pages and the export alike. Keyed by fingerprint, which names the run.
 _MATCHERS: OrderedDict = OrderedDict()
 _MATCHES: OrderedDict = OrderedDict()
+_METRICS: OrderedDict = OrderedDict()
 _LOCK = threading.Lock()
 
 
