@@ -12,7 +12,7 @@ from pycocotools.coco import COCO
 
 from explorer.io import import_project
 from explorer.project.folder import Project
-from io_helpers import base_coco, write_coco_inputs
+from io_helpers import base_coco, base_results, write_coco_inputs
 
 
 def test_valid_coco_import_exact_tables(tmp_path):
@@ -168,3 +168,39 @@ def test_missing_bbox_computed_from_mask(tmp_path):
     (p,) = report.problems
     assert p.kept and p.record == "annotations[3] (id=13)" and "computed from the segmentation" in p.message
     assert np.isfinite(project.labels[["x", "y", "w", "h"]].to_numpy()).all()
+
+
+def test_importer_and_evaluator_keep_the_same_records(tmp_path):
+    """One record model: a dirty file keeps the same records, with the same problems, whether imported or
+    evaluated directly — and the project evaluates to the file's numbers."""
+    from explorer.evaluation import evaluate_coco
+    from explorer.evaluation.inputs import from_coco
+
+    coco = base_coco()
+    a = coco["annotations"]
+    a.append({"id": 20, "image_id": 1, "category_id": 3, "bbox": [1, 1, -1, 1], "area": 1})      # rejected
+    a.append({"id": 21, "image_id": 9, "category_id": 3, "bbox": [1, 1, 1, 1], "area": 1})       # rejected
+    a.append({"id": 22, "image_id": 1, "category_id": 3, "bbox": [41, 2, 3, 4], "area": -3})     # kept, flagged
+    a.append({"id": 23, "image_id": 1, "category_id": 7, "segmentation": [[5, 5, 15, 5, 15, 15], []], "iscrowd": 2})
+    a.append({"id": 24, "image_id": 2, "category_id": 7, "bbox": [1, 1, 4, 4], "segmentation": []})  # no mask
+    a.append({"id": 10, "image_id": 2, "category_id": 7, "bbox": [1, 1, 4, 4], "area": 16})     # duplicate id
+    results = base_results() + [
+        {"image_id": 1, "category_id": 3, "bbox": [0, 0, 3, 3], "score": float("inf")},         # kept, flagged
+        {"image_id": 1, "category_id": 3, "bbox": [0, 0, 3], "score": 0.2},                     # rejected
+        {"image_id": 2, "category_id": 7, "bbox": [60, 0, 3, 3], "score": 0.3},                 # outside: kept
+    ]
+    _, labels, preds = write_coco_inputs(tmp_path, coco, results, images=False)
+    project, report = import_project(tmp_path / "p", labels=labels, predictions=preds)
+    data = from_coco(labels, preds, iou_type="bbox")
+    assert project.labels["label_id"].tolist() == data.labels.ids.tolist() == [10, 11, 12, 13, 22, 23, 24]
+    assert project.predictions["pred_id"].tolist() == data.predictions.ids.tolist() == [1, 2, 3, 4, 6]
+    np.testing.assert_array_equal(project.labels[["x", "y", "w", "h"]].to_numpy(), data.labels.box)
+    np.testing.assert_array_equal(project.labels["area"].to_numpy(), data.labels.area)
+    np.testing.assert_array_equal(project.labels["iscrowd"].to_numpy(), data.labels.iscrowd)
+    np.testing.assert_array_equal(project.predictions["score"].to_numpy(), data.predictions.score)
+
+    def key(problems):
+        return sorted((p.file, p.record, p.kind, p.kept) for p in problems if p.kind != "no_predictions")
+
+    assert key(report.problems) == key(data.problems.problems)
+    assert evaluate_coco(project).stats.tolist() == evaluate_coco(labels, preds).stats.tolist()
