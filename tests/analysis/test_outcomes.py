@@ -170,3 +170,17 @@ def test_per_image_tasks_export_their_outcome_table(sample_projects, tmp_path, n
     assert core[outcome.column].dtype == "boolean"
     assert set(core.index) == set(project.images.loc[project.images["split"] == split, "image_id"])
     assert "brightness" in core.columns
+
+
+def test_each_run_has_its_own_outcome_rows(detection_project):
+    project = Project.load(detection_project)
+    assert len(project.runs) == 2
+    sel = Selection(split="val")
+    tables = {run: detection_outcomes(project.for_run(run), sel, "predictions") for run in project.runs}
+    for run, table in tables.items():
+        preds = project.for_run(run).predictions
+        val = project.images.loc[project.images["split"] == "val", "image_id"]
+        assert table.index.tolist() == preds.loc[preds["image_id"].isin(val), "pred_id"].tolist()
+        assert set(table["run"]) == {run} and table["confidence"].notna().all()  # P metrics of this run's rows
+    a, b = (detection_outcomes(project.for_run(run), sel, "labels")["detected"] for run in project.runs)
+    assert a.index.equals(b.index) and a.mean() != b.mean()  # same labels, another model's outcome
