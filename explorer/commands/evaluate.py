@@ -77,7 +77,14 @@ def run(args) -> int:
 
         if args.iou_type != "bbox":
             raise UserError(f"--protocol {args.protocol} evaluates boxes only (got --iou-type {args.iou_type})")
-        result = evaluate_voc_inputs(gt, args.pred, protocol=args.protocol)
+        params = coco_params(args)
+        coco_only = [flag for flag, key in (("--max-dets", "max_dets"), ("--area-range", "area_ranges"),
+                                            ("--class-agnostic", "use_cats")) if params[key] is not None]
+        thresholds = params["iou_thresholds"] or [0.5]
+        if coco_only or len(thresholds) != 1:
+            raise UserError(f"--protocol {args.protocol} takes one IoU threshold (--iou-thresholds T, default 0.5) "
+                            f"and none of the COCO options; got {', '.join(coco_only) or f'{len(thresholds)} thresholds'}")
+        result = evaluate_voc_inputs(gt, args.pred, protocol=args.protocol, iou_threshold=thresholds[0])
     else:
         result = evaluate_coco(gt, args.pred, iou_type=args.iou_type, **coco_params(args))
     if len(result.problems):

@@ -372,6 +372,14 @@ def test_cli_on_a_project_folder(tmp_path, capsys):
     assert "VOC2007 11-point AP" in capsys.readouterr().out
     assert main(["evaluate", str(project.root), "--protocol", "voc12", "--iou-type", "segm"]) != 0
     assert "boxes only" in capsys.readouterr().err
+    # one IoU threshold may be given; the COCO-only options are refused by name
+    assert main(["evaluate", str(project.root), "--protocol", "voc12", "--iou-thresholds", "0.3", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["summary"] == {"voc12/mAP_30": evaluate_voc_project(project, iou_threshold=0.3).mAP}
+    capsys.readouterr()
+    assert main(["evaluate", str(project.root), "--protocol", "voc07", "--max-dets", "10"]) != 0
+    assert "--max-dets" in capsys.readouterr().err
+    assert main(["evaluate", str(project.root), "--protocol", "voc07", "--iou-thresholds", "0.5,0.7"]) != 0
+    assert "2 thresholds" in capsys.readouterr().err
 
 
 def test_project_without_predictions_or_images_in_the_split(tmp_path):
