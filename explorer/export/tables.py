@@ -40,14 +40,19 @@ def selection_of(project, *, split: str | None = None, classes=None, iou_thresho
 def metric_tables(project, *, split: str | None = None, classes=None, iou_threshold: float = 0.5,
                   confidence_threshold: float = 0.0, options: dict | None = None) -> dict[str, pd.DataFrame]:
     """The selection's rows per target with outcomes and data metrics joined (module docstring)."""
+    project = as_project(project)
+    sel = selection_of(project, split=split, classes=classes, iou_threshold=iou_threshold,
+                       confidence_threshold=confidence_threshold, options=options)
+    return selection_tables(project, sel)
+
+
+def selection_tables(project, sel: Selection) -> dict[str, pd.DataFrame]:
+    """``{target: the task's outcome table of sel, id as first column}`` for every target (the export's tables)."""
     from explorer import tasks
 
-    project = as_project(project)
     task = tasks.get(project.task)
     if not task.image_based:
         raise UserError(f"{task.title} projects have no per-image tables to export")
-    sel = selection_of(project, split=split, classes=classes, iou_threshold=iou_threshold,
-                       confidence_threshold=confidence_threshold, options=options)
     return {target: task.outcome_table(project, sel, target).reset_index() for target in TARGETS}
 
 
