@@ -29,8 +29,8 @@ Importance is a bias-corrected plug-in estimate of the normalised mutual informa
 
 The estimate uses no random numbers: it does not depend on ``random_state`` (up to ``max_samples`` rows).
 0 means no dependency, 1 means the metric alone predicts the outcome. ``baseline`` is the permutation
-baseline: the mean importance (same estimator, clipped) over 20 shuffles of the units' values (5..20 above
-100,000 units, bounding the work), seeded by ``random_state`` — what a metric unrelated to Y scores on these
+baseline: the mean importance (same estimator, clipped) over 20 shuffles of the units' values (drawn exactly
+as multivariate hypergeometric deals of the unit types into the bins), seeded by ``random_state`` — what a metric unrelated to Y scores on these
 rows. Undefined cases follow one rule each:
 
 * no value / outcome constant over the metric's rows → NaN with a note (H(Y) = 0, nothing to explain);
@@ -127,15 +127,10 @@ def quantile_bins(values: np.ndarray, n_bins: int) -> np.ndarray:
     return codes.reshape(-1)
 
 
-def _corrected_mi(codes: np.ndarray, m_u: np.ndarray, s_u: np.ndarray, n_bins: int, p: float,
-                  deff: float) -> np.ndarray:
-    """(Î − bias) / H(Y) (unclipped) of each row of ``codes`` (shape (R, U): each unit's bin, R assignments),
-    from the units' row counts ``m_u`` and positives ``s_u`` (shape (U,)); formula in the module docstring."""
-    r = codes.shape[0]
-    flat = (np.arange(r)[:, None] * n_bins + codes).ravel()
-    n_b = np.bincount(flat, weights=np.tile(m_u, r), minlength=r * n_bins).reshape(r, n_bins)
-    k_b = np.bincount(flat, weights=np.tile(s_u, r), minlength=r * n_bins).reshape(r, n_bins)
-    n = float(m_u.sum())
+def _corrected_mi(n_b: np.ndarray, k_b: np.ndarray, n: float, p: float, deff: float) -> np.ndarray:
+    """(Î − bias) / H(Y) (unclipped) of each row of the bin tables ``n_b`` (rows per bin) and ``k_b`` (rows with
+    Y true per bin), both of shape (R, B) for R assignments of the units to B bins; ``n`` rows in all, ``p`` the
+    share with Y true. Formula in the module docstring."""
     cells = np.stack([n_b - k_b, k_b], axis=-1)  # (R, B, 2): rows with Y false / true per bin
     expected = n_b[..., None] * np.array([1.0 - p, p])  # n_b n_c / N, times N
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -143,6 +138,31 @@ def _corrected_mi(codes: np.ndarray, m_u: np.ndarray, s_u: np.ndarray, n_bins: i
     mi = terms.sum(axis=(1, 2))
     bias = ((n_b > 0).sum(axis=1) - 1) * deff / (2.0 * n)
     return (mi - bias) / binary_entropy(p)
+
+
+def _shuffled_bin_tables(unit_codes: np.ndarray, m_u: np.ndarray, s_u: np.ndarray, n_shuffles: int,
+                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Bin tables ``(n_b, k_b)`` of shape (n_shuffles, B) after shuffling the units' bins, drawn exactly.
+
+    Shuffling the bin codes among units keeps each bin's number of units and deals the units out at random.
+    Units with the same ``(m_u, s_u)`` are interchangeable, so a shuffle is a multivariate hypergeometric draw
+    of the unit *types* into bins of fixed capacity — the same distribution as permuting U codes, at
+    O(B·T) per shuffle for T types instead of O(U)."""
+    m_int, s_int = m_u.astype(np.int64), s_u.astype(np.int64)  # row counts: whole numbers
+    key = m_int * (int(s_int.max()) + 1) + s_int  # one small int per (m, s) type
+    counts = np.bincount(key)
+    present = np.flatnonzero(counts)
+    type_counts = counts[present]
+    types = np.stack([present // (int(s_int.max()) + 1), present % (int(s_int.max()) + 1)], axis=1).astype(np.float64)
+    capacity = np.bincount(unit_codes)
+    draws = np.empty((n_shuffles, len(capacity), len(types)), dtype=np.int64)
+    for r in range(n_shuffles):
+        remaining = type_counts.copy()
+        for b, c in enumerate(capacity[:-1]):
+            draws[r, b] = rng.multivariate_hypergeometric(remaining, int(c))
+            remaining -= draws[r, b]
+        draws[r, -1] = remaining
+    return draws @ types[:, 0], draws @ types[:, 1]
 
 
 def binned_importance(x: np.ndarray, y: np.ndarray, group: np.ndarray | None = None, *, random_state: int = 0,
@@ -160,13 +180,12 @@ def binned_importance(x: np.ndarray, y: np.ndarray, group: np.ndarray | None = N
     n, p = float(len(x)), float(y.mean())
     deff = float(np.sum((s_u - p * m_u) ** 2) / (n * p * (1.0 - p)))
     width = int(unit_codes.max()) + 1
-    value = float(np.clip(_corrected_mi(unit_codes[None, :], m_u, s_u, width, p, deff)[0], 0.0, 1.0))
-    # fewer shuffles for very many units (the baseline is ~0 there anyway): bounded work, ~2M unit draws
-    n_shuffles = max(5, min(n_shuffles, 2_000_000 // n_units))
-    # units in a canonical order (bin, rows, positives) so the baseline does not depend on the order of the rows
-    order = np.lexsort((s_u, m_u, unit_codes))
-    shuffled = np.random.default_rng(random_state).permuted(np.tile(unit_codes[order], (n_shuffles, 1)), axis=1)
-    baseline = float(np.clip(_corrected_mi(shuffled, m_u[order], s_u[order], width, p, deff), 0.0, 1.0).mean())
+    n_b = np.bincount(unit_codes, weights=m_u, minlength=width)[None, :]
+    k_b = np.bincount(unit_codes, weights=s_u, minlength=width)[None, :]
+    value = float(np.clip(_corrected_mi(n_b, k_b, n, p, deff)[0], 0.0, 1.0))
+    shuffled_n, shuffled_k = _shuffled_bin_tables(unit_codes, m_u, s_u, n_shuffles, np.random.default_rng(random_state))
+    baseline = float(np.clip(_corrected_mi(shuffled_n.astype(np.float64), shuffled_k.astype(np.float64), n, p, deff),
+                             0.0, 1.0).mean())
     return value, baseline, deff
 
 

@@ -210,6 +210,22 @@ def test_image_unique_value_is_not_an_image_id():
     assert metric_importance(X, y)["importance"][0] < 0.05
 
 
+def test_shuffled_bin_tables_deal_units_like_a_permutation():
+    """The exact hypergeometric deal keeps each bin's unit count and the totals, and its mean bin table equals
+    the permutation expectation (capacity share of the totals)."""
+    from explorer.analysis.importance import _shuffled_bin_tables
+
+    rng = np.random.default_rng(3)
+    codes = np.repeat(np.arange(4), [30, 20, 25, 25])
+    m_u = rng.integers(1, 4, 100).astype(float)
+    s_u = np.minimum(m_u, rng.integers(0, 3, 100)).astype(float)
+    n_b, k_b = _shuffled_bin_tables(codes, m_u, s_u, 4000, np.random.default_rng(0))
+    assert n_b.shape == (4000, 4) and np.all(n_b.sum(axis=1) == m_u.sum()) and np.all(k_b.sum(axis=1) == s_u.sum())
+    share = np.bincount(codes) / 100
+    assert np.allclose(n_b.mean(axis=0), share * m_u.sum(), rtol=0.02)
+    assert np.allclose(k_b.mean(axis=0), share * s_u.sum(), rtol=0.03)
+
+
 def test_cluster_correction_is_unbiased_under_the_null():
     """Mean over 100 null data sets: the unclipped estimate centres on 0 with the design effect, and Miller-Madow
     alone (rows as units) stays biased upwards when outcomes cluster by image."""
@@ -225,8 +241,10 @@ def test_cluster_correction_is_unbiased_under_the_null():
         s_u = np.bincount(unit, weights=y.astype(float))
         p = y.mean()
         deff = np.sum((s_u - p * m_u) ** 2) / (len(y) * p * (1 - p))
-        with_deff.append(_corrected_mi(codes[None], m_u, s_u, 10, p, deff)[0])
-        rows_only.append(_corrected_mi(codes[None], m_u, s_u, 10, p, 1.0)[0])
+        n_b = np.bincount(codes, weights=m_u, minlength=10)[None]
+        k_b = np.bincount(codes, weights=s_u, minlength=10)[None]
+        with_deff.append(_corrected_mi(n_b, k_b, len(y), p, deff)[0])
+        rows_only.append(_corrected_mi(n_b, k_b, len(y), p, 1.0)[0])
     assert abs(np.mean(with_deff)) < 0.002 < np.mean(rows_only)
 
 
