@@ -366,6 +366,7 @@ class Project:
     def metric_table(self, level: str) -> pd.DataFrame | None:
         """Computed metrics of one level: ``"F"`` (by image_id), ``"O"`` (by label_id), ``"P"`` (by pred_id, every
         run's predictions)."""
-        path = self.metrics_dir / {"F": "frame", "O": "labels", "P": "predictions"}[level]
-        path = path.with_suffix(".parquet")
+        from explorer.datametrics.catalog import LEVEL_FILE  # the one level -> file map
+
+        path = (self.metrics_dir / LEVEL_FILE[level]).with_suffix(".parquet")
         return pd.read_parquet(path) if path.is_file() else None

@@ -1,8 +1,7 @@
-"""Classification UI helpers: the cached evaluation of the sidebar's selection and the metric-importance inputs.
+"""Classification UI helpers: the cached evaluation of the sidebar's selection, its outcomes and false positives.
 
-``importance_inputs(sel)`` is what the Metric Importance and Performance by Metric pages ask every task's UI module
-for: the frame (F) metrics of the evaluated images against Y = "prediction correct"
-(``explorer.evaluation.classification.outcomes``).
+Metric importance and performance by metric read the task's outcome table through the task registry
+(``explorer.tasks.get("classification")``), not this module.
 """
 from __future__ import annotations
 
@@ -40,14 +39,3 @@ def false_positives(sel) -> pd.DataFrame:
     class (see ``classification.false_positives``)."""
     return cls.false_positives(sel.project, image_ids=sel.image_ids, classes=list(sel.classes),
                                confidence_threshold=sel.confidence_threshold)
-
-
-def importance_inputs(sel) -> list[dict]:
-    """Inputs of the Metric Importance / Performance by Metric pages: frame (F) metrics against Y = correct."""
-    from explorer.ui.importance import frame_importance_inputs
-
-    out = outcomes(sel)
-    return frame_importance_inputs(
-        sel.project, out["image_id"].to_numpy(), out["correct"].to_numpy(), outcome_label="prediction correct",
-        cache_key=("classification", sel.project.fingerprint, sel.split, tuple(sel.classes),
-                   round(float(sel.confidence_threshold), 4)))
