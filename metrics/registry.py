@@ -68,6 +68,7 @@ class Metric:
     version: int = 1  # bump when the formula changes: cached values are then recomputed
     source: str = ""  # "builtin", a plugin file path, or "user" (registered in-process); stamped by register()
     description: str = field(default="", compare=False)
+    unit: str = field(default="", compare=False)  # e.g. "px", "px²", "bits"; "" for ratios, scores and flags
 
     def __post_init__(self):
         if not self.name.isidentifier():
@@ -195,27 +196,27 @@ def register(metric: Metric) -> Metric:
     return REGISTRY.register(metric)
 
 
-def _decorator(levels, *, name, title, range, direction, needs, kind="", version=1):
+def _decorator(levels, *, name, title, range, direction, needs, kind="", version=1, unit=""):
     def wrap(fn):
         register(Metric(name=name or fn.__name__, title=title, levels=tuple(levels), fn=fn, range=range,
-                        direction=direction, needs=tuple(needs), kind=kind, version=version))
+                        direction=direction, needs=tuple(needs), kind=kind, version=version, unit=unit))
         return fn
 
     return wrap
 
 
 def frame_metric(*, name: str | None = None, title: str, range=(-math.inf, math.inf), direction: str = "neutral",
-                 needs=("pixels",), kind: str = "", version: int = 1):
+                 needs=("pixels",), kind: str = "", version: int = 1, unit: str = ""):
     """Register ``fn(image: FrameImage) -> float`` (or a table function when ``needs`` lacks pixels) as an F metric."""
     return _decorator(("F",), name=name, title=title, range=range, direction=direction, needs=needs, kind=kind,
-                      version=version)
+                      version=version, unit=unit)
 
 
 def box_metric(*, name: str | None = None, title: str, levels=("O", "P"), range=(-math.inf, math.inf),
-               direction: str = "neutral", needs=("boxes",), kind: str = "", version: int = 1):
+               direction: str = "neutral", needs=("boxes",), kind: str = "", version: int = 1, unit: str = ""):
     """Register an O/P metric: ``fn(table: BoxTable)`` (vectorised) or, with pixels, ``fn(image, boxes)``."""
     return _decorator(levels, name=name, title=title, range=range, direction=direction, needs=needs, kind=kind,
-                      version=version)
+                      version=version, unit=unit)
 
 
 def load_plugin(path: str | Path) -> str:

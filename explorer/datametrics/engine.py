@@ -350,7 +350,7 @@ def _catalog_rows(metrics: list, unavailable: dict, levels: tuple) -> list[dict]
             rows.append({
                 "name": m.name, "title": m.title, "level": lv, "display_name": m.display_name(lv),
                 "direction": m.direction, "lo": m.range[0], "hi": m.range[1], "description": m.description,
-                "needs": list(m.needs), "version": m.version, "source": m.source,
+                "needs": list(m.needs), "version": m.version, "source": m.source, "unit": m.unit,
                 "available": (m.name, lv) not in unavailable, "reason": unavailable.get((m.name, lv)),
             })
     return rows

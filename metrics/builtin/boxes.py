@@ -26,7 +26,7 @@ def relative_area(table: BoxTable) -> np.ndarray:
         return np.where(image_area > 0, _object_area(table) / image_area, np.nan)
 
 
-@box_metric(name="object_area", title="Object area – absolute", range=(0, math.inf))
+@box_metric(name="object_area", title="Object area – absolute", range=(0, math.inf), unit="px²")
 def object_area(table: BoxTable) -> np.ndarray:
     """Area in pixels: the row's ``area`` (mask area for polygons/RLE), else ``w · h``."""
     return _object_area(table)

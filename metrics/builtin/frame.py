@@ -105,7 +105,7 @@ def blue_dominance(image: FrameImage) -> float:
     return _dominance(image, 0)
 
 
-@frame_metric(name="entropy", title="Entropy", range=(0, 8), direction="higher_is_better")
+@frame_metric(name="entropy", title="Entropy", range=(0, 8), direction="higher_is_better", unit="bits")
 def entropy(image: FrameImage) -> float:
     """Shannon entropy of the 256-level luma histogram, ``−Σ p_k log2 p_k`` bits, in [0, 8].
 

@@ -10,13 +10,13 @@ from metrics.registry import frame_metric
 from metrics.tables import FrameTable
 
 
-@frame_metric(name="image_width", title="Image width", range=(1, math.inf), needs=("size",))
+@frame_metric(name="image_width", title="Image width", range=(1, math.inf), needs=("size",), unit="px")
 def image_width(table: FrameTable) -> np.ndarray:
     """Width in pixels (file header, or the images table when there are no image files); NaN when unknown."""
     return table.width
 
 
-@frame_metric(name="image_height", title="Image height", range=(1, math.inf), needs=("size",))
+@frame_metric(name="image_height", title="Image height", range=(1, math.inf), needs=("size",), unit="px")
 def image_height(table: FrameTable) -> np.ndarray:
     """Height in pixels (file header, or the images table when there are no image files); NaN when unknown."""
     return table.height
@@ -29,13 +29,13 @@ def image_aspect_ratio(table: FrameTable) -> np.ndarray:
         return np.where(table.height > 0, table.width / table.height, np.nan)
 
 
-@frame_metric(name="image_area", title="Image area", range=(1, math.inf), needs=("size",))
+@frame_metric(name="image_area", title="Image area", range=(1, math.inf), needs=("size",), unit="px²")
 def image_area(table: FrameTable) -> np.ndarray:
     """``width · height`` in pixels; NaN when the size is unknown."""
     return table.width * table.height
 
 
-@frame_metric(name="object_count", title="Object count", range=(0, math.inf), needs=("labels",))
+@frame_metric(name="object_count", title="Object count", range=(0, math.inf), needs=("labels",), unit="objects")
 def object_count(table: FrameTable) -> np.ndarray:
     """Number of labels (crowd labels included) on the image; 0 for an image without labels."""
     counts = table.labels["image_id"].value_counts()

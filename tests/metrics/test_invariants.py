@@ -73,3 +73,18 @@ def test_tables_have_one_row_per_id_and_metrics_for_joins_frame_metrics(runs):
     preds = metrics_for(project, "predictions")
     assert "confidence" in preds and "entropy" in preds
     assert math.isclose(preds.loc[101, "confidence"], 0.6)
+
+
+def test_units_reach_the_catalogue(tmp_path):
+    """A metric's declared unit is in the catalogue every page and export reads (one vocabulary)."""
+    from explorer.datametrics.engine import compute_metrics, load_metrics
+
+    names = write_images(tmp_path / "images", 4)
+    project = make_project(tmp_path / "p", names, images_root=tmp_path / "images", labels=standard_labels(),
+                           predictions=standard_predictions())
+    compute_metrics(project, progress=False)
+    catalog = load_metrics(project).catalog.set_index(["name", "level"])
+    assert catalog.loc[("object_area", "O"), "unit"] == "px²"
+    assert catalog.loc[("image_width", "F"), "unit"] == "px"
+    assert catalog.loc[("entropy", "F"), "unit"] == "bits"
+    assert catalog.loc[("brightness", "F"), "unit"] == ""
