@@ -28,11 +28,8 @@ import pandas as pd
 
 from explorer import __version__, tasks
 from explorer.errors import UserError
-from explorer.export.common import TARGETS, as_project, class_ids, load_metric_tables, split_image_ids
+from explorer.export.common import as_project, class_ids, load_metric_tables, split_image_ids
 from explorer.project.selection import Selection
-
-# old private names, for explorer.export.tables until it imports explorer.export.common (then delete)
-_as_project, _metric_tables = as_project, load_metric_tables
 
 FORMAT = "cv-explorer/all-metrics"
 FORMAT_VERSION = 1

@@ -6,25 +6,8 @@ finishes them (NumPy scalars, NaN -> null).
 """
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pandas as pd
-
-from explorer.errors import UserError
-from explorer.tasks.detection import iou_type as _iou_type  # noqa: F401 - kept for explorer.export.tables
-
-
-def engine(module: str, what: str, needs: tuple[str, ...] = ()):
-    """Import an evaluation engine; ``UserError`` naming it (or its missing functions) when it is not available."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        raise UserError(f"cannot export {what}: its evaluation module {module} is not available ({e})") from None
-    missing = [name for name in needs if not hasattr(mod, name)]
-    if missing:
-        raise UserError(f"cannot export {what}: {module} lacks {', '.join(missing)} in this installation")
-    return mod
 
 
 def table(df: pd.DataFrame | None) -> list[dict] | None:
