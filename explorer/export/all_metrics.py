@@ -6,7 +6,7 @@
      "project":  {name, task, fingerprint, run, runs, n_images, n_labels, n_predictions, splits, classes},
      "settings": {iou_threshold, confidence_threshold, classes, undefined: "null"},
      "splits": {"all": SECTION, "<split>": SECTION, ...},
-     "training": {...}                                  # training-log projects only
+     "training": {...}           # a task that is not image-based (training logs): one section under its name
     }
     SECTION = {"dataset": {n_images, n_labels, n_predictions, per_class: [...]},
                "evaluation": {... the task's headline numbers, per-class tables, confusion matrix, curves ...},
