@@ -99,19 +99,18 @@ def metric_summaries(tables: dict[str, pd.DataFrame] | None, project, image_ids=
 
 
 def _select_rows(df: pd.DataFrame, target: str, project, image_ids, classes) -> pd.DataFrame:
-    """Rows of a table indexed by ``image_id`` / ``label_id`` / ``pred_id`` within the selection."""
+    """Rows of a metric table (indexed by ``image_id`` / ``label_id`` / ``pred_id``) within the selection: the ids
+    of ``explorer.analysis.outcomes.selected_rows``, the one rule of which rows a selection holds."""
     if df is None or len(df) == 0:
         return df
-    if target == "images":
-        return df if image_ids is None else df[df.index.isin(image_ids)]
-    base = project.labels if target == "labels" else project.predictions
-    key = "label_id" if target == "labels" else "pred_id"
-    keep = np.ones(len(base), bool)
-    if image_ids is not None:
-        keep &= base["image_id"].isin(image_ids).to_numpy()
-    if classes is not None:
-        keep &= base["category_id"].isin(classes).to_numpy()
-    return df[df.index.isin(base.loc[keep, key])]
+    from explorer.analysis.outcomes import selected_rows
+
+    split_ids = None if image_ids is None else np.asarray(image_ids)
+    sel = Selection(classes=None if classes is None else tuple(classes))
+    rows = selected_rows(project, sel, target)
+    if split_ids is not None:
+        rows = rows[(rows.index if target == "images" else rows["image_id"]).isin(split_ids)]
+    return df[df.index.isin(rows.index)]
 
 
 # ---- the all-metrics JSON -----------------------------------------------------------------------------------

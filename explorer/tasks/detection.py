@@ -32,14 +32,15 @@ def importer(out, *, images=None, labels=None, predictions=None, splits=None, na
 def _evaluation(project, sel: Selection):
     """Headline numbers of ``sel`` and the matcher + match at the user's thresholds (shared by ``evaluate`` and
     ``export_section``, so each is computed once)."""
-    from explorer.evaluation import Matcher, detection_summary, evaluate_coco
+    from explorer.analysis.outcomes import matcher as shared_matcher
+    from explorer.evaluation import detection_summary, evaluate_coco
 
     kind = iou_type(project)
     image_ids = sel.image_ids(project)
     classes = sel.class_list()
     coco = evaluate_coco(project, None, iou_type=kind, cat_ids=classes,
                          image_ids=None if image_ids is None else [int(i) for i in image_ids])
-    matcher = Matcher.from_project(project, iou_type=kind)
+    matcher = shared_matcher(project, iou_type=kind)  # the IoUs the pages and outcome tables use
     at, user_match = {}, None
     for name, t in (("", sel.iou_threshold), ("_50", 0.5), ("_75", 0.75)):
         match = matcher.match(t, confidence_threshold=sel.confidence_threshold)
