@@ -11,8 +11,9 @@ from __future__ import annotations
 import pandas as pd
 
 from explorer.evaluation import regression as reg
+from explorer.ui.state import OPTION_KEYS
 
-TOLERANCE_KEY = "reg_tolerance"
+TOLERANCE_KEY = OPTION_KEYS["tolerance"]  # the widget that sets Selection option "tolerance"
 
 
 def outcomes(sel) -> pd.DataFrame:

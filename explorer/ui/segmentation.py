@@ -14,8 +14,9 @@ import streamlit as st
 from explorer.project.folder import Project
 from explorer.evaluation import segmentation as seg
 from explorer.tasks.segmentation import DEFAULT_TARGET_IOU as DEFAULT_GOOD_IOU
+from explorer.ui.state import OPTION_KEYS
 
-GOOD_IOU_KEY = "seg_good_iou"
+GOOD_IOU_KEY = OPTION_KEYS["target_iou"]  # the widget that sets Selection option "target_iou"
 IGNORE_RGB = (255, 255, 255)
 # distinct colours (Tableau 10, then a golden-angle hue walk for many classes); class 0 is usually background
 _BASE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
