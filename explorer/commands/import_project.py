@@ -36,7 +36,10 @@ def _task_options(args) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UserError(f"--option {item!r}: expected KEY=VALUE")
-        options[key.strip().replace("-", "_")] = value
+        key = key.strip().replace("-", "_")
+        if key in ("run", "format", "splits", "name", "images", "labels", "predictions"):
+            raise UserError(f"--option {item!r}: {key!r} has its own flag, use --{key} instead")
+        options[key] = value
     if args.classes is not None:
         options["classes"] = args.classes
     return options
