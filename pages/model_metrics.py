@@ -74,6 +74,30 @@ def coco_table(sel) -> None:
         "value": st.column_config.NumberColumn(format="%.4f", help="empty = undefined (no labels in that range)")})
 
 
+PROTOCOLS = {"COCO only": None, "Pascal VOC2007 (11-point)": "voc07", "Pascal VOC2010+ (all-point)": "voc12"}
+
+
+def voc_table(sel) -> None:
+    """Pascal VOC AP beside the COCO summary, when the user picks a VOC protocol (devkit rules, IoU 0.50)."""
+    label = st.radio("Protocol", list(PROTOCOLS), horizontal=True, key="mq_protocol",
+                     help="Pascal VOC AP follows the devkit: IoU ≥ 0.50, difficult labels neither TP nor FN, "
+                          "every confidence; like the COCO summary it follows the class and split filter.")
+    protocol = PROTOCOLS[label]
+    if protocol is None:
+        return
+    result = detection.voc_evaluation(sel, protocol)
+    st.metric(f"{label.split(' (')[0]} mAP @ IoU 0.50", fmt(result.mAP),
+              help=f"mean AP over the selected classes with non-difficult labels; exact value {result.mAP!r}")
+    names = sel.project.category_names
+    table = result.per_class.copy()
+    table["class"] = table["category_id"].map(lambda c: names.get(int(c), str(c)))
+    cols = [c for c in ["class", "ap", "n_labels", "n_difficult", "n_predictions", "n_tp", "n_fp", "n_ignored"]
+            if c in table]
+    st.dataframe(table[cols], hide_index=True, column_config={
+        "ap": st.column_config.NumberColumn("AP", format="%.4f"), "n_labels": "labels", "n_difficult": "difficult",
+        "n_predictions": "predictions", "n_tp": "TP", "n_fp": "FP", "n_ignored": "ignored"})
+
+
 def class_table(sel, names: dict[int, str]) -> None:
     table = detection.per_class(sel).copy()
     table["class"] = table["category_id"].map(lambda c: names.get(int(c), str(c)))
@@ -109,6 +133,7 @@ def matching_headline(sel) -> None:
     headline(sel)
     with st.expander("COCO summary (12 numbers, IoU 0.50:0.95; follows the class and split filter, not the sliders)"):
         coco_table(sel)
+        voc_table(sel)
     st.subheader("Per class")
     class_table(sel, names)
     curves(sel, names)

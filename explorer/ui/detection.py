@@ -89,6 +89,22 @@ def coco_summary(sel) -> dict:
     return _coco(str(project.root), project.fingerprint, c.classes, c.split, project)
 
 
+@st.cache_resource(show_spinner="Pascal VOC evaluation…", max_entries=16)
+def _voc(path: str, fingerprint: str, classes: tuple[int, ...] | None, split: str | None, protocol: str,
+         _project: Project):
+    from explorer.evaluation.voc import evaluate_voc_project
+    from explorer.project.selection import Selection
+
+    return evaluate_voc_project(_project, Selection(split=split, classes=classes), protocol)
+
+
+def voc_evaluation(sel, protocol: str):
+    """Pascal VOC AP (``protocol`` ``"voc07"`` 11-point or ``"voc12"`` all-point, IoU 0.50, devkit rules) of the
+    selected classes and split, independent of the sliders (``explorer.evaluation.voc.evaluate_voc_project``)."""
+    project, c = sel.project, sel.core
+    return _voc(str(project.root), project.fingerprint, c.classes, c.split, protocol, project)
+
+
 def _key(sel) -> tuple:
     """``(path, fingerprint, core selection, project)``: the arguments of the selection's caches."""
     project = sel.project
