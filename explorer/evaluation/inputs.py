@@ -26,6 +26,7 @@ import numpy as np
 
 from explorer.errors import ProblemReport, UserError
 from explorer.io import records
+from explorer.io.coco_segmentation import MAX_COORD
 from explorer.io.jsonfile import load_json
 
 
@@ -98,7 +99,7 @@ def _boxes(df, *, is_pred: bool) -> Boxes:
     if df is None or len(df) == 0:
         return Boxes.empty()
     segm = df["segmentation"].tolist() if "segmentation" in df else None
-    if segm is not None and segm.count(None) == len(segm):
+    if segm is not None and all(v is None for v in segm):
         segm = None
     n = len(df)
     return Boxes(
@@ -223,13 +224,22 @@ def for_iou_type(data: EvalData, iou_type: str) -> EvalData:
     known = {i for i, (h, w) in sizes.items() if np.isfinite(h) and np.isfinite(w)}
     out = {}
     for name, boxes, id_name in (("labels", data.labels, "label_id"), ("predictions", data.predictions, "pred_id")):
+        where = (data.source or "input") if name == "labels" else "predictions"
         segm = boxes.segm if boxes.segm is not None else [None] * len(boxes)
         needs = np.array([s is None or type(s) is list for s in segm], bool) if len(boxes) else np.zeros(0, bool)
         bad = needs & ~np.isin(boxes.image_id, np.fromiter(known, np.int64, len(known)))
         for i in np.flatnonzero(bad):
-            data.problems.add(data.source or "input", f"{id_name}={int(boxes.ids[i])}",
+            data.problems.add(where, f"{id_name}={int(boxes.ids[i])}",
                               f"image {int(boxes.image_id[i])} has no known size, so its polygon mask cannot be "
                               "rasterised: not evaluated with iou_type='segm'", "unknown_size")
+        no_mask = np.array([s is None for s in segm], bool) if len(boxes) else np.zeros(0, bool)
+        with np.errstate(invalid="ignore"):
+            far = ~bad & no_mask & (np.abs(np.c_[boxes.box[:, :2], boxes.box[:, :2] + boxes.box[:, 2:]]) > MAX_COORD).any(axis=1)
+        for i in np.flatnonzero(far):
+            data.problems.add(where, f"{id_name}={int(boxes.ids[i])}",
+                              f"its box, used as its mask, reaches beyond ±{MAX_COORD:g} px: not evaluated with "
+                              "iou_type='segm'", "bad_segmentation")
+        bad = bad | far
         out[name] = (boxes.take(~bad), bad)
     counts = data.label_id_counts
     if counts is not None:

@@ -20,6 +20,9 @@ from pycocotools import mask as mask_utils
 from explorer.io.validate import describe, is_int, is_number
 
 _SEQ = (list, tuple, np.ndarray)
+# pycocotools' rleFrPoly works on 5x-upsampled C ints and allocates per unit of perimeter: far-away vertices
+# crash it (segfault from ~4e8 px). No image is 10 million pixels wide.
+MAX_COORD = 1e7
 
 
 def _plain_number(v):
@@ -45,6 +48,9 @@ def normalise_segmentation(seg, height: float, width: float):
                 return None, f"segmentation polygon {k} has {len(poly)} coordinates; need an even number, at least 6"
             if not all(math.isfinite(v) for v in poly):
                 return None, f"segmentation polygon {k} has a NaN or infinite coordinate"
+            if not all(-MAX_COORD <= v <= MAX_COORD for v in poly):
+                return None, (f"segmentation polygon {k} has a coordinate beyond ±{MAX_COORD:g} px (pycocotools' "
+                              "rasteriser overflows on it)")
             parts.append(poly if type(poly) is list and all(type(v) in (int, float) for v in poly)
                          else [_plain_number(v) for v in poly])
         if not parts:
@@ -52,7 +58,7 @@ def normalise_segmentation(seg, height: float, width: float):
         return parts, None
     if isinstance(seg, dict):
         size, counts = seg.get("size"), seg.get("counts")
-        if not (isinstance(size, _SEQ) and len(size) == 2 and all(is_int(v) and v >= 0 for v in size)):
+        if not (isinstance(size, _SEQ) and len(size) == 2 and all(is_int(v) and 0 <= v < 2**31 for v in size)):
             return None, f"RLE segmentation needs 'size': [height, width], got {describe(size)}"
         size = [int(v) for v in size]
         if math.isfinite(height) and math.isfinite(width) and (size[0], size[1]) != (height, width):

@@ -44,6 +44,7 @@ from explorer.io.coco_segmentation import mask_area, mask_bbox, normalise_segmen
 from explorer.io.validate import check_boxes, check_scores, describe, is_int, is_number
 
 _MISSING = None  # a JSON null and an absent key mean the same: "missing"
+MAX_SIDE = 2**31 - 1  # pycocotools' mask API holds sizes as C integers
 FLAG_CAP = 100  # kept-but-flagged records listed one by one per check; the rest are counted in one line
 _INT_SCALARS = (int, np.integer)
 _NUM_SCALARS = (int, float, np.integer, np.floating)
@@ -213,11 +214,12 @@ def _size_column(recs: list, key: str) -> tuple[np.ndarray, list]:
     raw = [r.get(key) for r in recs]
     vals, ok = float_column(raw)
     with np.errstate(invalid="ignore"):
-        good = ok & np.isfinite(vals) & (vals > 0)
+        good = ok & np.isfinite(vals) & (vals > 0) & (vals <= MAX_SIDE)
     err = [None] * len(raw)
     for i in np.flatnonzero(~good):
         if raw[i] is not None:
-            err[i] = f"'{key}' must be a positive number, got {describe(raw[i])}"
+            err[i] = f"'{key}' must be a positive number, got {describe(raw[i])}" + (
+                f" (larger than {MAX_SIDE}, which masks cannot have)" if ok[i] and vals[i] > MAX_SIDE else "")
     return np.where(good, vals, np.nan), err
 
 
@@ -252,7 +254,7 @@ def parse_images(items: list, file: str, report: ProblemReport) -> pd.DataFrame:
 def _masks(segs: list, rows, H: np.ndarray, W: np.ndarray, v: _Verdicts) -> list:
     """Normalised segmentations (None = no mask) of ``rows``; unusable masks are dropped and flagged."""
     out = [None] * len(segs)
-    if segs.count(None) == len(segs):
+    if all(v is None for v in segs):  # (not list.count: it compares arrays with ==)
         return out
     for i in rows:
         if segs[i] is None:
@@ -392,7 +394,7 @@ def parse_results(records: list, file: str, images: pd.DataFrame, report: Proble
     by_name = image_keys is not None
     raw_img = _values(recs, "image_id")
     raw_cat = _values(recs, "category_id")
-    if None in raw_cat:
+    if any(x is None for x in raw_cat):  # (not `None in`: it compares arrays with ==)
         raw_cat = [r.get("category_id", r.get("category_name")) for r in recs]
     if image_keys:
         raw_img = [image_keys.get(x, x) if type(x) is str else x for x in raw_img]

@@ -253,3 +253,32 @@ def test_accepted_records_pycocotools_accepts(iou_type):
     empty_mask["annotations"][0]["segmentation"] = []
     r = evaluate_coco(empty_mask, dt, iou_type=iou_type)  # pycocotools: IndexError under segm; here: its box
     assert r.summary[f"coco/{iou_type}_mAP_50"] == pytest.approx(1.0, abs=TOL)
+
+
+def test_what_cannot_be_evaluated_is_named_never_raised():
+    """Records pycocotools cannot evaluate (or crashes on) are named in the problems; the rest is evaluated."""
+    gt = {"images": [{"id": 1, "width": 50, "height": 40}, {"id": 2}, {"id": 3, "width": 10**30, "height": 5}],
+          "categories": [{"id": 1, "name": "a"}],
+          "annotations": [
+              {"id": 1, "image_id": 1, "category_id": 1, "bbox": [5, 5, 20, 20], "area": 400, "segmentation": []},
+              {"id": 2, "image_id": 2, "category_id": 1, "bbox": [5, 5, 20, 20], "area": 400,
+               "segmentation": [[5, 5, 25, 5, 25, 25]]},  # polygon on an image of unknown size
+              {"id": 3, "image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2], "area": 4,
+               "segmentation": [[0, 0, 1e12, 0, 5, 5]]}]}  # would crash pycocotools' rasteriser
+    dt = [{"image_id": 1, "category_id": 1, "bbox": [5, 5, 20, 20], "score": 0.9},
+          {"image_id": 1, "category_id": 1, "bbox": [5, 5, 20, 20], "score": float("nan")},
+          {"image_id": 2, "category_id": 1, "bbox": [5, 5, 20, 20], "score": 0.5}]
+    for iou_type in ("bbox", "segm"):
+        r = evaluate_coco(gt, dt, iou_type=iou_type)
+        kinds = {(p.record, p.kind) for p in r.problems.problems}
+        assert ("results[1] (pred_id=2)", "bad_score") in kinds
+        assert ("annotations[2] (id=3)", "bad_segmentation") in kinds  # mask dropped, kept as its box
+        assert ("images[2] (id=3)", "bad_image") not in kinds and len(r._data.image_ids) == 3
+        if iou_type == "segm":
+            assert ("label_id=2", "unknown_size") in kinds and ("pred_id=3", "unknown_size") in kinds
+        assert np.isfinite(r.summary[f"coco/{iou_type}_mAP_50"])
+        Matcher.from_coco(gt, dt, iou_type=iou_type).match(0.5)
+    mask_results = [{"image_id": 1, "category_id": 1, "segmentation": [], "score": 0.9}]
+    r = evaluate_coco(gt, mask_results, iou_type="segm")
+    assert [(p.record, p.kind) for p in r.problems.skipped if p.record.startswith("results")] == [
+        ("results[0] (pred_id=1)", "bad_segmentation")]
