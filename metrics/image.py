@@ -11,13 +11,14 @@ which resolution it uses. Sharpness is measured at a fixed canonical resolution 
 """
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from functools import cached_property
 
 import cv2
 import numpy as np
+
+from metrics.headers import MAX_PIXELS, TooLargeToDecode, header_size, too_large  # noqa: F401 (re-exported)
 
 WORK_LONG_SIDE = 160
 _LEVELS = np.arange(256, dtype=np.float64) / 255.0
@@ -28,56 +29,43 @@ _REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_RE
 
 
 def reduction_factor(width: int, height: int) -> int:
-    """Largest ``f`` in (1, 2, 4, 8) with ``max(width, height) / f >= WORK_LONG_SIDE``."""
-    long_side = max(width, height)
+    """Largest ``f`` in (1, 2, 4, 8) with ``max(width, height) / f >= WORK_LONG_SIDE`` and ``min(width, height) >= f``
+    (a reduced decode of a 1-pixel-wide image would have zero columns: OpenCV asserts)."""
+    long_side, short_side = max(width, height), min(width, height)
     for f in (8, 4, 2):
-        if long_side / f >= WORK_LONG_SIDE:
+        if long_side / f >= WORK_LONG_SIDE and short_side >= f:
             return f
     return 1
 
 
-def header_size(data: bytes) -> tuple[int, int] | None:
-    """``(width, height)`` from the image header without decoding pixels, or None when unreadable."""
-    if data[:2] == b"\xff\xd8":  # JPEG: walk the markers to the first SOF
-        i, n = 2, len(data)
-        while i + 9 < n:
-            if data[i] != 0xFF:
-                i += 1
-                continue
-            marker = data[i + 1]
-            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
-                i += 1 if marker == 0xFF else 2
-                continue
-            length = int.from_bytes(data[i + 2:i + 4], "big")
-            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                h = int.from_bytes(data[i + 5:i + 7], "big")
-                w = int.from_bytes(data[i + 7:i + 9], "big")
-                return (w, h) if w > 0 and h > 0 else None
-            i += 2 + length
-        return None
-    try:
-        from PIL import Image
-
-        with Image.open(io.BytesIO(data)) as im:
-            return im.size
-    except Exception:
-        return None
-
-
 def decode(data: bytes) -> tuple[np.ndarray, int, int] | None:
-    """Decode the working image: ``(bgr (h, w, 3) uint8, original_width, original_height)``, None if corrupt."""
+    """Decode the working image: ``(bgr (h, w, 3) uint8, original_width, original_height)``, None if corrupt.
+
+    Native decoding is guarded (``metrics.headers``): nothing is decoded unless the header gives a size (else
+    None: not an image of a known format), an image whose header announces more than ``MAX_PIXELS`` raises
+    ``TooLargeToDecode`` (with the header's size) before any pixel is touched, and an OpenCV error (truncated or
+    inconsistent data) means None, never an exception.
+    """
     size = header_size(data)
+    if size is None:
+        return None
+    if too_large(*size):
+        raise TooLargeToDecode(*size)
     buf = np.frombuffer(data, np.uint8)
-    factor = 1 if size is None else reduction_factor(*size)
-    bgr = cv2.imdecode(buf, _REDUCED[factor])
+    factor = reduction_factor(*size)
+    bgr = _imdecode(buf, _REDUCED[factor])
     if bgr is None and factor != 1:
-        bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-        factor = 1
+        bgr = _imdecode(buf, cv2.IMREAD_COLOR)
     if bgr is None or bgr.size == 0:
         return None
-    if size is None:
-        size = (bgr.shape[1] * factor, bgr.shape[0] * factor)
     return bgr, int(size[0]), int(size[1])
+
+
+def _imdecode(buf: np.ndarray, flags: int) -> np.ndarray | None:
+    try:
+        return cv2.imdecode(buf, flags)
+    except cv2.error:  # OpenCV asserts on some corrupt data instead of returning None
+        return None
 
 
 @dataclass

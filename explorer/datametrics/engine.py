@@ -91,16 +91,20 @@ def _image_tasks(file_names: list[str], root: Path, boxes_by_image: dict, report
 
 
 def _run_images(tasks: list, plan: Plan, *, workers: int | None, progress: bool, desc: str, fork: bool = False,
-                meanwhile=None):
+                meanwhile=None, executor=None):
     """Yield ``ImageResult`` in task order, over a process pool unless the job is small.
 
     ``meanwhile()`` runs in this process once the workers are going (the bare-folder run imports pyarrow
-    there). ``fork``: see ``explorer.datametrics.pool.start_pool``.
+    there). ``fork``: see ``explorer.datametrics.pool.start_pool``. ``executor``: run ``process`` elsewhere
+    instead: ``executor.imap(tasks, plan)`` yields the results in task order (``workers``/``fork`` unused;
+    ``explorer.datametrics.dask_engine.DaskExecutor``); everything else, this pass included, is unchanged.
     """
     processes, chunk = pool_shape(len(tasks), workers)
-    pool = bar = None
+    pool = bar = results = None
     try:
-        if processes == 1:
+        if executor is not None:
+            results = executor.imap(tasks, plan)
+        elif processes == 1:
             install(plan, single_thread=False)
             results = map(process, tasks)
         else:
@@ -118,6 +122,8 @@ def _run_images(tasks: list, plan: Plan, *, workers: int | None, progress: bool,
                 bar.update(1)
             yield r
     finally:
+        if executor is not None and hasattr(results, "close"):
+            results.close()  # an interrupted run: the executor cancels what is still queued
         if pool is not None:
             pool.terminate()
             pool.join()
@@ -156,7 +162,7 @@ class _ImagePass:
 
 
 def _image_pass(file_names: list[str], tasks: list, plan: Plan, *, cache, workers, progress: bool,
-                stats: MetricsStats, fork: bool = False, meanwhile=None) -> _ImagePass:
+                stats: MetricsStats, fork: bool = False, meanwhile=None, executor=None) -> _ImagePass:
     """Run ``tasks`` and collect the results (pandas-free unless ``cache``, a ``MetricCache``, is given).
 
     Problems (unreadable image, failing metric) go to ``stats.problems`` by file name. With a cache, new
@@ -167,11 +173,16 @@ def _image_pass(file_names: list[str], tasks: list, plan: Plan, *, cache, worker
     report = stats.problems
     rows = _CacheRows(cache) if cache is not None else None
     for r in _run_images(tasks, plan, workers=workers, progress=progress, desc="metrics", fork=fork,
-                         meanwhile=meanwhile):
+                         meanwhile=meanwhile, executor=executor):
         pos, name = r.pos, file_names[r.pos]
         if r.error:
             stats.unreadable += 1
-            report.add(name, "image", r.error, "unreadable_image")
+            if r.size is not None:  # too large to decode: kept, its header size known, its pixel metrics NaN
+                report.warn(name, "image", r.error, "too_large_image")
+                found.sized[pos] = True
+                found.width[pos], found.height[pos] = r.size
+            else:
+                report.add(name, "image", r.error, "unreadable_image")
             continue
         found.readable[pos] = True
         found.item_of[pos] = item = r.item if cache is not None else f"#{pos}"
@@ -362,7 +373,7 @@ def _json_number(x: float):
 
 # ---- a project ----------------------------------------------------------------------------------------------
 def _compute_project(project, *, metrics: list, sources: tuple, cache, workers, progress: bool,
-                     stats: MetricsStats):
+                     stats: MetricsStats, executor=None):
     """The metric tables of a project: ``(frame, {"O": labels, "P": predictions}, unavailable, image pass)``."""
     import pandas as pd
 
@@ -398,7 +409,8 @@ def _compute_project(project, *, metrics: list, sources: tuple, cache, workers, 
                 frame_done=frame_done, box_done=box_done, plugin_sources=sources)
     names = images["file_name"].astype(str).tolist()
     tasks = _image_tasks(names, root, boxes_by_image, report, source) if has_pixels else []
-    found = _image_pass(names, tasks, plan, cache=cache, workers=workers, progress=progress, stats=stats)
+    found = _image_pass(names, tasks, plan, cache=cache, workers=workers, progress=progress, stats=stats,
+                        executor=executor)
 
     # ---- frame table: decoded sizes where known, else the images table's ----------------------------------
     def table_size(col: str) -> np.ndarray:
@@ -469,12 +481,14 @@ def _box_table_metric(metric, rows, level: str, runs: list[np.ndarray] | None, r
     return col
 
 
-def compute_metrics(project, *, plugins=(), progress: bool = True, workers: int | None = None) -> MetricsStats:
+def compute_metrics(project, *, plugins=(), progress: bool = True, workers: int | None = None,
+                    executor=None) -> MetricsStats:
     """Compute all registered metrics (built-ins + ``plugins`` files) of a project into ``<project>/metrics/``.
 
     ``project``: a ``Project`` or its folder. Predictions of every run are measured. Cached by content under
     ``<project>/cache/metrics``; returns ``MetricsStats`` (what was recomputed, and the problems met:
     unreadable images are reported by name, their pixel metrics are NaN, the rest is computed).
+    ``executor``: where the per-image work runs instead of the local pool (``dask_engine.dask_executor()``).
     """
     from explorer.datametrics.cache import MetricCache
     from explorer.project.folder import Project
@@ -486,7 +500,8 @@ def compute_metrics(project, *, plugins=(), progress: bool = True, workers: int 
     cache = MetricCache(project.root / "cache" / "metrics")
     try:
         frame, boxes, unavailable, found = _compute_project(project, metrics=metrics, sources=sources, cache=cache,
-                                                            workers=workers, progress=progress, stats=stats)
+                                                            workers=workers, progress=progress, stats=stats,
+                                                            executor=executor)
     except BaseException:
         cache.close()
         raise
@@ -513,7 +528,8 @@ def compute_metrics(project, *, plugins=(), progress: bool = True, workers: int 
 
 
 # ---- a bare image folder ------------------------------------------------------------------------------------
-def _folder_table(images_dir, *, plugins, progress: bool, workers: int | None, cache_dir, fork: bool = False):
+def _folder_table(images_dir, *, plugins, progress: bool, workers: int | None, cache_dir, fork: bool = False,
+                  executor=None):
     """Frame metrics of a bare folder as a ``pyarrow.Table`` (one row per readable image) and ``MetricsStats``.
 
     Rows follow ``scan_images``; columns ``file_name`` (large_string, as pandas writes its text columns; a
@@ -541,7 +557,7 @@ def _folder_table(images_dir, *, plugins, progress: bool, workers: int | None, c
     try:
         # pyarrow is imported (~0.1 s) while the workers compute, after the fork (it starts threads)
         found = _image_pass(names, tasks, plan, cache=cache, workers=workers, progress=progress, stats=stats,
-                            fork=fork, meanwhile=_import_pyarrow)
+                            fork=fork, meanwhile=_import_pyarrow, executor=executor)
     except BaseException:
         if cache is not None:
             cache.close()
@@ -553,7 +569,7 @@ def _folder_table(images_dir, *, plugins, progress: bool, workers: int | None, c
                              source=str(folder), unavailable={})
     import pyarrow as pa
 
-    keep = np.flatnonzero(found.readable)
+    keep = np.flatnonzero(found.readable | found.sized)  # sized, not readable: too large to decode (NaN pixels)
     arrays = [_string_array([names[i] for i in keep])]
     for col in columns.values():  # from buffers: pa.array would import pandas to sniff its input
         kept = np.ascontiguousarray(col[keep], dtype=np.float64)
@@ -590,7 +606,7 @@ def _write_parquet(table, out) -> Path:
 
 def write_frame_metrics(images_dir: str | Path, out: str | Path, *, plugins=(), progress: bool = True,
                         workers: int | None = None, cache_dir: str | Path | None = None,
-                        fork: bool = False) -> MetricsStats:
+                        fork: bool = False, executor=None) -> MetricsStats:
     """``compute_frame_metrics(images_dir, out)`` without building a DataFrame: the command line's run.
 
     Same file, same problems; without ``cache_dir`` or plugin table metrics it never imports pandas.
@@ -599,14 +615,14 @@ def write_frame_metrics(images_dir: str | Path, out: str | Path, *, plugins=(), 
     """
     start = time.perf_counter()
     table, stats = _folder_table(images_dir, plugins=plugins, progress=progress, workers=workers,
-                                 cache_dir=cache_dir, fork=fork)
+                                 cache_dir=cache_dir, fork=fork, executor=executor)
     _write_parquet(table, out)
     stats.seconds = time.perf_counter() - start
     return stats
 
 
 def compute_frame_metrics(images_dir: str | Path, out: str | Path | None = None, *, plugins=(), progress: bool = True,
-                          workers: int | None = None, cache_dir: str | Path | None = None):
+                          workers: int | None = None, cache_dir: str | Path | None = None, executor=None):
     """Frame metrics of a bare image folder: ``(DataFrame, MetricsStats)``, one row per readable image
     (``explorer.io.scan.scan_images`` order), ``file_name`` + one column per F metric.
 
@@ -616,7 +632,7 @@ def compute_frame_metrics(images_dir: str | Path, out: str | Path | None = None,
     """
     start = time.perf_counter()
     table, stats = _folder_table(images_dir, plugins=plugins, progress=progress, workers=workers,
-                                 cache_dir=cache_dir)
+                                 cache_dir=cache_dir, executor=executor)
     if out is not None:
         _write_parquet(table, out)
     stats.seconds = time.perf_counter() - start

@@ -6,7 +6,10 @@ image path and its boxes. Returns a small picklable ``ImageResult``.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import stat
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +38,7 @@ class ImageResult:
     pos: int
     item: str = ""
     error: str | None = None
+    size: tuple | None = None  # (width, height) from the header of an image too large to decode (error set)
     base: tuple | None = None  # (width, height, phash) when decoded
     frame: dict = field(default_factory=dict)  # metric key -> value
     boxes: dict = field(default_factory=dict)  # level -> (box item, {metric key: ndarray (n,)})
@@ -69,6 +73,40 @@ class MetricsStats:
 _PLAN: Plan | None = None
 
 
+def read_image_file(path: str) -> bytes | str:
+    """The bytes of an image file, or the message saying why it is not read (str).
+
+    Opened non-blocking and checked with ``fstat`` on the open descriptor (no race with a swapped path): a FIFO,
+    socket or device is never read (reading a FIFO blocks forever, a device never ends), nor a directory; an
+    empty file is named as such. One ``open`` + one ``fstat``: no cost beyond what reading took already.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        return f"cannot read image file: {e.strerror or e}"
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return f"{_file_kind(st.st_mode)}, not a regular file: not read"
+        if st.st_size == 0:
+            return "empty file (0 bytes)"
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read()
+    except OSError as e:
+        return f"cannot read image file: {e.strerror or e}"
+    finally:
+        os.close(fd)
+    return data if data else "empty file (0 bytes)"
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "a special file"
+
+
 def install(plan: Plan, *, single_thread: bool = True) -> None:
     """Pool initializer: load plugins (no-op when already loaded, e.g. after fork) and keep the plan."""
     global _PLAN
@@ -78,22 +116,22 @@ def install(plan: Plan, *, single_thread: bool = True) -> None:
 
     if single_thread:
         cv2.setNumThreads(1)  # one process per core already; OpenCV threads would oversubscribe
+    with contextlib.suppress(AttributeError):  # corrupt files are reported by name; OpenCV's own log is noise
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     load_plugins(plan.plugin_sources)
     _PLAN = plan
 
 
 def process(task: tuple) -> ImageResult:
     """``task = (pos, path, {level: boxes (n, 4) xyxy})`` → ``ImageResult``."""
-    from metrics.image import FrameImage, decode
+    from metrics.image import FrameImage, TooLargeToDecode, decode, header_size
 
     pos, path, boxes_by_level = task
     plan = _PLAN
     result = ImageResult(pos=pos)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        result.error = f"cannot read image file: {e.strerror or e}"
+    data = read_image_file(path)
+    if isinstance(data, str):
+        result.error = data
         return result
     item = content_hash(data) if plan.use_cache else ""
     result.item = item
@@ -108,9 +146,16 @@ def process(task: tuple) -> ImageResult:
     need_base = not plan.use_cache or item not in plan.base_done
     if not (todo_frame or todo_boxes or need_base):
         return result
-    decoded = decode(data)
+    try:
+        decoded = decode(data)
+    except TooLargeToDecode as e:  # its size is known (header): size metrics stay, pixel metrics are NaN
+        result.error = str(e)
+        result.size = (float(e.width), float(e.height))
+        return result
     if decoded is None:
-        result.error = "corrupt or unsupported image (could not be decoded)"
+        result.error = ("corrupt image, could not be decoded (truncated or inconsistent data)"
+                        if header_size(data) is not None
+                        else "not an image, could not be decoded (no readable JPEG/PNG/BMP/TIFF/WebP header)")
         return result
     bgr, width, height = decoded
     image = FrameImage(bgr=bgr, width=width, height=height)

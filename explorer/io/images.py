@@ -7,6 +7,7 @@ image root is rejected; a missing or unreadable file is reported, and the record
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,18 +35,36 @@ def image_folder(path: str | Path) -> Path:
 
 
 def read_size(path: Path) -> tuple[int, int]:
-    """``(width, height)`` from the image header (PIL opens lazily: no pixel decoding)."""
-    with Image.open(path) as im:
-        return im.size
+    """``(width, height)`` from the image header (no pixel decoding), read only from a regular file.
+
+    ``OSError`` for a file that is not regular (a FIFO would block forever, a device never ends) or empty;
+    ``ValueError`` for no readable header. A header announcing more pixels than Pillow's bomb limit still gives
+    its size here (``metrics.headers.stream_size``): whether it may be decoded is the metrics engine's bound.
+    """
+    import stat
+
+    from metrics.headers import stream_size
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError("not a regular file (a FIFO, device, socket or folder): not read")
+        if st.st_size == 0:
+            raise OSError("empty file (0 bytes)")
+        size = stream_size(f)
+    if size is None:
+        raise ValueError("no readable image header (not a JPEG/PNG/BMP/TIFF/WebP image, or truncated)")
+    return size
 
 
 def _probe(path: Path) -> tuple[float, float, str | None]:
-    if not path.is_file():
+    if not os.path.lexists(path):
         return np.nan, np.nan, f"image file {path} is missing"
     try:
         w, h = read_size(path)
-    except Exception as e:  # PIL raises many types for corrupt files; all mean "unreadable"
-        return np.nan, np.nan, f"image file {path} is unreadable ({type(e).__name__}: {e})"
+    except Exception as e:  # any failure means "unreadable", named with its reason
+        return np.nan, np.nan, f"image file {path} is unreadable ({e.strerror or e if isinstance(e, OSError) else e})"
     return float(w), float(h), None
 
 
