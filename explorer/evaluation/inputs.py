@@ -99,7 +99,7 @@ def _boxes(df, *, is_pred: bool) -> Boxes:
     if df is None or len(df) == 0:
         return Boxes.empty()
     segm = df["segmentation"].tolist() if "segmentation" in df else None
-    if segm is not None and all(v is None for v in segm):
+    if segm is not None and set(map(type, segm)) <= {type(None)}:
         segm = None
     n = len(df)
     return Boxes(

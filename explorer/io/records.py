@@ -254,7 +254,7 @@ def parse_images(items: list, file: str, report: ProblemReport) -> pd.DataFrame:
 def _masks(segs: list, rows, H: np.ndarray, W: np.ndarray, v: _Verdicts) -> list:
     """Normalised segmentations (None = no mask) of ``rows``; unusable masks are dropped and flagged."""
     out = [None] * len(segs)
-    if all(v is None for v in segs):  # (not list.count: it compares arrays with ==)
+    if set(map(type, segs)) <= {type(None)}:  # (not list.count: it compares arrays with ==)
         return out
     for i in rows:
         if segs[i] is None:
@@ -394,7 +394,7 @@ def parse_results(records: list, file: str, images: pd.DataFrame, report: Proble
     by_name = image_keys is not None
     raw_img = _values(recs, "image_id")
     raw_cat = _values(recs, "category_id")
-    if any(x is None for x in raw_cat):  # (not `None in`: it compares arrays with ==)
+    if type(None) in set(map(type, raw_cat)):  # (not `None in`: it compares arrays with ==)
         raw_cat = [r.get("category_id", r.get("category_name")) for r in recs]
     if image_keys:
         raw_img = [image_keys.get(x, x) if type(x) is str else x for x in raw_img]

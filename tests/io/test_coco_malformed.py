@@ -157,7 +157,7 @@ def test_unreadable_image_file(tmp_path):
     (root / "a.png").write_bytes(b"not an image")
     project, report = import_project(tmp_path / "p", images=root, labels=labels, predictions=preds)
     p = only_problem(report, "images[0] (id=1)")
-    assert p.kept and "is unreadable (UnidentifiedImageError" in p.message
+    assert p.kept and "is unreadable (" in p.message  # the reason is images.py's (decoder-specific)
     assert len(project.images) == 2
 
 
