@@ -14,6 +14,7 @@ import streamlit as st
 from explorer import tasks
 from explorer.resources import pages_dir
 from explorer.ui.state import load_project, served_projects
+from explorer.ui.text import plain
 
 st.set_page_config(page_title="CV Explorer", page_icon="🔎", layout="wide")
 
@@ -84,9 +85,9 @@ def sidebar() -> tasks.Task:
         if control in task.controls:
             draw(project)
     if task.sidebar_caption is not None:
-        sb.caption(task.sidebar_caption(project))
+        sb.caption(plain(task.sidebar_caption(project)))  # a task's text (a plugin's) about user data
     else:
-        sb.caption(f"{project.task} · {len(project.images):,} images · {len(project.labels):,} labels · "
+        sb.caption(f"{plain(project.task)} · {len(project.images):,} images · {len(project.labels):,} labels · "
                    f"{len(project.predictions):,} predictions")
     return task
 
@@ -96,8 +97,8 @@ def navigation(task: tasks.Task) -> dict[str, list]:
     sections: dict[str, list] = {}
     for page in task.pages:
         # an absolute file replaces PAGES when joined (pathlib), so plugin pages work as they are
-        sections.setdefault(page.section, []).append(
-            st.Page(PAGES / page.file, title=page.title, icon=page.icon, url_path=page.url_path))
+        sections.setdefault(plain(page.section), []).append(
+            st.Page(PAGES / page.file, title=plain(page.title), icon=page.icon, url_path=page.url_path))
     return sections
 
 

@@ -22,6 +22,8 @@ from explorer.drawing.tiles import Tile
 from explorer.ui import classification as ui
 from explorer.ui.gallery import show_gallery
 from explorer.ui.state import selection
+from explorer.ui.charts import show_chart
+from explorer.ui.text import plain
 
 ORDER_TITLES = {"most_confused": "most confused", "most_common": "most common", "labels": "class order"}
 FILTER_RULE = ("The class filter selects the images whose **true class** is selected: accuracy, top-k and the "
@@ -41,7 +43,7 @@ def filter_note(result, sel, n_images: int) -> None:
     if not result.filtered:
         return
     names = sel.project.category_names
-    chosen = ", ".join(names[int(c)] for c in result.classes)
+    chosen = ", ".join(plain(names[int(c)]) for c in result.classes)
     st.info(f"Class filter: {chosen} — {n_images:,} labelled image(s) of the split have a selected true class. "
             + FILTER_RULE)
 
@@ -50,22 +52,22 @@ def headline(result, n_unpredicted: int) -> None:
     s = result.summary
     cols = st.columns(5)
     cols[0].metric("Accuracy", fmt(s["accuracy"]), help="correct / evaluated images whose true class is selected; "
-                   f"exact value {s['accuracy']!r}")
+                   f"exact value {float(s['accuracy'])!r}")
     cols[1].metric("Macro precision", fmt(s["macro_precision"]),
                    help="mean over the selected classes of TP / predicted (every prediction of the split); classes "
-                        f"never predicted are undefined and left out; exact value {s['macro_precision']!r}")
+                        f"never predicted are undefined and left out; exact value {float(s['macro_precision'])!r}")
     cols[2].metric("Macro recall", fmt(s["macro_recall"]),
-                   help=f"mean over the selected classes of TP / support; exact value {s['macro_recall']!r}")
+                   help=f"mean over the selected classes of TP / support; exact value {float(s['macro_recall'])!r}")
     cols[3].metric("Macro F1", fmt(s["macro_f1"]), help="mean over the selected classes of 2TP / (2TP + FP + FN); "
-                   f"exact value {s['macro_f1']!r}")
+                   f"exact value {float(s['macro_f1'])!r}")
     cols[4].metric("Weighted F1", fmt(s["weighted_f1"]),
-                   help=f"F1 per selected class weighted by its support; exact value {s['weighted_f1']!r}")
+                   help=f"F1 per selected class weighted by its support; exact value {float(s['weighted_f1'])!r}")
     if "top_1_accuracy" in s:
         cols = st.columns(5)
         for k, col in enumerate(cols, start=1):
             col.metric(f"Top-{k} accuracy", fmt(s[f"top_{k}_accuracy"]),
                        help="true class among the k highest scores (ties towards the later class), over the images "
-                            f"whose true class is selected; exact value {s[f'top_{k}_accuracy']!r}")
+                            f"whose true class is selected; exact value {float(s[f'top_{k}_accuracy'])!r}")
     n = s["n_samples"]
     left_out = (f"; {n_unpredicted:,} selected image(s) have no prediction (or one below the confidence threshold) "
                 "and are left out") if n_unpredicted else ""
@@ -121,7 +123,7 @@ def confusion(result) -> None:
     fig.update_layout(height=min(160 + 34 * len(cm.names), 900), margin=dict(l=10, r=10, t=30, b=10),
                       xaxis=dict(title="predicted", type="category"),
                       yaxis=dict(title="true", type="category", autorange="reversed"))
-    st.plotly_chart(fig, key="cls_confusion")
+    show_chart(fig, key="cls_confusion")
 
 
 def _tiles(rows, caption) -> list[Tile]:
@@ -161,7 +163,7 @@ def predicted_wrong(sel) -> None:
     pred_id = st.selectbox("Predicted class", options, key="cls_fp_class",
                            format_func=lambda c: f"{names[c]} ({int(counts[c])} wrong)")
     rows = fp[fp["pred_id"] == pred_id]
-    st.caption(f"{len(rows):,} image(s) predicted as {names[pred_id]} but of another class")
+    st.caption(f"{len(rows):,} image(s) predicted as {plain(names[pred_id])} but of another class")
     show_gallery(_tiles(rows, lambda r: f"true {names[int(r.true_id)]}"), key="cls_fp_gallery",
                  project=sel.project, columns=2, per_page=8)
 
@@ -193,4 +195,4 @@ def main() -> None:
 try:
     main()
 except UserError as e:
-    st.error(str(e))
+    st.error(plain(e))

@@ -7,6 +7,8 @@ cell (from the list beside the chart or by clicking it) opens the gallery of its
 """
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -17,6 +19,8 @@ from explorer.analysis.failure_buckets import bucket_table
 from explorer.ui import detection as det
 from explorer.ui.buckets import show_bucket
 from explorer.ui.state import selection
+from explorer.ui.charts import show_chart
+from explorer.ui.text import plain
 
 st.title("Confusion Matrix")
 sel = selection()
@@ -56,7 +60,7 @@ fig = go.Figure(go.Heatmap(
 fig.update_layout(xaxis=dict(title="predicted", type="category"),  # numeric class names stay categories
                   yaxis=dict(title="true", type="category", autorange="reversed"), height=520,
                   margin=dict(l=10, r=10, t=10, b=10))
-event = chart.plotly_chart(fig, key="cm:chart", on_select="rerun", selection_mode="points")
+event = show_chart(fig, where=chart, key="cm:chart", on_select="rerun", selection_mode="points")
 st.caption(f"IoU ≥ {sel.iou_threshold:.2f}, confidence ≥ {sel.confidence_threshold:.2f}. Rows: true class "
            f"(background = no label: a false detection); columns: predicted class (background = missed label). "
            f"A false detection paired with an unmatched label of another class counts once, in that label's row. "
@@ -66,7 +70,8 @@ cells = [(t, p) for t in order for p in order if counts.loc[t, p] > 0]
 clicked = None
 points = (event or {}).get("selection", {}).get("points", []) if event else []
 if points and "x" in points[0] and "y" in points[0]:
-    clicked = (str(points[0]["y"]), str(points[0]["x"]))
+    # the chart shows HTML-escaped class names (explorer.ui.charts.escape_figure): back to the names
+    clicked = (html.unescape(str(points[0]["y"])), html.unescape(str(points[0]["x"])))
     if clicked in cells:
         st.session_state["cm:cell"] = clicked
 if not cells:
@@ -79,7 +84,7 @@ cell = side.selectbox("Cell (true → predicted)", cells, key="cm:cell",
                       format_func=lambda c: f"{c[0]} → {c[1]} ({counts.loc[c[0], c[1]]:,})")
 
 chosen = shown_members[(shown_members["true"] == cell[0]) & (shown_members["predicted"] == cell[1])]
-st.subheader(f"Examples: true {cell[0]} → predicted {cell[1]}")
+st.subheader(f"Examples: true {plain(cell[0])} → predicted {plain(cell[1])}")
 table = bucket_table(match.predictions, match.labels,
                      pred_ids=chosen.loc[chosen["record"] == "prediction", "id"],
                      label_ids=chosen.loc[chosen["record"] == "label", "id"])

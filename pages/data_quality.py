@@ -15,6 +15,8 @@ from explorer.datametrics.catalog import LEVEL_WORD
 from explorer.ui import data_quality as dq
 from explorer.ui.gallery import show_gallery
 from explorer.ui.state import selection
+from explorer.ui.charts import show_chart
+from explorer.ui.text import plain
 
 PAGE_SIZES = (12, 24, 48)
 SHOW_ALL, SHOW_RANGE, SHOW_OUTLIERS = "all, sorted by the metric", "a range of the metric", "IQR outliers"
@@ -26,7 +28,7 @@ project = sel.project
 try:
     tables = dq.metric_tables(project)
 except UserError as e:  # metrics not computed yet, or unreadable: say what to run, no traceback
-    st.info(str(e))
+    st.info(plain(e))
     st.stop()
 
 if project.images_root is None:
@@ -34,13 +36,13 @@ if project.images_root is None:
             "Metrics that only need boxes or sizes are still shown.")
 unavailable = getattr(tables, "unavailable", {}) or {}
 if unavailable:
-    with st.expander(f"{len(unavailable)} metric(s) not available for this project"):
+    with st.expander(f"{len(unavailable):,} metric(s) not available for this project"):
         st.dataframe({"metric": [f"{n} ({lv})" for n, lv in unavailable],
                       "why": [str(r) for r in unavailable.values()]}, hide_index=True)
 
 choices = dq.metric_choices(tables)
 if not choices:
-    st.info(f"No data metric is available for **{project.name}** (no images and no boxes to measure).")
+    st.info(f"No data metric is available for **{plain(project.name)}** (no images and no boxes to measure).")
     st.stop()
 choices, empty = dq.order_with_values_first(tables, choices)
 by_key = {c.key: c for c in choices}
@@ -50,14 +52,14 @@ key = st.selectbox("Metric", list(by_key), key="dq_metric",
                         "in this project are listed last.")
 choice = by_key[key]
 if choice.description:
-    st.caption(f"{choice.description} · direction: {choice.direction.replace('_', ' ')}")
+    st.caption(f"{plain(choice.description)} · direction: {plain(choice.direction.replace('_', ' '))}")
 
 rows = dq.metric_rows(project, tables, choice, image_ids=sel.image_ids,
                       classes=None if sel.all_classes else sel.classes)
 values = rows["value"].to_numpy(np.float64)
 word = LEVEL_WORD[choice.level]
-scope = "all splits" if sel.split is None else f"split {sel.split!r}"
-classes_note = "all classes" if sel.all_classes else f"{len(sel.classes)} of {len(project.categories)} classes"
+scope = "all splits" if sel.split is None else f"split {plain(repr(sel.split))}"
+classes_note = "all classes" if sel.all_classes else f"{len(sel.classes):,} of {len(project.categories):,} classes"
 st.caption(f"{len(rows):,} {word}s · {scope} · {classes_note}"
            + ("" if choice.level != "F" or sel.all_classes else " (images holding a label or prediction of a selected class)"))
 if len(rows) == 0:
@@ -76,9 +78,9 @@ with stats_col:
 hist = histogram(values, bins=bins)
 with chart_col:
     if len(hist.counts):
-        st.plotly_chart(dq.histogram_figure(hist, outliers, title=choice.display_name), key="dq_histogram")
+        show_chart(dq.histogram_figure(hist, outliers, title=choice.display_name), key="dq_histogram")
     else:
-        st.warning(f"Every value of {choice.display_name} is missing in this selection: nothing to plot.")
+        st.warning(f"Every value of {plain(choice.display_name)} is missing in this selection: nothing to plot.")
     if hist.n_missing:
         st.caption(f"{hist.n_missing:,} {word}(s) have no value (NaN or infinite): counted as missing, not plotted.")
 
@@ -103,7 +105,7 @@ keep = np.ones(len(values), dtype=bool)
 if show == SHOW_RANGE:
     lo, hi = (float(values[finite].min()), float(values[finite].max())) if finite.any() else (0.0, 0.0)
     if hi > lo:
-        chosen = st.slider(f"Range of {choice.display_name}", min_value=lo, max_value=hi, value=(lo, hi),
+        chosen = st.slider(f"Range of {plain(choice.display_name)}", min_value=lo, max_value=hi, value=(lo, hi),
                            step=(hi - lo) / 1000, format="%.4g", key=f"dq_range::{choice.key}")
         keep = in_range(values, *chosen)
     else:

@@ -13,6 +13,7 @@ from explorer.errors import UserError
 from explorer.export.all_metrics import coco_selection, export_all_metrics, to_jsonable
 from explorer.export.tables import FORMATS, selection_tables, table_bytes
 from explorer.ui.state import selection
+from explorer.ui.text import plain
 
 MIME = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
@@ -46,8 +47,8 @@ def page(sel) -> None:
     task = tasks.get(project.task)
     st.title("Export")
     opts = _options(sel)
-    where = (f"split **{sel.split}**, " if sel.split else "all splits, ") + ("all classes" if opts["classes"] is None
-                                                 else f"{len(opts['classes'])} selected class(es)")
+    where = (f"split **{plain(sel.split)}**, " if sel.split else "all splits, ") + ("all classes" if opts["classes"] is None
+                                                 else f"{len(opts['classes']):,} selected class(es)")
     if "iou_threshold" in task.controls:
         where += f", IoU ≥ {sel.iou_threshold:.2f}, confidence ≥ {sel.confidence_threshold:.2f}"
     st.caption(f"Current selection: {where}. Undefined numbers (NaN) are written as JSON null.")
@@ -88,4 +89,4 @@ def page(sel) -> None:
 try:
     page(selection())
 except UserError as e:
-    st.error(str(e))
+    st.error(plain(e))

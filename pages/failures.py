@@ -12,6 +12,7 @@ from explorer.analysis.failure_buckets import bucket_table
 from explorer.ui import detection as det
 from explorer.ui.buckets import show_bucket
 from explorer.ui.state import selection
+from explorer.ui.text import plain
 
 st.title("Failure Explorer")
 sel = selection()
@@ -28,7 +29,7 @@ image_ids = None if sel.split is None else sel.image_ids
 chosen = st.session_state.get("failure_selection")
 
 if chosen:
-    st.subheader(chosen.get("title") or "Selected bucket")
+    st.subheader(plain(chosen.get("title") or "Selected bucket"))  # names a metric (a plugin's title)
     if st.button("Clear this bucket and filter directly", key="failures:clear"):
         del st.session_state["failure_selection"]
         st.rerun()

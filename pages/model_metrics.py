@@ -14,9 +14,10 @@ from explorer.analysis import few_images_note
 from explorer.errors import UserError
 from explorer.evaluation import best_f1
 from explorer.ui import detection
-from explorer.ui.charts import f1_confidence_figure, pr_curve_figure
+from explorer.ui.charts import f1_confidence_figure, pr_curve_figure, show_chart
 from explorer.ui.importance import CORRELATION_METHODS, render_task_importance
 from explorer.ui.state import selection
+from explorer.ui.text import plain
 
 PAGE_FILE = "model_metrics.py"
 
@@ -52,9 +53,9 @@ def headline(sel) -> None:
     t = sel.iou_threshold
     a, b, c = st.columns(3)
     a.metric(f"mAP @ IoU {t:.2f}", fmt(s["mAP"]), help=f"COCO 101-point AP at IoU {t:.2f}, mean over the selected "
-             f"classes that have labels; exact value {s['mAP']!r}")
+             f"classes that have labels; exact value {float(s['mAP'])!r}")
     b.metric(f"mAR @ IoU {t:.2f}", fmt(s["mAR"]), help=f"recall at IoU {t:.2f} (max 100 detections per image), "
-             f"mean over the selected classes; exact value {s['mAR']!r}")
+             f"mean over the selected classes; exact value {float(s['mAR'])!r}")
     c.metric("Images in selection", f"{n_images:,}")
     note = few_images_note(n_images)
     if note:
@@ -86,8 +87,8 @@ def voc_table(sel) -> None:
     if protocol is None:
         return
     result = detection.voc_evaluation(sel, protocol)
-    st.metric(f"{label.split(' (')[0]} mAP @ IoU 0.50", fmt(result.mAP),
-              help=f"mean AP over the selected classes with non-difficult labels; exact value {result.mAP!r}")
+    st.metric(f"{plain(label.split(' (')[0])} mAP @ IoU 0.50", fmt(result.mAP),
+              help=f"mean AP over the selected classes with non-difficult labels; exact value {float(result.mAP)!r}")
     names = sel.project.category_names
     table = result.per_class.copy()
     table["class"] = table["category_id"].map(lambda c: names.get(int(c), str(c)))
@@ -117,12 +118,12 @@ def class_table(sel, names: dict[int, str]) -> None:
 def curves(sel, names: dict[int, str]) -> None:
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(pr_curve_figure(detection.pr_curves(sel), names), key="pr_curves")
+        show_chart(pr_curve_figure(detection.pr_curves(sel), names), key="pr_curves")
     f1 = detection.f1_curve(sel)
     best = best_f1(f1)
     best = best if np.isfinite(best["f1"]) else None
     with right:
-        st.plotly_chart(f1_confidence_figure(f1, best), key="f1_confidence")
+        show_chart(f1_confidence_figure(f1, best), key="f1_confidence")
         if best is not None:
             st.caption(f"Best F1 {best['f1']:.4f} at confidence ≥ {best['threshold']:.3f}: "
                        f"precision {best['precision']:.4f}, recall {best['recall']:.4f}.")
@@ -145,13 +146,13 @@ def matching_headline(sel) -> None:
 def page(sel) -> None:
     task = tasks.get(sel.project.task)
     entry = next((p for p in task.pages if p.file == PAGE_FILE), None)
-    st.title(entry.title if entry is not None else "Metric Importance")
+    st.title(plain(entry.title) if entry is not None else "Metric Importance")
     matching = "predictions" in task.outcome_targets
     if matching and not sel.project.has_predictions:
         st.info("This project has no predictions: import a model's predictions to see model quality.")
         return
     if not task.outcomes:
-        st.info(f"Metric importance needs a per-item outcome, which {task.title} projects do not define.")
+        st.info(f"Metric importance needs a per-item outcome, which {plain(task.title)} projects do not define.")
         return
     if matching:
         matching_headline(sel)
@@ -161,4 +162,4 @@ def page(sel) -> None:
 try:
     page(selection())
 except UserError as e:
-    st.error(str(e))
+    st.error(plain(e))

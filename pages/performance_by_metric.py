@@ -17,8 +17,9 @@ from explorer.analysis.buckets import COUNT_COLUMNS
 from explorer.errors import UserError
 from explorer.resources import pages_dir
 from explorer.ui import detection, performance
-from explorer.ui.charts import bucket_rates_figure
+from explorer.ui.charts import bucket_rates_figure, show_chart
 from explorer.ui.state import selection
+from explorer.ui.text import plain
 
 WORDS = {"labels": "labels", "predictions": "predictions", "images": "images"}
 FAILURES_PAGE = "failures.py"
@@ -67,7 +68,7 @@ def bucket_table(result, names) -> pd.DataFrame:
 
 def draw_target(result, option, names) -> None:
     count, _ = COUNT_COLUMNS[result.kind]
-    st.markdown(f"**{target_title(result)}**")
+    st.markdown(f"**{plain(target_title(result))}**")  # outcome titles come from the task (a plugin's)
     first, second = RATE_COLUMNS[result.kind]
     # labels and predictions have the charts' rate names (TPR, precision…); other rows the task's (registry)
     o = result.outcome
@@ -75,7 +76,7 @@ def draw_target(result, option, names) -> None:
                                                         second: f"{o.miss_rate[:1].upper()}{o.miss_rate[1:]}"}
     fig = bucket_rates_figure(result.perf, result.overall, RATE_COLUMNS[result.kind], count=count, names=names,
                               title=option.display_name, rate_titles=rate_titles)
-    st.plotly_chart(fig, key=f"pbm_chart_{result.target}")
+    show_chart(fig, key=f"pbm_chart_{result.target}")
     few_items_warning(result.perf, count, WORDS[result.target])
     if result.buckets.n_missing:
         st.caption(f"{result.buckets.n_missing:,} {WORDS[result.target]} have no value for this metric and are in "
@@ -95,7 +96,7 @@ def bucket_picker(results, option) -> tuple[dict, str]:
     ids = {t: performance.bucket_ids(r, pick) for t, r in results.items()}
     counts = ", ".join(f"{len(v):,} {WORDS[t]}" for t, v in ids.items())
     title = f"{option.display_name} in {ranges[pick]}"
-    st.caption(f"{title}: {counts}")
+    st.caption(f"{plain(title)}: {counts}")
     if st.button("Open in Failure Explorer", key="pbm_open_failures"):
         st.session_state["failure_selection"] = {
             "label_ids": ids.get("labels", []), "pred_ids": ids.get("predictions", []), "title": title}
@@ -119,7 +120,7 @@ def gallery_preview(sel, ids: dict, title: str) -> None:
                         label_ids=ids.get("labels", []))
     order = rows["outcome"].map({"FP": 0, "FN": 1, "TP": 2}).fillna(3).to_numpy()
     rows = rows.iloc[order.argsort(kind="stable")].reset_index(drop=True)
-    with st.expander(f"Preview: {title}", expanded=False):
+    with st.expander(f"Preview: {plain(title)}", expanded=False):
         show_gallery(rows, key="pbm_preview", project=sel.project, per_page=8, columns=4,
                      make_tiles=lambda page: outcome_tiles(sel.project, page))
 
@@ -129,7 +130,7 @@ def page(sel) -> None:
     project = sel.project
     task = tasks.get(project.task)
     if not task.outcomes:
-        st.info(f"{task.title} projects have no yes/no outcome per item to bucket.")
+        st.info(f"{plain(task.title)} projects have no yes/no outcome per item to bucket.")
         return
     if "predictions" in task.outcome_targets and not project.has_predictions:
         st.info("This project has no predictions: import a model's predictions to see performance by metric.")
@@ -162,4 +163,4 @@ def page(sel) -> None:
 try:
     page(selection())
 except UserError as e:
-    st.error(str(e))
+    st.error(plain(e))

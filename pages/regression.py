@@ -18,6 +18,8 @@ from explorer.evaluation import regression as reg
 from explorer.ui import regression as ui
 from explorer.ui.outcomes import metric_names, metrics_for_target
 from explorer.ui.state import selection
+from explorer.ui.charts import show_chart
+from explorer.ui.text import plain
 
 MAX_POINTS = 5000  # scatter points sent to the browser (a deterministic evenly spaced subsample beyond)
 
@@ -28,12 +30,12 @@ def fmt(value) -> str:
 
 def headline(summary: dict, n_unpredicted: int) -> None:
     cols = st.columns(4)
-    cols[0].metric("MAE", fmt(summary["mae"]), help=f"mean |prediction − target|; exact value {summary['mae']!r}")
-    cols[1].metric("RMSE", fmt(summary["rmse"]), help=f"√MSE; exact value {summary['rmse']!r}")
+    cols[0].metric("MAE", fmt(summary["mae"]), help=f"mean |prediction − target|; exact value {float(summary['mae'])!r}")
+    cols[1].metric("RMSE", fmt(summary["rmse"]), help=f"√MSE; exact value {float(summary['rmse'])!r}")
     cols[2].metric("MSE", fmt(summary["mse"]), help="mean (prediction − target)²")
     cols[3].metric("R²", fmt(summary["r2"]), help="1 − Σ residual² / Σ (target − mean target)²; constant targets: 0.0, "
                    f"or 1.0 when every prediction is exact (scikit-learn's force_finite default); undefined (—) for "
-                   f"one image; exact value {summary['r2']!r}")
+                   f"one image; exact value {float(summary['r2'])!r}")
     cols = st.columns(4)
     cols[0].metric("Explained variance", fmt(summary["explained_variance"]),
                    help="1 − var(residual) / var(target); constant targets: 0.0, or 1.0 when the residuals are "
@@ -64,7 +66,7 @@ def scatter(out) -> None:
                              line=dict(dash="dash", color="grey")))
     fig.update_layout(height=380, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="target", yaxis_title="prediction",
                       title="Predicted vs true")
-    st.plotly_chart(fig, key="reg_scatter")
+    show_chart(fig, key="reg_scatter")
 
 
 def residuals(out) -> None:
@@ -75,7 +77,7 @@ def residuals(out) -> None:
     fig.add_vline(x=0, line_dash="dash", line_color="grey")
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="residual (prediction − target)",
                       yaxis_title="images", title="Residuals")
-    st.plotly_chart(fig, key="reg_residuals")
+    show_chart(fig, key="reg_residuals")
 
 
 def error_by_metric(sel, out) -> None:
@@ -99,7 +101,7 @@ def error_by_metric(sel, out) -> None:
     fig.add_hline(y=float(out["abs_error"].mean()), line_dash="dash", annotation_text="overall MAE")
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), xaxis_title=names[column],
                       yaxis_title="mean absolute error", title=f"Absolute error by {names[column]}")
-    st.plotly_chart(fig, key="reg_error_by_metric")
+    show_chart(fig, key="reg_error_by_metric")
     table = buckets.assign(range=labels)[["range", "n", "mae", "rmse"]]
     table["note"] = np.where(table["n"] < 10, "fewer than 10 images: unreliable", "")
     st.dataframe(table, hide_index=True)
@@ -113,7 +115,7 @@ def main() -> None:
     table = reg.regression_table(sel.project, image_ids=sel.image_ids)
     out = ui.outcomes(sel)
     if len(out) == 0:
-        st.info(f"No image in this selection has a prediction ({len(table)} image(s) with a target).")
+        st.info(f"No image in this selection has a prediction ({len(table):,} image(s) with a target).")
         return
     summary = reg.evaluate_regression(out["target"], out["prediction"]).summary
     headline(summary, len(table) - len(out))
@@ -131,4 +133,4 @@ def main() -> None:
 try:
     main()
 except UserError as e:
-    st.error(str(e))
+    st.error(plain(e))

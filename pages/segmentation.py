@@ -18,6 +18,8 @@ from explorer.evaluation.class_confusion import ORDERINGS, ClassConfusion
 from explorer.ui import segmentation as ui
 from explorer.ui.outcomes import metric_names, metrics_for_target
 from explorer.ui.state import selection
+from explorer.ui.charts import show_chart
+from explorer.ui.text import html_text, plain
 
 
 def fmt(value) -> str:
@@ -27,11 +29,11 @@ def fmt(value) -> str:
 def headline(sel, result, summary) -> None:
     a, b, c, d = st.columns(4)
     a.metric("aAcc", fmt(summary["aAcc"]), help="correct pixels / labelled pixels (ignore index left out); "
-             f"exact value {summary['aAcc']!r}")
+             f"exact value {float(summary['aAcc'])!r}")
     b.metric("mIoU", fmt(summary["mIoU"]), help="mean over the selected classes of TP / (TP + FP + FN); a class "
-             f"absent from label and prediction is left out; exact value {summary['mIoU']!r}")
+             f"absent from label and prediction is left out; exact value {float(summary['mIoU'])!r}")
     c.metric("mAcc", fmt(summary["mAcc"]), help="mean over the selected classes of TP / labelled pixels of the "
-             f"class; exact value {summary['mAcc']!r}")
+             f"class; exact value {float(summary['mAcc'])!r}")
     d.metric("Images evaluated", f"{result.n_images:,}")
     note = few_images_note(result.n_images)
     if note:
@@ -59,7 +61,7 @@ def class_table(result, chosen, colours) -> None:
                            hovertemplate="%{x}: IoU %{y:.4f}<extra></extra>"))
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), title="IoU per class",
                       xaxis=dict(type="category"), yaxis=dict(range=[0, 1], title="IoU"))
-    st.plotly_chart(fig, key="seg_iou_bar")
+    show_chart(fig, key="seg_iou_bar")
 
 
 def confusion(result) -> None:
@@ -81,7 +83,7 @@ def confusion(result) -> None:
     fig.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=10), title="Pixel confusion (rows = label)",
                       xaxis=dict(title="predicted", type="category"),
                       yaxis=dict(title="label", type="category", autorange="reversed"))
-    st.plotly_chart(fig, key="seg_confusion")
+    show_chart(fig, key="seg_confusion")
 
 
 def iou_distribution(out) -> None:
@@ -89,7 +91,7 @@ def iou_distribution(out) -> None:
     fig = go.Figure(go.Bar(x=h.centers, y=h.counts, width=h.widths, hovertemplate="mIoU %{x:.2f}: %{y} images<extra></extra>"))
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), title="Per-image mIoU", xaxis_title="mIoU",
                       yaxis_title="images")
-    st.plotly_chart(fig, key="seg_miou_hist")
+    show_chart(fig, key="seg_miou_hist")
 
 
 def by_metric(sel, out) -> None:
@@ -113,7 +115,7 @@ def by_metric(sel, out) -> None:
     fig.add_hline(y=float(np.nanmean(miou)), line_dash="dash", annotation_text="overall mean")
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), title=f"Mean per-image mIoU by {names[metric]}",
                       yaxis=dict(range=[0, 1], title="mean mIoU"), xaxis_title=names[metric])
-    st.plotly_chart(fig, key="seg_by_metric")
+    show_chart(fig, key="seg_by_metric")
     if buckets.n_missing:
         st.caption(f"{buckets.n_missing} image(s) without a value for this metric are not in any bucket.")
     small = [few_bucket_items_note(int(c), "images") for c in counts]
@@ -126,8 +128,9 @@ def _css(rgb) -> str:
 
 
 def legend(names, colours) -> None:
+    # our constant markup; a class name enters it only through html_text (it may hold HTML or Markdown)
     chips = " ".join(f"<span style='background:{_css(colours[i])};padding:1px 8px;border-radius:3px;color:white'>"
-                     f"{i} {n}</span>" for i, n in enumerate(names))
+                     f"{i} {html_text(n)}</span>" for i, n in enumerate(names))
     st.markdown(chips + " <span style='border:1px solid #ccc;padding:1px 8px'>ignore</span>", unsafe_allow_html=True)
 
 
@@ -187,4 +190,4 @@ def page(sel) -> None:
 try:
     page(selection())
 except UserError as e:
-    st.error(str(e))
+    st.error(plain(e))

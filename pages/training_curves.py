@@ -10,6 +10,8 @@ import streamlit as st
 from explorer.errors import UserError
 from explorer.analysis import training
 from explorer.ui.state import selection
+from explorer.ui.charts import show_chart
+from explorer.ui.text import plain
 
 AXIS_TITLES = {"step": "step", "epoch": "epoch", "time": "elapsed time (s)"}
 SERIES = {"train": ("#1f77b4", "solid"), "val": ("#d62728", "solid")}
@@ -71,7 +73,7 @@ def main() -> None:
     cols = st.columns(4)
     unit = AXIS_TITLES[axis]
     cols[0].metric(f"Best {unit}", fmt(summary.best_x), help="first evaluation with the lowest validation loss")
-    cols[1].metric("Best validation loss", fmt(summary.best_val_loss), help=f"exact value {summary.best_val_loss!r}")
+    cols[1].metric("Best validation loss", fmt(summary.best_val_loss), help=f"exact value {float(summary.best_val_loss)!r}")
     cols[2].metric("Training loss there", fmt(summary.train_loss_at_best))
     cols[3].metric(f"Over-fitting from {unit}", "none" if summary.onset_x is None else fmt(summary.onset_x),
                    help=training.RULE.format(patience=patience))
@@ -84,10 +86,10 @@ def main() -> None:
     for kind in ("loss", "accuracy"):
         fig = curve_figure(log, axis, kind, summary)
         if fig is not None:
-            st.plotly_chart(fig, key=f"tc_{kind}")
+            show_chart(fig, key=f"tc_{kind}")
     others = [c for c in log.columns if c not in training.COLUMNS]
     if others:
-        with st.expander(f"Other logged series ({len(others)})"):
+        with st.expander(f"Other logged series ({len(others):,})"):
             st.line_chart(log.set_index(training.x_values(log, axis))[others])
     with st.expander("Log table"):
         st.dataframe(log, hide_index=True)
@@ -96,4 +98,4 @@ def main() -> None:
 try:
     main()
 except UserError as e:
-    st.error(str(e))
+    st.error(plain(e))

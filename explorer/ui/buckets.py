@@ -15,6 +15,7 @@ from explorer.project.folder import Project
 from explorer.export.subset import coco_subset
 from explorer.ui.outcomes import metric_names, metrics_for_target
 from explorer.ui.gallery import show_gallery
+from explorer.ui.text import plain
 
 SMALL_BUCKET = 10  # fewer items than this: say the bucket is too small to generalise from
 
@@ -87,18 +88,19 @@ def show_bucket(project: Project, table: pd.DataFrame, *, key: str, default_outc
     if metric_range and finite.sum() > 1 and np.nanmin(values) < np.nanmax(values):
         lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
         range_key = f"{key}:range:{column}"
-        low, high = st.slider(f"{choices[column]} range", lo, hi, (lo, hi), key=range_key)
+        low, high = st.slider(f"{plain(choices[column])} range", lo, hi, (lo, hi), key=range_key)
         inside = finite & (values >= low) & (values <= high)
         if not (low == lo and high == hi):
             if (~finite).any():
-                st.caption(f"{int((~finite).sum()):,} item(s) without a value for {choices[column]} are left out by the range.")
+                st.caption(f"{int((~finite).sum()):,} item(s) without a value for {plain(choices[column])} are left out "
+                           "by the range.")
             rows, values = rows[inside], values[inside]
     elif (~finite).all() and len(rows):
-        st.caption(f"{choices[column]} has no value for these items (e.g. a prediction-only metric on missed labels).")
+        st.caption(f"{plain(choices[column])} has no value for these items (e.g. a prediction-only metric on missed labels).")
     rows = sort_rows(rows.assign(_value=values), values, descending=descending)
 
     if 0 < len(rows) < SMALL_BUCKET:
-        st.warning(f"Only {len(rows)} item(s) in this bucket — too few to draw conclusions from; look at them one by one.")
+        st.warning(f"Only {len(rows):,} item(s) in this bucket — too few to draw conclusions from; look at them one by one.")
     title = choices[column] if column not in BUILTIN_SORTS else None
     show_gallery(rows, key=f"{key}:gallery", project=project, per_page=12, columns=4,
                  make_tiles=lambda page: outcome_tiles(project, page, metric_title=title,

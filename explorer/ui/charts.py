@@ -2,12 +2,18 @@
 
 Each builder takes a small summary table (one row per metric, bucket, class or curve point) and returns a
 ``plotly.graph_objects.Figure``; curves are thinned to at most ``MAX_CURVE_POINTS`` points per trace.
+
+Every figure reaches the page through ``show_chart``, which HTML-escapes the figure's text (``escape_figure``):
+Plotly renders ``<b>``, ``<br>`` and ``<a href>`` found in category names, trace names and titles, and those hold
+class names, metric titles and file names (``explorer.ui.text``).
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+
+from explorer.ui.text import chart_text
 
 MAX_CURVE_POINTS = 400
 RATE_TITLES = {
@@ -155,3 +161,55 @@ def bucket_rates_figure(perf: pd.DataFrame, overall: pd.DataFrame, rates: tuple[
         xaxis=dict(title="bucket (metric range)", type="category"),
     )
     return fig
+
+
+# trace attributes holding data shown as text (axis categories, cell text, hover text, legend names); templates
+# (hovertemplate, texttemplate) are our own constant markup and are left alone
+_TRACE_TEXT = ("x", "y", "z", "text", "hovertext", "labels", "name", "customdata", "legendgroup")
+_AXIS_TEXT = ("ticktext",)
+
+
+def _escaped(value):
+    """``value`` with every string inside it (nested lists / arrays included) through ``chart_text``."""
+    if isinstance(value, str):
+        return chart_text(value)
+    if isinstance(value, (list, tuple)):
+        return [_escaped(v) for v in value]
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OUS":
+        return np.vectorize(lambda v: chart_text(v) if isinstance(v, str) else v, otypes=[object])(value)
+    return value
+
+
+def escape_figure(fig: go.Figure) -> go.Figure:
+    """``fig`` with its data text, titles, annotations and tick texts HTML-escaped in place (returned).
+
+    Numbers are untouched; a point selected on the chart reports the escaped category (``html.unescape`` it)."""
+    for trace in fig.data:
+        for attr in _TRACE_TEXT:
+            if attr in trace and trace[attr] is not None:
+                trace[attr] = _escaped(trace[attr])
+    layout = fig.layout
+    if layout.title.text is not None:
+        layout.title.text = chart_text(layout.title.text)
+    for name in layout:
+        if name.startswith(("xaxis", "yaxis")):
+            axis = layout[name]
+            if axis.title.text is not None:
+                axis.title.text = chart_text(axis.title.text)
+            for attr in _AXIS_TEXT:
+                if axis[attr] is not None:
+                    axis[attr] = _escaped(list(axis[attr]))
+    if layout.legend.title.text is not None:
+        layout.legend.title.text = chart_text(layout.legend.title.text)
+    for note in layout.annotations:
+        if note.text is not None:
+            note.text = chart_text(note.text)
+    return fig
+
+
+def show_chart(fig: go.Figure, *, where=None, **kwargs):
+    """``st.plotly_chart`` of ``escape_figure(fig)`` in ``where`` (a column or container; default the page):
+    the one way a figure reaches the page."""
+    import streamlit as st
+
+    return (where or st).plotly_chart(escape_figure(fig), **kwargs)

@@ -25,6 +25,7 @@ from explorer.errors import UserError
 from explorer.project.folder import Project
 from explorer.drawing.render import render_tile
 from explorer.drawing.tiles import Tile, tiles_from_boxes
+from explorer.ui.text import plain
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -86,7 +87,7 @@ def show_gallery(items: Sequence[Tile] | pd.DataFrame, *, key: str, project: Pro
     else:
         n_items = len(items)
     if n_items == 0:
-        st.info(empty_message)
+        st.info(empty_message)  # our text: callers pass constants
         return []
     start, stop = _page_controls(n_items, key=key, per_page=per_page)
     if isinstance(items, pd.DataFrame) and make_tiles is None:
@@ -107,9 +108,9 @@ def show_gallery(items: Sequence[Tile] | pd.DataFrame, *, key: str, project: Pro
         with grid[i % columns]:
             thumb = _thumbnail_png(str(project.root), project.fingerprint, tile.cache_key(), max_side, tile)
             if isinstance(thumb, str):
-                st.warning(thumb, icon="🖼️")
+                st.warning(plain(thumb), icon="🖼️")  # names the file: user text
                 if tile.caption:
-                    st.caption(tile.caption)
+                    st.caption(plain(tile.caption))
             else:
-                st.image(thumb, caption=tile.caption or None, width="stretch")
+                st.image(thumb, caption=plain(tile.caption) if tile.caption else None, width="stretch")
     return tiles

@@ -22,7 +22,8 @@ from explorer.analysis import (
 from explorer import tasks
 from explorer.analysis.outcomes import rated
 from explorer.datametrics.catalog import entries_for
-from explorer.ui.charts import sorted_bar
+from explorer.ui.charts import show_chart, sorted_bar
+from explorer.ui.text import plain
 from explorer.ui.outcomes import metric_catalog, metric_names, metrics_stamp, outcome_table
 
 CORRELATION_METHODS = {"Pearson (linear)": "pearson", "Spearman (rank, monotone)": "spearman"}
@@ -68,37 +69,37 @@ def render_metric_importance(metrics: pd.DataFrame, outcome, names: dict[str, st
     """
     y = np.asarray(outcome).astype(bool)
     if len(metrics.columns) == 0 or len(y) == 0:
-        st.info(f"No data metrics or no rows to relate to “{outcome_label}”.")
+        st.info(f"No data metrics or no rows to relate to “{plain(outcome_label)}”.")
         return
     imp, cor = importance_tables(metrics, y, names, cache_key=cache_key, method=method,
                                  max_samples=max_samples, random_state=random_state, groups=groups,
                                  grouped_metrics=grouped_metrics)
     n_pos, n = int(y.sum()), len(y)
-    st.caption(f"Y = “{outcome_label}” · {n:,} rows, {n_pos:,} with Y true · importance = I(X;Y)/H(Y), "
+    st.caption(f"Y = “{plain(outcome_label)}” · {n:,} rows, {n_pos:,} with Y true · importance = I(X;Y)/H(Y), "
                f"bias-corrected plug-in estimate on quantile bins over every row (no random numbers; at most "
                f"{max_samples:,} rows per metric, a deterministic stratified subsample above that); baseline = "
                f"the importance of a shuffled outcome (random_state={random_state}); see docs/metrics.md"
                + ("; rows of one image sharing a frame (F) value count as one unit" if groups is not None else ""))
     if n_pos < MIN_POSITIVES:
-        st.warning(f"Only {n_pos} row(s) with Y = “{outcome_label}” (fewer than {MIN_POSITIVES}): the importance "
+        st.warning(f"Only {n_pos:,} row(s) with Y = “{plain(outcome_label)}” (fewer than {MIN_POSITIVES}): the importance "
                    "values are rough estimates.")
     # a metric constant over the rows carries no information: listed under the charts, not drawn as empty bars
     constant = imp["note"].fillna("").astype(str).str.startswith("metric is constant").to_numpy()
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(sorted_bar(imp[~constant], value="importance",
-                                   title="Metric importance (0 = none, 1 = predicts Y)"),
-                        key=f"importance_{outcome_label}")
+        show_chart(sorted_bar(imp[~constant], value="importance",
+                              title="Metric importance (0 = none, 1 = predicts Y)"),
+                   key=f"importance_{outcome_label}")
     with right:
-        st.plotly_chart(sorted_bar(cor, value="correlation", value_range=(-1.0, 1.0),
-                                   title=f"Metric correlation with Y ({method.capitalize()})"),
-                        key=f"correlation_{outcome_label}")
+        show_chart(sorted_bar(cor, value="correlation", value_range=(-1.0, 1.0),
+                              title=f"Metric correlation with Y ({method.capitalize()})"),
+                   key=f"correlation_{outcome_label}")
     if constant.any():
         st.caption(f"{int(constant.sum())} metric(s) constant over these rows (no information, not drawn): "
-                   + ", ".join(imp.loc[constant, "display_name"].astype(str)))
+                   + ", ".join(map(plain, imp.loc[constant, "display_name"].astype(str))))
     table = imp.merge(cor[["metric", "correlation", "note"]].rename(columns={"note": "correlation_note"}),
                       on="metric", how="left")
-    with st.expander(f"Numbers and sample sizes (Y = {outcome_label})"):
+    with st.expander(f"Numbers and sample sizes (Y = {plain(outcome_label)})"):
         st.dataframe(
             table[["display_name", "importance", "baseline", "correlation", "n_samples", "n_positive", "note",
                    "correlation_note"]],
@@ -117,7 +118,7 @@ def render_task_importance(sel, *, method: str = "pearson") -> None:
             st.info("No data metrics computed for this project yet: run `explorer metrics PROJECT`.")
             return
         table = rated(outcome_table(sel, o.target), o.column)
-        st.markdown(f"**{o.target.capitalize()}** — Y = “{o.title}”" + _options_note(task, sel.core))
+        st.markdown(f"**{plain(o.target.capitalize())}** — Y = “{plain(o.title)}”" + _options_note(task, sel.core))
         per_image = o.target != "images"
         frame = [e.name for e in entries_for(metric_catalog(project), o.target, names) if e.level == "F"]
         render_metric_importance(
