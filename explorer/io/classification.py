@@ -33,8 +33,8 @@ import pandas as pd
 from explorer.errors import ProblemReport, UserError
 from explorer.project.folder import Project
 from explorer.evaluation.classification import SCORES_TABLE
-from explorer.io.images import image_folder, images_table
-from explorer.io.scan import natural_key, scan_images
+from explorer.io.images import image_folder, images_table, scan_images_inside
+from explorer.io.scan import natural_key
 from explorer.io.table_files import class_list, drop_duplicates, drop_empty, read_csv, report_rows, resolve_images
 
 CONFIDENCE_COLUMNS = ("score", "confidence")
@@ -93,7 +93,7 @@ def import_project(out, *, images=None, labels=None, predictions=None, splits=No
     if labels == "folders" and images is None:
         raise UserError("labels='folders' needs the image folder (images=...)")
     report = ProblemReport()
-    known_images = scan_images(image_folder(images)) if images is not None else None
+    known_images = scan_images_inside(image_folder(images), report) if images is not None else None
 
     label_rows = (_labels_from_folders(known_images, report) if labels == "folders"
                   else _labels_from_csv(labels, known_images, report))

@@ -4,6 +4,11 @@ images is ``explorer.io.scan.scan_images`` (the one scanner).
 Every importer funnels its image records through ``attach_image_files``: a ``file_name`` that escapes the
 image root is rejected; a missing or unreadable file is reported, and the record is kept when its size is known
 (from the label file), so an evaluation-only project still works.
+
+Files outside a folder are never read (docs/importing.md): every file an importer finds in a folder (images,
+label files, masks, MLflow metric files) goes through ``files_inside`` / ``scan_images_inside``, which resolve
+symlinks with ``explorer.project.paths.safe_join_all`` and report a file that lands outside the folder as an
+``unsafe_file_name`` problem instead of reading it.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from PIL import Image
 from explorer.errors import ProblemReport, UserError
 from explorer.io.scan import scan_images
 from explorer.io.splits import assign_splits
-from explorer.project.paths import safe_join
+from explorer.project.paths import safe_join, safe_join_all
 
 # Stands in for the image root when a project has no image folder, so that names like "../x" or "/etc/x"
 # are still rejected the same way (safe_join never touches the file system for a path that does not exist).
@@ -32,6 +37,24 @@ def image_folder(path: str | Path) -> Path:
     if not root.is_dir():
         raise UserError(f"image folder {path} does not exist or is not a folder")
     return root
+
+
+def files_inside(folder: Path, names: list[str], report: ProblemReport) -> list[tuple[str, Path]]:
+    """``(name, resolved path)`` of each of ``names`` (relative to ``folder``) whose file stays inside ``folder``
+    once symlinks are resolved, in order; each other one is an ``unsafe_file_name`` problem and is never read."""
+    kept = []
+    for name, path in zip(names, safe_join_all(folder, names)):
+        if isinstance(path, UserError):
+            report.add(str(Path(folder) / name), name, f"{path}; the file is not read", "unsafe_file_name")
+        else:
+            kept.append((name, path))
+    return kept
+
+
+def scan_images_inside(root: Path, report: ProblemReport) -> list[str]:
+    """``scan_images(root)`` without the images whose file lies outside ``root`` (a symlink out of the folder),
+    each reported by ``files_inside``: the images of a per-image task (classification, regression, YOLO)."""
+    return [name for name, _ in files_inside(root, scan_images(root), report)]
 
 
 def read_size(path: Path) -> tuple[int, int]:
@@ -88,7 +111,7 @@ def folder_images(root: Path, report: ProblemReport, *, no_size_reason: str) -> 
     """Image records of every image under ``root`` (``explorer.io.scan`` order = ``image_id`` 1..n), sizes read
     from the headers by ``attach_image_files`` (an unreadable file is rejected: ``no_size_reason`` says why its
     size was needed). For importers whose images are the folder's files (images only, YOLO)."""
-    names = scan_images(root)
+    names = scan_images_inside(root, report)
     images = pd.DataFrame({"image_id": np.arange(1, len(names) + 1, dtype=np.int64), "file_name": names,
                            "width": np.nan, "height": np.nan})
     return attach_image_files(images, root, report, str(root), lambda k: names[k], no_size_reason=no_size_reason)
@@ -161,7 +184,14 @@ def header_sizes(root: Path, file_names: list[str], report: ProblemReport) -> tu
     """``(n,)`` widths and heights of ``root / name`` from the image headers, NaN for a missing or unreadable file,
     which is flagged (``unreadable_image``) because the per-image tasks keep the image: their labels need no size.
     """
-    width, height, errors = probe_sizes([Path(root) / name for name in file_names])
+    paths = safe_join_all(root, file_names)  # never a header outside the folder (callers scan with files_inside)
+    inside = [i for i, p in enumerate(paths) if not isinstance(p, UserError)]
+    width, height = np.full(len(file_names), np.nan), np.full(len(file_names), np.nan)
+    errors: list[str | None] = [str(p) if isinstance(p, UserError) else None for p in paths]
+    w, h, probed = probe_sizes([paths[i] for i in inside])
+    width[inside], height[inside] = w, h
+    for j, i in enumerate(inside):
+        errors[i] = probed[j]
     for name, error in zip(file_names, errors):
         if error is not None:
             report.warn(Path(root) / name, name, f"{error}; kept without its size", "unreadable_image")

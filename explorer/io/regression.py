@@ -21,8 +21,8 @@ from explorer.errors import ProblemReport, UserError
 from explorer.project.folder import Project
 from explorer.project.schema import DEFAULT_RUN
 from explorer.evaluation.regression import TABLE
-from explorer.io.images import image_folder, images_table
-from explorer.io.scan import natural_key, scan_images
+from explorer.io.images import image_folder, images_table, scan_images_inside
+from explorer.io.scan import natural_key
 from explorer.io.table_files import drop_duplicates, drop_empty, read_csv, report_rows, resolve_images
 
 
@@ -51,7 +51,7 @@ def import_project(out, *, images=None, labels=None, predictions=None, splits=No
     if labels is None:
         raise UserError("a regression project needs labels: a CSV 'image,target[,prediction]'")
     report = ProblemReport()
-    known_images = scan_images(image_folder(images)) if images is not None else None
+    known_images = scan_images_inside(image_folder(images), report) if images is not None else None
 
     rows = _rows(labels, ("image", "target"), known_images, report)
     rows, target = _numbers(report, labels, rows, "target", skip=True)

@@ -32,7 +32,7 @@ import pandas as pd
 
 from explorer.errors import ProblemReport, UserError
 from explorer.evaluation.segmentation import IGNORE_INDEX
-from explorer.io.images import header_sizes
+from explorer.io.images import files_inside, header_sizes
 from explorer.io.scan import scan_files, scan_images
 from explorer.io.splits import assign_splits
 from explorer.io.table_files import class_list
@@ -48,7 +48,7 @@ def _scan(folder: Path, suffixes: set[str], report: ProblemReport, what: str) ->
     """Mask files under ``folder`` by key (relative path without extension), in the scanner's order (the same walk
     as the images: ``explorer.io.scan``); a non-PNG file or a duplicate key is a problem."""
     found: dict[str, Path] = {}
-    for rel in scan_files(folder):
+    for rel, _ in files_inside(folder, scan_files(folder), report):  # a mask symlinked from outside is not read
         path = folder / rel
         if path.name == "classes.txt":
             continue
@@ -64,11 +64,11 @@ def _scan(folder: Path, suffixes: set[str], report: ProblemReport, what: str) ->
     return found
 
 
-def _class_names(labels: Path | None, classes, num_classes) -> list[str] | None:
+def _class_names(labels: Path | None, classes, num_classes, report: ProblemReport) -> list[str] | None:
     if classes is not None:
         names = class_list(classes)
-    elif labels is not None and (labels / "classes.txt").is_file():
-        names = class_list(labels / "classes.txt")
+    elif labels is not None and (labels / "classes.txt").is_file() and files_inside(labels, ["classes.txt"], report):
+        names = class_list(labels / "classes.txt")  # (a classes.txt linked from outside the folder is not read)
     elif num_classes is not None:
         names = [f"class_{i}" for i in range(int(num_classes))]
     else:
@@ -149,7 +149,7 @@ def import_project(out, *, images=None, labels=None, predictions=None, splits=No
     label_files = _scan(folders["labels"], {".png"}, report, "label")
     pred_files = _scan(folders["predictions"], {".png"}, report, "prediction") if "predictions" in folders else {}
     image_files = _scan_images(folders["images"], report) if "images" in folders else {}
-    names = _class_names(folders["labels"], classes, num_classes)
+    names = _class_names(folders["labels"], classes, num_classes, report)
 
     keys = list(image_files) if image_files else list(label_files)  # image ids follow the scanner's order
     if image_files:
@@ -205,7 +205,7 @@ def import_project(out, *, images=None, labels=None, predictions=None, splits=No
 def _scan_images(folder: Path, report: ProblemReport) -> dict[str, Path]:
     """Images under ``folder`` by key, in the scanner's order; a second image with the same key is a problem."""
     found: dict[str, Path] = {}
-    for rel in scan_images(folder):
+    for rel, _ in files_inside(folder, scan_images(folder), report):  # an image linked from outside is not read
         key = _key(Path(rel))
         if key in found:
             report.add(folder / rel, rel, f"same name as {found[key].name} apart from the extension; masks cannot "

@@ -24,7 +24,10 @@ import pandas as pd
 
 from explorer.errors import ProblemReport, UserError
 from explorer.project.folder import Project
+from explorer.io.images import files_inside
+from explorer.io.scan import scan_files
 from explorer.io.table_files import read_csv
+from explorer.project.paths import safe_join
 from explorer.analysis.training import TABLE
 
 ALIASES = {
@@ -160,9 +163,13 @@ def find_mlflow_run(path: Path, run: str | None = None) -> Path:
 
 def _read_mlflow(path: Path, report, run: str | None) -> pd.DataFrame:
     run_dir = find_mlflow_run(path, run)
+    metrics = run_dir / "metrics"
+    # files outside the folder given are never read: the metrics folder must resolve inside it, and each metric
+    # file inside the metrics folder (a symlink out of it is a problem, its content never reaches the report)
+    safe_join(path, metrics.relative_to(path).as_posix())
     series = []
-    for file in sorted(p for p in (run_dir / "metrics").rglob("*") if p.is_file()):
-        key = file.relative_to(run_dir / "metrics").as_posix()
+    for key, _ in sorted(files_inside(metrics, scan_files(metrics), report), key=lambda kv: Path(kv[0])):
+        file = metrics / key
         rows, good = [], []
         for n, line in enumerate(file.read_text().splitlines(), start=1):
             parts = line.split()

@@ -16,11 +16,18 @@ Categories: the class list given (``classes``: ``data.yaml``/``classes.txt`` or 
 names met; ``category_id`` = position in that list (0-based, the same index a YOLO prediction file uses).
 Image ids are assigned 1..n in sorted file order. Records are named ``object[k] ('name')`` (k 0-based within
 the file) or ``file`` in messages.
+
+Parsing is ``defusedxml``'s: a file declaring entities (billion laughs) or referring to an external entity or DTD
+(XXE: ``<!ENTITY x SYSTEM "file:///etc/passwd">``) is an ``unsafe_xml`` problem naming the file; nothing it refers
+to is fetched or expanded, and the other files are imported.
 """
 from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
+
+import defusedxml
+import defusedxml.ElementTree as safe_xml
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -29,8 +36,8 @@ import pandas as pd
 from explorer.project import schema
 from explorer.errors import ProblemReport, UserError
 from explorer.io.coco import Tables
-from explorer.io.images import attach_image_files
-from explorer.io.scan import scan_images
+from explorer.io.images import attach_image_files, files_inside
+from explorer.io.scan import scan_files, scan_images
 from explorer.io.validate import check_boxes
 from explorer.io.yolo import resolve_class_names
 
@@ -67,7 +74,12 @@ def _parse_file(path: Path, report: ProblemReport) -> ET.Element | None:
         if path.stat().st_size == 0:
             report.add(file, "file", "is empty", "malformed_xml")
             return None
-        root = ET.parse(path).getroot()
+        # forbid_dtd: a VOC annotation never needs a DTD; entities and external references are refused as well
+        root = safe_xml.parse(path, forbid_dtd=True, forbid_entities=True, forbid_external=True).getroot()
+    except defusedxml.DefusedXmlException as e:
+        report.add(file, "file", f"refused: the XML declares a DTD, entities or external references ({e}); "
+                   "VOC annotations need none, and they could read other files or expand without end", "unsafe_xml")
+        return None
     except ET.ParseError as e:
         line, col = e.position
         report.add(file, "file", f"malformed XML at line {line}, column {col + 1}: {e.msg if hasattr(e, 'msg') else e}", "malformed_xml")
@@ -113,8 +125,9 @@ def read_voc_labels(labels: str | Path, *, images_root: Path | None, report: Pro
     folder = Path(labels)
     if folder.is_file():
         files, folder = [folder], folder.parent
-    elif folder.is_dir():
-        files = sorted(folder.rglob("*.xml"))
+    elif folder.is_dir():  # hidden files skipped like every scan; a symlink out of the folder is not read
+        names = [n for n in scan_files(folder) if n.lower().endswith(".xml")]
+        files = sorted(folder / name for name, _ in files_inside(folder, names, report))
     else:
         raise UserError(f"VOC labels {folder} do not exist")
     if not files:

@@ -27,7 +27,8 @@ import pandas as pd
 from explorer.project import schema
 from explorer.errors import ProblemReport, UserError
 from explorer.io.coco import Tables
-from explorer.io.images import folder_images
+from explorer.io.images import files_inside, folder_images
+from explorer.io.scan import scan_files
 from explorer.io.table_files import class_list, read_yaml
 from explorer.io.validate import check_boxes, check_scores
 
@@ -82,8 +83,11 @@ def yaml_splits(yaml_path: Path | None, images_root: Path, file_names: list[str]
 
 
 # ---- txt files -----------------------------------------------------------------------------------------------
-def _txt_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*.txt") if p.name != "classes.txt" and p.is_file())
+def _txt_files(folder: Path, report: ProblemReport) -> list[Path]:
+    """The label txt files under ``folder`` (hidden ones skipped, like every scan), sorted; a file whose symlink
+    leads outside ``folder`` is a problem and is not read (``files_inside``)."""
+    names = [n for n in scan_files(folder) if n.lower().endswith(".txt") and n.rpartition("/")[2] != "classes.txt"]
+    return sorted(folder / name for name, _ in files_inside(folder, names, report))
 
 
 def match_files(txt_files: list[Path], folder: Path, images: pd.DataFrame) -> list[int | None]:
@@ -143,7 +147,7 @@ def read_txt_objects(folder: Path, images: pd.DataFrame, categories: pd.DataFram
     (the index is the id). Returns the table (``id`` 1..n, ``image_id``, ``category_id``, ``x, y, w, h, area``
     [, ``score``]) and the set of image rows that have a txt file.
     """
-    files = _txt_files(folder)
+    files = _txt_files(folder, report)
     rows = match_files(files, folder, images)
     cat_ids = None if categories is None else np.sort(categories["category_id"].to_numpy(np.int64))
     fields = (6,) if with_score else (5,)
