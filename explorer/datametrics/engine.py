@@ -211,12 +211,21 @@ def _image_pass(file_names: list[str], tasks: list, plan: Plan, *, cache, worker
     return found
 
 
+def _report_cache_notes(cache, report: ProblemReport) -> None:
+    """Damaged cache files met on reading (treated as missing, recomputed), flagged by file name."""
+    for file, message in cache.notes:
+        report.warn(file, "metrics cache", message, "damaged_cache")
+
+
 class _CacheRows:
     """New per-image values on their way to the cache, appended in batches (one Parquet row group each)."""
+
+    FLUSH_SECONDS = 1.0  # at most this much finished work is lost when the run is killed (a few ms per flush)
 
     def __init__(self, cache):
         self.cache = cache
         self.base, self.frame, self.boxes = [], [], []
+        self.last = time.monotonic()
 
     def add(self, item: str, r) -> None:
         if r.base is not None:
@@ -224,11 +233,16 @@ class _CacheRows:
         self.frame.extend((k, item, v) for k, v in r.frame.items())
         for box_item, values in r.boxes.values():
             self.boxes.extend((k, box_item, v) for k, v in values.items())
-        if len(self.frame) >= 4096 or len(self.boxes) >= 256:
+        if (len(self.frame) >= 4096 or len(self.boxes) >= 256
+                or time.monotonic() - self.last >= self.FLUSH_SECONDS):
             self.flush()
 
     def flush(self) -> None:
         import pandas as pd
+
+        self.last = time.monotonic()
+        if not (self.base or self.frame or self.boxes):
+            return
 
         self.cache.append("base", pd.DataFrame(self.base, columns=["item", "width", "height", "phash"]))
         self.cache.append("frame", pd.DataFrame(self.frame, columns=["key", "item", "value"]))
@@ -490,14 +504,24 @@ def compute_metrics(project, *, plugins=(), progress: bool = True, workers: int 
     unreadable images are reported by name, their pixel metrics are NaN, the rest is computed).
     ``executor``: where the per-image work runs instead of the local pool (``dask_engine.dask_executor()``).
     """
-    from explorer.datametrics.cache import MetricCache
     from explorer.project.folder import Project
+    from explorer.project.lock import project_lock
 
     project = project if isinstance(project, Project) else Project.load(project)
+    with project_lock(project.root, "metrics"):  # one writer per project (a second run refuses, naming the lock)
+        return _compute_metrics_locked(project, plugins=plugins, progress=progress, workers=workers,
+                                       executor=executor)
+
+
+def _compute_metrics_locked(project, *, plugins, progress: bool, workers, executor) -> MetricsStats:
+    from explorer.datametrics.cache import MetricCache
+    from explorer.project.files import atomic_parquet, atomic_text
+
     start = time.perf_counter()
     metrics, sources = _selected_metrics(plugins)
     stats = MetricsStats(images=len(project.images))
     cache = MetricCache(project.root / "cache" / "metrics")
+    _report_cache_notes(cache, stats.problems)
     try:
         frame, boxes, unavailable, found = _compute_project(project, metrics=metrics, sources=sources, cache=cache,
                                                             workers=workers, progress=progress, stats=stats,
@@ -509,9 +533,10 @@ def compute_metrics(project, *, plugins=(), progress: bool = True, workers: int 
     cache.commit(items=current)
     out = project.metrics_dir
     out.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(out / "frame.parquet", index=False)
-    boxes["O"].to_parquet(out / "labels.parquet", index=False)
-    boxes["P"].to_parquet(out / "predictions.parquet", index=False)
+    # each file replaced atomically; catalog.json last: it is what says "metrics computed"
+    atomic_parquet(frame, out / "frame.parquet")
+    atomic_parquet(boxes["O"], out / "labels.parquet")
+    atomic_parquet(boxes["P"], out / "predictions.parquet")
     catalog = {
         "metrics": [r for r in _catalog_rows(metrics, unavailable, ("F", "O", "P")) if r["available"]],
         "unavailable": [{"name": n, "level": lv, "reason": why} for (n, lv), why in unavailable.items()],
@@ -520,9 +545,11 @@ def compute_metrics(project, *, plugins=(), progress: bool = True, workers: int 
     }
     for row in catalog["metrics"]:
         row["lo"], row["hi"] = _json_number(row["lo"]), _json_number(row["hi"])
-    (out / "catalog.json").write_text(json.dumps(catalog, indent=1))
     if len(stats.problems):
-        (out / "problems.json").write_text(json.dumps(stats.problems.to_dict(), indent=1))
+        atomic_text(out / "problems.json", json.dumps(stats.problems.to_dict(), indent=1))
+    else:  # a clean rerun must not leave the last run's problems behind
+        (out / "problems.json").unlink(missing_ok=True)
+    atomic_text(out / "catalog.json", json.dumps(catalog, indent=1))
     stats.seconds = time.perf_counter() - start
     return stats
 
@@ -545,11 +572,22 @@ def _folder_table(images_dir, *, plugins, progress: bool, workers: int | None, c
     metrics, sources = _selected_metrics(plugins)
     metrics = [m for m in metrics if m.is_frame]
     stats = MetricsStats(images=len(names))
-    cache = None
     if cache_dir is not None:
         from explorer.datametrics.cache import MetricCache
+        from explorer.project.lock import project_lock
 
-        cache = MetricCache(Path(cache_dir))
+        with project_lock(Path(cache_dir), "metrics"):  # one writer per cache folder
+            return _folder_table_cached(folder, names, metrics, sources, stats, MetricCache(Path(cache_dir)),
+                                        progress=progress, workers=workers, fork=fork, executor=executor)
+    return _folder_table_cached(folder, names, metrics, sources, stats, None, progress=progress, workers=workers,
+                                fork=fork, executor=executor)
+
+
+def _folder_table_cached(folder: Path, names: list[str], metrics: list, sources: tuple, stats: MetricsStats, cache,
+                         *, progress: bool, workers, fork: bool, executor):
+    """``_folder_table`` once its cache (or None) is open."""
+    if cache is not None:
+        _report_cache_notes(cache, stats.problems)
     base_done, frame_done, _ = cache.done() if cache is not None else (set(), {}, {})
     plan = Plan(frame_metrics=[m for m in metrics if m.kind == "image"], box_metrics={},
                 use_cache=cache is not None, base_done=base_done, frame_done=frame_done, plugin_sources=sources)
@@ -598,10 +636,9 @@ def _string_array(values: list[str]):
 def _write_parquet(table, out) -> Path:
     import pyarrow.parquet as pq
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, out)
-    return out
+    from explorer.project.files import atomic_write
+
+    return atomic_write(out, lambda tmp: pq.write_table(table, tmp))  # a killed run leaves no half file
 
 
 def write_frame_metrics(images_dir: str | Path, out: str | Path, *, plugins=(), progress: bool = True,

@@ -14,7 +14,8 @@ import pandas as pd
 
 from explorer.datametrics.catalog import LEVEL_TABLES, TARGET_ID, TARGET_LEVEL, catalog_frame
 from explorer.errors import UserError
-from explorer.project.folder import Project
+from explorer.project.files import read_parquet
+from explorer.project.folder import METRICS_REPAIR, Project
 
 __all__ = ["LEVEL_TABLES", "MetricTables", "load_metrics", "metrics_for"]
 
@@ -38,11 +39,17 @@ def load_metrics(project: Project | str | Path) -> MetricTables:
     folder = project.metrics_dir
     if not (folder / "catalog.json").is_file():
         raise UserError(f"data metrics of {project.name!r} are not computed yet: run 'explorer metrics {project.root}'")
-    info = json.loads((folder / "catalog.json").read_text())
+    repair = METRICS_REPAIR.format(root=project.root)
+    try:
+        info = json.loads((folder / "catalog.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{folder / 'catalog.json'}: damaged ({e}); {repair}") from None
+    if not isinstance(info, dict):
+        raise UserError(f"{folder / 'catalog.json'}: damaged (not a JSON object); {repair}")
     tables = {}
     for lv, (file, id_col) in LEVEL_TABLES.items():
         path = folder / f"{file}.parquet"
-        df = pd.read_parquet(path) if path.is_file() else pd.DataFrame({id_col: pd.Series(dtype="int64")})
+        df = read_parquet(path, repair=repair) if path.is_file() else pd.DataFrame({id_col: pd.Series(dtype="int64")})
         tables[lv] = df.set_index(id_col)
     catalog = catalog_frame(info.get("metrics", []))
     # the column must exist in its table (a catalogue row without data would break a page)

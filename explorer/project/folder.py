@@ -36,12 +36,15 @@ import pandas as pd
 
 from explorer.project import schema
 from explorer.errors import ProblemReport, UserError
+from explorer.project.files import atomic_parquet, atomic_text, read_parquet
 from explorer.project.paths import safe_join  # noqa: F401  (re-exported: callers import it from here)
 
 MANIFEST = "project.json"
 #: 1: one set of predictions; 2: predictions carry a ``run`` column and the manifest lists ``runs``
 FORMAT_VERSION = 2
 CORE_TABLES = ("images", "categories", "labels", "predictions")
+#: how to repair a damaged metric table or cache (the one wording: Project.metric_table, load_metrics, the engine)
+METRICS_REPAIR = "delete {root}/metrics and run 'explorer metrics {root}' to compute it again"
 #: a run name: 1-64 letters, digits, ``_ . + -``, not starting with ``. + -`` (it is shown, typed on the
 #: command line and may name files)
 RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}")
@@ -301,7 +304,7 @@ class Project:
             extra=dict(extra or {}),
         )
         if report is not None:
-            (root / "import_report.json").write_text(json.dumps(report.to_dict(), indent=1))
+            atomic_text(root / "import_report.json", json.dumps(report.to_dict(), indent=1))
             manifest["import_summary"] = {"kept": dict(report.kept), "skipped": report.summary()}
         project.save()
         return project
@@ -313,18 +316,18 @@ class Project:
         hashes = dict(self.manifest.get("tables", {})) if tables is not None else {}
         for name in CORE_TABLES if tables is None else tables:
             path = self.root / f"{name}.parquet"
-            (self.all_predictions if name == "predictions" else getattr(self, name)).to_parquet(path, index=False)
+            atomic_parquet(self.all_predictions if name == "predictions" else getattr(self, name), path)
             hashes[name] = _sha(path)
         if tables is None:
             if self.extra:
                 (self.root / "tables").mkdir(exist_ok=True)
             for name, df in self.extra.items():
                 path = self.root / "tables" / f"{name}.parquet"
-                df.to_parquet(path, index=False)
+                atomic_parquet(df, path)
                 hashes[f"tables/{name}"] = _sha(path)
         self.manifest["tables"] = hashes
         self.manifest["runs"] = self.runs
-        (self.root / MANIFEST).write_text(json.dumps(self.manifest, indent=1))
+        atomic_text(self.root / MANIFEST, json.dumps(self.manifest, indent=1))
 
     @classmethod
     def load(cls, root: str | Path, run: str | None = None) -> "Project":
@@ -335,17 +338,27 @@ class Project:
         manifest_path = root / MANIFEST
         if not manifest_path.is_file():
             raise UserError(f"{root} is not a project folder (no {MANIFEST}); build one with 'explorer import'")
+        repair = f"the project folder is damaged: rebuild it with 'explorer import ... --out {root} --overwrite'"
         try:
-            manifest = json.loads(manifest_path.read_text())
-        except json.JSONDecodeError as e:
-            raise UserError(f"{manifest_path}: not valid JSON ({e})") from None
-        if int(manifest.get("format_version", 1)) > FORMAT_VERSION:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+            raise UserError(f"{manifest_path}: not valid JSON ({e}); {repair}") from None
+        if not isinstance(manifest, dict):
+            raise UserError(f"{manifest_path}: not a project manifest (a JSON object); {repair}")
+        try:
+            version = int(manifest.get("format_version", 1))
+        except (TypeError, ValueError):
+            raise UserError(f"{manifest_path}: format_version {manifest.get('format_version')!r} is not a "
+                            f"number; {repair}") from None
+        if version > FORMAT_VERSION:
             raise UserError(f"{root} was written by a newer cv-explorer (project format "
                             f"{manifest['format_version']}, this version reads up to {FORMAT_VERSION}); upgrade it")
+        if not isinstance(manifest.get("tables", {}), dict) or not isinstance(manifest.get("runs", []), list):
+            raise UserError(f"{manifest_path}: 'tables' must be an object and 'runs' a list; {repair}")
         tables = {}
         for name in CORE_TABLES:
             path = root / f"{name}.parquet"
-            tables[name] = pd.read_parquet(path) if path.is_file() else schema.empty(name)
+            tables[name] = read_parquet(path, repair=repair) if path.is_file() else schema.empty(name)
         preds = tables.pop("predictions")
         # written before runs existed: every prediction is run "default"
         if schema.RUN not in preds.columns:
@@ -355,7 +368,7 @@ class Project:
         extra = {}
         for key in manifest.get("tables", {}):
             if key.startswith("tables/"):
-                extra[key[len("tables/"):]] = pd.read_parquet(root / f"{key}.parquet")
+                extra[key[len("tables/"):]] = read_parquet(root / f"{key}.parquet", repair=repair)
         return cls(root=root, manifest=manifest, extra=extra, all_predictions=preds, run=run, **tables)
 
     # ---- computed data metrics ----------------------------------------------------------------------------
@@ -369,4 +382,4 @@ class Project:
         from explorer.datametrics.catalog import LEVEL_FILE  # the one level -> file map
 
         path = (self.metrics_dir / LEVEL_FILE[level]).with_suffix(".parquet")
-        return pd.read_parquet(path) if path.is_file() else None
+        return read_parquet(path, repair=METRICS_REPAIR.format(root=self.root)) if path.is_file() else None

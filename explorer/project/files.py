@@ -1,0 +1,59 @@
+"""Writing a project's files atomically and reading them back checked (pandas imported only when used).
+
+Every table and manifest of a project, its metric tables and the metrics cache are written to a temporary file
+in the same folder and moved into place with ``os.replace`` (atomic on POSIX and Windows): a process killed
+mid-write (SIGKILL, power cut aside) leaves the old file or the new one, never half of one, plus at most a
+``.*.tmp`` file that the next writer ignores.
+
+Reading: a table that still cannot be read (truncated by a disk error, copied halfway, edited by hand) is a
+``UserError`` naming the file and saying how to repair it, never a pyarrow traceback.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+
+def temp_path(path: Path) -> Path:
+    """A unique temporary name beside ``path`` (same folder: ``os.replace`` must not cross file systems)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def atomic_write(path: str | Path, write) -> Path:
+    """``write(tmp)`` writes the whole file at ``tmp``; it then replaces ``path`` in one step."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def atomic_parquet(df, path: str | Path) -> Path:
+    """``df.to_parquet(path, index=False)``, atomically."""
+    return atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
+
+
+def read_parquet(path: str | Path, *, repair: str):
+    """``pd.read_parquet(path)``; a damaged file is a ``UserError``: ``<path>: damaged or truncated Parquet
+    table (<reason>); <repair>``."""
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(path)
+    except Exception as e:  # noqa: BLE001
+        # any failure means "damaged": a truncated file is ArrowInvalid (no footer), but a footer pointing at
+        # garbage surfaces as OSError, ArrowNotImplementedError, Thrift or pandas-metadata errors of any type
+        from explorer.errors import UserError
+
+        reason = " ".join(str(e).split())[:200] or type(e).__name__
+        raise UserError(f"{path}: damaged or truncated Parquet table ({reason}); {repair}") from None
