@@ -48,10 +48,9 @@ def _scan(folder: Path, suffixes: set[str], report: ProblemReport, what: str) ->
     """Mask files under ``folder`` by key (relative path without extension), in the scanner's order (the same walk
     as the images: ``explorer.io.scan``); a non-PNG file or a duplicate key is a problem."""
     found: dict[str, Path] = {}
-    for rel, _ in files_inside(folder, scan_files(folder), report):  # a mask symlinked from outside is not read
+    names = [n for n in scan_files(folder) if n.rpartition("/")[2] != "classes.txt"]  # (read by _class_names)
+    for rel, _ in files_inside(folder, names, report):  # a mask symlinked from outside is not read
         path = folder / rel
-        if path.name == "classes.txt":
-            continue
         if path.suffix.lower() not in suffixes:
             report.add(path, rel, f"not a PNG {what} mask (suffix {path.suffix or 'none'}); lossy or other "
                        "formats would change class indices", "not_png")
