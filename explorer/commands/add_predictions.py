@@ -26,10 +26,13 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from explorer.io.detection import add_predictions
     from explorer.project.folder import Project
+    from explorer.project.lock import project_lock
 
-    project = Project.load(args.project)
-    replaced = args.run in project.runs
-    view, report = add_predictions(project, args.predictions, run=args.run, format=args.format, replace=args.replace)
+    with project_lock(args.project, "add-predictions"):  # one writer per project; released before the metrics run
+        project = Project.load(args.project)
+        replaced = args.run in project.runs
+        view, report = add_predictions(project, args.predictions, run=args.run, format=args.format,
+                                       replace=args.replace)
     verb = "replaced" if replaced else "added"
     print(f"{verb} run {view.run!r} of project {view.name!r}: {len(view.predictions)} predictions; "
           f"runs: {', '.join(view.runs)}")

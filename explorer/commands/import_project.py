@@ -37,7 +37,7 @@ def _task_options(args) -> dict:
         if not sep or not key:
             raise UserError(f"--option {item!r}: expected KEY=VALUE")
         key = key.strip().replace("-", "_")
-        if key in ("run", "format", "splits", "name", "images", "labels", "predictions"):
+        if key in ("run", "format", "splits", "name", "images", "labels", "predictions", "overwrite", "task"):
             raise UserError(f"--option {item!r}: {key!r} has its own flag, use --{key} instead")
         options[key] = value
     if args.classes is not None:
@@ -49,13 +49,12 @@ def run(args) -> int:
     from explorer.io import import_project
 
     out = Path(args.out)
-    if (out / MANIFEST).is_file() and not args.overwrite:
+    if (out / MANIFEST).is_file() and not args.overwrite:  # said early; checked again under the lock
         raise UserError(f"{out} is already a project; pass --overwrite to replace its tables, or choose another --out")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} exists and is not a folder")
     project, report = import_project(
         out, task=args.task, images=args.images, labels=args.labels, predictions=args.predictions,
-        format=args.format, splits=args.splits, name=args.name, run=args.run, **_task_options(args),
+        format=args.format, splits=args.splits, name=args.name, run=args.run, overwrite=args.overwrite,
+        **_task_options(args),
     )
     counts = ", ".join(f"{len(getattr(project, t))} {t}" for t in ("images", "categories", "labels", "predictions"))
     print(f"imported {args.task} project {project.name!r} into {out}: {counts}"

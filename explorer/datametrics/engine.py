@@ -576,7 +576,7 @@ def _folder_table(images_dir, *, plugins, progress: bool, workers: int | None, c
         from explorer.datametrics.cache import MetricCache
         from explorer.project.lock import project_lock
 
-        with project_lock(Path(cache_dir), "metrics"):  # one writer per cache folder
+        with project_lock(Path(cache_dir), "metrics", create=True):  # one writer per cache folder
             return _folder_table_cached(folder, names, metrics, sources, stats, MetricCache(Path(cache_dir)),
                                         progress=progress, workers=workers, fork=fork, executor=executor)
     return _folder_table_cached(folder, names, metrics, sources, stats, None, progress=progress, workers=workers,

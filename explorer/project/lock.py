@@ -27,10 +27,14 @@ LOCK_NAME = ".explorer.lock"
 
 
 @contextlib.contextmanager
-def project_lock(root: str | Path, command: str):
-    """Hold the write lock of project folder ``root`` (created if needed) while the block runs."""
+def project_lock(root: str | Path, command: str, *, create: bool = False):
+    """Hold the write lock of project folder ``root`` while the block runs (``create``: make the folder first;
+    else a missing folder is a ``UserError``)."""
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
+    if create:
+        root.mkdir(parents=True, exist_ok=True)
+    elif not root.is_dir():
+        raise UserError(f"{root} is not a project folder (it does not exist); build one with 'explorer import'")
     path = root / LOCK_NAME
     if fcntl is None:
         yield path

@@ -45,9 +45,18 @@ def _load(path: str, stamp: float) -> Project:
 
 
 def load_project(path: Path | str) -> Project:
-    """The project at ``path``, cached until its manifest is rewritten."""
+    """The project at ``path``, cached until its manifest is rewritten. A project that cannot be loaded (damaged
+    ``project.json`` or table: ``UserError`` naming the file and the repair) is shown as an error and the page
+    stops: never a traceback."""
+    from explorer.errors import UserError
+    from explorer.ui.text import plain
+
     path = Path(path)
-    return _load(str(path), (path / MANIFEST).stat().st_mtime)
+    try:
+        return _load(str(path), (path / MANIFEST).stat().st_mtime)
+    except (UserError, OSError) as e:
+        st.error(f"Cannot open project {plain(path)}: {plain(e)}")
+        st.stop()
 
 
 @dataclass(frozen=True)
