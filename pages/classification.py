@@ -176,7 +176,7 @@ def main() -> None:
         return
     result = ui.evaluate(sel)
     if result.evaluation is None:
-        st.info(f"No image of this split has a prediction ({result.n_images} labelled image(s) selected).")
+        st.info(f"No image of this split has a prediction ({result.n_images:,} labelled image(s) selected).")
         return
     filter_note(result.evaluation, sel, result.n_images)
     headline(result.evaluation, result.n_unpredicted)

@@ -117,7 +117,7 @@ def by_metric(sel, out) -> None:
                       yaxis=dict(range=[0, 1], title="mean mIoU"), xaxis_title=names[metric])
     show_chart(fig, key="seg_by_metric")
     if buckets.n_missing:
-        st.caption(f"{buckets.n_missing} image(s) without a value for this metric are not in any bucket.")
+        st.caption(f"{buckets.n_missing:,} image(s) without a value for this metric are not in any bucket.")
     small = [few_bucket_items_note(int(c), "images") for c in counts]
     if any(small):
         st.caption(next(s for s in small if s))
@@ -130,7 +130,7 @@ def _css(rgb) -> str:
 def legend(names, colours) -> None:
     # our constant markup; a class name enters it only through html_text (it may hold HTML or Markdown)
     chips = " ".join(f"<span style='background:{_css(colours[i])};padding:1px 8px;border-radius:3px;color:white'>"
-                     f"{i} {html_text(n)}</span>" for i, n in enumerate(names))
+                     f"{i:d} {html_text(n)}</span>" for i, n in enumerate(names))
     st.markdown(chips + " <span style='border:1px solid #ccc;padding:1px 8px'>ignore</span>", unsafe_allow_html=True)
 
 
