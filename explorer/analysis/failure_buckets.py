@@ -17,7 +17,7 @@ Columns of the table: ``record`` (``"prediction"``/``"label"``), ``id`` (pred_id
 score of the prediction that matched it, NaN if none), ``iou`` (IoU of the matched pair; for a false detection
 its best IoU with a label of its own class, ``max_iou_same_class``; NaN if unknown), ``iou_other`` (a
 prediction's best IoU with a label of another class, ``max_iou_other_class``; NaN for labels),
-``partner_id`` (matched label of a prediction / matched prediction of a label; -1 = none).
+``partner_id`` (matched label of a prediction / matched prediction of a label; Int64, ``<NA>`` = none).
 """
 from __future__ import annotations
 
@@ -47,21 +47,22 @@ def _prediction_rows(preds: pd.DataFrame) -> pd.DataFrame:
         "record": "prediction", "id": preds["pred_id"].to_numpy(np.int64), "image_id": preds["image_id"].to_numpy(np.int64),
         "category_id": preds["category_id"].to_numpy(np.int64), "outcome": outcome, "fp_reason": reason.to_numpy(),
         "score": preds["score"].to_numpy(np.float64), "iou": iou, "iou_other": best_other,
-        "partner_id": preds["label_id"].to_numpy(np.int64),
+        "partner_id": pd.array(preds["label_id"], dtype="Int64"),
     })
 
 
 def _label_rows(labels: pd.DataFrame, scores: pd.Series) -> pd.DataFrame:
     ignored = labels["ignored"].to_numpy(bool)
     detected = labels["detected"].to_numpy(bool)
-    partner = labels["pred_id"].to_numpy(np.int64)
+    partner = pd.array(labels["pred_id"], dtype="Int64")
+    has = ~partner.isna()
     iou = labels["iou"].to_numpy(np.float64)
     return pd.DataFrame({
         "record": "label", "id": labels["label_id"].to_numpy(np.int64), "image_id": labels["image_id"].to_numpy(np.int64),
         "category_id": labels["category_id"].to_numpy(np.int64),
         "outcome": np.where(ignored, "ignored", np.where(detected, "TP", "FN")), "fp_reason": None,
-        "score": scores.reindex(partner).to_numpy(np.float64),
-        "iou": np.where(partner >= 0, iou, np.nan), "iou_other": np.nan, "partner_id": partner,
+        "score": scores.reindex(partner).to_numpy(np.float64),  # <NA> partner: NaN score
+        "iou": np.where(has, iou, np.nan), "iou_other": np.nan, "partner_id": partner,
     })
 
 

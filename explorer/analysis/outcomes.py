@@ -99,10 +99,9 @@ def _boolean(values: np.ndarray, defined: np.ndarray) -> pd.arrays.BooleanArray:
     return pd.arrays.BooleanArray(np.asarray(values, bool), ~np.asarray(defined, bool))
 
 
-def _ids(values: np.ndarray) -> pd.arrays.IntegerArray:
-    """Matched ids as ``Int64`` with ``<NA>`` for the matcher's -1 ("none")."""
-    values = np.asarray(values, np.int64)
-    return pd.arrays.IntegerArray(values, values < 0)
+def _ids(values) -> pd.arrays.IntegerArray:
+    """Matched ids as ``Int64`` with ``<NA>`` for "none" (as the matcher gives them)."""
+    return pd.array(values, dtype="Int64")
 
 
 # ---- detection ----------------------------------------------------------------------------------------------------
@@ -163,7 +162,7 @@ def _detection_rows(project, sel: Selection, target: str, iou_type: str | None) 
         table = m.labels.set_index("label_id").reindex(rows.index)
         ignored = table["ignored"].to_numpy(bool)
         rows = rows.assign(detected=_boolean(table["detected"].to_numpy(bool), ~ignored),
-                           matched_pred_id=_ids(table["pred_id"].to_numpy()),
+                           matched_pred_id=_ids(table["pred_id"]),
                            iou=table["iou"].to_numpy(np.float64), ignored=ignored)
     elif target == "predictions":
         table = m.predictions.set_index("pred_id")
@@ -171,7 +170,7 @@ def _detection_rows(project, sel: Selection, target: str, iou_type: str | None) 
         table = table.reindex(rows.index)
         ignored = table["ignored"].to_numpy(bool)
         rows = rows.assign(is_tp=_boolean(table["is_tp"].to_numpy(bool), ~ignored),
-                           matched_label_id=_ids(table["label_id"].to_numpy()),
+                           matched_label_id=_ids(table["label_id"]),
                            iou=table["iou"].to_numpy(np.float64), fp_reason=table["fp_reason"].to_numpy(object),
                            ignored=ignored)
     else:
@@ -196,10 +195,10 @@ def _detection_without_model(rows: pd.DataFrame, target: str) -> pd.DataFrame:
     missing = np.zeros(n, bool)
     if target == "labels":
         ignored = rows["iscrowd"].to_numpy(bool)
-        return rows.assign(detected=_boolean(missing, missing), matched_pred_id=_ids(np.full(n, -1)),
+        return rows.assign(detected=_boolean(missing, missing), matched_pred_id=_ids([pd.NA] * n),
                            iou=np.full(n, np.nan), ignored=ignored)
     if target == "predictions":
-        return rows.assign(is_tp=_boolean(missing, missing), matched_label_id=_ids(np.full(n, -1)),
+        return rows.assign(is_tp=_boolean(missing, missing), matched_label_id=_ids([pd.NA] * n),
                            iou=np.full(n, np.nan), fp_reason=np.full(n, None, object), ignored=missing)
     return rows  # images: the counts need a model (n_labels alone would look like a complete table)
 

@@ -74,6 +74,7 @@ def outcome_tiles(project: Project, rows: pd.DataFrame, *, metric_title: str | N
         image_labels = label_groups.get(row.image_id, empty_l)
         image_preds = pred_groups.get(row.image_id, empty_p)
         is_pred = row.record == "prediction"
+        has_partner = pd.notna(row.partner_id)  # <NA>: nothing matched
         own, other = (image_preds, image_labels) if is_pred else (image_labels, image_preds)
         own_id, other_id = ("pred_id", "label_id") if is_pred else ("label_id", "pred_id")
         me = own[own[own_id] == row.id]
@@ -85,12 +86,12 @@ def outcome_tiles(project: Project, rows: pd.DataFrame, *, metric_title: str | N
 
         items = [DrawItem(r.x, r.y, r.w, r.h, colour=dim(LABEL_COLOUR), thickness=1)
                  for r in image_labels.itertuples(index=False)
-                 if not (not is_pred and r.label_id == row.id) and not (is_pred and r.label_id == row.partner_id)]
+                 if not (not is_pred and r.label_id == row.id) and not (is_pred and has_partner and r.label_id == row.partner_id)]
         near = image_preds[_overlaps(box, boxes_xyxy(image_preds))] if len(image_preds) else image_preds
         items += [DrawItem(r.x, r.y, r.w, r.h, colour=dim(PREDICTION_COLOUR), thickness=1)
                   for r in near.itertuples(index=False)
-                  if not (is_pred and r.pred_id == row.id) and not (not is_pred and r.pred_id == row.partner_id)]
-        partner = other[other[other_id] == row.partner_id] if row.partner_id >= 0 else other.iloc[:0]
+                  if not (is_pred and r.pred_id == row.id) and not (not is_pred and has_partner and r.pred_id == row.partner_id)]
+        partner = other[other[other_id] == row.partner_id] if has_partner else other.iloc[:0]
         for r in partner.itertuples(index=False):
             text = names.get(int(r.category_id), "?") + (f" {r.score:.2f}" if not is_pred else "")
             items.append(DrawItem(r.x, r.y, r.w, r.h, colour=PREDICTION_COLOUR if not is_pred else LABEL_COLOUR,

@@ -213,7 +213,7 @@ class CocoEvaluation:
     def matches(self) -> pd.DataFrame:
         """Per-image match records (first area range, largest maxDets), one row per (prediction, IoU threshold).
 
-        Columns: ``pred_id, image_id, category_id, score, iou_threshold, label_id`` (-1 = unmatched),
+        Columns: ``pred_id, image_id, category_id, score, iou_threshold, label_id`` (Int64, ``<NA>`` = unmatched),
         ``ignored`` (matched to a crowd label or outside the area range). Predictions beyond the largest
         maxDets of their image-category are not evaluated and not listed.
         """
@@ -222,7 +222,8 @@ class CocoEvaluation:
         n = len(lay.dt_rows)
         rows = lay.dt_rows
         m = self._dt_match[0]  # (T, n)
-        label_id = np.where(m >= 0, np.append(gt.ids[lay.gt_rows], -1)[m], -1)
+        label_id = pd.arrays.IntegerArray(np.where(m >= 0, np.append(gt.ids[lay.gt_rows], 0)[m], 0).astype(np.int64),
+                                          m < 0)  # <NA> = unmatched
         return pd.DataFrame({
             "pred_id": np.tile(dt.ids[rows], len(thr)),
             "image_id": np.tile(dt.image_id[rows], len(thr)),

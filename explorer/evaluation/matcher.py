@@ -43,11 +43,11 @@ ALL_AREA = (0**2, 1e5**2)
 class MatchResult:
     """Per-prediction and per-label outcome at ``iou_threshold`` and ``confidence_threshold``.
 
-    ``predictions``: ``pred_id, image_id, category_id, score, is_tp, label_id`` (-1 = none), ``iou`` (with the
+    ``predictions``: ``pred_id, image_id, category_id, score, is_tp, label_id`` (Int64, ``<NA>`` = none), ``iou`` (with the
     matched label, NaN if none), ``fp_reason`` (None for TP and ignored rows), ``ignored``, ``rank`` (position
     by score in its image-class), ``max_iou_same_class``, ``max_iou_other_class``; rows with score below the
     confidence threshold are dropped. Sorted by image, class, descending score.
-    ``labels``: ``label_id, image_id, category_id, iscrowd, detected, pred_id`` (-1 = none; for a crowd label
+    ``labels``: ``label_id, image_id, category_id, iscrowd, detected, pred_id`` (Int64, ``<NA>`` = none; for a crowd label
     the lowest-scoring prediction matched to it, as pycocotools records), ``iou``, ``ignored`` (crowd).
     """
 
@@ -156,7 +156,9 @@ class Matcher:
         code = np.where(fp, code, 0)
         gt_ids = self._gt_cols["label_id"]
         keep = self._dt_cols["score"] >= confidence_threshold
-        cols = {**self._dt_cols, "is_tp": is_tp, "label_id": np.where(matched, np.append(gt_ids, -1)[m], -1),
+        # matched ids are Int64 with <NA> for "none" (ids may be any integer, 0 and negatives included)
+        label_of = pd.arrays.IntegerArray(np.where(matched, np.append(gt_ids, 0)[m], 0).astype(np.int64), ~matched)
+        cols = {**self._dt_cols, "is_tp": is_tp, "label_id": label_of,
                 "iou": iou, "fp_reason": _REASON_LOOKUP[code], "ignored": ignored | crowd_match, "rank": lay.dt_rank,
                 "max_iou_same_class": self.best_same, "max_iou_other_class": self.best_other}
         if not keep.all():
@@ -165,19 +167,14 @@ class Matcher:
 
         # labels: the kept predictions that matched them (last write wins = lowest score, like pycocotools)
         taken = np.flatnonzero(keep & matched)
-        label_pred = np.full(len(gt_ids), -1, np.int64)
+        label_pred = np.zeros(len(gt_ids), np.int64)
+        has_pred = np.zeros(len(gt_ids), bool)
         label_iou = np.full(len(gt_ids), np.nan)
         label_pred[m[taken]] = self._dt_cols["pred_id"][taken]
+        has_pred[m[taken]] = True
         label_iou[m[taken]] = iou[taken]
-        labels = pd.DataFrame({**self._gt_cols, "detected": label_pred_mask(label_pred, m, taken) & self.gt_counts,
-                               "pred_id": label_pred, "iou": label_iou, "ignored": self.gt_ignore[0]}, copy=False)
+        labels = pd.DataFrame({**self._gt_cols, "detected": has_pred & self.gt_counts,
+                               "pred_id": pd.arrays.IntegerArray(label_pred, ~has_pred), "iou": label_iou, "ignored": self.gt_ignore[0]}, copy=False)
         return MatchResult(predictions=preds, labels=labels, iou_threshold=float(iou_threshold),
                            confidence_threshold=float(confidence_threshold),
                            category_names=dict(self.data.category_names), image_ids=self.image_list)
-
-
-def label_pred_mask(label_pred: np.ndarray, m: np.ndarray, taken: np.ndarray) -> np.ndarray:
-    """``detected`` per label: some kept prediction matched it (pred ids may be any integer, so use rows)."""
-    out = np.zeros(len(label_pred), bool)
-    out[m[taken]] = True
-    return out

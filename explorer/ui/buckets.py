@@ -116,8 +116,8 @@ def export_button(project: Project, rows: pd.DataFrame, *, key: str) -> None:
     pred_ids = rows.loc[rows["record"] == "prediction", "id"].to_numpy()
     label_ids = rows.loc[rows["record"] == "label", "id"].to_numpy()
     # a TP prediction brings its label along, a detected label its prediction: the pair is the example
-    pred_partners = rows.loc[(rows["record"] == "prediction") & (rows["partner_id"] >= 0), "partner_id"].to_numpy()
-    label_partners = rows.loc[(rows["record"] == "label") & (rows["partner_id"] >= 0), "partner_id"].to_numpy()
+    pred_partners = rows.loc[(rows["record"] == "prediction") & rows["partner_id"].notna(), "partner_id"].to_numpy(np.int64)
+    label_partners = rows.loc[(rows["record"] == "label") & rows["partner_id"].notna(), "partner_id"].to_numpy(np.int64)
     known_labels = project.labels["label_id"].to_numpy()
     known_preds = project.predictions["pred_id"].to_numpy()
     label_ids = np.union1d(label_ids, pred_partners[np.isin(pred_partners, known_labels)])

@@ -38,12 +38,12 @@ def tiny_match():
     label 12 (FP wrong class, IoU 1); 103 overlaps nothing (FP background); labels 11, 12 and 13 are missed."""
     predictions = pd.DataFrame({
         "pred_id": [100, 101, 102, 103], "image_id": [1, 1, 2, 2], "category_id": [1, 1, 2, 1],
-        "score": [0.9, 0.8, 0.7, 0.3], "is_tp": [True, False, False, False], "label_id": [10, -1, -1, -1],
+        "score": [0.9, 0.8, 0.7, 0.3], "is_tp": [True, False, False, False], "label_id": pd.array([10, None, None, None], dtype="Int64"),
         "iou": [1.0, np.nan, np.nan, np.nan], "fp_reason": [None, "wrong_class", "wrong_class", "background"],
         "ignored": [False] * 4, "max_iou_same_class": [1.0, 0.0, 0.0, 0.0],
         "max_iou_other_class": [0.0, 0.81, 1.0, 0.0]})
     labels = pd.DataFrame({
         "label_id": [10, 11, 12, 13], "image_id": [1, 1, 2, 3], "category_id": [1, 2, 1, 2],
-        "iscrowd": [False] * 4, "detected": [True, False, False, False], "pred_id": [100, -1, -1, -1],
+        "iscrowd": [False] * 4, "detected": [True, False, False, False], "pred_id": pd.array([100, None, None, None], dtype="Int64"),
         "iou": [1.0, np.nan, np.nan, np.nan], "ignored": [False] * 4})
     return predictions, labels

@@ -30,7 +30,7 @@ def test_explicit_bucket_counts_detected_labels_as_tp(tiny_match):
     assert table["record"].tolist() == ["prediction", "label", "label"] and table["id"].tolist() == [103, 10, 11]
     assert table["outcome"].tolist() == ["FP", "TP", "FN"]
     assert table["score"].tolist()[:2] == [0.3, 0.9] and np.isnan(table["score"].iloc[2])
-    assert table["partner_id"].tolist() == [-1, 100, -1]
+    assert table["partner_id"].astype(object).where(table["partner_id"].notna(), None).tolist() == [None, 100, None]
     assert table["iou"].tolist()[:2] == [0.0, 1.0]  # FP: best same-class IoU; detected label: IoU of its match
 
 

@@ -21,10 +21,10 @@ if {mode!r} == "boxes":
 else:
     table = bucket_table(
         pd.DataFrame({{"pred_id": [100, 101], "image_id": [1, 1], "category_id": [1, 1], "score": [0.9, 0.8],
-                      "is_tp": [True, False], "label_id": [10, -1], "iou": [1.0, 0.0],
+                      "is_tp": [True, False], "label_id": pd.array([10, None], dtype="Int64"), "iou": [1.0, 0.0],
                       "fp_reason": [None, "background"], "ignored": [False, False]}}),
         pd.DataFrame({{"label_id": [13], "image_id": [3], "category_id": [2], "iscrowd": [False],
-                      "detected": [False], "pred_id": [-1], "iou": [float("nan")], "ignored": [False]}}))
+                      "detected": [False], "pred_id": pd.array([None], dtype="Int64"), "iou": [float("nan")], "ignored": [False]}}))
     shown = show_gallery(table, key="f", project=project, per_page=3, columns=3,
                          make_tiles=lambda rows: outcome_tiles(project, rows))
 st.session_state["shown"] = [t.key for t in shown]

@@ -24,11 +24,11 @@ def test_matches_equal_pycocotools_eval_imgs(seed, iou_type):
         n_checked = 0
         for e in all_area:
             ids = e["dtIds"]
-            got = p.loc[ids, "label_id"].to_numpy()
-            np.testing.assert_array_equal(np.where(got < 0, 0, got), e["dtMatches"][t_index])
+            got = p.loc[ids, "label_id"].to_numpy(np.int64, na_value=0)  # pycocotools: 0 = unmatched
+            np.testing.assert_array_equal(got, e["dtMatches"][t_index])
             np.testing.assert_array_equal(p.loc[ids, "ignored"].to_numpy(), e["dtIgnore"][t_index].astype(bool))
-            got_gt = lab.loc[e["gtIds"], "pred_id"].to_numpy()
-            np.testing.assert_array_equal(np.where(got_gt < 0, 0, got_gt), e["gtMatches"][t_index])
+            got_gt = lab.loc[e["gtIds"], "pred_id"].to_numpy(np.int64, na_value=0)
+            np.testing.assert_array_equal(got_gt, e["gtMatches"][t_index])
             n_checked += len(ids)
         evaluated = (p["rank"] < 100).sum()
         assert n_checked == evaluated
@@ -97,7 +97,9 @@ def test_confidence_threshold_equals_matching_only_kept_predictions(seed):
             b = fp[fp["rank"] < 100][cols].sort_values("pred_id").reset_index(drop=True)
             pd.testing.assert_frame_equal(a, b)
             fl = fresh.labels.copy()
-            fl["pred_id"] = np.where(fl["pred_id"] > 0, fresh_ids[np.maximum(fl["pred_id"] - 1, 0)], -1)
+            fresh_pred = fl["pred_id"].to_numpy(np.int64, na_value=0)
+            fl["pred_id"] = pd.arrays.IntegerArray(np.where(fresh_pred > 0, fresh_ids[np.maximum(fresh_pred - 1, 0)], 0),
+                                                   fl["pred_id"].isna().to_numpy())
             pd.testing.assert_frame_equal(got.labels.sort_values("label_id").reset_index(drop=True),
                                           fl.sort_values("label_id").reset_index(drop=True))
             assert (got.predictions["score"] >= c).all()
