@@ -57,11 +57,31 @@ def headline(sel) -> None:
     b.metric(f"mAR @ IoU {t:.2f}", fmt(s["mAR"]), help=f"recall at IoU {t:.2f} (max 100 detections per image), "
              f"mean over the selected classes; exact value {float(s['mAR'])!r}")
     c.metric("Images in selection", f"{n_images:,}")
+    for message in empty_state_notes(sel):
+        st.info(message)
     note = few_images_note(n_images)
     if note:
         st.warning(note)
     if sel.confidence_threshold > 0:
         st.caption(f"Predictions scoring below {sel.confidence_threshold:.2f} are left out of every number on this page.")
+
+
+def empty_state_notes(sel) -> list[str]:
+    """Why a headline number is undefined or zero, in words: no images, no labels, no predictions (kept)."""
+    if len(sel.image_ids) == 0:
+        return ["The selected split has no images: every number here is undefined (—). Choose another split."]
+    table = detection.per_class(sel)
+    n_labels = int(table["support"].sum()) if "support" in table else 0
+    n_preds = int(table["n_predictions"].sum()) if "n_predictions" in table else 0
+    notes = []
+    if n_labels == 0:
+        notes.append("The selection holds no labels of the selected classes, so AP and recall are undefined (—; "
+                     "pycocotools prints -1). Every prediction here is a false detection: see the Failure Explorer.")
+    if n_preds == 0:
+        why = (f" at confidence ≥ {sel.confidence_threshold:.2f}: lower the confidence threshold"
+               if sel.confidence_threshold > 0 else ": this run predicts none of the selected classes here")
+        notes.append("No predictions are left" + why + ". AP is 0 for classes with labels (nothing was detected).")
+    return notes
 
 
 def coco_table(sel) -> None:
