@@ -76,7 +76,7 @@ def run_ours(gt, results):
     from explorer.evaluation import evaluate_coco
 
     r = evaluate_coco(gt, results, iou_type="bbox")
-    return np.array(list(r.summary.values()))
+    return np.asarray(r.stats)  # pycocotools' array, -1 where undefined (summary holds NaN there)
 
 
 def run_pycocotools(gt, results):
