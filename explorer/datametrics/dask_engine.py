@@ -12,10 +12,10 @@ chunk rule, ``pool.pool_shape``, over the cluster's worker threads), ``Client.ma
 on each, ``as_completed`` brings the results back as they finish, and they are handed on in task order (the
 engine's problem report and cache journal then see what the pool gives them). The plan can be large (up to
 one cache hash per image and metric): it is pickled once and scattered to every worker, and each worker
-process installs it on its first chunk (``worker.install``, the pool's initializer). A worker lost mid-run is
-replaced by Dask, which re-runs its chunks elsewhere.
+process installs it on its first chunk (``worker.install``, the pool's initializer). The chunks of a worker
+lost mid-run are re-run by Dask on the others (``distributed``'s own rescheduling).
 
-What the workers need (a real cluster): the same cv-explorer installed (``pip install "cv-explorer[dask]"``),
+What the workers need (a real cluster): the same cv-explorer installed (with its ``dask`` extra),
 and the image files and ``--metrics-plugin`` files readable at the same absolute paths as on the machine that
 runs ``explorer metrics`` (a shared filesystem). A plugin file that is missing on a worker, or differs from
 the caller's, stops the run with a message naming the worker (its metric would not be the caller's). The
@@ -156,7 +156,8 @@ def dask_executor(scheduler: str | None = None, *, workers: int | None = None) -
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        raise UserError('--engine dask needs Dask: pip install "cv-explorer[dask]"') from None
+        raise UserError('--engine dask needs Dask: pip install ".[dask]" (the dask extra) or '
+                        '"dask[distributed]"') from None
     cluster = client = None
     try:
         if scheduler:
