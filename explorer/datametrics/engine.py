@@ -218,7 +218,8 @@ def _report_cache_notes(cache, report: ProblemReport) -> None:
 
 
 class _CacheRows:
-    """New per-image values on their way to the cache, appended in batches (one Parquet row group each)."""
+    """New per-image values on their way to the cache, appended in batches (one journal file per kind each), at
+    least every ``FLUSH_SECONDS``."""
 
     FLUSH_SECONDS = 1.0  # at most this much finished work is lost when the run is killed (a few ms per flush)
 
@@ -244,12 +245,14 @@ class _CacheRows:
         if not (self.base or self.frame or self.boxes):
             return
 
-        self.cache.append("base", pd.DataFrame(self.base, columns=["item", "width", "height", "phash"]))
-        self.cache.append("frame", pd.DataFrame(self.frame, columns=["key", "item", "value"]))
+        # base last: an image's base row is written only once its frame and box values are (a run killed
+        # between the files decodes that batch again, instead of trusting a base row whose values are missing)
         if self.boxes:
             self.cache.append("boxes", pd.concat(
                 [pd.DataFrame({"key": k, "item": bi, "box": np.arange(len(v), dtype=np.int32), "value": v})
                  for k, bi, v in self.boxes], ignore_index=True))
+        self.cache.append("frame", pd.DataFrame(self.frame, columns=["key", "item", "value"]))
+        self.cache.append("base", pd.DataFrame(self.base, columns=["item", "width", "height", "phash"]))
         self.base, self.frame, self.boxes = [], [], []
 
 
