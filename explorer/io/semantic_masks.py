@@ -81,6 +81,17 @@ def _read_mask(path: Path, report: ProblemReport, what: str) -> np.ndarray | Non
     """A class-index PNG as an int64 ``(H, W)`` array, or None with a problem recorded."""
     from PIL import Image, UnidentifiedImageError
 
+    from explorer.io.images import read_size
+    from metrics.headers import too_large, too_large_message
+
+    try:  # header first, from a regular file only (a FIFO would block): the pixel bound holds before decoding
+        size = read_size(path)
+    except (OSError, ValueError) as e:
+        report.add(path, path.name, f"unreadable {what} mask ({e})", "unreadable")
+        return None
+    if too_large(*size):
+        report.add(path, path.name, f"{what} mask is {too_large_message(*size)}", "too_large")
+        return None
     try:
         with Image.open(path) as im:
             if im.format != "PNG":
@@ -92,7 +103,7 @@ def _read_mask(path: Path, report: ProblemReport, what: str) -> np.ndarray | Non
                            "single-channel class-index PNG (mode L, P or I;16)", "not_class_index")
                 return None
             return np.asarray(im).astype(np.int64)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
         report.add(path, path.name, f"unreadable {what} mask ({e})", "unreadable")
         return None
 

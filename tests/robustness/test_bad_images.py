@@ -118,3 +118,28 @@ def test_header_probe_gives_sizes_of_bombs_and_names_what_cannot_be_read(tmp_pat
     assert "empty file (0 bytes)" in got["zero.jpg"][2]
     assert "not a regular file" in got["pipe.jpg"][2]
     assert "no readable image header" in got["text.jpg"][2]
+
+
+def test_segmentation_masks_too_large_empty_or_fifo_are_named_and_the_valid_ones_kept(tmp_path):
+    import os
+
+    import cv2
+
+    from explorer import import_project
+    from tests.robustness.badfiles import png_bytes
+
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    valid = write_valid(images, 4)
+    masks.mkdir()
+    stems = [Path(n).stem for n in valid]
+    for stem in stems[:2]:  # valid class-index masks
+        cv2.imwrite(str(masks / f"{stem}.png"), np.tile(np.arange(64, dtype=np.uint8) % 3, (48, 1)))
+    (masks / f"{stems[2]}.png").write_bytes(png_bytes(25000, 25000))
+    (masks / f"{stems[3]}.png").write_bytes(b"")
+    project, report = import_project(tmp_path / "project", task="segmentation", images=images, labels=masks,
+                                     num_classes=3)
+    messages = {Path(p.file).stem: p.message for p in report.problems}
+    assert "too large to decode: 25000×25000" in messages[stems[2]]
+    assert "empty file (0 bytes)" in messages[stems[3]]
+    labelled = set(project.images.loc[project.images["image_id"].isin(project.labels["image_id"]), "file_name"])
+    assert labelled == set(valid[:2])
