@@ -1,0 +1,25 @@
+"""The app on a damaged project shows the file and its repair as an error, never a traceback."""
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explorer.ui.state import PROJECTS_ENV
+
+from tests.app.apptest import APP
+from tests.metrics.helpers import make_project, standard_labels, write_images
+
+
+@pytest.mark.parametrize("damaged", ["project.json", "images.parquet", "labels.parquet"])
+def test_app_names_a_damaged_project_file(tmp_path, monkeypatch, damaged):
+    names = write_images(tmp_path / "images", 3)
+    project = make_project(tmp_path / "project", names, images_root=tmp_path / "images", labels=standard_labels())
+    path = project.root / damaged
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damaged != "project.json" else data[:40])
+    monkeypatch.setenv(PROJECTS_ENV, str(project.root))
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert errors and any(damaged in e and "explorer import" in e for e in errors), errors
