@@ -213,8 +213,9 @@ def settings(project) -> dict:
 
 
 def mask_path(project, kind: str, rel: str) -> Path:
-    """Absolute path of a label (``kind="label"``) or prediction mask, refusing paths outside its folder."""
-    from explorer.project.folder import safe_join
+    """Absolute path of a label (``kind="label"``) or prediction mask, refusing paths outside its folder (symlinks
+    resolved: a mask linked from outside its folder is refused, ``explorer.project.paths.safe_join``)."""
+    from explorer.project.paths import safe_join
 
     root = settings(project).get(f"{kind}_root")
     if root is None:
@@ -223,11 +224,20 @@ def mask_path(project, kind: str, rel: str) -> Path:
 
 
 def read_mask(path: Path) -> np.ndarray:
-    """A class-index PNG as an ``(H, W)`` int64 array (palette PNGs give their indices)."""
+    """A class-index PNG as an ``(H, W)`` int64 array (palette PNGs give their indices).
+
+    Only a regular file is opened (a FIFO or device would block the reader); ``UserError`` naming the file when
+    it is not one, or cannot be decoded."""
     from PIL import Image
 
-    with Image.open(path) as im:
-        return np.asarray(im).astype(np.int64)
+    path = Path(path)
+    if not path.is_file():  # also false for a FIFO, a socket or a device
+        raise UserError(f"mask {path} is missing or not a regular file")
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im).astype(np.int64)
+    except (OSError, ValueError, Image.DecompressionBombError) as e:  # PIL's errors for corrupt / huge files
+        raise UserError(f"mask {path} cannot be read ({type(e).__name__}: {e})") from None
 
 
 @dataclass(frozen=True)

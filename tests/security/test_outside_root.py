@@ -154,3 +154,29 @@ def test_yolo_and_voc_label_files_linked_from_outside_are_not_read(tmp_path):
     project, report = import_project(tmp_path / "pv", images=images, labels=voc, format="voc")
     assert project.categories["name"].tolist() == ["x"] and len(project.labels) == 1
     assert [p.record for p in _problems(report)] == ["b.xml"]
+
+
+def test_the_app_refuses_a_mask_linked_from_outside_and_a_fifo(tmp_path):
+    """After the import, a mask replaced by a link out of its folder (or by a FIFO) is refused, never read."""
+    import os
+
+    import pytest
+
+    from explorer.errors import UserError
+    from explorer.evaluation import segmentation as seg
+
+    outside = tmp_path / "outside"
+    _png(outside / "a.png", (6, 4), 1)
+    images, labels = tmp_path / "images", tmp_path / "labels"
+    _png(images / "a.png", mode="RGB")
+    _png(labels / "a.png", (6, 4), 0)
+    project, _ = import_project(tmp_path / "p", task="segmentation", images=images, labels=labels, num_classes=2)
+    assert seg.read_mask(seg.mask_path(project, "label", "a.png")).tolist() == [[0] * 6] * 4
+    (labels / "a.png").unlink()
+    (labels / "a.png").symlink_to(outside / "a.png")
+    with pytest.raises(UserError, match="points outside the image folder"):
+        seg.mask_path(project, "label", "a.png")
+    (labels / "a.png").unlink()
+    os.mkfifo(labels / "a.png")
+    with pytest.raises(UserError, match="not a regular file"):
+        seg.read_mask(seg.mask_path(project, "label", "a.png"))
