@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from explorer.errors import UserError
+
 from explorer.project.folder import Project
 from explorer.evaluation import segmentation as seg
 from explorer.tasks.segmentation import DEFAULT_TARGET_IOU as DEFAULT_GOOD_IOU
@@ -68,9 +70,12 @@ def read_image(project: Project, file_name: str) -> np.ndarray | None:
     if project.images_root is None:
         return None
     try:
-        with Image.open(project.image_path(file_name)) as im:
+        path = project.image_path(file_name)  # refuses a name or link leading outside the image folder
+        if not path.is_file():  # missing, or a FIFO / device that would block the reader
+            return None
+        with Image.open(path) as im:
             return np.asarray(im.convert("RGB"))
-    except OSError:
+    except (UserError, OSError, ValueError, Image.DecompressionBombError):
         return None
 
 
