@@ -12,7 +12,6 @@ import pandas as pd
 import streamlit as st
 
 from explorer.errors import UserError
-
 from explorer.project.folder import Project
 from explorer.evaluation import segmentation as seg
 from explorer.tasks.segmentation import DEFAULT_TARGET_IOU as DEFAULT_GOOD_IOU

@@ -21,8 +21,9 @@ would make the browser fetch a URL (a tracking pixel) and ``[x](javascript:…)`
   entities as the characters.
 
 Plain-text places need nothing: ``st.selectbox``/``st.multiselect`` options, ``st.dataframe`` cells and
-headers, ``st.text``/``st.code``/``st.json``. ``tests/security/test_escaping.py`` checks every Streamlit call of
-the UI code by its syntax tree and opens every page of projects whose names are payloads.
+headers, ``st.text``/``st.code``/``st.json`` (``tests/security/test_browser_payloads.py`` checks the select
+widgets in Chromium). ``tests/security/test_escaping.py`` checks every Streamlit call of the UI code by its
+syntax tree and opens every page of projects whose names are payloads.
 """
 from __future__ import annotations
 
