@@ -1,8 +1,8 @@
 """The ``explorer`` command line: ``explorer COMMAND [options]``.
 
 Each command lives in ``explorer/commands/<module>.py`` with ``add_arguments(parser)`` and ``run(args) -> int``;
-it is imported only when used, so ``explorer --help`` is instant. A ``UserError`` is printed as a one-line
-message (exit code 2), never as a traceback.
+it is imported only when used, so ``explorer --help`` is instant. A ``UserError``, or an ``OSError`` of the
+file system (permission denied, disk full), is printed as a one-line message (exit code 2), never as a traceback.
 """
 from __future__ import annotations
 
@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.run(args) or 0)
     except UserError as e:
         print(f"explorer {name}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the file system refused (permissions, disk full, read-only): the user's to fix
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        print(f"explorer {name}: error: {e.strerror or e}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"explorer {name}: interrupted", file=sys.stderr)

@@ -244,3 +244,11 @@ def test_bare_folder_out_is_replaced_atomically(tmp_path):
     after = pd.read_parquet(out)  # the old file or the new one, whole
     assert len(after) == 30 and list(after.columns) == list(before.columns)
     assert not list(tmp_path.glob(".*.tmp")) or proc.returncode == -signal.SIGKILL
+
+
+def test_an_out_path_the_file_system_refuses_is_a_one_line_error(tmp_path):
+    write_valid(tmp_path / "images", 3)
+    (tmp_path / "file").write_text("x")
+    done = _run("metrics", str(tmp_path / "images"), "--out", str(tmp_path / "file" / "m.parquet"), "--no-progress")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert str(tmp_path / "file") in done.stderr
