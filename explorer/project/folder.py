@@ -359,6 +359,10 @@ class Project:
         for name in CORE_TABLES:
             path = root / f"{name}.parquet"
             tables[name] = read_parquet(path, repair=repair) if path.is_file() else schema.empty(name)
+            # a readable table from elsewhere (a file copied over it) must not fail later as a KeyError
+            missing = [c for c in schema.SCHEMAS[name] if c not in tables[name].columns]
+            if missing:
+                raise UserError(f"{path}: not a {name} table (lacks columns {', '.join(missing)}); {repair}")
         preds = tables.pop("predictions")
         # written before runs existed: every prediction is run "default"
         if schema.RUN not in preds.columns:

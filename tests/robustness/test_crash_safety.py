@@ -252,3 +252,10 @@ def test_an_out_path_the_file_system_refuses_is_a_one_line_error(tmp_path):
     done = _run("metrics", str(tmp_path / "images"), "--out", str(tmp_path / "file" / "m.parquet"), "--no-progress")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert str(tmp_path / "file") in done.stderr
+
+
+def test_a_foreign_parquet_file_in_place_of_a_project_table_is_named(evaluated, tmp_path):
+    pd.DataFrame({"a": [1, 2]}).to_parquet(evaluated / "labels.parquet")
+    done = _run("evaluate", str(evaluated))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"{evaluated / 'labels.parquet'}: not a labels table (lacks columns label_id" in done.stderr
