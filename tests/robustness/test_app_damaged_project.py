@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 from explorer.ui.state import PROJECTS_ENV
 
 from tests.app.apptest import APP
-from tests.metrics.helpers import make_project, standard_labels, write_images
+from tests.metrics.helpers import make_project, standard_labels, standard_predictions, write_images
 
 
 @pytest.mark.parametrize("damaged", ["project.json", "images.parquet", "labels.parquet"])
@@ -23,3 +23,19 @@ def test_app_names_a_damaged_project_file(tmp_path, monkeypatch, damaged):
     assert not at.exception, at.exception
     errors = [e.value for e in at.error]
     assert errors and any(damaged in e and "explorer import" in e for e in errors), errors
+
+
+@pytest.mark.parametrize("page", ["data_quality.py", "performance_by_metric.py"])
+def test_app_pages_name_a_damaged_metric_table(tmp_path, monkeypatch, page):
+    from explorer.datametrics.engine import compute_metrics
+    from tests.app.apptest import open_page
+
+    names = write_images(tmp_path / "images", 3)
+    project = make_project(tmp_path / "project", names, images_root=tmp_path / "images", labels=standard_labels(),
+                           predictions=standard_predictions())
+    compute_metrics(project, progress=False, workers=1)
+    path = project.metrics_dir / "frame.parquet"
+    path.write_bytes(path.read_bytes()[:100])
+    at = open_page(monkeypatch, project.root, page)  # fails on any exception
+    errors = [e.value for e in [*at.error, *at.info, *at.warning]]  # pages say it as an error or a notice
+    assert any("frame.parquet" in e and "explorer metrics" in e for e in errors), errors
