@@ -61,6 +61,18 @@ def decode(data: bytes) -> tuple[np.ndarray, int, int] | None:
     return bgr, int(size[0]), int(size[1])
 
 
+def decode_full(data: bytes) -> np.ndarray | None:
+    """The image at full resolution, ``bgr (h, w, 3) uint8`` (for display), under ``decode``'s guards: None
+    without a readable header or on corrupt data, ``TooLargeToDecode`` above ``MAX_PIXELS``."""
+    size = header_size(data)
+    if size is None:
+        return None
+    if too_large(*size):
+        raise TooLargeToDecode(*size)
+    bgr = _imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return None if bgr is None or bgr.size == 0 else bgr
+
+
 def _imdecode(buf: np.ndarray, flags: int) -> np.ndarray | None:
     try:
         return cv2.imdecode(buf, flags)

@@ -42,7 +42,18 @@ def _thumbnail_png(project_path: str, fingerprint: str, tile_key: str, max_side:
         path = project.image_path(file_name)
     except UserError as e:
         return f"{file_name}: {e}"
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+    # the metrics engine's guards: a regular file only (a FIFO would hang the app), a header size within the
+    # pixel bound before decoding (a forged 25000² header), OpenCV errors caught
+    from explorer.datametrics.worker import read_image_file
+    from metrics.image import TooLargeToDecode, decode_full
+
+    data = read_image_file(str(path)) if path.exists() else "image file missing"
+    if isinstance(data, str):
+        return f"{file_name}: {data} ({path})"
+    try:
+        image = decode_full(data)
+    except TooLargeToDecode as e:
+        return f"{file_name}: {e}"
     if image is None:
         return f"{file_name}: image file missing or unreadable ({path})"
     try:

@@ -39,3 +39,28 @@ def test_app_pages_name_a_damaged_metric_table(tmp_path, monkeypatch, page):
     at = open_page(monkeypatch, project.root, page)  # fails on any exception
     errors = [e.value for e in [*at.error, *at.info, *at.warning]]  # pages say it as an error or a notice
     assert any("frame.parquet" in e and "explorer metrics" in e for e in errors), errors
+
+
+def test_gallery_shows_bad_images_as_named_placeholders(tmp_path, monkeypatch):
+    import numpy as np
+    import pandas as pd
+
+    from explorer.datametrics.engine import compute_metrics
+    from explorer.project.folder import Project
+    from tests.app.apptest import open_page
+    from tests.robustness.badfiles import write_bad, write_valid
+
+    images = tmp_path / "images"
+    valid = write_valid(images, 2)
+    bad = write_bad(images)  # the FIFO too: the gallery must not block on it
+    names = valid + sorted(bad)
+    table = pd.DataFrame({"image_id": np.arange(1, len(names) + 1), "file_name": names, "width": 64.0,
+                          "height": 48.0, "split": "train"})
+    categories = pd.DataFrame({"category_id": [1], "name": ["cat"], "supercategory": [None]})
+    project = Project.create(tmp_path / "project", task="detection", images=table, categories=categories,
+                             images_root=images)
+    compute_metrics(project, progress=False, workers=1)
+    at = open_page(monkeypatch, project.root, "data_quality.py", timeout=60)  # fails on any exception
+    shown = " ".join(w.value for w in at.warning)
+    for name in ("zero", "pipe", "big", "giga"):
+        assert name in shown, shown
