@@ -94,6 +94,16 @@ class ProblemReport:
             lines.append(f"  ... and {len(ordered) - limit} more (all of them are in the project's import_report.json)")
         return "\n".join(lines)
 
+    def print_problems(self, full_report, *, limit: int = 20) -> None:
+        """Print the problems for a command's user (``format`` without the kept line, which the command states
+        itself) and where the full report is, or "no problems found"."""
+        if not self.problems:
+            print("no problems found")
+            return
+        details = self.format(limit=max(limit, 0))
+        print(details[details.index("\n") + 1:] if details.startswith("kept:") else details)
+        print(f"full report: {full_report}")
+
     def to_dict(self) -> dict:
         return {
             "kept": dict(self.kept),

@@ -36,12 +36,7 @@ def run(args) -> int:
     verb = "replaced" if replaced else "added"
     print(f"{verb} run {view.run!r} of project {view.name!r}: {len(view.predictions)} predictions; "
           f"runs: {', '.join(view.runs)}")
-    details = report.format(limit=max(args.show, 0))
-    if report.problems:
-        print(details[details.index("\n") + 1:] if details.startswith("kept:") else details)
-        print(f"full report: {Path(view.root) / f'import_report_{view.run}.json'}")
-    else:
-        print("no problems found")
+    report.print_problems(Path(view.root) / f"import_report_{view.run}.json", limit=args.show)
     catalog = view.metrics_dir / "catalog.json"
     if catalog.is_file() and not args.no_metrics:
         from explorer.datametrics.engine import compute_metrics

@@ -62,10 +62,5 @@ def run(args) -> int:
     if project.splits:
         per_split = project.images["split"].value_counts()
         print("splits: " + ", ".join(f"{s} {int(per_split[s])}" for s in project.splits))
-    details = report.format(limit=max(args.show, 0))
-    if report.problems:
-        print(details[details.index("\n") + 1:] if details.startswith("kept:") else details)
-        print(f"full report: {out / 'import_report.json'}")
-    else:
-        print("no problems found")
+    report.print_problems(out / "import_report.json", limit=args.show)
     return 0
