@@ -1,0 +1,310 @@
+"""Benchmark: every step of a detection project at scale (issue 11), seconds and peak RSS, one column per size.
+
+    python3 benchmarks/bench_scale.py --images 10000 --images 100000      # the issue's table
+    python3 benchmarks/bench_scale.py --images 1000000                      # opt-in: 1M images, 20M predictions
+    python3 benchmarks/bench_scale.py --images 200 --keep /tmp/scale        # keep the generated files and project
+
+For each N it generates (deterministically, seed 0; no pixels) a COCO instances file of N images with ~7 labels
+each (80 COCO category ids, ~2% crowd, the generator of ``bench_eval.py``), two runs of COCO results with ~20
+predictions per image (run ``b`` is run ``a`` with box jitter and re-drawn scores) and a ``file_name,split`` CSV
+(80% train / 20% val). Then every step runs in its own Python subprocess, so each reported peak RSS
+(``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is that step's process, imports included:
+
+- ``import``: ``explorer.io.import_project`` of the labels, run ``a`` and the splits; ``add-predictions``:
+  ``explorer.io.detection.add_predictions`` of run ``b``;
+- ``load`` (``Project.load``), ``matcher build`` (``Matcher.from_project``, after the load in the same process)
+  and ``re-match`` (``.match(0.75)`` after a first ``.match(0.5)``, so numba's cache load is not in it); their
+  peaks are the process's peak so far (the loaded project is part of what a matcher costs);
+- ``evaluate_coco``: ``evaluate_coco(project)`` after a 20-image warm-up of the kernels;
+- ``data metrics``: ``compute_metrics`` (box metrics only: there are no pixels); it is set-up for the pages;
+- the app: one AppTest process serving the project (like one ``explorer run`` server), for every detection page
+  (``explorer.tasks.get("detection").pages``): the first render, a rerun after moving ``iou_threshold`` to a value
+  no earlier page used, after changing ``classes`` to a subset no earlier page used, and on Performance by Metric
+  after changing the metric; peaks are the app process's peak so far.
+
+Every step records the 1-minute load average when it starts (``os.getloadavg``), printed beside its time: on a
+shared machine a figure is only comparable with the load it ran under. Targets are the issue's (100k / 1M).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+STEP_TIMEOUT_S = 3600  # a step that hangs fails the benchmark instead of stalling it forever
+
+#: the issue's target of each step ("" when it sets none)
+TARGETS = {
+    "import": "≤ 600 s, ≤ 12 GB at 1M",
+    "add_predictions": "",
+    "load": "",
+    "matcher": "",
+    "rematch": "≤ 0.1 s at 100k",
+    "evaluate": "≤ 120 s, linear, at 1M",
+    "metrics": "",
+    "first": "≤ 10 s at 100k (project opens)",
+    "iou": "≤ 1 s at 100k, ≤ 3 s at 1M",
+    "classes": "≤ 1 s at 100k, ≤ 3 s at 1M",
+    "metric": "≤ 1 s at 100k, ≤ 3 s at 1M",
+}
+
+
+def peak_mb() -> float:
+    """This process's peak resident set size so far, MB (Linux reports ``ru_maxrss`` in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def load1() -> float:
+    return os.getloadavg()[0]
+
+
+# ---------------------------------------------------------------------------------------------------- generation
+def generate_files(n_images: int, out: Path) -> dict:
+    """Write ``labels.json``, ``run_a.json``, ``run_b.json`` and ``splits.csv`` of an ``n_images`` set into ``out``;
+    return their paths and counts."""
+    sys.path.insert(0, str(HERE))
+    from bench_eval import generate  # the one synthetic COCO generator of the benchmarks
+
+    gt, results = generate(n_images, seed=0)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {k: out / f for k, f in (("labels", "labels.json"), ("run_a", "run_a.json"), ("run_b", "run_b.json"),
+                                       ("splits", "splits.csv"))}
+    with open(paths["labels"], "w") as f:
+        json.dump(gt, f)
+    with open(paths["run_a"], "w") as f:
+        json.dump(results, f)
+    # run b: the same detector with more localisation noise and re-drawn scores (deterministic, seed 1)
+    rng = np.random.default_rng(1)
+    box = np.array([r["bbox"] for r in results])
+    box[:, :2] += rng.normal(0, 0.05, (len(box), 2)) * box[:, 2:]
+    box[:, 2:] *= np.exp(rng.normal(0, 0.05, (len(box), 2)))
+    box = np.round(box, 2)
+    score = np.round(np.clip([r["score"] for r in results] + rng.normal(0, 0.1, len(results)), 0.001, 1), 3)
+    run_b = [{"image_id": r["image_id"], "category_id": r["category_id"], "bbox": box[i].tolist(),
+              "score": float(score[i])} for i, r in enumerate(results)]
+    with open(paths["run_b"], "w") as f:
+        json.dump(run_b, f)
+    split = np.where(np.random.default_rng(2).random(n_images) < 0.8, "train", "val")
+    with open(paths["splits"], "w") as f:
+        f.write("file_name,split\n")
+        f.writelines(f"{im['file_name']},{s}\n" for im, s in zip(gt["images"], split))
+    counts = {"n_images": len(gt["images"]), "n_labels": len(gt["annotations"]), "n_predictions_per_run": len(results)}
+    return {**{k: str(v) for k, v in paths.items()}, **counts}
+
+
+# ---------------------------------------------------------------------------------------------------- the steps
+def step_import(files: dict, project_dir: Path) -> list[dict]:
+    from explorer.io import import_project
+
+    l0, t0 = load1(), time.perf_counter()
+    import_project(project_dir, labels=files["labels"], predictions=files["run_a"], splits=files["splits"], run="a")
+    return [{"step": "import", "s": time.perf_counter() - t0, "mb": peak_mb(), "load": l0}]
+
+
+def step_add_predictions(files: dict, project_dir: Path) -> list[dict]:
+    from explorer.io.detection import add_predictions
+    from explorer.project.folder import Project
+
+    project = Project.load(project_dir)
+    l0, t0 = load1(), time.perf_counter()
+    add_predictions(project, files["run_b"], run="b")
+    return [{"step": "add_predictions", "s": time.perf_counter() - t0, "mb": peak_mb(), "load": l0}]
+
+
+def step_match(files: dict, project_dir: Path) -> list[dict]:
+    from explorer.evaluation import Matcher
+    from explorer.project.folder import Project
+
+    rows = []
+    l0, t0 = load1(), time.perf_counter()
+    project = Project.load(project_dir)
+    rows.append({"step": "load", "s": time.perf_counter() - t0, "mb": peak_mb(), "load": l0})
+    l0, t0 = load1(), time.perf_counter()
+    matcher = Matcher.from_project(project)
+    rows.append({"step": "matcher", "s": time.perf_counter() - t0, "mb": peak_mb(), "load": l0})
+    matcher.match(0.5)  # first call: numba's on-disk cache is loaded here, not in the timed re-match
+    l0, t0 = load1(), time.perf_counter()
+    matcher.match(0.75)
+    rows.append({"step": "rematch", "s": time.perf_counter() - t0, "mb": peak_mb(), "load": l0})
+    return rows
+
+
+def step_evaluate(files: dict, project_dir: Path) -> list[dict]:
+    sys.path.insert(0, str(HERE))
+    from bench_eval import generate
+    from explorer.evaluation import evaluate_coco
+    from explorer.project.folder import Project
+
+    evaluate_coco(*generate(20, seed=1), iou_type="bbox")  # kernels compiled / loaded from the cache
+    project = Project.load(project_dir)
+    l0, t0 = load1(), time.perf_counter()
+    evaluate_coco(project)
+    return [{"step": "evaluate", "s": time.perf_counter() - t0, "mb": peak_mb(), "load": l0}]
+
+
+def step_metrics(files: dict, project_dir: Path) -> list[dict]:
+    from explorer.datametrics.engine import compute_metrics
+
+    l0, t0 = load1(), time.perf_counter()
+    compute_metrics(project_dir, progress=False)
+    return [{"step": "metrics", "s": time.perf_counter() - t0, "mb": peak_mb(), "load": l0}]
+
+
+def step_app(files: dict, project_dir: Path) -> list[dict]:
+    """Every detection page in one app process: first render, then a rerun after each control change."""
+    from streamlit.testing.v1 import AppTest
+
+    import explorer
+    from explorer import tasks
+    from explorer.project.folder import Project
+    from explorer.resources import pages_dir
+    from explorer.ui.state import PROJECTS_ENV
+
+    os.environ[PROJECTS_ENV] = str(project_dir)
+    app = Path(explorer.__file__).resolve().parent / "app.py"
+    names = list(Project.load(project_dir).category_names.values())
+    fresh_iou = [0.55, 0.6, 0.65, 0.7, 0.8, 0.85, 0.9, 0.45, 0.4, 0.35]
+    rows = []
+
+    def timed_run(at, step: str, page: str) -> None:
+        l0, t0 = load1(), time.perf_counter()
+        at.run()
+        seconds = time.perf_counter() - t0
+        if at.exception:
+            raise RuntimeError(f"{page} ({step}) raised: {at.exception[0].message}")
+        rows.append({"step": step, "page": page, "s": seconds, "mb": peak_mb(), "load": l0})
+
+    for k, page in enumerate(tasks.get("detection").pages):
+        at = AppTest.from_file(str(app), default_timeout=STEP_TIMEOUT_S)
+        at.run()
+        at.switch_page(os.path.relpath(pages_dir() / page.file, app.parent))
+        timed_run(at, "first", page.file)
+        at.slider(key="iou_threshold").set_value(fresh_iou[k % len(fresh_iou)])
+        timed_run(at, "iou", page.file)
+        at.multiselect(key="classes").set_value(names[: 2 + k % max(1, len(names) - 2)])  # a subset per page
+        timed_run(at, "classes", page.file)
+        if page.file == "performance_by_metric.py":
+            box = at.selectbox(key="pbm_metric")
+            current = box.value
+            box.set_value(next(o for o in box.options if o != current))
+            timed_run(at, "metric", page.file)
+    return rows
+
+
+STEPS = {"import": step_import, "add_predictions": step_add_predictions, "match": step_match,
+         "evaluate": step_evaluate, "metrics": step_metrics, "app": step_app}
+
+
+# ---------------------------------------------------------------------------------------------------- driver
+def run_step(name: str, files: dict, project_dir: Path) -> list[dict]:
+    """Run step ``name`` in a fresh interpreter (so its peak RSS is its own); return its rows."""
+    out = project_dir.parent / f"step_{name}.json"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--_step", name, "--_files", json.dumps(files),
+           "--_project", str(project_dir), "--_out", str(out)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run(cmd, env=env, timeout=STEP_TIMEOUT_S, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"step {name} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    return json.loads(out.read_text())
+
+
+def measure(n_images: int, work: Path) -> tuple[dict, list[dict]]:
+    """Generate the set of ``n_images`` under ``work`` and run every step; return the counts and the rows."""
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    files = generate_files(n_images, work / "inputs")
+    print(f"[N={n_images:,}] generated {files['n_images']:,} images, {files['n_labels']:,} labels, "
+          f"2 × {files['n_predictions_per_run']:,} predictions in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    project_dir = work / "project"
+    if project_dir.exists():
+        shutil.rmtree(project_dir)
+    rows = []
+    for name in STEPS:
+        t0 = time.perf_counter()
+        rows += run_step(name, files, project_dir)
+        print(f"[N={n_images:,}] {name} done in {time.perf_counter() - t0:.1f} s (load {load1():.2f})",
+              file=sys.stderr)
+    return files, rows
+
+
+def row_titles(rows_by_n: dict[int, list[dict]]) -> list[tuple[str, str | None, str]]:
+    """(step, page, title) in the order of the first size's rows."""
+    first = next(iter(rows_by_n.values()))
+    titles = {"import": "import (labels + run a)", "add_predictions": "add-predictions (run b)",
+              "load": "Project.load", "matcher": "Matcher.from_project", "rematch": "re-match .match(0.75)",
+              "evaluate": "evaluate_coco(project)", "metrics": "data metrics (boxes; page set-up)",
+              "first": "first render", "iou": "rerun: iou_threshold moved", "classes": "rerun: classes changed",
+              "metric": "rerun: metric changed"}
+    out = []
+    for r in first:
+        page = r.get("page")
+        title = titles[r["step"]] if page is None else f"{page.removesuffix('.py')}: {titles[r['step']]}"
+        out.append((r["step"], page, title))
+    return out
+
+
+def format_table(counts: dict[int, dict], rows_by_n: dict[int, list[dict]]) -> str:
+    """One row per step, per size three columns (seconds, peak MB, 1-min load average at the step's start)."""
+    sizes = list(rows_by_n)
+    titles = row_titles(rows_by_n)
+    width = max(len(t) for _, _, t in titles) + 2
+    head = f"{'step':<{width}}" + "".join(f"{'N=' + format(n, ','):>12}{'peak MB':>9}{'load':>6}" for n in sizes)
+    lines = [", ".join(f"N={n:,}: {c['n_images']:,} images, {c['n_labels']:,} labels, 2 runs × "
+                       f"{c['n_predictions_per_run']:,} predictions" for n, c in counts.items()),
+             head + "  target", "-" * (len(head) + 30)]
+    opened = False
+    for step, page, title in titles:
+        line = f"{title:<{width}}"
+        target = "" if step == "first" and opened else TARGETS[step]  # opening the project = the first page
+        opened = opened or step == "first"
+        for n in sizes:
+            r = next((r for r in rows_by_n[n] if r["step"] == step and r.get("page") == page), None)
+            line += " " * 27 if r is None else f"{r['s']:>11.3f}s{r['mb']:>9.0f}{r['load']:>6.2f}"
+        lines.append(line + "  " + target)
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, action="append", help="number of images (repeatable; default "
+                        "10000 and 100000; 1000000 only when asked)")
+    parser.add_argument("--keep", type=Path, help="folder to keep the generated inputs and projects in "
+                        "(default: a temporary folder, removed afterwards)")
+    parser.add_argument("--_step", help=argparse.SUPPRESS)
+    parser.add_argument("--_files", help=argparse.SUPPRESS)
+    parser.add_argument("--_project", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--_out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args._step:  # a child process: one step
+        rows = STEPS[args._step](json.loads(args._files), args._project)
+        args._out.write_text(json.dumps(rows))
+        return 0
+    sizes = args.images or [10_000, 100_000]
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench_scale_"))
+    try:
+        counts, rows_by_n = {}, {}
+        for n in sizes:
+            counts[n], rows_by_n[n] = measure(n, work / f"n{n}")
+        print(f"machine: {os.cpu_count()} cores; python3 {' '.join(['benchmarks/bench_scale.py', *sys.argv[1:]])}")
+        print(format_table(counts, rows_by_n))
+        ok = all(math.isfinite(r["s"]) for rows in rows_by_n.values() for r in rows)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
