@@ -16,20 +16,77 @@ import pandas as pd
 from explorer.errors import ProblemReport, UserError
 
 
+def _text_lines(path: Path) -> list[str]:
+    """The file's physical lines as text: UTF-8 (with or without a byte-order mark) or UTF-16 with its BOM.
+
+    ``UserError`` naming the file when it is binary (a NUL byte outside UTF-16) or not valid text, with the
+    byte offset of the first bad byte.
+    """
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as e:
+            raise UserError(f"{path}: not valid UTF-16 text (byte {e.start}); save it as UTF-8 CSV") from None
+    else:
+        nul = data.find(b"\x00")
+        if nul >= 0:
+            raise UserError(f"{path}: a binary file (NUL byte at offset {nul}), not a CSV text file")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise UserError(f"{path}: not valid UTF-8 text (byte {e.start}: {data[e.start:e.start + 1]!r}); "
+                            "save it as UTF-8 CSV") from None
+    return text.splitlines()
+
+
+def _parse_lines(lines: list[str]) -> list[list[str] | str]:
+    """Each physical line parsed as one CSV record: its fields, or the reason it cannot be read (a ``str``).
+
+    One record per line is the rule of these files (image names, labels, numbers): a quote left open is that
+    line's problem and never swallows the lines after it, and a field over the csv module's limit is named.
+    The whole file is parsed in one C pass when every line is self-contained; line by line otherwise.
+    """
+    rows = []
+    try:
+        rows = list(csv.reader(lines, strict=True))
+    except csv.Error:
+        rows = []
+    if len(rows) == len(lines):  # no record spanned two lines and nothing failed
+        return rows
+    out = []
+    for line in lines:
+        try:
+            out.append(next(csv.reader([line], strict=True), []))
+        except csv.Error as e:
+            reason = str(e)
+            if "field larger than field limit" in reason:
+                reason = f"a field longer than {csv.field_size_limit():,} characters"
+            elif "unexpected end of data" in reason or "EOF" in reason:
+                reason = "a quote is opened and not closed on this line"
+            out.append(f"cannot be read as CSV: {reason}")
+    return out
+
+
 def read_csv(path, *, required: tuple[str, ...], report: ProblemReport, what: str) -> pd.DataFrame:
     """Read a CSV as text: DataFrame with the file's columns (stripped strings) plus ``line`` (1 = header).
 
-    Rows with a different number of fields than the header are problems (``bad_row``) and skipped; blank lines
-    are ignored. ``UserError`` when the file is missing, empty, or lacks a ``required`` column.
+    One record per physical line (``_parse_lines``). Rows with a different number of fields than the header, an
+    unclosed quote or an over-long field are problems (``bad_row``) and skipped, every other row is kept; blank
+    lines are ignored. UTF-8 or UTF-16 with a BOM. ``UserError`` when the file is missing, binary, empty, or lacks
+    a ``required`` column.
     """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{what} file {path} not found")
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = list(csv.reader(f))
-    numbered = [(i + 1, row) for i, row in enumerate(rows) if any(cell.strip() for cell in row)]
+    lines = _text_lines(path)
+    parsed = _parse_lines(lines)
+    numbered = [(i + 1, row) for i, row in enumerate(parsed)
+                if isinstance(row, str) or any(cell.strip() for cell in row)]
     if not numbered:
         raise UserError(f"{path}: empty file; expected a header with columns {', '.join(required)}")
+    if isinstance(numbered[0][1], str):
+        raise UserError(f"{path}: line {numbered[0][0]} (the header) {numbered[0][1]}")
     header = [c.strip() for c in numbered[0][1]]
     missing = [c for c in required if c not in header]
     if missing:
@@ -38,15 +95,18 @@ def read_csv(path, *, required: tuple[str, ...], report: ProblemReport, what: st
     if len(set(header)) != len(header):
         dupes = sorted({c for c in header if header.count(c) > 1})
         raise UserError(f"{path}: duplicate column(s) {', '.join(dupes)} in the header")
-    good, lines = [], []
+    good, kept_lines = [], []
     for line, row in numbered[1:]:
+        if isinstance(row, str):
+            report.add(path, f"line {line}", row, "bad_row")
+            continue
         if len(row) != len(header):
             report.add(path, f"line {line}", f"has {len(row)} field(s), the header has {len(header)}", "bad_row")
             continue
         good.append([cell.strip() for cell in row])
-        lines.append(line)
+        kept_lines.append(line)
     table = pd.DataFrame(good, columns=header, dtype=object) if good else pd.DataFrame(columns=header, dtype=object)
-    table["line"] = np.asarray(lines, dtype=np.int64)
+    table["line"] = np.asarray(kept_lines, dtype=np.int64)
     return table
 
 
