@@ -3,12 +3,13 @@
     python3 benchmarks/bench_scale.py --images 10000 --images 100000      # the issue's table
     python3 benchmarks/bench_scale.py --images 1000000                      # opt-in: 1M images, 20M predictions
     python3 benchmarks/bench_scale.py --images 200 --keep /tmp/scale        # keep the generated files and project
+    python3 benchmarks/bench_scale.py --images 100000 --no-app             # every step but the app's page reruns
 
 For each N it generates (deterministically, seed 0; no pixels) a COCO instances file of N images with ~7 labels
 each (80 COCO category ids, ~2% crowd, the generator of ``bench_eval.py``), two runs of COCO results with ~20
 predictions per image (run ``b`` is run ``a`` with box jitter and re-drawn scores) and a ``file_name,split`` CSV
-(80% train / 20% val). Then every step runs in its own Python subprocess, so each reported peak RSS
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is that step's process, imports included:
+(80% train / 20% val), in a subprocess. Then every step runs in its own Python subprocess, so each reported peak
+RSS (``VmHWM`` of ``/proc/self/status``; ``ru_maxrss`` elsewhere) is that step's process, imports included:
 
 - ``import``: ``explorer.io.import_project`` of the labels, run ``a`` and the splits; ``add-predictions``:
   ``explorer.io.detection.add_predictions`` of run ``b``;
@@ -62,8 +63,15 @@ TARGETS = {
 
 
 def peak_mb() -> float:
-    """This process's peak resident set size so far, MB (Linux reports ``ru_maxrss`` in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident set size so far, MB: Linux's ``VmHWM`` (the high-water mark of this process's
+    own address space; ``ru_maxrss`` is not used there because it keeps the parent's RSS at fork across exec),
+    elsewhere ``ru_maxrss`` (KiB on Linux, bytes on macOS)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return rss / 2**20 if sys.platform == "darwin" else rss / 1024
 
 
 def load1() -> float:
@@ -203,6 +211,10 @@ def step_app(files: dict, project_dir: Path) -> list[dict]:
     return rows
 
 
+def step_generate(spec: dict, out: Path) -> dict:
+    return generate_files(spec["n_images"], out)
+
+
 STEPS = {"import": step_import, "add_predictions": step_add_predictions, "match": step_match,
          "evaluate": step_evaluate, "metrics": step_metrics, "app": step_app}
 
@@ -220,11 +232,12 @@ def run_step(name: str, files: dict, project_dir: Path) -> list[dict]:
     return json.loads(out.read_text())
 
 
-def measure(n_images: int, work: Path) -> tuple[dict, list[dict]]:
-    """Generate the set of ``n_images`` under ``work`` and run every step; return the counts and the rows."""
+def measure(n_images: int, work: Path, *, app: bool = True) -> tuple[dict, list[dict]]:
+    """Generate the set of ``n_images`` under ``work`` and run every step (the app's only when ``app``); return
+    the counts and the rows."""
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    files = generate_files(n_images, work / "inputs")
+    files = run_step("generate", {"n_images": n_images}, work / "inputs")  # its memory is not kept by this process
     print(f"[N={n_images:,}] generated {files['n_images']:,} images, {files['n_labels']:,} labels, "
           f"2 × {files['n_predictions_per_run']:,} predictions in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     project_dir = work / "project"
@@ -232,6 +245,8 @@ def measure(n_images: int, work: Path) -> tuple[dict, list[dict]]:
         shutil.rmtree(project_dir)
     rows = []
     for name in STEPS:
+        if name == "app" and not app:
+            continue
         t0 = time.perf_counter()
         rows += run_step(name, files, project_dir)
         print(f"[N={n_images:,}] {name} done in {time.perf_counter() - t0:.1f} s (load {load1():.2f})",
@@ -282,13 +297,16 @@ def main(argv=None) -> int:
                         "10000 and 100000; 1000000 only when asked)")
     parser.add_argument("--keep", type=Path, help="folder to keep the generated inputs and projects in "
                         "(default: a temporary folder, removed afterwards)")
+    parser.add_argument("--no-app", action="store_true", help="skip the AppTest page reruns (at 10k images they "
+                        "take ~2 minutes, mostly the Export page; at 100k far longer)")
     parser.add_argument("--_step", help=argparse.SUPPRESS)
     parser.add_argument("--_files", help=argparse.SUPPRESS)
     parser.add_argument("--_project", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--_out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._step:  # a child process: one step
-        rows = STEPS[args._step](json.loads(args._files), args._project)
+        step = step_generate if args._step == "generate" else STEPS[args._step]
+        rows = step(json.loads(args._files), args._project)
         args._out.write_text(json.dumps(rows))
         return 0
     sizes = args.images or [10_000, 100_000]
@@ -296,7 +314,7 @@ def main(argv=None) -> int:
     try:
         counts, rows_by_n = {}, {}
         for n in sizes:
-            counts[n], rows_by_n[n] = measure(n, work / f"n{n}")
+            counts[n], rows_by_n[n] = measure(n, work / f"n{n}", app=not args.no_app)
         print(f"machine: {os.cpu_count()} cores; python3 {' '.join(['benchmarks/bench_scale.py', *sys.argv[1:]])}")
         print(format_table(counts, rows_by_n))
         ok = all(math.isfinite(r["s"]) for rows in rows_by_n.values() for r in rows)
