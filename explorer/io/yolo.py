@@ -35,6 +35,9 @@ from explorer.io.validate import check_boxes, check_scores
 CLASS_FILES = ("data.yaml", "dataset.yaml", "classes.txt")
 
 
+MAX_CLASS_INDEX = 2**31 - 1  # class indices without a class list: int32, as every YOLO tool stores them
+
+
 # ---- class names ---------------------------------------------------------------------------------------------
 def find_class_file(*folders: Path | None) -> Path | None:
     """The first ``data.yaml``/``dataset.yaml``/``classes.txt`` in ``folders`` (then their parents)."""
@@ -175,11 +178,13 @@ def read_txt_objects(folder: Path, images: pd.DataFrame, categories: pd.DataFram
     H = images["height"].to_numpy(np.float64)[row_a]
     ok = np.ones(len(arr), dtype=bool)
     n_classes = None if cat_ids is None else len(cat_ids)
-    bad_cls = ~np.isfinite(cls) | (cls != np.round(cls)) | (cls < 0)
+    # without a class list any index is a class of its own, up to int32 (a class index of 1e30 is garbage, and
+    # would wrap around as an int64 category id)
+    bad_cls = ~np.isfinite(cls) | (cls != np.round(cls)) | (cls < 0) | (cls > MAX_CLASS_INDEX)
     if n_classes is not None:
         bad_cls |= cls >= n_classes
     for k in np.flatnonzero(bad_cls):
-        limit = f"0..{n_classes - 1}" if n_classes else "a non-negative integer"
+        limit = f"0..{n_classes - 1}" if n_classes else f"an integer 0..{MAX_CLASS_INDEX}"
         report.add(files_of[k], record(k), f"class index {cls[k]:g} is out of range (expected {limit})", "bad_class")
     ok &= ~bad_cls
     cx, cy, bw, bh = arr[:, 2], arr[:, 3], arr[:, 4], arr[:, 5]

@@ -161,3 +161,14 @@ def test_malformed_data_yaml(tmp_path):
     d = make_yolo(tmp_path, data_yaml="names: [a, b\n")
     with pytest.raises(UserError, match=r"data.yaml: malformed YAML at line 2, column 1"):
         import_project(tmp_path / "p", images=d / "images", labels=d / "labels")
+
+
+@pytest.mark.parametrize("bad", ["1e30", "2147483648", "9223372036854775808"])
+def test_huge_class_index_without_class_list_costs_only_its_line(tmp_path, bad):
+    d = make_yolo(tmp_path, data_yaml=None,
+                  labels={"train/a.txt": f"0 0.5 0.5 0.2 0.4\n{bad} 0.1 0.1 0.2 0.2\n3 0.3 0.3 0.1 0.1\n", "val/b.txt": ""})
+    project, report = import_project(tmp_path / "p", images=d / "images", labels=d / "labels")
+    assert sorted(project.labels["category_id"].tolist()) == [0, 3]
+    assert project.categories["category_id"].tolist() == [0, 3]
+    bad_rows = [p for p in report.problems if p.kind == "bad_class"]
+    assert [p.record for p in bad_rows] == ["line 2"] and "0..2147483647" in bad_rows[0].message
