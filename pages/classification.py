@@ -132,20 +132,26 @@ def _tiles(rows, caption) -> list[Tile]:
                  key=f"img:{int(r.image_id)}") for r in rows.itertuples()]
 
 
+def _pick_class(sel, rows, *, by: str, label: str, word: str, key: str):
+    """``(class id, its rows)``: one selected class chosen by the column ``by`` (``true_id`` or ``pred_id``), the
+    picker saying how many rows each class has (``word``: "misclassified", "wrong")."""
+    names = sel.project.category_names
+    counts = rows[by].value_counts()
+    options = [int(c) for c in sel.classes if c in counts.index]
+    chosen = st.selectbox(label, options, key=key, format_func=lambda c: f"{names[c]} ({int(counts[c])} {word})")
+    return chosen, rows[rows[by] == chosen]
+
+
 def misclassified(sel) -> None:
     """Images whose true class is selected and whose prediction is another class, per true class."""
     st.markdown("**Misclassified** — true class selected, predicted as another class")
     out = ui.outcomes(sel)
     wrong = out[~out["correct"]]
-    names = sel.project.category_names
     if len(wrong) == 0:
         st.info("No misclassified image in this selection.")
         return
-    counts = wrong["true_id"].value_counts()
-    options = [int(c) for c in sel.classes if c in counts.index]
-    true_id = st.selectbox("True class", options, key="cls_gallery_class",
-                           format_func=lambda c: f"{names[c]} ({int(counts[c])} misclassified)")
-    rows = wrong[wrong["true_id"] == true_id]
+    names = sel.project.category_names
+    _, rows = _pick_class(sel, wrong, by="true_id", label="True class", word="misclassified", key="cls_gallery_class")
     show_gallery(_tiles(rows, lambda r: f"predicted {names[int(r.pred_id)]}"), key="cls_gallery",
                  project=sel.project, columns=2, per_page=8)
 
@@ -154,15 +160,11 @@ def predicted_wrong(sel) -> None:
     """Images predicted as a selected class whose true class is another one: the class's false positives."""
     st.markdown("**Predicted as … but wrong** — false positives of a selected class, on images of any class")
     fp = ui.false_positives(sel)
-    names = sel.project.category_names
     if len(fp) == 0:
         st.info("No image of the split is predicted as a selected class but of another class.")
         return
-    counts = fp["pred_id"].value_counts()
-    options = [int(c) for c in sel.classes if c in counts.index]
-    pred_id = st.selectbox("Predicted class", options, key="cls_fp_class",
-                           format_func=lambda c: f"{names[c]} ({int(counts[c])} wrong)")
-    rows = fp[fp["pred_id"] == pred_id]
+    names = sel.project.category_names
+    pred_id, rows = _pick_class(sel, fp, by="pred_id", label="Predicted class", word="wrong", key="cls_fp_class")
     st.caption(f"{len(rows):,} image(s) predicted as {plain(names[pred_id])} but of another class")
     show_gallery(_tiles(rows, lambda r: f"true {names[int(r.true_id)]}"), key="cls_fp_gallery",
                  project=sel.project, columns=2, per_page=8)

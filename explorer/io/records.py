@@ -186,16 +186,24 @@ def _first_of_duplicates(ids: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, d
     return out, first
 
 
+def _unique_ids(recs: list[dict], pos: np.ndarray, section: str, what: str, kind: str, *, then: str = ""):
+    """``(ids, ok, verdicts)`` of the records' ``id``: not an int64 integer → ``kind``; an id an earlier kept
+    record has → ``duplicate_id`` (the first is kept; ``then`` ends that message)."""
+    raw = [r.get("id") for r in recs]
+    ids, ok = int_column(raw)
+    v = _Verdicts(len(recs))
+    v.reject(~ok, _id_problem(raw, "id"), kind)
+    dup, first = _first_of_duplicates(ids, v.ok)
+    v.reject(dup, lambda i: f"duplicate {what} id {ids[i]} (first at {section}[{pos[first[ids[i]]]}]){then}",
+             "duplicate_id")
+    return ids, ok, v
+
+
 # ---- categories and images ---------------------------------------------------------------------------------
 def parse_categories(items: list, file: str, report: ProblemReport) -> pd.DataFrame:
     """``category_id, name, supercategory``; duplicate id → first kept; a missing name becomes the id (flagged)."""
     recs, pos = _dicts(items, "categories", file, report)
-    raw = [r.get("id") for r in recs]
-    ids, ok = int_column(raw)
-    v = _Verdicts(len(recs))
-    v.reject(~ok, _id_problem(raw, "id"), "bad_category")
-    dup, first = _first_of_duplicates(ids, v.ok)
-    v.reject(dup, lambda i: f"duplicate category id {ids[i]} (first at categories[{pos[first[ids[i]]]}])", "duplicate_id")
+    ids, ok, v = _unique_ids(recs, pos, "categories", "category", "bad_category")
     names = []
     for i, r in enumerate(recs):
         name = r.get("name")
@@ -229,13 +237,7 @@ def parse_images(items: list, file: str, report: ProblemReport) -> pd.DataFrame:
     says why); ``file_name`` is the given string with ``/`` separators, or None (evaluation does not need it);
     ``pos``: the record's position in ``items``."""
     recs, pos = _dicts(items, "images", file, report)
-    raw = [r.get("id") for r in recs]
-    ids, ok = int_column(raw)
-    v = _Verdicts(len(recs))
-    v.reject(~ok, _id_problem(raw, "id"), "bad_image")
-    dup, first = _first_of_duplicates(ids, v.ok)
-    v.reject(dup, lambda i: f"duplicate image id {ids[i]} (first at images[{pos[first[ids[i]]]}]); this record is skipped",
-             "duplicate_id")
+    ids, ok, v = _unique_ids(recs, pos, "images", "image", "bad_image", then="; this record is skipped")
     name = lambda i: record_name("images", int(pos[i]), int(ids[i]) if ok[i] else None)  # noqa: E731
     v.report(report, file, name)
     w, w_err = _size_column(recs, "width")
