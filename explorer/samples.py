@@ -57,6 +57,17 @@ def _resolve_paths(options: dict, folder: Path) -> dict:
     return resolved
 
 
+def _announce(spec: dict, folder: Path, out: Path, *, rebuild: bool) -> None:
+    """Say which sample project is being built, where, and why it takes a while (first run only)."""
+    images = folder / spec.get("import", {}).get("images", "images")
+    n = sum(1 for p in images.rglob("*") if p.is_file()) if images.is_dir() else 0
+    why = (f"importing {n} images and computing their data metrics (sharpness, brightness, object sizes, …) "
+           "once; later runs reuse it" if n else "importing its files once; later runs reuse it")
+    verb = "rebuilding (its files changed)" if rebuild else "building"
+    print(f"explorer: {verb} the sample project {spec['name']!r} ({spec.get('title', spec['name'])}) in {out}: "
+          f"{why}", flush=True)
+
+
 def build_sample(spec: dict, *, out: Path | None = None, progress: bool = True) -> Path:
     """Build (or reuse, when unchanged) one sample project and compute its data metrics; return its folder."""
     from explorer.io import import_project
@@ -68,6 +79,8 @@ def build_sample(spec: dict, *, out: Path | None = None, progress: bool = True) 
     stamp = out / "source.hash"
     if stamp.is_file() and stamp.read_text() == digest and (out / "project.json").is_file():
         return out
+    if progress:
+        _announce(spec, folder, out, rebuild=stamp.is_file())
     if out.exists():
         shutil.rmtree(out)
     options = _resolve_paths(spec.get("import", {}), folder)

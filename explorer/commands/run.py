@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -52,11 +53,38 @@ def resolve_projects(paths: list[str], *, samples: bool) -> list[Path]:
 
 
 def run(args) -> int:
+    """Build the samples if needed, then become the Streamlit server.
+
+    On POSIX the process replaces itself with ``python -m streamlit run …`` (``os.execve``): the PID the user
+    started *is* the server, so ``kill PID`` (SIGTERM), Ctrl-C (SIGINT) and a closed terminal (SIGHUP) stop it
+    and free the port — there is no parent left behind to orphan a child. Where ``exec`` does not replace the
+    process (Windows), the server runs as a child and every catchable stop signal is forwarded to it.
+    """
     projects = resolve_projects(args.projects, samples=not args.no_samples)
     cmd = app_command(projects, address=args.address, port=args.port)
-    print(f"explorer: serving {len(projects)} project(s) on http://{args.address}:{args.port}")
+    print(f"explorer: serving {len(projects)} project(s) on http://{args.address}:{args.port}", flush=True)
     env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
-    try:
-        return subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        return 0
+    sys.stderr.flush()
+    if os.name == "posix":
+        os.execve(cmd[0], cmd, env)  # does not return
+    return _run_forwarding(cmd, env)
+
+
+def _run_forwarding(cmd: list[str], env: dict) -> int:
+    """Run the server as a child, forwarding SIGTERM/SIGINT/SIGHUP (those this platform has) and waiting for it."""
+    child = subprocess.Popen(cmd, env=env)
+
+    def forward(signum, _frame):
+        try:
+            child.send_signal(signum)
+        except (ProcessLookupError, OSError):
+            pass
+
+    for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGBREAK"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), forward)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:  # a signal arrived while waiting: the handler forwarded it, keep waiting
+            continue
