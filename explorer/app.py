@@ -4,8 +4,8 @@ Launched by ``explorer run``; projects come from ``-- --project P`` arguments or
 Navigation and sidebar controls come from the project's task in the registry (``explorer.tasks.get(task)``:
 ``Task.pages``, ``Task.controls``); tasks defined outside the package are loaded from the Python files listed in
 ``$EXPLORER_TASK_PLUGINS`` (``explorer.tasks``). The widgets here have fixed keys (``project``, ``run``,
-``split``, ``classes``, ``iou_threshold``, ``confidence_threshold``), so every page sees the same selection and
-it persists across pages.
+``split``, ``classes``, ``iou_threshold``, ``confidence_threshold``), so every page sees the same selection;
+they are kept per project and mirrored in the URL by ``explorer.ui.persist.keep`` (like every page control).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import streamlit as st
 
 from explorer import tasks
 from explorer.resources import pages_dir
+from explorer.ui.persist import follow_project, keep
 from explorer.ui.state import load_project, served_projects
 from explorer.ui.text import plain
 
@@ -28,25 +29,45 @@ def _run_control(project):
         return project
     if st.session_state.get("run") not in runs:  # a new project, or its run was removed: the first run
         st.session_state["run"] = runs[0]
-    st.sidebar.selectbox("Run", runs, key="run", help="The model (set of predictions) every page shows.")
+    st.sidebar.selectbox("Run", runs, help="The model (set of predictions) every page shows.", **keep("run"))
     return project.for_run(st.session_state["run"])
 
 
 def _iou_control(project) -> None:
     if project.has_predictions:
-        st.sidebar.slider("IoU threshold", 0.05, 0.95, step=0.05, value=0.50, key="iou_threshold",
+        st.sidebar.slider("IoU threshold", 0.05, 0.95, step=0.05, value=0.50, **keep("iou_threshold"),
                           help="A prediction is a true positive when it matches an unmatched label of its class "
                                "with IoU ≥ this.")
 
 
 def _confidence_control(project) -> None:
     if project.has_predictions:
-        st.sidebar.slider("Confidence threshold", 0.0, 1.0, step=0.01, value=0.0, key="confidence_threshold",
+        st.sidebar.slider("Confidence threshold", 0.0, 1.0, step=0.01, value=0.0, **keep("confidence_threshold"),
                           help="Predictions scoring below this are left out.")
 
 
 # a task's threshold controls (``tasks.CONTROLS`` after "run") -> the widget drawing it; drawn in that order
 THRESHOLD_WIDGETS = {"iou_threshold": _iou_control, "confidence_threshold": _confidence_control}
+
+
+def _set_classes(value: list[str]) -> None:
+    st.session_state["classes"] = value
+
+
+def class_control(names: list[str]) -> None:
+    """The class filter, compact for many classes: an expander titled "Classes · N of M" holding an "All
+    classes" reset and a searchable multiselect (type to filter, its "Select all" picks every match; empty = every
+    class, so picking a few classes starts from an empty list)."""
+    chosen = [n for n in st.session_state.get("classes") or [] if n in names]
+    n = len(chosen)
+    title = "Classes · all" if n in (0, len(names)) else f"Classes · {n:,} of {len(names):,}"
+    with st.sidebar.expander(title, expanded=False):
+        st.button("All classes", key="classes:all", on_click=_set_classes, args=([],), disabled=n == 0,
+                  help="Empty the list: every class is shown. Then pick classes to keep only those.")
+        st.multiselect("Classes", names, placeholder=f"All {len(names):,} classes — type to search",
+                       label_visibility="collapsed", filter_mode="contains",
+                       help="The class filter applies to every page, headline numbers included. Empty = all classes.",
+                       **keep("classes"))
 
 
 def sidebar() -> tasks.Task:
@@ -59,28 +80,26 @@ def sidebar() -> tasks.Task:
     if st.session_state.get("project") not in by_path:
         st.session_state["project"] = str(projects[0])
     sb = st.sidebar
-    sb.selectbox("Project", list(by_path), key="project", format_func=lambda p: load_project(p).name)
+    sb.selectbox("Project", list(by_path), format_func=lambda p: load_project(p).name, **keep("project"))
     project = load_project(st.session_state["project"])
     task = tasks.get(project.task)
+    follow_project(st.session_state["project"])  # each project keeps its own control values
 
-    # a new project invalidates the previous project's class and split choices
     names = list(project.category_names.values())
-    if st.session_state.get("_project_for_controls") != st.session_state["project"]:
-        st.session_state["_project_for_controls"] = st.session_state["project"]
-        st.session_state["classes"] = names
+    # an empty class list means every class (the URL stays short); a list naming classes this project lacks
+    # (an old link) is dropped
+    if not set(st.session_state.get("classes") or []) <= set(names):
+        st.session_state["classes"] = []
+    if st.session_state.get("split", "all") not in ("all", *project.splits):
         st.session_state["split"] = "all"
-    # a run interrupted before the widgets were drawn can lose their state: default again, never to "none"
-    if "classes" not in st.session_state or not set(st.session_state["classes"]) <= set(names):
-        st.session_state["classes"] = names
-    st.session_state.setdefault("split", "all")
 
     if "run" in task.controls:
         project = _run_control(project)  # first: the run is what the other controls and the caption apply to
     if project.splits:
-        sb.selectbox("Split", ["all", *project.splits], key="split", format_func=lambda s: "all splits" if s == "all" else s)
+        sb.selectbox("Split", ["all", *project.splits], format_func=lambda s: "all splits" if s == "all" else s,
+                     **keep("split"))
     if task.has_classes and names:
-        sb.multiselect("Classes", names, key="classes", placeholder="All classes",  # empty means all
-                       help="The class filter applies to every page, headline numbers included. Empty = all classes.")
+        class_control(names)
     for control, draw in THRESHOLD_WIDGETS.items():
         if control in task.controls:
             draw(project)
