@@ -12,13 +12,16 @@ that stem is unique. An empty txt file is an image without objects (YOLO's conve
 Class names come from ``data.yaml`` (``names`` as a list or an ``{index: name}`` dict) or ``classes.txt`` (one
 name per line), given explicitly or found beside the labels/images, read by the importers' one class-list reader
 (``explorer.io.table_files.class_list``: non-empty, unique names); ``category_id`` is the class index.
-Splits come from ``data.yaml``'s ``train``/``val``/``test`` folders (or image-list files) when present.
+Splits come from ``data.yaml``'s ``train``/``val``/``test`` folders (or image-list files, or lists of either)
+when present, relative to its ``path:`` as ultralytics resolves them (``dataset_root``, ``yaml_splits``); a split
+listed there that labels no imported image stops the import with a ``UserError``.
 Image ids are assigned 1..n in the image scanner's natural file order (``explorer.io.scan``); label/prediction
 ids 1..n in (file, line) order.
 Records are named ``line N`` of their txt file in messages.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -58,31 +61,124 @@ def resolve_class_names(classes, *folders: Path | None) -> tuple[list[str] | Non
 
 
 # ---- splits from data.yaml -----------------------------------------------------------------------------------
-def yaml_splits(yaml_path: Path | None, images_root: Path, file_names: list[str]) -> np.ndarray | None:
-    """Split of each image from ``data.yaml``'s ``train``/``val``/``test`` entries (folders or list files)."""
+SPLIT_KEYS = ("train", "val", "test")
+
+
+def dataset_root(data: dict, yaml_path: Path, report: ProblemReport) -> Path:
+    """The dataset root ``data.yaml``'s ``path:`` names, resolved as ultralytics' ``check_det_dataset`` does,
+    with the yaml's own folder tried first (a yaml names its dataset relative to itself far more often than to
+    the shell's current folder).
+
+    No ``path:`` → the yaml's folder. An absolute ``path:`` (``~`` and ``$VARS`` expanded) is taken as is; a
+    relative one (``../datasets/name``) is tried against the yaml's folder, then the current folder
+    (ultralytics' own order is the current folder, then its ``datasets_dir`` setting). A ``path:`` that exists
+    nowhere (the folder of the machine the model was trained on) is a ``missing_split`` problem and the yaml's
+    folder is used instead, so a dataset copied with its yaml still finds ``train: images/train``.
+    """
+    raw = data.get("path")
+    if raw is None or str(raw).strip() == "":
+        return yaml_path.parent
+    given = Path(os.path.expandvars(str(raw))).expanduser()
+    tried = [given] if given.is_absolute() else [yaml_path.parent / given, Path.cwd() / given]
+    for candidate in tried:
+        if candidate.is_dir():
+            return candidate.resolve()
+    report.add(str(yaml_path), "path", f"dataset root {raw!r} not found (looked at "
+               f"{', '.join(str(c) for c in tried)}); train/val/test are read relative to the yaml's folder instead",
+               "missing_split")
+    return yaml_path.parent
+
+
+def split_targets(root: Path, entry: str, yaml_dir: Path) -> Path | None:
+    """The folder or list file one ``train``/``val``/``test`` entry names: ``root / entry`` (ultralytics' rule,
+    with its retry of an entry starting ``../`` without that prefix, which Roboflow exports rely on), else the
+    same relative to the yaml's folder; None when none exists."""
+    entry = os.path.expandvars(str(entry))
+    candidates = [root / entry]
+    if entry.startswith("../"):
+        candidates.append(root / entry[3:])
+    if yaml_dir.resolve() != root.resolve():
+        candidates.append(yaml_dir / entry)
+    return next((c.resolve() for c in candidates if c.exists()), None)
+
+
+def _listed_images(list_file: Path, root: Path) -> set[Path]:
+    """Image paths of a split list file (one per line): ``./x`` relative to the list's folder (ultralytics'
+    rule), an absolute path as is, any other relative line against the list's folder and the dataset root."""
+    out = set()
+    bases = (list_file.parent, root)
+    for line in list_file.read_text(encoding="utf-8-sig", errors="replace").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("./"):
+            out.add((list_file.parent / line[2:]).resolve())
+        elif Path(line).is_absolute():
+            out.add(Path(line).resolve())
+        else:
+            out.update((b / line).resolve() for b in bases)
+    return out
+
+
+def yaml_splits(yaml_path: Path | None, images_root: Path, file_names: list[str], report: ProblemReport | None = None
+                ) -> np.ndarray | None:
+    """Split of each image (``(n,)`` object array, None where unassigned) from ``data.yaml``'s ``train`` / ``val``
+    / ``test`` entries: a folder, an image-list ``.txt`` file, or a list of those; ``path:`` is the root they are
+    relative to (``dataset_root``). An image in several splits keeps the first (train, then val, then test).
+
+    Outside-root rule: ``path:`` and the entries only *label* images already found under ``--images``; nothing is
+    read from a split folder, and a list file's lines are compared with the images' resolved paths, never opened.
+    So a split outside the image folder, or a list naming files outside it, assigns nothing — and says so.
+
+    Loud failures: an entry that does not exist, or lies wholly outside the image folder, is a ``missing_split``
+    problem; a listed split none of whose entries is usable that way is a ``UserError`` (no project is written:
+    the user asked for that split).
+    """
     if yaml_path is None or yaml_path.suffix.lower() not in (".yaml", ".yml"):
         return None
+    report = report if report is not None else ProblemReport()
     data = read_yaml(yaml_path)
-    base = Path(data.get("path") or yaml_path.parent)
-    base = base if base.is_absolute() else (yaml_path.parent / base)
-    paths = [(images_root / n).resolve() for n in file_names]
+    if not isinstance(data, dict) or not any(data.get(k) for k in SPLIT_KEYS):
+        return None
+    file = str(yaml_path)
+    root = dataset_root(data, yaml_path, report)
+    top = Path(images_root).resolve()
+    paths = [(top / n).resolve() for n in file_names]
     split = np.full(len(paths), None, dtype=object)
-    found = False
-    for name in ("train", "val", "test"):
+    unusable = []
+    for name in SPLIT_KEYS:
         entries = data.get(name)
-        entries = [entries] if isinstance(entries, str) else entries if isinstance(entries, list) else []
-        for entry in entries:
-            target = (base / str(entry)).resolve()
+        entries = [entries] if isinstance(entries, (str, Path)) else entries if isinstance(entries, list) else []
+        used = 0
+        for k, entry in enumerate(entries):
+            record = name if len(entries) == 1 else f"{name}[{k}]"
+            target = split_targets(root, str(entry), yaml_path.parent)
+            if target is None:
+                report.add(file, record, f"{name} entry {str(entry)!r} not found under the dataset root {root}",
+                           "missing_split")
+                continue
             if target.is_dir():
                 inside = np.array([p.is_relative_to(target) for p in paths], dtype=bool)
-            elif target.is_file():  # a list of image paths, one per line
-                listed = {(target.parent / ln.strip()).resolve() for ln in target.read_text().splitlines() if ln.strip()}
-                inside = np.array([p in listed for p in paths], dtype=bool)
+                reachable = target.is_relative_to(top) or top.is_relative_to(target)
             else:
-                continue
+                listed = _listed_images(target, root)
+                inside = np.array([p in listed for p in paths], dtype=bool)
+                reachable = any(q.is_relative_to(top) for q in listed)
+            if not reachable:
+                report.add(file, record, f"{name} entry {str(entry)!r} ({target}) is outside the image folder "
+                           f"{images_root}: none of its images can be given the split", "missing_split")
             split[inside & np.equal(split, None)] = name
-            found = True
-    return split if found else None
+            used += int(reachable)  # inside the image folder: its images may all have been rejected, said elsewhere
+        if entries and used == 0:
+            unusable.append(name)
+    if unusable:
+        problems = "; ".join(str(p) for p in report.skipped if p.kind == "missing_split")
+        raise UserError(
+            f"{yaml_path} lists the split(s) {', '.join(unusable)} but none of their images could be used: "
+            f"{problems}. Entries are resolved as ultralytics does (relative to 'path:', itself relative to the "
+            f"yaml's folder), and only images under --images {images_root} can be given a split. Fix the yaml or "
+            "--images, or pass --splits CSV|folders instead. Nothing was written.")
+    return split if np.not_equal(split, None).any() else None
 
 
 # ---- txt files -----------------------------------------------------------------------------------------------
@@ -237,7 +333,7 @@ def read_yolo_labels(labels: str | Path, *, images_root: Path | None, report: Pr
                     "imported as images without objects", "no_label_file")
     labels_df = objects.rename(columns={"id": "label_id"}).assign(iscrowd=False, segmentation=None)
     images["split"] = None
-    splits = yaml_splits(class_file, images_root, images["file_name"].tolist())
+    splits = yaml_splits(class_file, images_root, images["file_name"].tolist(), report)
     return Tables(images=images, categories=categories, labels=schema.conform(labels_df, "labels"), splits=splits)
 
 

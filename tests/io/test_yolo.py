@@ -172,3 +172,88 @@ def test_huge_class_index_without_class_list_costs_only_its_line(tmp_path, bad):
     assert project.categories["category_id"].tolist() == [0, 3]
     bad_rows = [p for p in report.problems if p.kind == "bad_class"]
     assert [p.record for p in bad_rows] == ["line 2"] and "0..2147483647" in bad_rows[0].message
+
+
+# ---- data.yaml 'path:' resolved as ultralytics does ------------------------------------------------------------
+def _ultralytics_layout(tmp: Path, yaml_text: str, *, yaml_at: str = "configs/data.yaml") -> tuple[Path, Path]:
+    """datasets/shapes/{images,labels}/{train,val}/ and a data.yaml elsewhere; returns (dataset, yaml)."""
+    ds = tmp / "datasets" / "shapes"
+    make_yolo(ds, data_yaml=None)
+    y = tmp / yaml_at
+    y.parent.mkdir(parents=True, exist_ok=True)
+    y.write_text(yaml_text)
+    return ds, y
+
+
+NAMES = "names:\n  0: person\n  1: car\n"
+
+
+def test_relative_path_is_resolved_from_the_yaml_folder(tmp_path):
+    ds, y = _ultralytics_layout(tmp_path, "path: ../datasets/shapes\ntrain: images/train\nval: images/val\n" + NAMES)
+    project, report = import_project(tmp_path / "p", images=ds / "images", labels=ds / "labels", classes=str(y))
+    assert project.images["split"].tolist() == ["train", "val"]
+    assert [p for p in report.problems if p.kind == "missing_split"] == []
+
+
+def test_absolute_path_and_lists_of_folders(tmp_path):
+    ds, y = _ultralytics_layout(tmp_path, f"path: {tmp_path / 'datasets' / 'shapes'}\n"
+                                "train: [images/train]\nval: [images/val, images/extra]\n" + NAMES)
+    project, report = import_project(tmp_path / "p", images=ds / "images", labels=ds / "labels", classes=str(y))
+    assert project.images["split"].tolist() == ["train", "val"]
+    (missing,) = [p for p in report.problems if p.kind == "missing_split"]
+    assert missing.record == "val[1]" and "'images/extra' not found" in missing.message and not missing.kept
+
+
+def test_roboflow_dotdot_entries_retry_without_the_prefix(tmp_path):
+    """Roboflow's export: data.yaml at the dataset root with ``train: ../train/images`` (ultralytics retries
+    ``train/images`` when ``../train/images`` does not exist)."""
+    write_image(tmp_path / "ds/train/images/a.jpg", 200, 100)
+    write_image(tmp_path / "ds/valid/images/b.png", 50, 40)
+    (tmp_path / "ds/train/labels").mkdir(parents=True)
+    (tmp_path / "ds/train/labels/a.txt").write_text("0 0.5 0.5 0.2 0.4\n")
+    (tmp_path / "ds/data.yaml").write_text("train: ../train/images\nval: ../valid/images\nnc: 2\nnames: ['a', 'b']\n")
+    project, report = import_project(tmp_path / "p", images=tmp_path / "ds", labels=tmp_path / "ds/train/labels",
+                                     classes=str(tmp_path / "ds/data.yaml"))
+    assert dict(zip(project.images["file_name"], project.images["split"])) == {
+        "train/images/a.jpg": "train", "valid/images/b.png": "val"}
+
+
+def test_txt_list_files_relative_to_the_list(tmp_path):
+    ds, y = _ultralytics_layout(tmp_path, "path: ../datasets/shapes\ntrain: train.txt\nval: val.txt\n" + NAMES)
+    (ds / "train.txt").write_text("./images/train/a.jpg\n")
+    (ds / "val.txt").write_text(f"{ds / 'images/val/b.png'}\n")
+    project, _ = import_project(tmp_path / "p", images=ds / "images", labels=ds / "labels", classes=str(y))
+    assert project.images["split"].tolist() == ["train", "val"]
+
+
+def test_missing_path_falls_back_to_the_yaml_folder_and_says_so(tmp_path):
+    d = make_yolo(tmp_path, data_yaml="path: /content/datasets/gone\ntrain: images/train\nval: images/val\n" + NAMES)
+    project, report = import_project(tmp_path / "p", images=d / "images", labels=d / "labels")
+    assert project.images["split"].tolist() == ["train", "val"]
+    (p,) = [p for p in report.problems if p.kind == "missing_split"]
+    assert p.record == "path" and "'/content/datasets/gone' not found" in p.message
+
+
+def test_a_split_that_cannot_be_found_stops_the_import(tmp_path):
+    d = make_yolo(tmp_path, data_yaml="path: .\ntrain: images/train\nval: images/valid\n" + NAMES)
+    with pytest.raises(UserError, match=r"lists the split\(s\) val but none of their images could be used: .*"
+                                        r"val entry 'images/valid' not found.*Nothing was written"):
+        import_project(tmp_path / "p", images=d / "images", labels=d / "labels")
+    assert not (tmp_path / "p").exists()
+
+
+def test_a_split_outside_the_image_folder_assigns_nothing_and_stops(tmp_path):
+    """Outside-root rule: 'path:' only labels images found under --images; a split folder elsewhere is refused."""
+    ds, y = _ultralytics_layout(tmp_path, "path: ../datasets/shapes\ntrain: images/train\nval: images/val\n" + NAMES)
+    write_image(tmp_path / "other/images/val/b.png", 50, 40)
+    with pytest.raises(UserError, match=r"split\(s\) val .*is outside the image folder"):
+        import_project(tmp_path / "p", images=ds / "images" / "train", labels=ds / "labels", classes=str(y))
+
+
+def test_cli_exits_non_zero_on_an_unusable_split(tmp_path, capsys):
+    from explorer.cli import main
+
+    d = make_yolo(tmp_path, data_yaml="train: images/train\nval: images/nope\n" + NAMES)
+    code = main(["import", "--images", str(d / "images"), "--labels", str(d / "labels"), "--out", str(tmp_path / "p")])
+    err = capsys.readouterr().err
+    assert code == 2 and "lists the split(s) val" in err and err.count("\n") == 1
