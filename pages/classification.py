@@ -24,6 +24,7 @@ from explorer.ui.gallery import show_gallery
 from explorer.ui.state import selection
 from explorer.ui.charts import show_chart
 from explorer.ui.text import plain
+from explorer.ui.persist import keep
 
 ORDER_TITLES = {"most_confused": "most confused", "most_common": "most common", "labels": "class order"}
 FILTER_RULE = ("The class filter selects the images whose **true class** is selected: accuracy, top-k and the "
@@ -104,9 +105,9 @@ def confusion(result) -> None:
     n = len(result.confusion.names)
     n_shown = len(result.classes)
     a, b, c = st.columns(3)
-    by = a.radio("Order", list(ORDER_TITLES), format_func=ORDER_TITLES.get, horizontal=True, key="cls_cm_order")
-    normalised = b.radio("Values", ["counts", "row-normalised"], horizontal=True, key="cls_cm_values") != "counts"
-    top_k = int(c.number_input("Top-K classes", min_value=1, max_value=max(n, 1), value=min(n, 20), key="cls_cm_top_k",
+    by = a.radio("Order", list(ORDER_TITLES), format_func=ORDER_TITLES.get, horizontal=True, **keep("cls_cm_order"))
+    normalised = b.radio("Values", ["counts", "row-normalised"], horizontal=True, **keep("cls_cm_values")) != "counts"
+    top_k = int(c.number_input("Top-K classes", min_value=1, max_value=max(n, 1), value=min(n, 20), **keep("cls_cm_top_k"),
                                help="the first K (selected) classes in this order; the other classes fold into one "
                                     "'other' row and column"))
     cm = result.selected_confusion(by=by if by in ORDERINGS else "labels", top_k=min(top_k, n_shown))
@@ -138,7 +139,7 @@ def _pick_class(sel, rows, *, by: str, label: str, word: str, key: str):
     names = sel.project.category_names
     counts = rows[by].value_counts()
     options = [int(c) for c in sel.classes if c in counts.index]
-    chosen = st.selectbox(label, options, key=key, format_func=lambda c: f"{names[c]} ({int(counts[c])} {word})")
+    chosen = st.selectbox(label, options, **keep(key, url=False), format_func=lambda c: f"{names[c]} ({int(counts[c])} {word})")
     return chosen, rows[rows[by] == chosen]
 
 

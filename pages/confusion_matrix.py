@@ -21,6 +21,7 @@ from explorer.ui.buckets import show_bucket
 from explorer.ui.state import selection
 from explorer.ui.charts import show_chart
 from explorer.ui.text import plain
+from explorer.ui.persist import keep
 
 st.title("Confusion Matrix")
 sel = selection()
@@ -39,10 +40,10 @@ members = cell_members(matcher, sel.iou_threshold, **options)
 
 n_classes = len(engine.classes)
 c1, c2, c3 = st.columns(3)
-ordering = c1.radio("Order classes by", ["most confused", "most common"], key="cm:order", horizontal=True)
-normalise = c2.radio("Values", ["raw counts", "row-normalised"], key="cm:values", horizontal=True)
+ordering = c1.radio("Order classes by", ["most confused", "most common"], **keep("cm:order"), horizontal=True)
+normalise = c2.radio("Values", ["raw counts", "row-normalised"], **keep("cm:values"), horizontal=True)
 top_k = c3.slider("Classes shown (the rest fold into 'other')", 1, max(n_classes, 2), min(n_classes, 10),
-                  key="cm:top_k", disabled=n_classes <= 1)
+                  **keep("cm:top_k"), disabled=n_classes <= 1)
 
 arranged = engine.order(ordering.replace(" ", "_"), top_k=top_k if top_k < n_classes else None)
 order = list(arranged.matrix.index)
@@ -80,7 +81,7 @@ if not cells:
 if st.session_state.get("cm:cell") not in cells:
     diag = [c for c in cells if c[0] != c[1]]
     st.session_state["cm:cell"] = max(diag or cells, key=lambda c: counts.loc[c[0], c[1]])
-cell = side.selectbox("Cell (true → predicted)", cells, key="cm:cell",
+cell = side.selectbox("Cell (true → predicted)", cells, **keep("cm:cell", url=False),
                       format_func=lambda c: f"{c[0]} → {c[1]} ({counts.loc[c[0], c[1]]:,})")
 
 chosen = shown_members[(shown_members["true"] == cell[0]) & (shown_members["predicted"] == cell[1])]

@@ -17,6 +17,7 @@ from explorer.ui.gallery import show_gallery
 from explorer.ui.state import selection
 from explorer.ui.charts import show_chart
 from explorer.ui.text import plain
+from explorer.ui.persist import keep
 
 PAGE_SIZES = (12, 24, 48)
 SHOW_ALL, SHOW_RANGE, SHOW_OUTLIERS = "all, sorted by the metric", "a range of the metric", "IQR outliers"
@@ -46,7 +47,7 @@ if not choices:
     st.stop()
 choices, empty = dq.order_with_values_first(tables, choices)
 by_key = {c.key: c for c in choices}
-key = st.selectbox("Metric", list(by_key), key="dq_metric",
+key = st.selectbox("Metric", list(by_key), **keep("dq_metric"),
                    format_func=lambda k: by_key[k].display_name + (" — no values in this project" if k in empty else ""),
                    help="(F) one value per image, (O) per label, (P) per prediction. Metrics without any value "
                         "in this project are listed last.")
@@ -71,7 +72,7 @@ outliers = iqr_outliers(values)
 summary = summarize(values)
 chart_col, stats_col = st.columns([3, 1])
 with stats_col:
-    bins = st.slider("Bins", min_value=5, max_value=100, value=30, step=1, key="dq_bins")
+    bins = st.slider("Bins", min_value=5, max_value=100, value=30, step=1, **keep("dq_bins"))
     st.dataframe({"statistic": list(summary.as_dict()),
                   "value": [dq.format_value(float(v)) for v in summary.as_dict().values()]},
                  hide_index=True, width="stretch")
@@ -96,31 +97,31 @@ if np.isfinite(outliers.iqr):
 # ---- gallery ---------------------------------------------------------------------------------------------------
 st.subheader("Gallery")
 c1, c2, c3 = st.columns([2, 1, 1])
-show = c1.radio("Show", [SHOW_ALL, SHOW_RANGE, SHOW_OUTLIERS], key="dq_show", horizontal=True)
-order = c2.radio("Order", ["ascending", "descending"], key="dq_order", horizontal=True)
-page_size = c3.selectbox("Per page", PAGE_SIZES, index=0, key="dq_page_size")
+show = c1.radio("Show", [SHOW_ALL, SHOW_RANGE, SHOW_OUTLIERS], **keep("dq_show"), horizontal=True)
+order = c2.radio("Order", ["ascending", "descending"], **keep("dq_order"), horizontal=True)
+page_size = c3.selectbox("Per page", PAGE_SIZES, index=0, **keep("dq_page_size"))
 
 finite = np.isfinite(values)
-keep = np.ones(len(values), dtype=bool)
+shown_mask = np.ones(len(values), dtype=bool)
 if show == SHOW_RANGE:
     lo, hi = (float(values[finite].min()), float(values[finite].max())) if finite.any() else (0.0, 0.0)
     if hi > lo:
         chosen = st.slider(f"Range of {plain(choice.display_name)}", min_value=lo, max_value=hi, value=(lo, hi),
-                           step=(hi - lo) / 1000, format="%.4g", key=f"dq_range::{choice.key}")
-        keep = in_range(values, *chosen)
+                           step=(hi - lo) / 1000, format="%.4g", **keep(f"dq_range::{choice.key}", url=False))
+        shown_mask = in_range(values, *chosen)
     else:
         st.caption(f"Every defined value equals {lo:.4g}: no range to choose.")
-        keep = finite
+        shown_mask = finite
 elif show == SHOW_OUTLIERS:
-    kind = st.radio("Outliers", ["any", "moderate", "severe"], key="dq_outlier_kind", horizontal=True)
-    keep = outliers.mask(kind)
+    kind = st.radio("Outliers", ["any", "moderate", "severe"], **keep("dq_outlier_kind"), horizontal=True)
+    shown_mask = outliers.mask(kind)
 
-order_pos = dq.gallery_order(values, keep, descending=order == "descending")
+order_pos = dq.gallery_order(values, shown_mask, descending=order == "descending")
 st.caption(f"{len(order_pos):,} {word}(s) match" + ("" if show != SHOW_ALL or finite.all() else " · missing values last"))
 t1, t2 = st.columns(2)
-with_predictions = t1.toggle("Draw predictions", value=True, key="dq_with_predictions",
+with_predictions = t1.toggle("Draw predictions", value=True, **keep("dq_with_predictions"),
                              disabled=not project.has_predictions)
-zoom = t2.toggle("Zoom on the object", value=False, key="dq_zoom", disabled=choice.level == "F",
+zoom = t2.toggle("Zoom on the object", value=False, **keep("dq_zoom"), disabled=choice.level == "F",
                  help="Crop each tile around its object; off shows the whole image with the object highlighted.")
 if choice.level != "F":
     st.caption(f"Each tile shows the {word}'s whole image: the {word} is drawn thick (with its mask), "

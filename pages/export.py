@@ -14,6 +14,7 @@ from explorer.export.all_metrics import coco_selection, export_all_metrics, to_j
 from explorer.export.tables import FORMATS, selection_tables, table_bytes
 from explorer.ui.state import selection
 from explorer.ui.text import plain
+from explorer.ui.persist import keep
 
 MIME = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
@@ -67,7 +68,7 @@ def page(sel) -> None:
         st.subheader("Metric tables")
         st.caption("One row per image, per label and per prediction of the selection, with the model outcome and "
                    "every data metric (CSV or Parquet).")
-        fmt = st.radio("Format", FORMATS, horizontal=True, key="export_format",
+        fmt = st.radio("Format", FORMATS, horizontal=True, **keep("export_format"),
                        format_func=lambda f: {"csv": "CSV", "parquet": "Parquet"}.get(f, f.upper()))
         tables = _tables(*key, sel.core, project)
         columns = st.columns(len(tables))

@@ -13,6 +13,7 @@ from explorer.ui import detection as det
 from explorer.ui.buckets import show_bucket
 from explorer.ui.state import selection
 from explorer.ui.text import plain
+from explorer.ui.persist import keep
 
 st.title("Failure Explorer")
 sel = selection()
@@ -43,7 +44,7 @@ if chosen:
 else:
     names = project.category_names
     options = ["all selected classes", *[names[c] for c in sel.classes]]
-    one = st.selectbox("Class", options, key="failures:class")
+    one = st.selectbox("Class", options, **keep("failures:class"))
     if one != "all selected classes":
         classes = [c for c in sel.classes if names[c] == one]
     table = bucket_table(match.predictions, match.labels, classes=classes, image_ids=image_ids)

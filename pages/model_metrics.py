@@ -18,6 +18,7 @@ from explorer.ui.charts import f1_confidence_figure, pr_curve_figure, show_chart
 from explorer.ui.importance import CORRELATION_METHODS, render_task_importance
 from explorer.ui.state import selection
 from explorer.ui.text import plain
+from explorer.ui.persist import keep
 
 PAGE_FILE = "model_metrics.py"
 
@@ -43,7 +44,7 @@ def fmt(value: float) -> str:
 
 
 def correlation_method() -> str:
-    label = st.radio("Correlation", list(CORRELATION_METHODS), horizontal=True, key="mq_correlation_method")
+    label = st.radio("Correlation", list(CORRELATION_METHODS), horizontal=True, **keep("mq_correlation_method"))
     return CORRELATION_METHODS[label]
 
 
@@ -100,7 +101,7 @@ PROTOCOLS = {"COCO only": None, "Pascal VOC2007 (11-point)": "voc07", "Pascal VO
 
 def voc_table(sel) -> None:
     """Pascal VOC AP beside the COCO summary, when the user picks a VOC protocol (devkit rules, IoU 0.50)."""
-    label = st.radio("Protocol", list(PROTOCOLS), horizontal=True, key="mq_protocol",
+    label = st.radio("Protocol", list(PROTOCOLS), horizontal=True, **keep("mq_protocol"),
                      help="Pascal VOC AP follows the devkit: IoU ≥ 0.50, difficult labels neither TP nor FN, "
                           "every confidence; like the COCO summary it follows the class and split filter.")
     protocol = PROTOCOLS[label]

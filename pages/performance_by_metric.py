@@ -20,6 +20,7 @@ from explorer.ui import detection, performance
 from explorer.ui.charts import bucket_rates_figure, show_chart
 from explorer.ui.state import selection
 from explorer.ui.text import plain
+from explorer.ui.persist import keep
 
 WORDS = {"labels": "labels", "predictions": "predictions", "images": "images"}
 FAILURES_PAGE = "failures.py"
@@ -46,17 +47,17 @@ def controls(options, *, by_class: bool):
     top = st.columns([3, 1, 1, 1] if by_class else [3, 1, 1])
     by_key = {o.key: o for o in options}
     option = by_key[top[0].selectbox("Metric", list(by_key), format_func=lambda k: by_key[k].display_name,
-                                     key="pbm_metric")]
-    n_buckets = top[1].number_input("Buckets", min_value=2, max_value=50, value=10, step=1, key="pbm_n_buckets")
-    method = top[2].radio("Bucketing", ["quantile", "width"], key="pbm_method", format_func=method_title)
-    per_class = by_class and top[3].radio("Show", ["aggregate", "per class"], key="pbm_breakdown") == "per class"
+                                     **keep("pbm_metric"))]
+    n_buckets = top[1].number_input("Buckets", min_value=2, max_value=50, value=10, step=1, **keep("pbm_n_buckets"))
+    method = top[2].radio("Bucketing", ["quantile", "width"], **keep("pbm_method"), format_func=method_title)
+    per_class = by_class and top[3].radio("Show", ["aggregate", "per class"], **keep("pbm_breakdown")) == "per class"
     return option, int(n_buckets), method, per_class
 
 
 def bucket_table(result, names) -> pd.DataFrame:
     count, hits = COUNT_COLUMNS[result.kind]
     first, second = RATE_COLUMNS[result.kind]
-    cols = (["group"] if "group" in result.perf else []) + ["range", count, hits, first, second]
+    cols = (["group"] if "group" in result.perf else []) + ["range", count, hits, *performance.rate_columns(result)]
     table = result.perf[cols].copy()
     if "group" in table:
         table["group"] = table["group"].map(lambda g: names.get(int(g), str(g)))

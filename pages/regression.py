@@ -20,6 +20,7 @@ from explorer.ui.outcomes import metric_names, metrics_for_target
 from explorer.ui.state import selection
 from explorer.ui.charts import show_chart
 from explorer.ui.text import plain
+from explorer.ui.persist import keep
 
 MAX_POINTS = 5000  # scatter points sent to the browser (a deterministic evenly spaced subsample beyond)
 
@@ -91,8 +92,8 @@ def error_by_metric(sel, out) -> None:
         return
     a, b = st.columns([3, 1])
     default = list(names).index("brightness") if "brightness" in names else 0
-    column = a.selectbox("Metric", list(names), index=default, format_func=names.get, key="reg_metric")
-    n_buckets = int(b.number_input("Buckets", min_value=2, max_value=30, value=5, key="reg_buckets"))
+    column = a.selectbox("Metric", list(names), index=default, format_func=names.get, **keep("reg_metric"))
+    n_buckets = int(b.number_input("Buckets", min_value=2, max_value=30, value=5, **keep("reg_buckets")))
     values = frame[column].reindex(out["image_id"].to_numpy()).to_numpy(np.float64)
     buckets = reg.error_by_bucket(values, out["abs_error"].to_numpy(), n_buckets=n_buckets)
     labels = [f"{lo:.4g} – {hi:.4g}" for lo, hi in zip(buckets["lo"], buckets["hi"])]
@@ -127,7 +128,7 @@ def main() -> None:
     st.subheader("Absolute error by data metric")
     error_by_metric(sel, out)
     st.number_input("Error tolerance for Performance by Metric (absolute error ≤ tolerance counts as good)",
-                    min_value=0.0, value=float(np.median(out["abs_error"])), format="%.4g", key=ui.TOLERANCE_KEY)
+                    min_value=0.0, value=float(np.median(out["abs_error"])), format="%.4g", **keep(ui.TOLERANCE_KEY))
 
 
 try:

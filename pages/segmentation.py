@@ -20,6 +20,7 @@ from explorer.ui.outcomes import metric_names, metrics_for_target
 from explorer.ui.state import selection
 from explorer.ui.charts import show_chart
 from explorer.ui.text import html_text, plain
+from explorer.ui.persist import keep
 
 
 def fmt(value) -> str:
@@ -66,13 +67,13 @@ def class_table(result, chosen, colours) -> None:
 
 def confusion(result) -> None:
     left, mid, right = st.columns(3)
-    order = left.selectbox("Order", ORDERINGS, key="seg_cm_order",
+    order = left.selectbox("Order", ORDERINGS, **keep("seg_cm_order"),
                            format_func=lambda o: {"labels": "class index", "most_common": "most common",
                                                   "most_confused": "most confused"}[o])
-    normalise = mid.toggle("Row-normalised", value=True, key="seg_cm_normalised",
+    normalise = mid.toggle("Row-normalised", value=True, **keep("seg_cm_normalised"),
                            help="each row divided by the label class's pixels: the diagonal is the class accuracy")
     k = result.num_classes
-    top_k = right.number_input("Classes shown (rest folded into 'other')", 1, max(k, 1), min(k, 20), key="seg_cm_top_k")
+    top_k = right.number_input("Classes shown (rest folded into 'other')", 1, max(k, 1), min(k, 20), **keep("seg_cm_top_k"))
     cm = ClassConfusion(result.confusion, result.class_names).arranged(by=order, top_k=int(top_k))
     values = cm.normalized() if normalise else cm.frame()
     z = values.to_numpy(np.float64)
@@ -104,8 +105,8 @@ def by_metric(sel, out) -> None:
         st.info("No frame (F) metric is available for these images.")
         return
     left, right = st.columns([3, 1])
-    metric = left.selectbox("Data metric", list(names), format_func=names.get, key="seg_metric")
-    n_buckets = right.number_input("Buckets", 2, 20, 5, key="seg_buckets")
+    metric = left.selectbox("Data metric", list(names), format_func=names.get, **keep("seg_metric"))
+    n_buckets = right.number_input("Buckets", 2, 20, 5, **keep("seg_buckets"))
     values = frame[metric].reindex(out["image_id"].to_numpy()).to_numpy(np.float64)
     buckets = bucketize(values, n_buckets=int(n_buckets))
     miou = out["miou"].to_numpy()
@@ -142,13 +143,13 @@ def overlays(sel, out, colours) -> None:
     if len(rows) == 0:
         st.info("No evaluated image in the selection.")
         return
-    choice = st.selectbox("Image (worst mIoU first)", range(len(rows)), key="seg_image",
+    choice = st.selectbox("Image (worst mIoU first)", range(len(rows)), **keep("seg_image", url=False),
                           format_func=lambda i: f"{rows['file_name'].iloc[i]} · mIoU {fmt(rows['miou'].iloc[i])}")
     row = rows.iloc[int(choice)]
     label = seg.read_mask(seg.mask_path(project, "label", row["label_mask"]))
     pred = seg.read_mask(seg.mask_path(project, "pred", row["pred_mask"]))
     image = ui.read_image(project, row["file_name"])
-    alpha = st.slider("Mask opacity", 0.0, 1.0, 0.5, 0.05, key="seg_alpha")
+    alpha = st.slider("Mask opacity", 0.0, 1.0, 0.5, 0.05, **keep("seg_alpha"))
     a, b, c = st.columns(3)
     a.image(ui.overlay(image, label, colours, alpha=alpha, ignore_index=ignore), caption="label", width="stretch")
     b.image(ui.overlay(image, pred, colours, alpha=alpha, ignore_index=ignore), caption="prediction", width="stretch")
@@ -177,7 +178,7 @@ def page(sel) -> None:
     st.caption("Per-image mIoU = mean IoU over the classes present in the image's label or prediction. It is the "
                "outcome used for metric importance (Y = mIoU ≥ the target below).")
     st.slider("Target mIoU for “good” images (metric importance)", 0.05, 1.0, ui.DEFAULT_GOOD_IOU, 0.05,
-              key=ui.GOOD_IOU_KEY)
+              **keep(ui.GOOD_IOU_KEY))
     left, right = st.columns(2)
     with left:
         iou_distribution(out)

@@ -12,6 +12,7 @@ from explorer.analysis import training
 from explorer.ui.state import selection
 from explorer.ui.charts import show_chart
 from explorer.ui.text import plain
+from explorer.ui.persist import keep
 
 AXIS_TITLES = {"step": "step", "epoch": "epoch", "time": "elapsed time (s)"}
 SERIES = {"train": ("#1f77b4", "solid"), "val": ("#d62728", "solid")}
@@ -66,8 +67,8 @@ def main() -> None:
         return
     a, b = st.columns([2, 1])
     axis = a.radio("x axis", axes, index=axes.index(training.default_axis(log)), horizontal=True,
-                   format_func=AXIS_TITLES.get, key="tc_axis")
-    patience = int(b.number_input("Patience (evaluations)", min_value=1, max_value=20, value=2, key="tc_patience",
+                   format_func=AXIS_TITLES.get, **keep("tc_axis"))
+    patience = int(b.number_input("Patience (evaluations)", min_value=1, max_value=20, value=2, **keep("tc_patience"),
                                   help="consecutive evaluations with validation loss rising while training loss falls"))
     summary = training.summarize(log, axis=axis, patience=patience)
     cols = st.columns(4)

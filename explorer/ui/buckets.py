@@ -16,6 +16,7 @@ from explorer.export.subset import coco_subset
 from explorer.ui.outcomes import metric_names, metrics_for_target
 from explorer.ui.gallery import show_gallery
 from explorer.ui.text import plain
+from explorer.ui.persist import keep
 
 SMALL_BUCKET = 10  # fewer items than this: say the bucket is too small to generalise from
 
@@ -75,12 +76,12 @@ def show_bucket(project: Project, table: pd.DataFrame, *, key: str, default_outc
     """Counts, filters (outcome, metric range, sort) and the gallery of one bucket; returns the rows shown."""
     show_counts(table)
     left, mid, right = st.columns([2, 2, 1])
-    chosen = left.multiselect("Outcomes", list(OUTCOME_CHOICES), key=f"{key}:outcomes",
+    chosen = left.multiselect("Outcomes", list(OUTCOME_CHOICES), **keep(f"{key}:outcomes"),
                               default=default_outcomes if default_outcomes is not None else
                               [c for c in OUTCOME_CHOICES if c != "ignored (crowd)"])
     choices = metric_choices(project)
-    column = mid.selectbox("Sort by / filter on", list(choices), format_func=choices.get, key=f"{key}:metric")
-    descending = right.radio("Order", ["descending", "ascending"], key=f"{key}:order") == "descending"
+    column = mid.selectbox("Sort by / filter on", list(choices), format_func=choices.get, **keep(f"{key}:metric"))
+    descending = right.radio("Order", ["descending", "ascending"], **keep(f"{key}:order")) == "descending"
 
     rows = table[outcome_mask(table, chosen)]
     values = values_of(project, rows, column)
@@ -88,7 +89,7 @@ def show_bucket(project: Project, table: pd.DataFrame, *, key: str, default_outc
     if metric_range and finite.sum() > 1 and np.nanmin(values) < np.nanmax(values):
         lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
         range_key = f"{key}:range:{column}"
-        low, high = st.slider(f"{plain(choices[column])} range", lo, hi, (lo, hi), key=range_key)
+        low, high = st.slider(f"{plain(choices[column])} range", lo, hi, (lo, hi), **keep(range_key, url=False))
         inside = finite & (values >= low) & (values <= high)
         if not (low == lo and high == hi):
             if (~finite).any():
@@ -112,7 +113,7 @@ def show_bucket(project: Project, table: pd.DataFrame, *, key: str, default_outc
 
 def export_button(project: Project, rows: pd.DataFrame, *, key: str) -> None:
     """Download the shown rows as a COCO JSON subset (built only when clicked)."""
-    whole = st.checkbox("Export whole images (every label and prediction of these images)", key=f"{key}:whole")
+    whole = st.checkbox("Export whole images (every label and prediction of these images)", **keep(f"{key}:whole", url=False))
     pred_ids = rows.loc[rows["record"] == "prediction", "id"].to_numpy()
     label_ids = rows.loc[rows["record"] == "label", "id"].to_numpy()
     # a TP prediction brings its label along, a detected label its prediction: the pair is the example

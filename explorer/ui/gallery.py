@@ -26,6 +26,7 @@ from explorer.project.folder import Project
 from explorer.drawing.render import render_tile
 from explorer.drawing.tiles import Tile, tiles_from_boxes
 from explorer.ui.text import plain
+from explorer.ui.persist import keep
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -71,7 +72,7 @@ def _page_controls(n_items: int, *, key: str, per_page: int) -> tuple[int, int]:
     if not 1 <= int(st.session_state.get(page_key, 1)) <= n_pages:  # the item set shrank since the last run
         st.session_state[page_key] = 1
     left, right = st.columns([1, 3])
-    page = left.number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, step=1, key=page_key,
+    page = left.number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, step=1, **keep(page_key, url=False),
                              disabled=n_pages == 1)
     start = (int(page) - 1) * per_page
     stop = min(start + per_page, n_items)
