@@ -17,6 +17,7 @@ from explorer.errors import UserError
 COMMANDS = {
     "import": ("explorer.commands.import_project", "build a project from images, labels and predictions"),
     "add-predictions": ("explorer.commands.add_predictions", "add a model's predictions to a project as a new run"),
+    "add-attributions": ("explorer.commands.add_attributions", "add per-image attribution maps (Grad-CAM, saliency) to a project"),
     "metrics": ("explorer.commands.metrics", "compute (and cache) data metrics for a project or an image folder"),
     "evaluate": ("explorer.commands.evaluate", "COCO-evaluate predictions against labels (pycocotools-exact)"),
     "export": ("explorer.commands.export", "export all metrics (JSON), metric tables (CSV/Parquet) or a COCO subset"),

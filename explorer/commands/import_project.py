@@ -24,6 +24,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--task", choices=tasks.names(), default="detection", help="task type (default: detection)")
     parser.add_argument("--classes", metavar="FILE", help="YOLO/VOC class names: data.yaml or classes.txt (default: found beside the labels)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="extra task option, repeatable")
+    parser.add_argument("--attributions", metavar="DIR", help="per-image attribution maps (Grad-CAM, saliency: "
+                        "PNG/NPY/NPZ named like the images); image-based tasks")
+    parser.add_argument("--attributions-key", metavar="KEY", help="the NPZ array to read (default: the first)")
     parser.add_argument("--name", help="project name shown in the app (default: the folder name)")
     parser.add_argument("--out", required=True, metavar="PROJECT", help="project folder to create")
     parser.add_argument("--overwrite", action="store_true", help="replace the tables of an existing project folder")
@@ -54,11 +57,13 @@ def run(args) -> int:
     project, report = import_project(
         out, task=args.task, images=args.images, labels=args.labels, predictions=args.predictions,
         format=args.format, splits=args.splits, name=args.name, run=args.run, overwrite=args.overwrite,
-        **_task_options(args),
+        attributions=args.attributions, attributions_key=args.attributions_key, **_task_options(args),
     )
     counts = ", ".join(f"{len(getattr(project, t))} {t}" for t in ("images", "categories", "labels", "predictions"))
     print(f"imported {args.task} project {project.name!r} into {out}: {counts}"
           + (f" (run {project.run!r})" if project.has_predictions else ""))
+    if project.manifest.get("attributions"):
+        print(f"attribution maps: {project.manifest['attributions']['count']} images")
     if project.splits:
         per_split = project.images["split"].value_counts()
         print("splits: " + ", ".join(f"{s} {int(per_split[s])}" for s in project.splits))

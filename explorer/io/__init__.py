@@ -16,14 +16,16 @@ __all__ = ["import_project"]
 
 
 #: the options every task's import takes (``Task.import_options`` adds the task's own)
-COMMON_OPTIONS = ("task", "images", "labels", "predictions", "format", "splits", "name", "run", "overwrite")
+COMMON_OPTIONS = ("task", "images", "labels", "predictions", "format", "splits", "name", "run", "overwrite",
+                  "attributions", "attributions_key")
 _PATH_OPTIONS = ("images", "labels", "predictions", "splits")
 _TEXT_OPTIONS = ("format", "name", "run")
 
 
 def import_project(out: str | Path, *args, task: str = "detection", images=None, labels=None, predictions=None,
                    format: str | None = None, splits=None, name: str | None = None, run: str | None = None,
-                   overwrite: bool = True, **task_options) -> tuple["Project", ProblemReport]:  # noqa: F821
+                   overwrite: bool = True, attributions=None, attributions_key: str | None = None,
+                   **task_options) -> tuple["Project", ProblemReport]:  # noqa: F821
     """Import inputs into a new project folder ``out``; return the loaded ``Project`` and its ``ProblemReport``.
 
     ``images``: image folder (recursive) or None (evaluation-only project, sizes from the label file).
@@ -39,6 +41,8 @@ def import_project(out: str | Path, *args, task: str = "detection", images=None,
 
     The task's importer is ``explorer.tasks.get(task).importer``; it runs holding the project's write lock
     (``explorer.project.lock``): a second import (or ``explorer metrics``) on the same ``out`` meanwhile refuses.
+    ``attributions``: a folder of per-image attribution maps (image-based tasks; ``explorer.io.attributions``,
+    NPZ array ``attributions_key``); a map that is unusable, or a folder with none, is a problem of the report.
     Raises ``UserError`` when the inputs as a whole are unusable or nothing valid remains.
     """
     import os
@@ -67,6 +71,11 @@ def import_project(out: str | Path, *args, task: str = "detection", images=None,
             raise UserError(f"option {key} must be a string, got {type(value).__name__}")
     if not isinstance(out, (str, os.PathLike)):
         raise UserError(f"out must be a path (str or os.PathLike), got {type(out).__name__}")
+    if attributions is not None:
+        if not isinstance(attributions, (str, os.PathLike)) or not Path(attributions).is_dir():
+            raise UserError(f"option attributions must be a folder of attribution maps, got {attributions!r}")
+        if not spec.image_based:
+            raise UserError(f"attribution maps apply to image-based tasks, not to task {task!r}")
     if format is not None and not spec.import_formats:
         raise UserError(f"--format applies to detection labels only, not to task {task!r}")
     if spec.import_formats:
@@ -84,8 +93,13 @@ def import_project(out: str | Path, *args, task: str = "detection", images=None,
             if not overwrite and (out / MANIFEST).is_file():
                 raise UserError(f"{out} is already a project; pass --overwrite to replace its tables, or choose "
                                 "another --out")
-            return spec.importer(out, images=images, labels=labels, predictions=predictions, splits=splits,
-                                 name=name, **task_options)
+            result = spec.importer(out, images=images, labels=labels, predictions=predictions, splits=splits,
+                                   name=name, **task_options)
+            if attributions is not None:
+                from explorer.io.attributions import import_into
+
+                import_into(*result, attributions, key=attributions_key)
+            return result
     except ModuleNotFoundError as e:
         # an installation without one of our importer modules: say so, not a traceback
         if not (e.name or "").startswith("explorer."):
