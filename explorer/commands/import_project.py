@@ -2,7 +2,9 @@
 
 Prints what was kept, then a summary of what was skipped or flagged and why (the first ``--show`` messages;
 all of them are written to ``<project>/import_report.json``). Exit 0 when a project was written; a user
-error (unusable input, nothing valid) is one line on stderr and exit 2.
+error (unusable input, nothing valid, or nothing kept of an input the user named: a predictions file whose
+records were all rejected, an image folder matching no label, a data.yaml split that cannot be found) is one
+paragraph on stderr and exit 2, and no project is written.
 """
 from __future__ import annotations
 
@@ -16,11 +18,13 @@ from explorer.project.folder import MANIFEST
 def add_arguments(parser) -> None:
     parser.add_argument("--images", metavar="DIR", help="image folder (recursive); omit for an evaluation-only project")
     parser.add_argument("--labels", metavar="FILE_OR_DIR", help="COCO JSON file, YOLO labels folder or VOC Annotations folder")
-    parser.add_argument("--predictions", metavar="FILE_OR_DIR", help="COCO results JSON, or a folder of YOLO txt files with a confidence column")
+    parser.add_argument("--predictions", metavar="FILE_OR_DIR", help="COCO results JSON, a folder of YOLO txt files with a confidence column, or VOC devkit "
+                        "result files comp4_det_test_<class>.txt (a file or their folder)")
     parser.add_argument("--run", metavar="NAME", help="name of the predictions' run, e.g. the model (default: 'default'; "
                         "add more runs with 'explorer add-predictions'); training logs: the MLflow run to read")
     parser.add_argument("--format", choices=("coco", "yolo", "voc"), help="label format (default: guessed from the files)")
-    parser.add_argument("--splits", metavar="CSV|folders", help="CSV 'file_name,split', or 'folders' (first folder level under --images)")
+    parser.add_argument("--splits", metavar="CSV|folders", help="CSV 'file_name,split', 'folders' (first folder level under --images), or a VOC "
+                        "ImageSets/Main folder (default: YOLO data.yaml's train/val/test, VOC's ImageSets/Main beside Annotations)")
     parser.add_argument("--task", choices=tasks.names(), default="detection", help="task type (default: detection)")
     parser.add_argument("--classes", metavar="FILE", help="YOLO/VOC class names: data.yaml or classes.txt (default: found beside the labels)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="extra task option, repeatable")

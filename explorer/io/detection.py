@@ -20,8 +20,11 @@ from explorer.io.splits import assign_splits
 from explorer.project.folder import Project, check_run_name
 
 FORMATS = ("coco", "yolo", "voc")
-#: prediction formats: a COCO results JSON file, or a folder of YOLO txt files with a confidence column
-PREDICTION_FORMATS = ("coco", "yolo")
+#: prediction formats: a COCO results JSON file, a folder of YOLO txt files with a confidence column, or Pascal
+#: VOC devkit result files (``comp4_det_test_<class>.txt``, a file or a folder of them)
+PREDICTION_FORMATS = ("coco", "yolo", "voc")
+_PREDICTION_HELP = ("a COCO results .json file, a folder of YOLO .txt files (class cx cy w h conf), or VOC devkit "
+                    "result files (comp4_det_test_<class>.txt: image_id score xmin ymin xmax ymax)")
 
 
 def guess_format(labels: str | Path) -> str:
@@ -68,15 +71,20 @@ def _read_labels(fmt: str, labels, root: Path | None, report: ProblemReport, cla
 
 
 def prediction_format(path) -> str:
-    """``coco`` for a ``.json`` results file, ``yolo`` for a folder of txt files (``UserError`` otherwise)."""
+    """``coco`` for a ``.json`` results file, ``voc`` for devkit result files (``comp4_det_test_<class>.txt``,
+    or a folder holding them), ``yolo`` for another folder of txt files (``UserError`` otherwise)."""
+    from explorer.io.voc import result_files
+
     path = Path(path)
     if path.is_file() and path.suffix.lower() == ".json":
         return "coco"
+    if result_files(path):
+        return "voc"
     if path.is_dir():
         return "yolo"
     if not path.exists():
         raise UserError(f"predictions {path} does not exist")
-    raise UserError(f"predictions {path}: expected a COCO results .json file or a folder of YOLO .txt files")
+    raise UserError(f"predictions {path}: expected {_PREDICTION_HELP}")
 
 
 def _read_predictions(path, tables: Tables, fmt: str | None, report: ProblemReport,
@@ -89,7 +97,12 @@ def _read_predictions(path, tables: Tables, fmt: str | None, report: ProblemRepo
         if pred_format not in PREDICTION_FORMATS:
             raise UserError(f"unknown predictions format {pred_format!r}; expected one of {', '.join(PREDICTION_FORMATS)}")
         raise UserError(f"predictions {path}: --format {pred_format} expects "
-                        + ("a COCO results .json file" if pred_format == "coco" else "a folder of YOLO .txt files"))
+                        + {"coco": "a COCO results .json file", "yolo": "a folder of YOLO .txt files",
+                           "voc": "VOC devkit result files comp4_det_test_<class>.txt"}[pred_format])
+    if guessed == "voc":
+        from explorer.io.voc import read_voc_results
+
+        return read_voc_results(path, images=tables.images, categories=tables.categories, report=report)
     if guessed == "coco":
         return read_coco_results(path, images=tables.images, categories=tables.categories, report=report,
                                  by_name=fmt != "coco")
@@ -127,15 +140,27 @@ def import_detection(out, *, images=None, labels=None, predictions=None, format=
         tables = _read_labels(fmt, labels, root, report, classes)
         if root is not None and fmt in ("coco", "voc"):
             _report_unlisted_images(root, tables, labels, report)
+    if labels is not None and len(tables.images) and len(tables.labels) == 0 and report.skipped:
+        raise UserError(nothing_kept(f"--labels {labels}", "labels", report, images=images))
+    before = len(report.skipped)
     preds = _read_predictions(predictions, tables, fmt, report) if predictions is not None else None
+    # an empty results file is a flagged, legitimate "no predictions"; records that were all rejected are not
+    if preds is not None and len(preds) == 0 and len(report.skipped) > before:
+        raise UserError(nothing_kept(f"--predictions {predictions}", "predictions", report,
+                                     hint=f"Predictions are read as {_PREDICTION_HELP}."))
     split_source = splits if splits is not None else tables.splits
+    if isinstance(splits, (str, Path)) and splits != "folders" and Path(splits).is_dir():  # VOC ImageSets/Main
+        from explorer.io.voc import voc_split_lists
+
+        split_source = voc_split_lists(Path(splits), tables.images, report, required=True)
     image_table = assign_splits(tables.images, split_source, report)
     report.kept.update({"images": len(image_table), "categories": len(tables.categories),
                         "labels": len(tables.labels)})
     if preds is not None:
         report.kept["predictions"] = len(preds)
     if len(image_table) == 0:
-        raise UserError("nothing imported: no valid image record. " + (report.format(limit=5) or "no images found"))
+        raise UserError("nothing imported: no valid image record. " + nothing_kept(
+            f"--labels {labels}" if labels is not None else f"--images {images}", "images", report, images=images))
     sources = {"format": fmt, "images": _abs(images), "labels": _abs(labels), "predictions": _abs(predictions),
                "splits": splits if splits == "folders" else _abs(splits)}
     if preds is not None:
@@ -171,11 +196,28 @@ def add_predictions(project, predictions, *, run: str, format: str | None = None
     preds = _read_predictions(predictions, tables, project.manifest.get("sources", {}).get("format"), report, format)
     report.kept["predictions"] = len(preds)
     if len(preds) == 0:
-        raise UserError(f"no valid prediction in {predictions}; nothing added. " + (report.format(limit=5) or ""))
+        raise UserError(f"no valid prediction in {predictions}; nothing added. " + nothing_kept(
+            f"predictions {predictions}", "predictions", report, hint=f"Predictions are read as {_PREDICTION_HELP}."
+        ).replace("Nothing was written.", "Nothing was added."))
     view = project.add_predictions(preds, run=run, replace=replace,
                                    source=_run_source(predictions, format or prediction_format(predictions)))
     (view.root / f"import_report_{run}.json").write_text(json.dumps(report.to_dict(), indent=1))
     return view, report
+
+
+def nothing_kept(what: str, kept: str, report: ProblemReport, *, images=None, hint: str = "") -> str:
+    """The one-paragraph summary of an import that kept nothing of an input the user asked for: what was given,
+    why each record went (counts per problem kind), the first problems, what to check, and that nothing was
+    written."""
+    skipped = report.skipped
+    why = ", ".join(f"{n} {kind}" for kind, n in sorted(report.summary().items())) or "no records found"
+    first = "; ".join(str(p) for p in skipped[:3])
+    unmatched = {"unmatched_file", "missing_image", "unknown_image", "image_not_in_labels"} & set(report.summary())
+    if unmatched and images is not None:
+        hint = (f"The label/prediction records name images that are not under --images {images}: check that it "
+                "is the image folder these files describe. " + hint)
+    return (f"nothing of {what} was kept: 0 {kept} ({len(skipped)} record(s) skipped: {why})"
+            + (f"; first: {first}" if first else "") + ". " + (hint + " " if hint else "") + "Nothing was written.")
 
 
 def _run_source(path, fmt: str) -> dict:

@@ -17,6 +17,11 @@ names met; ``category_id`` = position in that list (0-based, the same index a YO
 Image ids are assigned 1..n in sorted file order. Records are named ``object[k] ('name')`` (k 0-based within
 the file) or ``file`` in messages.
 
+Splits: the devkit's ``ImageSets/Main/{train,val,test,trainval}.txt`` beside the ``Annotations`` folder (or
+given as ``--splits DIR``), one image id (file stem) per line (``voc_split_lists``). Predictions may be the
+devkit's result files ``comp4_det_test_<class>.txt`` (``image_id score xmin ymin xmax ymax``, 1-based corners;
+``read_voc_results``).
+
 Parsing is ``defusedxml``'s: a file declaring entities (billion laughs) or referring to an external entity or DTD
 (XXE: ``<!ENTITY x SYSTEM "file:///etc/passwd">``) is an ``unsafe_xml`` problem naming the file; nothing it refers
 to is fetched or expanded, and the other files are imported.
@@ -24,6 +29,7 @@ to is fetched or expanded, and the other files are imported.
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 
 import defusedxml
@@ -38,7 +44,7 @@ from explorer.errors import ProblemReport, UserError
 from explorer.io.coco import Tables
 from explorer.io.images import attach_image_files, files_inside
 from explorer.io.scan import scan_files, scan_images
-from explorer.io.validate import check_boxes
+from explorer.io.validate import check_boxes, check_scores
 from explorer.io.yolo import resolve_class_names
 
 _FLAGS = ("difficult", "truncated")
@@ -213,4 +219,156 @@ def read_voc_labels(labels: str | Path, *, images_root: Path | None, report: Pro
         "difficult": np.array([objs[j][8] for j in keep], dtype=bool),
         "truncated": np.array([objs[j][9] for j in keep], dtype=bool),
     })
-    return Tables(images=kept, categories=categories, labels=schema.conform(labels_df, "labels"))
+    image_sets = find_image_sets(Path(labels))
+    splits = voc_split_lists(image_sets, kept, report) if image_sets is not None else None
+    return Tables(images=kept, categories=categories, labels=schema.conform(labels_df, "labels"), splits=splits)
+
+
+# ---- ImageSets/Main split lists -------------------------------------------------------------------------------
+#: the devkit's split list files, in the order a split is given (an image in train.txt and trainval.txt is train)
+SPLIT_LISTS = ("train", "val", "test", "trainval")
+
+
+def find_image_sets(labels: Path) -> Path | None:
+    """``ImageSets/Main`` beside an ``Annotations`` folder (``VOC2012/Annotations`` → ``VOC2012/ImageSets/Main``),
+    when it holds at least one of the split lists."""
+    base = labels.parent if labels.is_file() else labels
+    for folder in (base.parent / "ImageSets" / "Main", base / "ImageSets" / "Main"):
+        if any((folder / f"{name}.txt").is_file() for name in SPLIT_LISTS):
+            return folder
+    return None
+
+
+def voc_split_lists(folder: Path, images: pd.DataFrame, report: ProblemReport, *, required: bool = False
+                    ) -> np.ndarray | None:
+    """Split of each image (``(n,)`` object array, None where not listed) from the devkit's
+    ``ImageSets/Main/{train,val,test,trainval}.txt`` (one image id — the file stem — per line; the per-class
+    lists ``<class>_train.txt`` are not splits and are ignored). ``trainval`` names a split only for images in
+    neither ``train`` nor ``val``. Ids that are not images of the project are one flagged summary per list; a
+    list matching no image is a ``missing_split`` problem, and when ``required`` (the user gave the folder as
+    ``--splits``) a ``UserError`` if no list matches any image.
+    """
+    folder = Path(folder)
+    stems = images["file_name"].astype(str).map(lambda n: PurePosixPath(n).stem)
+    unique = ~stems.duplicated(keep=False).to_numpy()
+    row_of = {s: i for i, (s, u) in enumerate(zip(stems, unique)) if u}
+    split = np.full(len(images), None, dtype=object)
+    lists = [(name, folder / f"{name}.txt") for name in SPLIT_LISTS if (folder / f"{name}.txt").is_file()]
+    if not lists:
+        if required:
+            raise UserError(f"--splits {folder}: no ImageSets/Main split list ({', '.join(n + '.txt' for n in SPLIT_LISTS)})")
+        return None
+    for name, path in lists:
+        try:
+            ids = [ln.split()[0] for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
+        except (OSError, UnicodeDecodeError) as e:
+            report.add(str(path), "file", f"cannot be read: {e}", "unreadable_file")
+            continue
+        rows = np.array([row_of.get(i, -1) for i in ids], dtype=np.int64)
+        unknown = [i for i, r in zip(ids, rows) if r < 0]
+        if unknown and len(unknown) < len(ids):
+            report.warn(str(path), f"{len(unknown)} id(s)", f"{len(unknown)} of {len(ids)} listed image ids are not "
+                        f"images of the project (e.g. {', '.join(unknown[:3])})", "unknown_file")
+        if len(ids) and len(unknown) == len(ids):
+            report.add(str(path), "file", f"none of its {len(ids)} image ids (e.g. {', '.join(ids[:3])}) is an image "
+                       "of the project; the split is not used", "missing_split")
+        rows = rows[rows >= 0]
+        free = rows[np.equal(split[rows], None)]
+        split[free] = name
+    if not np.not_equal(split, None).any():
+        if required:
+            problems = "; ".join(str(p) for p in report.problems if p.kind == "missing_split")
+            raise UserError(f"--splits {folder}: no listed image id matches an image of the project ({problems}). "
+                            "Ids are matched to the images' file names without extension. Nothing was written.")
+        return None
+    return split
+
+
+# ---- devkit detection results ---------------------------------------------------------------------------------
+#: ``comp4_det_test_car.txt`` (and comp3, any image set): the class is what follows the image set
+RESULT_FILE = re.compile(r"^comp\d+_det_[^_]+_(?P<cls>.+)\.txt$", re.IGNORECASE)
+
+
+def result_files(path: str | Path) -> list[Path]:
+    """The devkit result files at ``path`` (one such file, or the ones in a folder); [] when there are none."""
+    path = Path(path)
+    if path.is_file():
+        return [path] if RESULT_FILE.match(path.name) else []
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file() and RESULT_FILE.match(p.name))
+    return []
+
+
+def read_voc_results(path: str | Path, *, images: pd.DataFrame, categories: pd.DataFrame,
+                     report: ProblemReport) -> pd.DataFrame:
+    """Pascal VOC devkit detection results → ``predictions``.
+
+    One file per class, ``comp4_det_<imageset>_<class>.txt``, one detection per line::
+
+        <image id> <score> <xmin> <ymin> <xmax> <ymax>
+
+    with VOC's 1-based inclusive pixel corners, converted by the one VOC box rule (``voc_corners_to_xywh``).
+    The class is the file name's, matched to the project's class names; the image id is the image's file name
+    without extension. Records are named ``line N`` of their file; ``pred_id`` is 1..n in (file, line) order.
+    """
+    files = result_files(path)
+    if not files:
+        raise UserError(f"predictions {path}: no VOC devkit result file (comp4_det_test_<class>.txt)")
+    stems = images["file_name"].astype(str).map(lambda n: PurePosixPath(n).stem)
+    unique = ~stems.duplicated(keep=False).to_numpy()
+    image_of = {s: int(i) for s, i, u in zip(stems, images["image_id"], unique) if u}
+    cat_of = dict(zip(categories["name"].astype(str), categories["category_id"].astype(np.int64)))
+    recs, where = [], []
+    for file in files:
+        cls = RESULT_FILE.match(file.name)["cls"]
+        if cls not in cat_of:
+            report.add(str(file), "file", f"class {cls!r} (from the file name) is not a class of the project "
+                       f"({', '.join(list(cat_of)[:8])}{', …' if len(cat_of) > 8 else ''})", "unknown_category")
+            continue
+        try:
+            text = file.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as e:
+            report.add(str(file), "file", f"cannot be read: {e}", "unreadable_file")
+            continue
+        for n, line in enumerate(text.splitlines(), start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            record = f"line {n}"
+            if len(parts) != 6:
+                report.add(str(file), record, f"expected 6 fields 'image_id score xmin ymin xmax ymax', got "
+                           f"{len(parts)}: {line.strip()!r}", "bad_line")
+                continue
+            try:
+                values = [float(v) for v in parts[1:]]
+            except ValueError:
+                report.add(str(file), record, f"non-numeric value in {line.strip()!r}", "bad_line")
+                continue
+            image_id = image_of.get(parts[0])
+            if image_id is None:
+                report.add(str(file), record, f"image id {parts[0]!r} is not an image of the project", "unknown_image")
+                continue
+            recs.append([image_id, cat_of[cls], *values])
+            where.append((str(file), record))
+    arr = np.array(recs, dtype=np.float64).reshape(-1, 7)
+    xywh = voc_corners_to_xywh(arr[:, 3:7])
+    size = images.set_index("image_id")
+    ids = arr[:, 0].astype(np.int64)
+    W = size["width"].reindex(ids).to_numpy(np.float64)
+    H = size["height"].reindex(ids).to_numpy(np.float64)
+    ok = np.ones(len(arr), dtype=bool)
+    for check, rejected, flagged in ((check_scores(arr[:, 2]), "bad_prediction", "flagged_prediction"),
+                                     (check_boxes(xywh, W, H), "bad_prediction", "flagged_prediction")):
+        for k in np.flatnonzero(ok & ~check.ok):
+            report.add(*where[k], check.rejected[k], rejected)
+            ok[k] = False
+        for k in np.flatnonzero(ok & check.has_flag):
+            report.warn(*where[k], check.flagged[k], flagged)
+    keep = np.flatnonzero(ok)
+    preds = pd.DataFrame({
+        "pred_id": np.arange(1, len(keep) + 1, dtype=np.int64), "image_id": ids[keep],
+        "category_id": arr[keep, 1].astype(np.int64), "x": xywh[keep, 0], "y": xywh[keep, 1],
+        "w": xywh[keep, 2], "h": xywh[keep, 3], "area": xywh[keep, 2] * xywh[keep, 3], "score": arr[keep, 2],
+        "segmentation": None,
+    })
+    return schema.conform(preds, "predictions")

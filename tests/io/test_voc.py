@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from explorer.errors import UserError
 from explorer.io import import_project
 from io_helpers import only_problem, write_image
 
@@ -132,3 +133,91 @@ def test_unknown_class_name_with_class_list(tmp_path):
     p = only_problem(report, "object[0] ('dog')")
     assert p.file == str(d / "Annotations" / "img1.xml") and p.message == "unknown class name 'dog' (not in the class list)"
     assert project.labels["category_id"].tolist() == [0, 0]
+
+
+# ---- devkit ImageSets/Main split lists and comp4 result files ---------------------------------------------------
+def _image_sets(d: Path, lists: dict[str, str]) -> Path:
+    main = d / "ImageSets" / "Main"
+    main.mkdir(parents=True)
+    for name, text in lists.items():
+        (main / name).write_text(text)
+    return main
+
+
+def test_image_sets_main_lists_are_the_splits(tmp_path):
+    d = make_voc(tmp_path)
+    # trainval.txt repeats both: train/val win; the per-class list is not a split
+    _image_sets(d, {"train.txt": "img1\n", "val.txt": "img2\n", "trainval.txt": "img1\nimg2\n",
+                    "dog_train.txt": "img1  1\nimg2 -1\n"})
+    project, report = import_project(tmp_path / "p", images=d / "JPEGImages", labels=d / "Annotations")
+    assert project.images["split"].tolist() == ["train", "val"]
+    assert report.problems == []
+
+
+def test_image_sets_given_as_splits_folder_and_unknown_ids(tmp_path):
+    d = make_voc(tmp_path)
+    main = _image_sets(tmp_path / "elsewhere", {"trainval.txt": "img1\n2008_000001\n", "test.txt": "img2\n"})
+    project, report = import_project(tmp_path / "p", images=d / "JPEGImages", labels=d / "Annotations", splits=main)
+    assert project.images["split"].tolist() == ["trainval", "test"]
+    p = only_problem(report, "1 id(s)")
+    assert p.kept and p.kind == "unknown_file" and "1 of 2 listed image ids" in p.message and "2008_000001" in p.message
+
+
+def test_image_sets_folder_matching_nothing_stops(tmp_path):
+    d = make_voc(tmp_path)
+    main = _image_sets(tmp_path / "other", {"train.txt": "000005\n000007\n"})
+    with pytest.raises(UserError, match=r"no listed image id matches an image of the project.*Nothing was written"):
+        import_project(tmp_path / "p", images=d / "JPEGImages", labels=d / "Annotations", splits=main)
+
+
+def test_devkit_result_files_as_predictions(tmp_path):
+    d = make_voc(tmp_path)
+    res = tmp_path / "results" / "VOC2007" / "Main"
+    res.mkdir(parents=True)
+    (res / "comp4_det_test_dog.txt").write_text("img1 0.9 1 2 10 20\nimg2 0.25 1.5 1 20.5 5\n")
+    (res / "comp4_det_test_cat.txt").write_text("img1 0.5 5 5 40 30\nimg9 0.4 1 1 2 2\nimg2 x 1 1 2 2\n")
+    project, report = import_project(tmp_path / "p", images=d / "JPEGImages", labels=d / "Annotations", predictions=res)
+    pr = project.predictions
+    # files in name order (cat, dog), lines in order; VOC corners -> x = xmin - 1, w = xmax - xmin + 1
+    assert pr["category_id"].tolist() == [0, 1, 1] and pr["image_id"].tolist() == [1, 1, 2]
+    assert pr["score"].tolist() == [0.5, 0.9, 0.25]
+    assert pr[["x", "y", "w", "h"]].to_numpy().tolist() == [[4, 4, 36, 26], [0, 1, 10, 19], [0.5, 0, 20, 5]]
+    assert sorted((p.record, p.kind) for p in report.problems) == [("line 2", "unknown_image"), ("line 3", "bad_line")]
+    assert all(p.file.endswith("comp4_det_test_cat.txt") for p in report.problems)
+
+
+def test_devkit_result_file_of_an_unknown_class(tmp_path):
+    d = make_voc(tmp_path)
+    (tmp_path / "comp3_det_val_horse.txt").write_text("img1 0.9 1 2 10 20\n")
+    with pytest.raises(UserError, match=r"nothing of --predictions .*comp3_det_val_horse.txt was kept: 0 predictions "
+                                        r"\(1 record\(s\) skipped: 1 unknown_category\).*class 'horse'.*Nothing was written"):
+        import_project(tmp_path / "p", images=d / "JPEGImages", labels=d / "Annotations",
+                       predictions=tmp_path / "comp3_det_val_horse.txt")
+
+
+# ---- an import keeping nothing of a requested input stops with a one-paragraph summary --------------------------
+def test_predictions_in_an_unsupported_format_keep_nothing_and_exit_non_zero(tmp_path, capsys):
+    from explorer.cli import main
+
+    d = make_voc(tmp_path)
+    junk = tmp_path / "preds"
+    junk.mkdir()
+    (junk / "img1.txt").write_text("dog,0.9,1,2,10,20\n")  # a CSV line: not YOLO's 'class cx cy w h conf'
+    code = main(["import", "--images", str(d / "JPEGImages"), "--labels", str(d / "Annotations"),
+                 "--predictions", str(junk), "--out", str(tmp_path / "p")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "nothing of --predictions" in err and "0 predictions (1 record(s) skipped: 1 bad_line)" in err
+    assert "comp4_det_test_<class>.txt" in err and "Nothing was written" in err
+    assert not (tmp_path / "p").exists()
+
+
+def test_images_folder_matching_no_yolo_label_stops(tmp_path):
+    write_image(tmp_path / "imgs/x.jpg", 20, 10)
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels/a.txt").write_text("0 0.5 0.5 0.2 0.4\n")
+    (tmp_path / "labels/classes.txt").write_text("dog\n")
+    with pytest.raises(UserError, match=r"nothing of --labels .* was kept: 0 labels \(1 record\(s\) skipped: "
+                                        r"1 unmatched_file\).*not under --images .*imgs.*Nothing was written"):
+        import_project(tmp_path / "p", images=tmp_path / "imgs", labels=tmp_path / "labels")
+    assert not (tmp_path / "p").exists()
