@@ -132,7 +132,8 @@ def error_by_bucket(values, abs_error, *, n_buckets: int = 5) -> pd.DataFrame:
     ``values``, ``abs_error``: ``(n,)``. Edges are the ``n_buckets`` quantiles of the defined values (duplicates
     merged, so there may be fewer buckets); a NaN metric value is counted in no bucket (``n_missing`` in
     ``DataFrame.attrs``). Returns ``bucket, lo, hi, n, mae, rmse`` (bucket i holds ``lo <= v < hi``, the last
-    bucket includes its upper edge).
+    bucket includes its upper edge); ``attrs["index"]``: ``(n,)`` the bucket of every value, -1 when missing
+    (which images a bucket opens).
     """
     values = np.asarray(values, dtype=np.float64)
     abs_error = np.asarray(abs_error, dtype=np.float64)
@@ -141,6 +142,7 @@ def error_by_bucket(values, abs_error, *, n_buckets: int = 5) -> pd.DataFrame:
     if len(v) == 0:
         out = pd.DataFrame(columns=["bucket", "lo", "hi", "n", "mae", "rmse"])
         out.attrs["n_missing"] = int((~defined).sum())
+        out.attrs["index"] = np.full(len(values), -1, np.int64)
         return out
     edges = np.unique(np.quantile(v, np.linspace(0, 1, n_buckets + 1)))
     if len(edges) == 1:
@@ -153,4 +155,7 @@ def error_by_bucket(values, abs_error, *, n_buckets: int = 5) -> pd.DataFrame:
         rmse = np.sqrt(np.bincount(index, weights=a**2, minlength=k) / n)
     out = pd.DataFrame({"bucket": np.arange(k), "lo": edges[:-1], "hi": edges[1:], "n": n, "mae": mae, "rmse": rmse})
     out.attrs["n_missing"] = int((~defined).sum())
+    full = np.full(len(values), -1, np.int64)
+    full[defined] = index
+    out.attrs["index"] = full
     return out

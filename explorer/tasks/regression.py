@@ -3,6 +3,9 @@
 Outcome: |error| ≤ tolerance over the predicted images of the selection (``error = prediction − target``); the
 tolerance is the selection's option ``tolerance`` (default None: the median absolute error of the selection,
 so about half the images are within it).
+
+The target's name and unit (import options ``target_name``, ``unit``; default "target" and none) are kept in the
+manifest under ``regression`` and shown in the page titles, the sidebar and the export (``target_info``).
 """
 from __future__ import annotations
 
@@ -13,13 +16,46 @@ from explorer.tasks.base import Outcome, Page, Task
 from explorer.tasks import register
 
 
-def importer(out, *, images=None, labels=None, predictions=None, splits=None, name=None, run=None):
-    """``explorer.io.regression.import_project`` (labels: a CSV 'image,target[,prediction]')."""
+DEFAULT_TARGET_NAME = "target"
+
+
+def importer(out, *, images=None, labels=None, predictions=None, splits=None, name=None, run=None,
+             target_name=None, unit=None):
+    """``explorer.io.regression.import_project`` (labels: a CSV 'image,target[,prediction]'); ``target_name``
+    and ``unit`` (e.g. "disk radius", "px") say what the number is."""
     from explorer.io.regression import import_project
 
     extra = {} if run is None else {"run": run}  # forwarded only when given (importers that predate runs)
-    return import_project(out, images=images, labels=labels, predictions=predictions, splits=splits, name=name,
-                          **extra)
+    project, report = import_project(out, images=images, labels=labels, predictions=predictions, splits=splits,
+                                     name=name, **extra)
+    info = {"name": str(target_name).strip() if target_name else DEFAULT_TARGET_NAME,
+            "unit": str(unit).strip() if unit else ""}
+    if info != target_info(project):
+        project.manifest["regression"] = info
+        project.save(tables=())  # the manifest only: the tables are unchanged
+    return project, report
+
+
+def target_info(project) -> dict:
+    """``{"name": …, "unit": …}`` of the project's target (``"target"`` and ``""`` when the import gave none)."""
+    info = project.manifest.get("regression") or {}
+    return {"name": str(info.get("name") or DEFAULT_TARGET_NAME), "unit": str(info.get("unit") or "")}
+
+
+def counts(project, image_ids=None) -> dict:
+    """``n_labels`` (images with a target) and ``n_predictions`` (those with a prediction) among ``image_ids``
+    (None = all): the regression table holds them, the box tables are empty."""
+    from explorer.evaluation.regression import regression_table
+
+    table = regression_table(project, image_ids=image_ids)
+    return {"n_labels": len(table), "n_predictions": int(table["prediction"].notna().sum())}
+
+
+def sidebar_caption(project) -> str:
+    c, info = counts(project), target_info(project)
+    unit = f" ({info['unit']})" if info["unit"] else ""
+    return (f"regression of {info['name']}{unit} · {len(project.images):,} images · {c['n_labels']:,} targets · "
+            f"{c['n_predictions']:,} predictions")
 
 
 def evaluate(project, sel: Selection) -> dict:
@@ -32,16 +68,45 @@ def evaluate(project, sel: Selection) -> dict:
     return {"summary": dict(result.summary)}
 
 
-def export_section(project, sel: Selection) -> dict:
-    """``evaluate`` plus the distribution of the residuals (prediction − target)."""
-    from explorer.evaluation.regression import outcomes
-    from explorer.export.sections import distribution
+def _selection_counts(project, sel: Selection) -> dict:
+    """Images of the selection, those with a target and those with a prediction (what the page's counts say)."""
+    ids = sel.image_ids(project)
+    c = counts(project, ids)
+    return {"n_images": len(project.images) if ids is None else len(ids), "n_targets": c["n_labels"],
+            "n_predictions": c["n_predictions"]}
 
-    out = evaluate(project, sel)
+
+def export_section(project, sel: Selection) -> dict:
+    """``evaluate`` plus the target's name and unit, the counts, the tolerance in force (and whether it is the
+    median default) with the images within it, the distribution of the residuals (prediction − target) and the
+    worst errors (``WORST`` images, largest |error| first)."""
+    from explorer.analysis.outcomes import tolerance_of
+    from explorer.evaluation.regression import outcomes
+    from explorer.export.sections import distribution, table
+
+    out = {"target": target_info(project), "counts": _selection_counts(project, sel), **evaluate(project, sel)}
     if out["summary"] is None:
         return out
-    errors = outcomes(project, image_ids=sel.image_ids(project))["error"].to_numpy(np.float64)
-    return {**out, "residuals": distribution(errors, value_range=None)}
+    rows = outcomes(project, image_ids=sel.image_ids(project))
+    abs_error = rows["abs_error"].to_numpy(np.float64)
+    tol = tolerance_of(sel, abs_error)
+    worst = worst_errors(project, rows).head(WORST)
+    return {**out, "tolerance": {"value": tol, "default_median": sel.option("tolerance") is None,
+                                 "n_within": int((abs_error <= tol).sum()), "n_predicted": len(abs_error)},
+            "residuals": distribution(rows["error"].to_numpy(np.float64), value_range=None),
+            "worst_errors": table(worst)}
+
+
+WORST = 20  # rows of the worst-error table in the export (the page's gallery pages through all of them)
+
+
+def worst_errors(project, rows):
+    """``rows`` (``explorer.evaluation.regression.outcomes``) with ``file_name``, largest ``abs_error`` first (ties
+    by image id): the order of the worst-error gallery."""
+    names = project.images.set_index("image_id")["file_name"]
+    ordered = rows.sort_values(["abs_error", "image_id"], ascending=[False, True], kind="stable")
+    ordered = ordered.assign(file_name=names.reindex(ordered["image_id"]).to_numpy())
+    return ordered[["image_id", "file_name", "target", "prediction", "error", "abs_error"]].reset_index(drop=True)
 
 
 def outcome_table(project, sel: Selection, target: str = "images"):
@@ -62,11 +127,15 @@ TASK = register(Task(
     pages=(
         Page("Data", "data_quality.py", "Data Quality", ":material/science:"),
         Page("Model Quality", "regression.py", "Regression", ":material/scatter_plot:"),
+        Page("Model Quality", "model_metrics.py", "Metric Importance", ":material/target:"),
         Page("Model Quality", "performance_by_metric.py", "Performance by Metric", ":material/bar_chart:"),
         Page("Project", "export.py", "Export", ":material/download:"),
     ),
     controls=("run",),
+    import_options=("target_name", "unit"),
     has_classes=False,
     option_defaults={"tolerance": None},
+    sidebar_caption=sidebar_caption,
+    extras={"counts": counts},
     description="one number per image; labels as a CSV 'image,target[,prediction]'",
 ))
