@@ -534,6 +534,9 @@ def _compute_metrics_locked(project, *, plugins, progress: bool, workers, execut
         raise
     current = {i for i in found.item_of if i} | {i for d in found.box_item_of.values() for i in d.values() if i}
     cache.commit(items=current)
+    from explorer.datametrics.attributions import add_attribution_columns
+
+    metrics = [*metrics, *add_attribution_columns(project, frame, boxes, found, stats.problems)]  # maps' metrics
     out = project.metrics_dir
     out.mkdir(parents=True, exist_ok=True)
     # each file replaced atomically; catalog.json last: it is what says "metrics computed"
