@@ -14,6 +14,7 @@ import streamlit as st
 from explorer import tasks
 from explorer.resources import pages_dir
 from explorer.ui.persist import follow_project, keep
+from explorer.drawing.attribution import DEFAULT_OPACITY, OPACITY_KEY
 from explorer.ui.state import load_project, served_projects
 from explorer.ui.text import plain
 
@@ -103,6 +104,9 @@ def sidebar() -> tasks.Task:
     for control, draw in THRESHOLD_WIDGETS.items():
         if control in task.controls:
             draw(project)
+    if project.manifest.get("attributions"):  # the heat-map overlay of every gallery and the viewer
+        sb.slider("Attribution overlay opacity", 0.0, 1.0, step=0.05, value=DEFAULT_OPACITY, **keep(OPACITY_KEY),
+                  help="Opacity of the attribution maps (Grad-CAM, saliency) drawn over the images; 0 hides them.")
     if task.sidebar_caption is not None:
         sb.caption(plain(task.sidebar_caption(project)))  # a task's text (a plugin's) about user data
     else:

@@ -25,6 +25,7 @@ metrics cache keys attribution values by it.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -401,11 +402,19 @@ def attribution_index(project) -> dict[int, dict]:
         return {}
     path = Path(project.root) / FOLDER / INDEX
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-        return {int(k): v for k, v in info["maps"].items()}
+        st = os.stat(path)
+        return _read_index(str(path), st.st_mtime_ns, st.st_size)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise UserError(f"{path}: damaged attribution index ({type(e).__name__}); run 'explorer add-attributions "
                         f"{project.root} DIR --replace' again") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _read_index(path: str, mtime_ns: int, size: int) -> dict[int, dict]:
+    """The parsed index, once per version of the file (a gallery reads one map per thumbnail). Callers must not
+    modify the returned dict."""
+    info = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {int(k): v for k, v in info["maps"].items()}
 
 
 def load_stored_map(project, entry: dict) -> np.ndarray | None:

@@ -23,6 +23,7 @@ import streamlit as st
 
 from explorer.errors import UserError
 from explorer.project.folder import Project
+from explorer.drawing.attribution import DEFAULT_OPACITY, OPACITY_KEY, overlay_for, overlay_setting
 from explorer.drawing.render import render_tile
 from explorer.drawing.tiles import Tile, tiles_from_boxes
 from explorer.ui.text import plain
@@ -30,7 +31,8 @@ from explorer.ui.persist import keep
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _thumbnail_png(project_path: str, fingerprint: str, tile_key: str, max_side: int, _tile: Tile) -> bytes | str:
+def _thumbnail_png(project_path: str, fingerprint: str, tile_key: str, max_side: int, _tile: Tile,
+                   overlay: tuple = ()) -> bytes | str:
     """PNG bytes of a tile, or a message saying why the image cannot be shown (``str``)."""
     from explorer.ui.state import load_project
 
@@ -57,6 +59,7 @@ def _thumbnail_png(project_path: str, fingerprint: str, tile_key: str, max_side:
         return f"{file_name}: {e}"
     if image is None:
         return f"{file_name}: image file missing or unreadable ({path})"
+    image = overlay_for(project, _tile.image_id, image, overlay)  # attribution heat-map, under the boxes
     try:
         tile = render_tile(image, _tile.items, focus=_tile.focus, max_side=max_side)
     except UserError as e:  # e.g. a mask whose size differs from the image
@@ -116,9 +119,10 @@ def show_gallery(items: Sequence[Tile] | pd.DataFrame, *, key: str, project: Pro
                      hide_index=True)
         return tiles
     grid = st.columns(columns)
+    overlay = overlay_setting(project, st.session_state.get(OPACITY_KEY, DEFAULT_OPACITY))
     for i, tile in enumerate(tiles):
         with grid[i % columns]:
-            thumb = _thumbnail_png(str(project.root), project.fingerprint, tile.cache_key(), max_side, tile)
+            thumb = _thumbnail_png(str(project.root), project.fingerprint, tile.cache_key(), max_side, tile, overlay)
             if isinstance(thumb, str):
                 st.warning(plain(thumb), icon="🖼️")  # names the file: user text
                 if tile.caption:
