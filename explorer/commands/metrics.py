@@ -3,6 +3,8 @@
 A project folder gets every registered metric (F, O, P) into ``PROJECT/metrics/`` (cached: a second run
 recomputes only what changed). A bare image folder gets one row per image: ``file_name`` and one numeric
 column per frame metric. Unreadable images are reported by name and skipped; the rest is computed.
+A project remembers its ``--metrics-plugin`` files (``explorer.datametrics.plugins``): a later run without the
+flag computes them again, and a remembered file that is gone is said to be dropped, with the metrics it gave.
 ``--engine dask [--scheduler ADDRESS]`` runs the per-image work on a Dask cluster instead of this machine's pool
 (``explorer.datametrics.dask_engine``): same files, same cache.
 """
@@ -23,7 +25,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("path", help="a project folder (built by 'explorer import') or a folder of images")
     parser.add_argument("--out", help="output Parquet file (required for a bare image folder)")
     parser.add_argument("--metrics-plugin", action="append", default=[], metavar="FILE",
-                        help="a Python file registering extra metrics (from metrics import frame_metric, ...); repeatable")
+                        help="a Python file registering extra metrics (from metrics import frame_metric, ...); repeatable. "
+                             "A project remembers it: later runs compute it without the flag")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     parser.add_argument("--engine", choices=("local", "dask"), default="local",
@@ -112,5 +115,13 @@ def _run(args, path: Path, bare: bool, fork: bool, executor=None) -> int:
         where = path / "metrics"
     if len(stats.problems):
         print(stats.problems.format())
+    if not bare:
+        import json
+
+        from explorer.datametrics.plugins import MANIFEST_KEY
+
+        kept = json.loads((path / MANIFEST).read_text()).get(MANIFEST_KEY) or []
+        if kept:
+            print(f"metrics plugins remembered by the project: {', '.join(kept)}")
     print(f"explorer metrics: {stats.format()} -> {where}")
     return 0

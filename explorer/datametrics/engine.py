@@ -520,9 +520,12 @@ def _compute_metrics_locked(project, *, plugins, progress: bool, workers, execut
     from explorer.datametrics.cache import MetricCache
     from explorer.project.files import atomic_parquet, atomic_text
 
+    from explorer.datametrics.plugins import plugin_files, remember
+
     start = time.perf_counter()
-    metrics, sources = _selected_metrics(plugins)
     stats = MetricsStats(images=len(project.images))
+    plugins = plugin_files(project, plugins, stats.problems)  # the project's remembered plugins + these
+    metrics, sources = _selected_metrics(plugins)
     cache = MetricCache(project.root / "cache" / "metrics")
     _report_cache_notes(cache, stats.problems)
     try:
@@ -556,6 +559,7 @@ def _compute_metrics_locked(project, *, plugins, progress: bool, workers, execut
     else:  # a clean rerun must not leave the last run's problems behind
         (out / "problems.json").unlink(missing_ok=True)
     atomic_text(out / "catalog.json", json.dumps(catalog, indent=1))
+    remember(project, sources)
     stats.seconds = time.perf_counter() - start
     return stats
 

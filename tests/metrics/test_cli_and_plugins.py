@@ -80,9 +80,9 @@ def test_project_with_plugin_metrics_reaches_tables_and_catalog(tmp_path):
         assert entries[("plugin_red_mean", "F")]["display_name"] == "Red mean (F)"
         assert entries[("plugin_box_perimeter", "O")]["description"] == "2 (w + h) in pixels."
         assert entries[("plugin_box_perimeter", "P")]["source"] == str(plugin.resolve())
-        # a run without the plugin drops its columns again (they are not part of this project's metric set)
+        # a run without the flag keeps them: the project remembers its plugin (tests/commands/test_metrics_plugin.py)
         assert main(["metrics", str(project.root), "--no-progress", "--workers", "1"]) == 0
-        assert "plugin_red_mean" not in load_metrics(project).frame.columns
+        assert "plugin_red_mean" in load_metrics(project).frame.columns
     finally:
         REGISTRY.unregister("plugin_red_mean")
         REGISTRY.unregister("plugin_box_perimeter")
