@@ -1,0 +1,403 @@
+"""What each error type costs: TIDE-style error classification and ΔAP (Bolya et al., "TIDE: A General Toolbox for
+Identifying Object Detection Errors", ECCV 2020; reference implementation ``tidecv``).
+
+At a foreground IoU ``t`` (the selection's IoU threshold) and a background IoU ``b = 0.1``, every false positive
+(a kept, non-ignored prediction that is not a true positive under COCO matching, ``explorer.evaluation.Matcher``)
+gets exactly one type, the first that applies (IoUs with the non-crowd labels of its image in the selection):
+
+1. ``localisation``: best same-class IoU ``iou_s`` (any label, taken or not) with ``b <= iou_s <= t``;
+2. ``classification``: best other-class IoU ``iou_o >= t``;
+3. ``duplicate``: best IoU with a same-class label that a higher-scoring prediction took ``>= t``;
+4. ``background``: best IoU with any label ``<= b``;
+5. ``both``: none of the above (wrong class *and* poorly localised).
+
+A label nobody took is ``missed`` unless a classification or localisation error points at it (then fixing that
+error recovers it). ΔAP of a type = mAP after its *oracle fix* − mAP (tidecv's ``fix_main_errors``, not
+progressive, a negative value set to 0 as tidecv does):
+
+* classification / localisation: of the errors pointing at one untaken label, the highest-scoring becomes a true
+  positive of the label's class (same score); the others, and those pointing at a taken label, are removed;
+* duplicate, background, both: the predictions are removed;
+* missed: the label is removed from the class's label count;
+* ``false_positives``: every false positive removed (perfect precision at the same recall);
+* ``false_negatives``: every class's label count set to its true positives (perfect recall, same precision).
+
+mAP is COCO's 101-point interpolated AP at ``t`` (``kernels.accumulate``: the same numbers as
+``evaluate_coco``'s per-class precision), averaged over the classes that have labels in the selection (COCO's
+rule; predictions of a class without labels count for nothing, though their errors are classified). After a fix
+a class left with no labels counts as AP 0 if it still has predictions and drops out of the mean if it has none
+(tidecv's rule). Definitions and the differences from ``tidecv`` are in docs/evaluation.md.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from explorer.evaluation import kernels
+from explorer.evaluation.coco import REC_THRESHOLDS
+from explorer.evaluation.layout import MAX_DETS
+
+ERROR_TYPES = ("classification", "localisation", "both", "duplicate", "background", "missed")
+SPECIAL_TYPES = ("false_positives", "false_negatives")
+DELTA_KEYS = ERROR_TYPES + SPECIAL_TYPES
+BACKGROUND_THRESHOLD = 0.1
+# recall points of the 101-point AP: pycocotools' ``np.linspace(0, 1, 101)`` (some points lie one ulp above k/100,
+# e.g. 0.15000000000000002) or tidecv's exact ``k / 100``; they differ when a class's recall lands on such a point
+RECALL_GRIDS = {"coco": REC_THRESHOLDS, "tidecv": np.arange(101) / 100}
+TITLES = {"classification": "Classification", "localisation": "Localisation", "both": "Both (class and box)",
+          "duplicate": "Duplicate", "background": "Background", "missed": "Missed",
+          "false_positives": "All false positives", "false_negatives": "All false negatives"}
+_PRED_KIND = {k: i for i, k in enumerate(ERROR_TYPES[:5], start=1)}  # 0 = true positive / not an error
+
+
+@dataclass
+class ErrorCost:
+    """TIDE error cost of one selection at foreground IoU ``iou_threshold``.
+
+    ``ap``: mAP at t (fraction). ``delta_ap``: ``{type: mAP gained by its oracle fix}`` for ``DELTA_KEYS``
+    (fractions). ``counts``: errors per type (``false_positives``/``false_negatives``: all FPs / all unmatched
+    labels). ``per_class``: one row per class with labels: ``category_id, name, ap``, ``delta_<type>`` and
+    ``n_<type>``. ``errors``: one row per error: ``kind, image_id, pred_id, label_id`` (the prediction, and the
+    label it points at: the nearest label of the type's rule, or the missed label), ``category_id`` (the
+    prediction's class, the missed label's class), ``label_category_id``, ``score``, ``iou`` (the IoU the rule
+    tested), ``fixable`` (classification / localisation: its fix recovers the label).
+    """
+
+    ap: float
+    delta_ap: dict
+    counts: dict
+    per_class: pd.DataFrame
+    errors: pd.DataFrame
+    iou_threshold: float
+    background_threshold: float
+    state: "_State" = field(repr=False, default=None)
+
+    def as_dict(self) -> dict:
+        """``{"ap", "delta_ap", "counts", "iou_threshold", "background_threshold"}`` (plain floats / ints)."""
+        return {"ap": float(self.ap), "delta_ap": {k: float(v) for k, v in self.delta_ap.items()},
+                "counts": {k: int(v) for k, v in self.counts.items()},
+                "iou_threshold": float(self.iou_threshold), "background_threshold": float(self.background_threshold)}
+
+
+# ---- IoU pairs of the matcher's image blocks -------------------------------------------------------------------------
+_PAIRS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def _pairs(matcher) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(pair_d, pair_g, iou)``: every (prediction row, label row) of one image in the matcher's layout, flat,
+    ``pair_d`` non-decreasing (blocks are images in order, each ``d``-major). Computed once per matcher."""
+    with _LOCK:
+        if matcher in _PAIRS:
+            return _PAIRS[matcher]
+    lay = matcher.layout
+    nd = lay.blk_d1 - lay.blk_d0
+    ng = lay.blk_g1 - lay.blk_g0
+    sizes = nd * ng
+    blk = np.repeat(np.arange(len(sizes)), sizes)
+    local = np.arange(int(sizes.sum()), dtype=np.int64) - lay.blk_off[blk]
+    ncols = ng[blk]
+    pair_d = lay.blk_d0[blk] + local // np.maximum(ncols, 1)
+    pair_g = lay.blk_g0[blk] + local % np.maximum(ncols, 1)
+    out = (pair_d, pair_g, lay.ious)
+    with _LOCK:
+        _PAIRS[matcher] = out
+    return out
+
+
+def _segment_best(pair_d: np.ndarray, pair_g: np.ndarray, values: np.ndarray, n_dt: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per prediction row: the highest ``values`` over its pairs (-1 with none) and the first label row reaching
+    it (-1). ``values`` is -1 on pairs that do not count; ``pair_d`` must be non-decreasing."""
+    best = np.full(n_dt, -1.0)
+    arg = np.full(n_dt, -1, np.int64)
+    if len(pair_d) == 0:
+        return best, arg
+    starts = np.flatnonzero(np.r_[True, pair_d[1:] != pair_d[:-1]])
+    best[pair_d[starts]] = np.maximum.reduceat(values, starts)
+    hit = np.flatnonzero((values == best[pair_d]) & (values >= 0))
+    first = hit[np.r_[True, pair_d[hit][1:] != pair_d[hit][:-1]]] if len(hit) else hit
+    arg[pair_d[first]] = pair_g[first]
+    return best, arg
+
+
+# ---- AP of a set of data points ------------------------------------------------------------------------------------------
+def class_aps(k: np.ndarray, score: np.ndarray, tp: np.ndarray, n_labels: np.ndarray,
+              rec_thrs: np.ndarray = REC_THRESHOLDS) -> np.ndarray:
+    """COCO 101-point AP per class of data points (class position ``k``, ``score``, true positive ``tp``; shape
+    (n,), rows in pycocotools' order for ties: image, then rank) and label counts ``n_labels`` (K,).
+
+    AP_k = mean over r in ``rec_thrs`` (default pycocotools') of the right-envelope precision at the first recall >= r (0 past the
+    end); NaN for a class without labels or data points, 0 for a class without labels that has data points."""
+    n_cat = len(n_labels)
+    order = np.lexsort((-score, k))
+    cat_start = np.searchsorted(k[order], np.arange(n_cat + 1), "left")
+    counts = np.bincount(k, minlength=n_cat)
+    npig = np.asarray(n_labels, np.int64)[:, None]
+    precision = -np.ones((1, len(rec_thrs), n_cat, 1, 1))
+    recall = -np.ones((1, n_cat, 1, 1))
+    n = len(k)
+    kernels.accumulate(order, cat_start, np.zeros(n, np.int64), np.asarray(tp, bool)[None, None, :],
+                       np.zeros((1, 1, n), bool), npig, (counts + npig[:, 0]) > 0, np.array([MAX_DETS], np.int64),
+                       rec_thrs, precision, recall)
+    ap = precision[0, :, :, 0, 0].mean(axis=0)
+    return np.where(npig[:, 0] > 0, ap, np.where(counts > 0, 0.0, np.nan))
+
+
+def _mean_ap(aps: np.ndarray, classes: np.ndarray) -> float:
+    """Mean AP over ``classes`` (bool, the base classes) that are still defined (not NaN)."""
+    v = aps[classes]
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if len(v) else float("nan")
+
+
+# ---- the state one oracle fix works on -------------------------------------------------------------------------------
+@dataclass
+class _State:
+    """Data points (kept, non-ignored predictions of the selection, in layout order) and labels of the selection.
+
+    ``k``/``score``/``tp``/``kind`` (0 TP, else 1 + index in ERROR_TYPES[:5]) per data point; ``fix_k`` the class it
+    becomes when its fix makes it a TP (-1: the fix removes it); ``lab_k`` per selected non-crowd label,
+    ``lab_missed``/``lab_fn``; ``base`` (K,) classes with labels; ``n_labels`` (K,)."""
+
+    k: np.ndarray
+    score: np.ndarray
+    tp: np.ndarray
+    kind: np.ndarray
+    fix_k: np.ndarray
+    lab_k: np.ndarray
+    lab_missed: np.ndarray
+    lab_fn: np.ndarray
+    n_labels: np.ndarray
+    base: np.ndarray
+    base_aps: np.ndarray
+    rec_thrs: np.ndarray = field(default_factory=lambda: REC_THRESHOLDS)
+
+    def fixed_aps(self, fix_dp: np.ndarray | None = None, drop_labels: np.ndarray | None = None,
+                  remove_dp: np.ndarray | None = None) -> np.ndarray:
+        """Per-class AP after fixing the data points ``fix_dp`` (bool: their oracle fix), removing ``remove_dp``
+        and taking the labels ``drop_labels`` (bool over labels) out of the counts."""
+        k, tp, keep = self.k, self.tp, np.ones(len(self.k), bool)
+        if fix_dp is not None and fix_dp.any():
+            moved = fix_dp & (self.fix_k >= 0)
+            k = np.where(moved, self.fix_k, k)
+            tp = tp | moved
+            keep &= ~(fix_dp & ~moved)
+        if remove_dp is not None:
+            keep &= ~remove_dp
+        n = self.n_labels
+        if drop_labels is not None and drop_labels.any():
+            n = n - np.bincount(self.lab_k[drop_labels], minlength=len(n))
+        return class_aps(k[keep], self.score[keep], tp[keep], n, self.rec_thrs)
+
+    def delta(self, kind: str, dp_in: np.ndarray | None = None, lab_in: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        """(ΔmAP, per-class ΔAP) of the oracle fix of ``kind`` restricted to data points ``dp_in`` and labels
+        ``lab_in`` (bool masks; None = all)."""
+        dp_in = np.ones(len(self.k), bool) if dp_in is None else dp_in
+        lab_in = np.ones(len(self.lab_k), bool) if lab_in is None else lab_in
+        if kind in _PRED_KIND:
+            aps = self.fixed_aps(fix_dp=(self.kind == _PRED_KIND[kind]) & dp_in)
+        elif kind == "missed":
+            aps = self.fixed_aps(drop_labels=self.lab_missed & lab_in)
+        elif kind == "false_positives":
+            aps = self.fixed_aps(remove_dp=~self.tp & dp_in)
+        else:
+            aps = self.fixed_aps(drop_labels=self.lab_fn & lab_in)
+        d = _mean_ap(aps, self.base) - _mean_ap(self.base_aps, self.base)
+        if kind in ERROR_TYPES:
+            d = max(d, 0.0)  # tidecv: a negative main-error ΔAP is an interpolation artefact, shown as 0
+        return float(d), aps - self.base_aps
+
+
+def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_threshold: float = 0.0,
+                            classes=None, image_ids=None, background_threshold: float = BACKGROUND_THRESHOLD,
+                            match=None, recall_grid: str = "coco") -> ErrorCost:
+    """``ErrorCost`` (module docstring) of ``matcher``'s labels and predictions at foreground IoU
+    ``iou_threshold``, keeping predictions with ``score >= confidence_threshold``; ``classes`` (category ids) and
+    ``image_ids`` restrict labels and predictions (None = all). ``match``: the matcher's ``MatchResult`` at these
+    thresholds when the caller already has it. ``recall_grid``: ``"coco"`` (pycocotools' recall points: ``ap`` is
+    ``evaluate_coco``'s AP at t) or ``"tidecv"`` (its exact k/100 points, to compare with tidecv)."""
+    from explorer.evaluation.tables import resolve_classes
+
+    t, b = float(iou_threshold), float(background_threshold)
+    m = match if match is not None else matcher.match(t, confidence_threshold=confidence_threshold)
+    lay = matcher.layout
+    data = matcher.data
+    n_dt, n_gt = len(lay.dt_rows), len(lay.gt_rows)
+    d_score = data.predictions.score[lay.dt_rows]
+    d_img = data.predictions.image_id[lay.dt_rows]
+    d_cat = data.predictions.category_id[lay.dt_rows]
+    g_img = data.labels.image_id[lay.gt_rows]
+    g_cat = data.labels.category_id[lay.gt_rows]
+    cats = resolve_classes(classes, m.category_names) if classes is not None else np.unique(
+        np.concatenate([np.asarray(sorted(m.category_names), np.int64), g_cat, d_cat]))
+    in_d = np.isin(d_cat, cats)
+    in_g = np.isin(g_cat, cats)
+    if image_ids is not None:
+        ids = np.asarray(list(image_ids), np.int64)
+        in_d &= np.isin(d_img, ids)
+        in_g &= np.isin(g_img, ids)
+    # the match's rows are the layout rows with score >= c, in layout order
+    kept = np.flatnonzero(d_score >= confidence_threshold)
+    pr = m.predictions
+    is_tp = np.zeros(n_dt, bool)
+    ignored = np.ones(n_dt, bool)
+    is_tp[kept] = pr["is_tp"].to_numpy(bool)
+    ignored[kept] = pr["ignored"].to_numpy(bool)
+    live = in_d & ~ignored  # the data points AP counts
+    lab = m.labels
+    crowd = lab["iscrowd"].to_numpy(bool)
+    used = lab["detected"].to_numpy(bool)
+    lab_live = in_g & ~lab["ignored"].to_numpy(bool)
+
+    # best IoUs per prediction over the non-crowd labels of the selection (tidecv's ex.gt matrices)
+    pair_d, pair_g, iou = _pairs(matcher)
+    ok = lab_live[pair_g]
+    same = d_cat[pair_d] == g_cat[pair_g]
+    iou_s, arg_s = _segment_best(pair_d, pair_g, np.where(ok & same, iou, -1.0), n_dt)
+    iou_o, arg_o = _segment_best(pair_d, pair_g, np.where(ok & ~same, iou, -1.0), n_dt)
+    iou_u, arg_u = _segment_best(pair_d, pair_g, np.where(ok & same & used[pair_g], iou, -1.0), n_dt)
+    iou_a, arg_a = _segment_best(pair_d, pair_g, np.where(ok, iou, -1.0), n_dt)
+    fp = live & ~is_tp
+    loc = fp & (iou_s >= b) & (iou_s <= t)
+    cls = fp & ~loc & (iou_o >= t)
+    dup = fp & ~loc & ~cls & (iou_u >= t)
+    bkg = fp & ~loc & ~cls & ~dup & (iou_a <= b)
+    both = fp & ~loc & ~cls & ~dup & ~bkg
+    kind = np.select([cls, loc, both, dup, bkg], [1, 2, 3, 4, 5], 0)
+    target = np.select([loc, cls, dup], [arg_s, arg_o, arg_u], np.where(fp, arg_a, -1))
+    tested = np.select([loc, cls, dup], [iou_s, iou_o, iou_u], np.where(fp, np.maximum(iou_a, 0.0), np.nan))
+
+    # BestGTMatch: of the classification/localisation errors pointing at an untaken label the highest score fixes it
+    claim = (cls | loc) & (target >= 0)
+    claim &= ~np.where(target >= 0, used[np.maximum(target, 0)], True)
+    rows = np.flatnonzero(claim)
+    rows = rows[np.lexsort((rows, -d_score[rows], target[rows]))]
+    winners = rows[np.r_[True, target[rows][1:] != target[rows][:-1]]] if len(rows) else rows
+    fix_to = np.full(n_dt, -1, np.int64)
+    fix_to[winners] = target[winners]
+    usable = np.zeros(n_gt, bool)
+    usable[target[rows]] = True
+    missed = lab_live & ~used & ~usable
+    fn = lab_live & ~used
+
+    # AP state over class positions of ``cats``
+    dp = np.flatnonzero(live)
+    lab_rows = np.flatnonzero(lab_live)
+    kpos = np.searchsorted(cats, d_cat[dp])
+    fix_k = np.where(fix_to[dp] >= 0, np.searchsorted(cats, g_cat[np.maximum(fix_to[dp], 0)]), -1)
+    lab_k = np.searchsorted(cats, g_cat[lab_rows])
+    n_labels = np.bincount(lab_k, minlength=len(cats))
+    rec = RECALL_GRIDS[recall_grid]
+    base_aps = class_aps(kpos, d_score[dp], is_tp[dp], n_labels, rec)
+    state = _State(k=kpos, score=d_score[dp], tp=is_tp[dp], kind=kind[dp], fix_k=fix_k, lab_k=lab_k,
+                   lab_missed=missed[lab_rows], lab_fn=fn[lab_rows], n_labels=n_labels, base=n_labels > 0,
+                   base_aps=base_aps, rec_thrs=rec)
+    state.dp_rows, state.lab_rows = dp, lab_rows  # layout rows, for per-bucket conditions
+    state.pred_ids = data.predictions.ids[lay.dt_rows][dp]
+    state.label_ids = data.labels.ids[lay.gt_rows][lab_rows]
+
+    delta, per_class = {}, {}
+    for name in DELTA_KEYS:
+        delta[name], per_class[name] = state.delta(name)
+    counts = {name: int((kind[dp] == code).sum()) for name, code in _PRED_KIND.items()}
+    counts["missed"] = int(missed.sum())
+    counts["false_positives"] = int(fp.sum())
+    counts["false_negatives"] = int(fn.sum())
+
+    names = [m.category_names.get(int(c), str(c)) for c in cats]
+    table = pd.DataFrame({"category_id": cats, "name": names, "ap": base_aps,
+                          **{f"delta_{n}": per_class[n] for n in DELTA_KEYS}})
+    for name, code in _PRED_KIND.items():
+        table[f"n_{name}"] = np.bincount(kpos, weights=kind[dp] == code, minlength=len(cats)).astype(np.int64)
+    table["n_missed"] = np.bincount(lab_k, weights=missed[lab_rows], minlength=len(cats)).astype(np.int64)
+    table = table[state.base].reset_index(drop=True)
+
+    err_d = np.flatnonzero(fp)
+    tgt = target[err_d]
+    has_t = tgt >= 0
+    g_ids = data.labels.ids[lay.gt_rows]
+    d_ids = data.predictions.ids[lay.dt_rows]
+    pred_part = pd.DataFrame({
+        "kind": np.array(ERROR_TYPES, object)[kind[err_d] - 1], "image_id": d_img[err_d],
+        "pred_id": pd.array(d_ids[err_d], dtype="Int64"),
+        "label_id": pd.arrays.IntegerArray(np.where(has_t, g_ids[np.maximum(tgt, 0)], 0).astype(np.int64), ~has_t),
+        "category_id": d_cat[err_d],
+        "label_category_id": pd.arrays.IntegerArray(np.where(has_t, g_cat[np.maximum(tgt, 0)], 0).astype(np.int64), ~has_t),
+        "score": d_score[err_d], "iou": tested[err_d], "fixable": fix_to[err_d] >= 0})
+    mr = np.flatnonzero(missed)
+    miss_part = pd.DataFrame({
+        "kind": "missed", "image_id": g_img[mr], "pred_id": pd.array([pd.NA] * len(mr), dtype="Int64"),
+        "label_id": pd.array(g_ids[mr], dtype="Int64"), "category_id": g_cat[mr],
+        "label_category_id": pd.array(g_cat[mr], dtype="Int64"), "score": np.full(len(mr), np.nan),
+        "iou": np.full(len(mr), np.nan), "fixable": np.zeros(len(mr), bool)})
+    errors = pd.concat([pred_part, miss_part], ignore_index=True) if len(mr) else pred_part
+    return ErrorCost(ap=_mean_ap(base_aps, state.base), delta_ap=delta, counts=counts, per_class=table,
+                     errors=errors, iou_threshold=t, background_threshold=b, state=state)
+
+
+def error_cost_by_bucket(cost: ErrorCost, pred_values, label_values, *, n_buckets: int = 5,
+                         method: str = "quantile") -> pd.DataFrame:
+    """ΔAP of each type's oracle fix restricted to the errors whose item falls in one bucket of a data metric.
+
+    ``pred_values`` / ``label_values``: the metric per prediction / label id (``pd.Series`` indexed by
+    ``pred_id`` / ``label_id``; None = the metric is not defined at that level). A prediction's error is in the
+    bucket of its own value; a label's (missed, false negative) of the label's. Edges: ``bucketize`` over the
+    values of the selection's data points and labels together. One row per bucket: ``bucket, lo, hi, range,
+    n_items`` and ``delta_<type>`` / ``n_<type>`` for ``DELTA_KEYS`` (ΔmAP as a fraction, the whole selection's
+    mAP: the gain if only that bucket's errors were fixed).
+    """
+    from explorer.analysis.buckets import bucketize
+
+    s = cost.state
+    pv = _values_for(pred_values, s.pred_ids)
+    lv = _values_for(label_values, s.label_ids)
+    buckets = bucketize(np.concatenate([pv, lv]), n_buckets=n_buckets, method=method)
+    bi_p, bi_l = buckets.index[:len(pv)], buckets.index[len(pv):]
+    rows = []
+    for i, rng in enumerate(buckets.labels()):
+        dp_in, lab_in = bi_p == i, bi_l == i
+        row = {"bucket": i, "lo": buckets.edges[i], "hi": buckets.edges[i + 1], "range": rng,
+               "n_items": int(dp_in.sum() + lab_in.sum())}
+        for name in DELTA_KEYS:
+            row[f"delta_{name}"] = s.delta(name, dp_in, lab_in)[0]
+        for name, code in _PRED_KIND.items():
+            row[f"n_{name}"] = int(((s.kind == code) & dp_in).sum())
+        row["n_missed"] = int((s.lab_missed & lab_in).sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _values_for(values, ids: np.ndarray) -> np.ndarray:
+    if values is None:
+        return np.full(len(ids), np.nan)
+    return pd.to_numeric(pd.Series(values), errors="coerce").reindex(ids).to_numpy(np.float64, na_value=np.nan)
+
+
+# ---- project level -------------------------------------------------------------------------------------------------------
+def error_cost(project, sel, *, background_threshold: float = BACKGROUND_THRESHOLD, iou_type: str | None = None) -> ErrorCost:
+    """``ErrorCost`` of a project view (a run) and a core ``Selection`` (split, classes, IoU and confidence
+    thresholds), on the shared matcher and match of ``explorer.analysis.outcomes``."""
+    from explorer.analysis.outcomes import match, matcher
+
+    return error_cost_from_matcher(
+        matcher(project, iou_type=iou_type), sel.iou_threshold, confidence_threshold=sel.confidence_threshold,
+        classes=sel.class_list(), image_ids=sel.image_ids(project), background_threshold=background_threshold,
+        match=match(project, sel, iou_type=iou_type))
+
+
+def error_cost_for_metric(project, sel, cost: ErrorCost, metric: str, *, n_buckets: int = 5) -> pd.DataFrame:
+    """``error_cost_by_bucket`` for the data metric ``metric`` (a column of the predictions' and/or labels'
+    metric tables, frame metrics included)."""
+    from explorer.analysis.outcomes import with_metrics
+
+    def column(target: str, ids: np.ndarray):
+        table = with_metrics(pd.DataFrame(index=pd.Index(ids, name="x")), project, target)
+        return table[metric] if metric in table.columns else None
+
+    s = cost.state
+    return error_cost_by_bucket(cost, column("predictions", s.pred_ids), column("labels", s.label_ids),
+                                n_buckets=n_buckets)
