@@ -10,6 +10,10 @@ Rates (SPEC §3), each over the items of one bucket:
   ``outcome_rate = positives / items`` and ``complement_rate = 1 - outcome_rate``.
 
 Precision is never called "TPR". An empty bucket has NaN rates (0/0), never 0.
+
+Every rate comes with its Wilson 95% score interval (``explorer.analysis.intervals.wilson_interval``):
+``<rate>_lo`` and ``<rate>_hi`` columns (the complement's bounds are ``1 − hi`` and ``1 − lo``); NaN for an empty
+bucket.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from explorer.analysis.intervals import wilson_interval
 from explorer.analysis.small_samples import MIN_BUCKET_ITEMS
 
 METHODS = ("quantile", "width")
@@ -117,7 +122,9 @@ def _rates(n: np.ndarray, positive: np.ndarray, kind: str) -> dict[str, np.ndarr
         rate = np.where(n > 0, positive / np.maximum(n, 1), np.nan)
     first, second = RATE_COLUMNS[kind]
     count, hits = COUNT_COLUMNS[kind]
-    return {count: n.astype(np.int64), hits: positive.astype(np.int64), first: rate, second: 1.0 - rate}
+    lo, hi = wilson_interval(positive, n)
+    return {count: n.astype(np.int64), hits: positive.astype(np.int64), first: rate, second: 1.0 - rate,
+            f"{first}_lo": lo, f"{first}_hi": hi, f"{second}_lo": 1.0 - hi, f"{second}_hi": 1.0 - lo}
 
 
 def _check(outcome, n: int, kind: str) -> np.ndarray:
@@ -140,7 +147,8 @@ def performance_by_metric(values=None, outcome=None, *, buckets: Buckets | None 
     Returns one row per bucket (per group and bucket with ``groups``): ``[group,] bucket, lo, hi, range``, the
     counts (``n_labels, n_detected`` or ``n_predictions, n_true_positive``), the two rates
     (``true_positive_rate, false_negative_rate`` or ``precision, false_discovery_rate``; NaN for an empty
-    bucket) and ``few_samples`` (fewer than ``MIN_BUCKET_ITEMS`` items). Items with a missing value are in no
+    bucket), their Wilson 95% bounds ``<rate>_lo, <rate>_hi`` and ``few_samples`` (fewer than
+    ``MIN_BUCKET_ITEMS`` items). Items with a missing value are in no
     bucket; count them with ``buckets.n_missing``.
     """
     if buckets is None:

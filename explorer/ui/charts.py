@@ -102,11 +102,21 @@ def f1_confidence_figure(curve: pd.DataFrame, best: pd.Series | None) -> go.Figu
     return fig
 
 
+def _interval_bars(perf: pd.DataFrame, rate: str) -> dict | None:
+    """Error bars from the ``<rate>_lo`` / ``<rate>_hi`` columns (Wilson 95%), when ``perf`` has them."""
+    if f"{rate}_lo" not in perf:
+        return None
+    y = perf[rate].to_numpy(np.float64)
+    return dict(type="data", symmetric=False, array=perf[f"{rate}_hi"].to_numpy(np.float64) - y,
+                arrayminus=y - perf[f"{rate}_lo"].to_numpy(np.float64), thickness=1, width=3, color="#444")
+
+
 def bucket_rates_figure(perf: pd.DataFrame, overall: pd.DataFrame, rates: tuple[str, str], *,
                         count: str, names: dict | None = None, title: str = "",
                         rate_titles: dict[str, str] | None = None) -> go.Figure:
     """Rates per bucket as bars (aggregate) or lines (one per group), item counts on a second axis, and the
-    overall averages as dashed horizontal lines (named in the legend, not written over the bars).
+    overall averages as dashed horizontal lines (named in the legend, not written over the bars); bars carry
+    their Wilson 95% interval as error bars when ``perf`` has ``<rate>_lo``/``<rate>_hi`` columns.
 
     ``perf``: ``performance_by_metric`` output (``range`` and the two ``rates`` columns, ``count``, optional
     ``group``); ``overall``: ``overall_performance`` output (one row, or one per group); ``rate_titles``
@@ -128,6 +138,7 @@ def bucket_rates_figure(perf: pd.DataFrame, overall: pd.DataFrame, rates: tuple[
     if "group" not in perf:
         for rate in rates:
             fig.add_trace(go.Bar(x=perf["range"], y=perf[rate], name=rate_name[rate], marker_color=RATE_COLORS[rate],
+                                 error_y=_interval_bars(perf, rate),
                                  hovertemplate="%{x}: %{y:.3f}<extra>" + rate_name[rate] + "</extra>"))
         fig.add_trace(go.Scatter(x=perf["range"], y=perf[count], name=count.replace("_", " ") + " (right axis)",
                                  yaxis="y2", mode="lines+markers", line=dict(color="#7f7f7f", width=1),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.analysis import (
@@ -56,6 +57,20 @@ def importance_tables(metrics: pd.DataFrame, outcome, names: dict[str, str], *, 
     return imp, cor
 
 
+def importance_figure(imp: pd.DataFrame) -> go.Figure:
+    """Sorted importance bars with each metric's permutation baseline (the importance a shuffled outcome gets,
+    ``baseline``) drawn as a reference tick on its bar: a bar that does not clear its tick is noise."""
+    fig = sorted_bar(imp, value="importance", title="Metric importance (0 = none, 1 = predicts Y)")
+    shown = imp[imp["importance"].notna() & imp["baseline"].notna()]
+    if len(shown):
+        fig.add_trace(go.Scatter(
+            x=shown["baseline"], y=shown["display_name"], mode="markers", name="shuffled-outcome baseline",
+            marker=dict(symbol="line-ns-open", size=18, line=dict(width=2, color="#222")),
+            hovertemplate="%{y}: baseline %{x:.4f}<extra></extra>"))
+        fig.update_layout(showlegend=True, legend=dict(orientation="h", x=0, y=-0.08, yanchor="top"))
+    return fig
+
+
 def render_metric_importance(metrics: pd.DataFrame, outcome, names: dict[str, str], *, cache_key: tuple,
                              outcome_label: str, method: str = "pearson",
                              max_samples: int = DEFAULT_MAX_SAMPLES, random_state: int = 0, groups=None,
@@ -78,7 +93,8 @@ def render_metric_importance(metrics: pd.DataFrame, outcome, names: dict[str, st
     st.caption(f"Y = “{plain(outcome_label)}” · {n:,} rows, {n_pos:,} with Y true · importance = I(X;Y)/H(Y), "
                f"bias-corrected plug-in estimate on quantile bins over every row (no random numbers; at most "
                f"{max_samples:,} rows per metric, a deterministic stratified subsample above that); baseline = "
-               f"the importance of a shuffled outcome (random_state={random_state}); see docs/metrics.md"
+               f"the importance of a shuffled outcome (random_state={random_state}), drawn as a tick on each bar: a bar "
+               f"that does not clear its tick is noise; see docs/metrics.md"
                + ("; rows of one image sharing a frame (F) value count as one unit" if groups is not None else ""))
     if n_pos < MIN_POSITIVES:
         st.warning(f"Only {n_pos:,} row(s) with Y = “{plain(outcome_label)}” (fewer than {MIN_POSITIVES}): the importance "
@@ -87,9 +103,7 @@ def render_metric_importance(metrics: pd.DataFrame, outcome, names: dict[str, st
     constant = imp["note"].fillna("").astype(str).str.startswith("metric is constant").to_numpy()
     left, right = st.columns(2)
     with left:
-        show_chart(sorted_bar(imp[~constant], value="importance",
-                              title="Metric importance (0 = none, 1 = predicts Y)"),
-                   key=f"importance_{outcome_label}")
+        show_chart(importance_figure(imp[~constant]), key=f"importance_{outcome_label}")
     with right:
         show_chart(sorted_bar(cor, value="correlation", value_range=(-1.0, 1.0),
                               title=f"Metric correlation with Y ({method.capitalize()})"),

@@ -22,7 +22,7 @@ import streamlit as st
 
 from explorer import tasks
 from explorer.analysis import Buckets, bucketize, overall_performance, performance_by_metric
-from explorer.analysis.buckets import KINDS
+from explorer.analysis.buckets import KINDS, RATE_COLUMNS
 from explorer.analysis.outcomes import rated
 from explorer.datametrics.catalog import MetricEntry, entries, level_targets
 from explorer.tasks.base import Outcome
@@ -105,6 +105,12 @@ def bucket_results(sel, entry: MetricEntry, *, n_buckets: int, method: str, per_
     project = sel.project
     return _bucket_results(str(project.root), project.fingerprint, metrics_stamp(project), sel.core, entry.name, entry.level, int(n_buckets),
                            method, bool(per_class), sel)
+
+
+def rate_columns(result: BucketResult) -> list[str]:
+    """The bucket table's rate columns, each followed by its Wilson 95% bounds: ``rate, rate_lo, rate_hi`` for
+    the rate and its complement (``explorer.analysis.buckets``)."""
+    return [c for rate in RATE_COLUMNS[result.kind] for c in (rate, f"{rate}_lo", f"{rate}_hi")]
 
 
 def bucket_ids(result: BucketResult, bucket: int) -> list[int]:

@@ -1,0 +1,346 @@
+"""How sure each number is: Wilson intervals on rates, bootstrap intervals on AP (images resampled).
+
+**Wilson score interval** of a proportion ``p̂ = k / n`` at confidence ``1 − α`` (``z = Φ⁻¹(1 − α/2)``, 1.95996…
+at 95%), the formula and operation order of ``statsmodels.stats.proportion.proportion_confint(method="wilson")``::
+
+    centre = (p̂ + z²/(2n)) / (1 + z²/n)
+    half   = z · sqrt(p̂(1 − p̂)/n + z²/(4n²)) / (1 + z²/n)
+    [lo, hi] = clip([centre − half, centre + half], 0, 1)
+
+An empty set (``n = 0``) has NaN bounds (the rate itself is 0/0). The interval of the complement rate
+(FNR = 1 − TPR) is ``[1 − hi, 1 − lo]``. ``rate_difference_interval`` is Newcombe's hybrid score interval (his
+method 10) for ``p₁ − p₂`` of two independent samples, built from the two Wilson intervals.
+
+**Bootstrap of detection AP** (``bootstrap_ap``): the images of the selection are the sampling unit. Replicate
+``b`` draws ``N`` images with replacement (``numpy.random.default_rng(seed).integers(0, N, (B, N))``, in chunks),
+i.e. a count ``w_b[i] ≥ 0`` per image. Matching is per image (COCO greedy assignment within an image and class),
+so every prediction keeps its TP / FP status in a resampled set and only the counts change: the replicate's AP of
+class k is pycocotools' ``accumulate`` at the match's IoU threshold with every prediction and label of image i
+counted ``w_b[i]`` times::
+
+    TP_j = Σ_{j' ≤ j} w[img j'] · tp_j'     FP_j = Σ_{j' ≤ j} w[img j'] · (1 − tp_j')      (score order)
+    n⁺   = Σ_labels w[img]                 rc_j = TP_j / n⁺      pr_j = TP_j / (TP_j + FP_j + eps)
+    AP   = mean over the 101 recall points r of max_{j: rc_j ≥ r} pr_j        AR = TP_last / n⁺
+
+This equals running the full COCO evaluation on the resampled image list (copies of an image as new images)
+except for the order of *tied* scores of different images (pycocotools breaks ties by image order); it is exact
+with ``w ≡ 1``. A class whose labels were not drawn in a replicate (``n⁺ = 0``) is undefined there and left out
+of that replicate's mAP, as COCO does for a class without labels. Intervals are percentile intervals
+(``[α/2, 1 − α/2]`` quantiles, linear interpolation) of the finite replicates. The default is
+``N_RESAMPLES = 200`` replicates, seed 0; ``paired_bootstrap_ap`` applies the *same* draws to two runs, so the
+interval of their mAP difference accounts for the images both were evaluated on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numba
+import numpy as np
+import pandas as pd
+
+N_RESAMPLES = 200  # bootstrap replicates by default: percentile bounds to about ±0.005 of AP on the sample
+SEED = 0
+CONFIDENCE = 0.95
+CHUNK = 25  # replicates drawn at once: (CHUNK, N) int32 counts, 10 MB at 100k images
+EPS = np.spacing(1)  # pycocotools' pr = tp / (fp + tp + np.spacing(1))
+
+
+# ---- Wilson ---------------------------------------------------------------------------------------------------------
+def z_value(confidence: float = CONFIDENCE) -> float:
+    """``Φ⁻¹(1 − α/2)`` for ``confidence = 1 − α`` (scipy's ``norm.isf(α/2)``, as statsmodels)."""
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), but got {confidence!r}")
+    from scipy.stats import norm
+
+    alpha = round(1.0 - confidence, 12)  # 1 - 0.95 is 0.05000000000000004: the α a user means is 0.05
+    return float(norm.isf(alpha / 2.0))
+
+
+def wilson_interval(k, n, *, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval ``(lo, hi)`` of ``k`` successes in ``n`` trials (module docstring), element-wise.
+
+    ``k``, ``n``: arrays of one shape (or scalars), ``0 ≤ k ≤ n``. Returns two float64 arrays of that shape, NaN
+    where ``n == 0``.
+
+    >>> lo, hi = wilson_interval(8, 10)
+    >>> round(float(lo), 4), round(float(hi), 4)
+    (0.4902, 0.9433)
+    """
+    k = np.asarray(k, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    if np.any(k < 0) or np.any(k > n):
+        raise ValueError("need 0 <= k <= n for every rate")
+    crit = z_value(confidence)
+    crit2 = crit**2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = k / n
+        denom = 1 + crit2 / n
+        center = (q + crit2 / (2 * n)) / denom
+        dist = crit * np.sqrt(q * (1.0 - q) / n + crit2 / (4.0 * n**2))
+        dist /= denom
+        lo = np.clip(center - dist, 0, 1)
+        hi = np.clip(center + dist, 0, 1)
+    empty = n == 0
+    return np.where(empty, np.nan, lo), np.where(empty, np.nan, hi)
+
+
+def rate_difference_interval(k1, n1, k2, n2, *, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+    """Newcombe's hybrid score interval of ``k1/n1 − k2/n2`` (two independent samples), element-wise:
+    ``[d − sqrt((p₁ − l₁)² + (u₂ − p₂)²), d + sqrt((u₁ − p₁)² + (p₂ − l₂)²)]`` with ``(lᵢ, uᵢ)`` the Wilson
+    intervals (``statsmodels.stats.proportion.confint_proportions_2indep(method="newcomb")``). NaN where a
+    sample is empty."""
+    k1, n1, k2, n2 = (np.asarray(v, dtype=np.float64) for v in (k1, n1, k2, n2))
+    l1, u1 = wilson_interval(k1, n1, confidence=confidence)
+    l2, u2 = wilson_interval(k2, n2, confidence=confidence)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p1, p2 = k1 / n1, k2 / n2
+        d = p1 - p2
+        return d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+
+
+# ---- bootstrap of AP --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ApSample:
+    """The per-image contributions behind COCO AP at one IoU threshold, ready for re-weighting.
+
+    ``category_ids``: (K,) the selected classes; ``image_ids``: (N,) the resampled images. Predictions (the
+    match's non-ignored ones, P of them) in pycocotools' accumulation order, class by class:
+    ``pred_start`` (K+1,) class k's rows are ``pred_start[k]:pred_start[k+1]``, ``pred_image`` (P,) image index,
+    ``pred_tp`` (P,) bool. Labels (the non-ignored ones, L): ``label_class`` (L,), ``label_image`` (L,).
+    """
+
+    category_ids: np.ndarray
+    image_ids: np.ndarray
+    pred_start: np.ndarray
+    pred_image: np.ndarray
+    pred_tp: np.ndarray
+    label_class: np.ndarray
+    label_image: np.ndarray
+
+    @property
+    def n_images(self) -> int:
+        return len(self.image_ids)
+
+
+def ap_sample(match, *, classes=None, image_ids=None) -> ApSample:
+    """The ``ApSample`` of a ``MatchResult`` for the selected classes and images (None: all of the match's
+    images, ``match.image_ids``); predictions ordered as ``explorer.evaluation.tables`` accumulates them."""
+    from explorer.evaluation.tables import select
+
+    p, lab, cats = select(match, classes=classes, image_ids=image_ids)
+    images = np.unique(np.asarray(match.image_ids if image_ids is None else list(image_ids), dtype=np.int64))
+    p = p[~p["ignored"].to_numpy(bool)]  # crowd-matched and beyond maxDets: never TP nor FP
+    lab = lab[~lab["ignored"].to_numpy(bool)]
+    k_of_p = np.searchsorted(cats, p["category_id"].to_numpy())
+    order = np.lexsort((-p["score"].to_numpy(), k_of_p))  # rows are (image, class, rank): stable = pycocotools
+    k_sorted = k_of_p[order]
+    return ApSample(
+        category_ids=cats, image_ids=images,
+        pred_start=np.searchsorted(k_sorted, np.arange(len(cats) + 1), "left").astype(np.int64),
+        pred_image=np.searchsorted(images, p["image_id"].to_numpy(np.int64)[order]).astype(np.int64),
+        pred_tp=p["is_tp"].to_numpy(bool)[order],
+        label_class=np.searchsorted(cats, lab["category_id"].to_numpy()).astype(np.int64),
+        label_image=np.searchsorted(images, lab["image_id"].to_numpy(np.int64)).astype(np.int64),
+    )
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _weighted_ap(pred_start, pred_image, pred_tp, label_class, label_image, weights, rec_thrs, ap, ar):
+    """``ap[b, k]``, ``ar[b, k]`` of every replicate ``b`` (row of ``weights``, (B, N) counts per image) by the
+    weighted accumulation of the module docstring; NaN where class k has no label weight."""
+    n_rep = weights.shape[0]
+    n_cat = pred_start.shape[0] - 1
+    n_rec = rec_thrs.shape[0]
+    longest = 1
+    for k in range(n_cat):
+        longest = max(longest, pred_start[k + 1] - pred_start[k])
+    for b in numba.prange(n_rep):
+        npig = np.zeros(n_cat)
+        for i in range(label_class.shape[0]):
+            npig[label_class[i]] += weights[b, label_image[i]]
+        rc = np.empty(longest)
+        pr = np.empty(longest)
+        for k in range(n_cat):
+            n_pos = npig[k]
+            if n_pos == 0:
+                ap[b, k] = np.nan
+                ar[b, k] = np.nan
+                continue
+            tp = 0.0
+            fp = 0.0
+            nd = 0
+            for j in range(pred_start[k], pred_start[k + 1]):
+                w = weights[b, pred_image[j]]
+                if w == 0:
+                    continue
+                if pred_tp[j]:
+                    tp += w
+                else:
+                    fp += w
+                rc[nd] = tp / n_pos
+                pr[nd] = tp / (fp + tp + EPS)
+                nd += 1
+            ar[b, k] = rc[nd - 1] if nd > 0 else 0.0
+            for i in range(nd - 1, 0, -1):
+                if pr[i] > pr[i - 1]:
+                    pr[i - 1] = pr[i]
+            total = 0.0
+            for r in range(n_rec):
+                v = rec_thrs[r]
+                lo = 0
+                hi = nd
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if rc[mid] < v:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                total += pr[lo] if lo < nd else 0.0
+            ap[b, k] = total / n_rec
+
+
+def weighted_ap(sample: ApSample, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class ``(ap, ar)`` of shape (B, K) for image counts ``weights`` of shape (B, N) (N =
+    ``sample.n_images``); NaN for a class without label weight. ``weights = np.ones((1, N))`` gives the match's
+    own per-class AP and AR."""
+    from explorer.evaluation.coco import REC_THRESHOLDS
+
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    if weights.ndim != 2 or weights.shape[1] != sample.n_images:
+        raise ValueError(f"weights must have shape (B, {sample.n_images}), but got {weights.shape}")
+    n_cat = len(sample.category_ids)
+    ap = np.empty((len(weights), n_cat))
+    ar = np.empty((len(weights), n_cat))
+    _weighted_ap(sample.pred_start, sample.pred_image, sample.pred_tp, sample.label_class, sample.label_image,
+                 weights, np.asarray(REC_THRESHOLDS, np.float64), ap, ar)
+    return ap, ar
+
+
+def resample_counts(n_images: int, n_resamples: int = N_RESAMPLES, *, seed: int = SEED,
+                    chunk: int = CHUNK) -> Iterator[np.ndarray]:
+    """Bootstrap draws of ``n_images`` images with replacement, as counts per image: arrays of shape
+    (≤ chunk, n_images) whose rows sum to ``n_images``, ``n_resamples`` rows in all, deterministic in ``seed``
+    (the draws do not depend on ``chunk``)."""
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be at least 1, but got {n_resamples}")
+    rng = np.random.default_rng(seed)
+    done = 0
+    while done < n_resamples:
+        m = min(chunk, n_resamples - done)
+        if n_images == 0:
+            yield np.zeros((m, 0), np.int32)
+        else:
+            draws = rng.integers(0, n_images, size=(m, n_images))
+            flat = (draws + (np.arange(m) * n_images)[:, None]).ravel()
+            yield np.bincount(flat, minlength=m * n_images).reshape(m, n_images).astype(np.int32)
+        done += m
+
+
+def _mean_defined(values: np.ndarray) -> np.ndarray:
+    """Row means over the finite entries (NaN for a row without one): mAP/mAR over the classes with labels."""
+    finite = np.isfinite(values)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(finite, values, 0.0).sum(axis=1) / np.where(finite.any(axis=1), finite.sum(axis=1), np.nan)
+
+
+def percentile_interval(replicates: np.ndarray, *, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, hi)``: the ``α/2`` and ``1 − α/2`` quantiles of the finite replicates along axis 0 (shape of one
+    replicate; NaN where none is finite)."""
+    a = (1.0 - confidence) / 2.0
+    replicates = np.asarray(replicates, dtype=np.float64)
+    out = np.full((2,) + replicates.shape[1:], np.nan)
+    finite = np.isfinite(replicates)
+    some = finite.any(axis=0)
+    if some.any():
+        with np.errstate(invalid="ignore"):
+            q = np.nanquantile(np.where(finite, replicates, np.nan)[:, some] if replicates.ndim > 1
+                               else replicates[finite], [a, 1.0 - a], axis=0)
+        if replicates.ndim > 1:
+            out[:, some] = q
+        else:
+            out[:] = q
+    return out[0], out[1]
+
+
+@dataclass(frozen=True)
+class ApBootstrap:
+    """Point estimates and bootstrap replicates of one selection's AP at one IoU threshold.
+
+    ``map``/``mar``: the match's mAP / mAR (floats); ``ap``/``ar``: (K,) per class (NaN without labels);
+    ``map_reps``/``mar_reps``: (B,) replicates; ``ap_reps``/``ar_reps``: (B, K). ``category_ids``: (K,).
+    """
+
+    category_ids: np.ndarray
+    map: float
+    mar: float
+    ap: np.ndarray
+    ar: np.ndarray
+    map_reps: np.ndarray
+    mar_reps: np.ndarray
+    ap_reps: np.ndarray
+    ar_reps: np.ndarray
+    n_resamples: int
+    seed: int
+    confidence: float
+    n_images: int
+
+    def interval(self, name: str) -> tuple[float, float]:
+        """``(lo, hi)`` percentile interval of ``"map"`` or ``"mar"``."""
+        lo, hi = percentile_interval(getattr(self, f"{name}_reps"), confidence=self.confidence)
+        return float(lo), float(hi)
+
+    def per_class(self) -> pd.DataFrame:
+        """``category_id, ap, ap_lo, ap_hi, ar, ar_lo, ar_hi`` (K rows)."""
+        ap_lo, ap_hi = percentile_interval(self.ap_reps, confidence=self.confidence)
+        ar_lo, ar_hi = percentile_interval(self.ar_reps, confidence=self.confidence)
+        return pd.DataFrame({"category_id": self.category_ids, "ap": self.ap, "ap_lo": ap_lo, "ap_hi": ap_hi,
+                             "ar": self.ar, "ar_lo": ar_lo, "ar_hi": ar_hi})
+
+    def headline(self) -> dict:
+        """``{"mAP", "mAP_lo", "mAP_hi", "mAR", "mAR_lo", "mAR_hi", "n_resamples", "seed", "confidence",
+        "resampled": "images", "n_images"}`` — what the page and the export show."""
+        (a_lo, a_hi), (r_lo, r_hi) = self.interval("map"), self.interval("mar")
+        return {"mAP": self.map, "mAP_lo": a_lo, "mAP_hi": a_hi, "mAR": self.mar, "mAR_lo": r_lo, "mAR_hi": r_hi,
+                "n_resamples": self.n_resamples, "seed": self.seed, "confidence": self.confidence,
+                "resampled": "images", "n_images": self.n_images}
+
+
+def _bootstrap(samples: list[ApSample], n_resamples: int, seed: int, confidence: float) -> list[ApBootstrap]:
+    """One ``ApBootstrap`` per sample, all from the same draws (the samples share their image list)."""
+    n = samples[0].n_images
+    if any(not np.array_equal(s.image_ids, samples[0].image_ids) for s in samples[1:]):
+        raise ValueError("paired samples must resample the same images")
+    points = [weighted_ap(s, np.ones((1, n))) for s in samples]
+    reps = [([], []) for _ in samples]
+    for counts in resample_counts(n, n_resamples, seed=seed):
+        for s, (aps, ars) in zip(samples, reps):
+            ap, ar = weighted_ap(s, counts)
+            aps.append(ap)
+            ars.append(ar)
+    out = []
+    for s, (ap0, ar0), (aps, ars) in zip(samples, points, reps):
+        ap_reps, ar_reps = np.concatenate(aps), np.concatenate(ars)
+        out.append(ApBootstrap(
+            category_ids=s.category_ids, map=float(_mean_defined(ap0)[0]), mar=float(_mean_defined(ar0)[0]),
+            ap=ap0[0], ar=ar0[0], map_reps=_mean_defined(ap_reps), mar_reps=_mean_defined(ar_reps),
+            ap_reps=ap_reps, ar_reps=ar_reps, n_resamples=int(n_resamples), seed=int(seed),
+            confidence=float(confidence), n_images=n))
+    return out
+
+
+def bootstrap_ap(match, *, classes=None, image_ids=None, n_resamples: int = N_RESAMPLES, seed: int = SEED,
+                 confidence: float = CONFIDENCE) -> ApBootstrap:
+    """Bootstrap (images resampled, module docstring) of mAP, mAR and per-class AP/AR of a ``MatchResult`` at
+    its IoU threshold, for the selected ``classes`` and ``image_ids`` (None: all)."""
+    return _bootstrap([ap_sample(match, classes=classes, image_ids=image_ids)], n_resamples, seed, confidence)[0]
+
+
+def paired_bootstrap_ap(match_a, match_b, *, classes=None, image_ids=None, n_resamples: int = N_RESAMPLES,
+                        seed: int = SEED, confidence: float = CONFIDENCE) -> tuple[ApBootstrap, ApBootstrap]:
+    """``bootstrap_ap`` of two matches of the same images with the same image draws (replicate b of both is
+    the same resampled image list): ``b.map_reps − a.map_reps`` is the bootstrap of the mAP difference."""
+    images = np.union1d(match_a.image_ids, match_b.image_ids) if image_ids is None else image_ids
+    a = ap_sample(match_a, classes=classes, image_ids=images)
+    b = ap_sample(match_b, classes=classes, image_ids=images)
+    return tuple(_bootstrap([a, b], n_resamples, seed, confidence))

@@ -1,0 +1,47 @@
+"""Uncertainty on the Metrics page: bootstrap intervals (images resampled) on the headline mAP/mAR and per-class AP.
+
+The numbers are ``explorer.analysis.intervals.bootstrap_ap`` of the selection's match (sidebar IoU and
+confidence thresholds, selected classes and split), cached per project fingerprint (which names the run) and core
+selection.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer.analysis import outcomes as core
+from explorer.analysis.intervals import N_RESAMPLES, SEED, ApBootstrap, bootstrap_ap
+
+
+@st.cache_resource(show_spinner=f"Bootstrapping AP ({N_RESAMPLES} image resamples)…", max_entries=16)
+def _bootstrap(path: str, fingerprint: str, sel, _project) -> ApBootstrap:
+    m = core.match(_project, sel)
+    return bootstrap_ap(m, classes=sel.class_list(), image_ids=sel.image_ids(_project))
+
+
+def headline_bootstrap(sel) -> ApBootstrap:
+    """The selection's ``ApBootstrap`` (cached)."""
+    project = sel.project
+    return _bootstrap(str(project.root), project.fingerprint, sel.core, project)
+
+
+def _bounds(lo: float, hi: float) -> str:
+    return "—" if not (np.isfinite(lo) and np.isfinite(hi)) else f"[{lo:.4f}, {hi:.4f}]"
+
+
+def render_headline_intervals(sel) -> None:
+    """A caption with the 95% bootstrap intervals of mAP and mAR, and an expander with per-class AP intervals."""
+    if len(sel.image_ids) == 0 or not sel.project.has_predictions:
+        return
+    b = headline_bootstrap(sel)
+    h = b.headline()
+    st.caption(f"95% bootstrap intervals ({b.n_resamples} resamples of the {b.n_images:,} images, seed {SEED}): "
+               f"mAP {_bounds(h['mAP_lo'], h['mAP_hi'])} · mAR {_bounds(h['mAR_lo'], h['mAR_hi'])}. "
+               "Each resample draws the selection's images with replacement and re-counts their matches.")
+    names = sel.project.category_names
+    table = b.per_class()
+    table.insert(0, "class", table["category_id"].map(lambda c: names.get(int(c), str(c))))
+    with st.expander("Per-class AP and AR with 95% bootstrap intervals"):
+        fmt = {c: st.column_config.NumberColumn(c, format="%.4f") for c in ("ap", "ap_lo", "ap_hi", "ar", "ar_lo", "ar_hi")}
+        st.dataframe(pd.DataFrame(table.drop(columns=["category_id"])), hide_index=True, column_config=fmt)
