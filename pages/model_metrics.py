@@ -16,6 +16,7 @@ from explorer.evaluation import best_f1
 from explorer.ui import detection
 from explorer.ui.charts import f1_confidence_figure, pr_curve_figure, show_chart
 from explorer.ui.importance import CORRELATION_METHODS, render_task_importance
+from explorer.ui.intervals import render_headline_intervals
 from explorer.ui.state import selection
 from explorer.ui.text import plain
 from explorer.ui.persist import keep
@@ -58,6 +59,7 @@ def headline(sel) -> None:
     b.metric(f"mAR @ IoU {t:.2f}", fmt(s["mAR"]), help=f"recall at IoU {t:.2f} (max 100 detections per image), "
              f"mean over the selected classes; exact value {float(s['mAR'])!r}")
     c.metric("Images in selection", f"{n_images:,}")
+    render_headline_intervals(sel)
     for message in empty_state_notes(sel):
         st.info(message)
     note = few_images_note(n_images)
