@@ -12,6 +12,7 @@ from explorer import tasks
 from explorer.errors import UserError
 from explorer.export.all_metrics import coco_selection, export_all_metrics, to_jsonable
 from explorer.export.tables import FORMATS, selection_tables, table_bytes
+from explorer.ui.outcomes import metrics_stamp
 from explorer.ui.state import selection
 from explorer.ui.text import plain
 from explorer.ui.persist import keep
@@ -26,9 +27,10 @@ def _options(sel) -> dict:
 
 @st.cache_resource(show_spinner="Collecting every metric…", max_entries=8)
 def _all_metrics(path: str, fingerprint: str, classes, iou_threshold: float, confidence_threshold: float,
-                 _project) -> bytes:
+                 _project, options: tuple = (), stamp: float = 0.0) -> bytes:
+    # options: the task's outcome options set on its pages (tolerance, target IoU); stamp: the data metrics' run
     doc = export_all_metrics(_project, classes=classes, iou_threshold=iou_threshold,
-                             confidence_threshold=confidence_threshold)
+                             confidence_threshold=confidence_threshold, options=dict(options))
     return json.dumps(doc, indent=1, allow_nan=False).encode()
 
 
@@ -59,7 +61,8 @@ def page(sel) -> None:
     st.subheader("All metrics (JSON)")
     st.caption("Every headline number, per-class table, confusion matrix and curve of this project's pages, for "
                "each split and for all images, plus dataset statistics and data-metric summaries.")
-    data = _all_metrics(*key, opts["classes"], opts["iou_threshold"], opts["confidence_threshold"], project)
+    data = _all_metrics(*key, opts["classes"], opts["iou_threshold"], opts["confidence_threshold"], project,
+                        sel.core.options, metrics_stamp(project))
     st.download_button("Download all metrics (JSON)", data, file_name=f"{stem}_all_metrics.json",
                        mime="application/json", key="export_json")
     st.caption(f"{len(data) / 1024:,.1f} KiB")

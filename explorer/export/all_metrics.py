@@ -4,13 +4,21 @@
 
     {"format": "cv-explorer/all-metrics", "format_version": 1, "explorer_version": ...,
      "project":  {name, task, fingerprint, run, runs, n_images, n_labels, n_predictions, splits, classes},
-     "settings": {iou_threshold, confidence_threshold, classes, undefined: "null"},
+     "settings": {the task's own controls (detection: iou_threshold, confidence_threshold; classification:
+                  confidence_threshold), classes (when the task has classes), options (the outcome options in
+                  force: tolerance, target_iou), undefined: "null"},
+     "splits_side_by_side": [{split, images, <headline numbers>}, ...],   # explorer.analysis.splits_summary
      "splits": {"all": SECTION, "<split>": SECTION, ...},
      "training": {...}           # a task that is not image-based (training logs): one section under its name
     }
     SECTION = {"dataset": {n_images, n_labels, n_predictions, per_class: [...]},
                "evaluation": {... the task's headline numbers, per-class tables, confusion matrix, curves ...},
+               "analyses": {outcomes: {target: {counts, fp_reasons, importance, correlation}},
+                            performance_by_metric: {metric: {target: {buckets, overall, n_missing}}}},
                "data_metrics": {"images": {metric: stats}, "labels": ..., "predictions": ...} | {"available": false}}
+
+Only what the task's pages show is written: no thresholds of another task's controls, no per-class rows for a
+task without classes, no data-metric summary of a target without rows or of a metric without a value.
 
 Undefined numbers (NaN: a class absent from a split, a zero denominator) are written as JSON ``null``.
 The evaluation section of each split is the task's ``export_section`` (``explorer.tasks``); a task that is not
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +94,10 @@ def dataset_statistics(project, image_ids=None, classes=None) -> dict:
 
 
 def metric_summaries(tables: dict[str, pd.DataFrame] | None, project, image_ids=None, classes=None) -> dict:
-    """Count, missing, mean, std, min, quartiles, max of every numeric data metric per target in the selection."""
+    """Count, missing, mean, std, min, quartiles, max of every numeric data metric per target in the selection.
+
+    A target without rows in the selection (classification has no boxes) and a metric without a single value
+    there (a box metric of box-less labels) are left out rather than written as empty summaries."""
     from explorer.analysis.stats import summarize
 
     if tables is None:
@@ -93,8 +105,13 @@ def metric_summaries(tables: dict[str, pd.DataFrame] | None, project, image_ids=
     out = {"available": True}
     for target, df in tables.items():
         df = _select_rows(df, target, project, image_ids, classes)
-        out[target] = {c: summarize(df[c].to_numpy(np.float64)).as_dict()
-                       for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])}
+        if df is None or len(df) == 0:
+            continue
+        stats = {c: summarize(df[c].to_numpy(np.float64)).as_dict()
+                 for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])}
+        stats = {c: v for c, v in stats.items() if v.get("count")}
+        if stats:
+            out[target] = stats
     return out
 
 
@@ -115,13 +132,17 @@ def _select_rows(df: pd.DataFrame, target: str, project, image_ids, classes) -> 
 
 # ---- the all-metrics JSON -----------------------------------------------------------------------------------
 def export_all_metrics(project, out=None, *, classes=None, iou_threshold: float = 0.5,
-                       confidence_threshold: float = 0.0, splits=None, run: str | None = None) -> dict:
-    """Every headline number of the project's pages, per split and for ``"all"`` (module docstring).
+                       confidence_threshold: float = 0.0, splits=None, run: str | None = None,
+                       options: dict | None = None, analyses: bool = True) -> dict:
+    """Every number of the project's pages, per split and for ``"all"`` (module docstring).
 
     project: a ``Project`` (its viewed run) or a project folder. out: a ``.json`` file, or a folder
     (``all_metrics.json`` in it), or None (nothing written). classes: names or ids (None = all). splits: which
     splits besides ``"all"`` (None = every split of the project). run: the run to export (None: the project's
-    viewed run, the first for a folder; ``UserError`` naming the runs when unknown). Returns the JSON-ready dict.
+    viewed run, the first for a folder; ``UserError`` naming the runs when unknown). options: the task's outcome
+    options (``Selection.options``: ``{"tolerance": 0.5}``, ``{"target_iou": 0.75}``; None = the task's
+    defaults). analyses: include importance, correlation and Performance-by-Metric tables (``"analyses"``).
+    Returns the JSON-ready dict.
     """
     project = as_project(project)
     if run is not None:
@@ -129,25 +150,52 @@ def export_all_metrics(project, out=None, *, classes=None, iou_threshold: float 
     task = tasks.get(project.task)
     chosen = class_ids(project, classes)
     split_names = ["all", *(project.splits if splits is None else [s for s in splits if s != "all"])]
+    unknown = set(options or {}) - set(task.option_defaults)
+    if unknown:
+        raise UserError(f"{task.name} projects have no option {', '.join(sorted(map(repr, unknown)))}; options: "
+                        f"{', '.join(task.option_defaults) or 'none'}")
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    settings = {c: v for c, v in (("iou_threshold", iou_threshold), ("confidence_threshold", confidence_threshold))
+                if c in task.controls}
+    if task.has_classes:
+        settings["classes"] = chosen if chosen is not None else sorted(project.category_names)
+    if task.option_defaults:
+        settings["options"] = {**{k: v for k, v in task.option_defaults.items() if v is not None}, **options}
+    settings["undefined"] = "null (NaN: e.g. a class absent from a split)"
     doc = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "explorer_version": __version__,
         "project": {"name": project.name, "task": project.task, "fingerprint": project.fingerprint,
                     "run": project.run, "runs": project.runs, "n_images": len(project.images), "n_labels": len(project.labels),
                     "n_predictions": len(project.predictions), "splits": project.splits,
                     "classes": project.category_names},
-        "settings": {"iou_threshold": iou_threshold, "confidence_threshold": confidence_threshold,
-                     "classes": chosen if chosen is not None else sorted(project.category_names),
-                     "undefined": "null (NaN: e.g. a class absent from a split)"},
+        "settings": settings,
         "splits": {},
     }
+    if "counts" in task.extras:
+        doc["project"].update(task.extras["counts"](project, None))
+    if not task.image_based:  # nothing per image: the counts of boxes and classes mean nothing here
+        doc["project"] = {k: v for k, v in doc["project"].items() if k not in ("n_labels", "n_predictions", "classes")}
     metric_tables = load_metric_tables(project) if task.image_based else None
+    base = Selection(classes=chosen, iou_threshold=iou_threshold, confidence_threshold=confidence_threshold,
+                     run=project.run, options=tuple(options.items()))
+    if task.image_based and project.splits:
+        from explorer.analysis.splits_summary import splits_summary
+
+        doc["splits_side_by_side"] = splits_summary(project, base).reset_index().to_dict(orient="records")
     for split in split_names:
         ids = split_image_ids(project, split)  # validates the split name
         entry = {"dataset": dataset_statistics(project, ids, chosen)}
+        if "counts" in task.extras:  # labels and predictions kept outside the box tables (regression)
+            entry["dataset"].update(task.extras["counts"](project, ids))
+        if not task.has_classes:
+            entry["dataset"].pop("per_class")
         if task.image_based:
-            sel = Selection(split=None if ids is None else split, classes=chosen, iou_threshold=iou_threshold,
-                            confidence_threshold=confidence_threshold, run=project.run)
+            sel = replace(base, split=None if ids is None else split)
             entry["evaluation"] = task.export_section(project, sel)
+            if analyses and task.outcomes:
+                from explorer.export.sections import outcome_analyses
+
+                entry["analyses"] = outcome_analyses(project, sel)
             entry["data_metrics"] = metric_summaries(metric_tables, project, ids, chosen)
         doc["splits"][split] = entry
     if not task.image_based:  # e.g. a training log: one section for the whole project, under the task's name
