@@ -88,5 +88,6 @@ chosen = shown_members[(shown_members["true"] == cell[0]) & (shown_members["pred
 st.subheader(f"Examples: true {plain(cell[0])} → predicted {plain(cell[1])}")
 table = bucket_table(match.predictions, match.labels,
                      pred_ids=chosen.loc[chosen["record"] == "prediction", "id"],
-                     label_ids=chosen.loc[chosen["record"] == "label", "id"])
+                     label_ids=chosen.loc[chosen["record"] == "label", "id"],
+                     confidence_threshold=sel.confidence_threshold)
 show_bucket(project, table, key="confusion", default_outcomes=None, metric_range=False)

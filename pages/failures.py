@@ -23,7 +23,8 @@ if not project.has_predictions:
     st.stop()
 
 st.caption(f"Matched at IoU ≥ {sel.iou_threshold:.2f}, confidence ≥ {sel.confidence_threshold:.2f}. "
-           "Green: true positive · red: false detection (FP) · orange: missed label (FN).")
+           "Green: true positive · red: false detection (FP) · orange: missed label (FN). Failures come first: "
+           "missed labels, then false detections, then true positives.")
 match = det.match(sel)
 classes = None if sel.all_classes else list(sel.classes)
 image_ids = None if sel.split is None else sel.image_ids
@@ -35,7 +36,8 @@ if chosen:
         del st.session_state["failure_selection"]
         st.rerun()
     table = bucket_table(match.predictions, match.labels, pred_ids=chosen.get("pred_ids") or [],
-                         label_ids=chosen.get("label_ids") or [], classes=classes, image_ids=image_ids)
+                         label_ids=chosen.get("label_ids") or [], classes=classes, image_ids=image_ids,
+                         confidence_threshold=sel.confidence_threshold)
     asked = len(chosen.get("pred_ids") or []) + len(chosen.get("label_ids") or [])
     if asked > len(table):
         st.caption(f"{asked - len(table):,} item(s) of the bucket are outside the current selection "
@@ -47,7 +49,8 @@ else:
     one = st.selectbox("Class", options, **keep("failures:class"))
     if one != "all selected classes":
         classes = [c for c in sel.classes if names[c] == one]
-    table = bucket_table(match.predictions, match.labels, classes=classes, image_ids=image_ids)
+    table = bucket_table(match.predictions, match.labels, classes=classes, image_ids=image_ids,
+                         confidence_threshold=sel.confidence_threshold)
     show_bucket(project, table, key="failures",
                 default_outcomes=[c for c in ("FP · wrong class", "FP · localisation", "FP · duplicate",
                                               "FP · background", "FN (missed)")])

@@ -8,13 +8,17 @@ For one row of ``explorer.analysis.failure_buckets.bucket_table`` the tile shows
   neutral label / prediction colour;
 * the other labels of the image, thin and dimmed, and the other predictions that overlap the item (IoU > 0),
   thin and dimmed — what the model saw around it.
+
+Captions say what was near a failure (``explorer.analysis.failure_buckets.nearest_other``): a wrong-class false
+detection names the true class and its IoU ("true class circle, IoU 0.62"), a missed label the best prediction of
+any class ("near miss 0.41 with square", or "nothing near"). Undefined numbers read "—".
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from explorer.analysis.failure_buckets import FP_REASON_WORDS
+from explorer.analysis.failure_buckets import FP_REASON_WORDS, nearest_other
 from explorer.project.folder import Project
 from explorer.drawing.render import LABEL_COLOUR, OUTCOME_COLOURS, OUTCOME_WORDS, PREDICTION_COLOUR, DrawItem
 from explorer.project.schema import boxes_xyxy
@@ -31,21 +35,33 @@ def _overlaps(box: np.ndarray, others: np.ndarray) -> np.ndarray:
 
 
 def _fmt(value: float, spec: str = ".2f") -> str:
-    return "n/a" if not np.isfinite(value) else format(value, spec)
+    # the app's one rendering of an undefined number (explorer.ui.text.number)
+    return "—" if value is None or not np.isfinite(value) else format(value, spec)
+
+
+def near_words(row, near_class: str | None, near_iou: float) -> str:
+    """What overlapped a failure most (``nearest_other``): "" for rows that need no such words."""
+    if row.outcome == "FN":
+        return "nothing near" if near_class is None else f"near miss {near_iou:.2f} with {near_class}"
+    if row.outcome == "FP" and row.fp_reason == "wrong_class" and near_class is not None:
+        return f"true class {near_class}, IoU {near_iou:.2f}"
+    return ""
 
 
 def caption(row, *, class_name: str, metric_title: str | None = None, metric_value: float = np.nan,
-            file_name: str = "") -> str:
-    """Caption under a tile: outcome in words, class, FP reason, score, IoU, metric value, image file."""
+            file_name: str = "", near: str = "") -> str:
+    """Caption under a tile: outcome in words, class, FP reason, score, IoU, what was near, metric value, file."""
     parts = [f"{row.outcome} · {OUTCOME_WORDS.get(row.outcome, 'ignored (crowd)')}"]
     if row.outcome == "FP" and isinstance(row.fp_reason, str):
         parts[0] += f" ({FP_REASON_WORDS.get(row.fp_reason, row.fp_reason)})"
     parts.append(class_name)
     if np.isfinite(row.score):
         parts.append(f"score {row.score:.2f}")
-    if row.outcome == "FP":
+    if near:
+        parts.append(near)
+    if row.outcome == "FP" and row.fp_reason != "wrong_class":
         parts.append(f"best IoU same class {_fmt(row.iou)}, other class {_fmt(row.iou_other)}")
-    else:
+    elif row.outcome != "FN" and row.outcome != "FP":
         parts.append(f"IoU {_fmt(row.iou)}")
     if metric_title:
         parts.append(f"{metric_title} {_fmt(metric_value, '.4g')}")
@@ -55,14 +71,22 @@ def caption(row, *, class_name: str, metric_title: str | None = None, metric_val
 
 
 def outcome_tiles(project: Project, rows: pd.DataFrame, *, metric_title: str | None = None,
-                  metric_values: np.ndarray | None = None) -> list[Tile]:
-    """One tile per bucket row (call it for one page of rows: it loops over them to build captions)."""
+                  metric_values: np.ndarray | None = None, min_score: float | None = None) -> list[Tile]:
+    """One tile per bucket row (call it for one page of rows: it loops over them to build captions).
+
+    ``min_score``: predictions below it are not "near" a missed label (default: the table's
+    ``attrs["confidence_threshold"]``, 0 when absent)."""
     if rows.empty:
         return []
+    if min_score is None:
+        min_score = float(rows.attrs.get("confidence_threshold", 0.0))
     names = project.category_names
     image_ids = rows["image_id"].unique()
     labels = project.labels[project.labels["image_id"].isin(image_ids)]
     preds = project.predictions[project.predictions["image_id"].isin(image_ids)]
+    near = nearest_other(rows, labels, preds, min_score=min_score)
+    near_class = [None if pd.isna(c) else project.category_names.get(int(c), str(c)) for c in near["near_class"]]
+    near_iou = near["near_iou"].to_numpy(np.float64)
     files = project.images.set_index("image_id")["file_name"]
     label_groups = dict(iter(labels.groupby("image_id"))) if len(labels) else {}
     pred_groups = dict(iter(preds.groupby("image_id"))) if len(preds) else {}
@@ -102,7 +126,7 @@ def outcome_tiles(project: Project, rows: pd.DataFrame, *, metric_title: str | N
                               thickness=2))
         class_name = names.get(int(row.category_id), str(row.category_id))
         text = caption(row, class_name=class_name, metric_title=metric_title, metric_value=values[k],
-                       file_name=str(files.get(row.image_id, "")))
+                       file_name=str(files.get(row.image_id, "")), near=near_words(row, near_class[k], near_iou[k]))
         tiles.append(Tile(int(row.image_id), tuple(items), focus=(me.x, me.y, me.w, me.h), caption=text,
                           key=f"{row.record}:{row.id}"))
     return tiles

@@ -163,16 +163,41 @@ def _ascii(text: str) -> str:
     return text.encode("ascii", "replace").decode("ascii")
 
 
-def _put_caption(image: np.ndarray, text: str, x: int, y: int, colour: BGR, *, font_scale: float) -> None:
+def _caption_rect(text: str, x: int, y: int, shape: tuple[int, ...], *, font_scale: float,
+                  taken: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    """Where a caption goes: ``(left, top, right, bottom)`` pixels, above the box when there is room, else just
+    inside its top edge, moved down one text line at a time until it overlaps no caption already in ``taken``
+    (tags never cover each other; after a column of tries the last place is used)."""
+    (tw, th), base = cv2.getTextSize(_ascii(text), cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
+    height, width = shape[:2]
+    h = th + base + 2
+    left = int(np.clip(x, 0, max(width - tw - 2, 0)))
+    top = y - h if y - h >= 0 else y + 2  # above the box when there is room
+    rect = (left, top, left + tw + 2, top + h)
+    for _ in range(max(height // max(h, 1), 1)):
+        if not any(rect[0] < r[2] and r[0] < rect[2] and rect[1] < r[3] and r[1] < rect[3] for r in taken):
+            break
+        top = rect[3] + 1 if rect[3] + 1 + h <= height else max(rect[1] - h - 1, 0)
+        if top == rect[1]:
+            break
+        rect = (left, top, left + tw + 2, top + h)
+    return rect
+
+
+def _put_caption(image: np.ndarray, text: str, x: int, y: int, colour: BGR, *, font_scale: float,
+                 taken: list[tuple[int, int, int, int]] | None = None) -> tuple[int, int, int, int]:
+    """Draw a filled tag with ``text`` near ``(x, y)`` (see ``_caption_rect``); returns its rectangle and adds
+    it to ``taken``."""
+    taken = [] if taken is None else taken
     text = _ascii(text)
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
-    height, width = image.shape[:2]
-    top = y - th - base - 2 if y - th - base - 2 >= 0 else y + 2  # above the box when there is room
-    left = int(np.clip(x, 0, max(width - tw - 2, 0)))
-    cv2.rectangle(image, (left, top), (left + tw + 2, top + th + base + 2), colour, thickness=-1)
+    left, top, right, bottom = _caption_rect(text, x, y, image.shape, font_scale=font_scale, taken=taken)
+    cv2.rectangle(image, (left, top), (right, bottom), colour, thickness=-1)
     luma = 0.114 * colour[0] + 0.587 * colour[1] + 0.299 * colour[2]
     ink = (0, 0, 0) if luma > 140 else (255, 255, 255)
     cv2.putText(image, text, (left + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, ink, 1, cv2.LINE_AA)
+    taken.append((left, top, right, bottom))
+    return left, top, right, bottom
 
 
 def paint_masks(image_bgr: np.ndarray, masks: np.ndarray, colours: np.ndarray, *, alpha: float = 0.4,
@@ -237,10 +262,12 @@ def draw_annotations(image_bgr: np.ndarray, items: Iterable[DrawItem], *, offset
     for it, (x1, y1, x2, y2) in zip(items, corners):  # one C call per ring; an image holds few boxes
         for k in range(max(int(it.thickness), 1)):
             cv2.rectangle(out, (int(x1 - k), int(y1 - k)), (int(x2 + k), int(y2 + k)), it.colour, 1, cv2.LINE_8)
-    for it, (x1, y1, _, _) in zip(items, corners):
+    taken: list[tuple[int, int, int, int]] = []
+    # the top item's tag is placed first (it keeps the spot above its box); the others move out of its way
+    for it, (x1, y1, _, _) in reversed(list(zip(items, corners))):
         if it.caption:
             _put_caption(out, it.caption, int(x1) - it.thickness + 1, int(y1) - it.thickness + 1, it.colour,
-                         font_scale=font_scale)
+                         font_scale=font_scale, taken=taken)
     return out
 
 

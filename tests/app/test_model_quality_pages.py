@@ -141,7 +141,8 @@ def test_performance_by_metric_bucket_counts_and_failure_selection(app, detectio
                                   exported["detected"].to_numpy(bool), n_buckets=4, kind="labels")
     assert again[["n_labels", "n_detected"]].equals(shown[["n_labels", "n_detected"]].reset_index(drop=True))
 
-    at.selectbox(key="pbm_bucket").select_index(0)
+    # the picker is keyed by metric, bucket count and method (never a stale bucket of another metric)
+    at.selectbox(key="pbm_bucket.relative_area-O.4.quantile").select_index(0)
     at.button(key="pbm_open_failures").click()
     at.run()
     chosen = at.session_state["failure_selection"]

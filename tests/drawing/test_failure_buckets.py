@@ -47,8 +47,11 @@ def test_metric_values_and_sorting(tiny_match):
     values = metric_values(table, predictions=pd.Series([5.0, 1.0, 3.0], index=[100, 101, 103]),
                            labels=pd.Series([2.0, 4.0, 0.5], index=[11, 12, 13]))
     np.testing.assert_array_equal(values, [5.0, 1.0, np.nan, 3.0, 2.0, 4.0, 0.5])
-    assert sort_rows(table, values, descending=True)["id"].tolist() == [100, 12, 103, 11, 101, 13, 102]
-    assert sort_rows(table, values, descending=False)["id"].tolist() == [13, 101, 11, 103, 12, 100, 102]
+    # failures first: missed labels (FN), then false detections, then true positives, each by the value
+    assert sort_rows(table, values, descending=True)["id"].tolist() == [12, 11, 13, 103, 101, 102, 100]
+    assert sort_rows(table, values, descending=False)["id"].tolist() == [13, 11, 12, 101, 103, 102, 100]
+    assert sort_rows(table, values, descending=True, failures_first=False)["id"].tolist() == [100, 12, 103, 11, 101, 13, 102]
+    assert sort_rows(table, values, descending=False, failures_first=False)["id"].tolist() == [13, 101, 11, 103, 12, 100, 102]
     only_preds = metric_values(table, predictions=pd.Series([0.9], index=[100]), labels=None)
     assert np.isnan(only_preds[4:]).all()
 
@@ -60,9 +63,17 @@ def test_outcome_tiles_draw_outcome_colours(tiny_project, tiny_match):
     assert [t.key for t in tiles] == ["prediction:100", "prediction:101", "prediction:102", "prediction:103",
                                       "label:11", "label:12", "label:13"]
     assert [t.items[-1].colour for t in tiles] == [TP_COLOUR] + [FP_COLOUR] * 3 + [FN_COLOUR] * 3
-    assert tiles[1].caption.startswith(
-        "FP · false detection (wrong class) · cat · score 0.80 · best IoU same class 0.00, other class 0.81")
-    assert tiles[4].caption.startswith("FN · missed · dog")
+    # a wrong-class false detection names the true class and its IoU; a missed label what was near it
+    assert tiles[1].caption.startswith("FP · false detection (wrong class) · cat · score 0.80 · true class dog, IoU 0.81 ·")
+    assert tiles[2].caption.startswith("FP · false detection (wrong class) · dog · score 0.70 · true class cat, IoU 1.00 ·")
+    assert tiles[3].caption.startswith("FP · false detection (background) · cat · score 0.30 · best IoU same class 0.00, "
+                                       "other class 0.00 ·")
+    assert tiles[4].caption.startswith("FN · missed · dog · near miss 0.81 with cat ·")
+    assert tiles[5].caption.startswith("FN · missed · cat · near miss 1.00 with dog ·")
+    assert tiles[6].caption.startswith("FN · missed · dog · nothing near ·")
+    # predictions below the confidence threshold are not "near"
+    table.attrs["confidence_threshold"] = 0.75
+    assert outcome_tiles(tiny_project, table.iloc[[5]])[0].caption.startswith("FN · missed · cat · nothing near")
     assert tiles[0].focus == (4.0, 4.0, 10.0, 10.0)
     # the TP tile shows the label it matched, captioned, as its partner
     assert any(it.caption == "cat" for it in tiles[0].items[:-1])
@@ -77,3 +88,31 @@ def test_box_table_tiles_keep_images_without_boxes(tiny_project):
     tiles = tiles_from_boxes(boxes, image_ids=[2, 3, 1, 99])
     assert [t.image_id for t in tiles] == [2, 3, 1, 99]
     assert [len(t.items) for t in tiles] == [2, 1, 4, 0]
+
+
+def test_nearest_other_is_the_best_overlap_of_the_other_record(tiny_project, tiny_match):
+    from explorer.analysis.failure_buckets import nearest_other
+
+    table = bucket_table(*tiny_match)
+    near = nearest_other(table, tiny_project.labels, tiny_project.predictions)
+    got = dict(zip(table["id"], zip(near["near_id"].astype(object).where(near["near_id"].notna(), None),
+                                    near["near_iou"].round(4))))
+    # 100 (cat) has no label of another class over it; 101 (cat) overlaps dog label 11: 18²/20² = 0.81
+    assert got == {100: (None, 0.0), 101: (11, 0.81), 102: (12, 1.0), 103: (None, 0.0),
+                   11: (101, 0.81), 12: (102, 1.0), 13: (None, 0.0)}
+
+
+def test_caption_tags_never_overlap():
+    from explorer.drawing.render import DrawItem, _put_caption, draw_annotations
+
+    # three boxes at the same corner: their tags are stacked, not drawn over each other
+    image = np.full((120, 160, 3), 90, np.uint8)
+    items = [DrawItem(40, 40, 30, 30, caption=f"tag {i}") for i in range(3)]
+    taken: list = []
+    for i in range(3):
+        _put_caption(image.copy(), f"tag {i}", 40, 40, (0, 0, 255), font_scale=0.4, taken=taken)
+    assert len(taken) == 3 and taken[0][3] <= 40  # the first one above the box
+    for i, a in enumerate(taken):
+        for b in taken[i + 1:]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+    assert draw_annotations(image, items).shape == image.shape
