@@ -21,6 +21,7 @@ COMMANDS = {
     "metrics": ("explorer.commands.metrics", "compute (and cache) data metrics for a project or an image folder"),
     "evaluate": ("explorer.commands.evaluate", "COCO-evaluate predictions against labels (pycocotools-exact)"),
     "export": ("explorer.commands.export", "export all metrics (JSON), metric tables (CSV/Parquet) or a COCO subset"),
+    "compare": ("explorer.commands.compare", "compare two runs of a project: mAP difference with its interval, fixed and broken objects"),
     "run": ("explorer.commands.run", "launch the app (the bundled sample data when no project is given)"),
 }
 

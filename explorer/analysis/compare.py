@@ -1,0 +1,262 @@
+"""Model A vs model B: two runs of one project compared at one selection (IoU t, confidence c, classes, split).
+
+Both runs are matched to the same labels at the same thresholds (``explorer.analysis.outcomes.match`` of
+``project.for_run(A)`` and ``project.for_run(B)``). Every difference reads **B − A** (positive: B is better for
+AP, TPR and precision).
+
+* **Headline**: mAP and mAR at t of each run (``explorer.evaluation.detection_summary``, the Metrics page's numbers)
+  and their differences, with a *paired* bootstrap interval: replicate b draws the selection's images with
+  replacement once and evaluates both runs on that same list (``explorer.analysis.intervals.paired_bootstrap_ap``),
+  so the interval is the 2.5–97.5% percentile range of ``mAP_B(b) − mAP_A(b)``.
+* **Per class**: AP/AR of both runs, the AP difference and its paired interval.
+* **Fixed and broken objects** (the non-ignored labels and the false detections of the selection):
+
+  - label **fixed**: missed by A (``detected`` False), detected by B; label **broken**: detected by A, missed by B;
+  - false detection **fixed**: a false detection (FP, any reason) of A such that B has no false detection of the
+    same class in the same image overlapping it at box IoU ≥ t ("A's FP is gone in B"); false detection
+    **broken**: a false detection of B with no such false detection of A ("new in B"). Boxes are compared (also
+    for mask projects); ignored predictions (crowd matches, beyond the 100 best) are neither.
+
+  Each change is a row of a failure-bucket table (``explorer.analysis.failure_buckets``) taken from the run that
+  *shows* it, named in ``run``: B for labels (fixed: B's TP, broken: B's miss) and for new false detections, A for
+  false detections that are gone — plus ``change`` (``"fixed"``/``"broken"``) and ``kind`` (``"label"``/
+  ``"false detection"``). The galleries draw these rows on their run's boxes.
+* **Per bucket** (``bucket_deltas``): TPR (labels) or precision (predictions) of both runs in the same buckets of
+  any metric (edges from both runs' values together), with Wilson intervals and ``delta = rate_B − rate_A``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from explorer.analysis.buckets import COUNT_COLUMNS, RATE_COLUMNS, bucketize, performance_by_metric
+from explorer.analysis.failure_buckets import bucket_table
+from explorer.analysis.intervals import N_RESAMPLES, SEED, paired_bootstrap_ap, percentile_interval
+from explorer.errors import UserError
+from explorer.project.selection import Selection
+
+CHANGE_COLUMNS = ["change", "kind", "run"]
+KINDS = ("label", "false detection")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Run A vs run B at one selection (module docstring).
+
+    ``headline``: ``map_a, map_b, map_delta, map_delta_interval ([lo, hi]), mar_a, mar_b, mar_delta,
+    mar_delta_interval, n_resamples, seed, n_images, iou_threshold, confidence_threshold``. ``per_class``: one row
+    per selected class: ``category_id, name, support, ap_a, ap_b, ap_delta, ap_delta_lo, ap_delta_hi, ar_a, ar_b,
+    ar_delta``. ``fixed`` / ``broken``: failure-bucket rows plus ``change, kind, run``.
+    """
+
+    run_a: str
+    run_b: str
+    headline: dict
+    per_class: pd.DataFrame
+    fixed: pd.DataFrame
+    broken: pd.DataFrame
+
+    def counts(self) -> dict[str, int]:
+        """``{"fixed_labels", "fixed_false_detections", "broken_labels", "broken_false_detections"}``."""
+        out = {}
+        for name, table in (("fixed", self.fixed), ("broken", self.broken)):
+            out[f"{name}_labels"] = int((table["kind"] == "label").sum())
+            out[f"{name}_false_detections"] = int((table["kind"] == "false detection").sum())
+        return out
+
+
+def runs_to_compare(project, run_a: str | None, run_b: str | None) -> tuple[str, str]:
+    """``(A, B)``: the given names (checked), by default the first two runs; ``UserError`` with fewer than two
+    runs, an unknown name or A = B."""
+    runs = list(project.runs)
+    if len(runs) < 2:
+        raise UserError(f"project {project.name!r} has {len(runs)} run(s); comparing needs two: add another "
+                        "model's predictions with 'explorer add-predictions PROJECT FILE --run NAME'")
+    a = runs[0] if run_a is None else run_a
+    b = (runs[1] if a == runs[0] else runs[0]) if run_b is None else run_b
+    for r in (a, b):
+        if r not in runs:
+            raise UserError(f"project {project.name!r} has no run {r!r}; runs: {', '.join(runs)}")
+    if a == b:
+        raise UserError(f"choose two different runs (both are {a!r})")
+    return a, b
+
+
+def _selected(table: pd.DataFrame, classes, image_ids) -> np.ndarray:
+    keep = np.ones(len(table), bool)
+    if classes is not None:
+        keep &= np.isin(table["category_id"].to_numpy(), np.asarray(classes))
+    if image_ids is not None:
+        keep &= np.isin(table["image_id"].to_numpy(), np.asarray(image_ids))
+    return keep
+
+
+def paired_box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of box ``a[i]`` with box ``b[i]``: arrays of shape (n, 4) ``x, y, w, h`` → (n,) (0 when the union is
+    empty)."""
+    ix = np.clip(np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    iy = np.clip(np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    inter = ix * iy
+    union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def overlapped(boxes_a: pd.DataFrame, boxes_b: pd.DataFrame, iou_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(a_hit (n_a,), b_hit (n_b,))``: whether each row of ``boxes_a`` has a row of ``boxes_b`` of the same
+    ``image_id`` and ``category_id`` at box IoU ≥ ``iou_threshold``, and vice versa. Rows need ``image_id,
+    category_id, x, y, w, h``; every same-image same-class pair is compared (vectorised: Σ n_a·n_b pairs)."""
+    a_hit = np.zeros(len(boxes_a), bool)
+    b_hit = np.zeros(len(boxes_b), bool)
+    if len(boxes_a) == 0 or len(boxes_b) == 0:
+        return a_hit, b_hit
+    groups = pd.MultiIndex.from_arrays([np.concatenate([boxes_a["image_id"].to_numpy(np.int64), boxes_b["image_id"].to_numpy(np.int64)]),
+                                        np.concatenate([boxes_a["category_id"].to_numpy(np.int64), boxes_b["category_id"].to_numpy(np.int64)])])
+    codes = pd.factorize(groups)[0]
+    ca, cb = codes[:len(boxes_a)], codes[len(boxes_a):]
+    order_b = np.argsort(cb, kind="stable")
+    start = np.searchsorted(cb[order_b], ca, "left")
+    stop = np.searchsorted(cb[order_b], ca, "right")
+    n_pairs = stop - start
+    ia = np.repeat(np.arange(len(boxes_a)), n_pairs)
+    offset = np.arange(len(ia)) - np.repeat(np.cumsum(n_pairs) - n_pairs, n_pairs)  # 0.. within each a's run
+    ib = order_b[np.repeat(start, n_pairs) + offset]
+    cols = ["x", "y", "w", "h"]
+    iou = paired_box_iou(boxes_a[cols].to_numpy(np.float64)[ia], boxes_b[cols].to_numpy(np.float64)[ib])
+    hit = iou >= min(float(iou_threshold), 1 - 1e-10)  # the matcher's reading of t = 1
+    a_hit[ia[hit]] = True
+    b_hit[ib[hit]] = True
+    return a_hit, b_hit
+
+
+def _false_detections(match, predictions: pd.DataFrame, classes, image_ids) -> pd.DataFrame:
+    p = match.predictions
+    fp = p[_selected(p, classes, image_ids) & ~p["is_tp"].to_numpy(bool) & ~p["ignored"].to_numpy(bool)]
+    boxes = predictions.set_index("pred_id").loc[fp["pred_id"].to_numpy(), ["x", "y", "w", "h"]]
+    return fp.assign(**{c: boxes[c].to_numpy(np.float64) for c in boxes.columns})
+
+
+def _changes(rows: pd.DataFrame, change: str, kind: str, run: str) -> pd.DataFrame:
+    return rows.assign(change=change, kind=kind, run=run)
+
+
+def object_changes(match_a, match_b, predictions_a: pd.DataFrame, predictions_b: pd.DataFrame, run_a: str,
+                   run_b: str, *, classes=None, image_ids=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(fixed, broken)`` tables of the module docstring from the two runs' matches (same labels, same
+    thresholds) and their predictions tables (for the boxes: ``pred_id, x, y, w, h``)."""
+    la, lb = match_a.labels, match_b.labels.set_index("label_id").reindex(match_a.labels["label_id"])
+    keep = _selected(la, classes, image_ids) & ~la["ignored"].to_numpy(bool)
+    det_a, det_b = la["detected"].to_numpy(bool), lb["detected"].to_numpy(bool)
+    ids = la["label_id"].to_numpy(np.int64)
+    fixed_labels, broken_labels = ids[keep & ~det_a & det_b], ids[keep & det_a & ~det_b]
+
+    fa = _false_detections(match_a, predictions_a, classes, image_ids)
+    fb = _false_detections(match_b, predictions_b, classes, image_ids)
+    a_hit, b_hit = overlapped(fa, fb, match_a.iou_threshold)
+    gone, new = fa["pred_id"].to_numpy(np.int64)[~a_hit], fb["pred_id"].to_numpy(np.int64)[~b_hit]
+
+    def rows(match, *, label_ids=(), pred_ids=()):
+        return bucket_table(match.predictions, match.labels, label_ids=label_ids, pred_ids=pred_ids)
+
+    fixed = pd.concat([_changes(rows(match_b, label_ids=fixed_labels), "fixed", "label", run_b),
+                       _changes(rows(match_a, pred_ids=gone), "fixed", "false detection", run_a)], ignore_index=True)
+    broken = pd.concat([_changes(rows(match_b, label_ids=broken_labels), "broken", "label", run_b),
+                        _changes(rows(match_b, pred_ids=new), "broken", "false detection", run_b)], ignore_index=True)
+    return fixed, broken
+
+
+def compare_runs(project, sel: Selection, run_a: str | None = None, run_b: str | None = None, *,
+                 n_resamples: int = N_RESAMPLES, seed: int = SEED) -> Comparison:
+    """Run ``run_a`` vs ``run_b`` of ``project`` at the selection ``sel`` (module docstring); default runs: the
+    first two. ``UserError`` when the project has fewer than two runs or a name is unknown."""
+    from explorer.analysis.outcomes import match
+    from explorer.evaluation import detection_summary
+
+    if project.task != "detection":
+        raise UserError(f"comparing runs needs a detection project; {project.name!r} is a {project.task} project")
+    run_a, run_b = runs_to_compare(project, run_a, run_b)
+    pa, pb = project.for_run(run_a), project.for_run(run_b)
+    ma, mb = match(pa, sel), match(pb, sel)
+    classes = sel.class_list()
+    split_ids = sel.image_ids(project)
+    images = project.images["image_id"].to_numpy(np.int64) if split_ids is None else np.asarray(split_ids, np.int64)
+    sa = detection_summary(ma, classes=classes, image_ids=split_ids)
+    sb = detection_summary(mb, classes=classes, image_ids=split_ids)
+    ba, bb = paired_bootstrap_ap(ma, mb, classes=classes, image_ids=images, n_resamples=n_resamples, seed=seed)
+    d_map = percentile_interval(bb.map_reps - ba.map_reps)
+    d_mar = percentile_interval(bb.mar_reps - ba.mar_reps)
+    headline = {
+        "run_a": run_a, "run_b": run_b, "iou_threshold": sel.iou_threshold,
+        "confidence_threshold": sel.confidence_threshold,
+        "map_a": sa["mAP"], "map_b": sb["mAP"], "map_delta": sb["mAP"] - sa["mAP"],
+        "map_delta_interval": [float(d_map[0]), float(d_map[1])],
+        "mar_a": sa["mAR"], "mar_b": sb["mAR"], "mar_delta": sb["mAR"] - sa["mAR"],
+        "mar_delta_interval": [float(d_mar[0]), float(d_mar[1])],
+        "n_resamples": int(n_resamples), "seed": int(seed), "n_images": int(len(images)), "resampled": "images",
+    }
+    ta, tb = sa["per_class"], sb["per_class"]
+    d_lo, d_hi = percentile_interval(bb.ap_reps - ba.ap_reps)
+    per_class = pd.DataFrame({
+        "category_id": ta["category_id"].to_numpy(), "name": ta["name"].to_numpy(), "support": ta["support"].to_numpy(),
+        "ap_a": ta["ap"].to_numpy(), "ap_b": tb["ap"].to_numpy(), "ap_delta": tb["ap"].to_numpy() - ta["ap"].to_numpy(),
+        "ap_delta_lo": d_lo, "ap_delta_hi": d_hi,
+        "ar_a": ta["ar"].to_numpy(), "ar_b": tb["ar"].to_numpy(), "ar_delta": tb["ar"].to_numpy() - ta["ar"].to_numpy()})
+    fixed, broken = object_changes(ma, mb, pa.predictions, pb.predictions, run_a, run_b, classes=classes,
+                                   image_ids=split_ids)
+    return Comparison(run_a, run_b, headline, per_class, fixed, broken)
+
+
+def bucket_deltas(values_a, outcome_a, values_b, outcome_b, *, kind: str, n_buckets: int = 10,
+                  method: str = "quantile") -> pd.DataFrame:
+    """Rates of both runs in the same buckets of one metric: ``values_x`` (n_x,) the metric of run x's rows
+    (labels: the same labels twice; predictions: each run's own), ``outcome_x`` (n_x,) bool (detected / TP).
+
+    Edges come from both runs' values together (``bucketize``). Returns one row per bucket: ``bucket, range,
+    n_a, rate_a, rate_a_lo, rate_a_hi, n_b, rate_b, rate_b_lo, rate_b_hi, delta`` (``rate_b − rate_a``; NaN where
+    a bucket is empty for a run) — the rate is TPR for ``kind="labels"``, precision for ``"predictions"``.
+    """
+    va, vb = np.asarray(values_a, np.float64), np.asarray(values_b, np.float64)
+    shared = bucketize(np.concatenate([va, vb]), n_buckets=n_buckets, method=method)
+    if not np.isfinite(shared.edges).all():
+        return pd.DataFrame(columns=["bucket", "range", "n_a", "rate_a", "rate_a_lo", "rate_a_hi", "n_b", "rate_b",
+                                     "rate_b_lo", "rate_b_hi", "delta"])
+    rate, count = RATE_COLUMNS[kind][0], COUNT_COLUMNS[kind][0]
+    out = {}
+    for name, v, y in (("a", va, outcome_a), ("b", vb, outcome_b)):
+        perf = performance_by_metric(outcome=np.asarray(y, bool), buckets=bucketize(v, edges=shared.edges), kind=kind)
+        out[name] = perf
+    a, b = out["a"], out["b"]
+    return pd.DataFrame({
+        "bucket": a["bucket"], "range": a["range"],
+        "n_a": a[count], "rate_a": a[rate], "rate_a_lo": a[f"{rate}_lo"], "rate_a_hi": a[f"{rate}_hi"],
+        "n_b": b[count], "rate_b": b[rate], "rate_b_lo": b[f"{rate}_lo"], "rate_b_hi": b[f"{rate}_hi"],
+        "delta": b[rate].to_numpy() - a[rate].to_numpy()})
+
+
+def run_bucket_deltas(project, sel: Selection, run_a: str, run_b: str, metric: str, *, target: str,
+                      n_buckets: int = 10, method: str = "quantile") -> pd.DataFrame:
+    """``bucket_deltas`` of data metric column ``metric`` over the selection's ``target`` (``"labels"``: TPR,
+    ``"predictions"``: precision) of the two runs, on the rows whose outcome is defined."""
+    from explorer.analysis.outcomes import detection_outcomes, rated
+
+    column = {"labels": "detected", "predictions": "is_tp"}[target]
+    tables = [rated(detection_outcomes(project.for_run(r), sel, target), column) for r in (run_a, run_b)]
+    for t in tables:
+        if metric not in t.columns:
+            raise UserError(f"metric {metric!r} has no values over {target}; compute metrics with 'explorer metrics'")
+    (ta, tb) = tables
+    return bucket_deltas(ta[metric].to_numpy(np.float64), ta[column].to_numpy(bool),
+                         tb[metric].to_numpy(np.float64), tb[column].to_numpy(bool), kind=target,
+                         n_buckets=n_buckets, method=method)
+
+
+def comparison_json(c: Comparison) -> dict:
+    """The CLI's and the export's JSON of a comparison: the headline keys (``map_a, map_b, map_delta,
+    map_delta_interval``…), ``counts``, ``per_class`` records and ``fixed`` / ``broken`` records (``change,
+    kind, run, record, id, image_id, category_id, outcome, fp_reason, score, iou, partner_id``)."""
+    cols = CHANGE_COLUMNS + ["record", "id", "image_id", "category_id", "outcome", "fp_reason", "score", "iou",
+                             "partner_id"]
+    return {**c.headline, "counts": c.counts(), "per_class": c.per_class.to_dict(orient="records"),
+            "fixed": c.fixed[cols].to_dict(orient="records"), "broken": c.broken[cols].to_dict(orient="records")}
