@@ -11,6 +11,8 @@ the "predicted as K but wrong" gallery); the macro/weighted means average the se
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -21,6 +23,7 @@ from explorer.evaluation.class_confusion import ORDERINGS
 from explorer.drawing.tiles import Tile
 from explorer.ui import classification as ui
 from explorer.ui.gallery import show_gallery
+from explorer.ui.splits_table import show_splits_table
 from explorer.ui.state import selection
 from explorer.ui.charts import show_chart
 from explorer.ui.text import plain
@@ -49,7 +52,7 @@ def filter_note(result, sel, n_images: int) -> None:
             + FILTER_RULE)
 
 
-def headline(result, n_unpredicted: int) -> None:
+def headline(result, n_unpredicted: int, n_classes: int) -> None:
     s = result.summary
     cols = st.columns(5)
     cols[0].metric("Accuracy", fmt(s["accuracy"]), help="correct / evaluated images whose true class is selected; "
@@ -63,9 +66,10 @@ def headline(result, n_unpredicted: int) -> None:
                    f"exact value {float(s['macro_f1'])!r}")
     cols[4].metric("Weighted F1", fmt(s["weighted_f1"]),
                    help=f"F1 per selected class weighted by its support; exact value {float(s['weighted_f1'])!r}")
-    if "top_1_accuracy" in s:
-        cols = st.columns(5)
-        for k, col in enumerate(cols, start=1):
+    ks = ui.shown_top_k(s, n_classes)  # top-k with k ≥ the number of classes is 1 by construction: not shown
+    if ks:
+        cols = st.columns(len(ks))
+        for k, col in zip(ks, cols):
             col.metric(f"Top-{k} accuracy", fmt(s[f"top_{k}_accuracy"]),
                        help="true class among the k highest scores (ties towards the later class), over the images "
                             f"whose true class is selected; exact value {float(s[f'top_{k}_accuracy'])!r}")
@@ -101,7 +105,7 @@ def class_table(result) -> None:
                "no precision, a class with no images no recall).")
 
 
-def confusion(result) -> None:
+def confusion(sel, result) -> None:
     n = len(result.confusion.names)
     n_shown = len(result.classes)
     a, b, c = st.columns(3)
@@ -120,17 +124,93 @@ def confusion(result) -> None:
     text = [[("" if np.isnan(v) else (f"{v:.2f}" if normalised else f"{int(v)}")) for v in row] for row in z]
     fig = go.Figure(go.Heatmap(z=z, x=list(cm.names), y=list(cm.names), text=text, texttemplate="%{text}",
                                colorscale="Blues", hovertemplate="true %{y} → predicted %{x}: %{z}<extra></extra>"))
+    # plotly reports no selection on heatmap cells: an invisible marker on every cell carries the click
+    names = list(cm.names)
+    xs, ys = np.meshgrid(np.arange(len(names)), np.arange(len(names)))
+    fig.add_trace(go.Scatter(x=[names[i] for i in xs.ravel()], y=[names[j] for j in ys.ravel()], mode="markers",
+                             marker=dict(symbol="square", size=22, color="rgba(0,0,0,0.01)"), hoverinfo="skip",
+                             showlegend=False))
     # category axes: class names like "0".."9" would otherwise make a numeric axis and misplace the cells
     fig.update_layout(height=min(160 + 34 * len(cm.names), 900), margin=dict(l=10, r=10, t=30, b=10),
                       xaxis=dict(title="predicted", type="category"),
-                      yaxis=dict(title="true", type="category", autorange="reversed"))
-    show_chart(fig, key="cls_confusion")
+                      yaxis=dict(title="true", type="category", autorange="reversed"), clickmode="event+select")
+    show_chart(fig, key="cls_confusion", on_select=partial(_cell_clicked, sel), selection_mode="points")
+    st.caption("Click a cell (or pick it below) to see its images.")
 
 
-def _tiles(rows, caption) -> list[Tile]:
-    rows = rows.sort_values("score", ascending=False, na_position="last")
-    return [Tile(int(r.image_id), caption=caption(r) + ("" if np.isnan(r.score) else f" ({r.score:.2f})"),
-                 key=f"img:{int(r.image_id)}") for r in rows.itertuples()]
+CELL_KEY = "cls_cell"  # the confusion cell whose images are shown: "true_id:pred_id"
+
+
+def _cell_clicked(sel) -> None:
+    """``on_select`` of the matrix: the clicked cell becomes the picked cell (class names back to ids)."""
+    import html
+
+    event = st.session_state.get("cls_confusion")
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    if not points:
+        return
+    by_name = {n: c for c, n in reversed(list(sel.project.category_names.items()))}
+    true = by_name.get(html.unescape(str(points[0].get("y"))))  # the chart shows escaped text (charts.escape_figure)
+    pred = by_name.get(html.unescape(str(points[0].get("x"))))
+    if true is not None and pred is not None:  # "other" folds several classes: not one cell of images
+        st.session_state[CELL_KEY] = f"{true}:{pred}"
+
+
+def cell_gallery(sel, result, sort) -> None:
+    """The images of one confusion cell (clicked, or chosen in the picker), in the galleries' order."""
+    names = sel.project.category_names
+    ids = [int(c) for c in result.labels]  # the matrix's rows and columns, in category id order
+    counts = result.confusion.counts
+    cells = [(counts[i, j], i, j) for i in range(len(ids)) for j in range(len(ids)) if counts[i, j] > 0]
+    cells.sort(key=lambda c: (c[1] == c[2], -c[0], c[1], c[2]))  # errors first, largest first
+    options = [f"{ids[i]}:{ids[j]}" for _, i, j in cells]
+    if not options:
+        return
+    n_of = {f"{ids[i]}:{ids[j]}": int(n) for n, i, j in cells}
+
+    def title(option: str) -> str:
+        t, p = (int(v) for v in option.split(":"))
+        return f"true {names[t]} → predicted {names[p]} ({n_of[option]} images)"
+
+    if st.session_state.get(CELL_KEY) not in options:  # a cell of another split or threshold
+        st.session_state.pop(CELL_KEY, None)
+    option = st.selectbox("Confusion cell", options, format_func=title, **keep(CELL_KEY, url=False))
+    true_id, pred_id = (int(v) for v in option.split(":"))
+    rows = ui.sorted_rows(sel, ui.cell_images(sel, true_id, pred_id), *sort)
+    st.caption(f"{len(rows):,} image(s) of true class {plain(names[true_id])} predicted as {plain(names[pred_id])}")
+    show_gallery(_tiles(sel, rows, sort), key="cls_cell_gallery", project=sel.project, columns=4, per_page=8)
+
+
+def sort_control(sel) -> tuple[str, bool]:
+    """The galleries' order: the score or a frame (F) data metric, descending or ascending."""
+    from explorer.ui.outcomes import metric_names
+
+    metrics = metric_names(sel.project, "images", numeric=True)
+    titles = {ui.SCORE: "score", **metrics}
+    a, b = st.columns([3, 1])
+    by = a.selectbox("Sort the galleries by", list(titles), format_func=titles.get, **keep("cls_sort"))
+    ascending = b.radio("Order", ["descending", "ascending"], horizontal=True, **keep("cls_sort_order")) == "ascending"
+    return by, ascending
+
+
+def _tiles(sel, rows, sort) -> list[Tile]:
+    """Tiles in ``rows``' order (``ui.sorted_rows``), captioned with file name, true and predicted class, score
+    and the sort metric's value."""
+    names = sel.project.category_names
+    by = sort[0]
+    title = None
+    if by != ui.SCORE:
+        from explorer.ui.outcomes import metric_names
+
+        title = metric_names(sel.project, "images").get(by, by)
+
+    def caption(r) -> str:
+        text = (f"{r.file_name} · true {names[int(r.true_id)]} · predicted {names[int(r.pred_id)]}"
+                + ("" if np.isnan(r.score) else f" · score {r.score:.3f}"))
+        return text + ("" if title is None else
+                       f" · {title} {'—' if np.isnan(r.sort_value) else format(r.sort_value, '.4g')}")
+
+    return [Tile(int(r.image_id), caption=caption(r), key=f"img:{int(r.image_id)}") for r in rows.itertuples()]
 
 
 def _pick_class(sel, rows, *, by: str, label: str, word: str, key: str):
@@ -143,7 +223,7 @@ def _pick_class(sel, rows, *, by: str, label: str, word: str, key: str):
     return chosen, rows[rows[by] == chosen]
 
 
-def misclassified(sel) -> None:
+def misclassified(sel, sort) -> None:
     """Images whose true class is selected and whose prediction is another class, per true class."""
     st.markdown("**Misclassified** — true class selected, predicted as another class")
     out = ui.outcomes(sel)
@@ -153,11 +233,11 @@ def misclassified(sel) -> None:
         return
     names = sel.project.category_names
     _, rows = _pick_class(sel, wrong, by="true_id", label="True class", word="misclassified", key="cls_gallery_class")
-    show_gallery(_tiles(rows, lambda r: f"predicted {names[int(r.pred_id)]}"), key="cls_gallery",
-                 project=sel.project, columns=2, per_page=8)
+    show_gallery(_tiles(sel, ui.sorted_rows(sel, rows, *sort), sort), key="cls_gallery", project=sel.project,
+                 columns=2, per_page=8)
 
 
-def predicted_wrong(sel) -> None:
+def predicted_wrong(sel, sort) -> None:
     """Images predicted as a selected class whose true class is another one: the class's false positives."""
     st.markdown("**Predicted as … but wrong** — false positives of a selected class, on images of any class")
     fp = ui.false_positives(sel)
@@ -167,8 +247,8 @@ def predicted_wrong(sel) -> None:
     names = sel.project.category_names
     pred_id, rows = _pick_class(sel, fp, by="pred_id", label="Predicted class", word="wrong", key="cls_fp_class")
     st.caption(f"{len(rows):,} image(s) predicted as {plain(names[pred_id])} but of another class")
-    show_gallery(_tiles(rows, lambda r: f"true {names[int(r.true_id)]}"), key="cls_fp_gallery",
-                 project=sel.project, columns=2, per_page=8)
+    show_gallery(_tiles(sel, ui.sorted_rows(sel, rows, *sort), sort), key="cls_fp_gallery", project=sel.project,
+                 columns=2, per_page=8)
 
 
 def main() -> None:
@@ -182,17 +262,27 @@ def main() -> None:
         st.info(f"No image of this split has a prediction ({result.n_images:,} labelled image(s) selected).")
         return
     filter_note(result.evaluation, sel, result.n_images)
-    headline(result.evaluation, result.n_unpredicted)
+    n_classes = len(sel.project.categories)
+    headline(result.evaluation, result.n_unpredicted, n_classes)
+    if sel.project.splits:
+        with st.expander("Every split side by side", expanded=True):
+            columns = {"n_samples": "images evaluated", "accuracy": "accuracy", "macro_precision": "macro precision",
+                       "macro_recall": "macro recall", "macro_f1": "macro F1", "weighted_f1": "weighted F1",
+                       **{f"top_{k}_accuracy": f"top-{k}" for k in ui.shown_top_k(result.evaluation.summary, n_classes)
+                          if k > 1}}
+            show_splits_table(sel, columns, key="cls_splits")
     st.subheader("Per class")
     class_table(result.evaluation)
     st.subheader("Confusion matrix")
-    confusion(result.evaluation)
+    confusion(sel, result.evaluation)
+    sort = sort_control(sel)
+    cell_gallery(sel, result.evaluation, sort)
     st.subheader("Wrong predictions")
     left, right = st.columns(2)
     with left:
-        misclassified(sel)
+        misclassified(sel, sort)
     with right:
-        predicted_wrong(sel)
+        predicted_wrong(sel, sort)
 
 
 try:
