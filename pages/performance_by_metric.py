@@ -3,10 +3,14 @@
 The outcomes are the task's (registry): detection labels — true positive rate (detected / labels) and false
 negative rate; predictions — precision (TP / (TP+FP)) and false discovery rate; per-image tasks — the share of
 images with Y true (correct, mIoU ≥ target, |error| ≤ tolerance). Dashed lines are the averages over all rows with
-a value. When the task has a Failure Explorer, a bucket chosen next to the chart is handed to it through
-``st.session_state["failure_selection"]``.
+a value. When the task has a Failure Explorer, a bucket chosen next to the chart (or a clicked bar) is handed to
+it through ``st.session_state["failure_selection"]``. The bucket picker's key names the metric, bucket count and
+method (``explorer.ui.persist.keyed``), so it never shows a bucket of another metric.
 """
 from __future__ import annotations
+
+import html
+from functools import partial
 
 import pandas as pd
 import streamlit as st
@@ -16,11 +20,13 @@ from explorer.analysis import MIN_BUCKET_ITEMS, RATE_COLUMNS, few_images_note
 from explorer.analysis.buckets import COUNT_COLUMNS
 from explorer.errors import UserError
 from explorer.resources import pages_dir
+from explorer.tasks.detection import iou_type
 from explorer.ui import detection, performance
 from explorer.ui.charts import bucket_rates_figure, show_chart
 from explorer.ui.state import selection
+from explorer.ui.outcome_options import outcome_controls
 from explorer.ui.text import plain
-from explorer.ui.persist import keep
+from explorer.ui.persist import keep, keyed
 
 WORDS = {"labels": "labels", "predictions": "predictions", "images": "images"}
 FAILURES_PAGE = "failures.py"
@@ -67,7 +73,25 @@ def bucket_table(result, names) -> pd.DataFrame:
     return table
 
 
-def draw_target(result, option, names) -> None:
+def picker_key(option, n_buckets: int, method: str) -> str:
+    """The bucket picker's key: a new metric, bucket count or method is a new widget (never a stale bucket)."""
+    return keyed("pbm_bucket", option.key, n_buckets, method)
+
+
+def _open_clicked_bar(chart_key: str, picker: str, ranges: list[str]) -> None:
+    """``on_select`` of a bucket chart: pick the clicked bar's bucket and ask the page to open it."""
+    event = st.session_state.get(chart_key)
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    if not points or "x" not in points[0]:
+        return
+    x = html.unescape(str(points[0]["x"]))  # the chart shows escaped text (explorer.ui.charts.escape_figure)
+    if x in ranges:
+        i = ranges.index(x)
+        st.session_state[picker] = f"{i + 1}: {ranges[i]}"
+        st.session_state["pbm_open_clicked"] = True
+
+
+def draw_target(result, option, names, *, picker: str | None = None) -> None:
     count, _ = COUNT_COLUMNS[result.kind]
     st.markdown(f"**{plain(target_title(result))}**")  # outcome titles come from the task (a plugin's)
     first, second = RATE_COLUMNS[result.kind]
@@ -77,7 +101,12 @@ def draw_target(result, option, names) -> None:
                                                         second: f"{o.miss_rate[:1].upper()}{o.miss_rate[1:]}"}
     fig = bucket_rates_figure(result.perf, result.overall, RATE_COLUMNS[result.kind], count=count, names=names,
                               title=option.display_name, rate_titles=rate_titles)
-    show_chart(fig, key=f"pbm_chart_{result.target}")
+    chart_key = f"pbm_chart_{result.target}"
+    if picker is None:
+        show_chart(fig, key=chart_key)
+    else:  # clicking a bar opens its bucket in the Failure Explorer
+        show_chart(fig, key=chart_key, selection_mode="points",
+                   on_select=partial(_open_clicked_bar, chart_key, picker, list(result.buckets.labels())))
     few_items_warning(result.perf, count, WORDS[result.target])
     if result.buckets.n_missing:
         st.caption(f"{result.buckets.n_missing:,} {WORDS[result.target]} have no value for this metric and are in "
@@ -86,19 +115,20 @@ def draw_target(result, option, names) -> None:
         st.dataframe(bucket_table(result, names), hide_index=True)
 
 
-def bucket_picker(results, option) -> tuple[dict, str]:
-    """Choose a bucket; its label and prediction ids go to the Failure Explorer. Returns (ids, title)."""
+def bucket_picker(results, option, key: str) -> tuple[dict, str]:
+    """Choose a bucket (or click its bar); its label and prediction ids go to the Failure Explorer. Returns
+    (ids, title)."""
     first = next(iter(results.values()))
     ranges = first.buckets.labels()
     labels = [f"{i + 1}: {r}" for i, r in enumerate(ranges)]
-    if st.session_state.get("pbm_bucket") not in labels:  # the buckets changed since the last run
-        st.session_state.pop("pbm_bucket", None)
-    pick = labels.index(st.selectbox("Bucket to inspect", labels, key="pbm_bucket"))
+    pick = labels.index(st.selectbox("Bucket to inspect", labels, help="or click a bar of the chart",
+                                     **keep(key, url=False)))
     ids = {t: performance.bucket_ids(r, pick) for t, r in results.items()}
     counts = ", ".join(f"{len(v):,} {WORDS[t]}" for t, v in ids.items())
     title = f"{option.display_name} in {ranges[pick]}"
     st.caption(f"{plain(title)}: {counts}")
-    if st.button("Open in Failure Explorer", key="pbm_open_failures"):
+    clicked = st.session_state.pop("pbm_open_clicked", False)
+    if st.button("Open in Failure Explorer", key="pbm_open_failures") or clicked:
         st.session_state["failure_selection"] = {
             "label_ids": ids.get("labels", []), "pred_ids": ids.get("predictions", []), "title": title}
         failures = pages_dir() / "failures.py"
@@ -109,21 +139,32 @@ def bucket_picker(results, option) -> tuple[dict, str]:
 
 
 def gallery_preview(sel, ids: dict, title: str) -> None:
-    """The bucket's failures first (FP, FN), then its true positives, drawn on their images."""
+    """The bucket's failures first (missed labels, false detections), then its true positives, on their images."""
     try:
-        from explorer.analysis.failure_buckets import bucket_table
+        from explorer.analysis.failure_buckets import bucket_table, sort_rows
         from explorer.drawing.failure_tiles import outcome_tiles
         from explorer.ui.gallery import show_gallery
     except ImportError:  # the gallery modules are optional for this page
         return
     m = detection.match(sel)
     rows = bucket_table(m.predictions, m.labels, pred_ids=ids.get("predictions", []),
-                        label_ids=ids.get("labels", []))
-    order = rows["outcome"].map({"FP": 0, "FN": 1, "TP": 2}).fillna(3).to_numpy()
-    rows = rows.iloc[order.argsort(kind="stable")].reset_index(drop=True)
+                        label_ids=ids.get("labels", []), confidence_threshold=sel.confidence_threshold)
+    rows = sort_rows(rows, rows["score"].to_numpy(), descending=True).reset_index(drop=True)  # failures first
     with st.expander(f"Preview: {plain(title)}", expanded=False):
         show_gallery(rows, key="pbm_preview", project=sel.project, per_page=8, columns=4,
                      make_tiles=lambda page: outcome_tiles(sel.project, page))
+
+
+def matching_caption(sel, task) -> str:
+    """What the outcomes were computed at: the sidebar's thresholds (and the IoU kind) the task uses."""
+    parts = []
+    if "iou_threshold" in task.controls:
+        kind = "mask IoU" if iou_type(sel.project) == "segm" else "IoU"
+        parts.append(f"{kind} ≥ {sel.iou_threshold:.2f}")
+    if "confidence_threshold" in task.controls:
+        parts.append(f"confidence ≥ {sel.confidence_threshold:.2f}")
+    where = "all splits" if sel.split is None else f"split {plain(sel.split)}"
+    return "Outcomes at " + (", ".join(parts) + ", " if parts else "") + where + " (sidebar)."
 
 
 def page(sel) -> None:
@@ -142,6 +183,7 @@ def page(sel) -> None:
         return
     by_class = task.has_classes and any(t != "images" for t in task.outcome_targets)
     option, n_buckets, method, per_class = controls(options, by_class=by_class)
+    outcome_controls(sel)  # the task's outcome options (target IoU, tolerance): one key shared with Metric Importance
     note = few_images_note(len(sel.image_ids))
     if note:
         st.warning(note)
@@ -152,12 +194,14 @@ def page(sel) -> None:
         return
     with_failures = any(p.file == FAILURES_PAGE for p in task.pages)
     chart, picker = st.columns([3, 1]) if with_failures else (st.container(), None)
+    key = picker_key(option, n_buckets, method) if picker is not None else None
+    st.caption(matching_caption(sel, task))
     with chart:
         for result in results.values():
-            draw_target(result, option, names)
+            draw_target(result, option, names, picker=key)
     if picker is not None:
         with picker:
-            ids, title = bucket_picker(results, option)
+            ids, title = bucket_picker(results, option, key)
         gallery_preview(sel, ids, title)
 
 
