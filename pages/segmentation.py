@@ -10,17 +10,19 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer.analysis import bucketize, few_bucket_items_note, few_images_note
+from explorer.analysis import few_bucket_items_note, few_images_note
 from explorer.errors import UserError
 from explorer.analysis.stats import histogram
 from explorer.evaluation import segmentation as seg
 from explorer.evaluation.class_confusion import ORDERINGS, ClassConfusion
+from explorer.tasks.segmentation import miou_by_bucket, per_image
 from explorer.ui import segmentation as ui
+from explorer.ui.splits_table import show_splits_table
 from explorer.ui.outcomes import metric_names, metrics_for_target
 from explorer.ui.state import selection
 from explorer.ui.charts import show_chart
 from explorer.ui.text import html_text, plain
-from explorer.ui.persist import keep
+from explorer.ui.persist import keep, keyed
 
 
 def fmt(value) -> str:
@@ -108,10 +110,9 @@ def by_metric(sel, out) -> None:
     metric = left.selectbox("Data metric", list(names), format_func=names.get, **keep("seg_metric"))
     n_buckets = right.number_input("Buckets", 2, 20, 5, **keep("seg_buckets"))
     values = frame[metric].reindex(out["image_id"].to_numpy()).to_numpy(np.float64)
-    buckets = bucketize(values, n_buckets=int(n_buckets))
     miou = out["miou"].to_numpy()
-    counts, means = buckets.counts, buckets.means(miou)
-    labels = buckets.labels()
+    table, buckets = miou_by_bucket(values, miou, n_buckets=int(n_buckets))
+    counts, means, labels = table["n"].to_numpy(), table["mean_miou"].to_numpy(), list(table["range"])
     fig = go.Figure(go.Bar(x=labels, y=means, text=[f"n={c}" for c in counts], hovertemplate="%{x}: mean mIoU %{y:.4f}<extra></extra>"))
     fig.add_hline(y=float(np.nanmean(miou)), line_dash="dash", annotation_text="overall mean")
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), title=f"Mean per-image mIoU by {names[metric]}",
@@ -122,6 +123,28 @@ def by_metric(sel, out) -> None:
     small = [few_bucket_items_note(int(c), "images") for c in counts]
     if any(small):
         st.caption(next(s for s in small if s))
+    return metric, names[metric], values, table, buckets
+
+
+def bucket_gallery(sel, out, metric: str, title: str, values, table, buckets, colours) -> None:
+    """The images of one bucket of the by-metric chart, worst mIoU first."""
+    if len(table) == 0 or not np.isfinite(buckets.edges).all():
+        return
+    pick = st.selectbox("Open the images of bucket", list(range(len(table))), key=keyed("seg_bucket_pick", metric, len(table)),
+                        format_func=lambda i: f"{i + 1}: {table['range'].iloc[i]} ({int(table['n'].iloc[i])} images, "
+                                              f"mean mIoU {fmt(table['mean_miou'].iloc[i])})")
+    rows = out[buckets.index == pick].assign(metric_value=values[buckets.index == pick])
+    rows = rows.merge(sel.project.images[["image_id", "file_name"]], on="image_id").sort_values(["miou", "image_id"])
+    ui.mask_gallery(sel.project, rows, lambda r: f"{r.file_name} · mIoU {fmt(r.miou)} · {title} {r.metric_value:.4g}",
+                    key="seg_bucket_gallery")
+
+
+def worst_gallery(sel, rows) -> None:
+    """Every evaluated image of the selection, lowest per-image mIoU first, the prediction drawn over it."""
+    st.caption(f"{len(rows):,} evaluated image(s), lowest per-image mIoU first; the prediction mask is drawn in the "
+               "class colours of the legend below.")
+    ui.mask_gallery(sel.project, rows, lambda r: f"{r.file_name} · mIoU {fmt(r.miou)} · pixel accuracy "
+                                                 f"{fmt(r.pixel_accuracy)}", key="seg_worst")
 
 
 def _css(rgb) -> str:
@@ -158,6 +181,10 @@ def overlays(sel, out, colours) -> None:
     legend(list(project.categories.sort_values("category_id")["name"].astype(str)), colours)
 
 
+SPLIT_COLUMNS = {"n_images_evaluated": "images evaluated", "aAcc": "aAcc", "mIoU": "mIoU", "mAcc": "mAcc",
+                 "n_images_without_prediction": "without prediction"}
+
+
 def page(sel) -> None:
     st.title("Semantic Segmentation")
     project = sel.project
@@ -168,6 +195,9 @@ def page(sel) -> None:
     summary = result.restricted(chosen)
     colours = ui.palette(result.num_classes)
     headline(sel, result, summary)
+    if project.splits:
+        with st.expander("Every split side by side", expanded=True):
+            show_splits_table(sel, SPLIT_COLUMNS, key="seg_splits")
     st.subheader("Per class")
     class_table(result, chosen, colours)
     st.subheader("Confusion matrix")
@@ -175,15 +205,18 @@ def page(sel) -> None:
     out = ui.outcomes(project)
     out = out[out["image_id"].isin(sel.image_ids)]
     st.subheader("Per-image IoU")
+    target = float(sel.core.option("target_iou", ui.DEFAULT_GOOD_IOU))
     st.caption("Per-image mIoU = mean IoU over the classes present in the image's label or prediction. It is the "
-               "outcome used for metric importance (Y = mIoU ≥ the target below).")
-    st.slider("Target mIoU for “good” images (metric importance)", 0.05, 1.0, ui.DEFAULT_GOOD_IOU, 0.05,
-              **keep(ui.GOOD_IOU_KEY))
+               f"outcome of Metric Importance and Performance by Metric: Y = mIoU ≥ {target:.2f} (the target is set "
+               f"on those pages); {int((out['miou'] >= target).sum()):,} of {len(out):,} image(s) reach it.")
+    worst_gallery(sel, per_image(project, sel.core))
     left, right = st.columns(2)
     with left:
         iou_distribution(out)
     with right:
-        by_metric(sel, out)
+        chosen_metric = by_metric(sel, out)
+    if chosen_metric is not None:
+        bucket_gallery(sel, out, *chosen_metric, colours)
     st.subheader("Masks")
     overlays(sel, out, colours)
 

@@ -54,24 +54,80 @@ def evaluate(project, sel: Selection) -> dict:
     return _headline(project, evaluate_project(project, image_ids=sel.image_ids(project)), sel)
 
 
+N_BUCKETS = 5  # the Segmentation page's default bucket count of "mean mIoU by data metric"
+WORST = 20  # rows of the worst-images table in the export (the page's gallery pages through all of them)
+
+
+def per_image(project, sel: Selection):
+    """``image_id, file_name, miou, pixel_accuracy`` of the selection's evaluated images, worst mIoU first (ties
+    by image id): the order of the per-image IoU gallery."""
+    from explorer.evaluation.segmentation import outcomes
+
+    rows = outcomes(project)
+    ids = sel.image_ids(project)
+    if ids is not None:
+        rows = rows[rows["image_id"].isin(np.asarray(ids))]
+    names = project.images.set_index("image_id")["file_name"]
+    rows = rows.sort_values(["miou", "image_id"], kind="stable").reset_index(drop=True)
+    rows.insert(1, "file_name", names.reindex(rows["image_id"]).to_numpy())
+    return rows
+
+
+def miou_by_bucket(values, miou, *, n_buckets: int = N_BUCKETS):
+    """Mean per-image mIoU per quantile bucket of a data metric (``explorer.analysis.bucketize``).
+
+    ``values``, ``miou``: ``(n,)``. Returns ``(table, buckets)``: ``bucket, lo, hi, range, n, mean_miou`` (NaN for
+    an empty bucket) and the ``Buckets`` (``index``: each image's bucket, -1 without a value)."""
+    import pandas as pd
+
+    from explorer.analysis import bucketize
+
+    buckets = bucketize(np.asarray(values, np.float64), n_buckets=int(n_buckets))
+    table = pd.DataFrame({"bucket": np.arange(buckets.n_buckets), "lo": buckets.edges[:-1], "hi": buckets.edges[1:],
+                          "range": buckets.labels(), "n": buckets.counts, "mean_miou": buckets.means(miou)})
+    return table, buckets
+
+
 def export_section(project, sel: Selection) -> dict:
-    """``evaluate`` plus per-class IoU/Acc, the pixel confusion matrix and the per-image IoU distribution."""
-    from explorer.evaluation.segmentation import evaluate_project, outcomes
+    """``evaluate`` plus per-class IoU/Acc, the pixel confusion matrix, the per-image IoU distribution, the target
+    IoU in force with the images reaching it, the worst images and the mean mIoU per bucket of every numeric
+    frame metric (``N_BUCKETS`` quantile buckets, the page's default)."""
+    from explorer.analysis.outcomes import segmentation_outcomes
+    from explorer.evaluation.segmentation import evaluate_project
     from explorer.export.sections import distribution, matrix, table
 
     ids = sel.image_ids(project)
     result = evaluate_project(project, image_ids=ids)
     per_class = result.per_class
     per_class = per_class[per_class["class_index"].isin(_chosen(result, sel))]
-    per_image = outcomes(project)
-    if ids is not None:
-        per_image = per_image[per_image["image_id"].isin(np.asarray(ids))]
-    return {
+    rows = per_image(project, sel)
+    target = float(sel.option("target_iou", DEFAULT_TARGET_IOU))
+    out = {
         **_headline(project, result, sel),
         "per_class": table(per_class),
         "confusion_matrix": matrix(result.confusion, result.class_names),
-        "per_image_iou": distribution(per_image["miou"].to_numpy()),
+        "per_image_iou": distribution(rows["miou"].to_numpy()),
+        "target_iou": {"value": target, "n_good": int((rows["miou"].to_numpy() >= target).sum()),
+                       "n_evaluated": len(rows)},
+        "worst_images": table(rows.head(WORST)),
     }
+    images = segmentation_outcomes(project, sel, "images")
+    images = images[images["miou"].notna().to_numpy()]
+    metric_columns = _frame_metric_columns(project, images)
+    out["by_bucket"] = {"n_buckets": N_BUCKETS, "metrics": {
+        c: table(miou_by_bucket(images[c].to_numpy(np.float64), images["miou"].to_numpy(np.float64))[0])
+        for c in metric_columns}}
+    return out
+
+
+def _frame_metric_columns(project, images) -> list[str]:
+    """The numeric frame (F) metric columns of an images outcome table ([] before metrics are computed)."""
+    if not (project.metrics_dir / "catalog.json").is_file():
+        return []
+    from explorer.datametrics.catalog import names_for
+    from explorer.datametrics.tables import load_metrics
+
+    return list(names_for(load_metrics(project).catalog, "images", list(images.columns), numeric_of=images))
 
 
 def outcome_table(project, sel: Selection, target: str = "images"):
