@@ -355,7 +355,11 @@ def error_cost_by_bucket(cost: ErrorCost, pred_values, label_values, *, n_bucket
     s = cost.state
     pv = _values_for(pred_values, s.pred_ids)
     lv = _values_for(label_values, s.label_ids)
-    buckets = bucketize(np.concatenate([pv, lv]), n_buckets=n_buckets, method=method)
+    values = np.concatenate([pv, lv])
+    if not np.isfinite(values).any():  # the metric is not defined for any item: no bucket
+        return pd.DataFrame(columns=["bucket", "lo", "hi", "range", "n_items", *(f"delta_{k}" for k in DELTA_KEYS),
+                                     *(f"n_{k}" for k in ERROR_TYPES)])
+    buckets = bucketize(values, n_buckets=n_buckets, method=method)
     bi_p, bi_l = buckets.index[:len(pv)], buckets.index[len(pv):]
     rows = []
     for i, rng in enumerate(buckets.labels()):
