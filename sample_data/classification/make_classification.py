@@ -11,9 +11,16 @@ Deterministic (fixed seeds). Run from anywhere: ``python3 sample_data/classifica
   with exactly these pixels.
 * Files: ``images/NNNN.png``, ``labels.csv`` (image,label), ``predictions.csv`` (image,prediction,score_0 …
   score_9: class probabilities), ``splits.csv`` (file_name,split: 180 train, 180 val).
+* Attribution maps: ``attributions/NNNN.npy`` (float32, 8×8 — the model's input resolution): input × gradient
+  of the predicted class's logit, ``x ⊙ w_c`` (``z_c = w_c·x + b_c``, so the map sums to ``z_c − b_c`` exactly:
+  for a linear model it is the exact per-pixel share of the logit, what Grad-CAM approximates for a CNN).
+
+``--maps-only`` rewrites only ``attributions/`` (the model and features are recomputed from the committed
+images; the other files are left untouched).
 """
 from __future__ import annotations
 
+import argparse
 import csv
 from pathlib import Path
 
@@ -41,7 +48,23 @@ def features(img: np.ndarray) -> np.ndarray:
     return cv2.resize(img.astype(np.float32), (8, 8), interpolation=cv2.INTER_AREA).reshape(-1) / 255.0 * 16.0
 
 
-def main() -> None:
+def input_x_gradient(model: LogisticRegression, x: np.ndarray, predicted: int) -> np.ndarray:
+    """``x ⊙ ∂z_c/∂x = x ⊙ w_c`` as an 8×8 float32 map, ``c`` = the predicted class (the linear logit's gradient
+    is its weight row)."""
+    c = int(np.flatnonzero(model.classes_ == predicted)[0])
+    return (x * model.coef_[c]).reshape(8, 8).astype(np.float32)
+
+
+def write_maps(model: LogisticRegression, names: list[str], X: np.ndarray, predicted: np.ndarray) -> None:
+    folder = HERE / "attributions"
+    folder.mkdir(exist_ok=True)
+    for old in folder.glob("*.npy"):
+        old.unlink()
+    for name, x, c in zip(names, X, predicted):
+        np.save(folder / (Path(name).stem + ".npy"), input_x_gradient(model, x, c))
+
+
+def main(maps_only: bool = False) -> None:
     digits = load_digits()
     rng = np.random.default_rng(0)
     order = rng.permutation(len(digits.target))
@@ -50,18 +73,24 @@ def main() -> None:
 
     image_dir = HERE / "images"
     image_dir.mkdir(exist_ok=True)
-    for old in image_dir.glob("*.png"):
-        old.unlink()
+    if not maps_only:
+        for old in image_dir.glob("*.png"):
+            old.unlink()
     names, X = [], []
     for k, i in enumerate(sample):
         img = degrade(digits.images[i], rng)
         name = f"{k:04d}.png"
-        cv2.imwrite(str(image_dir / name), img, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        if not maps_only:
+            cv2.imwrite(str(image_dir / name), img, [cv2.IMWRITE_PNG_COMPRESSION, 9])
         names.append(name)
         X.append(features(cv2.imread(str(image_dir / name), cv2.IMREAD_GRAYSCALE)))
     proba = model.predict_proba(np.array(X))
     predicted = model.classes_[np.argmax(proba, axis=1)]
     truth = digits.target[sample]
+    write_maps(model, names, np.array(X), predicted)
+    if maps_only:
+        print(f"{len(names)} attribution maps")
+        return
 
     with open(HERE / "labels.csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -80,4 +109,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--maps-only", action="store_true", help="rewrite only attributions/")
+    main(maps_only=parser.parse_args().maps_only)

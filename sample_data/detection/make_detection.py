@@ -16,11 +16,19 @@ noisier boxes, more confusions and background detections, but less hurt by dark 
 ``predictions-weaker.json``, the sample's second run: it is simulated from the same scenes with its own random
 stream after the scenes are made, so the first model's files do not depend on it.
 
+Attribution maps (``attributions/NNNN.png``, 8-bit grey at 1/8 of the image's resolution, one per image with
+baseline predictions): *not* a model's gradients — the simulated detector has none. Each is derived from the
+baseline's predictions alone (``prediction_maps``): a Gaussian blob per predicted box (centred on it, σ = a
+quarter of its width and height) weighted by its score, summed, scaled to 0..255. So the map "looks" where the
+model detected something: missed objects get little mass, background false detections pull mass off the
+labels. ``--maps-only`` rewrites only ``attributions/`` from the committed JSON files.
+
 Nothing here is fit to data: the "models" are this script's explicit formulas (see ``Detector`` and ``detect``),
 written down so the expected findings are known. Same seed → same files (byte-identical with the same OpenCV build).
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 from dataclasses import dataclass
@@ -203,7 +211,49 @@ def make(out: Path = HERE) -> None:
         writer.writerows(splits)
     print(f"{len(images)} images, {len(annotations)} labels, {len(predictions)} predictions (baseline), "
           f"{len(weaker)} (weaker) → {out}")
+    prediction_maps(out)
+
+
+MAP_SCALE = 8  # a map cell per 8×8 image pixels
+
+
+def prediction_maps(out: Path = HERE) -> int:
+    """Write ``attributions/NNNN.png`` from ``labels.json`` (image sizes) and ``predictions.json`` (baseline):
+    ``Σ_boxes score · exp(−((x − cx)² / 2σx² + (y − cy)² / 2σy²))`` at each cell centre, σ = box size / 4, scaled
+    by the image's maximum to 0..255 (uint8). Images without predictions get no map. Returns the maps written."""
+    gt = json.loads((out / "labels.json").read_text())
+    preds = json.loads((out / "predictions.json").read_text())
+    folder = out / "attributions"
+    folder.mkdir(exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
+    by_image: dict[int, list] = {}
+    for p in preds:
+        by_image.setdefault(p["image_id"], []).append((*p["bbox"], p["score"]))
+    written = 0
+    for image in gt["images"]:
+        rows = by_image.get(image["id"])
+        if not rows:
+            continue
+        w, h = -(-image["width"] // MAP_SCALE), -(-image["height"] // MAP_SCALE)
+        b = np.array(rows, float)  # (n, 5): x, y, w, h, score
+        xs = (np.arange(w) + 0.5) * image["width"] / w
+        ys = (np.arange(h) + 0.5) * image["height"] / h
+        cx, cy = b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2
+        sx, sy = np.maximum(b[:, 2] / 4, 1.0), np.maximum(b[:, 3] / 4, 1.0)
+        gx = np.exp(-((xs[None, :] - cx[:, None]) ** 2) / (2 * sx[:, None] ** 2))  # (n, w)
+        gy = np.exp(-((ys[None, :] - cy[:, None]) ** 2) / (2 * sy[:, None] ** 2))  # (n, h)
+        heat = np.einsum("n,nh,nw->hw", b[:, 4], gy, gx)
+        level = np.rint(heat / heat.max() * 255).astype(np.uint8)
+        cv2.imwrite(str(folder / (Path(image["file_name"]).stem + ".png")), level, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        written += 1
+    return written
 
 
 if __name__ == "__main__":
-    make()
+    parser = argparse.ArgumentParser(description="Regenerate the detection sample.")
+    parser.add_argument("--maps-only", action="store_true", help="rewrite only attributions/ from the JSON files")
+    if parser.parse_args().maps_only:
+        print(f"{prediction_maps()} attribution maps")
+    else:
+        make()
