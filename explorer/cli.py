@@ -20,6 +20,8 @@ COMMANDS = {
     "add-attributions": ("explorer.commands.add_attributions", "add per-image attribution maps (Grad-CAM, saliency) to a project"),
     "metrics": ("explorer.commands.metrics", "compute (and cache) data metrics for a project or an image folder"),
     "evaluate": ("explorer.commands.evaluate", "COCO-evaluate predictions against labels (pycocotools-exact)"),
+    "errors": ("explorer.commands.errors", "what each error type costs: TIDE-style ΔAP at one IoU threshold"),
+    "suspects": ("explorer.commands.suspects", "suspected label errors, ranked, as CSV plus a COCO JSON for relabelling"),
     "export": ("explorer.commands.export", "export all metrics (JSON), metric tables (CSV/Parquet) or a COCO subset"),
     "compare": ("explorer.commands.compare", "compare two runs of a project: mAP difference with its interval, fixed and broken objects"),
     "run": ("explorer.commands.run", "launch the app (the bundled sample data when no project is given)"),
