@@ -48,6 +48,12 @@ from explorer.evaluation.class_confusion import ClassConfusion, confusion_counts
 TOP_K = (1, 2, 3, 4, 5)
 
 
+def meaningful_top_k(n_classes: int) -> tuple[int, ...]:
+    """The k of ``TOP_K`` below the number of classes: with k ≥ it every true class is among the k highest
+    scores, so top-k accuracy is 1 by construction and is neither shown nor exported."""
+    return tuple(k for k in TOP_K if k < n_classes)
+
+
 @dataclass(frozen=True)
 class ClassificationEvaluation:
     """Result of ``evaluate_classification``.

@@ -26,29 +26,40 @@ def _result(project, sel: Selection):
                             confidence_threshold=sel.confidence_threshold)
 
 
-def _headline(result, sel: Selection) -> dict:
+def _headline(result, sel: Selection, n_classes: int) -> dict:
+    """The page's headline: top-k accuracies only for k < the number of classes (``meaningful_top_k``)."""
+    from explorer.evaluation.classification import TOP_K, meaningful_top_k
+
+    hidden = {f"top_{k}_accuracy" for k in TOP_K if k not in meaningful_top_k(n_classes)}
     return {"confidence_threshold": sel.confidence_threshold, "n_images": result.n_images,
-            "n_unpredicted": result.n_unpredicted, "summary": dict(result.summary)}
+            "n_unpredicted": result.n_unpredicted,
+            "summary": {k: v for k, v in result.summary.items() if k not in hidden}}
 
 
 def evaluate(project, sel: Selection) -> dict:
     """Accuracy, macro/weighted precision/recall/F1 and top-k of the selection (``summary``), with the number of
     labelled images and of those without a prediction at the confidence threshold."""
-    return _headline(_result(project, sel), sel)
+    return _headline(_result(project, sel), sel, len(project.categories))
 
 
 def export_section(project, sel: Selection) -> dict:
-    """``evaluate`` plus the per-class table and the confusion matrix (rows = true class) of one selection."""
+    """``evaluate`` plus the per-class table (with ``false_positives``: images predicted as the class but of
+    another, the "predicted as K but wrong" gallery's count) and the confusion matrix (rows = true class)."""
+    import numpy as np
+
     from explorer.export.sections import matrix, table
 
     result = _result(project, sel)
-    out = _headline(result, sel)
+    out = _headline(result, sel, len(project.categories))
     if result.evaluation is not None:
         per_class = result.evaluation.per_class.copy()
         if "name" not in per_class:
             names = project.category_names
             per_class.insert(0, "name", [names.get(int(c), str(c)) for c in per_class.index])
         per_class.index.name = "category_id"
+        tp = np.diag(result.evaluation.confusion.counts)  # rows/columns in per_class order
+        per_class.insert(per_class.columns.get_loc("n_predicted") + 1, "false_positives",
+                         per_class["n_predicted"].to_numpy() - tp)
         out["per_class"] = table(per_class)
         conf = result.evaluation.confusion
         out["confusion_matrix"] = matrix(conf.counts, conf.names)

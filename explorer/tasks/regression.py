@@ -94,7 +94,30 @@ def export_section(project, sel: Selection) -> dict:
     return {**out, "tolerance": {"value": tol, "default_median": sel.option("tolerance") is None,
                                  "n_within": int((abs_error <= tol).sum()), "n_predicted": len(abs_error)},
             "residuals": distribution(rows["error"].to_numpy(np.float64), value_range=None),
-            "worst_errors": table(worst)}
+            "worst_errors": table(worst), "error_by_bucket": _error_by_bucket(project, rows)}
+
+
+N_BUCKETS = 5  # the Regression page's default bucket count of "absolute error by data metric"
+
+
+def _error_by_bucket(project, rows) -> dict:
+    """MAE and RMSE per quantile bucket of every numeric frame metric over the predicted images ``rows``
+    (``explorer.evaluation.regression.error_by_bucket``, the page's table), with the images without a value."""
+    from explorer.datametrics.catalog import names_for
+    from explorer.datametrics.tables import load_metrics, metrics_for
+    from explorer.evaluation.regression import error_by_bucket
+    from explorer.export.sections import table
+
+    if not (project.metrics_dir / "catalog.json").is_file():
+        return {"available": False, "reason": "data metrics were not computed (run 'explorer metrics PROJECT')"}
+    frame = metrics_for(project, "images")
+    names = names_for(load_metrics(project).catalog, "images", list(frame.columns), numeric_of=frame)
+    out = {"available": True, "n_buckets": N_BUCKETS, "metrics": {}}
+    for column in names:
+        values = frame[column].reindex(rows["image_id"].to_numpy()).to_numpy(np.float64)
+        buckets = error_by_bucket(values, rows["abs_error"].to_numpy(), n_buckets=N_BUCKETS)
+        out["metrics"][column] = {"buckets": table(buckets), "n_missing": int(buckets.attrs["n_missing"])}
+    return out
 
 
 WORST = 20  # rows of the worst-error table in the export (the page's gallery pages through all of them)

@@ -42,9 +42,9 @@ def false_positives(sel) -> pd.DataFrame:
 
 
 def shown_top_k(summary: dict, n_classes: int) -> list[int]:
-    """The k of the top-k accuracies worth showing: those computed with k < the number of classes (with k ≥ it
-    every true class is among the k highest scores, so the value is 1 by construction)."""
-    return [k for k in cls.TOP_K if k < n_classes and f"top_{k}_accuracy" in summary]
+    """The k of the top-k accuracies the summary holds with k < the number of classes
+    (``classification.meaningful_top_k``)."""
+    return [k for k in cls.meaningful_top_k(n_classes) if f"top_{k}_accuracy" in summary]
 
 
 def cell_images(sel, true_id: int, pred_id: int) -> pd.DataFrame:
