@@ -23,6 +23,9 @@ FORMATS = ("coco", "yolo", "voc")
 #: prediction formats: a COCO results JSON file, a folder of YOLO txt files with a confidence column, or Pascal
 #: VOC devkit result files (``comp4_det_test_<class>.txt``, a file or a folder of them)
 PREDICTION_FORMATS = ("coco", "yolo", "voc")
+#: problem kinds that mean a label record itself was rejected (not an image record or a file-level note)
+LABEL_REJECTIONS = {"unmatched_file", "bad_line", "bad_class", "bad_bbox", "bad_object", "unknown_category",
+                    "unknown_image", "bad_annotation", "bad_segmentation"}
 _PREDICTION_HELP = ("a COCO results .json file, a folder of YOLO .txt files (class cx cy w h conf), or VOC devkit "
                     "result files (comp4_det_test_<class>.txt: image_id score xmin ymin xmax ymax)")
 
@@ -140,7 +143,7 @@ def import_detection(out, *, images=None, labels=None, predictions=None, format=
         tables = _read_labels(fmt, labels, root, report, classes)
         if root is not None and fmt in ("coco", "voc"):
             _report_unlisted_images(root, tables, labels, report)
-    if labels is not None and len(tables.images) and len(tables.labels) == 0 and report.skipped:
+    if labels is not None and len(tables.images) and len(tables.labels) == 0 and LABEL_REJECTIONS & set(report.summary()):
         raise UserError(nothing_kept(f"--labels {labels}", "labels", report, images=images))
     before = len(report.skipped)
     preds = _read_predictions(predictions, tables, fmt, report) if predictions is not None else None
