@@ -64,3 +64,17 @@ def overlay_for(project, image_id: int, image: np.ndarray, setting: tuple) -> np
 
     amap = load_map(project, int(image_id))
     return image if amap is None else overlay(image, amap, setting[0])
+
+
+def rgb_overlay(project, setting: tuple):
+    """The viewer's ``overlay`` (``explorer.ui.viewer``): ``f(image_rgb, image_id) -> image_rgb`` drawing the
+    image's map per ``setting`` (``overlay_setting``), or None when there is nothing to draw."""
+    if not setting:
+        return None
+
+    def draw(image_rgb: np.ndarray, image_id: int) -> np.ndarray:
+        bgr = cv2.cvtColor(np.asarray(image_rgb, np.uint8), cv2.COLOR_RGB2BGR)
+        out = overlay_for(project, image_id, bgr, setting)
+        return image_rgb if out is bgr else cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
+
+    return draw

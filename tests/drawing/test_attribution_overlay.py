@@ -47,3 +47,24 @@ def test_overlay_for_a_project_image(tmp_path):
     img = np.zeros((4, 4, 3), np.uint8)
     np.testing.assert_array_equal(overlay_for(project, 1, img, setting), overlay(img, np.eye(2), 0.5))
     assert overlay_for(project, 2, img, setting) is img  # no map for image 2
+
+
+def test_rgb_overlay_for_the_viewer(tmp_path):
+    from explorer.drawing.attribution import rgb_overlay
+
+    images = pd.DataFrame({"image_id": [1, 2], "file_name": ["a.png", "b.png"], "width": 4.0, "height": 4.0,
+                           "split": "val"})
+    cats = pd.DataFrame({"category_id": [1], "name": ["x"], "supercategory": [None]})
+    project = Project.create(tmp_path / "p", task="detection", images=images, categories=cats)
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    np.save(maps / "a.npy", np.eye(2))
+    add_attributions(project, maps)
+    project = Project.load(project.root)
+    assert rgb_overlay(project, ()) is None
+    draw = rgb_overlay(project, overlay_setting(project, 0.5))
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    rgb[..., 0] = 200  # red in RGB
+    expected = cv2.cvtColor(overlay(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), np.eye(2), 0.5), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(draw(rgb, 1), expected)
+    assert draw(rgb, 2) is rgb
