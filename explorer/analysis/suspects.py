@@ -8,15 +8,19 @@ reason         rule                                                         scor
 ============== ============================================================ ===================================
 missing_label  a background false detection (IoU <= 0.1 with every label)   the prediction's score
 wrong_class    a false detection of another class with IoU >= t on a label  the prediction's score
-loose_box      a localisation error (same-class IoU in [0.1, t]) or a true  score x (1 - IoU)
-               positive matched with IoU < ``LOOSE_MATCH_IOU`` (0.7)
+loose_box      a localisation error (same-class IoU in [0.1, t])            the prediction's score
+               or a true positive matched with IoU < ``LOOSE_MATCH_IOU``   score x (1 - IoU)
+               (0.7)
 duplicate_label two labels of one class on one image with IoU >= 0.7         the label-label IoU
-missed_label   a label no prediction of its class takes even at IoU 0.1,    detected share (at t) of the class's
-               while its class is found elsewhere                          labels at most as large x the
-                                                                            median score of its true positives
+missed_label   a label no prediction of its class takes even at IoU 0.1 and detected share (at t) of the class's
+               no false detection points at, while its class is found      labels at most as large x the
+               elsewhere                                                   median score of its true positives
 ============== ============================================================ ===================================
 
-Only suspects scoring at least ``min_score`` (default 0.3) are kept; the queue is sorted by ``score``
+A classification or localisation error whose label no other prediction took (``fixable`` in the TIDE table: the
+label is otherwise missed) keeps its score; one beside a label the model also found is halved (``TAKEN_WEIGHT``):
+a detection disagreeing with a label nothing else agrees with is the stronger evidence. Only suspects scoring at
+least ``min_score`` (default 0.3) are kept; the queue is sorted by ``score``
 (descending; ties by image, label, prediction). ``fix_labels`` applies the obvious fix of each chosen suspect to a
 copy of the labels (add the detected box; take the detection's class; take the detection's box; drop the label)
 and ``map_if_fixed`` re-evaluates with ``evaluate_coco``.
@@ -39,6 +43,7 @@ LOOSE_MATCH_IOU = 0.7
 DUPLICATE_LABEL_IOU = 0.7
 MISSED_IOU = 0.1
 MIN_SCORE = 0.3
+TAKEN_WEIGHT = 0.5
 COLUMNS = ["image_id", "file_name", "label_id", "pred_id", "reason", "reason_code", "score", "category_id",
            "pred_category_id", "iou"]
 
@@ -80,7 +85,10 @@ def suspects(project, sel, *, min_score: float = MIN_SCORE, iou_type: str | None
     pred = e[e["kind"].isin(["background", "classification", "localisation"])]
     reason = pred["kind"].map({"background": "missing_label", "classification": "wrong_class",
                                "localisation": "loose_box"}).to_numpy(object)
-    score = np.where(reason == "loose_box", pred["score"] * (1 - pred["iou"]), pred["score"])
+    # a detection that disagrees with a label nobody else took is stronger evidence (the label is otherwise
+    # missed, ``fixable``) than one beside a label the model also found right (halved)
+    weight = np.where(pred["fixable"].to_numpy(bool) | (reason == "missing_label"), 1.0, TAKEN_WEIGHT)
+    score = pred["score"].to_numpy(np.float64) * weight
     no_label = reason == "missing_label"
     parts.append(pd.DataFrame({
         "image_id": pred["image_id"].to_numpy(np.int64),
@@ -119,7 +127,8 @@ def suspects(project, sel, *, min_score: float = MIN_SCORE, iou_type: str | None
         "score": dups["iou"].to_numpy(), "category_id": dups["category_id"].to_numpy(np.int64),
         "pred_category_id": np.full(len(dups), -1, np.int64), "iou": dups["iou"].to_numpy()}))
 
-    parts.append(_missed_everywhere(project, sel, m, iou_type))
+    near = e.loc[e["kind"] != "missed", "label_id"].dropna().to_numpy(np.int64)  # labels some detection overlaps
+    parts.append(_missed_everywhere(project, sel, m, iou_type, near))
     out = pd.concat([x for x in parts if len(x)], ignore_index=True) if any(len(x) for x in parts) else \
         pd.DataFrame({c: [] for c in COLUMNS})
     out = out[out["score"].to_numpy(np.float64) >= min_score]
@@ -136,9 +145,9 @@ def suspects(project, sel, *, min_score: float = MIN_SCORE, iou_type: str | None
     return out[COLUMNS].reset_index(drop=True)
 
 
-def _missed_everywhere(project, sel, m, iou_type) -> pd.DataFrame:
+def _missed_everywhere(project, sel, m, iou_type, near: np.ndarray) -> pd.DataFrame:
     """Labels not taken by any prediction of their class even at IoU ``MISSED_IOU`` (so missed at every
-    threshold). Score: how surprising the miss is = the share of the other labels of its class at most as large
+    threshold) and that no false detection points at (``near``: those are wrong-class / loose-box stories). Score: how surprising the miss is = the share of the other labels of its class at most as large
     (area) that are detected at t (smaller objects of its class are found), times the median score of the class's
     true positives."""
     from explorer.analysis.outcomes import match
@@ -168,7 +177,7 @@ def _missed_everywhere(project, sel, m, iou_type) -> pd.DataFrame:
     p = m.predictions
     tp = p[p["is_tp"].to_numpy(bool) & ~p["ignored"].to_numpy(bool)]
     med = tp.groupby("category_id")["score"].median().reindex(cats).fillna(0.0).to_numpy()
-    gone = ~low_detected
+    gone = ~low_detected & ~np.isin(lab["label_id"].to_numpy(np.int64), near)
     n = int(gone.sum())
     return pd.DataFrame({
         "image_id": lab["image_id"].to_numpy(np.int64)[gone], "label_id": pd.array(lab["label_id"].to_numpy()[gone], dtype="Int64"),
