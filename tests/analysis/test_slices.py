@@ -1,0 +1,80 @@
+"""Weakest-slice search: a planted two-metric weak slice is found first, counts and gaps by hand, the bins are
+``bucketize``'s, the masks give the listed rows; the metric × metric heatmap by hand."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from explorer.analysis.buckets import bucketize
+from explorer.analysis.intervals import rate_difference_interval, wilson_interval
+from explorer.analysis.slices import SLICE_COLUMNS, _codes, heatmap, slice_mask, weakest_slices
+
+
+def _planted(n=4000, seed=0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 6)), columns=["area", "brightness", "c", "d", "e", "f"])
+    X.loc[::9, "c"] = np.nan  # missing values are in no slice of that metric
+    y = rng.random(n) < 0.9
+    weak = ((X["area"] < X["area"].quantile(0.25)) & (X["brightness"] >= X["brightness"].quantile(0.75))).to_numpy()
+    y[weak] = rng.random(int(weak.sum())) < 0.3
+    return X, y, weak
+
+
+def test_planted_weak_slice_is_found_first():
+    X, y, weak = _planted()
+    out = weakest_slices(X, y, titles={"area": "Object area (O)"})
+    assert list(out.columns) == SLICE_COLUMNS
+    top = out.iloc[0]
+    assert {top["metric_1"], top["metric_2"]} == {"area", "brightness"}
+    mask = slice_mask(X, top.to_dict())
+    assert int(mask.sum()) == top["n"] and (mask == weak).all()  # exactly the planted rows
+    assert top["description"].startswith("Object area (O) in [") and " and brightness in [" in top["description"]
+    assert top["description"].endswith("]")  # the top bin of brightness is closed
+    # its numbers by hand
+    n, k, N, K = int(weak.sum()), int(y[weak].sum()), len(y), int(y.sum())
+    assert (top["n"], top["positives"]) == (n, k)
+    assert top["rate"] == k / n and top["rest_rate"] == (K - k) / (N - n) and top["gap"] == k / n - (K - k) / (N - n)
+    lo, hi = wilson_interval(k, n)
+    g_lo, g_hi = rate_difference_interval(k, n, K - k, N - n)
+    assert (top["rate_lo"], top["rate_hi"], top["gap_lo"], top["gap_hi"]) == (lo, hi, g_lo, g_hi)
+    assert top["gap_hi"] < 0  # weaker beyond its interval
+    assert (out["gap"].diff().dropna() >= 0).all()  # ranked by gap
+    for row in out.itertuples(index=False):  # every listed slice's mask has its count
+        assert int(slice_mask(X, row).sum()) == row.n
+
+
+def test_one_metric_slices_support_and_parents():
+    x = np.repeat([0.0, 1.0, 2.0, 3.0], 25)
+    y = np.ones(100, bool)
+    y[:20] = False  # the 25 zeros: rate 5/25; the rest 75/75
+    X = pd.DataFrame({"m": x, "z": np.tile([0.0, 1.0], 50)})
+    out = weakest_slices(X, y, n_bins=4, min_support=10)
+    first = out.iloc[0]
+    assert first["description"] == "m in [0, 0.75)" and first["metric_2"] is None  # edges: linear quantiles
+    assert (first["n"], first["positives"]) == (25, 5) and first["gap"] == pytest.approx(0.2 - 1.0)
+    # z adds nothing to m's bin (it splits it evenly): no conjunction of m's first bin with z is weaker than it
+    assert not ((out["metric_1"] == "m") & (out["lo_1"] == 0.0) & out["metric_2"].notna() & (out["gap"] < first["gap"])).any()
+    assert weakest_slices(X, y, min_support=30).empty or (weakest_slices(X, y, min_support=30)["n"] >= 30).all()
+    assert weakest_slices(X, np.ones(100, bool)).empty  # nothing to explain
+
+
+def test_bins_are_bucketize_quantiles():
+    X, _, _ = _planted(n=500)
+    names, codes, edges = _codes(X, 4)
+    for name, code, e in zip(names, codes, edges):
+        b = bucketize(X[name].to_numpy(), n_buckets=4, method="quantile")
+        np.testing.assert_array_equal(e, b.edges)
+        np.testing.assert_array_equal(code, np.where(b.index >= 0, b.index, b.n_buckets))
+
+
+def test_heatmap_by_hand():
+    x = np.array([0.0, 0.0, 1.0, 1.0, 0.0, 1.0, np.nan])
+    z = np.array([0.1, 0.9, 0.2, 0.8, 0.7, 0.6, 0.3])  # median 0.6: bins [0.1, 0.6) and [0.6, 0.9]
+    y = np.array([True, False, True, True, True, False, True])
+    cells = heatmap(x, z, y, n_bins=2)
+    assert cells[["x_bin", "y_bin", "n", "positives"]].values.tolist() == [[0, 0, 1, 1], [0, 1, 2, 1],
+                                                                          [1, 0, 1, 1], [1, 1, 2, 1]]
+    np.testing.assert_array_equal(cells["rate"], [1.0, 0.5, 1.0, 0.5])
+    assert cells["x_range"].tolist() == ["[0, 0.5)", "[0, 0.5)", "[0.5, 1]", "[0.5, 1]"]
+    assert cells["y_range"].tolist() == ["[0.1, 0.6)", "[0.6, 0.9]"] * 2
