@@ -1,99 +1,116 @@
-"""Model Quality › Training Curves: loss (and accuracy) over steps, epochs or time for training and validation,
-the best epoch (lowest validation loss) and the over-fitting onset (validation loss rising while training loss
-falls for ``patience`` consecutive evaluations — the rule is in ``explorer.analysis.training``)."""
+"""Model Quality › Training Curves: training and validation loss (and accuracy) over steps, epochs or time, one
+chart per logged series under its logged name, several runs overlaid, TensorBoard-style smoothing and a log
+scale; the best evaluation and the over-fitting onset (the rule and its parameters are stated on the page; see
+``explorer.analysis.training``); each run's format, params and tags."""
 from __future__ import annotations
 
-import numpy as np
-import plotly.graph_objects as go
+import pandas as pd
 import streamlit as st
 
 from explorer.errors import UserError
 from explorer.analysis import training
+from explorer.ui import training as ui
 from explorer.ui.state import selection
 from explorer.ui.charts import show_chart
-from explorer.ui.text import plain
+from explorer.ui.text import number, plain
 from explorer.ui.persist import keep
 
-AXIS_TITLES = {"step": "step", "epoch": "epoch", "time": "elapsed time (s)"}
-SERIES = {"train": ("#1f77b4", "solid"), "val": ("#d62728", "solid")}
-MAX_POINTS = 5000  # points per series sent to the browser
+AXIS_TITLES = ui.AXIS_TITLES
 
 
 def fmt(value) -> str:
-    return "—" if value is None or not np.isfinite(value) else f"{value:.4g}"
+    return number(value, ".4g")
 
 
-def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if len(x) > MAX_POINTS:
-        keep = np.linspace(0, len(x) - 1, MAX_POINTS).astype(int)
-        x, y = x[keep], y[keep]
-    return x, y
+def _summary_cards(s: training.TrainingSummary, unit: str, patience: int) -> None:
+    rule = training.rule_text(patience=patience, monitor=s.monitor)
+    cols = st.columns(4)
+    cols[0].metric(f"Best {unit}", fmt(s.best_x), help="first evaluation with the best monitored validation value")
+    if s.monitor == "val_loss" or s.monitor is None:
+        cols[1].metric("Best validation loss", fmt(s.best_val_loss), help=f"exact value {float(s.best_val_loss)!r}")
+    else:
+        cols[1].metric(f"Best {plain(s.monitor)}", fmt(s.best_value), help=f"exact value {float(s.best_value)!r}")
+    cols[2].metric("Training loss there", fmt(s.train_loss_at_best),
+                   help="mean training loss over the validation interval ending at the best evaluation")
+    cols[3].metric(f"Over-fitting from {unit}", "none" if s.onset_x is None else fmt(s.onset_x), help=plain(rule))
 
 
-def curve_figure(log, axis: str, kind: str, summary: training.TrainingSummary) -> go.Figure | None:
-    x = training.x_values(log, axis)
-    fig = go.Figure()
-    for split in ("train", "val"):
-        column = f"{split}_{kind}"
-        if column not in log or log[column].notna().sum() == 0:
-            continue
-        xs, ys = _thin(x, log[column].to_numpy(np.float64))
-        colour, dash = SERIES[split]
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers" if len(xs) <= 200 else "lines",
-                                 name=f"{'training' if split == 'train' else 'validation'} {kind}",
-                                 line=dict(color=colour, dash=dash), marker=dict(size=4)))
-    if not fig.data:
-        return None
-    if np.isfinite(summary.best_x):
-        fig.add_vline(x=summary.best_x, line_dash="dash", line_color="green",
-                      annotation_text=f"best {AXIS_TITLES[axis]} {summary.best_x:g}", annotation_position="top left")
-    if summary.onset_x is not None:
-        fig.add_vrect(x0=summary.onset_x, x1=float(np.nanmax(x)), fillcolor="orange", opacity=0.12, line_width=0,
-                      annotation_text="over-fitting", annotation_position="top right")
-    fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), xaxis_title=AXIS_TITLES[axis],
-                      yaxis_title=kind, title=kind.capitalize(), legend=dict(orientation="h"))
-    return fig
+def _runs_section(project, log: pd.DataFrame) -> None:
+    meta = ui.run_meta(project)
+    with st.expander(f"Runs ({len(training.run_names(log)):,}): format, params and tags"):
+        st.dataframe(ui.runs_table(log, meta), hide_index=True)
+        for run, m in meta.items():
+            params, tags = m.get("params") or {}, m.get("tags") or {}
+            if params or tags:
+                st.markdown(f"**{plain(run)}**")
+                a, b = st.columns(2)
+                a.dataframe(pd.DataFrame({"param": list(params), "value": list(params.values())}), hide_index=True)
+                b.dataframe(pd.DataFrame({"tag": list(tags), "value": list(tags.values())}), hide_index=True)
 
 
 def main() -> None:
     st.title("Training Curves")
     sel = selection()
-    log = training.training_log(sel.project)
+    project = sel.project
+    log = training.training_log(project)
     axes = training.available_axes(log)
     if not axes:
         st.error("The training log has no step, epoch or timestamp values to plot against.")
         return
-    a, b = st.columns([2, 1])
+    runs = training.run_names(log)
+    a, b, c = st.columns([2, 1, 1])
     axis = a.radio("x axis", axes, index=axes.index(training.default_axis(log)), horizontal=True,
                    format_func=AXIS_TITLES.get, **keep("tc_axis"))
-    patience = int(b.number_input("Patience (evaluations)", min_value=1, max_value=20, value=2, **keep("tc_patience"),
-                                  help="consecutive evaluations with validation loss rising while training loss falls"))
-    summary = training.summarize(log, axis=axis, patience=patience)
-    cols = st.columns(4)
+    patience = int(b.number_input("Patience (evaluations)", min_value=1, max_value=20, value=training.PATIENCE,
+                                  **keep("tc_patience"),
+                                  help="consecutive evaluations with the validation value getting worse while "
+                                       "the training loss falls"))
+    smoothing = float(c.slider("Smoothing", min_value=0.0, max_value=0.99, value=0.0, step=0.01, **keep("tc_smooth"),
+                               help="TensorBoard's debiased exponential moving average; the raw curve stays faint"))
+    d, e = st.columns([3, 1])
+    shown = runs
+    if len(runs) > 1:
+        shown = d.multiselect("Runs", runs, default=runs, **keep("tc_runs")) or runs
+    log_y = e.toggle("Log scale", value=False, **keep("tc_log"))
+    judged = runs[0]
+    if len(shown) > 1:
+        judged = st.selectbox("Best and over-fitting of run", shown, **keep("tc_run"))
+    elif shown:
+        judged = shown[0]
+    run_key = judged if "run" in log else None
+    summary = ui.summary(project, project.fingerprint, axis, patience, run_key)
     unit = AXIS_TITLES[axis]
-    cols[0].metric(f"Best {unit}", fmt(summary.best_x), help="first evaluation with the lowest validation loss")
-    cols[1].metric("Best validation loss", fmt(summary.best_val_loss), help=f"exact value {float(summary.best_val_loss)!r}")
-    cols[2].metric("Training loss there", fmt(summary.train_loss_at_best))
-    cols[3].metric(f"Over-fitting from {unit}", "none" if summary.onset_x is None else fmt(summary.onset_x),
-                   help=training.RULE.format(patience=patience))
+    _summary_cards(summary, unit, patience)
     if summary.n_points == 0:
-        st.info("The log has no validation loss: no best epoch or over-fitting signal can be given.")
+        st.info("The log has no validation loss or validation metric: no best epoch or over-fitting signal can be "
+                "given. Log a validation loss (or mAP / accuracy) to get them.")
     elif summary.onset_x is not None:
-        st.warning(f"Over-fitting: from {unit} {summary.onset_x:g} the validation loss rises while the training loss "
-                   f"falls ({patience} consecutive evaluations). The best model is at {unit} {summary.best_x:g}.")
-    st.caption("Rule: " + training.RULE.format(patience=patience) + ".")
+        st.warning(f"Over-fitting: from {unit} {summary.onset_x:g} the validation value gets worse while the training "
+                   f"loss falls ({patience} consecutive evaluations). The best model is at {unit} {summary.best_x:g}.")
+    rule = training.rule_text(patience=patience, monitor=summary.monitor)
+    st.caption("Rule: " + plain(rule) + f". Parameters: patience {patience}, axis {unit}; the training loss of "
+               "an evaluation is the mean over its validation interval. The export states the same rule.")
+    if len(shown) > 1:
+        st.dataframe(ui.summaries_table(project, axis, patience), hide_index=True)
+    view = log if "run" not in log else log.loc[log["run"].astype(str).isin(shown)]
+    sources = ui.derived(project)
     for kind in ("loss", "accuracy"):
-        fig = curve_figure(log, axis, kind, summary)
+        fig = ui.curve_figure(view, axis, kind, summary, runs=shown, smoothing=smoothing, log_y=log_y,
+                              sources=sources)
         if fig is not None:
             show_chart(fig, key=f"tc_{kind}")
-    others = [c for c in log.columns if c not in training.COLUMNS]
-    if others:
-        with st.expander(f"Other logged series ({len(others):,})"):
-            st.line_chart(log.set_index(training.x_values(log, axis))[others])
+    logged = [s for s in training.series_names(log, sources) if s not in training.ROLES]
+    if logged:
+        st.subheader("Logged series")
+        picked = st.multiselect("Series", logged, default=logged, **keep("tc_series"),
+                                help="one chart per series, under the name the training logged it with")
+        for name in picked:
+            fig = ui.series_figure(view, axis, name, runs=shown, smoothing=smoothing, log_y=log_y)
+            if fig is not None:
+                show_chart(fig, key=f"tc_series_{name}")
+    _runs_section(project, log)
     with st.expander("Log table"):
-        st.dataframe(log, hide_index=True)
+        st.dataframe(view, hide_index=True)
 
 
 try:

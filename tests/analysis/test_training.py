@@ -10,7 +10,7 @@ import pytest
 from explorer.errors import ProblemReport, UserError
 from explorer.resources import sample_data_dir
 from explorer.analysis import training
-from explorer.io.training_logs import import_project, read_log
+from explorer.io.training_logs import find_mlflow_run, import_project, read_log
 
 
 def test_overfitting_rule_on_hand_made_curves():
@@ -51,7 +51,7 @@ def test_csv_problems_named_and_rows_kept(tmp_path):
                     "4,0.3\n")                           # wrong field count
     project, report = import_project(tmp_path / "p", log=path)
     problems = {(p.record, p.kind): p.message for p in report.problems}
-    assert problems[("line 3", "bad_value")] == "train_loss 'abc' is not a number; row skipped"
+    assert problems[("line 3", "bad_value")] == "Train/Loss 'abc' is not a number; row skipped"  # the logged name
     assert ("line 5", "duplicate") in problems and ("line 6", "bad_row") in problems
     log = training.training_log(project)
     assert log["epoch"].tolist() == [1.0, 3.0]
@@ -79,10 +79,9 @@ def test_json_formats_and_errors(tmp_path):
     nolss.write_text("epoch,f1\n1,0.5\n")
     with pytest.raises(UserError, match="no loss series"):
         read_log(nolss)
-    both = tmp_path / "both.csv"
-    both.write_text("epoch,loss,train_loss\n1,1,1\n")
-    with pytest.raises(UserError, match="'loss' and 'train_loss' both mean 'train_loss'"):
-        read_log(both)
+    both = tmp_path / "both.csv"  # a logged train_loss is the training loss; 'loss' stays a series of its own
+    both.write_text("epoch,loss,train_loss\n1,2,1\n")
+    assert read_log(both)[["loss", "train_loss"]].to_numpy().tolist() == [[2.0, 1.0]]
 
 
 def test_mlflow_run_folder(tmp_path):
@@ -98,9 +97,12 @@ def test_mlflow_run_folder(tmp_path):
     assert log["timestamp"].tolist() == [1.0, 2.0, 3.0]
     assert {(p.record, p.kind) for p in report.problems} == {("line 2", "bad_row"), ("line 4", "duplicate")}
     (tmp_path / "mlruns" / "0" / "def456" / "metrics").mkdir(parents=True)
-    with pytest.raises(UserError, match="holds 2 MLflow runs; choose one with run=: abc123, def456"):
-        read_log(tmp_path / "mlruns")
+    (tmp_path / "mlruns" / "0" / "def456" / "metrics" / "loss").write_text("1000 2.0 0\n")
+    both = read_log(tmp_path / "mlruns")  # an experiment folder gives every run
+    assert both["run"].tolist() == ["abc123"] * 3 + ["def456"]
     assert read_log(tmp_path / "mlruns", run="abc123")["train_loss"].tolist() == [1.0, 0.5, 0.25]
+    with pytest.raises(UserError, match="holds 2 MLflow runs; choose one with run=: abc123, def456"):
+        find_mlflow_run(tmp_path / "mlruns")
 
 
 def test_bundled_sample_csv_and_mlflow_agree():
