@@ -11,6 +11,10 @@
 Images are read only through ``Project.image_path`` (a name escaping the image root is refused); a missing or
 unreadable image becomes a placeholder message in its tile, never a traceback. Thumbnails are cached as PNG
 bytes, keyed by project path, fingerprint, the tile's drawing digest and the size.
+
+Each tile has a "View" button opening the image viewer (``explorer.ui.viewer``: full resolution, zoom and pan,
+previous/next through the whole gallery with ←/→). ``overlay`` (optional ``(rgb_image, image_id) -> rgb_image``)
+is applied to the image the viewer shows, e.g. a heat map.
 """
 from __future__ import annotations
 
@@ -30,16 +34,14 @@ from explorer.ui.text import plain
 from explorer.ui.persist import keep
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def _thumbnail_png(project_path: str, fingerprint: str, tile_key: str, max_side: int, _tile: Tile,
-                   overlay: tuple = ()) -> bytes | str:
-    """PNG bytes of a tile, or a message saying why the image cannot be shown (``str``)."""
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _full_image(project_path: str, fingerprint: str, image_id: int) -> np.ndarray | str:
     from explorer.ui.state import load_project
 
     project = load_project(project_path)
-    names = project.images.loc[project.images["image_id"] == _tile.image_id, "file_name"]
+    names = project.images.loc[project.images["image_id"] == image_id, "file_name"]
     if names.empty:
-        return f"image id {_tile.image_id} is not in the project"
+        return f"image id {image_id} is not in the project"
     file_name = str(names.iloc[0])
     try:
         path = project.image_path(file_name)
@@ -59,7 +61,30 @@ def _thumbnail_png(project_path: str, fingerprint: str, tile_key: str, max_side:
         return f"{file_name}: {e}"
     if image is None:
         return f"{file_name}: image file missing or unreadable ({path})"
+    image.setflags(write=False)  # shared between reruns
+    return image
+
+
+def read_image(project: Project, image_id: int) -> np.ndarray | str:
+    """The image ``(H, W, 3)`` BGR uint8 at full resolution (read-only, cached for the last few images), or a
+    message saying why it cannot be shown."""
+    return _full_image(str(project.root), project.fingerprint, int(image_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _thumbnail_png(project_path: str, fingerprint: str, tile_key: str, max_side: int, _tile: Tile,
+                   overlay: tuple = ()) -> bytes | str:
+    """PNG bytes of a tile, or a message saying why the image cannot be shown (``str``)."""
+    image = _full_image(project_path, fingerprint, int(_tile.image_id))
+    if isinstance(image, str):
+        return image
+    from explorer.ui.state import load_project
+
+    project = load_project(project_path)
     image = overlay_for(project, _tile.image_id, image, overlay)  # attribution heat-map, under the boxes
+    images = project.images
+    names = images.loc[images["image_id"] == _tile.image_id, "file_name"]
+    file_name = str(names.iloc[0]) if len(names) else f"image {_tile.image_id}"
     try:
         tile = render_tile(image, _tile.items, focus=_tile.focus, max_side=max_side)
     except UserError as e:  # e.g. a mask whose size differs from the image
@@ -86,11 +111,14 @@ def _page_controls(n_items: int, *, key: str, per_page: int) -> tuple[int, int]:
 def show_gallery(items: Sequence[Tile] | pd.DataFrame, *, key: str, project: Project | None = None,
                  per_page: int = 12, columns: int = 4, max_side: int = 300,
                  make_tiles: Callable[[pd.DataFrame], list[Tile]] | None = None,
-                 empty_message: str = "Nothing to show for this selection.") -> list[Tile]:
+                 empty_message: str = "Nothing to show for this selection.", viewer: bool = True,
+                 overlay: Callable[[np.ndarray, int], np.ndarray] | None = None) -> list[Tile]:
     """Draw one page of the gallery (see the module docstring for ``items``); return the tiles shown.
 
-    ``key`` namespaces the widgets (page number), so several galleries can live on one page. ``project``
-    defaults to the sidebar's current project.
+    ``key`` namespaces the widgets (page number, view buttons), so several galleries can live on one page.
+    ``project`` defaults to the sidebar's current project. ``viewer``: a "View" button under each tile opens
+    the image viewer on it (previous/next run through every item, not only this page); ``overlay`` is applied
+    to the viewer's image (``explorer.ui.viewer``).
     """
     if project is None:
         from explorer.ui.state import selection
@@ -105,28 +133,41 @@ def show_gallery(items: Sequence[Tile] | pd.DataFrame, *, key: str, project: Pro
         st.info(empty_message)  # our text: callers pass constants
         return []
     start, stop = _page_controls(n_items, key=key, per_page=per_page)
-    if isinstance(items, pd.DataFrame) and make_tiles is None:
-        page_ids = image_ids[start:stop]
-        tiles = tiles_from_boxes(items[items["image_id"].isin(page_ids)], image_ids=page_ids)
-    elif isinstance(items, pd.DataFrame):
-        tiles = make_tiles(items.iloc[start:stop])
-    else:
-        tiles = list(items[start:stop])
+
+    def tiles_of(a: int, b: int) -> list[Tile]:
+        if isinstance(items, pd.DataFrame) and make_tiles is None:
+            page_ids = image_ids[a:b]
+            return tiles_from_boxes(items[items["image_id"].isin(page_ids)], image_ids=page_ids)
+        if isinstance(items, pd.DataFrame):
+            return make_tiles(items.iloc[a:b])
+        return list(items[a:b])
+
+    tiles = tiles_of(start, stop)
 
     if project.images_root is None:
         st.info("This project has no image folder, so nothing can be drawn; the items of this page are listed instead.")
         st.dataframe(pd.DataFrame({"image_id": [t.image_id for t in tiles], "item": [t.caption for t in tiles]}),
                      hide_index=True)
         return tiles
+    from explorer.drawing.attribution import rgb_overlay
+    from explorer.ui.viewer import open_viewer, show_if_opened
+
     grid = st.columns(columns)
-    overlay = overlay_setting(project, st.session_state.get(OPACITY_KEY, DEFAULT_OPACITY))
+    heat = overlay_setting(project, st.session_state.get(OPACITY_KEY, DEFAULT_OPACITY))
     for i, tile in enumerate(tiles):
         with grid[i % columns]:
-            thumb = _thumbnail_png(str(project.root), project.fingerprint, tile.cache_key(), max_side, tile, overlay)
+            thumb = _thumbnail_png(str(project.root), project.fingerprint, tile.cache_key(), max_side, tile, heat)
             if isinstance(thumb, str):
                 st.warning(plain(thumb), icon="🖼️")  # names the file: user text
                 if tile.caption:
                     st.caption(plain(tile.caption))
             else:
                 st.image(thumb, caption=plain(tile.caption) if tile.caption else None, width="stretch")
+                if viewer:
+                    st.button("View", key=f"{key}:view:{start + i}", on_click=open_viewer, args=(key, start + i),
+                              type="tertiary", icon=":material/zoom_in:",
+                              help="Open the full image: zoom, pan, previous/next with the arrow keys")
+    if viewer:  # the viewer shows the caller's overlay, else the project's attribution heat-map (if any)
+        show_if_opened(key, tile_at=lambda i: tiles_of(i, i + 1)[0], n_items=n_items, project=project,
+                       overlay=overlay if overlay is not None else rgb_overlay(project, heat))
     return tiles

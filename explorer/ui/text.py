@@ -66,6 +66,19 @@ def html_text(value) -> str:
 _PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 
+UNDEFINED = "—"  # the one rendering of an undefined number (NaN, ±inf, None) in the app
+
+
+def number(value, spec: str = ".4f") -> str:
+    """A number for display: ``format(value, spec)``, or ``UNDEFINED`` ("—") when the value is None, NaN or
+    infinite (never "None", "nan" or "n/a"). Pair it with a tooltip or caption saying why it is undefined."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return UNDEFINED
+    return UNDEFINED if x != x or x in (float("inf"), float("-inf")) else format(x, spec)
+
+
 def chart_text(value) -> str:
     """``str(value)`` for Plotly text (categories, names, hover text): HTML-escaped, shown as typed."""
     return html.escape(str(value), quote=False)
