@@ -1,0 +1,85 @@
+"""The Compare runs and Slices pages with AppTest on the bundled detection sample: the numbers shown equal the core's,
+the fixed/broken galleries draw their objects, a slice opens in the Failure Explorer with its rows; a project with
+one run says why there is nothing to compare."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explorer.project.folder import Project
+from explorer.project.selection import Selection
+
+REPO = Path(__file__).resolve().parents[2]
+APP = REPO / "explorer" / "app.py"
+
+
+def _open(project: Path, monkeypatch, page: str) -> AppTest:
+    monkeypatch.setenv("EXPLORER_PROJECTS", str(project))
+    at = AppTest.from_file(str(APP), default_timeout=240)
+    at.run()
+    at.switch_page(f"../pages/{page}")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_compare_page_numbers_and_galleries(detection_project, monkeypatch):
+    from explorer.analysis.compare import compare_runs
+
+    at = _open(detection_project, monkeypatch, "compare.py")
+    assert at.title[0].value == "Compare runs"
+    assert at.selectbox(key="compare_run_a").value == "baseline" and at.selectbox(key="compare_run_b").value == "weaker"
+    c = compare_runs(Project.load(detection_project), Selection(iou_threshold=0.5), "baseline", "weaker")
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["mAP @ IoU 0.50 — A (baseline)"] == f"{c.headline['map_a']:.4f}"
+    assert shown["mAP @ IoU 0.50 — B (weaker)"] == f"{c.headline['map_b']:.4f}"
+    assert shown["B − A"] == f"{c.headline['map_delta']:+.4f}"
+    lo, hi = c.headline["map_delta_interval"]
+    assert any(f"[{lo:+.4f}, {hi:+.4f}]" in cap.value and "B is worse beyond the noise" in cap.value for cap in at.caption)
+    # the default gallery: labels fixed by B, 12 tiles of the 82
+    assert at.radio(key="compare_gallery").value == "Fixed: missed by A, detected by B"
+    assert any(cap.value.startswith("82 objects") for cap in at.caption)
+    assert len(at.get("image")) == 12
+    at.radio(key="compare_gallery").set_value("Broken: new false detections in B").run()
+    assert not at.exception, at.exception
+    assert any(cap.value.startswith("589 objects") for cap in at.caption)
+    assert len(at.get("image")) == 12
+    # swapping the runs flips the sign
+    at.selectbox(key="compare_run_a").set_value("weaker").run()
+    at.selectbox(key="compare_run_b").set_value("baseline").run()
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.metric}["B − A"] == f"{-c.headline['map_delta']:+.4f}"
+
+
+def test_compare_page_with_one_run(tmp_path, monkeypatch):
+    from explorer.io import import_project
+    from explorer.resources import sample_data_dir
+
+    src = sample_data_dir() / "detection"
+    import_project(tmp_path / "one", labels=src / "labels.json", predictions=src / "predictions.json")
+    at = _open(tmp_path / "one", monkeypatch, "compare.py")
+    assert any("comparing needs two models' predictions" in i.value and "explorer add-predictions" in i.value
+               for i in at.info)
+
+
+def test_slices_page_opens_a_slice_in_the_failure_explorer(detection_project, monkeypatch):
+    from explorer.analysis.outcomes import detection_outcomes, rated
+    from explorer.analysis.slices import slice_mask, weakest_slices
+
+    at = _open(detection_project, monkeypatch, "slices.py")
+    assert at.title[0].value == "Slices"
+    assert [s.value for s in at.subheader] == ["Metric × metric", "Weakest slices"]
+    project = Project.load(detection_project)
+    table = rated(detection_outcomes(project, Selection(iou_threshold=0.5), "labels"), "detected")
+    metrics = at.multiselect(key="slices_metrics.labels").value
+    expected = weakest_slices(table[metrics], table["detected"].to_numpy(bool))
+    options = at.selectbox(key="slices_pick.labels.4.30").options
+    assert len(options) == len(expected) and options[0].startswith("1: ")
+    at.button(key="slices_open_failures").click().run()
+    assert not at.exception, at.exception
+    chosen = at.session_state["failure_selection"]
+    first = expected.iloc[0].to_dict()
+    assert sorted(chosen["label_ids"]) == sorted(table.index[slice_mask(table, first)].tolist())
+    assert chosen["pred_ids"] == [] and chosen["title"].startswith("Slice: ")
