@@ -15,47 +15,70 @@ import numba
 import numpy as np
 
 EPS = np.spacing(1)  # pycocotools: pr = tp / (fp + tp + np.spacing(1))
+# Parallel kernels split their items (groups, blocks, (class, threshold) pairs) into LANES lanes of about equal
+# work and run the lanes with prange (static schedule: each thread gets a run of lanes). A constant, not
+# numba.get_num_threads(), so the compiled code can be cached on disk.
+LANES = 64
 
 
 @numba.njit(cache=True, nogil=True)
+def _lanes(cost):
+    """Bounds ``(LANES + 1,)`` cutting items ``0..len(cost)`` into contiguous runs of about equal total ``cost``
+    (contiguous, not round-robin: neighbouring groups share cache lines of the output arrays)."""
+    total = np.cumsum(cost)
+    out = np.empty(LANES + 1, np.int64)
+    out[0] = 0
+    whole = total[-1] if total.shape[0] else 0
+    for i in range(1, LANES + 1):
+        out[i] = np.searchsorted(total, whole * i / LANES, side="right") if i < LANES else cost.shape[0]
+        out[i] = max(out[i], out[i - 1])
+    return out
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
 def box_iou_blocks(dt_box, gt_box, gt_crowd, blk_d0, blk_d1, blk_g0, blk_g1, blk_off, out):
     """Fill ``out`` with the IoU of every (dt, gt) pair of every block (boxes ``x, y, w, h``).
 
     ``iou = inter / union`` with ``union = da + ga - inter``, or ``union = da`` (the prediction's area) for a
     crowd label; no overlap (``w <= 0`` or ``h <= 0``) gives 0. Same operations as pycocotools' ``bbIou``.
+    Blocks run in parallel lanes (see ``LANES``).
     """
-    for b in range(blk_d0.shape[0]):
-        d0 = blk_d0[b]
-        g0 = blk_g0[b]
-        ncols = blk_g1[b] - g0
-        off = blk_off[b]
-        for d in range(d0, blk_d1[b]):
-            dx = dt_box[d, 0]
-            dy = dt_box[d, 1]
-            dw = dt_box[d, 2]
-            dh = dt_box[d, 3]
-            da = dw * dh
-            row = off + (d - d0) * ncols
-            for g in range(g0, blk_g1[b]):
-                gx = gt_box[g, 0]
-                gy = gt_box[g, 1]
-                gw = gt_box[g, 2]
-                gh = gt_box[g, 3]
-                o = 0.0
-                w = min(dw + dx, gw + gx) - max(dx, gx)
-                if w > 0:
-                    h = min(dh + dy, gh + gy) - max(dy, gy)
-                    if h > 0:
-                        i = w * h
-                        if gt_crowd[g]:
-                            u = da
-                        else:
-                            u = da + gw * gh - i
-                        o = i / u
-                out[row + (g - g0)] = o
+    bounds = _lanes((blk_d1 - blk_d0) * (blk_g1 - blk_g0) + 1)
+    for p in numba.prange(LANES):
+        for b in range(bounds[p], bounds[p + 1]):
+            _iou_block(dt_box, gt_box, gt_crowd, blk_d0[b], blk_d1[b], blk_g0[b], blk_g1[b], blk_off[b], out)
 
 
 @numba.njit(cache=True, nogil=True)
+def _iou_block(dt_box, gt_box, gt_crowd, d0, d1, g0, g1, off, out):
+    ncols = g1 - g0
+    for d in range(d0, d1):
+        dx = dt_box[d, 0]
+        dy = dt_box[d, 1]
+        dw = dt_box[d, 2]
+        dh = dt_box[d, 3]
+        da = dw * dh
+        row = off + (d - d0) * ncols
+        for g in range(g0, g1):
+            gx = gt_box[g, 0]
+            gy = gt_box[g, 1]
+            gw = gt_box[g, 2]
+            gh = gt_box[g, 3]
+            o = 0.0
+            w = min(dw + dx, gw + gx) - max(dx, gx)
+            if w > 0:
+                h = min(dh + dy, gh + gy) - max(dy, gy)
+                if h > 0:
+                    i = w * h
+                    if gt_crowd[g]:
+                        u = da
+                    else:
+                        u = da + gw * gh - i
+                    o = i / u
+            out[row + (g - g0)] = o
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
 def greedy_match(grp_d0, grp_d1, grp_g0, grp_g1, grp_blk, blk_d0, blk_g0, blk_ncols, blk_off, ious,
                  gt_crowd, gt_ignore, dt_outside, gt_counts, thresholds,
                  dt_match, dt_ignore, dt_tp, gt_match, dt_iou, store_iou):
@@ -73,56 +96,84 @@ def greedy_match(grp_d0, grp_d1, grp_g0, grp_g1, grp_blk, blk_d0, blk_g0, blk_nc
     or unmatched and outside the area range), ``dt_tp`` (matched, counted as a match by pycocotools),
     ``gt_match`` (dt row of the last prediction matched to it, or -1), ``dt_iou`` if ``store_iou``.
     """
-    n_area = gt_ignore.shape[0]
-    n_thr = thresholds.shape[0]
+    lo = thresholds.min() if thresholds.shape[0] else 1.0
+    widest = 1  # the most (prediction, label) pairs and predictions of one group: scratch sizes
+    tallest = 1
     for k in range(grp_d0.shape[0]):
-        d0 = grp_d0[k]
-        d1 = grp_d1[k]
-        g0 = grp_g0[k]
-        g1 = grp_g1[k]
-        if d1 == d0 and g1 == g0:
-            continue
-        b = grp_blk[k]
-        bd0 = blk_d0[b]
-        bg0 = blk_g0[b]
-        ncols = blk_ncols[b]
-        off = blk_off[b]
-        for a in range(n_area):
-            for t in range(n_thr):
-                thr = thresholds[t]
-                for d in range(d0, d1):
-                    row = off + (d - bd0) * ncols - bg0
-                    best = thr
-                    m = -1
-                    for ign_pass in range(2):
-                        if ign_pass == 1 and m >= 0:
-                            break
-                        for g in range(g0, g1):
-                            if gt_ignore[a, g] != (ign_pass == 1):
-                                continue
-                            if gt_match[a, t, g] >= 0 and not gt_crowd[g]:
-                                continue
-                            v = ious[row + g]
-                            if v < best:
-                                continue
-                            best = v
-                            m = g
-                    ig = False
-                    counted = False
-                    if m >= 0:
-                        ig = gt_ignore[a, m]
-                        counted = gt_counts[m]
-                        gt_match[a, t, m] = d
-                        dt_match[a, t, d] = m
-                        if store_iou:
-                            dt_iou[a, t, d] = best
-                    if not counted and dt_outside[a, d]:
-                        ig = True
-                    dt_ignore[a, t, d] = ig
-                    dt_tp[a, t, d] = counted and not ig
+        widest = max(widest, (grp_d1[k] - grp_d0[k]) * (grp_g1[k] - grp_g0[k]))
+        tallest = max(tallest, grp_d1[k] - grp_d0[k])
+    bounds = _lanes((grp_d1 - grp_d0) * (grp_g1 - grp_g0 + 2) + 1)
+    for p in numba.prange(LANES):
+        cand = np.empty(widest, np.int64)
+        cand_end = np.empty(tallest, np.int64)
+        for k in range(bounds[p], bounds[p + 1]):
+            b = grp_blk[k]
+            _match_group(grp_d0[k], grp_d1[k], grp_g0[k], grp_g1[k], blk_d0[b], blk_g0[b], blk_ncols[b], blk_off[b],
+                         ious, gt_crowd, gt_ignore, dt_outside, gt_counts, thresholds, lo,
+                         dt_match, dt_ignore, dt_tp, gt_match, dt_iou, store_iou, cand, cand_end)
 
 
 @numba.njit(cache=True, nogil=True)
+def _match_group(d0, d1, g0, g1, bd0, bg0, ncols, off, ious, gt_crowd, gt_ignore, dt_outside, gt_counts,
+                 thresholds, lo, dt_match, dt_ignore, dt_tp, gt_match, dt_iou, store_iou, cand, cand_end):
+    """``greedy_match`` of one group (its rows only: groups write disjoint entries, so they run in parallel).
+
+    The IoUs are read once: each prediction's candidates (labels with IoU ``>= lo``, the lowest threshold,
+    in label order) go to ``cand[cand_end[d - d0 - 1]:cand_end[d - d0]]``; every (area, threshold) pass scans
+    only those, in the same order, so the choices (ties included) are those of the full scan.
+    """
+    n_area = gt_ignore.shape[0]
+    n_thr = thresholds.shape[0]
+    if d1 == d0:
+        return
+    n = 0
+    for d in range(d0, d1):
+        row = off + (d - bd0) * ncols - bg0
+        for g in range(g0, g1):
+            if ious[row + g] >= lo:
+                cand[n] = g
+                n += 1
+        cand_end[d - d0] = n
+    for a in range(n_area):
+        for t in range(n_thr):
+            thr = thresholds[t]
+            c0 = 0
+            for d in range(d0, d1):
+                c1 = cand_end[d - d0]
+                row = off + (d - bd0) * ncols - bg0
+                best = thr
+                m = -1
+                for ign_pass in range(2):
+                    if ign_pass == 1 and m >= 0:
+                        break
+                    for c in range(c0, c1):
+                        g = cand[c]
+                        if gt_ignore[a, g] != (ign_pass == 1):
+                            continue
+                        if gt_match[a, t, g] >= 0 and not gt_crowd[g]:
+                            continue
+                        v = ious[row + g]
+                        if v < best:
+                            continue
+                        best = v
+                        m = g
+                c0 = c1
+                ig = False
+                counted = False
+                if m >= 0:
+                    ig = gt_ignore[a, m]
+                    counted = gt_counts[m]
+                    gt_match[a, t, m] = d
+                    dt_match[a, t, d] = m
+                    if store_iou:
+                        dt_iou[a, t, d] = best
+                if not counted and dt_outside[a, d]:
+                    ig = True
+                dt_ignore[a, t, d] = ig
+                dt_tp[a, t, d] = counted and not ig
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
 def accumulate(order, cat_start, dt_rank, dt_tp, dt_ignore, npig, has_any, max_dets, rec_thrs,
                precision, recall):
     """pycocotools' ``accumulate``: 101-point interpolated precision and final recall per (t, k, a, m).
@@ -131,62 +182,80 @@ def accumulate(order, cat_start, dt_rank, dt_tp, dt_ignore, npig, has_any, max_d
     order (stable descending score over images in id order); ``dt_rank`` is each prediction's position in its
     image-category, so ``rank < maxDet`` reproduces the per-image ``maxDet`` cut. ``npig[k, a]`` counts the
     non-ignored labels; ``has_any[k]`` says whether the category has any label or prediction at all.
-    With ``tp, fp`` the cumulative counts (as float64): ``rc = tp / npig``, ``pr = tp / (fp + tp + eps)``,
-    ``pr`` is made non-increasing from the right, and ``precision[t, r] = pr[searchsorted(rc, r, 'left')]``
-    (0 past the end). Entries left at -1 mean "undefined" (no labels), as in pycocotools.
+    With ``tp, fp`` the cumulative counts (as float64) over the non-ignored predictions: ``rc = tp / npig``,
+    ``pr = tp / (fp + tp + eps)``, ``pr`` is made non-increasing from the right, and
+    ``precision[t, r] = pr[searchsorted(rc, r, 'left')]`` (0 past the end; ``rec_thrs`` ascending);
+    ``recall = rc[-1]`` (0 without predictions). Entries left at -1 mean "undefined" (no labels).
+
+    Only the true positives' entries are computed: an ignored prediction adds no entry (pycocotools' entry
+    repeats the one before it), and a false positive's entry has the ``rc`` of the entry before it and a ``pr``
+    no larger (0 before the first true positive), so it is never the one ``searchsorted`` picks nor the maximum
+    to its right. The same divisions on the same counts: the same bits, with far fewer of them.
+    The (category, threshold) items run in parallel lanes; each writes only its own entries.
     """
     n_cat = cat_start.shape[0] - 1
-    n_area = npig.shape[1]
     n_thr = dt_tp.shape[1]
-    n_rec = rec_thrs.shape[0]
-    longest = 0
+    longest = 1
     for k in range(n_cat):
         longest = max(longest, cat_start[k + 1] - cat_start[k])
-    rc = np.empty(longest)
-    pr = np.empty(longest)
-    for k in range(n_cat):
-        if not has_any[k]:
+    n_items = n_cat * n_thr
+    cost = np.empty(n_items, np.int64)
+    for item in range(n_items):
+        k = item // n_thr
+        cost[item] = (cat_start[k + 1] - cat_start[k]) + 1
+    bounds = _lanes(cost)
+    for p in numba.prange(LANES):
+        rank = np.empty(longest, np.int64)
+        code = np.empty(longest, np.int8)
+        rc = np.empty(longest)
+        pr = np.empty(longest)
+        for item in range(bounds[p], bounds[p + 1]):
+            k = item // n_thr
+            if has_any[k]:
+                _accumulate_one(k, item % n_thr, order, cat_start, dt_rank, dt_tp, dt_ignore, npig, max_dets,
+                                rec_thrs, precision, recall, rank, code, rc, pr)
+
+
+@numba.njit(cache=True, nogil=True)
+def _accumulate_one(k, t, order, cat_start, dt_rank, dt_tp, dt_ignore, npig, max_dets, rec_thrs,
+                    precision, recall, rank, code, rc, pr):
+    """``accumulate`` for category ``k`` at threshold ``t`` (every area range and maxDets); scratch arrays given.
+    ``rc[i], pr[i]``: the entry of the ``(i+1)``-th true positive."""
+    s0 = cat_start[k]
+    n = cat_start[k + 1] - s0
+    n_rec = rec_thrs.shape[0]
+    for j in range(n):
+        rank[j] = dt_rank[order[s0 + j]]
+    for a in range(npig.shape[1]):
+        n_pos = npig[k, a]
+        if n_pos == 0:
             continue
-        s0 = cat_start[k]
-        s1 = cat_start[k + 1]
-        for a in range(n_area):
-            n_pos = npig[k, a]
-            if n_pos == 0:
-                continue
-            for mi in range(max_dets.shape[0]):
-                max_det = max_dets[mi]
-                for t in range(n_thr):
-                    tp = 0
-                    fp = 0
-                    nd = 0
-                    for j in range(s0, s1):
-                        d = order[j]
-                        if dt_rank[d] >= max_det:
-                            continue
-                        if not dt_ignore[a, t, d]:
-                            if dt_tp[a, t, d]:
-                                tp += 1
-                            else:
-                                fp += 1
-                        tpf = float(tp)
-                        rc[nd] = tpf / n_pos
-                        pr[nd] = tpf / (float(fp) + tpf + EPS)
-                        nd += 1
-                    recall[t, k, a, mi] = rc[nd - 1] if nd > 0 else 0.0
-                    for i in range(nd - 1, 0, -1):
-                        if pr[i] > pr[i - 1]:
-                            pr[i - 1] = pr[i]
-                    for r in range(n_rec):
-                        v = rec_thrs[r]
-                        lo = 0
-                        hi = nd
-                        while lo < hi:
-                            mid = (lo + hi) >> 1
-                            if rc[mid] < v:
-                                lo = mid + 1
-                            else:
-                                hi = mid
-                        precision[t, r, k, a, mi] = pr[lo] if lo < nd else 0.0
+        for j in range(n):  # 0 ignored, 1 true positive, 2 false positive (one gather, contiguous after)
+            d = order[s0 + j]
+            code[j] = 0 if dt_ignore[a, t, d] else (1 if dt_tp[a, t, d] else 2)
+        for mi in range(max_dets.shape[0]):
+            max_det = max_dets[mi]
+            tp = 0
+            nd = 0
+            for j in range(n):
+                c = code[j]
+                kept = c != 0 and rank[j] < max_det
+                nd += kept
+                if kept and c == 1:
+                    tp += 1
+                    tpf = float(tp)
+                    rc[tp - 1] = tpf / n_pos
+                    pr[tp - 1] = tpf / (float(nd - tp) + tpf + EPS)
+            recall[t, k, a, mi] = rc[tp - 1] if tp > 0 else 0.0
+            for i in range(tp - 1, 0, -1):
+                if pr[i] > pr[i - 1]:
+                    pr[i - 1] = pr[i]
+            i = 0
+            for r in range(n_rec):  # searchsorted(rc, r, 'left') for ascending r: one forward sweep
+                v = rec_thrs[r]
+                while i < tp and rc[i] < v:
+                    i += 1
+                precision[t, r, k, a, mi] = pr[i] if i < tp else 0.0
 
 
 @numba.njit(cache=True, nogil=True)
