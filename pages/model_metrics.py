@@ -15,6 +15,7 @@ from explorer.errors import UserError
 from explorer.evaluation import best_f1
 from explorer.ui import detection
 from explorer.ui.charts import f1_confidence_figure, pr_curve_figure, show_chart
+from explorer.ui.error_cost import error_cost_section
 from explorer.ui.importance import CORRELATION_METHODS, render_task_importance
 from explorer.ui.intervals import render_headline_intervals
 from explorer.ui.state import selection
@@ -161,6 +162,7 @@ def matching_headline(sel) -> None:
     st.subheader("Per class")
     class_table(sel, names)
     curves(sel, names)
+    error_cost_section(sel)  # what each error type costs (TIDE ΔAP): explorer/ui/error_cost.py
     st.subheader("Metric importance and correlation")
     st.caption("Which data metrics go with the model's outcome. Y is “true positive” for predictions and "
                "“detected” for labels, at the IoU and confidence thresholds of the sidebar.")

@@ -260,23 +260,7 @@ def _undefined(v: float) -> float:
     return float("nan") if v is None or v < 0 else float(v)
 
 
-def suspects_coco(project, table: pd.DataFrame) -> dict:
-    """A COCO JSON for relabelling: the images holding a suspect with all their labels (``coco_subset``), plus a
-    ``"suspects"`` list (``image_id, label_id, pred_id, reason, reason_code, score`` and the detection's
-    ``bbox``/``category_id`` as the proposed fix, null without a detection) in queue order."""
-    from explorer.export.subset import coco_subset
-
-    doc = coco_subset(project, image_ids=np.unique(table["image_id"].to_numpy(np.int64))).ground_truth
-    preds = project.all_predictions.set_index("pred_id")
-    rows = []
-    for r in table.itertuples(index=False):  # one record per suspect row (a report, not a hot path)
-        has_pred = not pd.isna(r.pred_id)
-        p = preds.loc[int(r.pred_id)] if has_pred else None
-        rows.append({"image_id": int(r.image_id), "label_id": None if pd.isna(r.label_id) else int(r.label_id),
-                     "pred_id": int(r.pred_id) if has_pred else None, "reason": r.reason, "reason_code": r.reason_code,
-                     "score": float(r.score),
-                     "proposed_bbox": [float(p.x), float(p.y), float(p.w), float(p.h)] if has_pred else None,
-                     "proposed_category_id": int(p.category_id) if has_pred else None})
-    doc["info"] = {**doc.get("info", {}), "description": f"suspected label errors of project {project.name!r}"}
-    doc["suspects"] = rows
-    return doc
+def export_section(project, sel) -> list[dict]:
+    """The export's ``suspects``: the queue as records, best first (``None`` for no label / prediction)."""
+    table = suspects(project, sel)
+    return table.astype(object).where(table.notna(), None).to_dict(orient="records")

@@ -405,3 +405,10 @@ def error_cost_for_metric(project, sel, cost: ErrorCost, metric: str, *, n_bucke
     s = cost.state
     return error_cost_by_bucket(cost, column("predictions", s.pred_ids), column("labels", s.label_ids),
                                 n_buckets=n_buckets)
+
+
+def export_section(project, sel) -> dict:
+    """The export's ``error_cost``: ``ErrorCost.as_dict()`` plus ``per_class`` records (``None`` = undefined)."""
+    cost = error_cost(project, sel)
+    table = cost.per_class.astype(object).where(cost.per_class.notna(), None)
+    return {**cost.as_dict(), "per_class": table.to_dict(orient="records")}

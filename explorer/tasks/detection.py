@@ -65,6 +65,8 @@ def export_section(project, sel: Selection) -> dict:
     """``evaluate`` plus the COCO per-class table, per-class table, PR and F1-vs-confidence curves and the
     confusion matrix (with background) of one selection."""
     from explorer.evaluation import detection_confusion_matrix, f1_by_confidence, per_class_table, pr_curves
+    from explorer.analysis.suspects import export_section as suspects_section
+    from explorer.analysis.tide import export_section as tide_section
     from explorer.export.sections import matrix, table
 
     if not project.has_predictions:
@@ -91,6 +93,8 @@ def export_section(project, sel: Selection) -> dict:
         "f1_by_confidence": {col: f1[col].tolist() for col in f1.columns},
         "best_f1": best,
         "confusion_matrix": confusion,
+        "error_cost": tide_section(project, sel),  # TIDE ΔAP per error type (explorer.analysis.tide)
+        "suspects": suspects_section(project, sel),  # suspected label errors, best first
     }
 
 
@@ -117,6 +121,7 @@ TASK = register(Task(
         Page("Model Quality", "performance_by_metric.py", "Performance by Metric", ":material/bar_chart:"),
         Page("Model Quality", "failures.py", "Failure Explorer", ":material/manage_search:"),
         Page("Model Quality", "confusion_matrix.py", "Confusion Matrix", ":material/grid_on:"),
+        Page("Model Quality", "suspects.py", "Suspected label errors", ":material/flag:"),
         Page("Model Quality", "compare.py", "Compare runs", ":material/compare_arrows:"),
         Page("Model Quality", "slices.py", "Slices", ":material/view_module:"),
         Page("Project", "export.py", "Export", ":material/download:"),

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explorer.analysis.suspects import (REASONS, duplicate_labels, filter_suspects, fix_labels, map_if_fixed,
-                                        suspects, suspects_coco)
+from explorer.analysis.suspects import REASONS, duplicate_labels, filter_suspects, fix_labels, map_if_fixed, suspects
+from explorer.commands.suspects import suspects_coco
 from explorer.io.detection import import_detection
 from explorer.project.selection import Selection
 from explorer.resources import sample_data_dir

@@ -1,0 +1,107 @@
+"""Cached suspected label errors (``explorer.analysis.suspects``) and their gallery tiles, for pages/suspects.py.
+
+Stable texts for browser tests: the page title "Suspected label errors", the filters "Reasons", "Label classes"
+and "Metric", the metric "mAP if these were fixed", the buttons "Compute mAP if fixed" and "Open in Failure
+Explorer", and the gallery's "View" buttons (key ``suspects_gallery``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer.analysis.suspects import REASONS
+from explorer.drawing.render import LABEL_COLOUR, PREDICTION_COLOUR, DrawItem
+from explorer.drawing.tiles import Tile
+from explorer.project.folder import Project
+
+SHORT = {"missing_label": "missing label?", "wrong_class": "wrong class?", "loose_box": "loose box?",
+         "duplicate_label": "duplicate label?", "missed_label": "spurious label?"}
+
+
+@st.cache_resource(show_spinner="Looking for suspected label errors…", max_entries=16)
+def _queue(path: str, fingerprint: str, core, _project: Project) -> pd.DataFrame:
+    from explorer.analysis.suspects import suspects
+
+    return suspects(_project, core)
+
+
+def queue(sel) -> pd.DataFrame:
+    """The ranked queue of the UI selection (cached per project fingerprint and core selection; do not mutate)."""
+    return _queue(str(sel.project.root), sel.project.fingerprint, sel.core, sel.project)
+
+
+@st.cache_resource(show_spinner="Re-evaluating with the fixes…", max_entries=16)
+def _if_fixed(path: str, fingerprint: str, core, rows: tuple, _project: Project) -> dict:
+    from explorer.analysis.suspects import map_if_fixed
+
+    table = _queue(path, fingerprint, core, _project)
+    return map_if_fixed(_project, core, table.iloc[list(rows)])
+
+
+def if_fixed(sel, positions) -> dict:
+    """``map_if_fixed`` of the queue rows at ``positions`` (cached per selection and rows)."""
+    return _if_fixed(str(sel.project.root), sel.project.fingerprint, sel.core, tuple(int(i) for i in positions), sel.project)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _bucket_of(path: str, fingerprint: str, stamp: float, core, metric: str, n_buckets: int, _project: Project):
+    """(bucket index per queue row, range labels) of ``metric``: a suspect's value is its label's, else its
+    prediction's (frame metrics: its image's)."""
+    from explorer.analysis.buckets import bucketize
+    from explorer.analysis.outcomes import with_metrics
+
+    table = _queue(path, fingerprint, core, _project)
+
+    def values(target: str, ids) -> np.ndarray:
+        frame = with_metrics(pd.DataFrame(index=pd.Index(ids)), _project, target)
+        return frame[metric].to_numpy(np.float64, na_value=np.nan) if metric in frame else np.full(len(ids), np.nan)
+
+    lab = table["label_id"].fillna(-1).to_numpy(np.int64)
+    pred = table["pred_id"].fillna(-1).to_numpy(np.int64)
+    v = values("labels", lab)
+    v = np.where(np.isfinite(v), v, values("predictions", pred))
+    b = bucketize(v, n_buckets=n_buckets)
+    return b.index, b.labels()
+
+
+def bucket_of(sel, metric: str, n_buckets: int):
+    from explorer.ui.outcomes import metrics_stamp
+
+    p = sel.project
+    return _bucket_of(str(p.root), p.fingerprint, metrics_stamp(p), sel.core, metric, n_buckets, p)
+
+
+def tiles(project: Project, rows: pd.DataFrame) -> list[Tile]:
+    """One tile per suspect: the label (blue) and the detection (violet) drawn, cropped around both, captioned
+    with the reason, the score and the classes. Only the rows of one gallery page: a handful."""
+    names = project.category_names
+    labels = project.labels.set_index("label_id")
+    preds = project.all_predictions.set_index("pred_id")
+    out = []
+    for r in rows.itertuples(index=False):
+        items, boxes = [], []
+        if not pd.isna(r.label_id) and int(r.label_id) in labels.index:
+            lab = labels.loc[int(r.label_id)]
+            box = (float(lab.x), float(lab.y), float(lab.w), float(lab.h))
+            items.append(DrawItem(*box, colour=LABEL_COLOUR, caption=f"label {names.get(int(lab.category_id), '?')}"))
+            boxes.append(box)
+        if not pd.isna(r.pred_id) and int(r.pred_id) in preds.index:
+            p = preds.loc[int(r.pred_id)]
+            box = (float(p.x), float(p.y), float(p.w), float(p.h))
+            items.append(DrawItem(*box, colour=PREDICTION_COLOUR,
+                                  caption=f"{names.get(int(p.category_id), '?')} {float(p.score):.2f}"))
+            boxes.append(box)
+        focus = None
+        if boxes:
+            b = np.array(boxes)
+            x0, y0 = b[:, 0].min(), b[:, 1].min()
+            focus = (float(x0), float(y0), float((b[:, 0] + b[:, 2]).max() - x0), float((b[:, 1] + b[:, 3]).max() - y0))
+        caption = f"{SHORT.get(r.reason_code, r.reason_code)} · score {float(r.score):.2f} · {r.file_name}"
+        key = f"suspect:{r.reason_code}:{'' if pd.isna(r.label_id) else int(r.label_id)}:{'' if pd.isna(r.pred_id) else int(r.pred_id)}"
+        out.append(Tile(int(r.image_id), tuple(items), focus=focus, caption=caption, key=key))
+    return out
+
+
+def reason_words(code: str) -> str:
+    return f"{SHORT.get(code, code)} — {REASONS.get(code, '')}"

@@ -1,0 +1,85 @@
+"""Model Quality › Suspected label errors (detection): the ranked queue of labels the model's errors suggest are
+wrong (``explorer.analysis.suspects``), at the sidebar's IoU and confidence thresholds.
+
+Filters (reason, label class, a data metric's bucket) narrow the table and the gallery (label and detection drawn
+on the image); "Compute mAP if fixed" re-evaluates with the shown suspects fixed; "Open in Failure Explorer" sends
+them there. Heavy work is cached in ``explorer.ui.suspects``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer.analysis.suspects import REASONS
+from explorer.resources import pages_dir
+from explorer.ui import suspects as ui
+from explorer.ui.gallery import show_gallery
+from explorer.ui.persist import keep
+from explorer.ui.state import selection
+from explorer.ui.text import plain
+
+st.title("Suspected label errors")
+sel = selection()
+project = sel.project
+if not project.has_predictions:
+    st.info("This project has no predictions: the queue is read off a model's errors, so import predictions first.")
+    st.stop()
+st.caption(f"Read off run {plain(sel.run)} at IoU {sel.iou_threshold:.2f}: confident detections where no label is, "
+           "of another class on a label, or loosely on one; duplicate labels; labels nothing detects while their "
+           "class is found elsewhere. Best first; a score is the evidence in [0, 1] (docs/evaluation.md).")
+
+table = ui.queue(sel)
+names = project.category_names
+c1, c2 = st.columns(2)
+codes = list(REASONS)
+chosen_reasons = c1.multiselect("Reasons", codes, default=codes, format_func=lambda c: ui.SHORT[c], **keep("sq_reasons"))
+class_ids = sorted(int(c) for c in np.unique(table["category_id"])) if len(table) else []
+chosen_classes = c2.multiselect("Label classes", class_ids, default=class_ids,
+                                format_func=lambda c: plain(names.get(c, str(c))), **keep("sq_classes", url=False))
+keep_rows = table["reason_code"].isin(chosen_reasons).to_numpy() & table["category_id"].isin(chosen_classes).to_numpy()
+
+from explorer.ui.performance import metric_options  # noqa: E402  (the catalogue, once metrics exist)
+
+metrics = {}
+for entry in metric_options(project):
+    metrics.setdefault(entry.name, entry.display_name)
+if metrics and len(table):
+    m1, m2 = st.columns([3, 1])
+    metric = m1.selectbox("Metric", ["(any)", *metrics], format_func=lambda n: plain(metrics.get(n, n)),
+                          **keep("sq_metric"))
+    if metric != "(any)":
+        index, ranges = ui.bucket_of(sel, metric, 5)
+        pick = m2.selectbox("Bucket", list(range(len(ranges))), format_func=lambda i: ranges[i], **keep("sq_bucket", url=False))
+        keep_rows &= index == pick
+shown = table[keep_rows]
+positions = np.flatnonzero(keep_rows)
+
+st.metric("Suspects shown", f"{len(shown):,}", help=f"of {len(table):,} in the queue")
+if not len(shown):
+    st.info("No suspected label errors for these filters.")
+    st.stop()
+st.dataframe(shown[["image_id", "file_name", "label_id", "pred_id", "reason", "score"]].assign(
+    file_name=shown["file_name"].map(plain), label_class=shown["category_id"].map(lambda c: plain(names.get(int(c), str(c))))),
+    hide_index=True, column_config={"score": st.column_config.NumberColumn(format="%.3f")})
+
+left, right = st.columns(2)
+top = left.slider("Suspects to fix (best first among those shown)", 1, len(shown), min(len(shown), 50), **keep("sq_top", url=False))
+if left.button("Compute mAP if fixed", key="sq_fix"):
+    st.session_state["sq_fixed_for"] = (project.fingerprint, sel.core, tuple(positions[:top]))
+done = st.session_state.get("sq_fixed_for")
+if done is not None and done[0] == project.fingerprint and done[1] == sel.core and done[2] == tuple(positions[:top]):
+    numbers = ui.if_fixed(sel, positions[:top])
+    a, b = right.columns(2)
+    a.metric("mAP if these were fixed", f"{numbers['map_fixed']:.4f}", f"{numbers['map_fixed'] - numbers['map']:+.4f}",
+             help=f"COCO mAP (IoU 0.50:0.95) now {numbers['map']:.4f}, with the {numbers['n_fixed']} suspects fixed on a copy of the labels")
+    b.metric(f"AP @ {sel.iou_threshold:.2f} if fixed", f"{numbers['ap_t_fixed']:.4f}",
+             f"{numbers['ap_t_fixed'] - numbers['ap_t']:+.4f}", help=f"now {numbers['ap_t']:.4f}")
+if right.button("Open in Failure Explorer", key="sq_open_failures"):
+    st.session_state["failure_selection"] = {
+        "label_ids": [int(i) for i in shown["label_id"].dropna()], "pred_ids": [int(i) for i in shown["pred_id"].dropna()],
+        "title": "suspected label errors"}
+    st.switch_page(st.Page(pages_dir() / "failures.py", url_path="failures"))
+
+st.subheader("Gallery")
+st.caption("Blue: the label; violet: the detection that questions it. “View” opens the full image.")
+show_gallery(shown, key="suspects_gallery", project=project, make_tiles=lambda rows: ui.tiles(project, rows))
