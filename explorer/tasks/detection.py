@@ -67,6 +67,7 @@ def export_section(project, sel: Selection) -> dict:
     from explorer.evaluation import detection_confusion_matrix, f1_by_confidence, per_class_table, pr_curves
     from explorer.analysis.suspects import export_section as suspects_section
     from explorer.analysis.tide import export_section as tide_section
+    from explorer.export.analyses import detection_analyses
     from explorer.export.sections import matrix, table
 
     if not project.has_predictions:
@@ -93,6 +94,7 @@ def export_section(project, sel: Selection) -> dict:
         "f1_by_confidence": {col: f1[col].tolist() for col in f1.columns},
         "best_f1": best,
         "confusion_matrix": confusion,
+        **detection_analyses(project, sel, match),  # intervals, bucket rates, slices, compare (explorer.export.analyses)
         "error_cost": tide_section(project, sel),  # TIDE ΔAP per error type (explorer.analysis.tide)
         "suspects": suspects_section(project, sel),  # suspected label errors, best first
     }
