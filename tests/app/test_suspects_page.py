@@ -1,0 +1,44 @@
+"""The Suspected label errors page on the detection sample: the queue shown is the engine's, the filters narrow
+it, "mAP if these were fixed" is ``map_if_fixed`` of the rows shown, and the gallery draws them."""
+from __future__ import annotations
+
+import pytest
+
+from explorer.analysis.suspects import map_if_fixed, suspects
+from explorer.project.folder import Project
+from explorer.project.selection import Selection
+
+from .apptest import open_page
+
+
+def queue_frame(at):
+    (frame,) = [d.value for d in at.dataframe if "reason" in d.value.columns]
+    return frame
+
+
+def test_suspects_page_shows_the_queue_and_the_fix(detection_project, monkeypatch):
+    at = open_page(monkeypatch, detection_project, "suspects.py")
+    assert [t.value for t in at.title] == ["Suspected label errors"]
+    project = Project.load(detection_project)
+    sel = Selection(iou_threshold=0.5, run=project.run)
+    expected = suspects(project, sel)
+    frame = queue_frame(at)
+    assert len(frame) == len(expected)
+    assert frame["score"].tolist() == pytest.approx(expected["score"].tolist())
+    assert frame["label_id"].astype("Int64").tolist() == expected["label_id"].tolist()
+
+    (reasons,) = [m for m in at.multiselect if m.label == "Reasons"]
+    reasons.set_value(["wrong_class"]).run()
+    frame = queue_frame(at)
+    wrong = expected[expected["reason_code"] == "wrong_class"]
+    assert frame["pred_id"].astype("Int64").tolist() == wrong["pred_id"].tolist()
+
+    (fix,) = [b for b in at.button if b.label == "Compute mAP if fixed"]
+    fix.click().run()
+    assert not at.exception
+    (shown,) = [m for m in at.metric if m.label == "mAP if these were fixed"]
+    numbers = map_if_fixed(project, sel, wrong.head(50))
+    assert shown.value == f"{numbers['map_fixed']:.4f}"
+    assert numbers["map_fixed"] > numbers["map"]  # taking the detections' classes helps this model
+    assert [b for b in at.button if b.label == "Open in Failure Explorer"]
+    assert [b for b in at.button if b.label == "View"]  # the gallery drew the suspects' images
