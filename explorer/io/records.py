@@ -169,6 +169,11 @@ def _values(recs: list[dict], key: str) -> list:
         return list(map(dict.get, recs, repeat(key)))
 
 
+def _take(values: list, keep: np.ndarray) -> list:
+    """``[values[i] for i in keep]`` (``keep`` ascending positions) without a Python step per kept row."""
+    return values if len(keep) == len(values) else list(map(values.__getitem__, keep.tolist()))
+
+
 def _dicts(items: list, section: str, file: str, report: ProblemReport) -> tuple[list[dict], np.ndarray]:
     """The dict records of ``items`` and their positions; the others are reported (``wrong_type``)."""
     if set(map(type, items)) <= {dict}:
@@ -356,7 +361,7 @@ def parse_annotations(items: list, file: str, images: pd.DataFrame, categories: 
     return pd.DataFrame({
         "label_id": ids[keep], "image_id": img[keep], "category_id": cat[keep],
         "x": boxes[keep, 0], "y": boxes[keep, 1], "w": boxes[keep, 2], "h": boxes[keep, 3],
-        "area": area[keep], "iscrowd": crowd_vals[keep] != 0, "segmentation": [segs[i] for i in keep],
+        "area": area[keep], "iscrowd": crowd_vals[keep] != 0, "segmentation": _take(segs, keep),
         "pos": pos[keep]})
 
 
@@ -479,7 +484,7 @@ def parse_results(records: list, file: str, images: pd.DataFrame, report: Proble
     return pd.DataFrame({
         "pred_id": pos[keep] + 1, "image_id": img[keep], "category_id": cat[keep],
         "x": boxes[keep, 0], "y": boxes[keep, 1], "w": boxes[keep, 2], "h": boxes[keep, 3],
-        "area": area[keep], "score": score[keep], "segmentation": [segs[i] for i in keep], "pos": pos[keep]})
+        "area": area[keep], "score": score[keep], "segmentation": _take(segs, keep), "pos": pos[keep]})
 
 
 # ---- project tables ---------------------------------------------------------------------------------------------
