@@ -43,7 +43,7 @@ def test_classification_page(monkeypatch, built):
     assert metric(at, "Accuracy").value == f"{ref['accuracy']:.4f}"
     assert exact(at, "Macro F1") == ref["macro_f1"]
     assert metric(at, "Top-3 accuracy").value == f"{ref['top_3_accuracy']:.4f}"
-    assert len(at.get("plotly_chart")) == 1 and len(at.dataframe) == 1
+    assert len(at.get("plotly_chart")) == 1 and len(at.main.dataframe) == 2  # per class, splits side by side
     assert len(at.get("imgs")) >= 1 or len(at.get("image")) >= 1  # misclassified gallery drawn
 
     at.selectbox(key="split").set_value("val")
@@ -67,16 +67,16 @@ def test_regression_page(monkeypatch, built):
     at = open_page(monkeypatch, built["regression"], "regression.py")
     out = regression.outcomes(project)
     ref = regression.evaluate_regression(out["target"], out["prediction"]).summary
-    assert exact(at, "MAE") == ref["mae"] and exact(at, "R²") == ref["r2"]
-    assert metric(at, "MAE").value == f"{ref['mae']:.4g}"
+    assert exact(at, "MAE (px)") == ref["mae"] and exact(at, "R²") == ref["r2"]
+    assert metric(at, "MAE (px)").value == f"{ref['mae']:.4g}"
     assert len(at.get("plotly_chart")) == 3  # scatter, residuals, error by metric bucket
-    (table,) = at.dataframe
+    (table,) = [d for d in at.main.dataframe if "mae" in d.value.columns]  # the bucket table (beside the splits)
     assert int(table.value["n"].sum()) == len(out)
 
     at.selectbox(key="split").set_value("train")
     at.run()
     train_ids = project.images.loc[project.images["split"] == "train", "image_id"]
-    assert exact(at, "MAE") == regression.evaluate_project(project, image_ids=train_ids).summary["mae"]
+    assert exact(at, "MAE (px)") == regression.evaluate_project(project, image_ids=train_ids).summary["mae"]
 
 
 def test_training_curves_page(monkeypatch, built):
