@@ -64,6 +64,8 @@ def run(args) -> int:
         attributions=args.attributions, attributions_key=args.attributions_key, **_task_options(args),
     )
     counts = ", ".join(f"{len(getattr(project, t))} {t}" for t in ("images", "categories", "labels", "predictions"))
+    if not tasks.get(args.task).image_based:  # a training log: its rows (and runs), not empty image tables
+        counts = ", ".join(f"{n} {what}" for what, n in report.kept.items())
     print(f"imported {args.task} project {project.name!r} into {out}: {counts}"
           + (f" (run {project.run!r})" if project.has_predictions else ""))
     if project.manifest.get("attributions"):

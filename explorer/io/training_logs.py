@@ -141,18 +141,36 @@ def _to_numbers(raw: pd.DataFrame, records: list[str], source, report: ProblemRe
 
 
 def _dedupe(table: pd.DataFrame, records: list[str], source, report) -> pd.DataFrame:
-    """Order by the x column (step, else epoch) within each phase; a repeated x keeps its first row (the others
-    are problems). Without step or epoch the row order is the step."""
+    """Order by the x column (step, else epoch) within each phase; rows sharing an x are one record.
+
+    A later row at the same x that only adds series (the evaluator's row at a training step) is merged into the
+    first; one that logs a different value of a series already there is a ``duplicate`` problem and skipped
+    (the first row's values are kept; timestamps do not count). Without step or epoch the row order is the step.
+    """
     key = next((c for c in ("step", "epoch") if c in table and table[c].notna().any()), None)
     if key is None:
         table.insert(0, "step", np.arange(len(table), dtype=np.float64))
         return table
-    groups = table["phase"].fillna("") if "phase" in table else pd.Series("", index=table.index)
-    dup = (pd.DataFrame({"g": groups, "x": table[key]}).duplicated(keep="first").to_numpy()
-           & table[key].notna().to_numpy())
-    for i in np.flatnonzero(dup):
-        report.add(source, records[i], f"{key} {table[key].iloc[i]:g} logged again; the first row is kept", "duplicate")
-    return table.loc[~dup].sort_values(key, kind="stable").reset_index(drop=True)
+    by = (["phase"] if "phase" in table else []) + [key]
+    groups = table[by].fillna({"phase": ""}) if "phase" in table else table[by]
+    later = groups.duplicated(keep="first").to_numpy() & table[key].notna().to_numpy()
+    if not later.any():
+        return table.sort_values(key, kind="stable").reset_index(drop=True)
+    values = [c for c in table.columns if c not in (*by, "timestamp")]
+    ids = groups.groupby(by, sort=False, dropna=False).ngroup().to_numpy()
+    firsts = table[values].groupby(ids).transform("first")
+    other = (table[values].notna() & firsts.notna() & (table[values] != firsts)).to_numpy()
+    clash = later & other.any(axis=1)
+    for i in np.flatnonzero(clash):
+        cols = ", ".join(np.asarray(values, dtype=object)[other[i]][:3])
+        report.add(source, records[i], f"{key} {table[key].iloc[i]:g} logged again with another {cols}; the first "
+                   "row is kept", "duplicate")
+    kept = table.loc[~clash].reset_index(drop=True)
+    key_na = kept[key].isna().to_numpy()
+    ids = ids[~clash]
+    ids = np.where(key_na, -1 - np.arange(len(kept)), ids)  # rows without x stay rows of their own
+    merged = kept.groupby(ids, sort=False).first()
+    return merged.sort_values(key, kind="stable").reset_index(drop=True)
 
 
 def _key(name: str) -> str:
@@ -313,6 +331,7 @@ _MM_SERIES_TIME = ("time", "data_time")  # seconds per iteration, not wall-clock
 def _mmengine(rows: list[dict], records: list[str], path: Path, report) -> RunLog:
     """MMEngine ``scalars.json`` (module docstring): train rows have ``iter``; validation rows only ``step``."""
     phase = ["train" if ("iter" in r or "lr" in r) else "val" for r in rows]
+    rows = [{k: v for k, v in r.items() if not k.endswith("_copypaste")} for r in rows]
     raw = pd.DataFrame(rows, dtype=object)
     raw["phase"] = phase
     table, kept = _to_numbers(raw, records, path, report, timestamp_columns=())
@@ -347,7 +366,8 @@ def _mmdet2(items: list, names: list[str], path: Path, report) -> RunLog:
     for i in bad:
         report.add(path, records[i], f"mode {rows[i].get('mode')!r}: expected 'train' or 'val'", "bad_row")
     keep = [i for i in range(len(rows)) if i not in set(bad)]
-    rows = [{k: v for k, v in rows[i].items() if k != "mode"} for i in keep]
+    # ``bbox_mAP_copypaste`` repeats the metrics as one text line for pasting: not a series, not an error
+    rows = [{k: v for k, v in rows[i].items() if k != "mode" and not k.endswith("_copypaste")} for i in keep]
     records, phase = [records[i] for i in keep], [phase[i] for i in keep]
     for r, p in zip(rows, phase):
         if p == "val":  # the val loop's own counters and the optimiser's lr repeat the training rows'
@@ -608,7 +628,7 @@ def import_project(out, *, images=None, labels=None, predictions=None, splits=No
         raise UserError("a training project needs a log: a CSV/JSON file or an MLflow run folder (log=...)")
     report = ProblemReport()
     table, meta = read_log_with_meta(source, run=run, report=report)
-    report.kept.update({"log rows": len(table)})
+    report.kept.update({"log rows": len(table), "runs": len(meta["runs"])})
     empty = {
         "images": pd.DataFrame({"image_id": pd.Series(dtype="int64"), "file_name": pd.Series(dtype=object),
                                 "width": pd.Series(dtype="float64"), "height": pd.Series(dtype="float64"),

@@ -34,7 +34,8 @@ def outcome_table(project, sel: Selection, target: str):
 
 def sidebar_caption(project) -> str:
     log = project.extra.get("training_log")
-    return f"training log · {0 if log is None else len(log):,} rows"
+    runs = 0 if log is None or "run" not in log else log["run"].nunique()
+    return f"training log · {0 if log is None else len(log):,} rows" + (f" · {runs} runs" if runs > 1 else "")
 
 
 TASK = register(Task(
@@ -54,5 +55,5 @@ TASK = register(Task(
     has_classes=False,
     image_based=False,
     sidebar_caption=sidebar_caption,
-    description="a training log: CSV/JSON file or an MLflow run folder",
+    description="training logs: MMEngine/MMDetection JSON, Ultralytics results.csv, TensorBoard CSV, MLflow runs, any CSV/JSON",
 ))

@@ -113,3 +113,57 @@ def test_bundled_sample_csv_and_mlflow_agree():
     s = training.summarize(a)
     assert (s.best_x, s.onset_x) == (12.0, 13.0)
     assert s.best_val_loss == a["val_loss"].min()
+
+
+def _step_level_log(tmp_path):
+    """Train loss every step (1..100, alternating ±0.05 noise), validation on rows of its own every 10 steps:
+    best at step 40, then rising for six evaluations in a row."""
+    steps = np.arange(1, 101)
+    train = 1 / np.sqrt(steps) + 0.05 * (-1.0) ** steps
+    val = [1.0, 0.8, 0.6, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8]
+    lines = ["step,loss,val_loss"] + [f"{s},{float(t)!r}," for s, t in zip(steps, train)]
+    lines += [f"{10 * (k + 1)},,{v}" for k, v in enumerate(val)]  # the evaluator logs on its own rows
+    path = tmp_path / "steps.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return read_log(path), steps, train
+
+
+def test_step_level_log_with_validation_rising_five_times_reports_overfitting(tmp_path):
+    log, steps, train = _step_level_log(tmp_path)
+    points = training.evaluation_points(log, axis="step")
+    # the training loss of an evaluation: the mean over its validation interval (x_{k-1}, x_k]
+    expected = [train[(steps > 10 * k) & (steps <= 10 * (k + 1))].mean() for k in range(10)]
+    np.testing.assert_allclose(points["train_loss"], expected, rtol=0, atol=1e-15)
+    for patience in (2, 5):
+        s = training.summarize(log, axis="step", patience=patience)
+        assert (s.best_x, s.best_val_loss, s.onset_x) == (40.0, 0.5, 50.0)
+    assert training.summarize(log, axis="step", patience=7).onset_x is None  # only six rises
+    # compared one step at a time (the old rule) the noisy per-step loss never "falls" on the validation rows
+    assert training.overfitting_onset(log["val_loss"].dropna(), [np.nan] * 10, patience=5) is None
+
+
+def test_ema_is_tensorboards_debiased_average():
+    y = np.array([1.0, np.nan, 3.0, 2.0, np.inf, 4.0])
+    w = 0.6
+    last, n, want = 0.0, 0, []
+    for v in y:  # TensorBoard's loop, transcribed
+        if not np.isfinite(v):
+            want.append(v)
+            continue
+        last = last * w + (1 - w) * v
+        n += 1
+        want.append(last / (1 - w ** n))
+    got = training.ema(y, w)
+    np.testing.assert_array_equal(np.isfinite(got), np.isfinite(want))
+    np.testing.assert_allclose(got[np.isfinite(got)], np.array(want)[np.isfinite(want)], rtol=0, atol=1e-15)
+    assert got[0] == 1.0  # debiased: the first value is itself, not (1 - w) * it
+    np.testing.assert_array_equal(training.ema(y, 0.0), y)
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        training.ema(y, 1.0)
+
+
+def test_metric_monitor_is_maximised():
+    val = [0.2, 0.4, 0.35, 0.3]
+    train = [1.0, 0.8, 0.6, 0.5]
+    assert training.overfitting_onset(val, train, patience=2, lower_better=False) == 2
+    assert training.lower_is_better("val/box_loss") and not training.lower_is_better("coco/bbox_mAP")
