@@ -126,16 +126,25 @@ def _segment_best(pair_d: np.ndarray, pair_g: np.ndarray, values: np.ndarray, n_
 
 # ---- AP of a set of data points ------------------------------------------------------------------------------------------
 def class_aps(k: np.ndarray, score: np.ndarray, tp: np.ndarray, n_labels: np.ndarray,
-              rec_thrs: np.ndarray = REC_THRESHOLDS) -> np.ndarray:
+              rec_thrs: np.ndarray = REC_THRESHOLDS, *, by_score: np.ndarray | None = None,
+              keep: np.ndarray | None = None) -> np.ndarray:
     """COCO 101-point AP per class of data points (class position ``k``, ``score``, true positive ``tp``; shape
     (n,), rows in pycocotools' order for ties: image, then rank) and label counts ``n_labels`` (K,).
 
-    AP_k = mean over r in ``rec_thrs`` (default pycocotools') of the right-envelope precision at the first recall >= r (0 past the
-    end); NaN for a class without labels or data points, 0 for a class without labels that has data points."""
+    AP_k = mean over r in ``rec_thrs`` (default pycocotools') of the right-envelope precision at the first recall
+    >= r (0 past the end); NaN for a class without labels or data points, 0 for a class without labels that has
+    data points. ``keep`` (bool, (n,)): only these points; ``by_score``: ``argsort(-score, kind="stable")`` when
+    the caller has it (then the per-class order is one stable integer sort, as ``lexsort((-score, k))`` gives)."""
     n_cat = len(n_labels)
-    order = np.lexsort((-score, k))
-    cat_start = np.searchsorted(k[order], np.arange(n_cat + 1), "left")
-    counts = np.bincount(k, minlength=n_cat)
+    if by_score is None:
+        by_score = np.argsort(-score, kind="stable")
+    if keep is not None:
+        by_score = by_score[keep[by_score]]
+    ks = k[by_score].astype(np.int32 if n_cat > np.iinfo(np.int16).max else np.int16)
+    within = np.argsort(ks, kind="stable")  # small integers: radix sort
+    order = by_score[within]
+    cat_start = np.searchsorted(ks[within], np.arange(n_cat + 1), "left")
+    counts = np.diff(cat_start)
     npig = np.asarray(n_labels, np.int64)[:, None]
     precision = -np.ones((1, len(rec_thrs), n_cat, 1, 1))
     recall = -np.ones((1, n_cat, 1, 1))
@@ -175,6 +184,7 @@ class _State:
     base: np.ndarray
     base_aps: np.ndarray
     rec_thrs: np.ndarray = field(default_factory=lambda: REC_THRESHOLDS)
+    by_score: np.ndarray | None = None  # argsort(-score, stable), made on first use
 
     def fixed_aps(self, fix_dp: np.ndarray | None = None, drop_labels: np.ndarray | None = None,
                   remove_dp: np.ndarray | None = None) -> np.ndarray:
@@ -191,7 +201,9 @@ class _State:
         n = self.n_labels
         if drop_labels is not None and drop_labels.any():
             n = n - np.bincount(self.lab_k[drop_labels], minlength=len(n))
-        return class_aps(k[keep], self.score[keep], tp[keep], n, self.rec_thrs)
+        if self.by_score is None:
+            self.by_score = np.argsort(-self.score, kind="stable")
+        return class_aps(k, self.score, tp, n, self.rec_thrs, by_score=self.by_score, keep=keep)
 
     def delta(self, kind: str, dp_in: np.ndarray | None = None, lab_in: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         """(ΔmAP, per-class ΔAP) of the oracle fix of ``kind`` restricted to data points ``dp_in`` and labels

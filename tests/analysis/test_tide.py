@@ -112,7 +112,7 @@ def random_set(seed: int, n_images: int = 30, n_classes: int = 4):
     return gt, labelled_only(gt, dts)
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("t", [0.3, 0.5, 0.75])
 def test_delta_ap_equals_tidecv_on_random_sets(tidecv, seed, t):
     gt, dt = random_set(seed)
@@ -123,10 +123,10 @@ def test_delta_ap_equals_tidecv_on_random_sets(tidecv, seed, t):
         assert cost.delta_ap[key] == pytest.approx(expected[key], abs=1e-9), key
     assert cost.ap == pytest.approx(ap, abs=1e-9)
     # on pycocotools' points (ours by default) a class whose recall lands on k/100 (20 labels: recall 0.15) reads
-    # the next precision at a few of the 101 points: within 0.005 here (docs/evaluation.md)
+    # the next precision at a few of the 101 points: within 0.0017 here (docs/evaluation.md)
     coco = ours(gt, dt, t)
     for key in DELTA_KEYS:
-        assert coco.delta_ap[key] == pytest.approx(expected[key], abs=5e-3), key
+        assert coco.delta_ap[key] == pytest.approx(expected[key], abs=2e-3), key
 
 
 # ---- hand-checked oracle cases: one image, a few boxes -------------------------------------------------------------
