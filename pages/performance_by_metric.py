@@ -26,7 +26,7 @@ from explorer.ui.charts import bucket_rates_figure, show_chart
 from explorer.ui.state import selection
 from explorer.ui.outcome_options import outcome_controls
 from explorer.ui.text import plain
-from explorer.ui.persist import keep, keyed
+from explorer.ui.persist import keep, keyed, switch_page
 
 WORDS = {"labels": "labels", "predictions": "predictions", "images": "images"}
 FAILURES_PAGE = "failures.py"
@@ -133,7 +133,7 @@ def bucket_picker(results, option, key: str) -> tuple[dict, str]:
             "label_ids": ids.get("labels", []), "pred_ids": ids.get("predictions", []), "title": title}
         failures = pages_dir() / "failures.py"
         if failures.is_file():
-            st.switch_page(st.Page(failures, url_path="failures"))
+            switch_page(st.Page(failures, url_path="failures"))
         st.info("Stored: open the Failure Explorer page to see this bucket.")
     return ids, title
 

@@ -14,7 +14,7 @@ from explorer.analysis.suspects import REASONS
 from explorer.resources import pages_dir
 from explorer.ui import suspects as ui
 from explorer.ui.gallery import show_gallery
-from explorer.ui.persist import keep
+from explorer.ui.persist import keep, switch_page
 from explorer.ui.state import selection
 from explorer.ui.text import plain
 
@@ -78,7 +78,7 @@ if right.button("Open in Failure Explorer", key="sq_open_failures"):
     st.session_state["failure_selection"] = {
         "label_ids": [int(i) for i in shown["label_id"].dropna()], "pred_ids": [int(i) for i in shown["pred_id"].dropna()],
         "title": "suspected label errors"}
-    st.switch_page(st.Page(pages_dir() / "failures.py", url_path="failures"))
+    switch_page(st.Page(pages_dir() / "failures.py", url_path="failures"))
 
 st.subheader("Gallery")
 st.caption("Blue: the label; violet: the detection that questions it. “View” opens the full image.")

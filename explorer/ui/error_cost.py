@@ -16,7 +16,7 @@ import streamlit as st
 from explorer.analysis.tide import DELTA_KEYS, ERROR_TYPES, TITLES
 from explorer.project.folder import Project
 from explorer.ui.charts import show_chart
-from explorer.ui.persist import keep
+from explorer.ui.persist import keep, switch_page
 from explorer.ui.text import plain
 
 VIEWS = ("Overall", "Per class", "Per metric bucket")
@@ -117,7 +117,7 @@ def error_cost_section(sel) -> None:
                  help="The queue of labels the model's errors suggest are wrong, with their images"):
         from explorer.resources import pages_dir
 
-        st.switch_page(st.Page(pages_dir() / "suspects.py", url_path="suspects"))
+        switch_page(st.Page(pages_dir() / "suspects.py", url_path="suspects"))
 
 
 def _bucket_view(sel) -> None:

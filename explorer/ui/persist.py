@@ -65,3 +65,11 @@ def follow_project(project: str) -> bool:
     for k, value in stores.get(project, {}).items():
         s[k] = value
     return True
+
+
+def switch_page(page) -> None:
+    """``st.switch_page(page)`` that works with URL-bound controls: Streamlit's own call clears the query string
+    with a method that refuses bound parameters (``StreamlitAPIException`` "Cannot clear query parameters");
+    an explicit empty mapping replaces it without that check, and the bound controls of the next page (and the
+    sidebar) write themselves back into the URL."""
+    st.switch_page(page, query_params={})

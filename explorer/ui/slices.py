@@ -20,7 +20,7 @@ from explorer.analysis.slices import MIN_SUPPORT, N_BINS, heatmap, slice_mask, w
 from explorer.resources import pages_dir
 from explorer.ui.charts import show_chart
 from explorer.ui.outcomes import metric_names, metrics_stamp, outcome_table
-from explorer.ui.persist import keep, keyed
+from explorer.ui.persist import keep, keyed, switch_page
 from explorer.ui.text import plain
 
 TARGETS = {"labels (TPR)": ("labels", "detected", "TPR"), "predictions (precision)": ("predictions", "is_tp", "precision")}
@@ -90,7 +90,7 @@ def open_in_failures(sel, table: pd.DataFrame, row, target: str) -> None:
                                              "title": f"Slice: {row['description']}"}
     failures = pages_dir() / "failures.py"
     if failures.is_file():
-        st.switch_page(st.Page(failures, url_path="failures"))
+        switch_page(st.Page(failures, url_path="failures"))
     st.info("Stored: open the Failure Explorer page to see this slice.")
 
 
