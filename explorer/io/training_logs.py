@@ -127,10 +127,19 @@ def _to_numbers(raw: pd.DataFrame, records: list[str], source, report: ProblemRe
                   else pd.to_numeric(plain, errors="coerce").to_numpy(np.float64))
         missing_token = values.astype(str).str.strip().str.lower().isin(("nan", "none", "null")).to_numpy()
         bad = present & (np.isnan(parsed) | structured) & ~missing_token
+        infinite = present & np.isinf(parsed)  # "inf", or a number too long for a float
         for i in np.flatnonzero(bad & ~bad_any):
-            shown = repr(raw[column].iloc[i])
-            shown = shown if len(shown) <= 60 else shown[:57] + "..."
-            report.add(source, records[i], f"{column} {shown} is not a number; row skipped", "bad_value")
+            report.add(source, records[i], f"{column} {_shown(raw[column].iloc[i])} is not a number; row skipped",
+                       "bad_value")
+        if column in AXES:  # an infinite step or epoch places the row nowhere
+            for i in np.flatnonzero(infinite & ~bad & ~bad_any):
+                report.add(source, records[i], f"{column} {_shown(raw[column].iloc[i])} is not a finite number; "
+                           "row skipped", "bad_value")
+            bad = bad | infinite
+        else:  # a diverged loss is a real value: kept, and said
+            for i in np.flatnonzero(infinite & ~bad & ~bad_any):
+                report.warn(source, records[i], f"{column} {_shown(raw[column].iloc[i])} is infinite; kept",
+                            "infinite_value")
         bad_any |= bad
         out[column] = parsed
     table = pd.DataFrame(out, index=raw.index)
@@ -138,6 +147,11 @@ def _to_numbers(raw: pd.DataFrame, records: list[str], source, report: ProblemRe
         table.insert(0, "phase", raw["phase"].to_numpy(dtype=object))
     table = table.loc[~bad_any].reset_index(drop=True)
     return table, [r for r, b in zip(records, bad_any) if not b]
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _dedupe(table: pd.DataFrame, records: list[str], source, report) -> pd.DataFrame:
@@ -239,15 +253,25 @@ def _read_csv_log(path: Path, report) -> RunLog:
     return RunLog(_run_name(path), _generic(raw, records, path, report), {"format": fmt})
 
 
-class _DuplicateKey(ValueError):
-    pass
+class _Repeated(dict):
+    """A JSON object that repeats a key (``json`` would silently keep the last value): a bad record."""
+
+    repeated = ""
 
 
 def _no_duplicates(pairs):
     keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise _DuplicateKey(sorted({k for k in keys if keys.count(k) > 1})[0])
-    return dict(pairs)
+    out = dict(pairs)
+    if len(out) != len(keys):
+        out = _Repeated(out)
+        out.repeated = sorted({k for k in keys if keys.count(k) > 1})[0]
+    return out
+
+
+def _loads(text: str):
+    """``json.loads`` that marks objects repeating a key and reads integers as floats (a 5000-digit integer is
+    then ``inf``, named as a bad value, instead of Python's int-conversion limit error)."""
+    return json.loads(text, object_pairs_hook=_no_duplicates, parse_int=float)
 
 
 def _json_records(path: Path, report) -> tuple[list, list[str]]:
@@ -259,9 +283,7 @@ def _json_records(path: Path, report) -> tuple[list, list[str]]:
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates)
-    except _DuplicateKey as e:
-        raise UserError(f"{path}: an object repeats the key {e}; keep one") from None
+        data = _loads(text)
     except RecursionError:
         raise UserError(f"{path}: nested too deeply to be a training log") from None
     except json.JSONDecodeError as e:
@@ -274,10 +296,7 @@ def _json_records(path: Path, report) -> tuple[list, list[str]]:
             if not line.strip():
                 continue
             try:
-                items.append(json.loads(line, object_pairs_hook=_no_duplicates))
-            except _DuplicateKey as e:
-                report.add(path, f"line {n}", f"repeats the key {e}; record skipped", "bad_row")
-                continue
+                items.append(_loads(line))
             except (json.JSONDecodeError, RecursionError) as e:
                 why = "nested too deeply" if isinstance(e, RecursionError) else f"{e.msg} at column {e.colno}"
                 report.add(path, f"line {n}", f"not valid JSON ({why}); line skipped", "bad_row")
@@ -305,7 +324,9 @@ def _json_records(path: Path, report) -> tuple[list, list[str]]:
 def _objects(items: list, names: list[str], path, report) -> tuple[list[dict], list[str]]:
     rows, records = [], []
     for item, name in zip(items, names):
-        if isinstance(item, dict):
+        if isinstance(item, _Repeated):
+            report.add(path, name, f"repeats the key {item.repeated!r}; record skipped", "bad_row")
+        elif isinstance(item, dict):
             rows.append(item)
             records.append(name)
         else:

@@ -151,3 +151,18 @@ def test_mlflow_import_keeps_run_name_in_the_manifest(tmp_path):
     runs = project.manifest["sources"]["runs"]
     assert list(runs) == ["baseline-lr0.01", "wider-lr0.001"] and runs["wider-lr0.001"]["params"]["lr"] == "0.001"
     assert json.loads((tmp_path / "p" / "project.json").read_text())["sources"]["derived"]["val_loss"] == "val/loss"
+
+
+def test_json_array_repeated_key_huge_number_and_infinite_loss(tmp_path):
+    path = tmp_path / "log.json"
+    path.write_text('[{"epoch": 1, "train_loss": 1.0, "val_loss": 1.2},'
+                    ' {"epoch": 2, "train_loss": 0.3, "train_loss": 0.9, "val_loss": 1.0},'
+                    ' {"epoch": ' + "9" * 5000 + ', "train_loss": 0.3, "val_loss": 0.5},'
+                    ' {"epoch": 4, "train_loss": Infinity, "val_loss": 0.8}]')
+    report = ProblemReport()
+    log = read_log(path, report=report)
+    got = [(p.record, p.kind, p.kept) for p in report.problems]
+    assert got == [("record 1", "bad_row", False), ("record 2", "bad_value", False),
+                   ("record 3", "infinite_value", True)]
+    assert "repeats the key 'train_loss'" in report.problems[0].message
+    assert log["epoch"].tolist() == [1.0, 4.0] and np.isinf(log["train_loss"].iloc[1])
