@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -211,13 +212,16 @@ class _State:
         dp_in = np.ones(len(self.k), bool) if dp_in is None else dp_in
         lab_in = np.ones(len(self.lab_k), bool) if lab_in is None else lab_in
         if kind in _PRED_KIND:
-            aps = self.fixed_aps(fix_dp=(self.kind == _PRED_KIND[kind]) & dp_in)
+            fix = {"fix_dp": (self.kind == _PRED_KIND[kind]) & dp_in}
         elif kind == "missed":
-            aps = self.fixed_aps(drop_labels=self.lab_missed & lab_in)
+            fix = {"drop_labels": self.lab_missed & lab_in}
         elif kind == "false_positives":
-            aps = self.fixed_aps(remove_dp=~self.tp & dp_in)
+            fix = {"remove_dp": ~self.tp & dp_in}
         else:
-            aps = self.fixed_aps(drop_labels=self.lab_fn & lab_in)
+            fix = {"drop_labels": self.lab_fn & lab_in}
+        if not next(iter(fix.values())).any():  # nothing to fix: the same APs, no accumulation needed
+            return 0.0, self.base_aps - self.base_aps
+        aps = self.fixed_aps(**fix)
         d = _mean_ap(aps, self.base) - _mean_ap(self.base_aps, self.base)
         if kind in ERROR_TYPES:
             d = max(d, 0.0)  # tidecv: a negative main-error ΔAP is an interpolation artefact, shown as 0
@@ -394,15 +398,23 @@ def _values_for(values, ids: np.ndarray) -> np.ndarray:
 
 
 # ---- project level -------------------------------------------------------------------------------------------------------
+_COSTS: OrderedDict = OrderedDict()
+
+
 def error_cost(project, sel, *, background_threshold: float = BACKGROUND_THRESHOLD, iou_type: str | None = None) -> ErrorCost:
     """``ErrorCost`` of a project view (a run) and a core ``Selection`` (split, classes, IoU and confidence
-    thresholds), on the shared matcher and match of ``explorer.analysis.outcomes``."""
-    from explorer.analysis.outcomes import match, matcher
+    thresholds), on the shared matcher and match of ``explorer.analysis.outcomes`` (kept for the last 8
+    selections; the result is shared: do not mutate)."""
+    from explorer.analysis.outcomes import _remember, match, matcher
+    from explorer.tasks.detection import iou_type as iou_type_of
 
-    return error_cost_from_matcher(
-        matcher(project, iou_type=iou_type), sel.iou_threshold, confidence_threshold=sel.confidence_threshold,
+    kind = iou_type or iou_type_of(project)
+    # kept per project view and selection: the Metrics page, the suspects queue and the export share one
+    key = (str(project.root), project.fingerprint, kind, sel, float(background_threshold))
+    return _remember(_COSTS, key, lambda: error_cost_from_matcher(
+        matcher(project, iou_type=kind), sel.iou_threshold, confidence_threshold=sel.confidence_threshold,
         classes=sel.class_list(), image_ids=sel.image_ids(project), background_threshold=background_threshold,
-        match=match(project, sel, iou_type=iou_type))
+        match=match(project, sel, iou_type=kind)), size=8)
 
 
 def error_cost_for_metric(project, sel, cost: ErrorCost, metric: str, *, n_buckets: int = 5) -> pd.DataFrame:
