@@ -23,6 +23,10 @@ quarter of its width and height) weighted by its score, summed, scaled to 0..255
 model detected something: missed objects get little mass, background false detections pull mass off the
 labels. ``--maps-only`` rewrites only ``attributions/`` from the committed JSON files.
 
+``--plant-label-errors OUT`` writes a copy of the committed ``labels.json`` with label errors planted (25 dropped, 25
+shifted, 25 relabelled boxes; ``plant_label_errors``, its own seed) and ``planted.json`` (the true class and box of
+each) to ``OUT``, to validate the suspected-label-errors queue; the sample folder is never written by it.
+
 Nothing here is fit to data: the "models" are this script's explicit formulas (see ``Detector`` and ``detect``),
 written down so the expected findings are known. Same seed → same files (byte-identical with the same OpenCV build).
 """
@@ -214,6 +218,52 @@ def make(out: Path = HERE) -> None:
     prediction_maps(out)
 
 
+
+PLANT_SEED = SEED + 7  # the planted label errors' own random stream (the sample's files never use it)
+PLANT_KINDS = ("dropped", "shifted", "relabelled")
+
+
+def plant_label_errors(labels: dict, *, n_each: int = 25, seed: int = PLANT_SEED) -> tuple[dict, list[dict]]:
+    """A copy of the COCO ``labels`` dict with ``n_each`` label errors of each kind planted in distinct random
+    labels: ``dropped`` (the annotation removed), ``shifted`` (the box moved by 40 % of its width or height, IoU
+    with the true box about 0.43), ``relabelled`` (another class). Returns ``(labels, planted)``; ``planted``
+    lists ``{"kind", "label_id", "image_id", "category_id", "bbox"}`` with the *true* class and box."""
+    rng = np.random.default_rng(seed)
+    out = json.loads(json.dumps(labels))
+    anns = out["annotations"]
+    chosen = rng.choice(len(anns), size=3 * n_each, replace=False)
+    planted, drop = [], set()
+    for j, i in enumerate(chosen):
+        kind = PLANT_KINDS[j // n_each]
+        a = anns[int(i)]
+        planted.append({"kind": kind, "label_id": a["id"], "image_id": a["image_id"], "category_id": a["category_id"],
+                        "bbox": list(a["bbox"])})
+        if kind == "dropped":
+            drop.add(a["id"])
+        elif kind == "shifted":
+            x, y, w, h = a["bbox"]
+            if rng.uniform() < 0.5:
+                x += float(rng.choice([-1, 1])) * 0.4 * w
+            else:
+                y += float(rng.choice([-1, 1])) * 0.4 * h
+            a["bbox"] = [round(x, 2), round(y, 2), w, h]
+            a.pop("segmentation", None)  # the outline no longer matches the box
+        else:
+            others = [c["id"] for c in CATEGORIES if c["id"] != a["category_id"]]
+            a["category_id"] = int(rng.choice(others))
+    out["annotations"] = [a for a in anns if a["id"] not in drop]
+    return out, planted
+
+
+def write_planted(out: Path, source: Path = HERE, *, n_each: int = 25) -> int:
+    """Write ``out/labels.json`` (``source``'s labels with errors planted) and ``out/planted.json``; the sample
+    folder itself is never written. Returns the number of planted errors."""
+    labels, planted = plant_label_errors(json.loads((source / "labels.json").read_text()), n_each=n_each)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "labels.json").write_text(json.dumps(labels, separators=(",", ":")))
+    (out / "planted.json").write_text(json.dumps(planted, indent=1))
+    return len(planted)
+
 MAP_SCALE = 8  # a map cell per 8×8 image pixels
 
 
@@ -253,7 +303,12 @@ def prediction_maps(out: Path = HERE) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Regenerate the detection sample.")
     parser.add_argument("--maps-only", action="store_true", help="rewrite only attributions/ from the JSON files")
-    if parser.parse_args().maps_only:
+    parser.add_argument("--plant-label-errors", metavar="OUT", type=Path,
+                        help="write a copy of labels.json with label errors planted (and planted.json) to OUT")
+    args = parser.parse_args()
+    if args.plant_label_errors is not None:
+        print(f"{write_planted(args.plant_label_errors)} planted label errors → {args.plant_label_errors}")
+    elif args.maps_only:
         print(f"{prediction_maps()} attribution maps")
     else:
         make()
