@@ -227,12 +227,6 @@ def derive_roles(table: pd.DataFrame) -> dict[str, str]:
 
 
 # ---- generic CSV / JSON ---------------------------------------------------------------------------------------
-def _frame(rows: list[dict], records: list[str], source, report, *, timestamp_columns=("timestamp",)) -> tuple[pd.DataFrame, list[str]]:
-    raw = pd.DataFrame(rows, dtype=object) if rows else pd.DataFrame()
-    raw.index = range(len(raw))
-    return _to_numbers(raw, records, source, report, timestamp_columns=timestamp_columns)
-
-
 def _generic(raw: pd.DataFrame, records: list[str], source, report) -> pd.DataFrame:
     raw = raw.rename(columns=_axis_names([c for c in raw.columns if c != "phase"]))
     table, kept = _to_numbers(raw, records, source, report)
@@ -649,7 +643,7 @@ def import_project(out, *, images=None, labels=None, predictions=None, splits=No
         raise UserError("a training project needs a log: a CSV/JSON file or an MLflow run folder (log=...)")
     report = ProblemReport()
     table, meta = read_log_with_meta(source, run=run, report=report)
-    report.kept.update({"log rows": len(table), "runs": len(meta["runs"])})
+    report.kept.update({"log rows": len(table), "run(s)": len(meta["runs"])})
     empty = {
         "images": pd.DataFrame({"image_id": pd.Series(dtype="int64"), "file_name": pd.Series(dtype=object),
                                 "width": pd.Series(dtype="float64"), "height": pd.Series(dtype="float64"),

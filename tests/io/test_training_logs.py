@@ -106,7 +106,7 @@ def test_folder_of_logs_one_run_each(tmp_path):
 def test_cli_import_and_export_state_runs_and_rule(tmp_path, capsys):
     out = tmp_path / "p"
     assert main(["import", "--task", "training", "--labels", str(MLRUNS), "--out", str(out)]) == 0
-    assert "8 log rows, 2 runs" in capsys.readouterr().out
+    assert "8 log rows, 2 run(s)" in capsys.readouterr().out
     from explorer.project.folder import Project
 
     doc = training.export_summary(Project.load(out))
