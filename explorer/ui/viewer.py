@@ -136,9 +136,11 @@ def object_colours(objects: pd.DataFrame, by: str, class_order: list[int]) -> li
     return [OUTCOME_BGR.get(o, (LABEL_COLOUR, PREDICTION_COLOUR)[n]) for o, n in zip(objects["outcome"], neutral)]
 
 
-def viewer_figure(image_rgb: np.ndarray, objects: pd.DataFrame, colours: list, names: dict[int, str]) -> go.Figure:
+def viewer_figure(image_rgb: np.ndarray, objects: pd.DataFrame, colours: list, names: dict[int, str],
+                  focus: tuple[str, int] | None = None) -> go.Figure:
     """The image (JPEG data URI, full resolution) with one rectangle shape per object and hover text at each box's
-    top-left corner (raw text: ``show_chart`` escapes it); the y axis runs down like image rows, and the figure keeps the image's aspect ratio."""
+    top-left corner (raw text: ``show_chart`` escapes it); the ``focus`` object (``(record, id)``: the tile's item)
+    drawn thicker; the y axis runs down like image rows, and the figure keeps the image's aspect ratio."""
     height, width = image_rgb.shape[:2]
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
     uri = "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode() if ok else None
@@ -149,16 +151,20 @@ def viewer_figure(image_rgb: np.ndarray, objects: pd.DataFrame, colours: list, n
         if not np.isfinite([row.x, row.y, row.w, row.h]).all():
             continue
         shapes.append(dict(type="rect", x0=row.x, y0=row.y, x1=row.x + row.w, y1=row.y + row.h, xref="x", yref="y",
-                           line=dict(color=_css(colour), width=2, dash="dash" if dashed[k] else "solid")))
+                           line=dict(color=_css(colour), width=4 if (row.record, row.id) == focus else 2,
+                                     dash="dash" if dashed[k] else "solid")))
     hover = [f"{names.get(int(r.category_id), r.category_id)} · {r.record}"
              + (f" {r.score:.2f}" if np.isfinite(r.score) else "")
              + (f" · {OUTCOME_TITLES.get(r.outcome, r.outcome)}" if r.outcome else "")
              for r in objects.itertuples(index=False)]
     if len(objects) <= MAX_ANNOTATED:
-        for row, colour, text in zip(objects.itertuples(index=False), colours, hover):
-            if np.isfinite([row.x, row.y]).all():
-                annotations.append(dict(x=row.x, y=row.y, xref="x", yref="y", text=text.split(" · ")[0],
-                                        showarrow=False, xanchor="left", yanchor="bottom", font=dict(size=10, color="white"),
+        # a label's tag above its box's top-left corner, a prediction's below its bottom-left corner: a label and
+        # the prediction on it never cover each other's tag
+        for row, colour, text, is_pred in zip(objects.itertuples(index=False), colours, hover, dashed):
+            if np.isfinite([row.x, row.y, row.h]).all():
+                annotations.append(dict(x=row.x, y=row.y + row.h if is_pred else row.y, xref="x", yref="y",
+                                        text=text.split(" · ")[0], showarrow=False, xanchor="left",
+                                        yanchor="top" if is_pred else "bottom", font=dict(size=10, color="white"),
                                         bgcolor=_css(colour), opacity=0.85))
     if len(objects):
         fig.add_trace(go.Scatter(x=objects["x"], y=objects["y"], mode="markers", hovertext=hover, hoverinfo="text",
@@ -275,7 +281,10 @@ def _dialog(gallery: str, tile_at: Callable[[int], Tile], n_items: int, project,
     class_order = list(objects["category_id"].value_counts().index)
     colours = object_colours(shown, by, class_order)
     names = project.category_names
-    fig = viewer_figure(paint_object_masks(image, shown, colours), shown, colours, names)
+    kind, _, raw = (tile.key or "").partition(":")
+    focus = ({"pred": "prediction", "prediction": "prediction", "label": "label"}.get(kind), int(raw)) \
+        if raw.lstrip("-").isdigit() else None
+    fig = viewer_figure(paint_object_masks(image, shown, colours), shown, colours, names, focus=focus)
     show_chart(fig, key="viewer:figure", config={"scrollZoom": True, "displaylogo": False})
     st.markdown(legend_html(shown, colours, names, by), unsafe_allow_html=True)
     st.caption(f"{image.shape[1]}×{image.shape[0]} px · {int((shown['record'] == 'label').sum()):,} label(s), "

@@ -164,3 +164,97 @@ def test_iou_slider_changes_headline_map_and_chart(app_url):
 
     assert after != before, f"headline {label!r} did not change: {before} -> {after}"
     assert chart_after != chart_before, "the chart did not change after moving the IoU slider"
+
+
+def _select(page, label: str, option: str, *, where=None) -> None:
+    """Choose ``option`` in the Streamlit selectbox labelled ``label`` (type to filter, click the option)."""
+    box = (where or page).locator('[data-testid="stSelectbox"]').filter(has_text=label).first
+    box.click()
+    page.get_by_role("option", name=option, exact=True).first.click()
+
+
+def _selectbox_value(page, label: str) -> str:
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
+    box.wait_for(timeout=RERUN_TIMEOUT)
+    # the shown value: the widget's text (without its label) or its combobox input's value
+    return box.evaluate("e => e.innerText + ' ' + [...e.querySelectorAll('input')].map(i => i.value).join(' ')")
+
+
+def _wait_for_text(page, text: str) -> None:
+    page.get_by_text(text, exact=False).first.wait_for(timeout=RERUN_TIMEOUT)
+
+
+METRIC = "Object area – absolute (O)"  # not the default (the first metric): it must reach the URL
+
+
+def test_walk_bucket_to_viewer_and_back(app_url):
+    """Issue 13's walk: metric → its buckets → click a bar → Failure Explorer with a missed label first → viewer →
+    next image → Metrics and back (metric kept) → reload (same view)."""
+    _require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.goto(f"{app_url}/performance_by_metric", wait_until="domcontentloaded")
+            _wait_for_text(page, "Bucket to inspect")
+            _wait_idle(page)
+            _select(page, "Metric", METRIC)
+            # the picker shows the new metric's buckets (keyed by metric): its caption names the metric
+            _wait_for_text(page, f"{METRIC} in ")
+            _wait_idle(page)
+            assert METRIC in _selectbox_value(page, "Metric")
+            assert "pbm_metric=" in page.url  # the control lives in the URL
+            page.screenshot(path=str(ARTIFACTS / "walk_1_performance_by_metric.png"), full_page=True)
+
+            # click the first bar (smallest objects): it opens that bucket in the Failure Explorer
+            chart = page.locator('[data-testid="stPlotlyChart"]').first
+            chart.locator("g.trace.bars g.point path").first.click(force=True)
+            page.wait_for_url("**/failures**", timeout=RERUN_TIMEOUT)
+            _wait_for_text(page, f"{METRIC} in ")
+            _wait_idle(page)
+            captions = page.locator('[data-testid="stImage"], [data-testid="stImageContainer"]').first
+            captions.wait_for(timeout=RERUN_TIMEOUT)
+            first_caption = page.get_by_text("FN · missed", exact=False).first
+            first_caption.wait_for(timeout=RERUN_TIMEOUT)
+            all_text = page.locator('[data-testid="stMain"]').inner_text()
+            assert all_text.index("FN · missed") < min(
+                (all_text.index(t) for t in ("FP · false detection", "TP · true positive") if t in all_text),
+                default=len(all_text)), "a missed label is not the first tile"
+            page.screenshot(path=str(ARTIFACTS / "walk_2_failure_explorer.png"), full_page=True)
+
+            # open the viewer on the first tile, then the next image with the arrow key
+            page.get_by_role("button", name="View").first.click()
+            dialog = page.get_by_role("dialog")
+            dialog.wait_for(timeout=RERUN_TIMEOUT)
+            dialog.get_by_text("1 of ", exact=False).first.wait_for(timeout=RERUN_TIMEOUT)
+            _wait_idle(page)
+            page.keyboard.press("ArrowRight")
+            dialog.get_by_text("2 of ", exact=False).first.wait_for(timeout=RERUN_TIMEOUT)
+            page.screenshot(path=str(ARTIFACTS / "walk_3_viewer.png"), full_page=False)
+            page.keyboard.press("Escape")
+            dialog.wait_for(state="hidden", timeout=RERUN_TIMEOUT)
+
+            # Metrics and back: the metric is still selected
+            nav = page.locator('[data-testid="stSidebarNav"]')
+            nav.get_by_role("link", name="Metrics", exact=True).click()
+            page.wait_for_url("**/model_metrics**", timeout=RERUN_TIMEOUT)
+            _headline(page)
+            _wait_idle(page)
+            nav.get_by_role("link", name="Performance by Metric", exact=True).click()
+            page.wait_for_url("**/performance_by_metric**", timeout=RERUN_TIMEOUT)
+            _wait_for_text(page, f"{METRIC} in ")
+            assert METRIC in _selectbox_value(page, "Metric")
+
+            # reload: the same view (the URL carries the metric)
+            _wait_idle(page)
+            url = page.url
+            page.reload(wait_until="domcontentloaded")
+            _wait_for_text(page, f"{METRIC} in ")
+            _wait_idle(page)
+            assert METRIC in _selectbox_value(page, "Metric")
+            assert page.url.split("?")[0] == url.split("?")[0]
+            page.screenshot(path=str(ARTIFACTS / "walk_4_reloaded.png"), full_page=True)
+        finally:
+            browser.close()
