@@ -1,4 +1,5 @@
-"""Confusion Matrix (detection): true class × predicted class with a background row and column.
+"""Confusion Matrix (detection): true class × predicted class with an "unmatched predictions" row and a "missed
+labels" column (the engine's background row and column, named for what they hold).
 
 Counts are the engine's ``detection_confusion_matrix`` at the sidebar's IoU and confidence thresholds (cell
 examples from ``explorer.evaluation.confusion_cells``, which reproduces it record by record); raw or row-normalised;
@@ -16,6 +17,7 @@ import streamlit as st
 from explorer.evaluation.confusion_cells import BACKGROUND, OTHER, cell_members, fold
 from explorer.evaluation import detection_confusion_matrix
 from explorer.analysis.failure_buckets import bucket_table
+from explorer.tasks.detection import iou_type
 from explorer.ui import detection as det
 from explorer.ui.buckets import show_bucket
 from explorer.ui.state import selection
@@ -52,40 +54,62 @@ counts = arranged.matrix
 normalised = arranged.normalized().to_numpy()  # an empty row is NaN (undefined), shown as n/a
 values = normalised if normalise == "row-normalised" else counts.to_numpy()
 
+# the engine's "background" row holds predictions without a label, its column labels without a prediction: named
+# for what they hold (not the false-detection reason "background", which is a subset of that row)
+ROW_NAMES = {BACKGROUND: "unmatched predictions"}
+COL_NAMES = {BACKGROUND: "missed labels"}
+y_names = [ROW_NAMES.get(c, c) for c in order]
+x_names = [COL_NAMES.get(c, c) for c in order]
+# the colour scale spans the class × class cells: the (much larger) background row and column saturate instead of
+# washing every other cell out
+inner = [i for i, c in enumerate(order) if c != BACKGROUND]
+zmax = None
+if normalise != "row-normalised" and inner:
+    block = counts.to_numpy()[np.ix_(inner, inner)]
+    zmax = float(block.max()) if block.size and block.max() > 0 else None
+
 chart, side = st.columns([3, 1])
 fig = go.Figure(go.Heatmap(
-    z=values, x=order, y=order, colorscale="Blues", hoverongaps=False,
-    text=[[f"{v:.2f}" if normalise == "row-normalised" and np.isfinite(v) else (f"{int(c):,}" if normalise != "row-normalised" else "n/a")
+    z=values, x=x_names, y=y_names, colorscale="Blues", hoverongaps=False, zmin=0, zmax=zmax,
+    text=[[f"{v:.2f}" if normalise == "row-normalised" and np.isfinite(v) else (f"{int(c):,}" if normalise != "row-normalised" else "—")
            for v, c in zip(vr, cr)] for vr, cr in zip(normalised, counts.to_numpy())],
     texttemplate="%{text}", hovertemplate="true %{y} → predicted %{x}: %{text}<extra></extra>"))
 fig.update_layout(xaxis=dict(title="predicted", type="category"),  # numeric class names stay categories
-                  yaxis=dict(title="true", type="category", autorange="reversed"), height=520,
-                  margin=dict(l=10, r=10, t=10, b=10))
+                  yaxis=dict(title="true", type="category", autorange="reversed"),
+                  height=min(max(320, 160 + 30 * len(order)), 1400), margin=dict(l=10, r=10, t=10, b=10))
 event = show_chart(fig, where=chart, key="cm:chart", on_select="rerun", selection_mode="points")
-st.caption(f"IoU ≥ {sel.iou_threshold:.2f}, confidence ≥ {sel.confidence_threshold:.2f}. Rows: true class "
-           f"(background = no label: a false detection); columns: predicted class (background = missed label). "
-           f"A false detection paired with an unmatched label of another class counts once, in that label's row. "
-           f"Row-normalised values divide by the row total; an empty row is shown as n/a.")
+kind = "mask IoU" if iou_type(project) == "segm" else "IoU"
+st.caption(f"{kind} ≥ {sel.iou_threshold:.2f}, confidence ≥ {sel.confidence_threshold:.2f}. Rows: true class; the "
+           f"*unmatched predictions* row holds predictions that matched no label (every false-detection reason: "
+           f"background, localisation, duplicate). Columns: predicted class; the *missed labels* column holds labels "
+           f"no prediction matched. A false detection paired with an unmatched label of another class counts once, in "
+           f"that label's row. Row-normalised values divide by the row total (— for an empty row)."
+           + (f" Colours span 0–{zmax:,.0f} (the class cells); larger cells show the darkest blue." if zmax else ""))
 
 cells = [(t, p) for t in order for p in order if counts.loc[t, p] > 0]
-clicked = None
 points = (event or {}).get("selection", {}).get("points", []) if event else []
 if points and "x" in points[0] and "y" in points[0]:
-    # the chart shows HTML-escaped class names (explorer.ui.charts.escape_figure): back to the names
-    clicked = (html.unescape(str(points[0]["y"])), html.unescape(str(points[0]["x"])))
-    if clicked in cells:
+    # the chart shows HTML-escaped display names (explorer.ui.charts.escape_figure): back to the engine's names
+    by_y = dict(zip(y_names, order))
+    by_x = dict(zip(x_names, order))
+    clicked = (by_y.get(html.unescape(str(points[0]["y"]))), by_x.get(html.unescape(str(points[0]["x"]))))
+    # the chart keeps its selection between reruns: apply a click once, so the cell picker stays usable
+    if clicked in cells and st.session_state.get("cm:clicked") != clicked:
         st.session_state["cm:cell"] = clicked
+    st.session_state["cm:clicked"] = clicked
 if not cells:
-    st.info("No labels or predictions in the selection.")
+    st.info("No labels or predictions in the selection: widen the split or class filter in the sidebar, or lower "
+            "the confidence threshold.")
     st.stop()
 if st.session_state.get("cm:cell") not in cells:
     diag = [c for c in cells if c[0] != c[1]]
     st.session_state["cm:cell"] = max(diag or cells, key=lambda c: counts.loc[c[0], c[1]])
 cell = side.selectbox("Cell (true → predicted)", cells, **keep("cm:cell", url=False),
-                      format_func=lambda c: f"{c[0]} → {c[1]} ({counts.loc[c[0], c[1]]:,})")
+                      format_func=lambda c: f"{ROW_NAMES.get(c[0], c[0])} → {COL_NAMES.get(c[1], c[1])} "
+                                            f"({counts.loc[c[0], c[1]]:,})")
 
 chosen = shown_members[(shown_members["true"] == cell[0]) & (shown_members["predicted"] == cell[1])]
-st.subheader(f"Examples: true {plain(cell[0])} → predicted {plain(cell[1])}")
+st.subheader(f"Examples: true {plain(ROW_NAMES.get(cell[0], cell[0]))} → predicted {plain(COL_NAMES.get(cell[1], cell[1]))}")
 table = bucket_table(match.predictions, match.labels,
                      pred_ids=chosen.loc[chosen["record"] == "prediction", "id"],
                      label_ids=chosen.loc[chosen["record"] == "label", "id"],

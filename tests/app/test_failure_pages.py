@@ -117,8 +117,15 @@ def test_confusion_matrix_equals_the_engine(open_page, matcher, iou):
     engine = detection_confusion_matrix(matcher, iou)
     expected = engine.order("most_confused").matrix  # the page's default ordering, all classes shown
     order, values = _heatmap(at)
-    assert order == list(expected.index)
+    # the background row is named for what it holds (predictions without a label), distinct from the FP reason
+    assert order == [{"background": "unmatched predictions"}.get(c, c) for c in expected.index]
     np.testing.assert_array_equal(values, expected.to_numpy())
+    (chart,) = at.get("plotly_chart")
+    trace = json.loads(chart.proto.spec)["data"][0]
+    assert trace["x"][-1] == "missed labels" if expected.columns[-1] == "background" else True
+    # the colour scale spans the class × class cells, not the (larger) background row and column
+    inner = [c for c in expected.index if c != "background"]
+    assert trace["zmax"] == float(expected.loc[inner, inner].to_numpy().max())
 
     # the chosen cell's gallery shows that cell's examples (12 per page)
     members = cell_members(matcher, iou)
