@@ -40,6 +40,41 @@ COCO_CATEGORY_IDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 
 def generate(n_images: int, *, seed: int = 0) -> tuple[dict, list]:
     """A realistic detection set: labels of mixed sizes, a detector with localisation noise, confusions,
     duplicates and background false positives (all vectorised, deterministic)."""
+    a = generate_arrays(n_images, seed=seed)
+    W, H, img_of_lab, lab_cat, crowd, box, area = (a[k] for k in ("W", "H", "img_of_lab", "lab_cat", "crowd", "box", "area"))
+    pimg, pcat, pbox, score = a["pimg"], a["pcat"], a["pbox"], a["score"]
+    cats = np.array(COCO_CATEGORY_IDS)
+    L = len(img_of_lab)
+    images = [{"id": int(i + 1), "width": int(W[i]), "height": int(H[i]), "file_name": f"{i + 1:06d}.jpg"}
+              for i in range(n_images)]
+    anns = [{"id": int(i + 1), "image_id": int(img_of_lab[i] + 1), "category_id": int(lab_cat[i]),
+             "bbox": box[i].tolist(), "area": float(area[i]), "iscrowd": int(crowd[i])} for i in range(L)]
+    results = [{"image_id": int(pimg[i] + 1), "category_id": int(pcat[i]), "bbox": pbox[i].tolist(),
+                "score": float(score[i])} for i in range(len(pimg))]
+    gt = {"images": images, "annotations": anns, "categories": [{"id": int(c), "name": f"c{c}"} for c in cats]}
+    return gt, results
+
+
+def generate_tables(n_images: int, *, seed: int = 0):
+    """``generate``'s set as project tables ``(images, categories, labels, predictions)`` (pandas), without
+    building a dict per record (for sets of millions of predictions)."""
+    import pandas as pd
+
+    a = generate_arrays(n_images, seed=seed)
+    L, P = len(a["img_of_lab"]), len(a["pimg"])
+    images = pd.DataFrame({"image_id": np.arange(1, n_images + 1), "width": a["W"].astype(float),
+                           "height": a["H"].astype(float)})
+    categories = pd.DataFrame({"category_id": COCO_CATEGORY_IDS, "name": [f"c{c}" for c in COCO_CATEGORY_IDS]})
+    labels = pd.DataFrame({"label_id": np.arange(1, L + 1), "image_id": a["img_of_lab"] + 1, "category_id": a["lab_cat"],
+                           **dict(zip("xywh", a["box"].T)), "area": a["area"], "iscrowd": a["crowd"]})
+    preds = pd.DataFrame({"pred_id": np.arange(1, P + 1), "image_id": a["pimg"] + 1, "category_id": a["pcat"],
+                          **dict(zip("xywh", a["pbox"].T)), "area": a["pbox"][:, 2] * a["pbox"][:, 3],
+                          "score": a["score"]})
+    return images, categories, labels, preds
+
+
+def generate_arrays(n_images: int, *, seed: int = 0) -> dict:
+    """The arrays behind ``generate`` (0-based image positions, COCO category ids)."""
     rng = np.random.default_rng(seed)
     cats = np.array(COCO_CATEGORY_IDS)
     W = rng.integers(320, 641, n_images)
@@ -74,14 +109,8 @@ def generate(n_images: int, *, seed: int = 0) -> tuple[dict, list]:
     pimg = np.concatenate([pimg, bimg])
     pcat = np.concatenate([pcat, cats[rng.integers(0, len(cats), n_bg)]])
     score = np.round(np.concatenate([rng.beta(4, 2, P1), rng.beta(1.5, 4, n_bg)]), 3)
-    images = [{"id": int(i + 1), "width": int(W[i]), "height": int(H[i]), "file_name": f"{i + 1:06d}.jpg"}
-              for i in range(n_images)]
-    anns = [{"id": int(i + 1), "image_id": int(img_of_lab[i] + 1), "category_id": int(lab_cat[i]),
-             "bbox": box[i].tolist(), "area": float(area[i]), "iscrowd": int(crowd[i])} for i in range(L)]
-    results = [{"image_id": int(pimg[i] + 1), "category_id": int(pcat[i]), "bbox": pbox[i].tolist(),
-                "score": float(score[i])} for i in range(len(pimg))]
-    gt = {"images": images, "annotations": anns, "categories": [{"id": int(c), "name": f"c{c}"} for c in cats]}
-    return gt, results
+    return {"W": W, "H": H, "img_of_lab": img_of_lab, "lab_cat": lab_cat, "crowd": crowd, "box": box, "area": area,
+            "pimg": pimg, "pcat": pcat, "pbox": pbox, "score": score}
 
 
 def run_ours(gt, results):

@@ -12,6 +12,12 @@ from explorer.evaluation.confusion import ConfusionMatrix, detection_confusion_m
 
 __all__ += ["best_f1", "detection_summary", "f1_by_confidence", "per_class_table", "pr_curves", "ConfusionMatrix",
             "detection_confusion_matrix"]
-from explorer.evaluation.voc import evaluate_voc, read_voc_txt
-
 __all__ += ["evaluate_voc", "read_voc_txt"]
+
+
+def __getattr__(name):  # VOC (and its numba kernel) loads on first use: `explorer evaluate` starts in < 1 s
+    if name in ("evaluate_voc", "read_voc_txt"):
+        from explorer.evaluation import voc
+
+        return getattr(voc, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,9 @@ same order, so the results are bit-identical; ``cache=True`` keeps the compiled 
 """
 from __future__ import annotations
 
-import numba
+import os
+import threading
+
 import numpy as np
 
 EPS = np.spacing(1)  # pycocotools: pr = tp / (fp + tp + np.spacing(1))
@@ -20,8 +22,61 @@ EPS = np.spacing(1)  # pycocotools: pr = tp / (fp + tp + np.spacing(1))
 # numba.get_num_threads(), so the compiled code can be cached on disk.
 LANES = 64
 
+# Small inputs run the same functions as plain Python: importing numba and loading the cached machine code
+# costs ~1 s, which a 5-image ``explorer evaluate`` should not pay. The first call on an input of at least
+# SMALL items (the kernel's first argument) compiles every kernel (``_compile``); from then on all calls are
+# compiled. Same operations in the same order on IEEE doubles either way: the same bits (tested both ways).
+# ``$EXPLORER_KERNELS``: ``python`` or ``numba`` forces one mode (tests), default ``auto``.
+SMALL = 300
+prange = range  # numba.prange once compiled
+_KERNELS: dict = {}
 
-@numba.njit(cache=True, nogil=True)
+
+_LOCK = threading.Lock()
+
+
+class _Kernel:
+    """A kernel before compilation: runs ``fn`` in Python on small inputs, else compiles all kernels.
+    ``inner``: a helper only kernels call (always its Python function until compiled)."""
+
+    def __init__(self, fn, inner: bool):
+        self.fn = fn
+        self.inner = inner
+        self.__doc__ = fn.__doc__
+        self.__name__ = fn.__name__
+
+    def __call__(self, *args):
+        if self.inner:
+            return self.fn(*args)
+        mode = os.environ.get("EXPLORER_KERNELS", "auto")
+        if mode == "python" or (mode != "numba" and len(args[0]) < SMALL):
+            return self.fn(*args)
+        _compile()
+        return globals()[self.__name__](*args)
+
+
+def _kernel(*, inner: bool = False, **options):
+    def wrap(fn):
+        _KERNELS[fn.__name__] = (fn, options)
+        return _Kernel(fn, inner)
+    return wrap
+
+
+def _compile() -> None:
+    """Replace every kernel in this module by its numba dispatcher (machine code from the on-disk cache, or
+    compiled now); kernels call each other through the module globals, so compiled code calls compiled code."""
+    g = globals()
+    with _LOCK:
+        if g["prange"] is not range:
+            return
+        import numba
+
+        for name, (fn, options) in _KERNELS.items():
+            g[name] = numba.njit(cache=True, nogil=True, **options)(fn)
+        g["prange"] = numba.prange
+
+
+@_kernel(inner=True)
 def _lanes(cost):
     """Bounds ``(LANES + 1,)`` cutting items ``0..len(cost)`` into contiguous runs of about equal total ``cost``
     (contiguous, not round-robin: neighbouring groups share cache lines of the output arrays)."""
@@ -35,7 +90,7 @@ def _lanes(cost):
     return out
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@_kernel(parallel=True)
 def box_iou_blocks(dt_box, gt_box, gt_crowd, blk_d0, blk_d1, blk_g0, blk_g1, blk_off, out):
     """Fill ``out`` with the IoU of every (dt, gt) pair of every block (boxes ``x, y, w, h``).
 
@@ -44,12 +99,12 @@ def box_iou_blocks(dt_box, gt_box, gt_crowd, blk_d0, blk_d1, blk_g0, blk_g1, blk
     Blocks run in parallel lanes (see ``LANES``).
     """
     bounds = _lanes((blk_d1 - blk_d0) * (blk_g1 - blk_g0) + 1)
-    for p in numba.prange(LANES):
+    for p in prange(LANES):
         for b in range(bounds[p], bounds[p + 1]):
             _iou_block(dt_box, gt_box, gt_crowd, blk_d0[b], blk_d1[b], blk_g0[b], blk_g1[b], blk_off[b], out)
 
 
-@numba.njit(cache=True, nogil=True)
+@_kernel(inner=True)
 def _iou_block(dt_box, gt_box, gt_crowd, d0, d1, g0, g1, off, out):
     ncols = g1 - g0
     for d in range(d0, d1):
@@ -78,7 +133,7 @@ def _iou_block(dt_box, gt_box, gt_crowd, d0, d1, g0, g1, off, out):
             out[row + (g - g0)] = o
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@_kernel(parallel=True)
 def greedy_match(grp_d0, grp_d1, grp_g0, grp_g1, grp_blk, blk_d0, blk_g0, blk_ncols, blk_off, ious,
                  gt_crowd, gt_ignore, dt_outside, gt_counts, thresholds,
                  dt_match, dt_ignore, dt_tp, gt_match, dt_iou, store_iou):
@@ -103,7 +158,7 @@ def greedy_match(grp_d0, grp_d1, grp_g0, grp_g1, grp_blk, blk_d0, blk_g0, blk_nc
         widest = max(widest, (grp_d1[k] - grp_d0[k]) * (grp_g1[k] - grp_g0[k]))
         tallest = max(tallest, grp_d1[k] - grp_d0[k])
     bounds = _lanes((grp_d1 - grp_d0) * (grp_g1 - grp_g0 + 2) + 1)
-    for p in numba.prange(LANES):
+    for p in prange(LANES):
         cand = np.empty(widest, np.int64)
         cand_end = np.empty(tallest, np.int64)
         for k in range(bounds[p], bounds[p + 1]):
@@ -113,7 +168,7 @@ def greedy_match(grp_d0, grp_d1, grp_g0, grp_g1, grp_blk, blk_d0, blk_g0, blk_nc
                          dt_match, dt_ignore, dt_tp, gt_match, dt_iou, store_iou, cand, cand_end)
 
 
-@numba.njit(cache=True, nogil=True)
+@_kernel(inner=True)
 def _match_group(d0, d1, g0, g1, bd0, bg0, ncols, off, ious, gt_crowd, gt_ignore, dt_outside, gt_counts,
                  thresholds, lo, dt_match, dt_ignore, dt_tp, gt_match, dt_iou, store_iou, cand, cand_end):
     """``greedy_match`` of one group (its rows only: groups write disjoint entries, so they run in parallel).
@@ -173,7 +228,7 @@ def _match_group(d0, d1, g0, g1, bd0, bg0, ncols, off, ious, gt_crowd, gt_ignore
                 dt_tp[a, t, d] = counted and not ig
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@_kernel(parallel=True)
 def accumulate(order, cat_start, dt_rank, dt_tp, dt_ignore, npig, has_any, max_dets, rec_thrs,
                precision, recall):
     """pycocotools' ``accumulate``: 101-point interpolated precision and final recall per (t, k, a, m).
@@ -204,7 +259,7 @@ def accumulate(order, cat_start, dt_rank, dt_tp, dt_ignore, npig, has_any, max_d
         k = item // n_thr
         cost[item] = (cat_start[k + 1] - cat_start[k]) + 1
     bounds = _lanes(cost)
-    for p in numba.prange(LANES):
+    for p in prange(LANES):
         rank = np.empty(longest, np.int64)
         code = np.empty(longest, np.int8)
         rc = np.empty(longest)
@@ -216,7 +271,7 @@ def accumulate(order, cat_start, dt_rank, dt_tp, dt_ignore, npig, has_any, max_d
                                 rec_thrs, precision, recall, rank, code, rc, pr)
 
 
-@numba.njit(cache=True, nogil=True)
+@_kernel(inner=True)
 def _accumulate_one(k, t, order, cat_start, dt_rank, dt_tp, dt_ignore, npig, max_dets, rec_thrs,
                     precision, recall, rank, code, rc, pr):
     """``accumulate`` for category ``k`` at threshold ``t`` (every area range and maxDets); scratch arrays given.
@@ -258,7 +313,7 @@ def _accumulate_one(k, t, order, cat_start, dt_rank, dt_tp, dt_ignore, npig, max
                 precision[t, r, k, a, mi] = pr[i] if i < tp else 0.0
 
 
-@numba.njit(cache=True, nogil=True)
+@_kernel()
 def overlap_stats(grp_d0, grp_d1, grp_g0, grp_g1, grp_blk, blk_d0, blk_g0, blk_ncols, blk_off, ious,
                   img_g0, img_g1, best_same, best_other):
     """Per prediction: highest IoU with any label of its own class and with any label of another class.
@@ -287,7 +342,7 @@ def overlap_stats(grp_d0, grp_d1, grp_g0, grp_g1, grp_blk, blk_d0, blk_g0, blk_n
             best_other[d] = other
 
 
-@numba.njit(cache=True, nogil=True)
+@_kernel()
 def cross_class_match(img_d0, img_d1, img_g0, img_g1, blk_off, ious, dt_order, dt_free, gt_free,
                       dt_cat, gt_cat, threshold, out_gt):
     """Second greedy pass of the detection confusion matrix, per image.

@@ -163,6 +163,8 @@ class Matcher:
                 "max_iou_same_class": self.best_same, "max_iou_other_class": self.best_other}
         if not keep.all():
             cols = {k: v[keep] for k, v in cols.items()}
+        # fp_reason stays an object column (None / reason): pandas would convert 2M strings to Arrow (seconds)
+        cols["fp_reason"] = pd.Series(cols["fp_reason"], dtype=object, copy=False)
         preds = pd.DataFrame(cols, copy=False)
 
         # labels: the kept predictions that matched them (last write wins = lowest score, like pycocotools)
