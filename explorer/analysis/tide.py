@@ -30,11 +30,10 @@ a class left with no labels counts as AP 0 if it still has predictions and drops
 """
 from __future__ import annotations
 
-import threading
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -84,44 +83,48 @@ class ErrorCost:
                 "iou_threshold": float(self.iou_threshold), "background_threshold": float(self.background_threshold)}
 
 
-# ---- IoU pairs of the matcher's image blocks -------------------------------------------------------------------------
-_PAIRS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
+# ---- best overlaps per prediction, over the matcher's image blocks ------------------------------------------------------
+@numba.njit(cache=True, nogil=True)
+def _best_overlaps(blk_d0, blk_d1, blk_g0, blk_g1, blk_off, ious, d_cat, g_cat, g_live, g_used, best, arg):
+    """For every prediction row ``d`` of every image block, over the labels ``g`` of its image with ``g_live``:
+    ``best[j, d]`` / ``arg[j, d]`` = the highest IoU and the first label row reaching it (-1 / -1 with none) for
+    j = 0 same class, 1 other class, 2 same class and taken (``g_used``), 3 any. IoU of (d, g) in a block:
+    ``ious[off + (d - d0) * ncols + (g - g0)]`` (``explorer.evaluation.kernels``)."""
+    for b in range(blk_d0.shape[0]):
+        d0 = blk_d0[b]
+        g0 = blk_g0[b]
+        ncols = blk_g1[b] - g0
+        off = blk_off[b]
+        for d in range(d0, blk_d1[b]):
+            row = off + (d - d0) * ncols - g0
+            for g in range(g0, blk_g1[b]):
+                if not g_live[g]:
+                    continue
+                v = ious[row + g]
+                if d_cat[d] == g_cat[g]:
+                    if v > best[0, d]:
+                        best[0, d] = v
+                        arg[0, d] = g
+                    if g_used[g] and v > best[2, d]:
+                        best[2, d] = v
+                        arg[2, d] = g
+                elif v > best[1, d]:
+                    best[1, d] = v
+                    arg[1, d] = g
+                if v > best[3, d]:
+                    best[3, d] = v
+                    arg[3, d] = g
 
 
-def _pairs(matcher) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(pair_d, pair_g, iou)``: every (prediction row, label row) of one image in the matcher's layout, flat,
-    ``pair_d`` non-decreasing (blocks are images in order, each ``d``-major). Computed once per matcher."""
-    with _LOCK:
-        if matcher in _PAIRS:
-            return _PAIRS[matcher]
+def best_overlaps(matcher, g_live: np.ndarray, g_used: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(best, arg)`` of shape (4, n_predictions) in the matcher's layout order (``_best_overlaps``): one compiled
+    pass over the IoUs the matcher already holds (every label x prediction pair of an image)."""
     lay = matcher.layout
-    nd = lay.blk_d1 - lay.blk_d0
-    ng = lay.blk_g1 - lay.blk_g0
-    sizes = nd * ng
-    blk = np.repeat(np.arange(len(sizes)), sizes)
-    local = np.arange(int(sizes.sum()), dtype=np.int64) - lay.blk_off[blk]
-    ncols = ng[blk]
-    pair_d = lay.blk_d0[blk] + local // np.maximum(ncols, 1)
-    pair_g = lay.blk_g0[blk] + local % np.maximum(ncols, 1)
-    out = (pair_d, pair_g, lay.ious)
-    with _LOCK:
-        _PAIRS[matcher] = out
-    return out
-
-
-def _segment_best(pair_d: np.ndarray, pair_g: np.ndarray, values: np.ndarray, n_dt: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per prediction row: the highest ``values`` over its pairs (-1 with none) and the first label row reaching
-    it (-1). ``values`` is -1 on pairs that do not count; ``pair_d`` must be non-decreasing."""
-    best = np.full(n_dt, -1.0)
-    arg = np.full(n_dt, -1, np.int64)
-    if len(pair_d) == 0:
-        return best, arg
-    starts = np.flatnonzero(np.r_[True, pair_d[1:] != pair_d[:-1]])
-    best[pair_d[starts]] = np.maximum.reduceat(values, starts)
-    hit = np.flatnonzero((values == best[pair_d]) & (values >= 0))
-    first = hit[np.r_[True, pair_d[hit][1:] != pair_d[hit][:-1]]] if len(hit) else hit
-    arg[pair_d[first]] = pair_g[first]
+    n_dt = len(lay.dt_rows)
+    best = np.full((4, n_dt), -1.0)
+    arg = np.full((4, n_dt), -1, np.int64)
+    _best_overlaps(lay.blk_d0, lay.blk_d1, lay.blk_g0, lay.blk_g1, lay.blk_off, lay.ious, lay.dt_cat, lay.gt_cat,
+                   np.ascontiguousarray(g_live), np.ascontiguousarray(g_used), best, arg)
     return best, arg
 
 
@@ -142,10 +145,16 @@ def class_aps(k: np.ndarray, score: np.ndarray, tp: np.ndarray, n_labels: np.nda
     if keep is not None:
         by_score = by_score[keep[by_score]]
     ks = k[by_score].astype(np.int32 if n_cat > np.iinfo(np.int16).max else np.int16)
-    within = np.argsort(ks, kind="stable")  # small integers: radix sort
-    order = by_score[within]
-    cat_start = np.searchsorted(ks[within], np.arange(n_cat + 1), "left")
-    counts = np.diff(cat_start)
+    order = by_score[np.argsort(ks, kind="stable")]  # small integers: radix sort
+    return _aps_in_order(order, k, tp, n_labels, rec_thrs)
+
+
+def _aps_in_order(order: np.ndarray, k: np.ndarray, tp: np.ndarray, n_labels: np.ndarray, rec_thrs: np.ndarray) -> np.ndarray:
+    """``class_aps`` given the data points to count in per-class order (``order``: class-major, descending score)."""
+    n_cat = len(n_labels)
+    counts = np.bincount(k[order], minlength=n_cat)
+    cat_start = np.zeros(n_cat + 1, np.int64)
+    np.cumsum(counts, out=cat_start[1:])
     npig = np.asarray(n_labels, np.int64)[:, None]
     precision = -np.ones((1, len(rec_thrs), n_cat, 1, 1))
     recall = -np.ones((1, n_cat, 1, 1))
@@ -186,6 +195,7 @@ class _State:
     base_aps: np.ndarray
     rec_thrs: np.ndarray = field(default_factory=lambda: REC_THRESHOLDS)
     by_score: np.ndarray | None = None  # argsort(-score, stable), made on first use
+    by_class: np.ndarray | None = None  # the points in per-class order (class, then descending score)
 
     def fixed_aps(self, fix_dp: np.ndarray | None = None, drop_labels: np.ndarray | None = None,
                   remove_dp: np.ndarray | None = None) -> np.ndarray:
@@ -194,8 +204,9 @@ class _State:
         k, tp, keep = self.k, self.tp, np.ones(len(self.k), bool)
         if fix_dp is not None and fix_dp.any():
             moved = fix_dp & (self.fix_k >= 0)
-            k = np.where(moved, self.fix_k, k)
-            tp = tp | moved
+            if moved.any():
+                k = np.where(moved, self.fix_k, k)
+                tp = tp | moved
             keep &= ~(fix_dp & ~moved)
         if remove_dp is not None:
             keep &= ~remove_dp
@@ -204,6 +215,9 @@ class _State:
             n = n - np.bincount(self.lab_k[drop_labels], minlength=len(n))
         if self.by_score is None:
             self.by_score = np.argsort(-self.score, kind="stable")
+            self.by_class = self.by_score[np.argsort(self.k[self.by_score], kind="stable")]
+        if k is self.k:  # no prediction changed class: the kept points in the base order are already in order
+            return _aps_in_order(self.by_class[keep[self.by_class]], k, tp, n, self.rec_thrs)
         return class_aps(k, self.score, tp, n, self.rec_thrs, by_score=self.by_score, keep=keep)
 
     def delta(self, kind: str, dp_in: np.ndarray | None = None, lab_in: np.ndarray | None = None) -> tuple[float, np.ndarray]:
@@ -270,13 +284,7 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     lab_live = in_g & ~lab["ignored"].to_numpy(bool)
 
     # best IoUs per prediction over the non-crowd labels of the selection (tidecv's ex.gt matrices)
-    pair_d, pair_g, iou = _pairs(matcher)
-    ok = lab_live[pair_g]
-    same = d_cat[pair_d] == g_cat[pair_g]
-    iou_s, arg_s = _segment_best(pair_d, pair_g, np.where(ok & same, iou, -1.0), n_dt)
-    iou_o, arg_o = _segment_best(pair_d, pair_g, np.where(ok & ~same, iou, -1.0), n_dt)
-    iou_u, arg_u = _segment_best(pair_d, pair_g, np.where(ok & same & used[pair_g], iou, -1.0), n_dt)
-    iou_a, arg_a = _segment_best(pair_d, pair_g, np.where(ok, iou, -1.0), n_dt)
+    (iou_s, iou_o, iou_u, iou_a), (arg_s, arg_o, arg_u, arg_a) = best_overlaps(matcher, lab_live, used)
     fp = live & ~is_tp
     loc = fp & (iou_s >= b) & (iou_s <= t)
     cls = fp & ~loc & (iou_o >= t)
