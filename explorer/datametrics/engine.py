@@ -35,7 +35,7 @@ import numpy as np
 from explorer.datametrics.pool import IN_PROCESS_BELOW, pool_shape, short_switch_interval, start_pool  # noqa: F401
 from explorer.datametrics.worker import MetricsStats, Plan, install, process  # noqa: F401 (MetricsStats: public API)
 from explorer.errors import ProblemReport, UserError
-from explorer.io.scan import IMAGE_EXTENSIONS, scan_images
+from explorer.io.scan import IMAGE_EXTENSIONS, file_name_errors, scan_images, shown_name
 from explorer.project.paths import safe_join_all
 
 _TABLE_READERS = ("LEVEL_TABLES", "MetricTables", "load_metrics", "metrics_for")
@@ -582,6 +582,11 @@ def _folder_table(images_dir, *, plugins, progress: bool, workers: int | None, c
     metrics, sources = _selected_metrics(plugins)
     metrics = [m for m in metrics if m.is_frame]
     stats = MetricsStats(images=len(names))
+    bad = dict(file_name_errors(names))  # a name no table can store (not UTF-8, control characters): that file only
+    for i, error in bad.items():
+        stats.problems.add(str(folder / shown_name(names[i], quoted=False)), shown_name(names[i]),
+                           f"{error}; not measured", "bad_file_name")
+    names = [n for i, n in enumerate(names) if i not in bad] if bad else names
     if cache_dir is not None:
         from explorer.datametrics.cache import MetricCache
         from explorer.project.lock import project_lock

@@ -27,7 +27,7 @@ import numpy as np
 from explorer.errors import ProblemReport, UserError
 from explorer.io import records
 from explorer.io.coco_segmentation import MAX_COORD
-from explorer.io.jsonfile import load_json
+from explorer.io.jsonfile import load_json, report_duplicate_keys
 
 
 @dataclass
@@ -111,12 +111,13 @@ def _boxes(df, *, is_pred: bool) -> Boxes:
         score=df["score"].to_numpy(np.float64) if is_pred else np.full(n, np.nan), segm=segm)
 
 
-def _results_records(predictions) -> tuple[list, str]:
+def _results_records(predictions, report: ProblemReport) -> tuple[list, str]:
     source = "predictions"
     if isinstance(predictions, (str, Path)):
         source = str(predictions)
         predictions = read_json(predictions, "predictions")
     if isinstance(predictions, dict) and isinstance(predictions.get("annotations"), list):
+        report_duplicate_keys(predictions, source, report)
         predictions = predictions["annotations"]
     if not isinstance(predictions, (list, tuple)):
         raise UserError(f"{source}: COCO results must be a list of objects (or a dataset with 'annotations')")
@@ -126,16 +127,17 @@ def _results_records(predictions) -> tuple[list, str]:
 def _add_results(data: "EvalData", images: "pd.DataFrame", predictions) -> None:
     """Parse COCO results for ``data``'s images into ``data.predictions`` (categories not in the ground truth
     are kept and noted: evaluated only when asked for, like pycocotools' ``catIds``)."""
-    results, source = _results_records(predictions)
+    results, source = _results_records(predictions, data.problems)
     table = records.parse_results(results, source, images, data.problems)
     data.problems.kept["predictions"] = len(table)
     data.predictions = _boxes(table, is_pred=True)
     preds = data.predictions
     unknown = ~np.isin(preds.category_id, data.category_ids)
     for c in np.unique(preds.category_id[unknown]):
-        data.problems.add(source, f"category_id {int(c)}", f"{int(unknown[preds.category_id == c].sum())} "
-                          "prediction(s) of a category that is not in the ground truth (kept, not evaluated)",
-                          "unknown_category")
+        rows = preds.ids[unknown & (preds.category_id == c)] - 1  # pred_id = position + 1
+        shown = ", ".join(f"results[{p}]" for p in rows[:20].tolist()) + (f" and {len(rows) - 20} more" if len(rows) > 20 else "")
+        data.problems.add(source, f"category_id {int(c)}", f"{len(rows)} prediction(s) of a category that is not in "
+                          f"the ground truth (kept, not evaluated): {shown}", "unknown_category")
 
 
 def from_coco(gt, predictions, *, iou_type: str) -> EvalData:
@@ -152,6 +154,7 @@ def from_coco(gt, predictions, *, iou_type: str) -> EvalData:
     if gt.get("annotations") is not None and not isinstance(gt["annotations"], list):
         raise UserError(f"{source}: 'annotations' must be a list")
     report = ProblemReport()
+    report_duplicate_keys(gt, source, report)
     parsed = records.parse_ground_truth(gt, source, report)
     report.kept.update({"images": len(parsed.images), "categories": len(parsed.categories),
                         "labels": len(parsed.labels)})

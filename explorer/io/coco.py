@@ -21,7 +21,8 @@ import pandas as pd
 from explorer.project import schema
 from explorer.errors import ProblemReport, UserError
 from explorer.io.images import attach_image_files
-from explorer.io.jsonfile import load_json
+from explorer.io.scan import file_name_error
+from explorer.io.jsonfile import load_json, report_duplicate_keys
 from explorer.io import records
 from explorer.io.coco_segmentation import to_json_text
 from explorer.io.validate import describe, json_kind
@@ -59,7 +60,9 @@ def read_images(items: list, file: str, images_root: Path | None, report: Proble
     no_name = parsed["file_name"].isna().to_numpy()
     for k in np.flatnonzero(no_name):
         given = items[int(parsed["pos"].iat[k])].get("file_name")
-        report.add(file, names[k], f"'file_name' must be a non-empty string, got {describe(given)}", "bad_image")
+        why = (file_name_error(given) if type(given) is str and given else None) or \
+            f"'file_name' must be a non-empty string, got {describe(given)}"
+        report.add(file, names[k], why, "bad_image")
         rejected[int(parsed["image_id"].iat[k])] = names[k]
     images = parsed[~no_name].drop(columns=["pos"]).reset_index(drop=True)
     names = [n for n, bad in zip(names, no_name) if not bad]
@@ -85,9 +88,10 @@ def read_coco_labels(path: str | Path, *, images_root: Path | None, report: Prob
     """
     file = str(path)
     data = load_json(path, what="labels")
-    if type(data) is not dict:
+    if not isinstance(data, dict):  # (a dict, or jsonfile.DuplicateKeys)
         hint = " (this looks like a results file: pass it with --predictions)" if type(data) is list else ""
         raise UserError(f"{file}: expected a COCO object with 'images', 'annotations' and 'categories', got {json_kind(data)}{hint}")
+    report_duplicate_keys(data, file, report)
     categories = records.parse_categories(_list_section(data, "categories", file, report, required=True), file, report)
     images, rejected = read_images(_list_section(data, "images", file, report, required=True), file, images_root, report)
     labels = read_annotations(_list_section(data, "annotations", file, report, required=False), file, images,

@@ -24,7 +24,7 @@ import pandas as pd
 from explorer.project import schema
 from explorer.errors import ProblemReport, UserError
 from explorer.io import records
-from explorer.io.jsonfile import load_json
+from explorer.io.jsonfile import load_json, report_duplicate_keys
 from explorer.io.coco_segmentation import to_json_text
 from explorer.io.validate import json_kind
 
@@ -43,7 +43,8 @@ def image_key_map(images: pd.DataFrame) -> dict[str, int]:
 def _results_list(data, file: str, report: ProblemReport) -> list:
     if type(data) is list:
         return data
-    if type(data) is dict and type(data.get("annotations")) is list:
+    if isinstance(data, dict) and type(data.get("annotations")) is list:
+        report_duplicate_keys(data, file, report)
         report.warn(file, "annotations", "results given as a COCO object; its 'annotations' list is read as the results", "results_in_object")
         return data["annotations"]
     raise UserError(f"{file}: expected a COCO results list [{{image_id, category_id, bbox, score}}, ...], got {json_kind(data)}")

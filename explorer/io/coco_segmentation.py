@@ -70,7 +70,8 @@ def normalise_segmentation(seg, height: float, width: float):
             except UnicodeDecodeError:
                 return None, "RLE segmentation 'counts' bytes are not ASCII"
         if type(counts) is str:
-            return {"size": size, "counts": counts}, None
+            err = compressed_rle_error(counts, size[0] * size[1])
+            return (None, err) if err else ({"size": size, "counts": counts}, None)
         if isinstance(counts, _SEQ) and all(is_int(v) and v >= 0 for v in counts):
             counts = [int(v) for v in counts]
             if sum(counts) != size[0] * size[1]:
@@ -79,6 +80,47 @@ def normalise_segmentation(seg, height: float, width: float):
         return None, (f"RLE segmentation needs 'counts' (a string or a list of non-negative integers), "
                       f"got {describe(counts)}")
     return None, f"segmentation must be a polygon list or an RLE dict, got {describe(seg)}"
+
+
+def compressed_rle_error(counts: str, n_pixels: int) -> str | None:
+    """Why ``counts`` is not a compressed COCO RLE of ``n_pixels`` pixels, or None when it is.
+
+    pycocotools' ``rleFrString`` decodes ANY string (it never fails: garbage becomes a mask with an area), so the
+    string is decoded here first, vectorised: characters ``'0'..'o'`` (6 bits: value ``c - 48``), a number is a
+    run of characters whose bit 0x20 says "more follows", 5 bits each, low bits first, bit 0x10 of its last
+    character the sign; from the fourth number on, each is a delta to the number two before it (runs ``x[m] +
+    c[m-2]``, i.e. cumulative sums over odd and over even positions from 2). Valid: every run ``>= 0`` and the
+    runs sum to ``height * width``.
+    """
+    if not counts.isascii():
+        return "RLE segmentation 'counts' is not a COCO compressed RLE string (non-ASCII characters)"
+    b = np.frombuffer(counts.encode("ascii"), np.uint8).astype(np.int64) - 48
+    bad = np.flatnonzero((b < 0) | (b > 63))
+    if len(bad):
+        return (f"RLE segmentation 'counts' is not a COCO compressed RLE string (character {counts[bad[0]]!r} at "
+                f"position {bad[0]})")
+    if len(b) == 0:
+        return None if n_pixels == 0 else f"RLE segmentation 'counts' is empty, expected runs over {n_pixels} pixels"
+    more = (b & 0x20) != 0
+    if more[-1]:
+        return "RLE segmentation 'counts' ends inside a number (truncated compressed RLE string)"
+    ends = np.flatnonzero(~more)
+    starts = np.r_[0, ends[:-1] + 1]
+    k = np.arange(len(b)) - np.repeat(starts, ends - starts + 1)
+    if k.max() > 11:  # 12 characters = 60 bits: no run of any image is that long
+        return "RLE segmentation 'counts' holds a number too long for any image"
+    x = np.add.reduceat((b & 0x1F) << (5 * k), starts)
+    negative = (b[ends] & 0x10) != 0
+    x = np.where(negative, x | (np.int64(-1) << (5 * (k[ends] + 1))), x)
+    runs = x.copy()
+    runs[1::2] = np.cumsum(x[1::2])
+    runs[2::2] = np.cumsum(x[2::2])
+    if (runs < 0).any():
+        return "RLE segmentation 'counts' decodes to a negative run length (not a COCO compressed RLE string)"
+    total = int(runs.sum())
+    if total != n_pixels:
+        return f"compressed RLE counts decode to {total} pixels, expected height*width = {n_pixels}"
+    return None
 
 
 def segmentation_error(seg, height: float, width: float) -> str | None:

@@ -13,6 +13,7 @@ symlinks with ``explorer.project.paths.safe_join_all`` and report a file that la
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +23,7 @@ import pandas as pd
 from PIL import Image
 
 from explorer.errors import ProblemReport, UserError
-from explorer.io.scan import scan_images
+from explorer.io.scan import file_name_errors, scan_images, shown_name
 from explorer.io.splits import assign_splits
 from explorer.project.paths import safe_join, safe_join_all
 
@@ -41,14 +42,36 @@ def image_folder(path: str | Path) -> Path:
 
 def files_inside(folder: Path, names: list[str], report: ProblemReport) -> list[tuple[str, Path]]:
     """``(name, resolved path)`` of each of ``names`` (relative to ``folder``) whose file stays inside ``folder``
-    once symlinks are resolved, in order; each other one is an ``unsafe_file_name`` problem and is never read."""
+    once symlinks are resolved, in order; each other one is an ``unsafe_file_name`` problem and is never read,
+    and so is a name that cannot be a ``file_name`` (``file_name_error``) and an entry that is no regular file
+    (a FIFO, a broken or looping symlink: ``unreadable_file``)."""
     kept = []
+    bad = dict(file_name_errors(names))
+    if bad:
+        for i, err in bad.items():
+            report.add(str(Path(folder) / shown_name(names[i], quoted=False)), shown_name(names[i]),
+                       f"{err}; the file is not read", "bad_file_name")
+        names = [n for i, n in enumerate(names) if i not in bad]
     for name, path in zip(names, safe_join_all(folder, names)):
         if isinstance(path, UserError):
             report.add(str(Path(folder) / name), name, f"{path}; the file is not read", "unsafe_file_name")
+        elif (why := _not_regular(path, Path(folder) / name)) is not None:
+            report.add(str(Path(folder) / name), name, f"{why}; the file is not read", "unreadable_file")
         else:
             kept.append((name, path))
     return kept
+
+
+def _not_regular(path: Path, given: Path) -> str | None:
+    """Why ``path`` (``given`` resolved) is not a regular file one may open (a FIFO would block its reader
+    forever), or None."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "a broken symlink (its target does not exist)" if os.path.islink(given) else "no such file"
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    return None if stat.S_ISREG(mode) else "not a regular file (a FIFO, device, socket or folder)"
 
 
 def scan_images_inside(root: Path, report: ProblemReport) -> list[str]:
@@ -136,7 +159,13 @@ def attach_image_files(images: pd.DataFrame, root: Path | None, report: ProblemR
         file = (lambda name: lambda i: name)(file)
     ok = np.ones(n, dtype=bool)
     paths: list[Path | None] = [None] * n
-    for i, name in enumerate(images["file_name"].tolist()):
+    names = images["file_name"].tolist()
+    bad_names = dict(file_name_errors(names))
+    for i, name in enumerate(names):
+        if i in bad_names:
+            report.add(file(i), record(i), f"{bad_names[i]}; the record is skipped", "bad_file_name")
+            ok[i] = False
+            continue
         try:
             paths[i] = checked_path(root, name)
         except UserError as e:

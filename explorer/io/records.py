@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from explorer.errors import ProblemReport
+from explorer.io.jsonfile import DuplicateKeys
 from explorer.io.coco_segmentation import mask_area, mask_bbox, normalise_segmentation
 from explorer.io.validate import check_boxes, check_scores, describe, is_int, is_number
 
@@ -175,13 +176,18 @@ def _take(values: list, keep: np.ndarray) -> list:
 
 
 def _dicts(items: list, section: str, file: str, report: ProblemReport) -> tuple[list[dict], np.ndarray]:
-    """The dict records of ``items`` and their positions; the others are reported (``wrong_type``)."""
+    """The dict records of ``items`` and their positions; the others are reported (``wrong_type``), and so is a
+    record giving a key twice (``jsonfile.DuplicateKeys``: which value is meant is ambiguous)."""
     if set(map(type, items)) <= {dict}:
         return items, np.arange(len(items), dtype=np.int64)
-    pos = [i for i, r in enumerate(items) if isinstance(r, dict)]
+    pos = [i for i, r in enumerate(items) if isinstance(r, dict) and type(r) is not DuplicateKeys]
     if len(pos) != len(items):
         for i, r in enumerate(items):
-            if not isinstance(r, dict):
+            if type(r) is DuplicateKeys:
+                twice = ", ".join(f"'{k}' {len(v) + 1} times" for k, v in r.later.items())
+                report.add(file, record_name(section, i), f"gives {twice}; which value is meant is ambiguous, so "
+                           "the record is skipped", "duplicate_key")
+            elif not isinstance(r, dict):
                 report.add(file, record_name(section, i), f"must be a JSON object, got {describe(r)}", "wrong_type")
         return [items[i] for i in pos], np.array(pos, dtype=np.int64)
     return items, np.arange(len(items), dtype=np.int64)
@@ -247,6 +253,24 @@ def _size_column(recs: list, key: str) -> tuple[np.ndarray, list]:
     return np.where(good, vals, np.nan), err
 
 
+def _storable(names: list) -> list:
+    """``names`` with None for a str no table can store (a JSON lone surrogate, ``"\\ud800"``): no name at all.
+    One encode of the whole column when every name is fine (the usual case)."""
+    try:
+        "".join(n for n in names if n is not None).encode("utf-8")
+        return names
+    except UnicodeEncodeError:
+        return [n if n is not None and _encodes(n) else None for n in names]
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def parse_images(items: list, file: str, report: ProblemReport) -> pd.DataFrame:
     """``image_id, file_name, width, height, size_error, pos``: one row per image record with a unique
     integer id (duplicates: first kept). ``width``/``height`` are NaN when absent or unusable (``size_error``
@@ -262,7 +286,7 @@ def parse_images(items: list, file: str, report: ProblemReport) -> pd.DataFrame:
     fnames = [recs[i].get("file_name") for i in keep]
     return pd.DataFrame({
         "image_id": pd.Series(ids[keep], dtype="int64"),
-        "file_name": [f.replace("\\", "/") if type(f) is str and f else None for f in fnames],
+        "file_name": _storable([f.replace("\\", "/") if type(f) is str and f else None for f in fnames]),
         "width": w[keep], "height": h[keep],
         "size_error": ["; ".join(e for e in (w_err[i], h_err[i]) if e) or None for i in keep],
         "pos": pos[keep]})

@@ -9,6 +9,9 @@ Rules:
 
 - recursive; ``file_name`` = path relative to the root, ``/``-separated on every OS;
 - an image is a regular file (or a symlink to one) whose extension, in any case, is in ``IMAGE_EXTENSIONS``;
+  an entry with such a name that is no regular file (a dangling or looping symlink, a FIFO, a socket, a device)
+  is listed too, so that whoever reads it names it as a problem (readers check for a regular file before they
+  open anything: a FIFO would block) instead of the scan dropping it without a word;
 - hidden entries are skipped: a file or folder whose name starts with ``.`` (``.ipynb_checkpoints/``,
   macOS ``._a.jpg`` resource forks, ``.thumbnails/``) is never an image of the project;
 - symlinked *folders* are not followed (a link loop or a link to ``/`` would scan without end); symlinked files
@@ -27,6 +30,8 @@ from pathlib import Path
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 
 _DIGITS = re.compile(r"(\d+)")
+#: characters no file name of a project may hold (a NUL ends a path for the OS; the others are never typed)
+CONTROL_CHARS = frozenset(map(chr, [*range(32), 127]))
 
 
 def natural_key(text: str) -> tuple:
@@ -65,10 +70,57 @@ def _walk(root: str | Path, accept) -> list[str]:
                 continue
             if entry.is_dir(follow_symlinks=False):
                 stack.append((prefix + entry.name + "/", entry.path))
-            elif accept(entry.name) and entry.is_file():  # follows a symlink: a dangling link is no file
+            elif accept(entry.name) and _listed(entry):
                 found.append(prefix + entry.name)
     found.sort(key=natural_key)
     return found
+
+
+def file_name_error(name: str) -> str | None:
+    """Why ``name`` cannot be a project's ``file_name``, or None: it must be text a table can store (UTF-8:
+    a name the file system gave as undecodable bytes, or a JSON lone surrogate, is not), without control
+    characters (``CONTROL_CHARS``), each part at most 255 bytes and the whole at most 4,096 (the file system's
+    limits: no file can have a longer name)."""
+    try:
+        size = [len(part.encode("utf-8")) for part in name.split("/")]
+    except UnicodeEncodeError:
+        return f"file name {shown_name(name)} is not valid UTF-8 text (rename the file)"
+    if not CONTROL_CHARS.isdisjoint(name):
+        return f"file name {shown_name(name)} contains a control character"
+    if max(size) > 255 or sum(size) > 4096:
+        return f"file name {shown_name(name)} is longer than a file system allows (255 bytes a part, 4,096 in all)"
+    return None
+
+
+def file_name_errors(names: list[str]) -> list[tuple[int, str]]:
+    """``[(index, file_name_error)]`` of the bad ones among ``names``; one pass over the joined text when all are
+    short, valid and free of control characters (the usual case)."""
+    joined = "".join(names)
+    try:
+        joined.encode("utf-8")
+        if CONTROL_CHARS.isdisjoint(joined) and max(map(len, names), default=0) <= 63:  # 63 chars <= 252 bytes
+            return []
+    except UnicodeEncodeError:
+        pass
+    return [(i, e) for i, n in enumerate(names) if (e := file_name_error(n))]
+
+
+def shown_name(name: str, *, quoted: bool = True) -> str:
+    """``name`` as printable ASCII for a message (escapes for undecodable bytes and control characters; a long
+    name shortened in the middle)."""
+    text = ascii(name) if quoted else ascii(name)[1:-1]
+    return text if len(text) <= 80 else text[:60] + "…" + text[-15:]
+
+
+def _listed(entry: os.DirEntry) -> bool:
+    """Every entry that is not a folder: a regular file, a symlink to one, a symlink that cannot be followed
+    (dangling, a loop), a FIFO, socket or device — listed so that its reader names it (every reader checks for a
+    regular file before opening: ``explorer.io.images.files_inside`` / ``read_size``, the metrics worker), never
+    dropped without a word. A symlink to a folder is not listed (nor followed)."""
+    try:
+        return not entry.is_dir()  # follows a symlink
+    except OSError:  # a link loop: it cannot be followed
+        return True
 
 
 def scan_images(root: str | Path) -> list[str]:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from explorer.errors import ProblemReport, UserError
+from explorer.io.scan import CONTROL_CHARS
 
 
 def _text_lines(path: Path) -> list[str]:
@@ -148,7 +149,8 @@ def match_names(names, known: list[str]) -> np.ndarray:
     Backslashes count as ``/``. A name matches the known image with the same relative path; else the one known
     image with that base name (``b.png`` finds ``sub/b.png`` when no other folder has a ``b.png``); else the one
     known image with the same path apart from the extension (``a/b.jpg`` finds the mask ``a/b.png`` of a
-    segmentation project without images, ``x`` finds ``x.jpg``). Ambiguous names match nothing.
+    segmentation project without images, ``x`` finds ``x.jpg``). Ambiguous names match nothing, and so does a
+    name holding a control character (no file name has one: ``a.jpg\x07`` is not ``a.jpg``).
     """
     def unique(keys) -> dict[str, int]:
         seen: dict[str, int] = {}
@@ -162,6 +164,8 @@ def match_names(names, known: list[str]) -> np.ndarray:
     out = np.full(len(names), -1, dtype=np.int64)
     for i, name in enumerate(names):
         name = str(name).replace("\\", "/")
+        if not CONTROL_CHARS.isdisjoint(name):
+            continue
         k = exact.get(name)
         if k is None:
             k = by_base.get(name, by_stem.get(_stem(name), -1))
@@ -226,7 +230,7 @@ def class_list(classes) -> list[str] | None:
         if path.suffix.lower() in (".yaml", ".yml"):
             names = _yaml_names(path)
         else:
-            names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+            names = [line.strip() for line in _text_lines(path) if line.strip()]  # UTF-8/16; binary named
     else:
         names = [str(c) for c in classes]
     if not names:

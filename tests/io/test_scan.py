@@ -40,7 +40,10 @@ def test_symlinked_files_are_listed_symlinked_folders_are_not_followed(tmp_path)
     (root / "dangling.png").symlink_to(outside / "gone.png")
     (root / "folder").symlink_to(outside / "deep", target_is_directory=True)
     (root / "loop").symlink_to(root, target_is_directory=True)
-    assert scan_images(root) == ["a.png", "link.png"]
+    (root / "loop_a.png").symlink_to(root / "loop_b.png")
+    (root / "loop_b.png").symlink_to(root / "loop_a.png")
+    # a link that cannot be followed is listed: its reader names it (never dropped without a word)
+    assert scan_images(root) == ["a.png", "dangling.png", "link.png", "loop_a.png", "loop_b.png"]
 
 
 def test_missing_root_or_a_file_gives_no_images(tmp_path):
