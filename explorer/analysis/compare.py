@@ -112,9 +112,11 @@ def overlapped(boxes_a: pd.DataFrame, boxes_b: pd.DataFrame, iou_threshold: floa
     b_hit = np.zeros(len(boxes_b), bool)
     if len(boxes_a) == 0 or len(boxes_b) == 0:
         return a_hit, b_hit
-    groups = pd.MultiIndex.from_arrays([np.concatenate([boxes_a["image_id"].to_numpy(np.int64), boxes_b["image_id"].to_numpy(np.int64)]),
-                                        np.concatenate([boxes_a["category_id"].to_numpy(np.int64), boxes_b["category_id"].to_numpy(np.int64)])])
-    codes = pd.factorize(groups)[0]
+    # one int64 key per (image, class): images and classes numbered over both tables
+    img = np.concatenate([boxes_a["image_id"].to_numpy(np.int64), boxes_b["image_id"].to_numpy(np.int64)])
+    cat = np.concatenate([boxes_a["category_id"].to_numpy(np.int64), boxes_b["category_id"].to_numpy(np.int64)])
+    cats = np.unique(cat)
+    codes = np.unique(img, return_inverse=True)[1].reshape(-1).astype(np.int64) * len(cats) + np.searchsorted(cats, cat)
     ca, cb = codes[:len(boxes_a)], codes[len(boxes_a):]
     order_b = np.argsort(cb, kind="stable")
     start = np.searchsorted(cb[order_b], ca, "left")
