@@ -251,3 +251,24 @@ def test_import_refuses_attributions_for_a_task_without_images(tmp_path):
         import_project(tmp_path / "p", task="training", attributions=tmp_path, log=str(log))
     with pytest.raises(UserError, match="must be a folder of attribution maps"):
         import_project(tmp_path / "p", task="classification", attributions=tmp_path / "nope")
+
+
+def test_add_attributions_updates_computed_metrics(tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), np.full((20, 40, 3), 90, np.uint8))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("image,label\na.png,cat\n")
+    out = tmp_path / "proj"
+    assert main(["import", "--task", "classification", "--images", str(images), "--labels", str(labels),
+                 "--out", str(out)]) == 0
+    assert main(["metrics", str(out)]) == 0
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    np.save(maps / "a.npy", np.array([[1.0, 1.0], [0.0, 0.0]]))
+    assert main(["add-attributions", str(out), str(maps)]) == 0
+    assert "data metrics updated" in capsys.readouterr().out
+    from explorer.datametrics.engine import load_metrics
+
+    frame = load_metrics(out).frame
+    assert frame.loc[1, "attribution_entropy"] == 0.5 and frame.loc[1, "attribution_spread"] == 0.25
