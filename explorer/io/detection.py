@@ -115,9 +115,19 @@ def _read_predictions(path, tables: Tables, fmt: str | None, report: ProblemRepo
 
 
 def _report_unlisted_images(root: Path, tables: Tables, labels, report: ProblemReport) -> None:
-    """Image files under ``root`` the label file does not list are not imported: say so, one per file."""
+    """Image files under ``root`` the label file does not list are not imported: say so, one per file. When
+    the folder holds none of the listed images at all, it is not the folder these labels describe: a
+    ``UserError`` paragraph (nothing is written)."""
     listed = set(tables.images["file_name"].astype(str))
-    for name in scan_images(root):
+    on_disk = scan_images(root)
+    if listed and not listed.intersection(on_disk):
+        examples = ", ".join(sorted(listed)[:3])
+        found = ", ".join(on_disk[:3]) or "no image file"
+        raise UserError(f"nothing of --images {root} matches --labels {labels}: none of the {len(listed)} image(s) "
+                        f"the labels list (e.g. {examples}) is in the folder, which holds {len(on_disk)} other "
+                        f"image file(s) ({found}). File names are matched relative to --images: pass the folder "
+                        "the labels' file_name values are relative to. Nothing was written.")
+    for name in on_disk:
         if name not in listed:
             report.add(str(root), name, f"image file is not listed in {labels}; not imported", "image_not_in_labels")
 

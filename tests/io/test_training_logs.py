@@ -166,3 +166,18 @@ def test_json_array_repeated_key_huge_number_and_infinite_loss(tmp_path):
                    ("record 3", "infinite_value", True)]
     assert "repeats the key 'train_loss'" in report.problems[0].message
     assert log["epoch"].tolist() == [1.0, 4.0] and np.isinf(log["train_loss"].iloc[1])
+
+
+def test_tensorboard_wide_export_and_iteration_based_mmengine(tmp_path):
+    wide = tmp_path / "wide.csv"  # tbparse / a pivoted download: one column per tag
+    wide.write_text("step,train/loss,val/loss,lr\n0,1.0,1.2,0.1\n100,0.5,0.9,0.1\n200,0.3,1.0,0.01\n")
+    log, meta = read_log_with_meta(wide)
+    assert meta["derived"] == {"train_loss": "train/loss", "val_loss": "val/loss"}
+    assert log["train_loss"].tolist() == [1.0, 0.5, 0.3] and log["lr"].tolist() == [0.1, 0.1, 0.01]
+    iters = tmp_path / "scalars.json"  # IterBasedTrainLoop: no epoch, validation 'step' is the iteration
+    iters.write_text('{"lr": 0.01, "loss": 1.0, "iter": 500, "step": 500}\n'
+                     '{"lr": 0.01, "loss": 0.8, "iter": 1000, "step": 1000}\n'
+                     '{"mIoU": 40.1, "aAcc": 80.0, "step": 1000}\n')
+    log = read_log(iters)
+    assert log[["phase", "step"]].values.tolist() == [["train", 500.0], ["train", 1000.0], ["val", 1000.0]]
+    assert np.isnan(log["epoch"]).all()
