@@ -57,6 +57,10 @@ class MatchResult:
     confidence_threshold: float
     category_names: dict[int, str]
     image_ids: np.ndarray
+    # rows of ``predictions`` by descending score (stable), overall and within each class (classes ascending):
+    # scores do not depend on the thresholds, so the Matcher sorts once and every match only filters
+    score_order: np.ndarray | None = None
+    class_score_order: np.ndarray | None = None
 
 
 class Matcher:
@@ -118,6 +122,9 @@ class Matcher:
                          "category_id": dt.category_id[lay.dt_rows], "score": dt.score[lay.dt_rows]}
         self._gt_cols = {"label_id": gt.ids[lay.gt_rows], "image_id": gt.image_id[lay.gt_rows],
                          "category_id": gt.category_id[lay.gt_rows], "iscrowd": self.gt_crowd}
+        score = self._dt_cols["score"]
+        self._score_order = np.argsort(-score, kind="stable")
+        self._class_score_order = np.lexsort((-score, lay.dt_cat))
 
     def assign(self, iou_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw greedy assignment at one threshold: per sorted prediction row the gt row (-1) and the IoU."""
@@ -161,8 +168,11 @@ class Matcher:
         cols = {**self._dt_cols, "is_tp": is_tp, "label_id": label_of,
                 "iou": iou, "fp_reason": _REASON_LOOKUP[code], "ignored": ignored | crowd_match, "rank": lay.dt_rank,
                 "max_iou_same_class": self.best_same, "max_iou_other_class": self.best_other}
+        orders = self._score_order, self._class_score_order
         if not keep.all():
             cols = {k: v[keep] for k, v in cols.items()}
+            pos = np.cumsum(keep) - 1  # row of each kept prediction in the result
+            orders = tuple(pos[o[keep[o]]] for o in orders)
         # fp_reason stays an object column (None / reason): pandas would convert 2M strings to Arrow (seconds)
         cols["fp_reason"] = pd.Series(cols["fp_reason"], dtype=object, copy=False)
         preds = pd.DataFrame(cols, copy=False)
@@ -179,4 +189,5 @@ class Matcher:
                                "pred_id": pd.arrays.IntegerArray(label_pred, ~has_pred), "iou": label_iou, "ignored": self.gt_ignore[0]}, copy=False)
         return MatchResult(predictions=preds, labels=labels, iou_threshold=float(iou_threshold),
                            confidence_threshold=float(confidence_threshold),
-                           category_names=dict(self.data.category_names), image_ids=self.image_list)
+                           category_names=dict(self.data.category_names), image_ids=self.image_list,
+                           score_order=orders[0], class_score_order=orders[1])

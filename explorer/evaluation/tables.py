@@ -50,16 +50,38 @@ def select(match: MatchResult, *, classes=None, image_ids=None) -> tuple[pd.Data
         ids = np.asarray(list(image_ids), dtype=np.int64)
         pm = pm & p["image_id"].isin(ids).to_numpy()
         lm = lm & lab["image_id"].isin(ids).to_numpy()
-    return p[pm], lab[lm], cats
+    # everything selected (the usual case): the match's own frames, not copies of millions of rows
+    return (p if pm.all() else p[pm]), (lab if lm.all() else lab[lm]), cats
 
 
-def _ap_arrays(p: pd.DataFrame, lab: pd.DataFrame, cats: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _sorted_rows(match: MatchResult, p: pd.DataFrame, *, by_class: bool) -> np.ndarray:
+    """Positions of ``p``'s rows (a row subset of ``match.predictions``, index kept) by descending score, stable,
+    within ascending class when ``by_class`` — ``np.lexsort((-score, class))`` / ``argsort(-score, "stable")``,
+    taken in O(n) from the Matcher's one sort (filtering keeps the relative order) when the match has it."""
+    order = match.class_score_order if by_class else match.score_order
+    n = len(match.predictions)
+    if order is None or not isinstance(match.predictions.index, pd.RangeIndex) or len(order) != n:
+        score = p["score"].to_numpy()
+        if by_class:
+            return np.lexsort((-score, p["category_id"].to_numpy()))
+        return np.argsort(-score, kind="stable")
+    if len(p) == n:
+        return order
+    rows = p.index.to_numpy()
+    where = np.full(n, -1, np.int64)
+    where[rows] = np.arange(len(rows))
+    picked = where[order]
+    return picked[picked >= 0]
+
+
+def _ap_arrays(p: pd.DataFrame, lab: pd.DataFrame, cats: np.ndarray, order: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``precision (R, K)`` and ``recall (K,)`` at the match's threshold (-1 = undefined), ``npig (K,)``."""
     k_of_p = np.searchsorted(cats, p["category_id"].to_numpy())
     k_of_l = np.searchsorted(cats, lab["category_id"].to_numpy())
     n_cat = len(cats)
     score = p["score"].to_numpy()
-    order = np.lexsort((-score, k_of_p))  # rows are in (image, class, rank) order: stable = pycocotools order
+    if order is None:  # rows are in (image, class, rank) order: stable = pycocotools order
+        order = np.lexsort((-score, k_of_p))
     cat_start = np.searchsorted(k_of_p[order], np.arange(n_cat + 1), "left")
     npig = np.bincount(k_of_l[~lab["ignored"].to_numpy()], minlength=n_cat).astype(np.int64)[:, None]
     has_any = (np.bincount(k_of_l, minlength=n_cat) + np.bincount(k_of_p, minlength=n_cat)) > 0
@@ -89,7 +111,10 @@ def per_class_table(match: MatchResult, *, classes=None, image_ids=None) -> pd.D
     ``ap``/``ar``: COCO AP and recall at the match's IoU threshold (NaN without labels); the rest at (t, c).
     """
     p, lab, cats = select(match, classes=classes, image_ids=image_ids)
-    prec, rec, npig = _ap_arrays(p, lab, cats)
+    return _per_class(match, p, cats, *_ap_arrays(p, lab, cats, _sorted_rows(match, p, by_class=True)))
+
+
+def _per_class(match: MatchResult, p: pd.DataFrame, cats: np.ndarray, prec, rec, npig) -> pd.DataFrame:
     live = ~p["ignored"].to_numpy()
     k_of_p = np.searchsorted(cats, p["category_id"].to_numpy()[live])
     tp = np.bincount(k_of_p, weights=p["is_tp"].to_numpy()[live], minlength=len(cats)).astype(np.int64)
@@ -111,8 +136,8 @@ def detection_summary(match: MatchResult, *, classes=None, image_ids=None) -> di
     here are pooled over the selection (micro average).
     """
     p, lab, cats = select(match, classes=classes, image_ids=image_ids)
-    prec, rec, npig = _ap_arrays(p, lab, cats)
-    table = per_class_table(match, classes=classes, image_ids=image_ids)
+    prec, rec, npig = _ap_arrays(p, lab, cats, _sorted_rows(match, p, by_class=True))
+    table = _per_class(match, p, cats, prec, rec, npig)
     tp, fp, fn = table["tp"].sum(), table["fp"].sum(), table["fn"].sum()
     return {"mAP": _mean_defined(prec), "mAR": _mean_defined(rec), "precision": float(_ratio(tp, tp + fp)),
             "recall": float(_ratio(tp, tp + fn)), "f1": float(_ratio(2 * tp, 2 * tp + fp + fn)),
@@ -127,7 +152,7 @@ def pr_curves(match: MatchResult, *, classes=None, image_ids=None) -> pd.DataFra
     p = p[~p["ignored"].to_numpy()]
     k = np.searchsorted(cats, p["category_id"].to_numpy())
     score = p["score"].to_numpy()
-    order = np.lexsort((-score, k))
+    order = _sorted_rows(match, p, by_class=True)
     k, score, tp = k[order], score[order], p["is_tp"].to_numpy()[order].astype(np.int64)
     npig = np.bincount(np.searchsorted(cats, lab["category_id"].to_numpy()[~lab["ignored"].to_numpy()]), minlength=len(cats))
     csum = np.cumsum(tp)
@@ -147,7 +172,7 @@ def f1_by_confidence(match: MatchResult, *, classes=None, image_ids=None) -> pd.
     p = p[~p["ignored"].to_numpy()]
     n_pos = int((~lab["ignored"]).sum())
     score = p["score"].to_numpy()
-    order = np.argsort(-score, kind="stable")
+    order = _sorted_rows(match, p, by_class=False)
     score, tp = score[order], p["is_tp"].to_numpy()[order].astype(np.int64)
     tp_cum, n_cum = np.cumsum(tp), np.arange(1, len(tp) + 1)
     last = np.r_[score[1:] != score[:-1], True] if len(score) else np.zeros(0, bool)  # last row of each tie

@@ -113,3 +113,21 @@ def test_confusion_matrix_totals(seed):
         assert np.trace(cm[:-1, :-1]) >= p["is_tp"].sum()
         ordered = detection_confusion_matrix(m, t).order("most_confused", top_k=2).matrix
         assert ordered.to_numpy().sum() == cm.sum()
+
+
+def test_tables_from_the_matchers_one_sort_equal_a_fresh_sort():
+    """The Matcher sorts by score once (``score_order``/``class_score_order``); tables of any subset filtered
+    from it equal the tables computed with their own sort."""
+    import dataclasses
+
+    gt, dt = random_coco(2, iou_type="bbox")
+    m = Matcher.from_coco(gt, dt)
+    images = sorted({d["image_id"] for d in dt})[::2]
+    for r in (m.match(0.5), m.match(0.7, confidence_threshold=0.35)):
+        fresh = dataclasses.replace(r, score_order=None, class_score_order=None)
+        for options in ({}, {"classes": [3, 8]}, {"image_ids": images}):
+            for f in (per_class_table, pr_curves, f1_by_confidence):
+                pd.testing.assert_frame_equal(f(r, **options), f(fresh, **options))
+            a, b = detection_summary(r, **options), detection_summary(fresh, **options)
+            pd.testing.assert_frame_equal(a.pop("per_class"), b.pop("per_class"))
+            assert repr(a) == repr(b)
