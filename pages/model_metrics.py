@@ -13,13 +13,17 @@ from explorer import tasks
 from explorer.analysis import few_images_note
 from explorer.errors import UserError
 from explorer.evaluation import best_f1
+from explorer.tasks.detection import iou_type
 from explorer.ui import detection
 from explorer.ui.charts import f1_confidence_figure, pr_curve_figure, show_chart
 from explorer.ui.error_cost import error_cost_section
 from explorer.ui.importance import CORRELATION_METHODS, render_task_importance
 from explorer.ui.intervals import render_headline_intervals
+from explorer.ui.headline import best_f1_cards, n_kept_predictions
 from explorer.ui.state import selection
-from explorer.ui.text import plain
+from explorer.ui.outcome_options import outcome_controls
+from explorer.ui.splits_table import show_splits_table
+from explorer.ui.text import number, plain
 from explorer.ui.persist import keep
 
 PAGE_FILE = "model_metrics.py"
@@ -54,11 +58,19 @@ def headline(sel) -> None:
     s = detection.summary(sel)
     n_images = len(sel.image_ids)
     t = sel.iou_threshold
+    kind = "mask IoU" if iou_type(sel.project) == "segm" else "IoU"  # what the matching compares
     a, b, c = st.columns(3)
-    a.metric(f"mAP @ IoU {t:.2f}", fmt(s["mAP"]), help=f"COCO 101-point AP at IoU {t:.2f}, mean over the selected "
-             f"classes that have labels; exact value {float(s['mAP'])!r}")
-    b.metric(f"mAR @ IoU {t:.2f}", fmt(s["mAR"]), help=f"recall at IoU {t:.2f} (max 100 detections per image), "
-             f"mean over the selected classes; exact value {float(s['mAR'])!r}")
+    if n_kept_predictions(sel) == 0:  # not "mAP 0.0000": there is nothing to score
+        why = f"no predictions at confidence ≥ {sel.confidence_threshold:.2f}"
+        a.metric(f"mAP @ {kind} {t:.2f}", number(None), help=why)
+        b.metric(f"mAR @ {kind} {t:.2f}", number(None), help=why)
+        st.warning(f"No predictions at confidence ≥ {sel.confidence_threshold:.2f} in this selection: lower the "
+                   "confidence threshold in the sidebar (or choose other classes or another split).")
+    else:
+        a.metric(f"mAP @ {kind} {t:.2f}", fmt(s["mAP"]), help=f"COCO 101-point AP at {kind} {t:.2f}, mean over the "
+                 f"selected classes that have labels; exact value {float(s['mAP'])!r}")
+        b.metric(f"mAR @ {kind} {t:.2f}", fmt(s["mAR"]), help=f"recall at {kind} {t:.2f} (max 100 detections per "
+                 f"image), mean over the selected classes; exact value {float(s['mAR'])!r}")
     c.metric("Images in selection", f"{n_images:,}")
     render_headline_intervals(sel)
     for message in empty_state_notes(sel):
@@ -144,18 +156,21 @@ def curves(sel, names: dict[int, str]) -> None:
     with left:
         show_chart(pr_curve_figure(detection.pr_curves(sel), names), key="pr_curves")
     f1 = detection.f1_curve(sel)
-    best = best_f1(f1)
-    best = best if np.isfinite(best["f1"]) else None
+    raw = best_f1(f1) if len(f1) else dict.fromkeys(("threshold", "precision", "recall", "f1"), np.nan)
+    best = raw if np.isfinite(raw["f1"]) else None
     with right:
-        show_chart(f1_confidence_figure(f1, best), key="f1_confidence")
-        if best is not None:
-            st.caption(f"Best F1 {best['f1']:.4f} at confidence ≥ {best['threshold']:.3f}: "
-                       f"precision {best['precision']:.4f}, recall {best['recall']:.4f}.")
+        if len(f1):
+            show_chart(f1_confidence_figure(f1, best), key="f1_confidence")
+        else:
+            st.info("No F1 curve: no prediction of the selected classes is left at this confidence threshold.")
+    best_f1_cards(sel, raw)
 
 
 def matching_headline(sel) -> None:
     names = sel.project.category_names
     headline(sel)
+    show_splits_table(sel, {"mAP": f"mAP @ IoU {sel.iou_threshold:.2f}", "mAR": f"mAR @ IoU {sel.iou_threshold:.2f}",
+                            "mAP_50": "mAP @ 0.50", "mAP_75": "mAP @ 0.75"}, key="mq_splits")  # every split side by side
     with st.expander("COCO summary (12 numbers, IoU 0.50:0.95; follows the class and split filter, not the sliders)"):
         coco_table(sel)
         voc_table(sel)
@@ -181,6 +196,7 @@ def page(sel) -> None:
         return
     if matching:
         matching_headline(sel)
+    outcome_controls(sel)  # the task's outcome options (target IoU, tolerance): one key shared with Performance by Metric
     render_task_importance(sel, method=correlation_method())
 
 

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from explorer.ui.text import chart_text
 
 MAX_CURVE_POINTS = 400
+LEGEND_TOP_K = 12  # classes named in a legend; the others are grouped into one entry
 RATE_TITLES = {
     "true_positive_rate": "True positive rate (TPR)",
     "false_negative_rate": "False negative rate (FNR)",
@@ -69,10 +70,22 @@ def pr_curve_figure(curves: pd.DataFrame, names: dict[int, str]) -> go.Figure:
     cats, recall, precision = cats[order], curves["recall"].to_numpy()[order], curves["precision"].to_numpy()[order]
     uniq, starts = np.unique(cats, return_index=True)
     ends = np.r_[starts[1:], len(cats)]
+    # the legend names the LEGEND_TOP_K classes with the longest curves (most predictions); the rest share one
+    # "N other classes" entry that shows or hides them together
+    named = set(uniq[np.argsort(-(ends - starts), kind="stable")[:LEGEND_TOP_K]].tolist())
+    n_other = len(uniq) - len(named)
     traces = []
-    for cat, a, b in zip(uniq, starts, ends):  # one trace per class: a handful
+    for cat, a, b in zip(uniq, starts, ends):  # one trace per class
         keep = np.unique(np.linspace(a, b - 1, min(b - a, MAX_CURVE_POINTS)).round().astype(int))
-        traces.append(go.Scatter(x=recall[keep], y=precision[keep], mode="lines", name=names.get(int(cat), str(cat))))
+        name = names.get(int(cat), str(cat))
+        if cat in named:
+            traces.append(go.Scatter(x=recall[keep], y=precision[keep], mode="lines", name=name))
+        else:
+            traces.append(go.Scatter(x=recall[keep], y=precision[keep], mode="lines", name=name, legendgroup="other",
+                                     showlegend=False, line=dict(width=1, color="#bbb")))
+    if n_other:  # a legend-only entry for the grouped classes (clicking it toggles the whole group)
+        traces.append(go.Scatter(x=[None], y=[None], mode="lines", name=f"{n_other} other classes",
+                                 legendgroup="other", line=dict(width=1, color="#bbb"), hoverinfo="skip"))
     fig = go.Figure(data=traces)
     fig.update_layout(title="Precision–recall curves", xaxis_title="Recall", yaxis_title="Precision",
                       xaxis=dict(range=[0, 1.01]), yaxis=dict(range=[0, 1.01]), height=380,
@@ -96,7 +109,8 @@ def f1_confidence_figure(curve: pd.DataFrame, best: pd.Series | None) -> go.Figu
         annotations.append(dict(x=x, y=1, yref="paper", showarrow=False, yanchor="bottom",
                                 text=f"best F1 {best['f1']:.3f} @ {best['threshold']:.3f}"))
     fig = go.Figure(data=traces)
-    fig.update_layout(shapes=shapes, annotations=annotations,title="F1 against confidence threshold", xaxis_title="Confidence threshold",
+    fig.update_layout(shapes=shapes, annotations=annotations, title="F1 against confidence threshold",
+                      xaxis=dict(range=[0, 1.0], title="Confidence threshold"),  # scores are in [0, 1]: never 0–6
                       yaxis=dict(range=[0, 1.01], title="F1 / precision / recall"), height=380,
                       margin=dict(l=10, r=10, t=40, b=30))
     return fig

@@ -42,4 +42,12 @@ def test_confidence_that_keeps_nothing_is_explained(tmp_path, monkeypatch, explo
     at.slider(key="confidence_threshold").set_value(1.0).run()
     assert not at.exception, at.exception
     assert any("No predictions are left at confidence ≥ 1.00" in i.value for i in at.info)
-    assert [m.value for m in at.metric if m.label.startswith("mAP @")] == ["0.0000"]
+    # not "mAP 0.0000": the headline says there is nothing to score, and what to do
+    shown = [m for m in at.metric if m.label.startswith("mAP @")]
+    assert [m.value for m in shown] == ["—"] and shown[0].help == "no predictions at confidence ≥ 1.00"
+    assert any("No predictions at confidence ≥ 1.00" in w.value and "lower the confidence threshold" in w.value
+               for w in at.warning)
+    # the best-F1 cards are undefined too (one rendering of undefined values), never "None" or "nan"
+    cards = {m.label: m.value for m in at.metric}
+    assert cards["Best F1 (pooled)"] == "—" and cards["Best-F1 threshold"] == "—"
+    assert not any(v in ("None", "nan", "n/a") for v in cards.values())
