@@ -172,18 +172,28 @@ def bucket_rates_figure(perf: pd.DataFrame, overall: pd.DataFrame, rates: tuple[
                                      line=dict(color=color), customdata=part[[count]].to_numpy(),
                                      hovertemplate="%{x}: %{y:.3f} (n = %{customdata[0]})<extra>" + label + "</extra>"))
             avg = overall.loc[overall["group"] == g, rate]
-            if len(avg):
-                hline(float(avg.iloc[0]), color, opacity=0.6)
+            if len(avg) and np.isfinite(float(avg.iloc[0])) and len(part):
+                # the class's average as a dashed line across the buckets, named on hover and toggled with its class
+                y = float(avg.iloc[0])
+                fig.add_trace(go.Scatter(x=[part["range"].iloc[0], part["range"].iloc[-1]], y=[y, y], mode="lines",
+                                         name=f"average {label}", legendgroup=label, showlegend=False, opacity=0.6,
+                                         line=dict(color=color, dash="dash"),
+                                         hovertemplate=f"average {label}: {y:.3f}<extra></extra>"))
+        for trace in fig.data:
+            if trace.mode == "lines+markers":
+                trace.legendgroup = trace.name
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="dashed: the class's average",
+                                 hoverinfo="skip", line=dict(dash="dash", color="#777")))
     # legend above the plot, under the title: below it, it collides with the (rotated) bucket labels and the
     # axis title; on the right it takes a third of the width
     fig.update_layout(
         shapes=shapes, title=dict(text=title, y=0.98, yanchor="top"), height=470,
         margin=dict(l=10, r=10, t=100, b=30),
         legend=dict(orientation="h", x=0, xanchor="left", y=1.03, yanchor="bottom"),
-        yaxis=dict(title="rate", range=[0, 1.05]),
+        yaxis=dict(title=rate_name[rates[0]] if "group" in perf else "rate", range=[0, 1.05]),
         yaxis2=dict(title="count", overlaying="y", side="right", showgrid=False, rangemode="tozero",
                     tickmode="auto"),
-        xaxis=dict(title="bucket (metric range)", type="category"),
+        xaxis=dict(title=f"{title}: bucket range" if title else "bucket (metric range)", type="category"),
     )
     return fig
 
