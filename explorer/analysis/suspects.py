@@ -89,6 +89,8 @@ def suspects(project, sel, *, min_score: float = MIN_SCORE, iou_type: str | None
     # missed, ``fixable``) than one beside a label the model also found right (halved)
     weight = np.where(pred["fixable"].to_numpy(bool) | (reason == "missing_label"), 1.0, TAKEN_WEIGHT)
     score = pred["score"].to_numpy(np.float64) * weight
+    strong = score >= min_score  # most false detections score low: drop them before building rows
+    pred, reason, score = pred[strong], reason[strong], score[strong]
     no_label = reason == "missing_label"
     parts.append(pd.DataFrame({
         "image_id": pred["image_id"].to_numpy(np.int64),
@@ -106,7 +108,8 @@ def suspects(project, sel, *, min_score: float = MIN_SCORE, iou_type: str | None
         in_sel &= np.isin(p["image_id"].to_numpy(), image_ids)
     if classes is not None:
         in_sel &= np.isin(p["category_id"].to_numpy(), classes)
-    loose = p[in_sel & (p["iou"].to_numpy() < LOOSE_MATCH_IOU)]
+    loose_score = p["score"].to_numpy() * (1 - p["iou"].to_numpy())
+    loose = p[in_sel & (p["iou"].to_numpy() < LOOSE_MATCH_IOU) & (loose_score >= min_score)]
     parts.append(pd.DataFrame({
         "image_id": loose["image_id"].to_numpy(np.int64), "label_id": loose["label_id"].to_numpy(),
         "pred_id": pd.array(loose["pred_id"].to_numpy(), dtype="Int64"), "reason_code": "loose_box",

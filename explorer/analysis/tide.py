@@ -194,8 +194,9 @@ class _State:
     base: np.ndarray
     base_aps: np.ndarray
     rec_thrs: np.ndarray = field(default_factory=lambda: REC_THRESHOLDS)
-    by_score: np.ndarray | None = None  # argsort(-score, stable), made on first use
-    by_class: np.ndarray | None = None  # the points in per-class order (class, then descending score)
+    by_class: np.ndarray | None = None  # the points in per-class order (class, then descending score), on first use
+    rank: np.ndarray | None = None  # each point's position in descending-score order (ties: input order)
+    class_key: np.ndarray | None = None  # class * n + rank along ``by_class``: increasing
 
     def fixed_aps(self, fix_dp: np.ndarray | None = None, drop_labels: np.ndarray | None = None,
                   remove_dp: np.ndarray | None = None) -> np.ndarray:
@@ -213,12 +214,22 @@ class _State:
         n = self.n_labels
         if drop_labels is not None and drop_labels.any():
             n = n - np.bincount(self.lab_k[drop_labels], minlength=len(n))
-        if self.by_score is None:
-            self.by_score = np.argsort(-self.score, kind="stable")
-            self.by_class = self.by_score[np.argsort(self.k[self.by_score], kind="stable")]
+        if self.by_class is None:
+            by_score = np.argsort(-self.score, kind="stable")
+            self.rank = np.empty(len(by_score), np.int64)
+            self.rank[by_score] = np.arange(len(by_score))
+            self.by_class = by_score[np.argsort(self.k[by_score], kind="stable")]
+            self.class_key = self.k[self.by_class].astype(np.int64) * len(by_score) + self.rank[self.by_class]
         if k is self.k:  # no prediction changed class: the kept points in the base order are already in order
             return _aps_in_order(self.by_class[keep[self.by_class]], k, tp, n, self.rec_thrs)
-        return class_aps(k, self.score, tp, n, self.rec_thrs, by_score=self.by_score, keep=keep)
+        # the few moved points leave the base order and are inserted at their new (class, score rank) position
+        moved = np.flatnonzero((k != self.k) & keep)
+        stay = keep[self.by_class] & (k[self.by_class] == self.k[self.by_class])
+        rest, rest_key = self.by_class[stay], self.class_key[stay]
+        key = k[moved].astype(np.int64) * len(k) + self.rank[moved]
+        o = np.argsort(key, kind="stable")
+        order = np.insert(rest, np.searchsorted(rest_key, key[o]), moved[o])
+        return _aps_in_order(order, k, tp, n, self.rec_thrs)
 
     def delta(self, kind: str, dp_in: np.ndarray | None = None, lab_in: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         """(ΔmAP, per-class ΔAP) of the oracle fix of ``kind`` restricted to data points ``dp_in`` and labels
@@ -346,7 +357,7 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     g_ids = data.labels.ids[lay.gt_rows]
     d_ids = data.predictions.ids[lay.dt_rows]
     pred_part = pd.DataFrame({
-        "kind": np.array(ERROR_TYPES, object)[kind[err_d] - 1], "image_id": d_img[err_d],
+        "kind": pd.Categorical.from_codes(kind[err_d] - 1, categories=list(ERROR_TYPES)), "image_id": d_img[err_d],
         "pred_id": pd.array(d_ids[err_d], dtype="Int64"),
         "label_id": pd.arrays.IntegerArray(np.where(has_t, g_ids[np.maximum(tgt, 0)], 0).astype(np.int64), ~has_t),
         "category_id": d_cat[err_d],
@@ -354,7 +365,8 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
         "score": d_score[err_d], "iou": tested[err_d], "fixable": fix_to[err_d] >= 0})
     mr = np.flatnonzero(missed)
     miss_part = pd.DataFrame({
-        "kind": "missed", "image_id": g_img[mr], "pred_id": pd.array([pd.NA] * len(mr), dtype="Int64"),
+        "kind": pd.Categorical.from_codes(np.full(len(mr), ERROR_TYPES.index("missed")), categories=list(ERROR_TYPES)),
+        "image_id": g_img[mr], "pred_id": pd.array([pd.NA] * len(mr), dtype="Int64"),
         "label_id": pd.array(g_ids[mr], dtype="Int64"), "category_id": g_cat[mr],
         "label_category_id": pd.array(g_cat[mr], dtype="Int64"), "score": np.full(len(mr), np.nan),
         "iou": np.full(len(mr), np.nan), "fixable": np.zeros(len(mr), bool)})
