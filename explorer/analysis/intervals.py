@@ -146,57 +146,64 @@ def ap_sample(match, *, classes=None, image_ids=None) -> ApSample:
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _weighted_ap(pred_start, pred_image, pred_tp, label_class, label_image, weights, rec_thrs, ap, ar):
-    """``ap[b, k]``, ``ar[b, k]`` of every replicate ``b`` (row of ``weights``, (B, N) counts per image) by the
-    weighted accumulation of the module docstring; NaN where class k has no label weight."""
-    n_rep = weights.shape[0]
+def _weighted_ap(pred_start, pred_image, pred_tp, label_class, label_image, wt, rec_thrs, ap, ar):
+    """``ap[b, k]``, ``ar[b, k]`` of every replicate ``b`` by the weighted accumulation of the module docstring;
+    ``wt`` (N, B): the count of image i in replicate b (rows contiguous, so the inner loop runs over replicates);
+    NaN where class k has no label weight.
+
+    An image with count 0 still adds a point, equal to the one before it (TP and FP unchanged): a repeated point
+    changes neither the precision envelope nor the first point reaching a recall, and leading points (0, 0) only
+    add precision 0 at recall 0, below the envelope — so the AP is that of the predictions actually drawn."""
+    n_img, n_rep = wt.shape
     n_cat = pred_start.shape[0] - 1
     n_rec = rec_thrs.shape[0]
-    longest = 1
-    for k in range(n_cat):
-        longest = max(longest, pred_start[k + 1] - pred_start[k])
-    for b in numba.prange(n_rep):
-        npig = np.zeros(n_cat)
-        for i in range(label_class.shape[0]):
-            npig[label_class[i]] += weights[b, label_image[i]]
-        rc = np.empty(longest)
-        pr = np.empty(longest)
-        for k in range(n_cat):
-            n_pos = npig[k]
-            if n_pos == 0:
+    npig = np.zeros((n_cat, n_rep))
+    for i in range(label_class.shape[0]):
+        k = label_class[i]
+        g = label_image[i]
+        for b in range(n_rep):
+            npig[k, b] += wt[g, b]
+    for k in numba.prange(n_cat):
+        s0 = pred_start[k]
+        nd = pred_start[k + 1] - s0
+        pr = np.empty((max(nd, 1), n_rep))
+        first = np.full((n_rep, n_rec), -1, np.int64)  # first point reaching each recall (searchsorted 'left')
+        reached = np.zeros(n_rep, np.int64)  # recall points reached so far, per replicate
+        last_rc = np.zeros(n_rep)
+        tp = np.zeros(n_rep)
+        fp = np.zeros(n_rep)
+        pos = npig[k]
+        den = np.where(pos > 0, pos, 1.0)  # a class without label weight is NaN below: any divisor will do
+        for jj in range(nd):
+            row = wt[pred_image[s0 + jj]]
+            hit = 1.0 if pred_tp[s0 + jj] else 0.0
+            miss = 1.0 - hit
+            pr_j = pr[jj]
+            for b in range(n_rep):
+                t = tp[b] + row[b] * hit
+                f = fp[b] + row[b] * miss
+                tp[b] = t
+                fp[b] = f
+                pr_j[b] = t / (f + t + EPS)
+                rc = t / den[b]
+                last_rc[b] = rc
+                while reached[b] < n_rec and rc >= rec_thrs[reached[b]]:  # recall only grows: one sweep
+                    first[b, reached[b]] = jj
+                    reached[b] += 1
+        for i in range(nd - 1, 0, -1):  # precision made non-increasing from the right, every replicate at once
+            below = pr[i - 1]
+            here = pr[i]
+            for b in range(n_rep):
+                below[b] = here[b] if here[b] > below[b] else below[b]
+        for b in range(n_rep):
+            if pos[b] == 0:
                 ap[b, k] = np.nan
                 ar[b, k] = np.nan
                 continue
-            tp = 0.0
-            fp = 0.0
-            nd = 0
-            for j in range(pred_start[k], pred_start[k + 1]):
-                w = weights[b, pred_image[j]]
-                if w == 0:
-                    continue
-                if pred_tp[j]:
-                    tp += w
-                else:
-                    fp += w
-                rc[nd] = tp / n_pos
-                pr[nd] = tp / (fp + tp + EPS)
-                nd += 1
-            ar[b, k] = rc[nd - 1] if nd > 0 else 0.0
-            for i in range(nd - 1, 0, -1):
-                if pr[i] > pr[i - 1]:
-                    pr[i - 1] = pr[i]
+            ar[b, k] = last_rc[b] if nd > 0 else 0.0
             total = 0.0
-            for r in range(n_rec):
-                v = rec_thrs[r]
-                lo = 0
-                hi = nd
-                while lo < hi:
-                    mid = (lo + hi) >> 1
-                    if rc[mid] < v:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                total += pr[lo] if lo < nd else 0.0
+            for r in range(reached[b]):  # recall points never reached count 0
+                total += pr[first[b, r], b]
             ap[b, k] = total / n_rec
 
 
@@ -213,7 +220,7 @@ def weighted_ap(sample: ApSample, weights: np.ndarray) -> tuple[np.ndarray, np.n
     ap = np.empty((len(weights), n_cat))
     ar = np.empty((len(weights), n_cat))
     _weighted_ap(sample.pred_start, sample.pred_image, sample.pred_tp, sample.label_class, sample.label_image,
-                 weights, np.asarray(REC_THRESHOLDS, np.float64), ap, ar)
+                 np.ascontiguousarray(weights.T), np.asarray(REC_THRESHOLDS, np.float64), ap, ar)
     return ap, ar
 
 
