@@ -1,6 +1,7 @@
 """Project › Export: download the all-metrics JSON, the metric tables (CSV / Parquet) and the current selection
 as COCO JSON. Everything is computed by ``explorer.export.all_metrics`` (the same as ``explorer export``), cached per
-project fingerprint and sidebar selection.
+project fingerprint and sidebar selection; every download is built when its button is clicked (``st.download_button``
+with a callable), so changing a control never waits for an export payload.
 """
 from __future__ import annotations
 
@@ -61,11 +62,15 @@ def page(sel) -> None:
     st.subheader("All metrics (JSON)")
     st.caption("Every headline number, per-class table, confusion matrix and curve of this project's pages, for "
                "each split and for all images, plus dataset statistics and data-metric summaries.")
-    data = _all_metrics(*key, opts["classes"], opts["iou_threshold"], opts["confidence_threshold"], project,
-                        sel.core.options, metrics_stamp(project))
-    st.download_button("Download all metrics (JSON)", data, file_name=f"{stem}_all_metrics.json",
-                       mime="application/json", key="export_json")
-    st.caption(f"{len(data) / 1024:,.1f} KiB")
+    stamp = metrics_stamp(project)
+
+    def all_metrics() -> bytes:  # built when the button is clicked (then cached), not on every rerun
+        return _all_metrics(*key, opts["classes"], opts["iou_threshold"], opts["confidence_threshold"], project,
+                            sel.core.options, stamp)
+
+    st.download_button("Download all metrics (JSON)", all_metrics, file_name=f"{stem}_all_metrics.json",
+                       mime="application/json", key="export_json", on_click="ignore")
+    st.caption("Built when you click (a few seconds on a large project); the page does not wait for it.")
 
     if task.image_based:
         st.subheader("Metric tables")
@@ -73,11 +78,13 @@ def page(sel) -> None:
                    "every data metric (CSV or Parquet).")
         fmt = st.radio("Format", FORMATS, horizontal=True, **keep("export_format"),
                        format_func=lambda f: {"csv": "CSV", "parquet": "Parquet"}.get(f, f.upper()))
-        tables = _tables(*key, sel.core, project)
+        with st.spinner("Building the metric tables of this selection…"):
+            tables = _tables(*key, sel.core, project)
         columns = st.columns(len(tables))
         for col, (target, df) in zip(columns, tables.items()):
-            col.download_button(f"{target} ({len(df):,} rows)", table_bytes(df, fmt), file_name=f"{stem}_{target}.{fmt}",
-                                mime=MIME[fmt], key=f"export_table_{target}")
+            col.download_button(f"{target} ({len(df):,} rows)", lambda df=df: table_bytes(df, fmt),  # on click
+                                file_name=f"{stem}_{target}.{fmt}", mime=MIME[fmt], key=f"export_table_{target}",
+                                on_click="ignore")
         with st.expander("Preview: images table"):
             st.dataframe(tables["images"].head(50), hide_index=True)
 
@@ -85,9 +92,9 @@ def page(sel) -> None:
         st.subheader("Selection as COCO JSON")
         st.caption("The images of the selected split with their labels and predictions (of the selected classes) "
                    "as one COCO file: ground truth plus a \"predictions\" key holding the results; ids preserved.")
-        coco = _coco(*key, sel.split, opts["classes"], project)
-        st.download_button("Download selection (COCO JSON)", coco, file_name=f"{stem}_{sel.split or 'all'}_coco.json",
-                           mime="application/json", key="export_coco")
+        st.download_button("Download selection (COCO JSON)", lambda: _coco(*key, sel.split, opts["classes"], project),
+                           file_name=f"{stem}_{sel.split or 'all'}_coco.json", mime="application/json",
+                           key="export_coco", on_click="ignore")  # built on click
 
 
 try:
