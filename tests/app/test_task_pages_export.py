@@ -190,3 +190,18 @@ def test_no_other_tasks_numbers(sample_projects, sample):
         for target, stats in entry["data_metrics"].items():
             if target != "available":
                 assert stats and all(s["count"] > 0 for s in stats.values())
+
+
+def test_training_page_equals_the_json(monkeypatch, sample_projects):
+    root = sample_projects["training"]
+    doc = export(root)
+    at = open_page(monkeypatch, root, "training_curves.py")
+    axis = doc["training"]["default_axis"]
+    best = doc["training"]["by_axis"][axis]
+    (shown,) = [m for m in at.metric if m.label == f"Best {axis}"]
+    assert shown.value == f"{best[f'best_{axis}']:.4g}"
+    assert exact(at, "Best validation loss") == best["best_val_loss"]
+    (onset,) = [m for m in at.metric if m.label == f"Over-fitting from {axis}"]
+    assert onset.value == f"{best[f'overfitting_onset_{axis}']:.4g}"
+    assert doc["training"]["rule_parameters"]["patience"] == at.number_input(key="tc_patience").value
+    assert set(doc["settings"]) == {"undefined"} and "splits_side_by_side" not in doc  # nothing per image
