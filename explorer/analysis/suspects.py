@@ -124,6 +124,7 @@ def suspects(project, sel, *, min_score: float = MIN_SCORE, iou_type: str | None
     if classes is not None:
         lab_sel &= np.isin(labels["category_id"].to_numpy(), classes)
     dups = duplicate_labels(labels[lab_sel])
+    dups = dups.sort_values("iou", ascending=False, kind="stable").drop_duplicates("label_id")  # once per label
     parts.append(pd.DataFrame({
         "image_id": dups["image_id"].to_numpy(np.int64), "label_id": pd.array(dups["label_id"], dtype="Int64"),
         "pred_id": pd.array([pd.NA] * len(dups), dtype="Int64"), "reason_code": "duplicate_label",
@@ -142,10 +143,10 @@ def suspects(project, sel, *, min_score: float = MIN_SCORE, iou_type: str | None
     out["pred_id"] = out["pred_id"].astype("Int64")
     pc = out["pred_category_id"].to_numpy(np.int64)
     out["pred_category_id"] = pd.arrays.IntegerArray(np.maximum(pc, 0), pc < 0)  # -1 above: no detection
-    out = out.sort_values(["score", "image_id", "label_id", "pred_id"], ascending=[False, True, True, True],
-                          kind="mergesort", na_position="last")
-    out = out.drop_duplicates(["label_id", "pred_id", "reason_code"])
-    return out[COLUMNS].reset_index(drop=True)
+    big = np.iinfo(np.int64).max  # "none" sorts last
+    order = np.lexsort((out["pred_id"].to_numpy(np.int64, na_value=big), out["label_id"].to_numpy(np.int64, na_value=big),
+                        out["image_id"].to_numpy(np.int64), -out["score"].to_numpy(np.float64)))
+    return out.iloc[order][COLUMNS].reset_index(drop=True)
 
 
 def _missed_everywhere(project, sel, m, iou_type, near: np.ndarray) -> pd.DataFrame:

@@ -218,7 +218,8 @@ class _State:
             by_score = np.argsort(-self.score, kind="stable")
             self.rank = np.empty(len(by_score), np.int64)
             self.rank[by_score] = np.arange(len(by_score))
-            self.by_class = by_score[np.argsort(self.k[by_score], kind="stable")]
+            small = np.int32 if len(self.n_labels) > np.iinfo(np.int16).max else np.int16
+            self.by_class = by_score[np.argsort(self.k[by_score].astype(small), kind="stable")]  # radix sort
             self.class_key = self.k[self.by_class].astype(np.int64) * len(by_score) + self.rank[self.by_class]
         if k is self.k:  # no prediction changed class: the kept points in the base order are already in order
             return _aps_in_order(self.by_class[keep[self.by_class]], k, tp, n, self.rec_thrs)
@@ -327,10 +328,10 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     lab_k = np.searchsorted(cats, g_cat[lab_rows])
     n_labels = np.bincount(lab_k, minlength=len(cats))
     rec = RECALL_GRIDS[recall_grid]
-    base_aps = class_aps(kpos, d_score[dp], is_tp[dp], n_labels, rec)
     state = _State(k=kpos, score=d_score[dp], tp=is_tp[dp], kind=kind[dp], fix_k=fix_k, lab_k=lab_k,
                    lab_missed=missed[lab_rows], lab_fn=fn[lab_rows], n_labels=n_labels, base=n_labels > 0,
-                   base_aps=base_aps, rec_thrs=rec)
+                   base_aps=None, rec_thrs=rec)
+    base_aps = state.base_aps = state.fixed_aps()  # nothing fixed: the APs as they are
     state.dp_rows, state.lab_rows = dp, lab_rows  # layout rows, for per-bucket conditions
     state.pred_ids = data.predictions.ids[lay.dt_rows][dp]
     state.label_ids = data.labels.ids[lay.gt_rows][lab_rows]
