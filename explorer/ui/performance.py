@@ -21,9 +21,10 @@ import pandas as pd
 import streamlit as st
 
 from explorer import tasks
-from explorer.analysis import Buckets, bucketize, overall_performance, performance_by_metric
+from explorer.analysis import Buckets
 from explorer.analysis.buckets import KINDS, RATE_COLUMNS
 from explorer.analysis.outcomes import rated
+from explorer.export.sections import bucket_tables
 from explorer.datametrics.catalog import MetricEntry, entries, level_targets
 from explorer.tasks.base import Outcome
 from explorer.ui.outcomes import metric_catalog, metrics_for_target, metrics_stamp, outcome_table
@@ -79,24 +80,17 @@ def _bucket_results(path: str, fingerprint: str, stamp: float, core, name: str, 
     chosen = [o for o in task.outcomes if o.target in level_targets(level, task.outcome_targets)]
     tables = {o.target: rated(outcome_table(_sel, o.target), o.column) for o in chosen}
     values = {t: tables[t][name].to_numpy(np.float64) for t in tables}
-    shared = bucketize(np.concatenate(list(values.values())), n_buckets=n_buckets, method=method)
-    common = bool(np.isfinite(shared.edges).all() and shared.edges[0] < shared.edges[-1])
+    ys = {o.target: tables[o.target][o.column].to_numpy(bool) for o in chosen}
+    groups = ({t: tables[t]["category_id"].to_numpy() for t in tables if "category_id" in tables[t]}
+              if per_class else None)
+    # the export's function, so page and JSON bucket alike (shared edges for an F metric over several targets)
+    results = bucket_tables(values, ys, {t: kind_of(t) for t in tables}, n_buckets=n_buckets, method=method,
+                            groups=groups)
     out = {}
     for o in chosen:
-        table = tables[o.target]
-        b = (bucketize(values[o.target], edges=shared.edges) if common
-             else bucketize(values[o.target], n_buckets=n_buckets, method=method))
-        y = table[o.column].to_numpy(bool)
-        groups = table["category_id"].to_numpy() if per_class and "category_id" in table else None
-        has = b.index >= 0
-        kind = kind_of(o.target)
-        out[o.target] = BucketResult(
-            target=o.target, outcome=o, kind=kind,
-            perf=performance_by_metric(outcome=y, buckets=b, kind=kind, groups=groups),
-            overall=overall_performance(y[has], kind=kind, groups=None if groups is None else groups[has]),
-            buckets=b,
-            ids=table.index.to_numpy(),
-        )
+        perf, overall, b = results[o.target]
+        out[o.target] = BucketResult(target=o.target, outcome=o, kind=kind_of(o.target), perf=perf, overall=overall,
+                                     buckets=b, ids=tables[o.target].index.to_numpy())
     return out
 
 
