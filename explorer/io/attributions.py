@@ -360,8 +360,9 @@ def add_attributions(project, folder: str | Path, *, key: str | None = None, rep
         maps[str(image_id)] = {"file": file, "source": name, "shape": list(array.shape),
                                "fingerprint": _fingerprint(data)}
     if not maps:
-        raise UserError(f"no usable attribution map under {folder} ({len(names)} map file(s) found, "
-                        f"{len(report)} problem(s)): " + "; ".join(str(p) for p in report.problems[:3]))
+        raise UserError(f"no usable attribution map under {folder} ({len(names)} map file(s) "
+                        f"({', '.join(MAP_EXTENSIONS)}) found, {len(report)} problem(s))"
+                        + (": " + "; ".join(str(p) for p in report.problems[:3]) if len(report) else ""))
     for stale in out_dir.glob("*.npy"):  # a replaced set: maps of images it does not cover go
         if stale.name not in {v["file"] for v in maps.values()}:
             stale.unlink(missing_ok=True)

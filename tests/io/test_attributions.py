@@ -208,7 +208,8 @@ def test_no_usable_map_is_a_user_error(tmp_path):
     maps = tmp_path / "maps"
     maps.mkdir()
     _write(maps / "a.npy", b"junk")
-    with pytest.raises(UserError, match="no usable attribution map under .*a.npy: attribution map: bad NPY header"):
+    with pytest.raises(UserError, match=r"no usable attribution map under .*\(\.png, \.npy, \.npz\) found, "
+                                        r"1 problem\(s\)\): .*a.npy: attribution map: bad NPY header"):
         add_attributions(project, maps)
     with pytest.raises(UserError, match="is not a folder of maps"):
         add_attributions(project, tmp_path / "missing")
