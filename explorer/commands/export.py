@@ -20,6 +20,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--run", metavar="NAME", help="the project's run (set of predictions) to export (default: the first)")
     parser.add_argument("--iou-threshold", type=float, default=0.5, help="detection IoU threshold (default 0.5)")
     parser.add_argument("--confidence-threshold", type=float, default=0.0, help="confidence threshold (default 0)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="outcome option of the task, repeatable: regression tolerance=0.5, segmentation "
+                             "target_iou=0.75 (default: the task's, as on the pages)")
     parser.add_argument("--formats", nargs="+", choices=("csv", "parquet"), default=["csv", "parquet"],
                         help="table formats (default: csv parquet)")
 
@@ -36,8 +39,18 @@ def run(args) -> int:
     if not 0.0 < args.iou_threshold <= 1.0:
         raise UserError(f"--iou-threshold must be in (0, 1], got {args.iou_threshold}")
     out = Path(args.out)
+    outcome = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        try:
+            outcome[key.strip()] = float(value)
+        except ValueError:
+            raise UserError(f"--option {item!r}: expected KEY=NUMBER, e.g. tolerance=0.5") from None
+        if not sep or key.strip() not in task.option_defaults:
+            raise UserError(f"--option {item!r}: {task.name} projects take "
+                            f"{', '.join(task.option_defaults) or 'no options'}")
     options = {"classes": args.classes, "iou_threshold": args.iou_threshold,
-               "confidence_threshold": args.confidence_threshold}
+               "confidence_threshold": args.confidence_threshold, "options": outcome}
     written = []
     if args.what in ("all", "json"):
         export_all_metrics(project, out, **options)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from explorer import tasks
@@ -113,3 +114,17 @@ def test_detection_fp_reasons_and_shared_edges(projects):
     assert [b["lo"] for b in frame["labels"]["buckets"]] == [b["lo"] for b in frame["predictions"]["buckets"]]
     assert doc["splits_side_by_side"][0]["split"] == "all"
     assert doc["splits_side_by_side"][0]["mAP"] == doc["splits"]["all"]["evaluation"]["mAP"]
+
+
+def test_cli_export_takes_the_outcome_options(projects, tmp_path, capsys):
+    from explorer.cli import main as cli
+
+    root = str(projects["regression"].root)
+    assert cli(["export", root, "--out", str(tmp_path), "--option", "tolerance=0.5"]) == 0
+    doc = json.loads((tmp_path / "all_metrics.json").read_text())
+    assert doc["settings"]["options"] == {"tolerance": 0.5}
+    images = pd.read_parquet(tmp_path / "tables" / "images.parquet")
+    assert int(images["within_tolerance"].sum()) == doc["splits"]["all"]["evaluation"]["tolerance"]["n_within"]
+    assert cli(["export", root, "--out", str(tmp_path), "--option", "target_iou=0.5"]) == 2
+    assert "regression projects take tolerance" in capsys.readouterr().err
+    assert cli(["export", root, "--out", str(tmp_path), "--option", "tolerance=wide"]) == 2
