@@ -118,13 +118,18 @@ def attribution_metrics(project, width: np.ndarray, height: np.ndarray, report: 
         entropy[pos], spread[pos] = frame_known[item]
         for lv, (bi, rows) in box_items.items():
             if lv in need_boxes:
-                values = box_energy(amap, xywh[lv][rows], W, H)
-                new_boxes.append(pd.DataFrame({"item": bi, "box": np.arange(len(rows), dtype=np.float64),
-                                               "value": values}))
+                new_boxes.append((bi, box_energy(amap, xywh[lv][rows], W, H)))  # one frame at the end
                 box_known.add(bi)
             box_item_rows[lv].append((bi, rows))
 
-    all_boxes = pd.concat([box_cache, *new_boxes], ignore_index=True) if new_boxes else box_cache
+    if new_boxes:
+        fresh = pd.DataFrame({
+            "item": np.concatenate([np.full(len(v), bi, dtype=object) for bi, v in new_boxes]),
+            "box": np.concatenate([np.arange(len(v), dtype=np.float64) for _, v in new_boxes]),
+            "value": np.concatenate([v for _, v in new_boxes])})
+        all_boxes = pd.concat([box_cache, fresh], ignore_index=True) if len(box_cache) else fresh
+    else:
+        all_boxes = box_cache
     lookup = all_boxes.drop_duplicates(["item", "box"]).set_index(["item", "box"])["value"]
     columns = {"F": {"attribution_entropy": entropy, "attribution_spread": spread}}
     for lv, table in tables.items():
