@@ -2,7 +2,7 @@
 
 The numbers are ``explorer.analysis.intervals.bootstrap_ap`` of the selection's match (sidebar IoU and
 confidence thresholds, selected classes and split), cached per project fingerprint (which names the run) and core
-selection.
+selection. Up to ``AUTO_IMAGES`` images they are computed with the headline; above, on a click (once per selection).
 """
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import streamlit as st
 
 from explorer.analysis import outcomes as core
 from explorer.analysis.intervals import N_RESAMPLES, SEED, ApBootstrap, bootstrap_ap
+
+AUTO_IMAGES = 20_000  # above this many images in the selection the intervals wait for a click (cost ∝ predictions)
 
 
 @st.cache_resource(show_spinner=f"Bootstrapping AP ({N_RESAMPLES} image resamples)…", max_entries=16)
@@ -26,14 +28,28 @@ def headline_bootstrap(sel) -> ApBootstrap:
     return _bootstrap(str(project.root), project.fingerprint, sel.core, project)
 
 
+def _asked(sel) -> str:
+    """Session key: the user asked for this selection's intervals (a large selection computes them on demand)."""
+    p = sel.project
+    return f"_bootstrap_asked:{p.root}:{p.fingerprint}:{hash(sel.core)}"
+
+
 def _bounds(lo: float, hi: float) -> str:
     return "—" if not (np.isfinite(lo) and np.isfinite(hi)) else f"[{lo:.4f}, {hi:.4f}]"
 
 
 def render_headline_intervals(sel) -> None:
     """A caption with the 95% bootstrap intervals of mAP and mAR, and an expander with per-class AP intervals."""
-    if len(sel.image_ids) == 0 or not sel.project.has_predictions:
+    n_images = len(sel.image_ids)
+    if n_images == 0 or not sel.project.has_predictions:
         return
+    if n_images > AUTO_IMAGES and not st.session_state.get(_asked(sel)):
+        # ~1 s of CPU per 10k images: on a large selection the headline stays interactive until asked
+        if st.button(f"Compute 95% bootstrap intervals ({N_RESAMPLES} resamples of {n_images:,} images)",
+                     key="mq_bootstrap"):
+            st.session_state[_asked(sel)] = True
+        else:
+            return
     b = headline_bootstrap(sel)
     h = b.headline()
     st.caption(f"95% bootstrap intervals ({b.n_resamples} resamples of the {b.n_images:,} images, seed {SEED}): "
