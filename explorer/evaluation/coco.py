@@ -365,8 +365,8 @@ def evaluate_data(data: inputs.EvalData, *, iou_type: str, cat_ids=None, image_i
     rec_thr = REC_THRESHOLDS
     max_dets = np.asarray(p.max_dets, dtype=np.int64)
     n_area, n_thr = len(p.area_ranges), len(iou_thr)
-    dt_match = np.full((n_area, n_thr, n_dt), -1, np.int64)
-    gt_match = np.full((n_area, n_thr, n_gt), -1, np.int64)
+    dt_match = np.full((n_area, n_thr, n_dt), -1, np.int32)  # int32: rows < 2^31, half the memory at scale
+    gt_match = np.full((n_area, n_thr, n_gt), -1, np.int32)
     dt_ignore = np.zeros((n_area, n_thr, n_dt), bool)
     dt_tp = np.zeros((n_area, n_thr, n_dt), bool)
     kernels.greedy_match(lay.grp_d0, lay.grp_d1, lay.grp_g0, lay.grp_g1, lay.grp_blk, lay.blk_d0, lay.blk_g0,
