@@ -24,6 +24,7 @@ COMMANDS = {
     "suspects": ("explorer.commands.suspects", "suspected label errors, ranked, as CSV plus a COCO JSON for relabelling"),
     "export": ("explorer.commands.export", "export all metrics (JSON), metric tables (CSV/Parquet) or a COCO subset"),
     "compare": ("explorer.commands.compare", "compare two runs of a project: mAP difference with its interval, fixed and broken objects"),
+    "slices": ("explorer.commands.slices", "the weakest slices of the data metrics (one or two metric ranges), with intervals"),
     "run": ("explorer.commands.run", "launch the app (the bundled sample data when no project is given)"),
 }
 

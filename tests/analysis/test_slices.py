@@ -78,3 +78,23 @@ def test_heatmap_by_hand():
     np.testing.assert_array_equal(cells["rate"], [1.0, 0.5, 1.0, 0.5])
     assert cells["x_range"].tolist() == ["[0, 0.5)", "[0, 0.5)", "[0.5, 1]", "[0.5, 1]"]
     assert cells["y_range"].tolist() == ["[0.1, 0.6)", "[0.6, 0.9]"] * 2
+
+
+def test_cli_on_the_sample(detection_project, tmp_path, capsys):
+    import json
+
+    from explorer.analysis.outcomes import detection_outcomes, rated
+    from explorer.cli import main
+    from explorer.project.folder import Project
+    from explorer.project.selection import Selection
+
+    out = tmp_path / "slices.json"
+    assert main(["slices", str(detection_project), "--target", "labels", "--top", "5", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["target"] == "labels" and len(doc["slices"]) == 5 and doc["headline"]["n_resamples"] == 200
+    project = Project.load(detection_project)
+    table = rated(detection_outcomes(project, Selection(iou_threshold=0.5), "labels"), "detected")
+    for row in doc["slices"]:  # each listed slice holds the rows and rate it states
+        mask = slice_mask(table, row)
+        assert int(mask.sum()) == row["n"] and table["detected"].to_numpy(bool)[mask].mean() == row["rate"]
+    assert " 1. " in capsys.readouterr().out
