@@ -40,7 +40,9 @@ def plotly_array(values) -> np.ndarray:
 
 
 def export(project_dir, **kw) -> dict:
-    return json.loads(json.dumps(export_all_metrics(Project.load(project_dir), **kw)))
+    """The JSON of the whole project ("all"; the splits' own sections are tested in tests/export), with the splits
+    side by side."""
+    return json.loads(json.dumps(export_all_metrics(Project.load(project_dir), splits=[], **kw)))
 
 
 def frame_with(at: AppTest, column: str) -> pd.DataFrame:
