@@ -32,13 +32,18 @@ if not project.has_predictions:
     st.info("This project has no predictions, so there is no confusion matrix to show.")
     st.stop()
 
-match = det.match(sel)
 classes = None if sel.all_classes else list(sel.classes)
 image_ids = None if sel.split is None else sel.image_ids
-matcher = det.matcher(project)
-options = dict(confidence_threshold=sel.confidence_threshold, classes=classes, image_ids=image_ids)
-engine = detection_confusion_matrix(matcher, sel.iou_threshold, **options)
-members = cell_members(matcher, sel.iou_threshold, **options)
+with st.status(f"Confusion matrix at IoU ≥ {sel.iou_threshold:.2f}…", expanded=False) as status:
+    status.update(label=f"Matching predictions to labels at IoU ≥ {sel.iou_threshold:.2f}…")
+    match = det.match(sel)
+    matcher = det.matcher(project)
+    options = dict(confidence_threshold=sel.confidence_threshold, classes=classes, image_ids=image_ids)
+    status.update(label="Counting true class × predicted class…")
+    engine = detection_confusion_matrix(matcher, sel.iou_threshold, **options)
+    status.update(label="Collecting each cell's examples…")
+    members = cell_members(matcher, sel.iou_threshold, **options)
+    status.update(label=f"Confusion matrix at IoU ≥ {sel.iou_threshold:.2f}", state="complete")
 
 n_classes = len(engine.classes)
 c1, c2, c3 = st.columns(3)

@@ -25,7 +25,8 @@ if not project.has_predictions:
 st.caption(f"Matched at IoU ≥ {sel.iou_threshold:.2f}, confidence ≥ {sel.confidence_threshold:.2f}. "
            "Green: true positive · red: false detection (FP) · orange: missed label (FN). Failures come first: "
            "missed labels, then false detections, then true positives.")
-match = det.match(sel)
+with st.spinner(f"Matching predictions to labels at IoU ≥ {sel.iou_threshold:.2f}…"):
+    match = det.match(sel)
 classes = None if sel.all_classes else list(sel.classes)
 image_ids = None if sel.split is None else sel.image_ids
 chosen = st.session_state.get("failure_selection")

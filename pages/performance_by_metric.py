@@ -188,7 +188,8 @@ def page(sel) -> None:
     if note:
         st.warning(note)
     names = project.category_names
-    results = performance.bucket_results(sel, option, n_buckets=n_buckets, method=method, per_class=per_class)
+    with st.spinner(f"Bucketing {plain(option.display_name)} and counting outcomes per bucket…"):
+        results = performance.bucket_results(sel, option, n_buckets=n_buckets, method=method, per_class=per_class)
     if not any(len(r.ids) for r in results.values()):
         st.info("No row of this selection has an outcome (e.g. nothing is predicted).")
         return
