@@ -15,7 +15,7 @@ from explorer.errors import UserError
 from explorer.evaluation import best_f1
 from explorer.tasks.detection import iou_type
 from explorer.ui import detection
-from explorer.ui.charts import f1_confidence_figure, pr_curve_figure, show_chart
+from explorer.ui.charts import f1_confidence_figure, pr_curve_figure, show_chart, table_height
 from explorer.ui.error_cost import error_cost_section
 from explorer.ui.importance import CORRELATION_METHODS, render_task_importance
 from explorer.ui.intervals import render_headline_intervals
@@ -148,7 +148,7 @@ def class_table(sel, names: dict[int, str]) -> None:
     config.update({"support": st.column_config.NumberColumn("labels", help="non-crowd labels of the class"),
                    "n_predictions": st.column_config.NumberColumn("predictions"),
                    "tp": "TP", "fp": "FP", "fn": "FN"})
-    st.dataframe(table[cols], hide_index=True, column_config=config)
+    st.dataframe(table[cols], hide_index=True, column_config=config, height=table_height(len(table)))
 
 
 def curves(sel, names: dict[int, str]) -> None:

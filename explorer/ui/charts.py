@@ -35,6 +35,12 @@ RATE_COLORS = {
 }
 
 
+def table_height(n_rows: int, *, max_rows: int = 40) -> int:
+    """``st.dataframe`` height in pixels that shows ``n_rows`` rows without an inner scroll bar (up to
+    ``max_rows``; a longer table scrolls): 35 px per row plus the header."""
+    return 38 + 35 * max(1, min(int(n_rows), max_rows))
+
+
 def _thin(df: pd.DataFrame, limit: int = MAX_CURVE_POINTS) -> pd.DataFrame:
     if len(df) <= limit:
         return df

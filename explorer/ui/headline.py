@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from explorer.ui.charts import table_height
 from explorer.ui.text import number, plain
 
 
@@ -69,7 +70,7 @@ def best_f1_cards(sel, best: dict) -> None:
                           "best-F1 threshold": table["threshold"], "precision": table["precision"],
                           "recall": table["recall"], "F1": table["f1"]})
     with st.expander(f"Best F1 per class ({len(shown):,} classes, each at its own threshold)"):
-        st.dataframe(shown, hide_index=True, height=min(36 * (len(shown) + 1) + 4, 600),
+        st.dataframe(shown, hide_index=True, height=table_height(len(shown)),
                      column_config={c: st.column_config.NumberColumn(format="%.4f") for c in
                                     ("best-F1 threshold", "precision", "recall", "F1")})
         st.caption("Each class at the confidence threshold that maximises its own F1 (empty = undefined: the class has "

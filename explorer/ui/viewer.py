@@ -30,7 +30,7 @@ from explorer.drawing.render import (FN_COLOUR, FP_COLOUR, LABEL_COLOUR, PREDICT
                                      decode_segmentation, paint_masks)
 from explorer.drawing.tiles import Tile
 from explorer.errors import UserError
-from explorer.ui.charts import show_chart
+from explorer.ui.charts import show_chart, table_height
 from explorer.ui.text import number, plain
 
 VIEWER = "_viewer"  # session key: {"gallery": gallery key, "index": position in the gallery, "open": bool}
@@ -293,4 +293,4 @@ def _dialog(gallery: str, tile_at: Callable[[int], Tile], n_items: int, project,
     metrics = object_metrics(project, tile)
     if metrics is not None and len(metrics):
         with st.expander("Data metrics of this item", expanded=True):
-            st.dataframe(metrics, hide_index=True, height=min(36 * (len(metrics) + 1) + 4, 400))
+            st.dataframe(metrics, hide_index=True, height=table_height(len(metrics), max_rows=12))
