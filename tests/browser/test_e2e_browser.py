@@ -258,3 +258,38 @@ def test_walk_bucket_to_viewer_and_back(app_url):
             page.screenshot(path=str(ARTIFACTS / "walk_4_reloaded.png"), full_page=True)
         finally:
             browser.close()
+
+
+def test_walk_error_costs_suspects_and_compare(app_url):
+    """Metrics → "What each error type costs" → Suspected label errors → open one in the viewer; Compare runs →
+    the fixed/broken gallery."""
+    _require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.goto(f"{app_url}/model_metrics", wait_until="domcontentloaded")
+            _wait_for_text(page, "What each error type costs")
+            _wait_idle(page)
+            page.get_by_role("button", name="Open suspected label errors").click()
+            page.wait_for_url("**/suspects**", timeout=RERUN_TIMEOUT)
+            _wait_for_text(page, "Suspected label errors")
+            _wait_idle(page)
+            page.get_by_role("button", name="View").first.click()
+            dialog = page.get_by_role("dialog")
+            dialog.wait_for(timeout=RERUN_TIMEOUT)
+            dialog.get_by_text("1 of ", exact=False).first.wait_for(timeout=RERUN_TIMEOUT)
+            page.screenshot(path=str(ARTIFACTS / "walk_5_suspect_viewer.png"))
+            page.keyboard.press("Escape")
+            dialog.wait_for(state="hidden", timeout=RERUN_TIMEOUT)
+
+            page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Compare runs", exact=True).click()
+            page.wait_for_url("**/compare**", timeout=RERUN_TIMEOUT)
+            _wait_for_text(page, "Fixed and broken objects")
+            _wait_idle(page)
+            page.get_by_role("button", name="View").first.wait_for(timeout=RERUN_TIMEOUT)  # the gallery's tiles
+            page.screenshot(path=str(ARTIFACTS / "walk_6_compare.png"), full_page=True)
+        finally:
+            browser.close()
