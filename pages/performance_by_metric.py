@@ -196,7 +196,8 @@ def page(sel) -> None:
     with_failures = any(p.file == FAILURES_PAGE for p in task.pages)
     chart, picker = st.columns([3, 1]) if with_failures else (st.container(), None)
     key = picker_key(option, n_buckets, method) if picker is not None else None
-    st.caption(matching_caption(sel, task))
+    where = matching_caption(sel, task)  # its split name is escaped inside
+    st.caption(where)
     with chart:
         for result in results.values():
             draw_target(result, option, names, picker=key)

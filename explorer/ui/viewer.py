@@ -8,7 +8,8 @@ Every gallery (``explorer.ui.gallery.show_gallery``) puts a "View" button under 
 * "◀ Previous" / "Next ▶" (keyboard: ←/→ via ``st.button(shortcut=…)``) through the **whole** gallery the tile
   came from, not only its page; the position lives in ``st.session_state[VIEWER]``;
 * toggles for labels, predictions and each outcome (TP, FP, FN, ignored) on projects with matching (detection),
-  colour by outcome or by class, and a legend of the classes drawn (the 12 most frequent, the rest grouped);
+  colour by outcome or by class, and a legend in the figure (outcomes, or the 12 most frequent classes drawn
+  and the rest grouped);
 * the item's data-metric values (the label or prediction the tile is about, plus its image's frame metrics).
 
 ``overlay``: an optional ``Callable[[np.ndarray, int], np.ndarray]`` taking the RGB image ``(H, W, 3)`` uint8
@@ -137,7 +138,7 @@ def object_colours(objects: pd.DataFrame, by: str, class_order: list[int]) -> li
 
 
 def viewer_figure(image_rgb: np.ndarray, objects: pd.DataFrame, colours: list, names: dict[int, str],
-                  focus: tuple[str, int] | None = None) -> go.Figure:
+                  focus: tuple[str, int] | None = None, legend: list[tuple[str, str]] | None = None) -> go.Figure:
     """The image (JPEG data URI, full resolution) with one rectangle shape per object and hover text at each box's
     top-left corner (raw text: ``show_chart`` escapes it); the ``focus`` object (``(record, id)``: the tile's item)
     drawn thicker; the y axis runs down like image rows, and the figure keeps the image's aspect ratio."""
@@ -169,7 +170,13 @@ def viewer_figure(image_rgb: np.ndarray, objects: pd.DataFrame, colours: list, n
     if len(objects):
         fig.add_trace(go.Scatter(x=objects["x"], y=objects["y"], mode="markers", hovertext=hover, hoverinfo="text",
                                  marker=dict(size=10, color=[_css(c) for c in colours], opacity=0.6), showlegend=False))
-    fig.update_layout(shapes=shapes, annotations=annotations, margin=dict(l=0, r=0, t=0, b=0), dragmode="zoom",
+    for colour, text in legend or []:  # legend-only entries: what the colours mean (names escaped by show_chart)
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=text, hoverinfo="skip",
+                                 marker=dict(color=colour, size=11, symbol="square")))
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="solid: label, dashed: prediction",
+                             hoverinfo="skip", line=dict(color="#555", dash="dash")))
+    fig.update_layout(showlegend=True, legend=dict(orientation="h", x=0, y=-0.02, yanchor="top"))
+    fig.update_layout(shapes=shapes, annotations=annotations, margin=dict(l=0, r=0, t=0, b=40), dragmode="zoom",
                       height=min(780, max(320, int(900 * height / max(width, 1)))),
                       xaxis=dict(visible=False, range=[0, width], constrain="domain"),
                       yaxis=dict(visible=False, range=[height, 0], scaleanchor="x", constrain="domain"))
@@ -193,11 +200,9 @@ def paint_object_masks(image_rgb: np.ndarray, objects: pd.DataFrame, colours: li
     return paint_masks(image_rgb, np.stack(masks), np.array(mask_colours), alpha=0.35)
 
 
-def legend_html(objects: pd.DataFrame, colours: list, names: dict[int, str], by: str) -> str:
-    """Chips naming what the colours mean: outcomes, or the classes drawn (top ``LEGEND_TOP_K`` by count, the rest
-    grouped). Our own markup; names enter only through ``html_text``."""
-    from explorer.ui.text import html_text
-
+def legend_entries(objects: pd.DataFrame, colours: list, names: dict[int, str], by: str) -> list[tuple[str, str]]:
+    """``(css colour, text)`` of what the colours mean: the outcomes, or the classes drawn (the top
+    ``LEGEND_TOP_K`` by count, the rest grouped as "N other classes")."""
     chips = []
     if by == "class":
         counts = objects["category_id"].value_counts()
@@ -213,9 +218,7 @@ def legend_html(objects: pd.DataFrame, colours: list, names: dict[int, str], by:
                 chips.append((_css(OUTCOME_BGR[outcome]), f"{OUTCOME_TITLES[outcome]} ({n})"))
         if (objects["outcome"] == "").any():
             chips += [(_css(LABEL_COLOUR), "label"), (_css(PREDICTION_COLOUR), "prediction")]
-        chips.append(("#555", "solid = label, dashed = prediction"))
-    return " ".join(f"<span style='border-left:10px solid {colour};padding:0 6px;margin-right:4px'>{html_text(t)}</span>"
-                    for colour, t in chips)
+    return chips
 
 
 def object_metrics(project, tile: Tile) -> pd.DataFrame | None:
@@ -284,10 +287,11 @@ def _dialog(gallery: str, tile_at: Callable[[int], Tile], n_items: int, project,
     kind, _, raw = (tile.key or "").partition(":")
     focus = ({"pred": "prediction", "prediction": "prediction", "label": "label"}.get(kind), int(raw)) \
         if raw.lstrip("-").isdigit() else None
-    fig = viewer_figure(paint_object_masks(image, shown, colours), shown, colours, names, focus=focus)
+    fig = viewer_figure(paint_object_masks(image, shown, colours), shown, colours, names, focus=focus,
+                        legend=legend_entries(shown, colours, names, by))
     show_chart(fig, key="viewer:figure", config={"scrollZoom": True, "displaylogo": False})
-    st.markdown(legend_html(shown, colours, names, by), unsafe_allow_html=True)
-    st.caption(f"{image.shape[1]}×{image.shape[0]} px · {int((shown['record'] == 'label').sum()):,} label(s), "
+    height, width = image.shape[:2]
+    st.caption(f"{width:d}×{height:d} px · {int((shown['record'] == 'label').sum()):,} label(s), "
                f"{int((shown['record'] == 'prediction').sum()):,} prediction(s) shown · scroll or drag to zoom, "
                "double-click to reset · ←/→ for the previous/next image")
     metrics = object_metrics(project, tile)

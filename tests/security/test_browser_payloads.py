@@ -115,7 +115,7 @@ def test_no_payload_runs_injects_or_fetches_on_any_page(server):
                     path = p.url_path or Path(p.file).stem
                     page.locator('[data-testid="stSidebarNav"] a').filter(has_text=p.title).first.click()
                     if k:  # the first page is the default one, served at the app's root URL
-                        page.wait_for_url(f"**/{path}", timeout=TIMEOUT)
+                        page.wait_for_url(f"**/{path}**", timeout=TIMEOUT)  # the URL carries the controls (?project=…)
                     page.wait_for_timeout(300)
                     _wait_idle(page)
                     page.wait_for_timeout(500)  # components (charts, images) settle
