@@ -71,7 +71,7 @@ if done is not None and done[0] == project.fingerprint and done[1] == sel.core a
     numbers = ui.if_fixed(sel, positions[:top])
     a, b = right.columns(2)
     a.metric("mAP if these were fixed", f"{numbers['map_fixed']:.4f}", f"{numbers['map_fixed'] - numbers['map']:+.4f}",
-             help=f"COCO mAP (IoU 0.50:0.95) now {numbers['map']:.4f}, with the {numbers['n_fixed']} suspects fixed on a copy of the labels")
+             help=f"COCO mAP (IoU 0.50:0.95) now {numbers['map']:.4f}, with the {numbers['n_fixed']:d} suspects fixed on a copy of the labels")
     b.metric(f"AP @ {sel.iou_threshold:.2f} if fixed", f"{numbers['ap_t_fixed']:.4f}",
              f"{numbers['ap_t_fixed'] - numbers['ap_t']:+.4f}", help=f"now {numbers['ap_t']:.4f}")
 if right.button("Open in Failure Explorer", key="sq_open_failures"):

@@ -22,7 +22,7 @@ from explorer.ui.charts import show_chart
 from explorer.ui.gallery import show_gallery
 from explorer.ui.outcomes import metric_names, metrics_stamp
 from explorer.ui.persist import keep, keyed
-from explorer.ui.text import plain
+from explorer.ui.text import number, plain
 
 # gallery choice -> (change, kind, what the tile shows)
 GALLERIES = {
@@ -84,7 +84,7 @@ def deltas_figure(table: pd.DataFrame, *, rate: str, run_a: str, run_b: str, tit
 
 
 def _fmt(v: float) -> str:
-    return "—" if v is None or not np.isfinite(v) else f"{v:.4f}"
+    return number(v)
 
 
 def pick_runs(project) -> tuple[str, str] | None:
@@ -104,16 +104,16 @@ def headline(c: Comparison, sel) -> None:
     t = sel.iou_threshold
     st.subheader("Headline")
     cols = st.columns(3)
-    cols[0].metric(f"mAP @ IoU {t:.2f} — A ({c.run_a})", _fmt(h["map_a"]))
-    cols[1].metric(f"mAP @ IoU {t:.2f} — B ({c.run_b})", _fmt(h["map_b"]))
+    cols[0].metric(f"mAP @ IoU {t:.2f} — A ({plain(c.run_a)})", _fmt(h["map_a"]))
+    cols[1].metric(f"mAP @ IoU {t:.2f} — B ({plain(c.run_b)})", _fmt(h["map_b"]))
     lo, hi = h["map_delta_interval"]
     cols[2].metric("B − A", f"{h['map_delta']:+.4f}" if np.isfinite(h["map_delta"]) else "—",
                    help=f"95% paired bootstrap interval [{lo:+.4f}, {hi:+.4f}]")
     verdict = ("B is better beyond the noise" if lo > 0 else "B is worse beyond the noise" if hi < 0
                else "the difference is within the noise of these images")
     st.caption(f"mAP difference B − A: {h['map_delta']:+.4f}, 95% paired bootstrap interval [{lo:+.4f}, {hi:+.4f}] "
-               f"({h['n_resamples']} resamples of the {h['n_images']:,} images, seed {SEED}; both runs evaluated on "
-               f"the same resampled images): {verdict}. mAR A {_fmt(h['mar_a'])}, B {_fmt(h['mar_b'])}, "
+               f"({h['n_resamples']:d} resamples of the {h['n_images']:,} images, seed {SEED}; both runs evaluated on "
+               f"the same resampled images): {verdict}. mAR A {plain(_fmt(h['mar_a']))}, B {plain(_fmt(h['mar_b']))}, "
                f"B − A {h['mar_delta']:+.4f} [{h['mar_delta_interval'][0]:+.4f}, {h['mar_delta_interval'][1]:+.4f}].")
 
 

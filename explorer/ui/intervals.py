@@ -12,6 +12,7 @@ import streamlit as st
 
 from explorer.analysis import outcomes as core
 from explorer.analysis.intervals import N_RESAMPLES, SEED, ApBootstrap, bootstrap_ap
+from explorer.ui.text import UNDEFINED, plain
 
 AUTO_IMAGES = 20_000  # above this many images in the selection the intervals wait for a click (cost ∝ predictions)
 
@@ -35,7 +36,7 @@ def _asked(sel) -> str:
 
 
 def _bounds(lo: float, hi: float) -> str:
-    return "—" if not (np.isfinite(lo) and np.isfinite(hi)) else f"[{lo:.4f}, {hi:.4f}]"
+    return UNDEFINED if not (np.isfinite(lo) and np.isfinite(hi)) else f"[{lo:.4f}, {hi:.4f}]"
 
 
 def render_headline_intervals(sel) -> None:
@@ -52,8 +53,8 @@ def render_headline_intervals(sel) -> None:
             return
     b = headline_bootstrap(sel)
     h = b.headline()
-    st.caption(f"95% bootstrap intervals ({b.n_resamples} resamples of the {b.n_images:,} images, seed {SEED}): "
-               f"mAP {_bounds(h['mAP_lo'], h['mAP_hi'])} · mAR {_bounds(h['mAR_lo'], h['mAR_hi'])}. "
+    st.caption(f"95% bootstrap intervals ({b.n_resamples:d} resamples of the {b.n_images:,} images, seed {SEED}): "
+               f"mAP {plain(_bounds(h['mAP_lo'], h['mAP_hi']))} · mAR {plain(_bounds(h['mAR_lo'], h['mAR_hi']))}. "
                "Each resample draws the selection's images with replacement and re-counts their matches.")
     names = sel.project.category_names
     table = b.per_class()
