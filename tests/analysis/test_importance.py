@@ -281,7 +281,9 @@ def test_sample_importance_is_stable_across_random_state(sample_tables, target):
     assert len(spread) >= 25 and spread.max() <= 0.02, spread.sort_values().tail()
     baseline = pd.concat([r["baseline"] for r in runs], axis=1)
     assert (baseline.max(axis=1) - baseline.min(axis=1)).max() <= 0.02
-    assert (runs[0].loc[frame, "n_samples"] == len(y)).all()  # every row, frame metrics included
+    # every row, frame metrics included; the sample's attribution maps exist only for images with predictions
+    pixel_frame = [m for m in frame if not m.startswith("attribution_")]
+    assert (runs[0].loc[pixel_frame, "n_samples"] == len(y)).all()
 
 
 def test_sample_planted_causes_rank_above_pure_noise(sample_tables):
@@ -293,4 +295,7 @@ def test_sample_planted_causes_rank_above_pure_noise(sample_tables):
     noise = ["image_width", "image_height", "image_area", "image_aspect_ratio", "red_dominance", "green_dominance",
              "blue_dominance", "object_count"]
     assert scores[planted].min() > scores[noise].max(), (scores[planted], scores[noise])
-    assert scores.idxmax() in ("relative_area", "object_area")
+    # the sample's attribution maps are drawn from its predictions (sample_data/detection/README.md): they describe
+    # where the model looked, not the data, so the planted data cause is looked for among the other metrics
+    data = scores[[m for m in scores.index if not m.startswith("attribution_")]]
+    assert data.idxmax() in ("relative_area", "object_area")
