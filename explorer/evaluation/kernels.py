@@ -29,6 +29,10 @@ LANES = 64
 # ``$EXPLORER_KERNELS``: ``python`` or ``numba`` forces one mode (tests), default ``auto``.
 SMALL = 300
 prange = range  # numba.prange once compiled
+# OpenMP threads that spin while waiting steal the core the other thread needs when the machine is shared
+# (re-match of 100k predictions at load 3 on 2 cores: 37 ms spinning, 15 ms passive). Read when libgomp loads,
+# so set before numba (or anything else) loads it; a value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 _KERNELS: dict = {}
 
 
