@@ -171,23 +171,30 @@ def bucket_rates_figure(perf: pd.DataFrame, overall: pd.DataFrame, rates: tuple[
         rate = rates[0]
         palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                    "#bcbd22", "#17becf"]
+        # many classes: the LEGEND_TOP_K classes with the most items are named and coloured, the rest are thin grey
+        # lines behind one "N other classes" legend entry
+        sizes = perf.groupby("group", sort=True)[count].sum()
+        named = set(sizes.sort_values(ascending=False, kind="stable").index[:LEGEND_TOP_K])
+        n_other = len(sizes) - len(named)
         for i, (g, part) in enumerate(perf.groupby("group", sort=True)):
-            color = palette[i % len(palette)]
             label = (names or {}).get(g, str(g))
+            color = palette[i % len(palette)] if g in named else "#bbb"
             fig.add_trace(go.Scatter(x=part["range"], y=part[rate], name=label, mode="lines+markers",
-                                     line=dict(color=color), customdata=part[[count]].to_numpy(),
+                                     line=dict(color=color, width=2 if g in named else 1),
+                                     customdata=part[[count]].to_numpy(),
+                                     showlegend=g in named, legendgroup=label if g in named else "other",
                                      hovertemplate="%{x}: %{y:.3f} (n = %{customdata[0]})<extra>" + label + "</extra>"))
             avg = overall.loc[overall["group"] == g, rate]
             if len(avg) and np.isfinite(float(avg.iloc[0])) and len(part):
                 # the class's average as a dashed line across the buckets, named on hover and toggled with its class
                 y = float(avg.iloc[0])
                 fig.add_trace(go.Scatter(x=[part["range"].iloc[0], part["range"].iloc[-1]], y=[y, y], mode="lines",
-                                         name=f"average {label}", legendgroup=label, showlegend=False, opacity=0.6,
-                                         line=dict(color=color, dash="dash"),
+                                         name=f"average {label}", legendgroup=label if g in named else "other",
+                                         showlegend=False, opacity=0.6, line=dict(color=color, dash="dash"),
                                          hovertemplate=f"average {label}: {y:.3f}<extra></extra>"))
-        for trace in fig.data:
-            if trace.mode == "lines+markers":
-                trace.legendgroup = trace.name
+        if n_other:
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"{n_other} other classes",
+                                     legendgroup="other", hoverinfo="skip", line=dict(color="#bbb", width=1)))
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="dashed: the class's average",
                                  hoverinfo="skip", line=dict(dash="dash", color="#777")))
     # legend above the plot, under the title: below it, it collides with the (rotated) bucket labels and the

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from explorer.datametrics.catalog import LEVEL_ID, LEVEL_WORD, MetricEntry, entries
 from explorer.project.folder import Project
 from explorer.ui import outcomes
+from explorer.ui.text import number
 from explorer.drawing.render import LABEL_COLOUR, PREDICTION_COLOUR, DrawItem
 from explorer.analysis.stats import Histogram, Outliers
 from explorer.drawing.tiles import Tile, dim
@@ -193,5 +194,6 @@ def item_tiles(project: Project, rows: pd.DataFrame, *, choice: MetricEntry, wit
 
 
 def format_value(value: float) -> str:
-    """A metric value for a caption: 4 significant digits, "missing" for NaN/inf."""
-    return "missing" if not np.isfinite(value) else f"{value:.4g}"
+    """A metric value for a caption or table: 4 significant digits, "—" for NaN/inf (``explorer.ui.text.number``,
+    the app's one rendering of an undefined value)."""
+    return number(value, ".4g")
