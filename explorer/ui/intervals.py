@@ -12,7 +12,7 @@ import streamlit as st
 
 from explorer.analysis import outcomes as core
 from explorer.analysis.intervals import N_RESAMPLES, SEED, ApBootstrap, bootstrap_ap
-from explorer.ui.text import UNDEFINED, plain
+from explorer.ui.text import UNDEFINED
 
 AUTO_IMAGES = 20_000  # above this many images in the selection the intervals wait for a click (cost ∝ predictions)
 
@@ -54,7 +54,7 @@ def render_headline_intervals(sel) -> None:
     b = headline_bootstrap(sel)
     h = b.headline()
     st.caption(f"95% bootstrap intervals ({b.n_resamples:d} resamples of the {b.n_images:,} images, seed {SEED}): "
-               f"mAP {plain(_bounds(h['mAP_lo'], h['mAP_hi']))} · mAR {plain(_bounds(h['mAR_lo'], h['mAR_hi']))}. "
+               f"mAP {_bounds(h['mAP_lo'], h['mAP_hi'])} · mAR {_bounds(h['mAR_lo'], h['mAR_hi'])}. "
                "Each resample draws the selection's images with replacement and re-counts their matches.")
     names = sel.project.category_names
     table = b.per_class()

@@ -120,6 +120,8 @@ REVIEWED = {
     "FP_REASON_WORDS[r]": "our words for the false-detection reasons",
     "WORDS[result.target]": "our words for the targets (images, labels, predictions)",
     "training.RULE.format(patience=patience)": "our over-fitting rule with a number",
+    "_bounds(h['mAP_lo'], h['mAP_hi'])": "explorer.ui.intervals: two of our floats as '[lo, hi]'",
+    "_bounds(h['mAR_lo'], h['mAR_hi'])": "explorer.ui.intervals: two of our floats as '[lo, hi]'",
     "next((s for s in small if s))": "explorer.analysis small-sample notes: our text with numbers",
 }
 # calls whose first positional argument is not text (image data, a page's file)
