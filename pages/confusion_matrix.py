@@ -23,7 +23,7 @@ from explorer.ui.buckets import show_bucket
 from explorer.ui.state import selection
 from explorer.ui.charts import show_chart
 from explorer.ui.text import plain
-from explorer.ui.persist import keep
+from explorer.ui.persist import bounded, keep
 
 st.title("Confusion Matrix")
 sel = selection()
@@ -50,7 +50,7 @@ c1, c2, c3 = st.columns(3)
 ordering = c1.radio("Order classes by", ["most confused", "most common"], **keep("cm:order"), horizontal=True)
 normalise = c2.radio("Values", ["raw counts", "row-normalised"], **keep("cm:values"), horizontal=True)
 top_k = c3.slider("Classes shown (the rest fold into 'other')", 1, max(n_classes, 2), min(n_classes, 10),
-                  **keep("cm:top_k"), disabled=n_classes <= 1)
+                  **keep(bounded("cm:top_k", 1, max(n_classes, 2))), disabled=n_classes <= 1)
 
 arranged = engine.order(ordering.replace(" ", "_"), top_k=top_k if top_k < n_classes else None)
 order = list(arranged.matrix.index)

@@ -17,7 +17,7 @@ from explorer.ui.gallery import show_gallery
 from explorer.ui.state import selection
 from explorer.ui.charts import show_chart
 from explorer.ui.text import plain
-from explorer.ui.persist import keep
+from explorer.ui.persist import bounded, keep
 
 PAGE_SIZES = (12, 24, 48)
 SHOW_ALL, SHOW_RANGE, SHOW_OUTLIERS = "all, sorted by the metric", "a range of the metric", "IQR outliers"
@@ -107,7 +107,7 @@ if show == SHOW_RANGE:
     lo, hi = (float(values[finite].min()), float(values[finite].max())) if finite.any() else (0.0, 0.0)
     if hi > lo:
         chosen = st.slider(f"Range of {plain(choice.display_name)}", min_value=lo, max_value=hi, value=(lo, hi),
-                           step=(hi - lo) / 1000, format="%.4g", **keep(f"dq_range::{choice.key}", url=False))
+                           step=(hi - lo) / 1000, format="%.4g", **keep(bounded(f"dq_range::{choice.key}", lo, hi), url=False))
         shown_mask = in_range(values, *chosen)
     else:
         st.caption(f"Every defined value equals {lo:.4g}: no range to choose.")

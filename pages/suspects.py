@@ -14,7 +14,7 @@ from explorer.analysis.suspects import REASONS
 from explorer.resources import pages_dir
 from explorer.ui import suspects as ui
 from explorer.ui.gallery import show_gallery
-from explorer.ui.persist import keep, switch_page
+from explorer.ui.persist import bounded, keep, switch_page
 from explorer.ui.state import selection
 from explorer.ui.text import plain
 
@@ -63,7 +63,7 @@ st.dataframe(shown[["image_id", "file_name", "label_id", "pred_id", "reason", "s
     hide_index=True, column_config={"score": st.column_config.NumberColumn(format="%.3f")})
 
 left, right = st.columns(2)
-top = left.slider("Suspects to fix (best first among those shown)", 1, len(shown), min(len(shown), 50), **keep("sq_top", url=False))
+top = left.slider("Suspects to fix (best first among those shown)", 1, len(shown), min(len(shown), 50), **keep(bounded("sq_top", 1, len(shown)), url=False))
 if left.button("Compute mAP if fixed", key="sq_fix"):
     st.session_state["sq_fixed_for"] = (project.fingerprint, sel.core, tuple(positions[:top]))
 done = st.session_state.get("sq_fixed_for")

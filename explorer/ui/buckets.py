@@ -16,7 +16,7 @@ from explorer.export.subset import coco_subset
 from explorer.ui.outcomes import metric_names, metrics_for_target
 from explorer.ui.gallery import show_gallery
 from explorer.ui.text import plain
-from explorer.ui.persist import keep
+from explorer.ui.persist import bounded, keep
 
 SMALL_BUCKET = 10  # fewer items than this: say the bucket is too small to generalise from
 
@@ -88,7 +88,7 @@ def show_bucket(project: Project, table: pd.DataFrame, *, key: str, default_outc
     finite = np.isfinite(values)
     if metric_range and finite.sum() > 1 and np.nanmin(values) < np.nanmax(values):
         lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
-        range_key = f"{key}:range:{column}"
+        range_key = bounded(f"{key}:range:{column}", lo, hi)
         low, high = st.slider(f"{plain(choices[column])} range", lo, hi, (lo, hi), **keep(range_key, url=False))
         inside = finite & (values >= low) & (values <= high)
         if not (low == lo and high == hi):

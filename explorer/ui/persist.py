@@ -46,6 +46,13 @@ def keyed(name: str, *depends) -> str:
     return ".".join(parts)
 
 
+def bounded(name: str, low, high) -> str:
+    """The key of a slider whose bounds come from the data (a metric's range, a number of rows): ``keyed`` with the
+    bounds, so a kept value can never fall outside them — new bounds (another class, split or metric) are a new
+    widget starting from its default; the same bounds (a page switch and back) keep the value."""
+    return keyed(name, *(f"{float(b):.6g}" for b in (low, high)))
+
+
 def follow_project(project: str) -> bool:
     """Swap the kept values when the current project changes; True when it did (not on a session's first run).
 

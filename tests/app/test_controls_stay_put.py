@@ -167,3 +167,19 @@ def test_eighty_classes_get_a_compact_control_and_grouped_legend(tmp_path, monke
     assert len(in_legend) == 13 and in_legend[-1] == "68 other classes"  # top 12 named, the rest grouped
     # best F1 per class, each at its own threshold: every class is perfect at its hit's score (one hit, one miss)
     assert {m.label for m in at.metric} >= {"Best F1 (pooled)", "Precision at best F1", "Recall at best F1"}
+
+
+def test_data_bounded_sliders_never_hold_a_value_outside_new_bounds(monkeypatch, detection_project):
+    """A slider whose bounds come from the data (the Failure Explorer's metric range, Data Quality's range, the
+    confusion matrix's class count) keeps its value across reruns, but a class or split change that moves its
+    bounds gives a fresh widget, never a kept value below the new minimum (a StreamlitValueBelowMinError)."""
+    from explorer import tasks
+
+    names = list(Project.load(detection_project).category_names.values())
+    subsets = [names[:1], names[1:2], names[:2], names[-1:]]
+    for page in tasks.get("detection").pages:
+        at = open_page(monkeypatch, detection_project, page.file)
+        assert not at.exception, (page.file, at.exception)
+        for subset in subsets:
+            at.multiselect(key="classes").set_value(subset).run()
+            assert not at.exception, (page.file, subset, at.exception)
