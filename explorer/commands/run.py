@@ -28,7 +28,7 @@ def app_command(projects: list[Path], *, address: str, port: int) -> list[str]:
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
         "--theme.base", "light",
-        "--client.toolbarMode", "minimal",  # no "Deploy" button: this is a local tool
+        "--client.toolbarMode", "viewer",  # no "Deploy" button, but the "Running…/Stop" indicator shows long work
         "--",
     ]
     for p in projects:

@@ -87,12 +87,15 @@ def _fmt(v: float) -> str:
     return number(v)
 
 
-def pick_runs(project) -> tuple[str, str] | None:
-    """The "Run A" / "Run B" pickers; None (with a note) when both are the same run."""
+def pick_runs(project, current: str | None = None) -> tuple[str, str] | None:
+    """The "Run A" / "Run B" pickers (A starts at the sidebar's run ``current``, B at the first other run; keyed by
+    ``current``, so choosing another run in the sidebar moves A to it); None (with a note) when both are the same."""
     runs = list(project.runs)
+    first = runs.index(current) if current in runs else 0
     left, right = st.columns(2)
-    a = left.selectbox("Run A", runs, index=0, **keep("compare_run_a"))
-    b = right.selectbox("Run B", runs, index=1 if runs[0] == a or len(runs) < 2 else 0, **keep("compare_run_b"))
+    a = left.selectbox("Run A", runs, index=first, **keep(keyed("compare_run_a", current)))
+    b = right.selectbox("Run B", runs, index=next((i for i, r in enumerate(runs) if r != a), 0),
+                        **keep(keyed("compare_run_b", current)))
     if a == b:
         st.warning("Run A and run B are the same run: choose two different runs to compare.")
         return None
@@ -190,7 +193,7 @@ def render_compare(sel) -> None:
                 "images. Add another run with `explorer add-predictions PROJECT PREDICTIONS.json --run NAME`, "
                 "then come back.")
         return
-    runs = pick_runs(project)
+    runs = pick_runs(project, sel.run)
     if runs is None:
         return
     run_a, run_b = runs

@@ -30,7 +30,7 @@ def test_compare_page_numbers_and_galleries(detection_project, monkeypatch):
 
     at = _open(detection_project, monkeypatch, "compare.py")
     assert at.title[0].value == "Compare runs"
-    assert at.selectbox(key="compare_run_a").value == "baseline" and at.selectbox(key="compare_run_b").value == "weaker"
+    assert at.selectbox(key="compare_run_a.baseline").value == "baseline" and at.selectbox(key="compare_run_b.baseline").value == "weaker"
     c = compare_runs(Project.load(detection_project), Selection(iou_threshold=0.5), "baseline", "weaker")
     shown = {m.label: m.value for m in at.metric}
     assert shown["mAP @ IoU 0.50 — A (baseline)"] == f"{c.headline['map_a']:.4f}"
@@ -47,8 +47,8 @@ def test_compare_page_numbers_and_galleries(detection_project, monkeypatch):
     assert any(cap.value.startswith("589 objects") for cap in at.caption)
     assert len(at.get("image")) == 12
     # swapping the runs flips the sign
-    at.selectbox(key="compare_run_a").set_value("weaker").run()
-    at.selectbox(key="compare_run_b").set_value("baseline").run()
+    at.selectbox(key="compare_run_a.baseline").set_value("weaker").run()
+    at.selectbox(key="compare_run_b.baseline").set_value("baseline").run()
     assert not at.exception, at.exception
     assert {m.label: m.value for m in at.metric}["B − A"] == f"{-c.headline['map_delta']:+.4f}"
 
