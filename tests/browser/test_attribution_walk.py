@@ -8,10 +8,6 @@ Same server and Chromium setup as ``test_e2e_browser.py``; screenshots go to ``a
 from __future__ import annotations
 
 import base64
-import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 
@@ -22,8 +18,9 @@ import pytest
 from explorer.project.folder import Project
 
 from ..app.test_attribution_pages import _thumbnails
-from .test_e2e_browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, REPO, RERUN_TIMEOUT, _free_port, _require_chromium,
-                               _slider_value, _wait_healthy, _wait_idle)
+from .server import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, serving
+from .server import require_chromium as _require_chromium
+from .test_e2e_browser import RERUN_TIMEOUT, _slider_value, _wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -39,27 +36,8 @@ def classification_project(explorer_home):
 @pytest.fixture()
 def cls_url(classification_project):
     """``explorer run PROJECT --no-samples`` on a free port; its process group is stopped at teardown."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    log_path = ARTIFACTS / "server_attribution.log"
-    log = open(log_path, "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "explorer", "run", str(classification_project), "--no-samples", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, server, log_path)
+    with serving([classification_project], ARTIFACTS / "server_attribution.log") as url:
         yield url
-    finally:
-        try:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        log.close()
 
 
 def _error_cell(project: Project) -> tuple[str, str, int]:

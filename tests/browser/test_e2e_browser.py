@@ -9,86 +9,21 @@ Chromium comes from the distribution (``scripts/ensure_chromium.py`` installs th
 """
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
+
+from .server import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium as _require_chromium, serving
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "artifacts" / "browser"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
-]
-SERVER_START_TIMEOUT = 120  # seconds: the first start imports the scientific stack
 RERUN_TIMEOUT = 90_000  # ms: a rerun re-matches and redraws on a machine shared with other jobs
 
-
-def _require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = (f"{CHROMIUM} not found: install Debian's chromium (python3 scripts/ensure_chromium.py, as root) "
-              "to run the browser test")
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true but {reason}")
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, server: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"explorer run exited with code {server.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"server not healthy after {SERVER_START_TIMEOUT} s:\n{log_path.read_text()[-3000:]}")
 
 
 @pytest.fixture()
 def app_url(detection_project):
     """``explorer run PROJECT --no-samples`` on a free port; the process group is stopped at teardown."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    log_path = ARTIFACTS / "server.log"
-    log = open(log_path, "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "explorer", "run", str(detection_project), "--no-samples", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, server, log_path)
+    with serving([detection_project], ARTIFACTS / "server.log") as url:
         yield url
-    finally:
-        try:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        log.close()
 
 
 def _wait_idle(page) -> None:

@@ -8,75 +8,27 @@ and the payload text itself is on the page (shown as typed). Without Chromium th
 """
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from explorer import tasks
 
+from ..browser.server import CHROMIUM, CHROMIUM_ARGS, require_chromium, serving
 from .payloads import PAYLOADS, build_payload_projects
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 TIMEOUT = 90_000  # ms
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, explorer_home):
-    if not CHROMIUM.exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but {CHROMIUM} not found")
-        pytest.skip(f"{CHROMIUM} not found (python3 scripts/ensure_chromium.py)")
+    require_chromium()
     tmp = tmp_path_factory.mktemp("browser_payloads")
     projects = build_payload_projects(tmp)
-    port = _free_port()
-    log = open(tmp / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "explorer", "run", str(projects["detection"]),
-                             str(projects["segmentation"]), "--no-samples", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited: {(tmp / 'server.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("server not healthy after 120 s")
-            time.sleep(0.5)
+    with serving([projects["detection"], projects["segmentation"]], tmp / "server.log") as url:
         yield url, projects
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        log.close()
 
 
 INJECTED = ("iframe, img[src='x'], img[src^='http://127.0.0.1:9'], a[href^='javascript'], "
