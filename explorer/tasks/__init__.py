@@ -24,6 +24,8 @@ __all__ = ["CONTROLS", "TARGETS", "TARGET_ID", "TARGET_LEVEL", "Outcome", "Page"
 PLUGINS_ENV = "EXPLORER_TASK_PLUGINS"
 
 _REGISTRY: dict[str, Task] = {}
+#: the built-in tasks in the order of ``names()`` (CLI choices, docs), whichever task module was imported first
+BUILTIN_ORDER = ("detection", "classification", "segmentation", "regression", "training")
 _builtins_loaded = False
 _loaded_plugins: dict[str, object] = {}  # resolved plugin path -> its module (each file is executed once)
 
@@ -72,8 +74,8 @@ def _load_builtins() -> None:
     global _builtins_loaded
     if not _builtins_loaded:
         _builtins_loaded = True
-        # importing a task module registers its Task (one explicit line per built-in task; this order is the
-        # order of names(): CLI choices, docs)
+        # importing a task module registers its Task (one explicit line per built-in task; names() orders them by
+        # BUILTIN_ORDER, since a caller may have imported one of these modules directly before)
         from explorer.tasks import detection  # noqa: F401
         from explorer.tasks import classification  # noqa: F401
         from explorer.tasks import segmentation  # noqa: F401
@@ -96,11 +98,17 @@ def get(name: str) -> Task:
     return task
 
 
+def _ordered() -> list[str]:
+    """Registered names: the built-ins in ``BUILTIN_ORDER``, then other tasks in the order they registered."""
+    rank = {name: i for i, name in enumerate(BUILTIN_ORDER)}
+    return sorted(_REGISTRY, key=lambda name: rank.get(name, len(rank)))  # stable: plugins keep their order
+
+
 def all_tasks() -> list[Task]:
     _load_builtins()
-    return list(_REGISTRY.values())
+    return [_REGISTRY[name] for name in _ordered()]
 
 
 def names() -> tuple[str, ...]:
     _load_builtins()
-    return tuple(_REGISTRY)
+    return tuple(_ordered())

@@ -86,3 +86,16 @@ def test_no_importlib_dispatch_on_task_names():
                 if len(keys & set(BUILTIN)) >= 2 and any(v.startswith("explorer.") for v in values):
                     offenders.append(f"{path.relative_to(REPO)}:{node.lineno}: task name -> module table")
     assert not offenders, "\n".join(offenders)
+
+
+def test_builtin_order_does_not_depend_on_which_task_module_was_imported_first():
+    """A caller importing ``explorer.tasks.regression`` before the registry loads the others still sees the
+    built-ins in ``BUILTIN_ORDER`` (a fresh process, so nothing is loaded yet)."""
+    import subprocess
+    import sys
+
+    code = ("import explorer.tasks.regression, explorer.tasks.training\n"
+            "from explorer import tasks\n"
+            "print(','.join(tasks.names()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out.split(",")[:len(BUILTIN)] == list(BUILTIN)
