@@ -19,7 +19,7 @@ RERUN_TIMEOUT = 90_000  # ms: a rerun re-matches and redraws on a machine shared
 
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def app_url(detection_project):
     """``explorer run PROJECT --no-samples`` on a free port; the process group is stopped at teardown."""
     with serving([detection_project], ARTIFACTS / "server.log") as url:
