@@ -42,36 +42,164 @@ COLUMNS = ["record", "id", "image_id", "category_id", "outcome", "fp_reason", "s
            "partner_id"]
 
 
-def _prediction_rows(preds: pd.DataFrame) -> pd.DataFrame:
-    ignored = preds["ignored"].to_numpy(bool)
-    is_tp = preds["is_tp"].to_numpy(bool)
-    outcome = np.where(ignored, "ignored", np.where(is_tp, "TP", "FP"))
-    reason = preds["fp_reason"].astype(object).where(outcome == "FP", None)
-    nan = np.full(len(preds), np.nan)
-    best_same = preds["max_iou_same_class"].to_numpy(np.float64) if "max_iou_same_class" in preds else nan
-    best_other = preds["max_iou_other_class"].to_numpy(np.float64) if "max_iou_other_class" in preds else nan
-    iou = np.where(outcome == "FP", best_same, preds["iou"].to_numpy(np.float64))
-    return pd.DataFrame({
-        "record": "prediction", "id": preds["pred_id"].to_numpy(np.int64), "image_id": preds["image_id"].to_numpy(np.int64),
-        "category_id": preds["category_id"].to_numpy(np.int64), "outcome": outcome, "fp_reason": reason.to_numpy(),
-        "score": preds["score"].to_numpy(np.float64), "iou": iou, "iou_other": best_other,
-        "partner_id": pd.array(preds["label_id"], dtype="Int64"),
-    })
+# ---- the array form: one match's rows once, buckets as row positions --------------------------------------------
+_TP, _FP, _FN, _IGNORED = (OUTCOMES.index(o) for o in ("TP", "FP", "FN", "ignored"))
+_OUTCOME_NAMES = np.array(OUTCOMES)
+_REASON_NAMES = np.array([*FP_REASONS, None], dtype=object)  # code -1 (no reason) reads the last: None
+_RANK = np.array([FAILURE_ORDER[o] for o in OUTCOMES], np.int64)  # gallery rank of each outcome code
 
 
-def _label_rows(labels: pd.DataFrame, scores: pd.Series) -> pd.DataFrame:
-    ignored = labels["ignored"].to_numpy(bool)
-    detected = labels["detected"].to_numpy(bool)
-    partner = pd.array(labels["pred_id"], dtype="Int64")
-    has = ~partner.isna()
-    iou = labels["iou"].to_numpy(np.float64)
-    return pd.DataFrame({
-        "record": "label", "id": labels["label_id"].to_numpy(np.int64), "image_id": labels["image_id"].to_numpy(np.int64),
-        "category_id": labels["category_id"].to_numpy(np.int64),
-        "outcome": np.where(ignored, "ignored", np.where(detected, "TP", "FN")), "fp_reason": None,
-        "score": scores.reindex(partner).to_numpy(np.float64),  # <NA> partner: NaN score
-        "iou": np.where(has, iou, np.nan), "iou_other": np.nan, "partner_id": partner,
-    })
+def _isin(values: np.ndarray, wanted) -> np.ndarray:
+    """``values`` in ``wanted`` (a hash look-up: no sort of millions of rows)."""
+    return pd.Series(values, copy=False).isin(_id_array(wanted)).to_numpy()
+
+
+def _partner(column) -> tuple[np.ndarray, np.ndarray]:
+    """An Int64 matched-id column as ``(ids with 0 for none, has)``."""
+    ids = pd.array(column, dtype="Int64")
+    has = ~np.asarray(ids.isna(), bool)
+    return ids.to_numpy(np.int64, na_value=0), has
+
+
+class BucketSource:
+    """Every prediction and label of one ``MatchResult`` in the bucket-row form, as arrays built once per match;
+    a ``Bucket`` is then only row positions into it.
+
+    Row ``r < n_pred`` is prediction ``r`` of ``predictions`` (in its order), row ``n_pred + j`` is label ``j``.
+    Per row: ``id, image_id, category_id``, ``outcome`` (int8 index into ``OUTCOMES``), ``reason`` (int8 index
+    into ``FP_REASONS``, -1 unless FP), ``score`` (a label's: its matched prediction's, NaN if none), ``iou``,
+    ``iou_other``, ``partner`` / ``has_partner`` (the matched id; ``partner_id`` of ``bucket_table``). The outcome
+    rules are the module docstring's; ``bucket(...)`` chooses rows as ``bucket_table`` does.
+    """
+
+    def __init__(self, predictions: pd.DataFrame, labels: pd.DataFrame, *, confidence_threshold: float | None = None):
+        p, l = predictions, labels
+        self.n_pred, self.n_label = len(p), len(l)
+        self.confidence_threshold = None if confidence_threshold is None else float(confidence_threshold)
+        outcome = np.where(p["ignored"].to_numpy(bool), _IGNORED, np.where(p["is_tp"].to_numpy(bool), _TP, _FP))
+        # reason codes by factorising the object column (a few distinct values): no per-row string compare
+        codes, uniques = pd.factorize(p["fp_reason"].astype(object).to_numpy())
+        lookup = np.array([FP_REASONS.index(u) if u in FP_REASONS else -1 for u in uniques] + [-1], np.int8)
+        fp = outcome == _FP
+        nan = np.full(len(p), np.nan)
+        best_same = p["max_iou_same_class"].to_numpy(np.float64) if "max_iou_same_class" in p else nan
+        p_partner, p_has = _partner(p["label_id"])
+        l_partner, l_has = _partner(l["pred_id"])
+        l_outcome = np.where(l["ignored"].to_numpy(bool), _IGNORED, np.where(l["detected"].to_numpy(bool), _TP, _FN))
+        self._pred = {
+            "id": p["pred_id"].to_numpy(np.int64), "image_id": p["image_id"].to_numpy(np.int64),
+            "category_id": p["category_id"].to_numpy(np.int64), "outcome": outcome.astype(np.int8),
+            "reason": np.where(fp, lookup[codes], -1).astype(np.int8), "score": p["score"].to_numpy(np.float64),
+            "iou": np.where(fp, best_same, p["iou"].to_numpy(np.float64)),
+            "iou_other": p["max_iou_other_class"].to_numpy(np.float64) if "max_iou_other_class" in p else nan,
+            "partner": p_partner, "has_partner": p_has}
+        self._label = {
+            "id": l["label_id"].to_numpy(np.int64), "image_id": l["image_id"].to_numpy(np.int64),
+            "category_id": l["category_id"].to_numpy(np.int64), "outcome": l_outcome.astype(np.int8),
+            "reason": np.full(len(l), -1, np.int8), "iou": np.where(l_has, l["iou"].to_numpy(np.float64), np.nan),
+            "iou_other": np.full(len(l), np.nan), "partner": l_partner, "has_partner": l_has}
+        self._memo: dict = {}
+
+    def _label_scores(self) -> np.ndarray:
+        """Per label the score of its matched prediction (NaN if none); built on first use (a 2M-id look-up)."""
+        if "label_score" not in self._memo:
+            at = pd.Index(self._pred["id"]).get_indexer(self._label["partner"])
+            ok = self._label["has_partner"] & (at >= 0)
+            self._memo["label_score"] = np.where(ok, self._pred["score"][np.where(ok, at, 0)], np.nan)
+        return self._memo["label_score"]
+
+    def column(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """Column ``name`` (a key of the class docstring, or ``"is_pred"``) at source rows ``rows``."""
+        rows = np.asarray(rows, np.int64)
+        is_label = rows >= self.n_pred
+        if name == "is_pred":
+            return ~is_label
+        pred = self._pred[name]
+        label = self._label_scores() if name == "score" else self._label[name]
+        if not is_label.any():
+            return pred[rows]
+        if is_label.all():
+            return label[rows - self.n_pred]
+        out = np.empty(len(rows), np.result_type(pred, label))
+        out[~is_label] = pred[rows[~is_label]]
+        out[is_label] = label[rows[is_label] - self.n_pred]
+        return out
+
+    def aligned(self, key, predictions: pd.Series | None, labels: pd.Series | None) -> np.ndarray:
+        """A per-id value (``predictions`` by pred_id, ``labels`` by label_id; None = NaN) on every source row,
+        remembered under ``key`` (the last few: a metric chosen again costs nothing)."""
+        if key in self._memo:
+            return self._memo[key]
+        parts = []
+        for series, ids in ((predictions, self._pred["id"]), (labels, self._label["id"])):
+            parts.append(np.full(len(ids), np.nan) if series is None else
+                         pd.to_numeric(series, errors="coerce").reindex(ids).to_numpy(np.float64))
+        value = np.concatenate(parts)
+        self._memo[key] = value
+        for old in [k for k in self._memo if k != "label_score"][:-3]:  # keep three metrics
+            del self._memo[old]
+        return value
+
+    def bucket(self, *, pred_ids: Iterable[int] | None = None, label_ids: Iterable[int] | None = None,
+               classes: Iterable[int] | None = None, image_ids: Iterable[int] | None = None) -> "Bucket":
+        """The rows of ``bucket_table`` with the same arguments (predictions first, then labels, each in order)."""
+        p, l = self._pred, self._label
+        if pred_ids is None and label_ids is None:
+            keep_p = np.ones(self.n_pred, bool)
+            keep_l = l["outcome"] != _TP  # a detected label is represented by its TP prediction
+        else:
+            keep_p = _isin(p["id"], pred_ids)
+            keep_l = _isin(l["id"], label_ids)
+        for part, keep in ((p, keep_p), (l, keep_l)):
+            if classes is not None:
+                keep &= _isin(part["category_id"], classes)
+            if image_ids is not None:
+                keep &= _isin(part["image_id"], image_ids)
+        rows = np.concatenate([np.flatnonzero(keep_p), np.flatnonzero(keep_l) + self.n_pred])
+        return Bucket(self, rows)
+
+
+class Bucket:
+    """Some rows of a ``BucketSource`` (``rows``: int64 source positions, in bucket order)."""
+
+    def __init__(self, source: BucketSource, rows: np.ndarray):
+        self.source, self.rows = source, np.asarray(rows, np.int64)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def column(self, name: str) -> np.ndarray:
+        return self.source.column(name, self.rows)
+
+    def take(self, index) -> "Bucket":
+        """The bucket of ``rows[index]`` (a boolean mask or positions)."""
+        return Bucket(self.source, self.rows[index])
+
+    def counts(self) -> dict[str, int]:
+        """``outcome_counts`` of the bucket, by two bincounts."""
+        outcome = self.column("outcome").astype(np.int64)
+        n = np.bincount(outcome, minlength=len(OUTCOMES))
+        reasons = np.bincount(self.column("reason")[outcome == _FP].astype(np.int64) + 1, minlength=len(FP_REASONS) + 1)
+        counts = {o: int(n[i]) for i, o in enumerate(OUTCOMES)}
+        counts.update({f"FP:{r}": int(reasons[i + 1]) for i, r in enumerate(FP_REASONS)})
+        return counts
+
+    def rank(self) -> np.ndarray:
+        """Gallery rank of each row's outcome (``FAILURE_ORDER``)."""
+        return _RANK[self.column("outcome").astype(np.int64)]
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a ``bucket_table`` frame (``COLUMNS``; call it for a page of rows, or a small bucket)."""
+        col = self.column
+        table = pd.DataFrame({
+            "record": np.where(col("is_pred"), "prediction", "label"), "id": col("id"), "image_id": col("image_id"),
+            "category_id": col("category_id"), "outcome": _OUTCOME_NAMES[col("outcome").astype(np.int64)],
+            "fp_reason": _REASON_NAMES[col("reason").astype(np.int64)], "score": col("score"), "iou": col("iou"),
+            "iou_other": col("iou_other"),
+            "partner_id": pd.arrays.IntegerArray(col("partner"), ~col("has_partner"))})
+        if self.source.confidence_threshold is not None:
+            table.attrs["confidence_threshold"] = self.source.confidence_threshold
+        return table
 
 
 def _id_array(ids: Iterable[int] | None) -> np.ndarray:
@@ -99,19 +227,10 @@ def bucket_table(predictions: pd.DataFrame, labels: pd.DataFrame, *, pred_ids: I
     ``predictions``/``labels`` are ``MatchResult.predictions`` / ``.labels``. ``pred_ids``/``label_ids`` choose an
     explicit bucket (ids absent from the match, e.g. below the confidence threshold, are simply not there);
     when both are None the bucket is the whole selection. ``classes``/``image_ids`` restrict by category / image.
+    The pages keep the ``BucketSource`` of a match and draw only a page of rows (``Bucket``); this is its frame.
     """
-    scores = pd.Series(predictions["score"].to_numpy(np.float64), index=predictions["pred_id"].to_numpy(np.int64))
-    if pred_ids is None and label_ids is None:
-        preds = predictions
-        labs = labels[~labels["detected"].to_numpy(bool) | labels["ignored"].to_numpy(bool)]
-    else:
-        preds = predictions[predictions["pred_id"].isin(_id_array(pred_ids))]
-        labs = labels[labels["label_id"].isin(_id_array(label_ids))]
-    table = pd.concat([_prediction_rows(preds), _label_rows(labs, scores)], ignore_index=True)[COLUMNS]
-    table = restrict(table, classes=classes, image_ids=image_ids).reset_index(drop=True)
-    if confidence_threshold is not None:
-        table.attrs["confidence_threshold"] = float(confidence_threshold)
-    return table
+    source = BucketSource(predictions, labels, confidence_threshold=confidence_threshold)
+    return source.bucket(pred_ids=pred_ids, label_ids=label_ids, classes=classes, image_ids=image_ids).frame()
 
 
 def outcome_counts(table: pd.DataFrame) -> dict[str, int]:
@@ -135,15 +254,55 @@ def metric_values(table: pd.DataFrame, *, predictions: pd.Series | None, labels:
     return out
 
 
+def sort_key(values: np.ndarray, *, descending: bool) -> np.ndarray:
+    """The ascending sort key of ``values`` ``(n,)``: ``-values`` when descending, NaN as +inf (always last)."""
+    values = np.asarray(values, np.float64)
+    return np.where(np.isnan(values), np.inf, -values if descending else values)
+
+
 def sort_rows(table: pd.DataFrame, values: np.ndarray, *, descending: bool, failures_first: bool = True) -> pd.DataFrame:
     """``table`` ordered by ``values`` (stable; NaN always last, whatever the direction). With ``failures_first``
     (default) the outcome groups come first in ``FAILURE_ORDER`` (FN, FP, TP, ignored), each ordered by ``values``."""
-    values = np.asarray(values, np.float64)
-    key = np.where(np.isnan(values), np.inf, -values if descending else values)
+    key = sort_key(values, descending=descending)
     if not failures_first or "outcome" not in table:
         return table.iloc[np.argsort(key, kind="stable")]
     rank = table["outcome"].map(FAILURE_ORDER).fillna(len(FAILURE_ORDER)).to_numpy(np.int64)
     return table.iloc[np.lexsort((key, rank))]  # last key is the primary one
+
+
+def _stable_window(key: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """``np.argsort(key, kind="stable")[start:stop]`` in O(n): partition at the window's two ends, then sort only
+    the rows between them (ties keep their position order, as a stable sort does)."""
+    n = len(key)
+    if stop - start >= n // 8:  # a large window (or a small array): the plain sort is as cheap
+        return np.argsort(key, kind="stable")[start:stop]
+    lo, hi = np.partition(key, (start, stop - 1))[[start, stop - 1]]
+    n_below = int(np.count_nonzero(key < lo))
+    between = np.flatnonzero((key >= lo) & (key <= hi))  # position order
+    if lo != hi:
+        between = between[np.argsort(key[between], kind="stable")]
+    return between[start - n_below:stop - n_below]
+
+
+def sorted_window(rank: np.ndarray, key: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Positions ``np.lexsort((key, rank))[start:stop]`` (``rank`` primary, then ``key``, then position) without
+    sorting every row: the few rank groups are walked in order and only the window is selected in each.
+
+    ``rank``: int ``(n,)`` small values (``FAILURE_ORDER`` ranks); ``key``: float ``(n,)`` without NaN
+    (``sort_key``). Returns int64 positions, shape ``(max(0, min(stop, n) - start),)``.
+    """
+    rank = np.asarray(rank, np.int64)
+    stop = min(stop, len(rank))
+    out, offset = [], 0
+    for g, size in enumerate(np.bincount(rank) if len(rank) else []):
+        a, b = max(start - offset, 0), min(stop - offset, size)
+        if size and a < b:
+            members = np.flatnonzero(rank == g)
+            out.append(members[_stable_window(key[members], a, b)])
+        offset += size
+        if offset >= stop:
+            break
+    return np.concatenate(out).astype(np.int64) if out else np.empty(0, np.int64)
 
 
 def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -116,3 +116,34 @@ def test_caption_tags_never_overlap():
         for b in taken[i + 1:]:
             assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
     assert draw_annotations(image, items).shape == image.shape
+
+
+def test_sorted_window_is_the_stable_lexsort_window():
+    from explorer.analysis.failure_buckets import sort_key, sorted_window
+
+    rng = np.random.default_rng(7)
+    for n in (0, 1, 7, 50, 3000):
+        rank = rng.integers(0, 4, n)
+        values = rng.choice([0.1, 0.2, 0.5, np.nan, 0.9], n)  # heavy ties and missing values
+        values[: n // 3] = rng.random(n // 3)
+        for descending in (True, False):
+            key = sort_key(values, descending=descending)
+            full = np.lexsort((key, rank))
+            for start, stop in ((0, 12), (5, 17), (n // 2, n // 2 + 12), (max(n - 3, 0), n + 5), (0, n)):
+                np.testing.assert_array_equal(sorted_window(rank, key, start, stop), full[start:stop])
+
+
+def test_bucket_source_rows_counts_and_frame(tiny_match):
+    from explorer.analysis.failure_buckets import BucketSource
+
+    preds, labels = tiny_match
+    source = BucketSource(preds, labels, confidence_threshold=0.25)
+    bucket = source.bucket()
+    assert len(bucket) == 7 and bucket.counts() == outcome_counts(bucket_table(preds, labels))
+    page = bucket.take([5, 0]).frame()
+    assert page["id"].tolist() == [12, 100] and page["outcome"].tolist() == ["FN", "TP"]
+    assert page.attrs["confidence_threshold"] == 0.25
+    chosen = source.bucket(label_ids=[10, 11], pred_ids=[103])
+    assert chosen.column("id").tolist() == [103, 10, 11] and chosen.column("score")[:2].tolist() == [0.3, 0.9]
+    values = source.aligned("m", pd.Series([5.0, 1.0, 3.0], index=[100, 101, 103]), None)
+    assert values[bucket.rows].tolist()[:2] == [5.0, 1.0] and np.isnan(values[bucket.rows][4:]).all()
