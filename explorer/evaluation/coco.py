@@ -9,6 +9,8 @@ so the floating-point results are the same bits.
 """
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -145,9 +147,9 @@ class CocoEvaluation:
     n_labels: np.ndarray
     problems: ProblemReport
     _data: inputs.EvalData = field(repr=False)
-    _layout: layout_mod.Layout = field(repr=False)
-    _dt_match: np.ndarray = field(repr=False)
-    _dt_ignore: np.ndarray = field(repr=False)
+    # () -> (dt rows (n,), matched gt rows (T, n) or -1, ignored (T, n)) of the first area range, rows of
+    # ``_data``'s tables: computed when ``matches`` is read (the project state re-matches one area on demand)
+    _first_area: object = field(repr=False)
     params: CocoParams = field(default_factory=CocoParams)
 
     @cached_property
@@ -217,12 +219,11 @@ class CocoEvaluation:
         ``ignored`` (matched to a crowd label or outside the area range). Predictions beyond the largest
         maxDets of their image-category are not evaluated and not listed.
         """
-        lay, dt, gt = self._layout, self._data.predictions, self._data.labels
+        dt, gt = self._data.predictions, self._data.labels
         thr = np.asarray(self.params.iou_thresholds)
-        n = len(lay.dt_rows)
-        rows = lay.dt_rows
-        m = self._dt_match[0]  # (T, n)
-        label_id = pd.arrays.IntegerArray(np.where(m >= 0, np.append(gt.ids[lay.gt_rows], 0)[m], 0).astype(np.int64),
+        rows, m, ignored = self._first_area()  # m: (T, n) gt rows of the tables
+        n = len(rows)
+        label_id = pd.arrays.IntegerArray(np.where(m >= 0, np.append(gt.ids, 0)[m], 0).astype(np.int64),
                                           m < 0)  # <NA> = unmatched
         return pd.DataFrame({
             "pred_id": np.tile(dt.ids[rows], len(thr)),
@@ -231,7 +232,7 @@ class CocoEvaluation:
             "score": np.tile(dt.score[rows], len(thr)),
             "iou_threshold": np.repeat(thr, n),
             "label_id": label_id.ravel(),
-            "ignored": self._dt_ignore[0].ravel(),
+            "ignored": ignored.ravel(),
         })
 
     def format(self) -> str:
@@ -300,10 +301,30 @@ def evaluate_coco(gt, predictions=None, *, iou_type: str = "bbox", cat_ids=None,
     >>> r = evaluate_coco("gt.json", "dt.json", iou_type="bbox")   # doctest: +SKIP
     >>> r.summary["coco/bbox_mAP_50"]                                # doctest: +SKIP
     """
-    data = load_inputs(gt, predictions, iou_type=iou_type)
     p = CocoParams.make(params, iou_thresholds=iou_thresholds, max_dets=max_dets, area_ranges=area_ranges,
                         use_cats=use_cats)
+    from explorer.project.folder import Project
+
+    if isinstance(gt, Project) and predictions is None and iou_type in IOU_TYPES and CocoState.applies(p):
+        # the project's own predictions: match once per run (cached), accumulate over the selection
+        return project_evaluation(gt, iou_type=iou_type, cat_ids=cat_ids, image_ids=image_ids, params=p)
+    data = load_inputs(gt, predictions, iou_type=iou_type)
     return evaluate_data(data, iou_type=iou_type, cat_ids=cat_ids, image_ids=image_ids, params=p)
+
+
+def _area_masks(p: CocoParams, gt_area, gt_crowd, dt_area) -> tuple[np.ndarray, np.ndarray]:
+    """``gt_ignore (A, n_gt)``: crowd or area outside range ``a`` (bounds inclusive); ``dt_outside (A, n_dt)``."""
+    lo = np.array([r[0] for _, r in p.area_ranges], dtype=np.float64)[:, None]
+    hi = np.array([r[1] for _, r in p.area_ranges], dtype=np.float64)[:, None]
+    gt_ignore = gt_crowd[None, :] | (gt_area[None, :] < lo) | (gt_area[None, :] > hi)
+    dt_outside = (dt_area[None, :] < lo) | (dt_area[None, :] > hi)
+    return gt_ignore, dt_outside
+
+
+def _id_list(values, default) -> np.ndarray:
+    """Sorted unique int64 ids of ``values`` (any iterable; None = ``default``), as pycocotools sorts imgIds."""
+    v = default if values is None else values
+    return np.unique(np.asarray(v if isinstance(v, np.ndarray) else list(v), dtype=np.int64))
 
 
 def _unique_in_order(values) -> np.ndarray:
@@ -322,9 +343,9 @@ def evaluate_data(data: inputs.EvalData, *, iou_type: str, cat_ids=None, image_i
     """
     p = params or CocoParams()
     data = inputs.for_iou_type(data, iou_type)
-    img_list = np.unique(np.asarray(data.image_ids if image_ids is None else list(image_ids), dtype=np.int64))
+    img_list = _id_list(image_ids, data.image_ids)
     if p.use_cats:
-        cat_list = np.unique(np.asarray(data.category_ids if cat_ids is None else list(cat_ids), dtype=np.int64))
+        cat_list = _id_list(cat_ids, data.category_ids)
         cat_order = cat_list
     else:
         cat_order = _unique_in_order(data.category_ids if cat_ids is None else cat_ids)
@@ -353,13 +374,8 @@ def evaluate_data(data: inputs.EvalData, *, iou_type: str, cat_ids=None, image_i
     layout_mod.fill_ious(lay, dt, gt, iou_type=iou_type, sizes=data.image_size())
 
     n_dt, n_gt = len(lay.dt_rows), len(lay.gt_rows)
-    gt_area = gt.area[lay.gt_rows]
     gt_crowd = gt.iscrowd[lay.gt_rows]
-    dt_area = dt.area[lay.dt_rows]
-    lo = np.array([r[0] for _, r in p.area_ranges], dtype=np.float64)[:, None]
-    hi = np.array([r[1] for _, r in p.area_ranges], dtype=np.float64)[:, None]
-    gt_ignore = gt_crowd[None, :] | (gt_area[None, :] < lo) | (gt_area[None, :] > hi)
-    dt_outside = (dt_area[None, :] < lo) | (dt_area[None, :] > hi)
+    gt_ignore, dt_outside = _area_masks(p, gt.area[lay.gt_rows], gt_crowd, dt.area[lay.dt_rows])
     counts = data.label_id_counts[lay.gt_rows] if data.label_id_counts is not None else np.ones(n_gt, bool)
     iou_thr = np.asarray(p.iou_thresholds, dtype=np.float64)
     rec_thr = REC_THRESHOLDS
@@ -388,5 +404,153 @@ def evaluate_data(data: inputs.EvalData, *, iou_type: str, cat_ids=None, image_i
     names = data.category_names if p.use_cats else {-1: "all classes"}
     return CocoEvaluation(iou_type=iou_type, category_ids=cat_list, category_names=names,
                           image_ids=img_list, precision=precision, recall=recall, n_labels=npig,
-                          problems=data.problems, _data=data, _layout=lay, _dt_match=dt_match, _dt_ignore=dt_ignore,
-                          params=p)
+                          problems=data.problems, _data=data, params=p,
+                          _first_area=lambda: (lay.dt_rows, np.append(lay.gt_rows, -1)[dt_match[0]], dt_ignore[0]))
+
+
+# ---- match once per run, accumulate per selection ---------------------------------------------------------------
+@dataclass(eq=False)
+class CocoState:
+    """pycocotools' ``evaluateImg`` of every (image, category) group of a labels/predictions pair, done once.
+
+    pycocotools matches each (image, category) group on its own, and a prediction's match depends only on the
+    higher-scoring predictions of its group; so ``params.imgIds``/``catIds`` only choose which groups
+    ``accumulate`` reads, and a ``maxDets[-1]`` cut ``<= 100`` keeps the same matches for the kept rows. The
+    state holds the matching of all groups on the ``Matcher``'s IoUs (the app's one IoU computation);
+    ``evaluate(cat_ids=…, image_ids=…)`` runs only ``kernels.accumulate`` over the selected rows — the same
+    numbers, to the bit, as a fresh ``evaluate_data`` on the selection (and as pycocotools).
+
+    Rows are the Matcher layout's (image, class, descending score; ``matcher.layout``): ``dt_tp``/``dt_ignore``
+    ``(A, T, n_dt)`` bool (the kernel's outputs for area range ``a``, IoU threshold ``t``; False outside a
+    group, i.e. beyond the 100 best of an image-class), ``gt_ignore (A, n_gt)``; ``order (n_in,)`` int64: the
+    rows inside a group in accumulation order (class ascending, then stable descending score over (image, rank)
+    order, pycocotools' ``argsort(-dtScores, kind="mergesort")``). Memory: ``2·A·T`` bytes per prediction
+    (80 per prediction with the defaults: 1.6 GB at 20M predictions) plus ``order``.
+    """
+
+    matcher: object  # explorer.evaluation.matcher.Matcher (IoUs, layout, data)
+    params: CocoParams
+    gt_ignore: np.ndarray
+    dt_outside: np.ndarray
+    dt_tp: np.ndarray
+    dt_ignore: np.ndarray
+    order: np.ndarray
+
+    @staticmethod
+    def applies(p: CocoParams) -> bool:
+        """Per-class matching (``use_cats``) with ``maxDets[-1]`` within the Matcher's cut: the state's case."""
+        return p.use_cats and p.max_dets[-1] <= layout_mod.MAX_DETS
+
+    @classmethod
+    def build(cls, matcher, params: CocoParams | None = None) -> "CocoState":
+        """Match every group of ``matcher`` at every area range and IoU threshold of ``params`` (one area range
+        per kernel call: the scratch ``(T, n)`` match arrays are reused, so peak memory stays ~``12·T`` bytes
+        per prediction above the outputs)."""
+        p = params or CocoParams()
+        lay, data = matcher.layout, matcher.data
+        gt_ignore, dt_outside = _area_masks(p, data.labels.area[lay.gt_rows], matcher.gt_crowd,
+                                            data.predictions.area[lay.dt_rows])
+        n_area, n_thr, n_dt = len(p.area_ranges), len(p.iou_thresholds), len(lay.dt_rows)
+        self = cls(matcher=matcher, params=p, gt_ignore=gt_ignore, dt_outside=dt_outside,
+                   dt_tp=np.zeros((n_area, n_thr, n_dt), bool), dt_ignore=np.zeros((n_area, n_thr, n_dt), bool),
+                   order=np.zeros(0, np.int64))
+        for a in range(n_area):
+            self._match_area(a, self.dt_tp[a:a + 1], self.dt_ignore[a:a + 1])
+        inside = np.flatnonzero(lay.dt_rank < layout_mod.MAX_DETS)
+        score = data.predictions.score[lay.dt_rows[inside]]
+        self.order = inside[np.lexsort((-score, lay.dt_cat[inside]))]  # stable: (image, rank) order within ties
+        return self
+
+    def _match_area(self, a: int, dt_tp: np.ndarray, dt_ignore: np.ndarray) -> np.ndarray:
+        """``greedy_match`` of area range ``a`` into ``dt_tp``/``dt_ignore`` ``(1, T, n_dt)``; returns the
+        matched gt row (layout rows, -1) ``(1, T, n_dt)`` int32."""
+        m, lay = self.matcher, self.matcher.layout
+        n_thr = len(self.params.iou_thresholds)
+        dt_match = np.full((1, n_thr, len(lay.dt_rows)), -1, np.int32)
+        gt_match = np.full((1, n_thr, len(lay.gt_rows)), -1, np.int32)
+        thr = np.minimum(np.asarray(self.params.iou_thresholds, dtype=np.float64), 1 - 1e-10)
+        kernels.greedy_match(lay.grp_d0, lay.grp_d1, lay.grp_g0, lay.grp_g1, lay.grp_blk, lay.blk_d0, lay.blk_g0,
+                             lay.blk_ncols, lay.blk_off, lay.ious, m.gt_crowd,
+                             np.ascontiguousarray(self.gt_ignore[a:a + 1]), np.ascontiguousarray(self.dt_outside[a:a + 1]),
+                             m.gt_counts, thr, dt_match, dt_ignore, dt_tp, gt_match, np.zeros((1, 1, 1)), False)
+        return dt_match
+
+    def evaluate(self, *, iou_type: str, cat_ids=None, image_ids=None, params: CocoParams | None = None) -> CocoEvaluation:
+        """``evaluate_data`` of the selection (``cat_ids``/``image_ids`` as pycocotools' ``catIds``/``imgIds``,
+        default every category / image of the data) by accumulation alone. ``params`` may differ from the
+        state's only in ``max_dets`` (``maxDets[-1] <= 100``)."""
+        p = params or self.params
+        if (p.iou_thresholds, p.area_ranges) != (self.params.iou_thresholds, self.params.area_ranges) or not self.applies(p):
+            raise ValueError("the state was matched with other IoU thresholds / area ranges")
+        m, lay, data = self.matcher, self.matcher.layout, self.matcher.data
+        img_list, cat_list = _id_list(image_ids, data.image_ids), _id_list(cat_ids, data.category_ids)
+        n_cat, n_area = len(cat_list), len(p.area_ranges)
+        img_in = np.isin(m.image_list, img_list)  # per Matcher image position
+        cat_k = np.full(len(m.cat_list), -1, np.int64)  # Matcher category position -> cat_list position, -1 = not selected
+        if n_cat:
+            pos = np.minimum(np.searchsorted(cat_list, m.cat_list), n_cat - 1)
+            hit = cat_list[pos] == m.cat_list
+            cat_k[hit] = pos[hit]
+        order = self.order
+        k = cat_k[lay.dt_cat[order]]
+        keep = (k >= 0) & img_in[lay.dt_img[order]]
+        if not keep.all():
+            order, k = order[keep], k[keep]
+        cat_start = np.searchsorted(k, np.arange(n_cat + 1), "left")  # k ascends along order (class-major)
+        gk = cat_k[lay.gt_cat]
+        g = np.flatnonzero((gk >= 0) & img_in[lay.gt_img])
+        gk = gk[g]
+        npig = np.zeros((n_cat, n_area), np.int64)
+        for a in range(n_area):
+            npig[:, a] = np.bincount(gk[~self.gt_ignore[a, g]], minlength=n_cat)
+        has_any = (np.bincount(gk, minlength=n_cat) + np.bincount(k, minlength=n_cat)) > 0
+        max_dets = np.asarray(p.max_dets, dtype=np.int64)
+        n_thr = len(p.iou_thresholds)
+        precision = -np.ones((n_thr, len(REC_THRESHOLDS), n_cat, n_area, len(max_dets)))
+        recall = -np.ones((n_thr, n_cat, n_area, len(max_dets)))
+        kernels.accumulate(order, cat_start, lay.dt_rank, self.dt_tp, self.dt_ignore, npig, has_any, max_dets,
+                           REC_THRESHOLDS, precision, recall)
+
+        def first_area():
+            # the listing of ``matches``: selected rows within the cut, category-major then image then rank
+            rows = order[lay.dt_rank[order] < max_dets[-1]]
+            rows = rows[np.argsort(lay.dt_cat[rows] * len(m.image_list) + lay.dt_img[rows], kind="stable")]
+            tp, ign = np.zeros((2, 1, n_thr, len(lay.dt_rows)), bool)
+            match = self._match_area(0, tp, ign)
+            return lay.dt_rows[rows], np.append(lay.gt_rows, -1)[match[0][:, rows]], ign[0][:, rows]
+
+        return CocoEvaluation(iou_type=iou_type, category_ids=cat_list, category_names=data.category_names,
+                              image_ids=img_list, precision=precision, recall=recall, n_labels=npig,
+                              problems=data.problems, _data=data, params=p, _first_area=first_area)
+
+
+# Bounded caches: the matched state of the last projects (80 bytes per prediction: 160 MB at 2M predictions) and
+# the last selections' results (precision arrays, ~8 MB at 80 classes)
+_STATES: OrderedDict = OrderedDict()
+_RESULTS: OrderedDict = OrderedDict()
+
+
+def project_state(project, *, iou_type: str = "bbox", params: CocoParams | None = None) -> CocoState:
+    """The ``CocoState`` of a project view (its run's predictions) on the shared ``Matcher``
+    (``explorer.analysis.outcomes.matcher``), kept per (root, fingerprint, IoU type, IoU thresholds, area ranges)."""
+    from explorer.analysis.outcomes import _remember, matcher
+
+    p = params or CocoParams()
+    key = (str(project.root), project.fingerprint, iou_type, p.iou_thresholds, p.area_ranges)
+    base = CocoParams.make(p, max_dets=(layout_mod.MAX_DETS,))  # the state does not depend on maxDets
+    return _remember(_STATES, key, lambda: CocoState.build(matcher(project, iou_type=iou_type), base), size=2)
+
+
+def project_evaluation(project, *, iou_type: str = "bbox", cat_ids=None, image_ids=None,
+                       params: CocoParams | None = None) -> CocoEvaluation:
+    """``evaluate_coco(project, …)`` on the project's state: cached per selection (classes, images, params)."""
+    from explorer.analysis.outcomes import _remember
+
+    p = params or CocoParams()
+    state = project_state(project, iou_type=iou_type, params=p)
+    data = state.matcher.data
+    cats, imgs = _id_list(cat_ids, data.category_ids), _id_list(image_ids, data.image_ids)
+    key = (str(project.root), project.fingerprint, iou_type, p, tuple(cats.tolist()), len(imgs),
+           hashlib.blake2b(imgs.tobytes(), digest_size=16).digest())
+    return _remember(_RESULTS, key, lambda: state.evaluate(iou_type=iou_type, cat_ids=cats, image_ids=imgs, params=p),
+                     size=12)
