@@ -173,6 +173,64 @@ def _mean_ap(aps: np.ndarray, classes: np.ndarray) -> float:
     return float(v.mean()) if len(v) else float("nan")
 
 
+_EPS = kernels.EPS
+
+
+# ---- AP of one oracle fix: one compiled pass over the points in per-class order ---------------------------------------
+@numba.njit(cache=True, nogil=True)
+def _fixed_precision(code, cat_start, ins_pos, ins_k, n_pos, rec_thrs, precision, counts, rc, pr):
+    """COCO 101-point precision per class after a fix, as ``kernels.accumulate`` computes it (same float
+    operations in the same order: the same bits), for points already in per-class order.
+
+    ``code[j]`` (int8) of the j-th point of the base per-class order (class, then descending score): 0 not counted
+    (removed), 1 true positive, 2 false positive; ``cat_start`` (K + 1,) the class ranges of that order. Inserted
+    true positives (a fix that moves a prediction to another class): ``ins_k[q]`` their class and ``ins_pos[q]``
+    the base position they go before (sorted by class, then position). ``n_pos`` (K,) labels per class. Output:
+    ``precision[r, k]`` (left as is for a class without labels) and ``counts[k]`` the counted points.
+    With ``tp, nd`` the true positives / counted points up to a true positive: ``rc = tp / n_pos``,
+    ``pr = tp / ((nd - tp) + tp + eps)``; ``pr`` non-increasing from the right; ``precision[r] = pr[first rc >= r]``
+    (0 past the end)."""
+    n_cat = cat_start.shape[0] - 1
+    n_ins = ins_pos.shape[0]
+    n_rec = rec_thrs.shape[0]
+    q = 0
+    for k in range(n_cat):
+        s1 = cat_start[k + 1]
+        j = cat_start[k]
+        tp = 0
+        nd = 0
+        npos = n_pos[k]
+        while True:
+            if q < n_ins and ins_k[q] == k and (j >= s1 or ins_pos[q] <= j):
+                c = 1
+                q += 1
+            elif j < s1:
+                c = code[j]
+                j += 1
+            else:
+                break
+            if c == 0:
+                continue
+            nd += 1
+            if c == 1 and npos > 0:
+                tp += 1
+                tpf = float(tp)
+                rc[tp - 1] = tpf / npos
+                pr[tp - 1] = tpf / (float(nd - tp) + tpf + _EPS)
+        counts[k] = nd
+        if npos == 0:
+            continue
+        for i in range(tp - 1, 0, -1):
+            if pr[i] > pr[i - 1]:
+                pr[i - 1] = pr[i]
+        i = 0
+        for r in range(n_rec):  # searchsorted(rc, r, 'left') for ascending r: one forward sweep
+            v = rec_thrs[r]
+            while i < tp and rc[i] < v:
+                i += 1
+            precision[r, k] = pr[i] if i < tp else 0.0
+
+
 # ---- the state one oracle fix works on -------------------------------------------------------------------------------
 @dataclass
 class _State:
@@ -180,7 +238,9 @@ class _State:
 
     ``k``/``score``/``tp``/``kind`` (0 TP, else 1 + index in ERROR_TYPES[:5]) per data point; ``fix_k`` the class it
     becomes when its fix makes it a TP (-1: the fix removes it); ``lab_k`` per selected non-crowd label,
-    ``lab_missed``/``lab_fn``; ``base`` (K,) classes with labels; ``n_labels`` (K,)."""
+    ``lab_missed``/``lab_fn``; ``base`` (K,) classes with labels; ``n_labels`` (K,). ``by_class``: the points in
+    per-class order (class, then descending score, ties in input order); the ``*_o`` arrays are the per-point
+    arrays in that order (a fix is a mask over them, never a re-sort)."""
 
     k: np.ndarray
     score: np.ndarray
@@ -194,57 +254,78 @@ class _State:
     base: np.ndarray
     base_aps: np.ndarray
     rec_thrs: np.ndarray = field(default_factory=lambda: REC_THRESHOLDS)
-    by_class: np.ndarray | None = None  # the points in per-class order (class, then descending score), on first use
-    rank: np.ndarray | None = None  # each point's position in descending-score order (ties: input order)
-    class_key: np.ndarray | None = None  # class * n + rank along ``by_class``: increasing
+    by_class: np.ndarray | None = None
+
+    def __post_init__(self):
+        n, n_cat = len(self.k), len(self.n_labels)
+        by_score = np.argsort(-self.score, kind="stable")
+        if self.by_class is None:
+            small = np.int32 if n_cat > np.iinfo(np.int16).max else np.int16
+            self.by_class = by_score[np.argsort(self.k[by_score].astype(small), kind="stable")]  # radix sort
+        o = self.by_class
+        rank = np.empty(n, np.int64)  # position in descending-score order (ties: input order)
+        rank[by_score] = np.arange(n)
+        self.rank_o = rank[o]
+        self.k_o = self.k[o]
+        self.class_key = self.k_o.astype(np.int64) * max(n, 1) + self.rank_o  # increasing along ``by_class``
+        self.cat_start = np.zeros(n_cat + 1, np.int64)
+        np.cumsum(np.bincount(self.k_o, minlength=n_cat), out=self.cat_start[1:])
+        self.kind_o = self.kind[o].astype(np.int8)
+        self.fix_k_o = self.fix_k[o]
+        self.code_o = np.where(self.tp[o], 1, 2).astype(np.int8)
+        self.tp_o = self.tp[o]
+        self._scratch = (np.empty(max(n, 1)), np.empty(max(n, 1)))
 
     def fixed_aps(self, fix_dp: np.ndarray | None = None, drop_labels: np.ndarray | None = None,
                   remove_dp: np.ndarray | None = None) -> np.ndarray:
         """Per-class AP after fixing the data points ``fix_dp`` (bool: their oracle fix), removing ``remove_dp``
-        and taking the labels ``drop_labels`` (bool over labels) out of the counts."""
-        k, tp, keep = self.k, self.tp, np.ones(len(self.k), bool)
+        and taking the labels ``drop_labels`` (bool over labels) out of the counts; point masks in the
+        per-class order ``by_class``. NaN for a class without labels or counted points, 0 for a class without
+        labels that has counted points."""
+        code = self.code_o
+        ins_pos = ins_k = np.zeros(0, np.int64)
         if fix_dp is not None and fix_dp.any():
-            moved = fix_dp & (self.fix_k >= 0)
-            if moved.any():
-                k = np.where(moved, self.fix_k, k)
-                tp = tp | moved
-            keep &= ~(fix_dp & ~moved)
+            code = code.copy()
+            f = np.flatnonzero(fix_dp)
+            to = self.fix_k_o[f]
+            code[f] = np.where(to == self.k_o[f], 1, 0)  # same class: a TP where it is; else it leaves
+            moved = f[(to >= 0) & (to != self.k_o[f])]
+            if len(moved):  # ...and is inserted at its (new class, score rank) position of the base order
+                key = self.fix_k_o[moved].astype(np.int64) * len(self.k) + self.rank_o[moved]
+                s = np.argsort(key, kind="stable")
+                ins_k = self.fix_k_o[moved][s].astype(np.int64)
+                ins_pos = np.searchsorted(self.class_key, key[s])
         if remove_dp is not None:
-            keep &= ~remove_dp
-        n = self.n_labels
+            code = np.where(remove_dp, np.int8(0), code)
+        n = np.asarray(self.n_labels, np.int64)
         if drop_labels is not None and drop_labels.any():
             n = n - np.bincount(self.lab_k[drop_labels], minlength=len(n))
-        if self.by_class is None:
-            by_score = np.argsort(-self.score, kind="stable")
-            self.rank = np.empty(len(by_score), np.int64)
-            self.rank[by_score] = np.arange(len(by_score))
-            small = np.int32 if len(self.n_labels) > np.iinfo(np.int16).max else np.int16
-            self.by_class = by_score[np.argsort(self.k[by_score].astype(small), kind="stable")]  # radix sort
-            self.class_key = self.k[self.by_class].astype(np.int64) * len(by_score) + self.rank[self.by_class]
-        if k is self.k:  # no prediction changed class: the kept points in the base order are already in order
-            return _aps_in_order(self.by_class[keep[self.by_class]], k, tp, n, self.rec_thrs)
-        # the few moved points leave the base order and are inserted at their new (class, score rank) position
-        moved = np.flatnonzero((k != self.k) & keep)
-        stay = keep[self.by_class] & (k[self.by_class] == self.k[self.by_class])
-        rest, rest_key = self.by_class[stay], self.class_key[stay]
-        key = k[moved].astype(np.int64) * len(k) + self.rank[moved]
-        o = np.argsort(key, kind="stable")
-        order = np.insert(rest, np.searchsorted(rest_key, key[o]), moved[o])
-        return _aps_in_order(order, k, tp, n, self.rec_thrs)
+        n_cat = len(n)
+        precision = -np.ones((len(self.rec_thrs), n_cat))
+        counts = np.zeros(n_cat, np.int64)
+        _fixed_precision(code, self.cat_start, ins_pos, ins_k, n, self.rec_thrs, precision, counts, *self._scratch)
+        ap = precision.mean(axis=0)
+        return np.where(n > 0, ap, np.where(counts > 0, 0.0, np.nan))
 
-    def delta(self, kind: str, dp_in: np.ndarray | None = None, lab_in: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    def to_class_order(self, dp_mask: np.ndarray) -> np.ndarray:
+        """A mask over the data points (input order) in the per-class order of ``fixed_aps``."""
+        return dp_mask[self.by_class]
+
+    def delta(self, kind: str, dp_in: np.ndarray | None = None, lab_in: np.ndarray | None = None, *,
+              ordered: bool = False) -> tuple[float, np.ndarray]:
         """(ΔmAP, per-class ΔAP) of the oracle fix of ``kind`` restricted to data points ``dp_in`` and labels
-        ``lab_in`` (bool masks; None = all)."""
-        dp_in = np.ones(len(self.k), bool) if dp_in is None else dp_in
-        lab_in = np.ones(len(self.lab_k), bool) if lab_in is None else lab_in
+        ``lab_in`` (bool masks; None = all; ``ordered``: ``dp_in`` is already in the per-class order)."""
+        if dp_in is not None and not ordered:
+            dp_in = self.to_class_order(dp_in)
         if kind in _PRED_KIND:
-            fix = {"fix_dp": (self.kind == _PRED_KIND[kind]) & dp_in}
+            mask = self.kind_o == _PRED_KIND[kind]
+            fix = {"fix_dp": mask if dp_in is None else mask & dp_in}
         elif kind == "missed":
-            fix = {"drop_labels": self.lab_missed & lab_in}
+            fix = {"drop_labels": self.lab_missed if lab_in is None else self.lab_missed & lab_in}
         elif kind == "false_positives":
-            fix = {"remove_dp": ~self.tp & dp_in}
+            fix = {"remove_dp": ~self.tp_o if dp_in is None else ~self.tp_o & dp_in}
         else:
-            fix = {"drop_labels": self.lab_fn & lab_in}
+            fix = {"drop_labels": self.lab_fn if lab_in is None else self.lab_fn & lab_in}
         if not next(iter(fix.values())).any():  # nothing to fix: the same APs, no accumulation needed
             return 0.0, self.base_aps - self.base_aps
         aps = self.fixed_aps(**fix)
@@ -398,16 +479,23 @@ def error_cost_by_bucket(cost: ErrorCost, pred_values, label_values, *, n_bucket
                                      *(f"n_{k}" for k in ERROR_TYPES)])
     buckets = bucketize(values, n_buckets=n_buckets, method=method)
     bi_p, bi_l = buckets.index[:len(pv)], buckets.index[len(pv):]
+    bi_o = s.to_class_order(bi_p)  # the fixes work in per-class order
+    n_b = len(buckets.edges) - 1
+    # every count of every bucket from one pass: (bucket, kind) and (bucket, missed) histograms
+    inb_p, inb_l = (bi_p >= 0) & (bi_p < n_b), (bi_l >= 0) & (bi_l < n_b)
+    kinds = np.bincount(bi_p[inb_p] * 6 + s.kind[inb_p], minlength=n_b * 6).reshape(n_b, 6)
+    missed = np.bincount(bi_l[inb_l], weights=s.lab_missed[inb_l], minlength=n_b)
+    n_items = np.bincount(bi_p[inb_p], minlength=n_b) + np.bincount(bi_l[inb_l], minlength=n_b)
     rows = []
     for i, rng in enumerate(buckets.labels()):
-        dp_in, lab_in = bi_p == i, bi_l == i
+        dp_in, lab_in = bi_o == i, bi_l == i
         row = {"bucket": i, "lo": buckets.edges[i], "hi": buckets.edges[i + 1], "range": rng,
-               "n_items": int(dp_in.sum() + lab_in.sum())}
+               "n_items": int(n_items[i])}
         for name in DELTA_KEYS:
-            row[f"delta_{name}"] = s.delta(name, dp_in, lab_in)[0]
+            row[f"delta_{name}"] = s.delta(name, dp_in, lab_in, ordered=True)[0]
         for name, code in _PRED_KIND.items():
-            row[f"n_{name}"] = int(((s.kind == code) & dp_in).sum())
-        row["n_missed"] = int((s.lab_missed & lab_in).sum())
+            row[f"n_{name}"] = int(kinds[i, code])
+        row["n_missed"] = int(missed[i])
         rows.append(row)
     return pd.DataFrame(rows)
 
