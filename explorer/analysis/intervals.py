@@ -32,17 +32,22 @@ interval of their mAP difference accounts for the images both were evaluated on.
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Iterator
 
-import numba
 import numpy as np
 import pandas as pd
+
+from explorer.analysis.compiled import njit
+
+prange = range  # numba.prange once compiled (explorer.analysis.compiled)
 
 N_RESAMPLES = 200  # bootstrap replicates by default: percentile bounds to about ±0.005 of AP on the sample
 SEED = 0
 CONFIDENCE = 0.95
-CHUNK = 25  # replicates drawn at once: (CHUNK, N) int32 counts, 10 MB at 100k images
+CHUNK = 25  # replicates drawn at once (the draws do not depend on it): (CHUNK, N) int64, 20 MB at 100k images
 EPS = np.spacing(1)  # pycocotools' pr = tp / (fp + tp + np.spacing(1))
 
 
@@ -107,7 +112,8 @@ class ApSample:
     ``category_ids``: (K,) the selected classes; ``image_ids``: (N,) the resampled images. Predictions (the
     match's non-ignored ones, P of them) in pycocotools' accumulation order, class by class:
     ``pred_start`` (K+1,) class k's rows are ``pred_start[k]:pred_start[k+1]``, ``pred_image`` (P,) image index,
-    ``pred_tp`` (P,) bool. Labels (the non-ignored ones, L): ``label_class`` (L,), ``label_image`` (L,).
+    ``pred_tp`` (P,) bool. Labels (the non-ignored ones, L), grouped by class: ``label_start`` (K+1,),
+    ``label_class`` (L,) (ascending), ``label_image`` (L,).
     """
 
     category_ids: np.ndarray
@@ -117,111 +123,195 @@ class ApSample:
     pred_tp: np.ndarray
     label_class: np.ndarray
     label_image: np.ndarray
+    label_start: np.ndarray
 
     @property
     def n_images(self) -> int:
         return len(self.image_ids)
 
 
+def _positions(values: np.ndarray, universe: np.ndarray) -> np.ndarray:
+    """Index of every ``values[i]`` in the sorted unique ``universe`` (all present): a lookup table when the ids
+    are dense enough (O(n), ids of 100k images), else a binary search."""
+    if len(universe) and universe[0] >= 0 and universe[-1] < 4 * len(universe) + 1024:
+        lut = np.zeros(int(universe[-1]) + 1, np.int64)
+        lut[universe] = np.arange(len(universe))
+        return lut[values]
+    return np.searchsorted(universe, values).astype(np.int64)
+
+
+def _member(values: np.ndarray, universe: np.ndarray) -> np.ndarray:
+    """Bool: ``values[i]`` is in the sorted unique ``universe``."""
+    if len(universe) == 0:
+        return np.zeros(len(values), bool)
+    where = np.minimum(np.searchsorted(universe, values), len(universe) - 1)
+    return universe[where] == values
+
+
 def ap_sample(match, *, classes=None, image_ids=None) -> ApSample:
     """The ``ApSample`` of a ``MatchResult`` for the selected classes and images (None: all of the match's
-    images, ``match.image_ids``); predictions ordered as ``explorer.evaluation.tables`` accumulates them."""
-    from explorer.evaluation.tables import select
+    images, ``match.image_ids``); predictions ordered as ``explorer.evaluation.tables`` accumulates them:
+    ``np.lexsort((-score, class))`` of the selected rows (taken from the match's one sort, ``class_score_order``,
+    by filtering it, when the match has it)."""
+    from explorer.evaluation.tables import resolve_classes
 
-    p, lab, cats = select(match, classes=classes, image_ids=image_ids)
+    cats = resolve_classes(classes, match.category_names)
     images = np.unique(np.asarray(match.image_ids if image_ids is None else list(image_ids), dtype=np.int64))
-    p = p[~p["ignored"].to_numpy(bool)]  # crowd-matched and beyond maxDets: never TP nor FP
-    lab = lab[~lab["ignored"].to_numpy(bool)]
-    k_of_p = np.searchsorted(cats, p["category_id"].to_numpy())
-    order = np.lexsort((-p["score"].to_numpy(), k_of_p))  # rows are (image, class, rank): stable = pycocotools
-    k_sorted = k_of_p[order]
+    p, lab = match.predictions, match.labels
+    p_cat, p_img = p["category_id"].to_numpy(np.int64), p["image_id"].to_numpy(np.int64)
+    keep = ~p["ignored"].to_numpy(bool)  # crowd-matched and beyond maxDets: never TP nor FP
+    l_cat, l_img = lab["category_id"].to_numpy(np.int64), lab["image_id"].to_numpy(np.int64)
+    keep_l = ~lab["ignored"].to_numpy(bool)
+    for k, values, universe in ((keep, p_cat, cats), (keep, p_img, images), (keep_l, l_cat, cats),
+                                (keep_l, l_img, images)):
+        k &= _member(values, universe)
+    order = match.class_score_order
+    if order is not None and len(order) == len(p) and isinstance(p.index, pd.RangeIndex):
+        order = order[keep[order]]  # filtering keeps the relative order: the selection's own lexsort
+    else:
+        rows = np.flatnonzero(keep)
+        order = rows[np.lexsort((-p["score"].to_numpy()[rows], p_cat[rows]))]  # rows (image, class, rank): stable
+    k_sorted = _positions(p_cat[order], cats)
+    l_rows = np.flatnonzero(keep_l)
+    l_k = _positions(l_cat[l_rows], cats)
+    by_class = np.argsort(l_k, kind="stable")
+    l_k = l_k[by_class]
+    bounds = np.arange(len(cats) + 1)
     return ApSample(
         category_ids=cats, image_ids=images,
-        pred_start=np.searchsorted(k_sorted, np.arange(len(cats) + 1), "left").astype(np.int64),
-        pred_image=np.searchsorted(images, p["image_id"].to_numpy(np.int64)[order]).astype(np.int64),
+        pred_start=np.searchsorted(k_sorted, bounds, "left").astype(np.int64),
+        pred_image=_positions(p_img[order], images),
         pred_tp=p["is_tp"].to_numpy(bool)[order],
-        label_class=np.searchsorted(cats, lab["category_id"].to_numpy()).astype(np.int64),
-        label_image=np.searchsorted(images, lab["image_id"].to_numpy(np.int64)).astype(np.int64),
+        label_class=l_k, label_image=_positions(l_img[l_rows[by_class]], images),
+        label_start=np.searchsorted(l_k, bounds, "left").astype(np.int64),
     )
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _weighted_ap(pred_start, pred_image, pred_tp, label_class, label_image, wt, rec_thrs, ap, ar):
-    """``ap[b, k]``, ``ar[b, k]`` of every replicate ``b`` by the weighted accumulation of the module docstring;
-    ``wt`` (N, B): the count of image i in replicate b (rows contiguous, so the inner loop runs over replicates);
-    NaN where class k has no label weight.
+@njit(parallel=True)
+def _weighted_ap(pred_start, pred_image, pred_tp, label_start, label_image, wt, rec_thrs, ap, ar):
+    """``ap[b, k]``, ``ar[b, k]`` of every replicate ``b`` by the weighted accumulation of the module docstring, all
+    replicates in one pass over each class's predictions; ``wt`` (N, B) integer counts of image i in replicate b
+    (rows contiguous, so the inner loops run over replicates); NaN where class k has no label weight.
 
-    An image with count 0 still adds a point, equal to the one before it (TP and FP unchanged): a repeated point
-    changes neither the precision envelope nor the first point reaching a recall, and leading points (0, 0) only
-    add precision 0 at recall 0, below the envelope — so the AP is that of the predictions actually drawn."""
-    n_img, n_rep = wt.shape
+    Same numbers, bit for bit, as evaluating every point of the weighted precision/recall curve (the counts are
+    integers, so the float sums are exact in any order): the precision envelope ``max_{j' ≥ j} pr_j'`` is
+    reached at TP points (an FP point has the TP count of the TP point before it and more FP), and the first point
+    reaching a recall threshold is a TP point. So one forward pass sums TP and FP up to the class's last TP, and
+    one backward pass from there takes the FP away again (exact integers) while keeping the running maximum of
+    the precision at each TP point and handing it to the recall thresholds first reached there — ``need[b, r]``,
+    the smallest TP count with ``TP / n⁺ ≥ r`` (pycocotools' float test). An image with count 0 adds no weight:
+    its points repeat the point before and change nothing. The thresholds' values are summed in ascending order,
+    as pycocotools' mean does."""
+    n_rep = wt.shape[1]
     n_cat = pred_start.shape[0] - 1
     n_rec = rec_thrs.shape[0]
-    npig = np.zeros((n_cat, n_rep))
-    for i in range(label_class.shape[0]):
-        k = label_class[i]
-        g = label_image[i]
-        for b in range(n_rep):
-            npig[k, b] += wt[g, b]
-    for k in numba.prange(n_cat):
+    for k in prange(n_cat):
+        pos = np.zeros(n_rep)
+        for i in range(label_start[k], label_start[k + 1]):
+            row = wt[label_image[i]]
+            for b in range(n_rep):
+                pos[b] += row[b]
         s0 = pred_start[k]
-        nd = pred_start[k + 1] - s0
-        pr = np.empty((max(nd, 1), n_rep))
-        first = np.full((n_rep, n_rec), -1, np.int64)  # first point reaching each recall (searchsorted 'left')
-        reached = np.zeros(n_rep, np.int64)  # recall points reached so far, per replicate
-        last_rc = np.zeros(n_rep)
+        last = s0 - 1  # the class's last TP: later FP points change neither the envelope nor the recall
+        for j in range(pred_start[k + 1] - 1, s0 - 1, -1):
+            if pred_tp[j]:
+                last = j
+                break
         tp = np.zeros(n_rep)
         fp = np.zeros(n_rep)
-        pos = npig[k]
-        den = np.where(pos > 0, pos, 1.0)  # a class without label weight is NaN below: any divisor will do
-        for jj in range(nd):
-            row = wt[pred_image[s0 + jj]]
-            hit = 1.0 if pred_tp[s0 + jj] else 0.0
-            miss = 1.0 - hit
-            pr_j = pr[jj]
-            for b in range(n_rep):
-                t = tp[b] + row[b] * hit
-                f = fp[b] + row[b] * miss
-                tp[b] = t
-                fp[b] = f
-                pr_j[b] = t / (f + t + EPS)
-                rc = t / den[b]
-                last_rc[b] = rc
-                while reached[b] < n_rec and rc >= rec_thrs[reached[b]]:  # recall only grows: one sweep
-                    first[b, reached[b]] = jj
-                    reached[b] += 1
-        for i in range(nd - 1, 0, -1):  # precision made non-increasing from the right, every replicate at once
-            below = pr[i - 1]
-            here = pr[i]
-            for b in range(n_rep):
-                below[b] = here[b] if here[b] > below[b] else below[b]
+        for j in range(s0, last + 1):
+            row = wt[pred_image[j]]
+            if pred_tp[j]:
+                for b in range(n_rep):
+                    tp[b] += row[b]
+            else:
+                for b in range(n_rep):
+                    fp[b] += row[b]
+        tp_all = tp.copy()
+        nd = pred_start[k + 1] - s0
+        need = np.zeros((n_rep, n_rec))
+        ptr = np.full(n_rep, -1, np.int64)  # highest recall threshold not yet given its precision
+        nxt = np.full(n_rep, -1.0)  # need[b, ptr[b]], or -1 when none is left
+        for b in range(n_rep):
+            if pos[b] == 0:
+                continue
+            reached = 0
+            if nd > 0:
+                rc = tp[b] / pos[b]
+                while reached < n_rec and rc >= rec_thrs[reached]:
+                    c = min(np.ceil(rec_thrs[reached] * pos[b]), tp[b])
+                    while c > 0 and (c - 1) / pos[b] >= rec_thrs[reached]:
+                        c -= 1
+                    while c / pos[b] < rec_thrs[reached]:
+                        c += 1
+                    need[b, reached] = c
+                    reached += 1
+            ptr[b] = reached - 1
+            if reached > 0:
+                nxt[b] = need[b, reached - 1]
+        env = np.zeros(n_rep)
+        q = np.zeros((n_rep, n_rec))
+        for j in range(last, s0 - 1, -1):
+            row = wt[pred_image[j]]
+            if pred_tp[j]:
+                for b in range(n_rep):
+                    t = tp[b]
+                    pr = t / (fp[b] + t + EPS)
+                    env[b] = pr if pr > env[b] else env[b]
+                    tp[b] = t - row[b]
+                for b in range(n_rep):
+                    if nxt[b] > tp[b]:  # thresholds first reached at this point (count before it < need)
+                        while ptr[b] >= 0 and need[b, ptr[b]] > tp[b]:
+                            q[b, ptr[b]] = env[b]
+                            ptr[b] -= 1
+                        nxt[b] = need[b, ptr[b]] if ptr[b] >= 0 else -1.0
+            else:
+                for b in range(n_rep):
+                    fp[b] -= row[b]
         for b in range(n_rep):
             if pos[b] == 0:
                 ap[b, k] = np.nan
                 ar[b, k] = np.nan
                 continue
-            ar[b, k] = last_rc[b] if nd > 0 else 0.0
+            while ptr[b] >= 0:  # recall 0 (reached before any TP): the envelope of the whole curve
+                q[b, ptr[b]] = env[b]
+                ptr[b] -= 1
+            ar[b, k] = tp_all[b] / pos[b] if nd > 0 else 0.0
             total = 0.0
-            for r in range(reached[b]):  # recall points never reached count 0
-                total += pr[first[b, r], b]
+            for r in range(n_rec):  # thresholds never reached hold 0
+                total += q[b, r]
             ap[b, k] = total / n_rec
 
 
-def weighted_ap(sample: ApSample, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class ``(ap, ar)`` of shape (B, K) for image counts ``weights`` of shape (B, N) (N =
-    ``sample.n_images``); NaN for a class without label weight. ``weights = np.ones((1, N))`` gives the match's
-    own per-class AP and AR."""
+def _count_dtype(weights: np.ndarray) -> np.ndarray:
+    """Integer counts in the smallest unsigned type that holds them (uint8 for any bootstrap of ≥ 256 images)."""
+    w = np.asarray(weights)
+    if w.size and (not np.all(np.isfinite(w)) or np.any(w < 0) or np.any(w != np.round(w))):
+        raise ValueError("weights must be non-negative whole counts of each image")
+    top = int(w.max()) if w.size else 0
+    return w.astype(np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.uint32)
+
+
+def _weighted(sample: ApSample, wt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(ap, ar)`` (B, K) for counts ``wt`` of shape (N, B), C-contiguous unsigned integers."""
     from explorer.evaluation.coco import REC_THRESHOLDS
 
-    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    n_cat = len(sample.category_ids)
+    ap = np.empty((wt.shape[1], n_cat))
+    ar = np.empty((wt.shape[1], n_cat))
+    _weighted_ap(sample.pred_start, sample.pred_image, sample.pred_tp, sample.label_start, sample.label_image, wt,
+                 np.asarray(REC_THRESHOLDS, np.float64), ap, ar)
+    return ap, ar
+
+
+def weighted_ap(sample: ApSample, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class ``(ap, ar)`` of shape (B, K) for whole image counts ``weights`` of shape (B, N) (N =
+    ``sample.n_images``); NaN for a class without label weight. ``weights = np.ones((1, N))`` gives the match's
+    own per-class AP and AR."""
+    weights = np.asarray(weights)
     if weights.ndim != 2 or weights.shape[1] != sample.n_images:
         raise ValueError(f"weights must have shape (B, {sample.n_images}), but got {weights.shape}")
-    n_cat = len(sample.category_ids)
-    ap = np.empty((len(weights), n_cat))
-    ar = np.empty((len(weights), n_cat))
-    _weighted_ap(sample.pred_start, sample.pred_image, sample.pred_tp, sample.label_class, sample.label_image,
-                 np.ascontiguousarray(weights.T), np.asarray(REC_THRESHOLDS, np.float64), ap, ar)
-    return ap, ar
+    return _weighted(sample, np.ascontiguousarray(_count_dtype(weights).T))
 
 
 def resample_counts(n_images: int, n_resamples: int = N_RESAMPLES, *, seed: int = SEED,
@@ -313,21 +403,50 @@ class ApBootstrap:
                 "resampled": "images", "n_images": self.n_images}
 
 
+_DRAWS: OrderedDict = OrderedDict()
+_DRAWS_LOCK = threading.Lock()
+DRAWS_KEPT = 2  # (N, B) uint8 count matrices kept: 20 MB each at 100k images and 200 resamples
+
+
+def resampled_counts(n_images: int, n_resamples: int = N_RESAMPLES, *, seed: int = SEED) -> np.ndarray:
+    """All ``resample_counts`` draws as one read-only (N, B) matrix (image i's count in replicate b; rows
+    contiguous for the kernel), in the smallest unsigned type; the last ``DRAWS_KEPT`` are kept, since the
+    draws depend only on (N, B, seed) — not on the thresholds, the classes or the run."""
+    key = (int(n_images), int(n_resamples), int(seed))
+    with _DRAWS_LOCK:
+        if key in _DRAWS:
+            _DRAWS.move_to_end(key)
+            return _DRAWS[key]
+    chunks = [c.astype(np.uint16) if c.size == 0 or c.max() < 2**16 else c
+              for c in resample_counts(n_images, n_resamples, seed=seed)]
+    top = max((int(c.max()) for c in chunks if c.size), default=0)
+    wt = np.empty((n_images, n_resamples), np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.uint32)
+    done = 0
+    for c in chunks:
+        wt[:, done:done + len(c)] = c.T
+        done += len(c)
+    wt.setflags(write=False)
+    with _DRAWS_LOCK:
+        _DRAWS[key] = wt
+        while len(_DRAWS) > DRAWS_KEPT:
+            _DRAWS.popitem(last=False)
+    return wt
+
+
 def _bootstrap(samples: list[ApSample], n_resamples: int, seed: int, confidence: float) -> list[ApBootstrap]:
-    """One ``ApBootstrap`` per sample, all from the same draws (the samples share their image list)."""
+    """One ``ApBootstrap`` per sample, all from the same draws (the samples share their image list): one compiled
+    pass of all replicates per sample."""
     n = samples[0].n_images
     if any(not np.array_equal(s.image_ids, samples[0].image_ids) for s in samples[1:]):
         raise ValueError("paired samples must resample the same images")
-    points = [weighted_ap(s, np.ones((1, n))) for s in samples]
-    reps = [([], []) for _ in samples]
-    for counts in resample_counts(n, n_resamples, seed=seed):
-        for s, (aps, ars) in zip(samples, reps):
-            ap, ar = weighted_ap(s, counts)
-            aps.append(ap)
-            ars.append(ar)
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be at least 1, but got {n_resamples}")
+    wt = resampled_counts(n, n_resamples, seed=seed)
+    ones = np.ones((n, 1), np.uint8)
     out = []
-    for s, (ap0, ar0), (aps, ars) in zip(samples, points, reps):
-        ap_reps, ar_reps = np.concatenate(aps), np.concatenate(ars)
+    for s in samples:
+        ap0, ar0 = _weighted(s, ones)
+        ap_reps, ar_reps = _weighted(s, wt)
         out.append(ApBootstrap(
             category_ids=s.category_ids, map=float(_mean_defined(ap0)[0]), mar=float(_mean_defined(ar0)[0]),
             ap=ap0[0], ar=ar0[0], map_reps=_mean_defined(ap_reps), mar_reps=_mean_defined(ar_reps),
