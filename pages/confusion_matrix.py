@@ -2,7 +2,7 @@
 labels" column (the engine's background row and column, named for what they hold).
 
 Counts are the engine's ``detection_confusion_matrix`` at the sidebar's IoU and confidence thresholds (cell
-examples from ``explorer.evaluation.confusion_cells``, which reproduces it record by record); raw or row-normalised;
+examples from the same assignment's records, ``explorer.evaluation.confusion.confusion_cells``); raw or row-normalised;
 classes ordered by "most confused" or "most common", the top K shown and the rest folded into "other". Choosing a
 cell (from the list beside the chart or by clicking it) opens the gallery of its examples.
 """
@@ -14,16 +14,29 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer.evaluation.confusion_cells import BACKGROUND, OTHER, cell_members, fold
+from explorer.evaluation.confusion import BACKGROUND, OTHER, confusion_assignment, confusion_cells
 from explorer.evaluation import detection_confusion_matrix
-from explorer.analysis.failure_buckets import bucket_table
 from explorer.tasks.detection import iou_type
 from explorer.ui import detection as det
-from explorer.ui.buckets import show_bucket
+from explorer.ui.buckets import bucket_source, show_bucket
 from explorer.ui.state import selection
 from explorer.ui.charts import show_chart
 from explorer.ui.text import plain
 from explorer.ui.persist import bounded, keep
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _matrix(path: str, fingerprint: str, iou_threshold: float, confidence_threshold: float, classes, image_ids_key,
+            _matcher, _image_ids):
+    """(matrix, records) of one selection: matched once per (thresholds, classes, split), its records as arrays
+    (``confusion.ConfusionCells``: a chosen cell is one mask over them)."""
+    a = confusion_assignment(_matcher, iou_threshold, confidence_threshold=confidence_threshold, classes=classes,
+                             image_ids=_image_ids)
+    cells = confusion_cells(_matcher, a)
+    engine = detection_confusion_matrix(_matcher, iou_threshold, confidence_threshold=confidence_threshold,
+                                        cells=cells)
+    return engine, cells
+
 
 st.title("Confusion Matrix")
 sel = selection()
@@ -36,13 +49,13 @@ classes = None if sel.all_classes else list(sel.classes)
 image_ids = None if sel.split is None else sel.image_ids
 with st.status(f"Confusion matrix at IoU ≥ {sel.iou_threshold:.2f}…", expanded=False) as status:
     status.update(label=f"Matching predictions to labels at IoU ≥ {sel.iou_threshold:.2f}…")
-    match = det.match(sel)
+    det.match(sel)
+    source = bucket_source(sel)
     matcher = det.matcher(project)
-    options = dict(confidence_threshold=sel.confidence_threshold, classes=classes, image_ids=image_ids)
-    status.update(label="Counting true class × predicted class…")
-    engine = detection_confusion_matrix(matcher, sel.iou_threshold, **options)
-    status.update(label="Collecting each cell's examples…")
-    members = cell_members(matcher, sel.iou_threshold, **options)
+    status.update(label="Counting true class × predicted class and collecting each cell's examples…")
+    engine, records = _matrix(str(project.root), project.fingerprint, float(sel.iou_threshold),
+                            float(sel.confidence_threshold), None if classes is None else tuple(classes),
+                            sel.split, matcher, image_ids)
     status.update(label=f"Confusion matrix at IoU ≥ {sel.iou_threshold:.2f}", state="complete")
 
 n_classes = len(engine.classes)
@@ -54,7 +67,9 @@ top_k = c3.slider("Classes shown (the rest fold into 'other')", 1, max(n_classes
 
 arranged = engine.order(ordering.replace(" ", "_"), top_k=top_k if top_k < n_classes else None)
 order = list(arranged.matrix.index)
-shown_members = fold(members, [c for c in order if c not in (OTHER, BACKGROUND)])
+# each matrix position as shown: a class outside the top K reads "other" (confusion_cells.fold's rule)
+allowed = {c for c in order if c != OTHER} | {BACKGROUND}
+shown_names = [n if n in allowed else OTHER for n in records.names]
 counts = arranged.matrix
 normalised = arranged.normalized().to_numpy()  # an empty row is NaN (undefined), shown as n/a
 values = normalised if normalise == "row-normalised" else counts.to_numpy()
@@ -113,10 +128,7 @@ cell = side.selectbox("Cell (true → predicted)", cells, **keep("cm:cell", url=
                       format_func=lambda c: f"{ROW_NAMES.get(c[0], c[0])} → {COL_NAMES.get(c[1], c[1])} "
                                             f"({counts.loc[c[0], c[1]]:,})")
 
-chosen = shown_members[(shown_members["true"] == cell[0]) & (shown_members["predicted"] == cell[1])]
+chosen = records.in_cell(shown_names, shown_names, cell)
 st.subheader(f"Examples: true {plain(ROW_NAMES.get(cell[0], cell[0]))} → predicted {plain(COL_NAMES.get(cell[1], cell[1]))}")
-table = bucket_table(match.predictions, match.labels,
-                     pred_ids=chosen.loc[chosen["record"] == "prediction", "id"],
-                     label_ids=chosen.loc[chosen["record"] == "label", "id"],
-                     confidence_threshold=sel.confidence_threshold)
+table = source.bucket(pred_ids=records.id[chosen & records.is_pred], label_ids=records.id[chosen & ~records.is_pred])
 show_bucket(project, table, key="confusion", default_outcomes=None, metric_range=False)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer.analysis.failure_buckets import bucket_table
 from explorer.ui import detection as det
-from explorer.ui.buckets import show_bucket
+from explorer.ui.buckets import bucket_source, show_bucket
 from explorer.ui.state import selection
 from explorer.ui.text import plain
 from explorer.ui.persist import keep
@@ -26,7 +25,8 @@ st.caption(f"Matched at IoU ≥ {sel.iou_threshold:.2f}, confidence ≥ {sel.con
            "Green: true positive · red: false detection (FP) · orange: missed label (FN). Failures come first: "
            "missed labels, then false detections, then true positives.")
 with st.spinner(f"Matching predictions to labels at IoU ≥ {sel.iou_threshold:.2f}…"):
-    match = det.match(sel)
+    det.match(sel)
+    source = bucket_source(sel)  # the match's rows as arrays, once per match
 classes = None if sel.all_classes else list(sel.classes)
 image_ids = None if sel.split is None else sel.image_ids
 chosen = st.session_state.get("failure_selection")
@@ -36,9 +36,8 @@ if chosen:
     if st.button("Clear this bucket and filter directly", key="failures:clear"):
         del st.session_state["failure_selection"]
         st.rerun()
-    table = bucket_table(match.predictions, match.labels, pred_ids=chosen.get("pred_ids") or [],
-                         label_ids=chosen.get("label_ids") or [], classes=classes, image_ids=image_ids,
-                         confidence_threshold=sel.confidence_threshold)
+    table = source.bucket(pred_ids=chosen.get("pred_ids") or [], label_ids=chosen.get("label_ids") or [],
+                          classes=classes, image_ids=image_ids)
     asked = len(chosen.get("pred_ids") or []) + len(chosen.get("label_ids") or [])
     if asked > len(table):
         st.caption(f"{asked - len(table):,} item(s) of the bucket are outside the current selection "
@@ -50,8 +49,7 @@ else:
     one = st.selectbox("Class", options, **keep("failures:class"))
     if one != "all selected classes":
         classes = [c for c in sel.classes if names[c] == one]
-    table = bucket_table(match.predictions, match.labels, classes=classes, image_ids=image_ids,
-                         confidence_threshold=sel.confidence_threshold)
+    table = source.bucket(classes=classes, image_ids=image_ids)
     show_bucket(project, table, key="failures",
                 default_outcomes=[c for c in ("FP · wrong class", "FP · localisation", "FP · duplicate",
                                               "FP · background", "FN (missed)")])

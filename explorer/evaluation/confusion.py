@@ -18,6 +18,7 @@ module only adds the background row/column and the two-pass assignment.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,8 +29,8 @@ from explorer.evaluation.class_confusion import BACKGROUND, OTHER, ClassConfusio
 from explorer.evaluation.matcher import Matcher
 from explorer.evaluation.tables import resolve_classes
 
-__all__ = ["BACKGROUND", "OTHER", "ConfusionMatrix", "ConfusionAssignment", "confusion_assignment",
-           "detection_confusion_matrix"]
+__all__ = ["BACKGROUND", "OTHER", "ConfusionMatrix", "ConfusionAssignment", "ConfusionCells", "confusion_assignment",
+           "confusion_cells", "detection_confusion_matrix"]
 
 
 class ConfusionMatrix:
@@ -85,6 +86,21 @@ class ConfusionAssignment:
     background_gt: np.ndarray
 
 
+_DT_ORDER: "weakref.WeakKeyDictionary[Matcher, np.ndarray]" = weakref.WeakKeyDictionary()
+
+
+def _image_score_order(matcher: Matcher) -> np.ndarray:
+    """Prediction rows by image block, then descending score (stable): the second pass's order. The thresholds do
+    not change it, so it is sorted once per Matcher (a 2M-row lexsort) and kept while the Matcher lives."""
+    order = _DT_ORDER.get(matcher)
+    if order is None:
+        lay = matcher.layout
+        blk_of_dt = np.searchsorted(lay.blk_d1, np.arange(len(lay.dt_rows)), "right")  # blocks are image-major
+        order = np.lexsort((-matcher._dt_cols["score"], blk_of_dt)).astype(np.int64)
+        _DT_ORDER[matcher] = order
+    return order
+
+
 def confusion_assignment(matcher: Matcher, iou_threshold: float, *, confidence_threshold: float = 0.0,
                          classes=None, image_ids=None) -> ConfusionAssignment:
     """The two passes of the module docstring, for the selected classes and images."""
@@ -92,12 +108,13 @@ def confusion_assignment(matcher: Matcher, iou_threshold: float, *, confidence_t
     category_names = matcher.data.category_names
     cats = resolve_classes(classes, category_names)
     m, _, ignored = matcher.assign(iou_threshold)
-    dt_sel = np.isin(matcher.cat_list[lay.dt_cat], cats) & (matcher._dt_cols["score"] >= confidence_threshold)
-    gt_sel = np.isin(matcher.cat_list[lay.gt_cat], cats) & ~matcher.gt_ignore[0]
+    chosen = np.isin(matcher.cat_list, cats)  # per class, then one gather per row (not a search per row)
+    dt_sel = chosen[lay.dt_cat] & (matcher._dt_cols["score"] >= confidence_threshold)
+    gt_sel = chosen[lay.gt_cat] & ~matcher.gt_ignore[0]
     if image_ids is not None:
         ids = np.asarray(list(image_ids), dtype=np.int64)
-        dt_sel &= np.isin(matcher._dt_cols["image_id"], ids)
-        gt_sel &= np.isin(matcher._gt_cols["image_id"], ids)
+        dt_sel &= pd.Series(matcher._dt_cols["image_id"], copy=False).isin(ids).to_numpy()  # hash look-ups
+        gt_sel &= pd.Series(matcher._gt_cols["image_id"], copy=False).isin(ids).to_numpy()
     cut = lay.dt_rank >= 100
     live = dt_sel & ~ignored & ~cut
     tp = live & (m >= 0)
@@ -105,9 +122,7 @@ def confusion_assignment(matcher: Matcher, iou_threshold: float, *, confidence_t
     gt_taken[m[tp]] = True
     dt_free = live & (m < 0)
     gt_free = gt_sel & ~gt_taken
-    # score order inside each image block (stable): blocks are image-major in the layout
-    blk_of_dt = np.searchsorted(lay.blk_d1, np.arange(len(lay.dt_rows)), "right")
-    dt_order = np.lexsort((-matcher._dt_cols["score"], blk_of_dt)).astype(np.int64)
+    dt_order = _image_score_order(matcher)
     cross = np.full(len(lay.dt_rows), -1, np.int64)
     kernels.cross_class_match(lay.blk_d0, lay.blk_d1, lay.blk_g0, lay.blk_g1, lay.blk_off, lay.ious, dt_order,
                               dt_free, gt_free, lay.dt_cat, lay.gt_cat, min(float(iou_threshold), 1 - 1e-10), cross)
@@ -120,20 +135,68 @@ def confusion_assignment(matcher: Matcher, iou_threshold: float, *, confidence_t
                                cross=cross, background_dt=dt_free & ~crossed, background_gt=gt_free)
 
 
-def detection_confusion_matrix(matcher: Matcher, iou_threshold: float, *, confidence_threshold: float = 0.0,
-                               classes=None, image_ids=None) -> ConfusionMatrix:
-    """The confusion matrix at (t, c) for the selected classes and images (see the module docstring)."""
-    a = confusion_assignment(matcher, iou_threshold, confidence_threshold=confidence_threshold, classes=classes,
-                             image_ids=image_ids)
+@dataclass(frozen=True)
+class ConfusionCells:
+    """Every record the matrix counts, as arrays of one length ``n``: ``is_pred`` (prediction or label), ``id``
+    (pred_id / label_id), ``true`` and ``predicted`` (matrix positions: index into ``names``, the selected classes
+    then background last) and ``counted`` (a cross-class pair is a prediction row and a label row in the same cell;
+    only the prediction row is counted). ``counts`` is the ``(k + 1, k + 1)`` matrix of the counted rows.
+
+    Rows come in ``explorer.evaluation.confusion_cells.cell_members`` order: TPs, crossed predictions, their
+    labels, background predictions, background labels.
+    """
+
+    names: tuple[str, ...]
+    is_pred: np.ndarray
+    id: np.ndarray
+    true: np.ndarray
+    predicted: np.ndarray
+    counted: np.ndarray
+
+    @property
+    def counts(self) -> np.ndarray:
+        c = self.counted
+        return confusion_counts(self.true[c], self.predicted[c], len(self.names))
+
+    def in_cell(self, true_names: np.ndarray, predicted_names: np.ndarray, cell: tuple[str, str]) -> np.ndarray:
+        """Rows whose cell is ``cell`` when position ``i`` is shown as ``true_names[i]`` / ``predicted_names[i]``
+        (e.g. folded into "other"): one look-up per row of two per-position booleans."""
+        return (np.asarray(true_names, object) == cell[0])[self.true] & \
+            (np.asarray(predicted_names, object) == cell[1])[self.predicted]
+
+
+def confusion_cells(matcher: Matcher, a: ConfusionAssignment) -> ConfusionCells:
+    """The records of assignment ``a`` in their cells (``ConfusionCells``)."""
     lay = matcher.layout
     k = len(a.cats)  # position k = background (and any unselected class, which takes part in no cell)
     pos = {int(c): i for i, c in enumerate(a.cats)}
-    cat_k = np.array([pos.get(int(c), k) for c in matcher.cat_list], dtype=np.int64)
+    cat_k = np.array([pos.get(int(c), k) for c in matcher.cat_list], dtype=np.int64)  # per class, not per row
     dt_k, gt_k = cat_k[lay.dt_cat], cat_k[lay.gt_cat]
-    true = np.concatenate([dt_k[a.tp], gt_k[a.cross[a.crossed]], np.full(int(a.background_dt.sum()), k),
-                           gt_k[a.background_gt]])
-    pred = np.concatenate([dt_k[a.tp], dt_k[a.crossed], dt_k[a.background_dt],
-                           np.full(int(a.background_gt.sum()), k)])
-    counts = confusion_counts(true, pred, k + 1)
-    return ConfusionMatrix(ClassConfusion(counts, (*a.names.values(), BACKGROUND), background=True),
+    dt_ids, gt_ids = matcher._dt_cols["pred_id"], matcher._gt_cols["label_id"]
+    tp, crossed, bg, gt_free = a.tp, a.crossed, a.background_dt, a.background_gt
+    partner = a.cross[crossed]
+    parts = [(True, dt_ids[tp], dt_k[tp], dt_k[tp], True),
+             (True, dt_ids[crossed], gt_k[partner], dt_k[crossed], True),
+             (False, gt_ids[partner], gt_k[partner], dt_k[crossed], False),
+             (True, dt_ids[bg], np.full(int(bg.sum()), k), dt_k[bg], True),
+             (False, gt_ids[gt_free], gt_k[gt_free], np.full(int(gt_free.sum()), k), True)]
+    sizes = [len(p[1]) for p in parts]
+    return ConfusionCells(
+        names=(*a.names.values(), BACKGROUND),
+        is_pred=np.repeat([p[0] for p in parts], sizes).astype(bool),
+        id=np.concatenate([p[1] for p in parts]).astype(np.int64),
+        true=np.concatenate([p[2] for p in parts]).astype(np.int64),
+        predicted=np.concatenate([p[3] for p in parts]).astype(np.int64),
+        counted=np.repeat([p[4] for p in parts], sizes).astype(bool))
+
+
+def detection_confusion_matrix(matcher: Matcher, iou_threshold: float, *, confidence_threshold: float = 0.0,
+                               classes=None, image_ids=None, cells: ConfusionCells | None = None) -> ConfusionMatrix:
+    """The confusion matrix at (t, c) for the selected classes and images (see the module docstring); ``cells``:
+    the ``confusion_cells`` of that same assignment when the caller has them (then nothing is re-matched)."""
+    if cells is None:
+        a = confusion_assignment(matcher, iou_threshold, confidence_threshold=confidence_threshold, classes=classes,
+                                 image_ids=image_ids)
+        cells = confusion_cells(matcher, a)
+    return ConfusionMatrix(ClassConfusion(cells.counts, cells.names, background=True),
                            iou_threshold=float(iou_threshold), confidence_threshold=float(confidence_threshold))

@@ -6,7 +6,9 @@
 * a *box table* — a DataFrame with one row per box (``image_id, x, y, w, h`` and optionally ``colour``,
   ``caption``, ``segmentation``, ``thickness``): one thumbnail per image, every box of it drawn;
 * any DataFrame with one row per thumbnail plus ``make_tiles(rows) -> list[Tile]``, which is called only for
-  the rows of the current page (so a bucket of 100k rows costs one page of drawing).
+  the rows of the current page (so a bucket of 100k rows costs one page of drawing);
+* ``Pages(n, tiles)`` — ``n`` items whose tiles ``tiles(start, stop)`` are made only for the page shown (and the
+  viewer's one image): the rows of a page are chosen there, so millions of items are never sorted or copied.
 
 Images are read only through ``Project.image_path`` (a name escaping the image root is refused); a missing or
 unreadable image becomes a placeholder message in its tile, never a traceback. Thumbnails are cached as PNG
@@ -18,6 +20,7 @@ is applied to the image the viewer shows, e.g. a heat map.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import cv2
@@ -32,6 +35,14 @@ from explorer.drawing.render import render_tile
 from explorer.drawing.tiles import Tile, tiles_from_boxes
 from explorer.ui.text import plain
 from explorer.ui.persist import keep
+
+
+@dataclass(frozen=True)
+class Pages:
+    """``n`` gallery items, ``tiles(start, stop)`` the tiles of items ``[start, stop)`` (module docstring)."""
+
+    n: int
+    tiles: Callable[[int, int], list[Tile]]
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -108,7 +119,7 @@ def _page_controls(n_items: int, *, key: str, per_page: int) -> tuple[int, int]:
     return start, stop
 
 
-def show_gallery(items: Sequence[Tile] | pd.DataFrame, *, key: str, project: Project | None = None,
+def show_gallery(items: Sequence[Tile] | pd.DataFrame | Pages, *, key: str, project: Project | None = None,
                  per_page: int = 12, columns: int = 4, max_side: int = 300,
                  make_tiles: Callable[[pd.DataFrame], list[Tile]] | None = None,
                  empty_message: str = "Nothing to show for this selection.", viewer: bool = True,
@@ -124,7 +135,9 @@ def show_gallery(items: Sequence[Tile] | pd.DataFrame, *, key: str, project: Pro
         from explorer.ui.state import selection
 
         project = selection().project
-    if isinstance(items, pd.DataFrame) and make_tiles is None:
+    if isinstance(items, Pages):
+        n_items = int(items.n)
+    elif isinstance(items, pd.DataFrame) and make_tiles is None:
         image_ids = pd.unique(items["image_id"].to_numpy(np.int64)) if len(items) else np.empty(0, np.int64)
         n_items = len(image_ids)
     else:
@@ -135,6 +148,8 @@ def show_gallery(items: Sequence[Tile] | pd.DataFrame, *, key: str, project: Pro
     start, stop = _page_controls(n_items, key=key, per_page=per_page)
 
     def tiles_of(a: int, b: int) -> list[Tile]:
+        if isinstance(items, Pages):
+            return list(items.tiles(a, b))
         if isinstance(items, pd.DataFrame) and make_tiles is None:
             page_ids = image_ids[a:b]
             return tiles_from_boxes(items[items["image_id"].isin(page_ids)], image_ids=page_ids)

@@ -56,3 +56,26 @@ def test_folded_members_count_the_engines_folded_matrix(tiny_project):
             assert order == ["cat", "other", BACKGROUND]
             counts = cell_counts(fold(members, order[:1]), order)
             np.testing.assert_array_equal(counts.to_numpy(), arranged.matrix.to_numpy())
+
+
+def test_confusion_cells_are_the_cell_members(tiny_project):
+    from explorer.evaluation import Matcher
+    from explorer.evaluation.confusion import confusion_assignment, confusion_cells
+    from explorer.evaluation.confusion_cells import BACKGROUND, OTHER, cell_members, fold
+
+    matcher = Matcher.from_project(tiny_project)
+    for t, classes in ((0.5, None), (0.9, None), (0.5, [2])):
+        cells = confusion_cells(matcher, confusion_assignment(matcher, t, classes=classes))
+        members = cell_members(matcher, t, classes=classes)
+        names = np.array(cells.names, object)
+        assert [["prediction" if p else "label", i, tr, pr, c] for p, i, tr, pr, c in
+                zip(cells.is_pred, cells.id, names[cells.true], names[cells.predicted], cells.counted)] == \
+            members[["record", "id", "true", "predicted", "counted"]].values.tolist()
+        np.testing.assert_array_equal(cells.counts, detection_confusion_matrix(matcher, t, classes=classes).matrix)
+    # a folded cell ("other" rows) selects the rows fold() puts there
+    cells = confusion_cells(matcher, confusion_assignment(matcher, 0.9))
+    shown = np.array([n if n in ("dog", BACKGROUND) else OTHER for n in cells.names], object)
+    folded = fold(cell_members(matcher, 0.9), ["dog"])
+    for cell in ((OTHER, BACKGROUND), (BACKGROUND, OTHER), ("dog", BACKGROUND), (OTHER, "dog")):
+        want = folded[(folded["true"] == cell[0]) & (folded["predicted"] == cell[1])]["id"].tolist()
+        assert cells.id[cells.in_cell(shown, shown, cell)].tolist() == want
