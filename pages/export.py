@@ -6,12 +6,14 @@ with a callable), so changing a control never waits for an export payload.
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import streamlit as st
 
 from explorer import tasks
 from explorer.errors import UserError
 from explorer.export.all_metrics import coco_selection, export_all_metrics, to_jsonable
+from explorer.export.common import TARGETS
 from explorer.export.tables import FORMATS, selection_tables, table_bytes
 from explorer.ui.outcomes import metrics_stamp
 from explorer.ui.state import selection
@@ -75,18 +77,25 @@ def page(sel) -> None:
     if task.image_based:
         st.subheader("Metric tables")
         st.caption("One row per image, per label and per prediction of the selection, with the model outcome and "
-                   "every data metric (CSV or Parquet).")
+                   "every data metric (CSV or Parquet). Each table is built when you click its button (the "
+                   "selection's outcome tables; a few seconds on a large project); the page does not wait for it.")
         fmt = st.radio("Format", FORMATS, horizontal=True, **keep("export_format"),
                        format_func=lambda f: {"csv": "CSV", "parquet": "Parquet"}.get(f, f.upper()))
-        with st.spinner("Building the metric tables of this selection…"):
-            tables = _tables(*key, sel.core, project)
-        columns = st.columns(len(tables))
-        for col, (target, df) in zip(columns, tables.items()):
-            col.download_button(f"{target} ({len(df):,} rows)", lambda df=df: table_bytes(df, fmt),  # on click
+
+        def table_of(target: str) -> bytes:  # on click: the selection's tables (cached), then one file
+            return table_bytes(_tables(*key, sel.core, project)[target], fmt)
+
+        columns = st.columns(len(TARGETS))
+        for col, target in zip(columns, TARGETS):
+            col.download_button(f"{target} table ({fmt.upper()})", partial(table_of, target),
                                 file_name=f"{stem}_{target}.{fmt}", mime=MIME[fmt], key=f"export_table_{target}",
                                 on_click="ignore")
         with st.expander("Preview: images table"):
-            st.dataframe(tables["images"].head(50), hide_index=True)
+            if st.button("Build the images table of this selection", key="export_preview"):
+                with st.spinner("Building the metric tables of this selection…"):
+                    images = _tables(*key, sel.core, project)["images"]
+                st.caption(f"images: {len(images):,} rows (the first 50 shown)")
+                st.dataframe(images.head(50), hide_index=True)
 
     if task.coco_subset:
         st.subheader("Selection as COCO JSON")

@@ -70,7 +70,10 @@ def test_export_page_downloads_equal_the_export(open_page, seg_dir):
     buttons = at.get("download_button")
     labels = [b.proto.label for b in buttons]
     assert "Download all metrics (JSON)" in labels and "Download selection (COCO JSON)" in labels
-    assert any(label.startswith("images (60 rows)") for label in labels)
+    assert "images table (CSV)" in labels  # built on click: nothing is built while the page renders
+    at.button(key="export_preview").click().run()
+    assert not at.exception, at.exception
+    assert any(c.value.startswith("images: 60 rows") for c in at.caption)
     doc = export_all_metrics(Project.load(seg_dir))
     assert "mIoU" in json.dumps(doc["splits"]["val"]["evaluation"]["summary"])
 
@@ -79,7 +82,9 @@ def test_export_page_downloads_equal_the_export(open_page, seg_dir):
     at.run()
     assert not at.exception, at.exception
     labels = [b.proto.label for b in at.get("download_button")]
-    assert any(label.startswith("images (12 rows)") for label in labels)
+    assert "predictions table (PARQUET)" in labels
+    at.button(key="export_preview").click().run()
+    assert any(c.value.startswith("images: 12 rows") for c in at.caption)
 
 
 def test_metric_importance_page_uses_per_image_iou(open_page):
