@@ -27,6 +27,7 @@ and ``map_if_fixed`` re-evaluates with ``evaluate_coco``.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import replace
 
 import numpy as np
@@ -60,114 +61,173 @@ def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def duplicate_labels(labels: pd.DataFrame, *, iou: float = DUPLICATE_LABEL_IOU) -> pd.DataFrame:
     """Pairs of non-crowd labels of one image and class with box IoU >= ``iou``: ``label_id`` (the later id),
-    ``other_label_id``, ``iou``. Pairs are formed per (image, class) by a self-join (labels of one image-class
-    are few)."""
-    lab = labels.loc[~labels["iscrowd"].astype(bool), ["label_id", "image_id", "category_id", "x", "y", "w", "h"]]
-    pairs = lab.merge(lab, on=["image_id", "category_id"], suffixes=("", "_o"))
-    pairs = pairs[pairs["label_id"].to_numpy() > pairs["label_id_o"].to_numpy()]
-    v = _box_iou(pairs[["x", "y", "w", "h"]].to_numpy(np.float64), pairs[["x_o", "y_o", "w_o", "h_o"]].to_numpy(np.float64))
-    keep = v >= iou
-    return pd.DataFrame({"label_id": pairs["label_id"].to_numpy()[keep], "other_label_id": pairs["label_id_o"].to_numpy()[keep],
-                         "image_id": pairs["image_id"].to_numpy()[keep],
-                         "category_id": pairs["category_id"].to_numpy()[keep], "iou": v[keep]})
+    ``other_label_id``, ``iou``, ``image_id``, ``category_id``. Pairs are formed per (image, class) group of
+    the labels sorted by (image, class, id): every label with each later one of its group (groups are small),
+    by index arithmetic, no join."""
+    keep = ~labels["iscrowd"].to_numpy(bool)
+    ids = labels["label_id"].to_numpy(np.int64)[keep]
+    img = labels["image_id"].to_numpy(np.int64)[keep]
+    cat = labels["category_id"].to_numpy(np.int64)[keep]
+    box = labels[["x", "y", "w", "h"]].to_numpy(np.float64)[keep]
+    o = np.lexsort((ids, cat, img))
+    ids, img, cat, box = ids[o], img[o], cat[o], box[o]
+    new_group = np.r_[True, (img[1:] != img[:-1]) | (cat[1:] != cat[:-1])] if len(o) else np.zeros(0, bool)
+    group_end = np.r_[np.flatnonzero(new_group)[1:], len(o)] if len(o) else np.zeros(0, np.int64)
+    end = np.repeat(group_end, np.diff(np.r_[np.flatnonzero(new_group), len(o)]))  # end of each label's group
+    later = end - np.arange(len(o)) - 1  # labels after it in its group
+    first = np.repeat(np.arange(len(o)), later)
+    start = np.cumsum(later) - later
+    second = first + 1 + (np.arange(len(first)) - np.repeat(start, later))
+    v = _box_iou(box[second], box[first])
+    hit = v >= iou
+    a, b = second[hit], first[hit]  # a: the later id (ids ascend within a group)
+    return pd.DataFrame({"label_id": ids[a], "other_label_id": ids[b], "image_id": img[a], "category_id": cat[a],
+                         "iou": v[hit]})
+
+
+_QUEUES: OrderedDict = OrderedDict()
+_DUPLICATES: OrderedDict = OrderedDict()
+_REASON_CODES = tuple(REASONS)  # reason index -> code
+_RC = {code: i for i, code in enumerate(_REASON_CODES)}
 
 
 def suspects(project, sel, *, min_score: float = MIN_SCORE, iou_type: str | None = None) -> pd.DataFrame:
     """The ranked queue of suspected label errors of a project view (a run) and a core ``Selection``: columns
-    ``COLUMNS`` (``label_id``/``pred_id`` Int64 with ``<NA>`` for none; ``category_id`` the label's class, or the
-    detection's for ``missing_label``), best first."""
+    ``COLUMNS`` (``label_id``/``pred_id``/``pred_category_id`` Int64 with ``<NA>`` for none; ``category_id`` the
+    label's class, or the detection's for ``missing_label``; ``file_name``/``reason``/``reason_code`` object
+    strings), best first. Kept for the last 4 selections (shared: do not mutate)."""
+    from explorer.analysis.outcomes import _remember
+    from explorer.tasks.detection import iou_type as iou_type_of
+
+    kind = iou_type or iou_type_of(project)
+    key = (str(project.root), project.fingerprint, kind, sel, float(min_score))
+    return _remember(_QUEUES, key, lambda: _suspects(project, sel, float(min_score), kind), size=4)
+
+
+def _suspects(project, sel, min_score: float, iou_type: str) -> pd.DataFrame:
+    """``suspects``: every part as NumPy columns (the TIDE error arrays, the match's arrays), one lexsort, one
+    DataFrame."""
     from explorer.analysis.outcomes import match
-    from explorer.analysis.tide import error_cost
+    from explorer.analysis.tide import ERROR_TYPES, error_cost
 
     cost = error_cost(project, sel, iou_type=iou_type)
-    e = cost.errors
-    parts = []
-    pred = e[e["kind"].isin(["background", "classification", "localisation"])]
-    reason = pred["kind"].map({"background": "missing_label", "classification": "wrong_class",
-                               "localisation": "loose_box"}).to_numpy(object)
+    e = cost.error_rows
+    parts = []  # each: (image_id, label_id, pred_id, reason index, score, category_id, pred_category_id, iou)
+    code = e["kind"].astype(np.int64)
+    to_reason = np.full(len(ERROR_TYPES), -1)
+    to_reason[[ERROR_TYPES.index("background"), ERROR_TYPES.index("classification"),
+               ERROR_TYPES.index("localisation")]] = [_RC["missing_label"], _RC["wrong_class"], _RC["loose_box"]]
+    reason = to_reason[code]
     # a detection that disagrees with a label nobody else took is stronger evidence (the label is otherwise
     # missed, ``fixable``) than one beside a label the model also found right (halved)
-    weight = np.where(pred["fixable"].to_numpy(bool) | (reason == "missing_label"), 1.0, TAKEN_WEIGHT)
-    score = pred["score"].to_numpy(np.float64) * weight
-    strong = score >= min_score  # most false detections score low: drop them before building rows
-    pred, reason, score = pred[strong], reason[strong], score[strong]
-    no_label = reason == "missing_label"
-    parts.append(pd.DataFrame({
-        "image_id": pred["image_id"].to_numpy(np.int64),
-        "label_id": pred["label_id"].where(~no_label, pd.NA).astype("Int64").to_numpy(),
-        "pred_id": pred["pred_id"].to_numpy(), "reason_code": reason, "score": score,
-        "category_id": np.where(no_label, pred["category_id"], pred["label_category_id"].fillna(-1)).astype(np.int64),
-        "pred_category_id": pred["category_id"].to_numpy(np.int64), "iou": pred["iou"].to_numpy(np.float64)}))
+    no_label = reason == _RC["missing_label"]
+    score = e["score"] * np.where(e["fixable"] | no_label, 1.0, TAKEN_WEIGHT)
+    r = np.flatnonzero((reason >= 0) & (score >= min_score))  # most false detections score low: drop them first
+    nl = no_label[r]
+    parts.append((e["image_id"][r], np.where(nl, -1, e["label_id"][r]), e["pred_id"][r], reason[r], score[r],
+                  np.where(nl, e["category_id"][r], e["label_category_id"][r]), e["category_id"][r], e["iou"][r]))
 
     m = match(project, sel, iou_type=iou_type)
     image_ids = sel.image_ids(project)
     classes = sel.class_list()
     p = m.predictions
-    in_sel = ~p["ignored"].to_numpy(bool) & p["is_tp"].to_numpy(bool)
+    p_img, p_cat = p["image_id"].to_numpy(np.int64), p["category_id"].to_numpy(np.int64)
+    p_iou, p_score = p["iou"].to_numpy(np.float64), p["score"].to_numpy(np.float64)
+    loose_score = p_score * (1 - p_iou)
+    hit = p["is_tp"].to_numpy(bool) & ~p["ignored"].to_numpy(bool) & (p_iou < LOOSE_MATCH_IOU) & (loose_score >= min_score)
     if image_ids is not None:
-        in_sel &= np.isin(p["image_id"].to_numpy(), image_ids)
+        hit &= np.isin(p_img, image_ids)
     if classes is not None:
-        in_sel &= np.isin(p["category_id"].to_numpy(), classes)
-    loose_score = p["score"].to_numpy() * (1 - p["iou"].to_numpy())
-    loose = p[in_sel & (p["iou"].to_numpy() < LOOSE_MATCH_IOU) & (loose_score >= min_score)]
-    parts.append(pd.DataFrame({
-        "image_id": loose["image_id"].to_numpy(np.int64), "label_id": loose["label_id"].to_numpy(),
-        "pred_id": pd.array(loose["pred_id"].to_numpy(), dtype="Int64"), "reason_code": "loose_box",
-        "score": loose["score"].to_numpy() * (1 - loose["iou"].to_numpy()),
-        "category_id": loose["category_id"].to_numpy(np.int64), "pred_category_id": loose["category_id"].to_numpy(np.int64),
-        "iou": loose["iou"].to_numpy(np.float64)}))
+        hit &= np.isin(p_cat, classes)
+    r = np.flatnonzero(hit)
+    parts.append((p_img[r], p["label_id"].array[r].to_numpy(np.int64, na_value=-1),
+                  p["pred_id"].to_numpy(np.int64)[r], np.full(len(r), _RC["loose_box"]), loose_score[r],
+                  p_cat[r], p_cat[r], p_iou[r]))
 
-    labels = project.labels
-    lab_sel = np.ones(len(labels), bool)
-    if image_ids is not None:
-        lab_sel &= np.isin(labels["image_id"].to_numpy(), image_ids)
-    if classes is not None:
-        lab_sel &= np.isin(labels["category_id"].to_numpy(), classes)
-    dups = duplicate_labels(labels[lab_sel])
-    dups = dups.sort_values("iou", ascending=False, kind="stable").drop_duplicates("label_id")  # once per label
-    parts.append(pd.DataFrame({
-        "image_id": dups["image_id"].to_numpy(np.int64), "label_id": pd.array(dups["label_id"], dtype="Int64"),
-        "pred_id": pd.array([pd.NA] * len(dups), dtype="Int64"), "reason_code": "duplicate_label",
-        "score": dups["iou"].to_numpy(), "category_id": dups["category_id"].to_numpy(np.int64),
-        "pred_category_id": np.full(len(dups), -1, np.int64), "iou": dups["iou"].to_numpy()}))
+    dups = _duplicates(project, sel)
+    parts.append((dups["image_id"].to_numpy(np.int64), dups["label_id"].to_numpy(np.int64), np.full(len(dups), -1),
+                  np.full(len(dups), _RC["duplicate_label"]), dups["iou"].to_numpy(np.float64),
+                  dups["category_id"].to_numpy(np.int64), np.full(len(dups), -1), dups["iou"].to_numpy(np.float64)))
 
-    near = e.loc[e["kind"] != "missed", "label_id"].dropna().to_numpy(np.int64)  # labels some detection overlaps
+    near = np.zeros(len(m.labels), bool)  # labels some false detection points at: wrong-class / loose-box stories
+    rows = e["label_row"][(code != ERROR_TYPES.index("missed")) & (e["label_row"] >= 0)]
+    near[rows] = True
     parts.append(_missed_everywhere(project, sel, m, iou_type, near))
-    out = pd.concat([x for x in parts if len(x)], ignore_index=True) if any(len(x) for x in parts) else \
-        pd.DataFrame({c: [] for c in COLUMNS})
-    out = out[out["score"].to_numpy(np.float64) >= min_score]
-    names = project.images.set_index("image_id")["file_name"]
-    out = out.assign(file_name=names.reindex(out["image_id"].to_numpy()).to_numpy(object),
-                     reason=out["reason_code"].map(REASONS).to_numpy(object))
-    out["label_id"] = out["label_id"].astype("Int64")
-    out["pred_id"] = out["pred_id"].astype("Int64")
-    pc = out["pred_category_id"].to_numpy(np.int64)
-    out["pred_category_id"] = pd.arrays.IntegerArray(np.maximum(pc, 0), pc < 0)  # -1 above: no detection
+
+    cols = [np.concatenate([np.asarray(part[i]) for part in parts]) for i in range(8)]
+    img, lab, pred, reason, score, cat, pcat, iou = cols
+    keep = score >= min_score
     big = np.iinfo(np.int64).max  # "none" sorts last
-    order = np.lexsort((out["pred_id"].to_numpy(np.int64, na_value=big), out["label_id"].to_numpy(np.int64, na_value=big),
-                        out["image_id"].to_numpy(np.int64), -out["score"].to_numpy(np.float64)))
-    return out.iloc[order][COLUMNS].reset_index(drop=True)
+    order = np.flatnonzero(keep)
+    order = order[np.lexsort((np.where(pred[order] < 0, big, pred[order]), np.where(lab[order] < 0, big, lab[order]),
+                              img[order], -score[order]))]
+    img, lab, pred, reason, score, cat, pcat, iou = (c[order] for c in cols)
+    reason = reason.astype(np.int64)
+    images = project.images
+    names = images["file_name"].to_numpy(object)
+    at = pd.Index(images["image_id"].to_numpy(np.int64)).get_indexer(img)
+    file_name = np.where(at >= 0, names[np.maximum(at, 0)] if len(names) else None, None)
+    codes = np.array(_REASON_CODES, object)
+    texts = np.array([REASONS[c] for c in _REASON_CODES], object)
+
+    obj = lambda v: pd.Series(v, dtype=object, copy=False)  # noqa: E731 - object strings: no Arrow conversion
+    return pd.DataFrame({
+        "image_id": img.astype(np.int64), "file_name": obj(file_name), "label_id": _ids_of(lab), "pred_id": _ids_of(pred),
+        "reason": obj(texts[reason]), "reason_code": obj(codes[reason]), "score": score.astype(np.float64),
+        "category_id": cat.astype(np.int64), "pred_category_id": _ids_of(pcat), "iou": iou.astype(np.float64)},
+        columns=COLUMNS)
 
 
-def _missed_everywhere(project, sel, m, iou_type, near: np.ndarray) -> pd.DataFrame:
+def _ids_of(v: np.ndarray) -> pd.arrays.IntegerArray:
+    """Ids with -1 for "none" as ``Int64`` with ``<NA>``."""
+    v = np.asarray(v, np.int64)
+    return pd.arrays.IntegerArray(np.where(v >= 0, v, 0), v < 0)
+
+
+def _duplicates(project, sel) -> pd.DataFrame:
+    """``duplicate_labels`` of the selection's labels, once per label (its highest IoU); they depend on the
+    labels, the split and the classes only, so an IoU or confidence change reuses them (last 4 kept)."""
+    from explorer.analysis.outcomes import _remember
+
+    def make():
+        labels = project.labels
+        lab_sel = np.ones(len(labels), bool)
+        image_ids, classes = sel.image_ids(project), sel.class_list()
+        if image_ids is not None:
+            lab_sel &= np.isin(labels["image_id"].to_numpy(), image_ids)
+        if classes is not None:
+            lab_sel &= np.isin(labels["category_id"].to_numpy(), classes)
+        dups = duplicate_labels(labels[lab_sel])
+        return dups.sort_values("iou", ascending=False, kind="stable").drop_duplicates("label_id")
+
+    key = (str(project.root), project.fingerprint, sel.split, sel.classes)
+    return _remember(_DUPLICATES, key, make, size=4)
+
+
+def _missed_everywhere(project, sel, m, iou_type, near: np.ndarray) -> tuple:
     """Labels not taken by any prediction of their class even at IoU ``MISSED_IOU`` (so missed at every
-    threshold) and that no false detection points at (``near``: those are wrong-class / loose-box stories). Score: how surprising the miss is = the share of the other labels of its class at most as large
-    (area) that are detected at t (smaller objects of its class are found), times the median score of the class's
-    true positives."""
+    threshold) and that no false detection points at (``near``: bool per row of ``m.labels``; those are
+    wrong-class / loose-box stories). Score: how surprising the miss is = the share of the other labels of its
+    class at most as large (area) that are detected at t (smaller objects of its class are found), times the
+    median score of the class's true positives. The columns of one part of ``_suspects``."""
     from explorer.analysis.outcomes import match
 
     low = match(project, replace(sel, iou_threshold=MISSED_IOU), iou_type=iou_type).labels
     lab = m.labels
     keep = ~lab["ignored"].to_numpy(bool)
     image_ids, classes = sel.image_ids(project), sel.class_list()
+    l_img, l_cat = lab["image_id"].to_numpy(np.int64), lab["category_id"].to_numpy(np.int64)
     if image_ids is not None:
-        keep &= np.isin(lab["image_id"].to_numpy(), image_ids)
+        keep &= np.isin(l_img, image_ids)
     if classes is not None:
-        keep &= np.isin(lab["category_id"].to_numpy(), classes)
-    lab, low_detected = lab[keep], low["detected"].to_numpy(bool)[keep]
-    area = project.labels.set_index("label_id")["area"].reindex(lab["label_id"].to_numpy()).to_numpy(np.float64)
-    cats = lab["category_id"].to_numpy(np.int64)
-    hit = lab["detected"].to_numpy(bool)
+        keep &= np.isin(l_cat, classes)
+    rows = np.flatnonzero(keep)
+    label_ids = lab["label_id"].to_numpy(np.int64)[rows]
+    low_detected = low["detected"].to_numpy(bool)[rows]
+    pl = project.labels
+    area = pl["area"].to_numpy(np.float64)[pd.Index(pl["label_id"].to_numpy(np.int64)).get_indexer(label_ids)]
+    cats = l_cat[rows]
+    hit = lab["detected"].to_numpy(bool)[rows]
     # per class, labels by area ascending: detected share among the labels at most as large, itself excluded
     order = np.lexsort((area, cats))
     c_sorted, h_sorted = cats[order], hit[order].astype(np.int64)
@@ -179,14 +239,13 @@ def _missed_everywhere(project, sel, m, iou_type, near: np.ndarray) -> pd.DataFr
     share = np.empty(len(order))
     share[order] = share_sorted
     p = m.predictions
-    tp = p[p["is_tp"].to_numpy(bool) & ~p["ignored"].to_numpy(bool)]
-    med = tp.groupby("category_id")["score"].median().reindex(cats).fillna(0.0).to_numpy()
-    gone = ~low_detected & ~np.isin(lab["label_id"].to_numpy(np.int64), near)
+    tp = p["is_tp"].to_numpy(bool) & ~p["ignored"].to_numpy(bool)
+    med = pd.Series(p["score"].to_numpy(np.float64)[tp]).groupby(p["category_id"].to_numpy(np.int64)[tp]).median()
+    med = med.reindex(cats).fillna(0.0).to_numpy()
+    gone = ~low_detected & ~near[rows]
     n = int(gone.sum())
-    return pd.DataFrame({
-        "image_id": lab["image_id"].to_numpy(np.int64)[gone], "label_id": pd.array(lab["label_id"].to_numpy()[gone], dtype="Int64"),
-        "pred_id": pd.array([pd.NA] * n, dtype="Int64"), "reason_code": "missed_label", "score": (share * med)[gone],
-        "category_id": cats[gone], "pred_category_id": np.full(n, -1, np.int64), "iou": np.full(n, np.nan)})
+    return (l_img[rows][gone], label_ids[gone], np.full(n, -1), np.full(n, _RC["missed_label"]), (share * med)[gone],
+            cats[gone], np.full(n, -1), np.full(n, np.nan))
 
 
 def filter_suspects(table: pd.DataFrame, *, classes=None, reasons=None, image_ids=None) -> pd.DataFrame:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numba
 import numpy as np
@@ -71,10 +72,26 @@ class ErrorCost:
     delta_ap: dict
     counts: dict
     per_class: pd.DataFrame
-    errors: pd.DataFrame
+    error_rows: dict = field(repr=False)
     iou_threshold: float
     background_threshold: float
     state: "_State" = field(repr=False, default=None)
+
+    @cached_property
+    def errors(self) -> pd.DataFrame:
+        """The errors as a table (class docstring), built on first use from ``error_rows`` (NumPy columns of the
+        same names; ``kind`` as index in ``ERROR_TYPES``, ids -1 where ``has_pred`` / ``has_label`` is False; also
+        ``label_row``, the label's row in the match's ``labels`` table, -1 for none):
+        the chart and the suspects queue read the arrays, only a caller who wants the rows pays for them."""
+        e = self.error_rows
+        has_p, has_l = e["has_pred"], e["has_label"]
+        return pd.DataFrame({
+            "kind": pd.Categorical.from_codes(e["kind"], categories=list(ERROR_TYPES)), "image_id": e["image_id"],
+            "pred_id": pd.arrays.IntegerArray(np.where(has_p, e["pred_id"], 0), ~has_p),
+            "label_id": pd.arrays.IntegerArray(np.where(has_l, e["label_id"], 0), ~has_l),
+            "category_id": e["category_id"],
+            "label_category_id": pd.arrays.IntegerArray(np.where(has_l, e["label_category_id"], 0), ~has_l),
+            "score": e["score"], "iou": e["iou"], "fixable": e["fixable"]})
 
     def as_dict(self) -> dict:
         """``{"ap", "delta_ap", "counts", "iou_threshold", "background_threshold"}`` (plain floats / ints)."""
@@ -255,17 +272,18 @@ class _State:
     base_aps: np.ndarray
     rec_thrs: np.ndarray = field(default_factory=lambda: REC_THRESHOLDS)
     by_class: np.ndarray | None = None
+    rank: np.ndarray | None = None  # each point's position in descending-score order (ties: input order)
 
     def __post_init__(self):
         n, n_cat = len(self.k), len(self.n_labels)
-        by_score = np.argsort(-self.score, kind="stable")
-        if self.by_class is None:
+        if self.by_class is None or self.rank is None:
+            by_score = np.argsort(-self.score, kind="stable")
             small = np.int32 if n_cat > np.iinfo(np.int16).max else np.int16
             self.by_class = by_score[np.argsort(self.k[by_score].astype(small), kind="stable")]  # radix sort
+            self.rank = np.empty(n, np.int64)
+            self.rank[by_score] = np.arange(n)
         o = self.by_class
-        rank = np.empty(n, np.int64)  # position in descending-score order (ties: input order)
-        rank[by_score] = np.arange(n)
-        self.rank_o = rank[o]
+        self.rank_o = self.rank[o]
         self.k_o = self.k[o]
         self.class_key = self.k_o.astype(np.int64) * max(n, 1) + self.rank_o  # increasing along ``by_class``
         self.cat_start = np.zeros(n_cat + 1, np.int64)
@@ -335,6 +353,45 @@ class _State:
         return float(d), aps - self.base_aps
 
 
+def _positions(cats: np.ndarray):
+    """``f(ids) -> position in cats`` (sorted, unique) or -1: one table lookup when the ids are small
+    non-negative integers (category ids almost always are), else a binary search."""
+    cats = np.asarray(cats, np.int64)
+    if len(cats) == 0:
+        return lambda ids: np.full(len(ids), -1, np.int64)
+    if cats[0] >= 0 and cats[-1] < 1 << 20:
+        def lookup(ids):
+            ids = np.asarray(ids, np.int64)
+            inside = (ids >= 0) & (ids <= cats[-1])
+            return np.where(inside, table[np.where(inside, ids, 0)], -1)
+        table = np.full(int(cats[-1]) + 1, -1, np.int64)
+        table[cats] = np.arange(len(cats))
+        return lookup
+
+    def search(ids):
+        ids = np.asarray(ids, np.int64)
+        p = np.minimum(np.searchsorted(cats, ids), len(cats) - 1)
+        return np.where(cats[p] == ids, p, -1)
+    return search
+
+
+def _orders_of(m, kept: np.ndarray, live: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(per-class order, descending-score rank) of the data points (layout rows ``live``) from the orders the
+    match already holds (``MatchResult.class_score_order`` / ``score_order`` over its rows = layout rows
+    ``kept``): the same stable orders as sorting the points again, without the 2M-float sorts. (None, None)
+    when the match carries no orders."""
+    if m.class_score_order is None or m.score_order is None:
+        return None, None
+    point = np.cumsum(live) - 1  # data point index of each layout row (valid where live)
+    rows = kept[m.class_score_order]
+    by_class = point[rows[live[rows]]]
+    rows = kept[m.score_order]
+    by_score = point[rows[live[rows]]]
+    rank = np.empty(len(by_score), np.int64)
+    rank[by_score] = np.arange(len(by_score))
+    return by_class, rank
+
+
 def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_threshold: float = 0.0,
                             classes=None, image_ids=None, background_threshold: float = BACKGROUND_THRESHOLD,
                             match=None, recall_grid: str = "coco") -> ErrorCost:
@@ -357,8 +414,9 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     g_cat = data.labels.category_id[lay.gt_rows]
     cats = resolve_classes(classes, m.category_names) if classes is not None else np.unique(
         np.concatenate([np.asarray(sorted(m.category_names), np.int64), g_cat, d_cat]))
-    in_d = np.isin(d_cat, cats)
-    in_g = np.isin(g_cat, cats)
+    pos_of = _positions(cats)
+    d_k, g_k = pos_of(d_cat), pos_of(g_cat)  # class position in ``cats``, -1 = not selected
+    in_d, in_g = d_k >= 0, g_k >= 0
     if image_ids is not None:
         ids = np.asarray(list(image_ids), np.int64)
         in_d &= np.isin(d_img, ids)
@@ -404,14 +462,16 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     # AP state over class positions of ``cats``
     dp = np.flatnonzero(live)
     lab_rows = np.flatnonzero(lab_live)
-    kpos = np.searchsorted(cats, d_cat[dp])
-    fix_k = np.where(fix_to[dp] >= 0, np.searchsorted(cats, g_cat[np.maximum(fix_to[dp], 0)]), -1)
-    lab_k = np.searchsorted(cats, g_cat[lab_rows])
+    kpos = d_k[dp]
+    fix_dp = fix_to[dp]
+    fix_k = np.where(fix_dp >= 0, g_k[np.maximum(fix_dp, 0)], -1)
+    lab_k = g_k[lab_rows]
     n_labels = np.bincount(lab_k, minlength=len(cats))
     rec = RECALL_GRIDS[recall_grid]
+    by_class, rank = _orders_of(m, kept, live)
     state = _State(k=kpos, score=d_score[dp], tp=is_tp[dp], kind=kind[dp], fix_k=fix_k, lab_k=lab_k,
                    lab_missed=missed[lab_rows], lab_fn=fn[lab_rows], n_labels=n_labels, base=n_labels > 0,
-                   base_aps=None, rec_thrs=rec)
+                   base_aps=None, rec_thrs=rec, by_class=by_class, rank=rank)
     base_aps = state.base_aps = state.fixed_aps()  # nothing fixed: the APs as they are
     state.dp_rows, state.lab_rows = dp, lab_rows  # layout rows, for per-bucket conditions
     state.pred_ids = data.predictions.ids[lay.dt_rows][dp]
@@ -420,7 +480,8 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     delta, per_class = {}, {}
     for name in DELTA_KEYS:
         delta[name], per_class[name] = state.delta(name)
-    counts = {name: int((kind[dp] == code).sum()) for name, code in _PRED_KIND.items()}
+    kind_counts = np.bincount(kind[dp], minlength=6)
+    counts = {name: int(kind_counts[code]) for name, code in _PRED_KIND.items()}
     counts["missed"] = int(missed.sum())
     counts["false_positives"] = int(fp.sum())
     counts["false_negatives"] = int(fn.sum())
@@ -428,33 +489,35 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     names = [m.category_names.get(int(c), str(c)) for c in cats]
     table = pd.DataFrame({"category_id": cats, "name": names, "ap": base_aps,
                           **{f"delta_{n}": per_class[n] for n in DELTA_KEYS}})
+    per_kind = np.bincount(kpos * 6 + kind[dp], minlength=len(cats) * 6).reshape(len(cats), 6)
     for name, code in _PRED_KIND.items():
-        table[f"n_{name}"] = np.bincount(kpos, weights=kind[dp] == code, minlength=len(cats)).astype(np.int64)
+        table[f"n_{name}"] = per_kind[:, code].astype(np.int64)
     table["n_missed"] = np.bincount(lab_k, weights=missed[lab_rows], minlength=len(cats)).astype(np.int64)
     table = table[state.base].reset_index(drop=True)
 
     err_d = np.flatnonzero(fp)
     tgt = target[err_d]
     has_t = tgt >= 0
+    tgt0 = np.maximum(tgt, 0)
     g_ids = data.labels.ids[lay.gt_rows]
     d_ids = data.predictions.ids[lay.dt_rows]
-    pred_part = pd.DataFrame({
-        "kind": pd.Categorical.from_codes(kind[err_d] - 1, categories=list(ERROR_TYPES)), "image_id": d_img[err_d],
-        "pred_id": pd.array(d_ids[err_d], dtype="Int64"),
-        "label_id": pd.arrays.IntegerArray(np.where(has_t, g_ids[np.maximum(tgt, 0)], 0).astype(np.int64), ~has_t),
-        "category_id": d_cat[err_d],
-        "label_category_id": pd.arrays.IntegerArray(np.where(has_t, g_cat[np.maximum(tgt, 0)], 0).astype(np.int64), ~has_t),
-        "score": d_score[err_d], "iou": tested[err_d], "fixable": fix_to[err_d] >= 0})
     mr = np.flatnonzero(missed)
-    miss_part = pd.DataFrame({
-        "kind": pd.Categorical.from_codes(np.full(len(mr), ERROR_TYPES.index("missed")), categories=list(ERROR_TYPES)),
-        "image_id": g_img[mr], "pred_id": pd.array([pd.NA] * len(mr), dtype="Int64"),
-        "label_id": pd.array(g_ids[mr], dtype="Int64"), "category_id": g_cat[mr],
-        "label_category_id": pd.array(g_cat[mr], dtype="Int64"), "score": np.full(len(mr), np.nan),
-        "iou": np.full(len(mr), np.nan), "fixable": np.zeros(len(mr), bool)})
-    errors = pd.concat([pred_part, miss_part], ignore_index=True) if len(mr) else pred_part
+    n_e, n_m = len(err_d), len(mr)
+    error_rows = {
+        "kind": np.concatenate([kind[err_d] - 1, np.full(n_m, ERROR_TYPES.index("missed"))]).astype(np.int8),
+        "image_id": np.concatenate([d_img[err_d], g_img[mr]]),
+        "pred_id": np.concatenate([d_ids[err_d], np.full(n_m, -1)]).astype(np.int64),
+        "has_pred": np.concatenate([np.ones(n_e, bool), np.zeros(n_m, bool)]),
+        "label_id": np.concatenate([np.where(has_t, g_ids[tgt0], -1), g_ids[mr]]).astype(np.int64),
+        "label_row": np.concatenate([np.where(has_t, tgt, -1), mr]).astype(np.int64),  # row of ``match.labels``
+        "has_label": np.concatenate([has_t, np.ones(n_m, bool)]),
+        "category_id": np.concatenate([d_cat[err_d], g_cat[mr]]),
+        "label_category_id": np.concatenate([np.where(has_t, g_cat[tgt0], -1), g_cat[mr]]).astype(np.int64),
+        "score": np.concatenate([d_score[err_d], np.full(n_m, np.nan)]),
+        "iou": np.concatenate([tested[err_d], np.full(n_m, np.nan)]),
+        "fixable": np.concatenate([fix_to[err_d] >= 0, np.zeros(n_m, bool)])}
     return ErrorCost(ap=_mean_ap(base_aps, state.base), delta_ap=delta, counts=counts, per_class=table,
-                     errors=errors, iou_threshold=t, background_threshold=b, state=state)
+                     error_rows=error_rows, iou_threshold=t, background_threshold=b, state=state)
 
 
 def error_cost_by_bucket(cost: ErrorCost, pred_values, label_values, *, n_buckets: int = 5,
