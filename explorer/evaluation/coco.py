@@ -420,21 +420,26 @@ class CocoState:
     ``evaluate(cat_ids=…, image_ids=…)`` runs only ``kernels.accumulate`` over the selected rows — the same
     numbers, to the bit, as a fresh ``evaluate_data`` on the selection (and as pycocotools).
 
-    Rows are the Matcher layout's (image, class, descending score; ``matcher.layout``): ``dt_tp``/``dt_ignore``
-    ``(A, T, n_dt)`` bool (the kernel's outputs for area range ``a``, IoU threshold ``t``; False outside a
-    group, i.e. beyond the 100 best of an image-class), ``gt_ignore (A, n_gt)``; ``order (n_in,)`` int64: the
-    rows inside a group in accumulation order (class ascending, then stable descending score over (image, rank)
-    order, pycocotools' ``argsort(-dtScores, kind="mergesort")``). Memory: ``2·A·T`` bytes per prediction
-    (80 per prediction with the defaults: 1.6 GB at 20M predictions) plus ``order``.
+    Every per-prediction array is in *accumulation order* (position ``j``): the predictions inside a group
+    (the 100 best of their image-class) by class ascending, then stable descending score over (image, rank)
+    order — pycocotools' ``argsort(-dtScores, kind="mergesort")`` — so a selection's accumulation reads its
+    rows front to back. ``rows (n,)`` int64: the Matcher layout row at ``j`` (``matcher.layout``); ``rank (n,)``
+    int64: position in its image-class; ``cat``/``img (n,)`` int32: Matcher category / image positions;
+    ``dt_tp``/``dt_ignore (A, T, n)`` bool: ``greedy_match``'s outputs at area range ``a``, IoU threshold
+    ``t``; ``gt_ignore (A, n_gt)`` over the layout's label rows. Memory ``2·A·T + 24`` bytes per prediction
+    (104 with the defaults: 2.1 GB at 20M predictions).
     """
 
     matcher: object  # explorer.evaluation.matcher.Matcher (IoUs, layout, data)
     params: CocoParams
     gt_ignore: np.ndarray
     dt_outside: np.ndarray
+    rows: np.ndarray
+    rank: np.ndarray
+    cat: np.ndarray
+    img: np.ndarray
     dt_tp: np.ndarray
     dt_ignore: np.ndarray
-    order: np.ndarray
 
     @staticmethod
     def applies(p: CocoParams) -> bool:
@@ -443,27 +448,31 @@ class CocoState:
 
     @classmethod
     def build(cls, matcher, params: CocoParams | None = None) -> "CocoState":
-        """Match every group of ``matcher`` at every area range and IoU threshold of ``params`` (one area range
-        per kernel call: the scratch ``(T, n)`` match arrays are reused, so peak memory stays ~``12·T`` bytes
-        per prediction above the outputs)."""
+        """Match every group of ``matcher`` at every area range and IoU threshold of ``params``: one area range
+        per kernel call into ``(T, n_dt)`` scratch arrays, each gathered into accumulation order (peak memory
+        ~``6·T`` bytes per prediction above the outputs)."""
         p = params or CocoParams()
         lay, data = matcher.layout, matcher.data
         gt_ignore, dt_outside = _area_masks(p, data.labels.area[lay.gt_rows], matcher.gt_crowd,
                                             data.predictions.area[lay.dt_rows])
-        n_area, n_thr, n_dt = len(p.area_ranges), len(p.iou_thresholds), len(lay.dt_rows)
-        self = cls(matcher=matcher, params=p, gt_ignore=gt_ignore, dt_outside=dt_outside,
-                   dt_tp=np.zeros((n_area, n_thr, n_dt), bool), dt_ignore=np.zeros((n_area, n_thr, n_dt), bool),
-                   order=np.zeros(0, np.int64))
-        for a in range(n_area):
-            self._match_area(a, self.dt_tp[a:a + 1], self.dt_ignore[a:a + 1])
         inside = np.flatnonzero(lay.dt_rank < layout_mod.MAX_DETS)
         score = data.predictions.score[lay.dt_rows[inside]]
-        self.order = inside[np.lexsort((-score, lay.dt_cat[inside]))]  # stable: (image, rank) order within ties
+        rows = inside[np.lexsort((-score, lay.dt_cat[inside]))]  # stable: (image, rank) order within ties
+        del inside, score
+        n_area, n_thr, n_dt = len(p.area_ranges), len(p.iou_thresholds), len(lay.dt_rows)
+        self = cls(matcher=matcher, params=p, gt_ignore=gt_ignore, dt_outside=dt_outside, rows=rows,
+                   rank=lay.dt_rank[rows], cat=lay.dt_cat[rows].astype(np.int32), img=lay.dt_img[rows].astype(np.int32),
+                   dt_tp=np.empty((n_area, n_thr, len(rows)), bool), dt_ignore=np.empty((n_area, n_thr, len(rows)), bool))
+        tp, ign = np.zeros((2, 1, n_thr, n_dt), bool)
+        for a in range(n_area):
+            self._match_area(a, tp, ign)
+            np.take(tp[0], rows, axis=1, out=self.dt_tp[a])
+            np.take(ign[0], rows, axis=1, out=self.dt_ignore[a])
         return self
 
     def _match_area(self, a: int, dt_tp: np.ndarray, dt_ignore: np.ndarray) -> np.ndarray:
-        """``greedy_match`` of area range ``a`` into ``dt_tp``/``dt_ignore`` ``(1, T, n_dt)``; returns the
-        matched gt row (layout rows, -1) ``(1, T, n_dt)`` int32."""
+        """``greedy_match`` of area range ``a`` into ``dt_tp``/``dt_ignore`` ``(1, T, n_dt)`` (layout rows);
+        returns the matched gt row (layout rows, -1) ``(1, T, n_dt)`` int32."""
         m, lay = self.matcher, self.matcher.layout
         n_thr = len(self.params.iou_thresholds)
         dt_match = np.full((1, n_thr, len(lay.dt_rows)), -1, np.int32)
@@ -491,12 +500,12 @@ class CocoState:
             pos = np.minimum(np.searchsorted(cat_list, m.cat_list), n_cat - 1)
             hit = cat_list[pos] == m.cat_list
             cat_k[hit] = pos[hit]
-        order = self.order
-        k = cat_k[lay.dt_cat[order]]
-        keep = (k >= 0) & img_in[lay.dt_img[order]]
-        if not keep.all():
-            order, k = order[keep], k[keep]
-        cat_start = np.searchsorted(k, np.arange(n_cat + 1), "left")  # k ascends along order (class-major)
+        if img_in.all() and (cat_k >= 0).all():
+            order = np.arange(len(self.rows))
+        else:
+            order = np.flatnonzero((cat_k >= 0)[self.cat] & img_in[self.img])
+        k = cat_k[self.cat[order]]
+        cat_start = np.searchsorted(k, np.arange(n_cat + 1), "left")  # k ascends along the accumulation order
         gk = cat_k[lay.gt_cat]
         g = np.flatnonzero((gk >= 0) & img_in[lay.gt_img])
         gk = gk[g]
@@ -508,13 +517,14 @@ class CocoState:
         n_thr = len(p.iou_thresholds)
         precision = -np.ones((n_thr, len(REC_THRESHOLDS), n_cat, n_area, len(max_dets)))
         recall = -np.ones((n_thr, n_cat, n_area, len(max_dets)))
-        kernels.accumulate(order, cat_start, lay.dt_rank, self.dt_tp, self.dt_ignore, npig, has_any, max_dets,
+        kernels.accumulate(order, cat_start, self.rank, self.dt_tp, self.dt_ignore, npig, has_any, max_dets,
                            REC_THRESHOLDS, precision, recall)
 
         def first_area():
             # the listing of ``matches``: selected rows within the cut, category-major then image then rank
-            rows = order[lay.dt_rank[order] < max_dets[-1]]
-            rows = rows[np.argsort(lay.dt_cat[rows] * len(m.image_list) + lay.dt_img[rows], kind="stable")]
+            j = order[self.rank[order] < max_dets[-1]]
+            j = j[np.argsort(self.cat[j].astype(np.int64) * len(m.image_list) + self.img[j], kind="stable")]
+            rows = self.rows[j]
             tp, ign = np.zeros((2, 1, n_thr, len(lay.dt_rows)), bool)
             match = self._match_area(0, tp, ign)
             return lay.dt_rows[rows], np.append(lay.gt_rows, -1)[match[0][:, rows]], ign[0][:, rows]
@@ -524,7 +534,7 @@ class CocoState:
                               problems=data.problems, _data=data, params=p, _first_area=first_area)
 
 
-# Bounded caches: the matched state of the last projects (80 bytes per prediction: 160 MB at 2M predictions) and
+# Bounded caches: the matched state of the last projects (104 bytes per prediction: 210 MB at 2M predictions) and
 # the last selections' results (precision arrays, ~8 MB at 80 classes)
 _STATES: OrderedDict = OrderedDict()
 _RESULTS: OrderedDict = OrderedDict()
@@ -543,14 +553,32 @@ def project_state(project, *, iou_type: str = "bbox", params: CocoParams | None 
 
 def project_evaluation(project, *, iou_type: str = "bbox", cat_ids=None, image_ids=None,
                        params: CocoParams | None = None) -> CocoEvaluation:
-    """``evaluate_coco(project, …)`` on the project's state: cached per selection (classes, images, params)."""
+    """``evaluate_coco(project, …)`` on the project's state. pycocotools accumulates each category on its own, so
+    the state is accumulated once per (images, params) for every category and a class selection is a slice of
+    that (cached: a class change costs no accumulation)."""
     from explorer.analysis.outcomes import _remember
 
     p = params or CocoParams()
     state = project_state(project, iou_type=iou_type, params=p)
-    data = state.matcher.data
+    data, m = state.matcher.data, state.matcher
     cats, imgs = _id_list(cat_ids, data.category_ids), _id_list(image_ids, data.image_ids)
-    key = (str(project.root), project.fingerprint, iou_type, p, tuple(cats.tolist()), len(imgs),
+    every = np.union1d(data.category_ids, m.cat_list).astype(np.int64)
+    key = (str(project.root), project.fingerprint, iou_type, p, len(imgs),
            hashlib.blake2b(imgs.tobytes(), digest_size=16).digest())
-    return _remember(_RESULTS, key, lambda: state.evaluate(iou_type=iou_type, cat_ids=cats, image_ids=imgs, params=p),
+    full = _remember(_RESULTS, key, lambda: state.evaluate(iou_type=iou_type, cat_ids=every, image_ids=imgs, params=p),
                      size=12)
+    if np.array_equal(cats, full.category_ids):
+        return full
+    at = np.minimum(np.searchsorted(every, cats), max(len(every) - 1, 0))
+    known = (every[at] == cats) if len(every) else np.zeros(len(cats), bool)
+    # a category with no row anywhere: undefined (-1) and no labels, as a fresh evaluation gives it
+    def pad(x, axis):
+        return np.concatenate([x, -np.ones(x.shape[:axis] + (1,) + x.shape[axis + 1:])], axis=axis)
+
+    idx = np.where(known, at, len(every))
+    n_labels = np.concatenate([full.n_labels, np.zeros((1, full.n_labels.shape[1]), np.int64)])[idx]
+    return CocoEvaluation(iou_type=iou_type, category_ids=cats, category_names=full.category_names,
+                          image_ids=full.image_ids, precision=pad(full.precision, 2)[:, :, idx],
+                          recall=pad(full.recall, 1)[:, idx], n_labels=n_labels, problems=full.problems,
+                          _data=data, params=p, _first_area=lambda: state.evaluate(
+                              iou_type=iou_type, cat_ids=cats, image_ids=imgs, params=p)._first_area())

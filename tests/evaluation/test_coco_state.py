@@ -65,7 +65,7 @@ def test_random_selections_equal_fresh_evaluation_and_pycocotools(tmp_path, seed
     img_all = [im["id"] for im in gt["images"]]
     cat_all = [c["id"] for c in gt["categories"]]
     data = load_inputs(project, None, iou_type="bbox")
-    selections = [(None, None), ([], None), (None, []), ([cat_all[0]], [img_all[0]])]
+    selections = [(None, None), ([], None), (None, []), ([cat_all[0]], [img_all[0]]), ([cat_all[-1], 99], None)]
     for _ in range(6):
         cats = sorted(rng.choice(cat_all, int(rng.integers(1, len(cat_all) + 1)), replace=False).tolist())
         imgs = sorted(rng.choice(img_all, int(rng.integers(1, len(img_all) + 1)), replace=False).tolist())
@@ -98,15 +98,20 @@ def test_state_is_matched_once_and_results_cached_per_selection(tmp_path):
     gt, dt, project = _project(tmp_path, 3, id_zero=False)
     state = project_state(project)
     tp = state.dt_tp.copy()
-    a = project_evaluation(project, cat_ids=[3], image_ids=np.array([10, 13]))
-    b = evaluate_coco(project, cat_ids=(3,), image_ids=[13, 10, 13])  # same selection, any iterable, repeats
-    assert a is b and project_state(project) is state
+    a = project_evaluation(project, image_ids=np.array([10, 13]))
+    assert evaluate_coco(project, image_ids=[13, 10, 13]) is a  # same images, any iterable, repeats: cached
+    b = evaluate_coco(project, cat_ids=(8, 3, 99), image_ids=[13, 10])  # a class selection: a slice of a
+    assert b.category_ids.tolist() == [3, 8, 99] and project_state(project) is state
+    k = [a.category_ids.tolist().index(c) for c in (3, 8)]
+    np.testing.assert_array_equal(b.precision[:, :, :2], a.precision[:, :, k])
+    assert (b.precision[:, :, 2] == -1).all() and (b.n_labels[2] == 0).all()  # 99: no such class
     np.testing.assert_array_equal(state.dt_tp, tp)  # accumulation never writes the state
     # the state's rows are the shared Matcher's: one IoU computation for the whole app
     from explorer.analysis.outcomes import matcher
 
     assert state.matcher is matcher(project, iou_type="bbox")
-    assert state.dt_tp.shape == (4, 10, len(state.matcher.layout.dt_rows)) and state.dt_tp.dtype == bool
+    inside = (state.matcher.layout.dt_rank < 100).sum()  # accumulation order: the rows inside a group
+    assert state.dt_tp.shape == (4, 10, inside) and state.dt_tp.dtype == bool and len(state.rows) == inside
 
 
 def test_params_outside_the_state_use_the_fresh_evaluation(tmp_path):
