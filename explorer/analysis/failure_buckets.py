@@ -100,13 +100,17 @@ class BucketSource:
             "iou_other": np.full(len(l), np.nan), "partner": l_partner, "has_partner": l_has}
         self._memo: dict = {}
 
-    def _label_scores(self) -> np.ndarray:
-        """Per label the score of its matched prediction (NaN if none); built on first use (a 2M-id look-up)."""
-        if "label_score" not in self._memo:
-            at = pd.Index(self._pred["id"]).get_indexer(self._label["partner"])
-            ok = self._label["has_partner"] & (at >= 0)
-            self._memo["label_score"] = np.where(ok, self._pred["score"][np.where(ok, at, 0)], np.nan)
-        return self._memo["label_score"]
+    def _label_scores(self, j: np.ndarray) -> np.ndarray:
+        """Scores of the predictions matched to labels ``j`` (label positions; NaN where none): the partners
+        are found by one hash probe of the prediction ids (no index of all 2M ids is built)."""
+        partner, has = self._label["partner"][j], self._label["has_partner"][j]
+        out = np.full(len(j), np.nan)
+        if has.any():
+            wanted = partner[has]
+            found = np.flatnonzero(_isin(self._pred["id"], wanted))
+            at = pd.Index(self._pred["id"][found]).get_indexer(wanted)  # pred_id is the table's key: unique
+            out[np.flatnonzero(has)[at >= 0]] = self._pred["score"][found[at[at >= 0]]]
+        return out
 
     def column(self, name: str, rows: np.ndarray) -> np.ndarray:
         """Column ``name`` (a key of the class docstring, or ``"is_pred"``) at source rows ``rows``."""
@@ -115,14 +119,15 @@ class BucketSource:
         if name == "is_pred":
             return ~is_label
         pred = self._pred[name]
-        label = self._label_scores() if name == "score" else self._label[name]
         if not is_label.any():
             return pred[rows]
+        j = rows[is_label] - self.n_pred
+        label = self._label_scores(j) if name == "score" else self._label[name][j]
         if is_label.all():
-            return label[rows - self.n_pred]
+            return label
         out = np.empty(len(rows), np.result_type(pred, label))
         out[~is_label] = pred[rows[~is_label]]
-        out[is_label] = label[rows[is_label] - self.n_pred]
+        out[is_label] = label
         return out
 
     def aligned(self, key, predictions: pd.Series | None, labels: pd.Series | None) -> np.ndarray:
@@ -136,7 +141,7 @@ class BucketSource:
                          pd.to_numeric(series, errors="coerce").reindex(ids).to_numpy(np.float64))
         value = np.concatenate(parts)
         self._memo[key] = value
-        for old in [k for k in self._memo if k != "label_score"][:-3]:  # keep three metrics
+        for old in list(self._memo)[:-3]:  # keep three metrics
             del self._memo[old]
         return value
 
@@ -177,11 +182,11 @@ class Bucket:
 
     def counts(self) -> dict[str, int]:
         """``outcome_counts`` of the bucket, by two bincounts."""
-        outcome = self.column("outcome").astype(np.int64)
-        n = np.bincount(outcome, minlength=len(OUTCOMES))
-        reasons = np.bincount(self.column("reason")[outcome == _FP].astype(np.int64) + 1, minlength=len(FP_REASONS) + 1)
-        counts = {o: int(n[i]) for i, o in enumerate(OUTCOMES)}
-        counts.update({f"FP:{r}": int(reasons[i + 1]) for i, r in enumerate(FP_REASONS)})
+        width = len(FP_REASONS) + 1  # reason -1.. as 0..
+        code = self.column("outcome").astype(np.int64) * width + self.column("reason") + 1
+        n = np.bincount(code, minlength=len(OUTCOMES) * width).reshape(len(OUTCOMES), width)
+        counts = {o: int(n[i].sum()) for i, o in enumerate(OUTCOMES)}
+        counts.update({f"FP:{r}": int(n[_FP, i + 1]) for i, r in enumerate(FP_REASONS)})
         return counts
 
     def rank(self) -> np.ndarray:

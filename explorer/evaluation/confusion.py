@@ -101,13 +101,28 @@ def _image_score_order(matcher: Matcher) -> np.ndarray:
     return order
 
 
+_ASSIGNED: "weakref.WeakKeyDictionary[Matcher, dict]" = weakref.WeakKeyDictionary()
+
+
+def _assigned(matcher: Matcher, iou_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``matcher.assign(t)``, remembered for the last two thresholds of each Matcher: a class or split change
+    keeps the threshold, so it does not re-run the greedy match (~35 bytes per prediction each)."""
+    memo = _ASSIGNED.setdefault(matcher, {})
+    t = float(iou_threshold)
+    if t not in memo:
+        memo[t] = matcher.assign(t)
+        for old in list(memo)[:-2]:
+            del memo[old]
+    return memo[t]
+
+
 def confusion_assignment(matcher: Matcher, iou_threshold: float, *, confidence_threshold: float = 0.0,
                          classes=None, image_ids=None) -> ConfusionAssignment:
     """The two passes of the module docstring, for the selected classes and images."""
     lay = matcher.layout
     category_names = matcher.data.category_names
     cats = resolve_classes(classes, category_names)
-    m, _, ignored = matcher.assign(iou_threshold)
+    m, _, ignored = _assigned(matcher, iou_threshold)
     chosen = np.isin(matcher.cat_list, cats)  # per class, then one gather per row (not a search per row)
     dt_sel = chosen[lay.dt_cat] & (matcher._dt_cols["score"] >= confidence_threshold)
     gt_sel = chosen[lay.gt_cat] & ~matcher.gt_ignore[0]
