@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from itertools import chain, repeat
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
 
 from explorer.errors import ProblemReport, UserError
-from explorer.io import records
-from explorer.io.coco_segmentation import MAX_COORD
-from explorer.io.jsonfile import load_json, report_duplicate_keys
+from explorer.io.coco_segmentation import MAX_COORD, normalise_segmentation
+from explorer.io.jsonfile import gc_paused, load_json, report_duplicate_keys
+from explorer.io.validate import check_boxes, check_scores
 
 
 @dataclass
@@ -89,6 +91,16 @@ class EvalData:
 
 
 # ---- COCO files and dicts: THE record model (explorer.io.records) ----------------------------------------------
+def _records():
+    """``explorer.io.records`` (imported when first needed: it brings pandas, which a clean file never needs)."""
+    from explorer.io import records
+
+    return records
+
+
+_MAX_SIDE = 2**31 - 1  # records.MAX_SIDE: pycocotools' mask API holds image sizes as C ints (a test holds them equal)
+
+
 def read_json(path: str | Path, what: str):
     """A JSON file (``UserError`` naming the file, and line/column of a syntax error)."""
     return load_json(path, what=what)
@@ -124,14 +136,19 @@ def _results_records(predictions, report: ProblemReport) -> tuple[list, str]:
     return list(predictions), source
 
 
-def _add_results(data: "EvalData", images: "pd.DataFrame", predictions) -> None:
+def _add_results(data: "EvalData", predictions, *, columnar: bool = True) -> None:
     """Parse COCO results for ``data``'s images into ``data.predictions`` (categories not in the ground truth
     are kept and noted: evaluated only when asked for, like pycocotools' ``catIds``)."""
     results, source = _results_records(predictions, data.problems)
-    table = records.parse_results(results, source, images, data.problems)
-    data.problems.kept["predictions"] = len(table)
-    data.predictions = _boxes(table, is_pred=True)
-    preds = data.predictions
+    preds = _columnar_results(results, source, data) if columnar else None
+    if preds is None:  # something unusual: the record model decides (and names) every record
+        import pandas as pd
+
+        images = pd.DataFrame({"image_id": data.image_ids, "width": data.widths, "height": data.heights})
+        table = _records().parse_results(results, source, images, data.problems)
+        preds = _boxes(table, is_pred=True)
+    data.problems.kept["predictions"] = len(preds)
+    data.predictions = preds
     unknown = ~np.isin(preds.category_id, data.category_ids)
     for c in np.unique(preds.category_id[unknown]):
         rows = preds.ids[unknown & (preds.category_id == c)] - 1  # pred_id = position + 1
@@ -140,11 +157,24 @@ def _add_results(data: "EvalData", images: "pd.DataFrame", predictions) -> None:
                           f"the ground truth (kept, not evaluated): {shown}", "unknown_category")
 
 
-def from_coco(gt, predictions, *, iou_type: str) -> EvalData:
+def from_coco(gt, predictions, *, iou_type: str, columnar: bool = True) -> EvalData:
     """``EvalData`` from a COCO ground truth (path or dict) and COCO results (path, list, or None), parsed by
-    the record model ``explorer.io.records`` (the importers' rules, ``loadRes`` conventions)."""
-    import pandas as pd
+    the record model ``explorer.io.records`` (the importers' rules, ``loadRes`` conventions).
 
+    ``columnar``: well-formed sections (every record an object with integer ids, number fields and 4-number
+    boxes, unique ids, known images; see ``_columnar_ground_truth`` / ``_columnar_results``) are read straight
+    into arrays, skipping the record model's per-record bookkeeping; any section with something unusual is
+    read by the record model. Both give the same arrays and the same problems (tests/evaluation/test_inputs.py).
+    The cyclic GC stays paused throughout, and parsed files are freed before it resumes: 100k parsed records
+    are ~1M containers that each collection would otherwise walk (longer than the parse itself).
+    """
+    with gc_paused():
+        data = _from_coco(gt, predictions, columnar=columnar)
+        del gt, predictions  # a parsed file dies here, while the GC is still paused
+    return data
+
+
+def _from_coco(gt, predictions, *, columnar: bool) -> EvalData:
     source = "ground truth"
     if isinstance(gt, (str, Path)):
         source = str(gt)
@@ -153,24 +183,187 @@ def from_coco(gt, predictions, *, iou_type: str) -> EvalData:
         raise UserError(f"{source}: a COCO ground-truth file needs 'images' and 'categories' lists")
     if gt.get("annotations") is not None and not isinstance(gt["annotations"], list):
         raise UserError(f"{source}: 'annotations' must be a list")
+    data = _columnar_ground_truth(gt, source) if columnar else None
+    if data is None:
+        data = _records_ground_truth(gt, source)
+    if predictions is not None:
+        _add_results(data, predictions, columnar=columnar)
+    return data
+
+
+def _records_ground_truth(gt: dict, source: str) -> EvalData:
+    """The record model's reading of a ground-truth dict (every check, every problem named)."""
     report = ProblemReport()
     report_duplicate_keys(gt, source, report)
-    parsed = records.parse_ground_truth(gt, source, report)
+    parsed = _records().parse_ground_truth(gt, source, report)
     report.kept.update({"images": len(parsed.images), "categories": len(parsed.categories),
                         "labels": len(parsed.labels)})
     cats = parsed.categories
-    names = dict(zip(cats["category_id"].astype(int), cats["name"].astype(str)))
+    names = dict(zip(cats["category_id"].astype(int).tolist(), cats["name"].astype(str).tolist()))
     labels = _boxes(parsed.labels, is_pred=False)
-    data = EvalData(image_ids=parsed.images["image_id"].to_numpy(np.int64),
+    return EvalData(image_ids=parsed.images["image_id"].to_numpy(np.int64),
                     heights=parsed.images["height"].to_numpy(np.float64),
                     widths=parsed.images["width"].to_numpy(np.float64),
                     category_ids=np.array(sorted(names), dtype=np.int64), category_names=names,
                     labels=labels, predictions=Boxes.empty(), problems=report,
                     label_id_counts=labels.ids != 0, source=source)
-    if predictions is not None:
-        _add_results(data, parsed.images if len(parsed.images) else pd.DataFrame(
-            {"image_id": np.zeros(0, np.int64), "width": np.zeros(0), "height": np.zeros(0)}), predictions)
-    return data
+
+
+# ---- the columnar path: well-formed sections straight to arrays ------------------------------------------------
+# Each helper returns None at the first thing the record model would reject, flag, convert or repair (a bool
+# or an integral float as an id, a missing area, a duplicate id, ...): that section is then read by the record
+# model, so the columnar path only ever decides files on which both agree. Values are read with C-level passes
+# (itemgetter / type sets / np.fromiter), one per field, never a Python step per record.
+def _field(recs: list, key: str) -> list:
+    """``recs[i][key]`` (None where absent) for every record."""
+    try:
+        return list(map(itemgetter(key), recs))
+    except KeyError:
+        return list(map(dict.get, recs, repeat(key)))
+
+
+def _int_array(values: list) -> np.ndarray | None:
+    """int64 of a list of JSON integers (not bools), or None."""
+    if not set(map(type, values)) <= {int}:
+        return None
+    try:
+        return np.fromiter(values, np.int64, len(values))
+    except OverflowError:  # beyond int64
+        return None
+
+
+def _number_array(values: list) -> np.ndarray | None:
+    """float64 of a list of JSON numbers (not bools, not None), or None."""
+    if not set(map(type, values)) <= {int, float}:
+        return None
+    try:
+        return np.fromiter(values, np.float64, len(values))
+    except OverflowError:
+        return None
+
+
+def _box_array(values: list) -> np.ndarray | None:
+    """``(n, 4)`` float64 of a list of ``[x, y, w, h]`` lists of JSON numbers, or None."""
+    if not (set(map(type, values)) <= {list} and set(map(len, values)) <= {4}
+            and set(map(type, chain.from_iterable(values))) <= {int, float}):
+        return None
+    try:
+        return np.fromiter(chain.from_iterable(values), np.float64, 4 * len(values)).reshape(len(values), 4)
+    except OverflowError:
+        return None
+
+
+def _unique(ids: np.ndarray) -> bool:
+    return len(ids) < 2 or bool(np.all(np.diff(np.sort(ids)) != 0))
+
+
+def _rows_of(ids: np.ndarray, keys: np.ndarray) -> np.ndarray | None:
+    """Position of each of ``ids`` in the unique ``keys``, or None when one is not there."""
+    order = np.argsort(keys, kind="stable")
+    pos = np.minimum(np.searchsorted(keys, ids, sorter=order), max(len(keys) - 1, 0))
+    if len(ids) and (len(keys) == 0 or np.any(keys[order[pos]] != ids)):
+        return None
+    return order[pos] if len(ids) else np.zeros(0, np.int64)
+
+
+def _masks(segs: list, H: np.ndarray, W: np.ndarray) -> list | None | bool:
+    """Normalised segmentations (the record model's one rule, ``normalise_segmentation``) or None when no record
+    has one; False when one is unusable (the record model flags it)."""
+    if set(map(type, segs)) <= {type(None)}:
+        return None
+    out = [None] * len(segs)
+    for i, seg in enumerate(segs):
+        if seg is not None:
+            out[i], err = normalise_segmentation(seg, H[i], W[i])
+            if err:
+                return False
+    return None if out.count(None) == len(out) else out
+
+
+def _flags(report: ProblemReport, file: str, n: int, checks: list, name) -> None:
+    """Report the kept-but-flagged rows of ``checks`` (``(BoxCheck, kind)``) as the record model does."""
+    if not any(c.has_flag.any() for c, _ in checks):
+        return
+    from explorer.io.records import _Verdicts  # the record model's one flag format (100 per check, then a count)
+
+    v = _Verdicts(n)
+    for check, kind in checks:
+        v.flag_rows(np.flatnonzero(check.has_flag), check.flagged, kind)
+    v.report(report, file, name)
+
+
+def _columnar_ground_truth(gt: dict, source: str) -> EvalData | None:
+    """``EvalData`` of a well-formed ground truth, or None (see the section comment)."""
+    if type(gt) is not dict:  # a key given twice (jsonfile.DuplicateKeys)
+        return None
+    images, cats, anns = gt["images"], gt["categories"], gt.get("annotations") or []
+    if not all(set(map(type, recs)) <= {dict} for recs in (images, cats, anns)):
+        return None
+    cat_ids, names = _int_array(_field(cats, "id")), _field(cats, "name")
+    if cat_ids is None or not _unique(cat_ids) or not set(map(type, names)) <= {str} or "" in names:
+        return None
+    image_ids = _int_array(_field(images, "id"))
+    widths, heights = _number_array(_field(images, "width")), _number_array(_field(images, "height"))
+    if image_ids is None or widths is None or heights is None or not _unique(image_ids):
+        return None
+    with np.errstate(invalid="ignore"):
+        if not np.all((widths > 0) & (widths <= _MAX_SIDE) & (heights > 0) & (heights <= _MAX_SIDE)):
+            return None  # (NaN fails too)
+    ids, img, cat = (_int_array(_field(anns, k)) for k in ("id", "image_id", "category_id"))
+    area, box = _number_array(_field(anns, "area")), _box_array(_field(anns, "bbox"))
+    crowd = _field(anns, "iscrowd")
+    if None in crowd:  # absent: 0, pycocotools' default
+        crowd = [0 if c is None else c for c in crowd]
+    crowd = _int_array(crowd)
+    if any(a is None for a in (ids, img, cat, area, box, crowd)) or not _unique(ids):
+        return None
+    if not (np.all(np.isfinite(area) & (area >= 0)) and np.all((crowd == 0) | (crowd == 1))):
+        return None
+    row = _rows_of(img, image_ids)
+    if row is None or (len(cat) and not np.all(np.isin(cat, cat_ids))):
+        return None
+    H, W = heights[row], widths[row]
+    segm = _masks(_field(anns, "segmentation"), H, W)
+    if segm is False:
+        return None
+    check = check_boxes(box, W, H, outside="flag")
+    if not check.ok.all():
+        return None
+    report = ProblemReport()
+    _flags(report, source, len(anns), [(check, "bbox_outside_image")],
+           lambda i: _records().record_name("annotations", i, int(ids[i])))
+    report.kept.update({"images": len(images), "categories": len(cats), "labels": len(anns)})
+    labels = Boxes(ids, img, cat, box, area, crowd != 0, np.full(len(ids), np.nan), segm)
+    names = dict(zip(cat_ids.tolist(), names))
+    return EvalData(image_ids=image_ids, heights=heights, widths=widths,
+                    category_ids=np.array(sorted(names), dtype=np.int64), category_names=names,
+                    labels=labels, predictions=Boxes.empty(), problems=report,
+                    label_id_counts=ids != 0, source=source)
+
+
+def _columnar_results(results: list, source: str, data: EvalData) -> Boxes | None:
+    """``Boxes`` of well-formed box results (``loadRes``: ``pred_id`` = position + 1, ``area = w * h``) for
+    ``data``'s images, their flags added to ``data.problems``; or None (see the section comment)."""
+    if not set(map(type, results)) <= {dict}:
+        return None
+    img, cat = _int_array(_field(results, "image_id")), _int_array(_field(results, "category_id"))
+    score, box = _number_array(_field(results, "score")), _box_array(_field(results, "bbox"))
+    if any(a is None for a in (img, cat, score, box)):  # (a missing bbox: mask results, the record model's)
+        return None
+    row = _rows_of(img, data.image_ids)
+    if row is None:
+        return None
+    H, W = data.heights[row], data.widths[row]
+    scores = check_scores(score)
+    segm = _masks(_field(results, "segmentation"), H, W)
+    check = check_boxes(box, W, H, outside="flag")
+    if segm is False or not (scores.ok.all() and check.ok.all()):
+        return None
+    n = len(results)
+    _flags(data.problems, source, n, [(scores, "flagged_prediction"), (check, "flagged_prediction")],
+           lambda i: f"results[{i}] (pred_id={i + 1})")
+    return Boxes(np.arange(1, n + 1, dtype=np.int64), img, cat, box, box[:, 2] * box[:, 3], np.zeros(n, bool),
+                 score, segm)
 
 
 def from_tables(labels, predictions, *, images=None, categories=None) -> EvalData:
@@ -182,7 +375,7 @@ def from_tables(labels, predictions, *, images=None, categories=None) -> EvalDat
     Without an images table the images are those that hold a label or prediction (sizes unknown).
     """
     report = ProblemReport()
-    lab_ok, pred_ok = records.check_tables(labels, predictions, report)
+    lab_ok, pred_ok = _records().check_tables(labels, predictions, report)
     lab = _boxes(None if labels is None else labels[lab_ok], is_pred=False)
     pred = _boxes(None if predictions is None else predictions[pred_ok], is_pred=True)
     for b in (lab, pred):
@@ -210,10 +403,9 @@ def from_tables(labels, predictions, *, images=None, categories=None) -> EvalDat
 def from_project_with_results(project, predictions) -> EvalData:
     """A project's labels with predictions from a COCO results file or list (the record model's rules)."""
     data = from_tables(project.labels, None, images=project.images, categories=project.categories)
-    import pandas as pd
-
-    images = pd.DataFrame({"image_id": data.image_ids, "width": data.widths, "height": data.heights})
-    _add_results(data, images, predictions)
+    with gc_paused():
+        _add_results(data, predictions)
+        del predictions
     return data
 
 

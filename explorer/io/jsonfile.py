@@ -43,7 +43,7 @@ def load_json(path: str | Path, *, what: str):
         raise UserError(f"{what} file {path} cannot be read: {e}") from None
     body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
     if _LONG_DIGITS not in body.translate(_DIGIT_MASK):  # no integer orjson would read as a float
-        with _gc_paused():
+        with gc_paused():
             try:
                 data = orjson.loads(body)
             except orjson.JSONDecodeError:
@@ -57,7 +57,7 @@ def load_json(path: str | Path, *, what: str):
     if not text.strip():
         raise UserError(f"{what} file {path} is empty")
     try:
-        with _gc_paused():
+        with gc_paused():
             return json.loads(text, parse_int=_parse_int, object_pairs_hook=_object)
     except json.JSONDecodeError as e:
         raise UserError(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
@@ -139,8 +139,10 @@ _LONG_DIGITS = b"0" * 19  # 2**63 has 19 digits: shorter integers are exact int6
 
 
 @contextmanager
-def _gc_paused():
-    """Pause the cyclic GC while a parser allocates (parsed JSON holds no reference cycles)."""
+def gc_paused():
+    """Pause the cyclic GC while a parser allocates (parsed JSON holds no reference cycles); nests. Callers that
+    turn a parsed file into arrays keep it paused until the parsed objects are freed (``inputs.from_coco``):
+    resumed earlier, the next collections would walk every one of them."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -148,3 +150,6 @@ def _gc_paused():
     finally:
         if enabled:
             gc.enable()
+
+
+_gc_paused = gc_paused  # the name explorer/io/json_chunks.py imports
