@@ -42,55 +42,69 @@ def resolve_classes(classes, names: dict[int, str]) -> np.ndarray:
 
 def select(match: MatchResult, *, classes=None, image_ids=None) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """(predictions, labels, category ids) of the selection; predictions keep their sorted order."""
-    cats = resolve_classes(classes, match.category_names)
+    v = _View(match, classes, image_ids)
     p, lab = match.predictions, match.labels
-    pm = p["category_id"].isin(cats).to_numpy()
-    lm = lab["category_id"].isin(cats).to_numpy()
-    if image_ids is not None:
-        ids = np.asarray(list(image_ids), dtype=np.int64)
-        pm = pm & p["image_id"].isin(ids).to_numpy()
-        lm = lm & lab["image_id"].isin(ids).to_numpy()
     # everything selected (the usual case): the match's own frames, not copies of millions of rows
-    return (p if pm.all() else p[pm]), (lab if lm.all() else lab[lm]), cats
+    return (p if v.pm.all() else p[v.pm]), (lab if v.lm.all() else lab[v.lm]), v.cats
 
 
-def _sorted_rows(match: MatchResult, p: pd.DataFrame, *, by_class: bool) -> np.ndarray:
-    """Positions of ``p``'s rows (a row subset of ``match.predictions``, index kept) by descending score, stable,
-    within ascending class when ``by_class`` — ``np.lexsort((-score, class))`` / ``argsort(-score, "stable")``,
-    taken in O(n) from the Matcher's one sort (filtering keeps the relative order) when the match has it."""
-    order = match.class_score_order if by_class else match.score_order
-    n = len(match.predictions)
-    if order is None or not isinstance(match.predictions.index, pd.RangeIndex) or len(order) != n:
-        score = p["score"].to_numpy()
-        if by_class:
-            return np.lexsort((-score, p["category_id"].to_numpy()))
-        return np.argsort(-score, kind="stable")
-    if len(p) == n:
-        return order
-    rows = p.index.to_numpy()
-    where = np.full(n, -1, np.int64)
-    where[rows] = np.arange(len(rows))
-    picked = where[order]
-    return picked[picked >= 0]
+class _View:
+    """The selection's rows of a match as positions into its arrays — no row copies (2M-row frames).
 
+    ``pm (n_pred,)`` / ``lm (n_lab,)``: selected predictions / labels; ``cats (K,)`` the category ids;
+    ``by_class (m,)``: positions of the selected predictions by ascending class, then descending score (stable),
+    ``k (m,)`` their class positions; ``npig (K,)`` non-ignored labels per class. Columns are the match's own
+    NumPy arrays (``score``, ``is_tp``, ``ignored``, ``rank``).
+    """
 
-def _ap_arrays(p: pd.DataFrame, lab: pd.DataFrame, cats: np.ndarray, order: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``precision (R, K)`` and ``recall (K,)`` at the match's threshold (-1 = undefined), ``npig (K,)``."""
-    k_of_p = np.searchsorted(cats, p["category_id"].to_numpy())
-    k_of_l = np.searchsorted(cats, lab["category_id"].to_numpy())
-    n_cat = len(cats)
-    score = p["score"].to_numpy()
-    if order is None:  # rows are in (image, class, rank) order: stable = pycocotools order
-        order = np.lexsort((-score, k_of_p))
-    cat_start = np.searchsorted(k_of_p[order], np.arange(n_cat + 1), "left")
-    npig = np.bincount(k_of_l[~lab["ignored"].to_numpy()], minlength=n_cat).astype(np.int64)[:, None]
-    has_any = (np.bincount(k_of_l, minlength=n_cat) + np.bincount(k_of_p, minlength=n_cat)) > 0
-    precision = -np.ones((1, len(REC_THRESHOLDS), n_cat, 1, 1))
-    recall = -np.ones((1, n_cat, 1, 1))
-    kernels.accumulate(order, cat_start, p["rank"].to_numpy(np.int64), p["is_tp"].to_numpy()[None, None, :],
-                       p["ignored"].to_numpy()[None, None, :], npig, has_any, np.array([MAX_DETS], np.int64),
-                       REC_THRESHOLDS, precision, recall)
-    return precision[0, :, :, 0, 0], recall[0, :, 0, 0], npig[:, 0]
+    def __init__(self, match: MatchResult, classes, image_ids):
+        self.match = match
+        self.cats = cats = resolve_classes(classes, match.category_names)
+        p, lab = match.predictions, match.labels
+        self.score = p["score"].to_numpy()
+        self.is_tp = p["is_tp"].to_numpy()
+        self.ignored = p["ignored"].to_numpy()
+        p_cat, l_cat = p["category_id"].to_numpy(), lab["category_id"].to_numpy()
+        self.pm, self.lm = np.isin(p_cat, cats), np.isin(l_cat, cats)
+        if image_ids is not None:
+            ids = np.asarray(image_ids if isinstance(image_ids, np.ndarray) else list(image_ids), dtype=np.int64)
+            self.pm &= np.isin(p["image_id"].to_numpy(), ids)
+            self.lm &= np.isin(lab["image_id"].to_numpy(), ids)
+        self.by_class = self._order(match.class_score_order, lambda: np.lexsort((-self.score, p_cat)))
+        self.k = np.searchsorted(cats, p_cat[self.by_class])
+        l_k = np.searchsorted(cats, l_cat[self.lm])
+        self.l_k = l_k
+        self.npig = np.bincount(l_k[~lab["ignored"].to_numpy()[self.lm]], minlength=len(cats)).astype(np.int64)
+
+    def _order(self, order, fallback) -> np.ndarray:
+        """``order`` (the Matcher's one sort, when the match has it) restricted to the selection (filtering keeps
+        the relative order), else ``fallback()`` restricted."""
+        n = len(self.match.predictions)
+        if order is None or not isinstance(self.match.predictions.index, pd.RangeIndex) or len(order) != n:
+            order = fallback()
+        return order if self.pm.all() else order[self.pm[order]]
+
+    def pooled(self) -> np.ndarray:
+        """Positions of the selected predictions by descending score (stable)."""
+        return self._order(self.match.score_order, lambda: np.argsort(-self.score, kind="stable"))
+
+    def ap_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``precision (R, K)`` and ``recall (K,)`` at the match's threshold (-1 = undefined), ``npig (K,)``."""
+        n_cat = len(self.cats)
+        cat_start = np.searchsorted(self.k, np.arange(n_cat + 1), "left")
+        npig = self.npig[:, None]
+        has_any = (np.bincount(self.l_k, minlength=n_cat) + np.bincount(self.k, minlength=n_cat)) > 0
+        precision = -np.ones((1, len(REC_THRESHOLDS), n_cat, 1, 1))
+        recall = -np.ones((1, n_cat, 1, 1))
+        kernels.accumulate(self.by_class, cat_start, self.match.predictions["rank"].to_numpy(np.int64),
+                           self.is_tp[None, None, :], self.ignored[None, None, :], npig, has_any,
+                           np.array([MAX_DETS], np.int64), REC_THRESHOLDS, precision, recall)
+        return precision[0, :, :, 0, 0], recall[0, :, 0, 0], npig[:, 0]
+
+    def live_by_class(self) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, class positions) of the non-ignored selected predictions, in ``by_class`` order."""
+        live = ~self.ignored[self.by_class]
+        return self.by_class[live], self.k[live]
 
 
 def _mean_defined(s: np.ndarray) -> float:
@@ -110,23 +124,32 @@ def per_class_table(match: MatchResult, *, classes=None, image_ids=None) -> pd.D
 
     ``ap``/``ar``: COCO AP and recall at the match's IoU threshold (NaN without labels); the rest at (t, c).
     """
-    p, lab, cats = select(match, classes=classes, image_ids=image_ids)
-    return _per_class(match, p, cats, *_ap_arrays(p, lab, cats, _sorted_rows(match, p, by_class=True)))
+    v = _View(match, classes, image_ids)
+    return _per_class(v, *v.ap_arrays())
 
 
-def _per_class(match: MatchResult, p: pd.DataFrame, cats: np.ndarray, prec, rec, npig) -> pd.DataFrame:
-    live = ~p["ignored"].to_numpy()
-    k_of_p = np.searchsorted(cats, p["category_id"].to_numpy()[live])
-    tp = np.bincount(k_of_p, weights=p["is_tp"].to_numpy()[live], minlength=len(cats)).astype(np.int64)
-    n_pred = np.bincount(k_of_p, minlength=len(cats))
+def _per_class(v: _View, prec, rec, npig) -> pd.DataFrame:
+    rows, k = v.live_by_class()
+    cats = v.cats
+    tp = np.bincount(k, weights=v.is_tp[rows], minlength=len(cats)).astype(np.int64)
+    n_pred = np.bincount(k, minlength=len(cats))
     fp = n_pred - tp
     fn = npig - tp
-    ap = np.array([_mean_defined(prec[:, k]) for k in range(len(cats))])
+    ap = np.array([_mean_defined(prec[:, i]) for i in range(len(cats))])
     return pd.DataFrame({
-        "category_id": cats, "name": [match.category_names.get(int(c), str(c)) for c in cats],
+        "category_id": cats, "name": [v.match.category_names.get(int(c), str(c)) for c in cats],
         "ap": ap, "ar": np.where(rec > -1, rec, np.nan),
         "precision": _ratio(tp, tp + fp), "recall": _ratio(tp, npig), "f1": _ratio(2 * tp, 2 * tp + fp + fn),
         "support": npig, "n_predictions": n_pred, "tp": tp, "fp": fp, "fn": fn})
+
+
+def _summary(v: _View, prec, rec, npig) -> dict:
+    table = _per_class(v, prec, rec, npig)
+    tp, fp, fn = table["tp"].sum(), table["fp"].sum(), table["fn"].sum()
+    return {"mAP": _mean_defined(prec), "mAR": _mean_defined(rec), "precision": float(_ratio(tp, tp + fp)),
+            "recall": float(_ratio(tp, tp + fn)), "f1": float(_ratio(2 * tp, 2 * tp + fp + fn)),
+            "n_classes": int((npig > 0).sum()), "iou_threshold": v.match.iou_threshold,
+            "confidence_threshold": v.match.confidence_threshold, "per_class": table}
 
 
 def detection_summary(match: MatchResult, *, classes=None, image_ids=None) -> dict:
@@ -135,51 +158,92 @@ def detection_summary(match: MatchResult, *, classes=None, image_ids=None) -> di
     ``mAP``/``mAR`` average over classes with labels in the selection (NaN if none); precision/recall/F1
     here are pooled over the selection (micro average).
     """
-    p, lab, cats = select(match, classes=classes, image_ids=image_ids)
-    prec, rec, npig = _ap_arrays(p, lab, cats, _sorted_rows(match, p, by_class=True))
-    table = _per_class(match, p, cats, prec, rec, npig)
-    tp, fp, fn = table["tp"].sum(), table["fp"].sum(), table["fn"].sum()
-    return {"mAP": _mean_defined(prec), "mAR": _mean_defined(rec), "precision": float(_ratio(tp, tp + fp)),
-            "recall": float(_ratio(tp, tp + fn)), "f1": float(_ratio(2 * tp, 2 * tp + fp + fn)),
-            "n_classes": int((npig > 0).sum()), "iou_threshold": match.iou_threshold,
-            "confidence_threshold": match.confidence_threshold, "per_class": table}
+    v = _View(match, classes, image_ids)
+    return _summary(v, *v.ap_arrays())
 
 
-def pr_curves(match: MatchResult, *, classes=None, image_ids=None) -> pd.DataFrame:
-    """PR points per class: ``category_id, score, recall, precision`` after each kept, non-ignored prediction
-    in descending score order (raw, not interpolated; recall NaN for a class without labels)."""
-    p, lab, cats = select(match, classes=classes, image_ids=image_ids)
-    p = p[~p["ignored"].to_numpy()]
-    k = np.searchsorted(cats, p["category_id"].to_numpy())
-    score = p["score"].to_numpy()
-    order = _sorted_rows(match, p, by_class=True)
-    k, score, tp = k[order], score[order], p["is_tp"].to_numpy()[order].astype(np.int64)
-    npig = np.bincount(np.searchsorted(cats, lab["category_id"].to_numpy()[~lab["ignored"].to_numpy()]), minlength=len(cats))
+def _pr_curves(v: _View) -> pd.DataFrame:
+    rows, k = v.live_by_class()
+    score, tp = v.score[rows], v.is_tp[rows].astype(np.int64)
     csum = np.cumsum(tp)
     start = np.searchsorted(k, k, "left")  # first row of each row's class
     before = np.where(start > 0, csum[start - 1], 0)
     tp_cum = csum - before
     n_seen = np.arange(len(k)) - start + 1
-    return pd.DataFrame({"category_id": cats[k], "score": score, "recall": _ratio(tp_cum, npig[k]),
+    return pd.DataFrame({"category_id": v.cats[k], "score": score, "recall": _ratio(tp_cum, v.npig[k]),
                          "precision": tp_cum / n_seen})
 
 
-def f1_by_confidence(match: MatchResult, *, classes=None, image_ids=None) -> pd.DataFrame:
-    """Precision, recall and F1 of the selection (pooled over classes) if only predictions with
-    ``score >= threshold`` were kept, for every distinct score: ``threshold, precision, recall, f1, tp, fp``.
-    Rows go from the highest threshold down; use ``best_f1`` for the best row."""
-    p, lab, _ = select(match, classes=classes, image_ids=image_ids)
-    p = p[~p["ignored"].to_numpy()]
-    n_pos = int((~lab["ignored"]).sum())
-    score = p["score"].to_numpy()
-    order = _sorted_rows(match, p, by_class=False)
-    score, tp = score[order], p["is_tp"].to_numpy()[order].astype(np.int64)
+def pr_curves(match: MatchResult, *, classes=None, image_ids=None) -> pd.DataFrame:
+    """PR points per class: ``category_id, score, recall, precision`` after each kept, non-ignored prediction
+    in descending score order (raw, not interpolated; recall NaN for a class without labels)."""
+    return _pr_curves(_View(match, classes, image_ids))
+
+
+def _f1_curve(score: np.ndarray, tp: np.ndarray, n_pos) -> pd.DataFrame:
+    """``threshold, precision, recall, f1, tp, fp`` of predictions by descending ``score`` (0/1 ``tp``)."""
     tp_cum, n_cum = np.cumsum(tp), np.arange(1, len(tp) + 1)
     last = np.r_[score[1:] != score[:-1], True] if len(score) else np.zeros(0, bool)  # last row of each tie
     tp_c, n_c = tp_cum[last], n_cum[last]
     fp_c = n_c - tp_c
     return pd.DataFrame({"threshold": score[last], "precision": tp_c / n_c, "recall": _ratio(tp_c, np.full(len(tp_c), n_pos)),
                          "f1": _ratio(2 * tp_c, 2 * tp_c + fp_c + (n_pos - tp_c)), "tp": tp_c, "fp": fp_c})
+
+
+def _f1(v: _View) -> pd.DataFrame:
+    order = v.pooled()
+    order = order[~v.ignored[order]]
+    return _f1_curve(v.score[order], v.is_tp[order].astype(np.int64), int(v.npig.sum()))
+
+
+def f1_by_confidence(match: MatchResult, *, classes=None, image_ids=None) -> pd.DataFrame:
+    """Precision, recall and F1 of the selection (pooled over classes) if only predictions with
+    ``score >= threshold`` were kept, for every distinct score: ``threshold, precision, recall, f1, tp, fp``.
+    Rows go from the highest threshold down; use ``best_f1`` for the best row."""
+    return _f1(_View(match, classes, image_ids))
+
+
+def _best_per_class(v: _View) -> pd.DataFrame:
+    rows, k = v.live_by_class()
+    n_cat = len(v.cats)
+    score, tp = v.score[rows], v.is_tp[rows].astype(np.int64)
+    start = np.searchsorted(k, k, "left")  # each class's F1-by-confidence curve, all classes in one pass
+    csum = np.cumsum(tp)
+    tp_c = csum - np.where(start > 0, csum[start - 1], 0)
+    n_c = np.arange(len(k)) - start + 1
+    last = np.r_[(score[1:] != score[:-1]) | (k[1:] != k[:-1]), True] if len(k) else np.zeros(0, bool)
+    tp_c, n_c, kk, thr = tp_c[last], n_c[last], k[last], score[last]
+    n_pos = v.npig[kk]
+    fp_c = n_c - tp_c
+    f1 = _ratio(2 * tp_c, 2 * tp_c + fp_c + (n_pos - tp_c))
+    # best_f1's rule per class: the highest F1, ties to the highest threshold (the first row of the class)
+    pick = np.lexsort((np.arange(len(kk)), -np.nan_to_num(f1, nan=-np.inf), kk))
+    first = pick[np.r_[True, kk[pick][1:] != kk[pick][:-1]]] if len(pick) else pick.astype(np.int64)
+    out = pd.DataFrame({"category_id": v.cats, "threshold": np.nan, "precision": np.nan, "recall": np.nan, "f1": np.nan})
+    defined = first[~np.isnan(f1[first])]
+    at = kk[defined]
+    out.loc[at, "threshold"] = thr[defined].astype(np.float64)
+    out.loc[at, "precision"] = (tp_c[defined] / n_c[defined])
+    out.loc[at, "recall"] = _ratio(tp_c[defined], n_pos[defined])
+    out.loc[at, "f1"] = f1[defined]
+    return out
+
+
+def per_class_best_f1(match: MatchResult, *, classes=None, image_ids=None) -> pd.DataFrame:
+    """``category_id, threshold, precision, recall, f1``: each class (ascending id) at the confidence threshold
+    that maximises its own F1 — ``best_f1(f1_by_confidence(match, classes=[c], …))`` for every class at once
+    (NaN where the class has no kept, non-ignored prediction)."""
+    return _best_per_class(_View(match, classes, image_ids))
+
+
+def selection_tables(match: MatchResult, *, classes=None, image_ids=None) -> dict:
+    """Every table of one selection from one pass over the match: ``summary`` (``detection_summary``),
+    ``per_class``, ``pr_curves``, ``f1`` (``f1_by_confidence``), ``best_per_class`` (``per_class_best_f1``)."""
+    v = _View(match, classes, image_ids)
+    arrays = v.ap_arrays()
+    summary = _summary(v, *arrays)
+    return {"summary": summary, "per_class": summary["per_class"], "pr_curves": _pr_curves(v), "f1": _f1(v),
+            "best_per_class": _best_per_class(v)}
 
 
 def best_f1(curve: pd.DataFrame) -> dict:

@@ -1,0 +1,65 @@
+"""One pass over a match for every table of a selection: ``selection_tables`` and ``per_class_best_f1`` equal the
+one-table functions and ``best_f1`` of each class's own curve, exactly (ties, confidence cuts, subsets)."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from explorer.evaluation import Matcher, best_f1, detection_summary, f1_by_confidence, per_class_table, pr_curves
+from explorer.evaluation.tables import per_class_best_f1, selection_tables
+from random_coco import random_coco
+
+
+def _selections(gt):
+    imgs = [im["id"] for im in gt["images"]]
+    return [{}, {"classes": [3, 42]}, {"image_ids": imgs[::2]}, {"classes": [7], "image_ids": imgs[1:2]},
+            {"classes": [8], "image_ids": []}]
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("conf", [0.0, 0.4])
+def test_selection_tables_equal_the_one_table_functions(seed, conf):
+    gt, dt = random_coco(300 + seed, iou_type="bbox")
+    for dets in dt[::7]:  # more ties on the confidence axis
+        dets["score"] = 0.5
+    m = Matcher.from_coco(gt, dt).match(0.6, confidence_threshold=conf)
+    for sel in _selections(gt):
+        t = selection_tables(m, **sel)
+        expected = detection_summary(m, **sel)
+        pd.testing.assert_frame_equal(t["summary"].pop("per_class"), expected.pop("per_class"))
+        assert t["summary"] == pytest.approx(expected, nan_ok=True, rel=0, abs=0)
+        pd.testing.assert_frame_equal(t["per_class"], per_class_table(m, **sel))
+        pd.testing.assert_frame_equal(t["pr_curves"], pr_curves(m, **sel))
+        pd.testing.assert_frame_equal(t["f1"], f1_by_confidence(m, **sel))
+        best = per_class_best_f1(m, **sel)
+        pd.testing.assert_frame_equal(t["best_per_class"], best)
+        classes = sel.get("classes") or sorted(m.category_names)
+        assert best["category_id"].tolist() == sorted(classes)
+        for row in best.itertuples():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a class without predictions: undefined, with a warning
+                one = best_f1(f1_by_confidence(m, classes=[row.category_id], image_ids=sel.get("image_ids")))
+            got = {"threshold": row.threshold, "precision": row.precision, "recall": row.recall, "f1": row.f1}
+            for key, value in one.items():  # the same bits, NaN where undefined
+                assert (np.isnan(value) and np.isnan(got[key])) or value == got[key], (sel, row.category_id, key)
+
+
+def test_best_per_class_by_hand():
+    """Class 1: scores 0.9 TP, 0.8 FP, 0.7 TP with 2 labels: F1 2/3 at 0.9, 1/2 at 0.8, 4/5 at 0.7 -> 0.7;
+    class 2: one FP and one label -> F1 0 everywhere, the highest threshold wins."""
+    boxes = [[0, 0, 10, 10], [20, 20, 10, 10], [40, 40, 10, 10]]
+    gt = {"images": [{"id": 1, "width": 100, "height": 100}],
+          "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+          "annotations": [{"id": i + 1, "image_id": 1, "category_id": c, "bbox": b, "area": 100, "iscrowd": 0}
+                          for i, (c, b) in enumerate([(1, boxes[0]), (1, boxes[1]), (2, boxes[2])])]}
+    dt = [{"image_id": 1, "category_id": 1, "bbox": boxes[0], "score": 0.9},
+          {"image_id": 1, "category_id": 1, "bbox": [60, 60, 5, 5], "score": 0.8},
+          {"image_id": 1, "category_id": 1, "bbox": boxes[1], "score": 0.7},
+          {"image_id": 1, "category_id": 2, "bbox": [80, 80, 5, 5], "score": 0.6}]
+    best = per_class_best_f1(Matcher.from_coco(gt, dt).match(0.5))
+    assert best["threshold"].tolist() == [0.7, 0.6]
+    assert best["f1"].tolist() == [0.8, 0.0]
+    assert best["precision"].tolist() == [2 / 3, 0.0] and best["recall"].tolist() == [1.0, 0.0]
