@@ -57,15 +57,17 @@ def coco_params(args) -> dict:
 
 def run(args) -> int:
     from explorer.evaluation import evaluate_coco
-    from explorer.project.folder import MANIFEST, Project
 
     gt_path = Path(args.gt)
-    if gt_path.is_dir():
+    project = None
+    if gt_path.is_dir():  # the project layer (pandas, Parquet) only for a project: a COCO file needs neither
+        from explorer.project.folder import MANIFEST, Project
+
         if not (gt_path / MANIFEST).is_file():
             raise UserError(f"{gt_path} is a folder but not a project (no {MANIFEST})")
         if args.run is not None and args.pred is not None:
             raise UserError("give either PRED or --run: --run names one of the project's own prediction sets")
-        gt = Project.load(gt_path, run=args.run)
+        gt = project = Project.load(gt_path, run=args.run)
     else:
         gt = gt_path
         if args.pred is None:
@@ -89,7 +91,7 @@ def run(args) -> int:
         result = evaluate_coco(gt, args.pred, iou_type=args.iou_type, **coco_params(args))
     if len(result.problems):
         print(result.problems.format())
-    if isinstance(gt, Project) and args.pred is None and gt.run is not None:
+    if project is not None and args.pred is None and gt.run is not None:
         print(f"run {gt.run!r} of project {gt.name!r}")
     print(result.format())
     if args.json:
@@ -97,7 +99,7 @@ def run(args) -> int:
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             data = result.to_dict()
-            if isinstance(gt, Project) and args.pred is None:
+            if project is not None and args.pred is None:
                 data["run"] = gt.run  # which of the project's prediction sets these numbers are
             out.write_text(json.dumps(data, indent=1))
         except OSError as e:

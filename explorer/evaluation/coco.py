@@ -10,12 +10,12 @@ so the floating-point results are the same bits.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-import pandas as pd
 
 from explorer.errors import ProblemReport, UserError
 from explorer.evaluation import inputs, kernels, layout as layout_mod
@@ -194,6 +194,8 @@ class CocoEvaluation:
     def per_class_area(self) -> pd.DataFrame:
         """One row per (category, area range): ``category_id, name, area, ap, ap_50, ap_75, ar_100, n_labels``
         at the largest maxDets (NaN where undefined; ``ap_50``/``ap_75`` NaN when that IoU is not evaluated)."""
+        import pandas as pd  # (on first use: the 12 numbers of a COCO file need no pandas)
+
         thr = np.asarray(self.params.iou_thresholds)
         i50, i75 = np.where(thr == 0.5)[0], np.where(thr == 0.75)[0]
 
@@ -219,6 +221,8 @@ class CocoEvaluation:
         ``ignored`` (matched to a crowd label or outside the area range). Predictions beyond the largest
         maxDets of their image-category are not evaluated and not listed.
         """
+        import pandas as pd
+
         dt, gt = self._data.predictions, self._data.labels
         thr = np.asarray(self.params.iou_thresholds)
         rows, m, ignored = self._first_area()  # m: (T, n) gt rows of the tables
@@ -266,11 +270,18 @@ class CocoEvaluation:
         return Matcher.from_data(self._data, iou_type=self.iou_type)
 
 
+def _project_class():
+    """``Project``, or ``()`` while its module is not loaded (then nothing is one; ``isinstance(x, ())`` is
+    False): a COCO file is evaluated without importing the project layer and pandas."""
+    folder = sys.modules.get("explorer.project.folder")
+    return () if folder is None else folder.Project
+
+
 def load_inputs(gt, predictions, *, iou_type: str) -> inputs.EvalData:
     """Any supported ``gt``/``predictions`` pair as ``EvalData`` (see ``evaluate_coco``)."""
     if iou_type not in IOU_TYPES:
         raise UserError(f"iou_type must be one of {', '.join(IOU_TYPES)}, got {iou_type!r}")
-    from explorer.project.folder import Project
+    Project = _project_class()
 
     if isinstance(gt, inputs.EvalData):
         return gt
@@ -303,7 +314,7 @@ def evaluate_coco(gt, predictions=None, *, iou_type: str = "bbox", cat_ids=None,
     """
     p = CocoParams.make(params, iou_thresholds=iou_thresholds, max_dets=max_dets, area_ranges=area_ranges,
                         use_cats=use_cats)
-    from explorer.project.folder import Project
+    Project = _project_class()
 
     if isinstance(gt, Project) and predictions is None and iou_type in IOU_TYPES and CocoState.applies(p):
         # the project's own predictions: match once per run (cached), accumulate over the selection
