@@ -10,10 +10,10 @@ import numpy as np
 import streamlit as st
 
 from explorer.errors import UserError
-from explorer.analysis.stats import histogram, in_range, iqr_outliers, summarize
+from explorer.analysis.stats import histogram, in_range
 from explorer.datametrics.catalog import LEVEL_WORD
 from explorer.ui import data_quality as dq
-from explorer.ui.gallery import show_gallery
+from explorer.ui.gallery import Pages, show_gallery
 from explorer.ui.state import selection
 from explorer.ui.charts import show_chart
 from explorer.ui.text import plain
@@ -45,7 +45,7 @@ choices = dq.metric_choices(tables)
 if not choices:
     st.info(f"No data metric is available for **{plain(project.name)}** (no images and no boxes to measure).")
     st.stop()
-choices, empty = dq.order_with_values_first(tables, choices)
+choices, empty = dq.empty_metrics(project, tables, choices)  # order_with_values_first, cached
 by_key = {c.key: c for c in choices}
 key = st.selectbox("Metric", list(by_key), **keep("dq_metric"),
                    format_func=lambda k: by_key[k].display_name + (" — no values in this project" if k in empty else ""),
@@ -55,9 +55,8 @@ choice = by_key[key]
 if choice.description:
     st.caption(f"{plain(choice.description)} · direction: {plain(choice.direction.replace('_', ' '))}")
 
-rows = dq.metric_rows(project, tables, choice, image_ids=sel.image_ids,
-                      classes=None if sel.all_classes else sel.classes)
-values = rows["value"].to_numpy(np.float64)
+rows, values, summary, outliers = dq.selection_rows(project, tables, choice, split=sel.split, image_ids=sel.image_ids,
+                                                   classes=None if sel.all_classes else sel.classes)
 word = LEVEL_WORD[choice.level]
 scope = "all splits" if sel.split is None else f"split {plain(repr(sel.split))}"
 classes_note = "all classes" if sel.all_classes else f"{len(sel.classes):,} of {len(project.categories):,} classes"
@@ -68,8 +67,6 @@ if len(rows) == 0:
     st.stop()
 
 # ---- distribution ----------------------------------------------------------------------------------------------
-outliers = iqr_outliers(values)
-summary = summarize(values)
 chart_col, stats_col = st.columns([3, 1])
 with stats_col:
     bins = st.slider("Bins", min_value=5, max_value=100, value=30, step=1, **keep("dq_bins"))
@@ -116,8 +113,8 @@ elif show == SHOW_OUTLIERS:
     kind = st.radio("Outliers", ["any", "moderate", "severe"], **keep("dq_outlier_kind"), horizontal=True)
     shown_mask = outliers.mask(kind)
 
-order_pos = dq.gallery_order(values, shown_mask, descending=order == "descending")
-st.caption(f"{len(order_pos):,} {word}(s) match" + ("" if show != SHOW_ALL or finite.all() else " · missing values last"))
+n_shown = int(np.count_nonzero(shown_mask))
+st.caption(f"{n_shown:,} {word}(s) match" + ("" if show != SHOW_ALL or finite.all() else " · missing values last"))
 t1, t2 = st.columns(2)
 with_predictions = t1.toggle("Draw predictions", value=True, **keep("dq_with_predictions"),
                              disabled=not project.has_predictions)
@@ -126,9 +123,12 @@ zoom = t2.toggle("Zoom on the object", value=False, **keep("dq_zoom"), disabled=
 if choice.level != "F":
     st.caption(f"Each tile shows the {word}'s whole image: the {word} is drawn thick (with its mask), "
                "the image's other objects thin and dimmed. Labels light blue, predictions violet.")
-show_gallery(
-    rows.iloc[order_pos], key="dq_gallery", project=project, per_page=int(page_size),
-    make_tiles=lambda page_rows: dq.item_tiles(project, page_rows, choice=choice,
-                                               with_predictions=bool(with_predictions), zoom=bool(zoom)),
-    empty_message=f"No {word} matches this filter.",
-)
+
+
+def tiles(start: int, stop: int):  # only the page shown is selected from the (maybe millions of) rows
+    at = dq.gallery_window(values, shown_mask, descending=order == "descending", start=start, stop=stop)
+    return dq.item_tiles(project, rows.iloc[at], choice=choice, with_predictions=bool(with_predictions), zoom=bool(zoom))
+
+
+show_gallery(Pages(n_shown, tiles), key="dq_gallery", project=project, per_page=int(page_size),
+             empty_message=f"No {word} matches this filter.")

@@ -1,8 +1,10 @@
 """Helpers of the Data Quality page: metric choices, the rows a metric is shown over, the histogram figure and
 the gallery items (whose image, what to highlight).
 
-The data functions (``metric_choices``, ``metric_rows``, ``gallery_order``) are plain pandas/NumPy so tests can
-call them directly; only the cached loader and the drawing helpers touch Streamlit.
+The data functions (``metric_choices``, ``metric_rows``, ``gallery_order``/``gallery_window``) are plain
+pandas/NumPy so tests can call them directly; only the cached loaders (``empty_metrics``, ``selection_rows``) and
+the drawing helpers touch Streamlit. At millions of rows a rerun reads the cached rows and their statistics
+(keyed by metric, split and classes) and selects only the gallery page shown (``gallery_window``).
 """
 from __future__ import annotations
 
@@ -11,13 +13,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import streamlit as st
 
 from explorer.datametrics.catalog import LEVEL_ID, LEVEL_WORD, MetricEntry, entries
 from explorer.project.folder import Project
 from explorer.ui import outcomes
 from explorer.ui.text import number
 from explorer.drawing.render import LABEL_COLOUR, PREDICTION_COLOUR, DrawItem
-from explorer.analysis.stats import Histogram, Outliers
+from explorer.analysis.failure_buckets import sorted_window
+from explorer.analysis.stats import Histogram, Outliers, iqr_outliers, summarize
 from explorer.drawing.tiles import Tile, dim
 
 
@@ -51,11 +55,12 @@ def has_values(tables, choice: MetricEntry) -> bool:
     return bool(np.isfinite(pd.to_numeric(column, errors="coerce").to_numpy(np.float64)).any())
 
 
-def order_with_values_first(tables, choices: list[MetricEntry]) -> tuple[list[MetricEntry], set[str]]:
+def order_with_values_first(tables, choices: list[MetricEntry], *, empty: set[str] | None = None
+                            ) -> tuple[list[MetricEntry], set[str]]:
     """``choices`` with the metrics that have values first (catalogue order kept in each part), and the keys of
     those without any value (e.g. object metrics of a classification project), so the page never opens on an
-    empty chart."""
-    empty = {c.key for c in choices if not has_values(tables, c)}
+    empty chart. ``empty``: those keys when already known (``empty_metrics``)."""
+    empty = {c.key for c in choices if not has_values(tables, c)} if empty is None else set(empty)
     return [c for c in choices if c.key not in empty] + [c for c in choices if c.key in empty], empty
 
 
@@ -102,18 +107,50 @@ def metric_rows(project: Project, tables, choice: MetricEntry, *, image_ids: np.
     })
 
 
+@st.cache_resource(show_spinner=False, max_entries=1)
+def _empty(path: str, fingerprint: str, stamp: float, _tables, _choices) -> frozenset:
+    return frozenset(c.key for c in _choices if not has_values(_tables, c))
+
+
+def empty_metrics(project: Project, tables, choices: list[MetricEntry]) -> tuple[list[MetricEntry], set[str]]:
+    """``order_with_values_first``, its scan of every metric column cached per project and metrics run."""
+    empty = _empty(str(project.root), project.fingerprint, outcomes.metrics_stamp(project), tables, tuple(choices))
+    return order_with_values_first(tables, choices, empty=empty)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _selection_rows(path: str, fingerprint: str, stamp: float, key: str, split, classes, _project, _tables, _choice,
+                    _image_ids):
+    rows = metric_rows(_project, _tables, _choice, image_ids=_image_ids, classes=classes)
+    values = rows["value"].to_numpy(np.float64)
+    return rows, values, summarize(values), iqr_outliers(values)
+
+
+def selection_rows(project: Project, tables, choice: MetricEntry, *, split, image_ids: np.ndarray,
+                   classes: tuple[int, ...] | None):
+    """``(rows, values, summary, outliers)``: ``metric_rows`` of the selection with its statistics, cached by
+    metric, split and classes (the sliders and the gallery controls change none of them)."""
+    return _selection_rows(str(project.root), project.fingerprint, outcomes.metrics_stamp(project), choice.key, split,
+                           None if classes is None else tuple(classes), project, tables, choice, image_ids)
+
+
 # ---- gallery order ---------------------------------------------------------------------------------------------
+def gallery_window(values: np.ndarray, keep: np.ndarray, *, descending: bool, start: int, stop: int) -> np.ndarray:
+    """Positions ``gallery_order(values, keep, descending=...)[start:stop]``, selecting only that window (O(n),
+    ``explorer.analysis.failure_buckets.sorted_window``): missing values last, then the value, then position."""
+    positions = np.flatnonzero(keep)
+    v = values[positions]
+    missing = ~np.isfinite(v)
+    key = np.where(missing, 0.0, -v if descending else v)
+    return positions[sorted_window(missing.astype(np.int64), key, start, stop)]
+
+
 def gallery_order(values: np.ndarray, keep: np.ndarray, *, descending: bool) -> np.ndarray:
     """Row positions of ``keep`` rows sorted by value (stable; missing values last in both orders).
 
     ``values``: shape ``(n,)`` float; ``keep``: shape ``(n,)`` bool. Returns int positions, shape ``(keep.sum(),)``.
     """
-    positions = np.flatnonzero(keep)
-    v = values[positions]
-    missing = ~np.isfinite(v)
-    key = np.where(missing, 0.0, -v if descending else v)
-    order = np.lexsort((key, missing))  # primary: missing last; secondary: the value
-    return positions[order]
+    return gallery_window(values, keep, descending=descending, start=0, stop=int(np.count_nonzero(keep)))
 
 
 # ---- figures ---------------------------------------------------------------------------------------------------
