@@ -81,35 +81,73 @@ def load1() -> float:
 # ---------------------------------------------------------------------------------------------------- generation
 def generate_files(n_images: int, out: Path) -> dict:
     """Write ``labels.json``, ``run_a.json``, ``run_b.json`` and ``splits.csv`` of an ``n_images`` set into ``out``;
-    return their paths and counts."""
-    sys.path.insert(0, str(HERE))
-    from bench_eval import generate  # the one synthetic COCO generator of the benchmarks
+    return their paths and counts.
 
-    gt, results = generate(n_images, seed=0)
+    The values are ``bench_eval.generate``'s (its arrays, ``generate_arrays``), written in chunks of
+    ``_CHUNK`` records (orjson, compact) instead of one dict per record held at once: at 1M images (27M records)
+    the dicts alone would take ~13 GB."""
+    import orjson
+
+    sys.path.insert(0, str(HERE))
+    from bench_eval import COCO_CATEGORY_IDS, generate_arrays  # the one synthetic COCO generator of the benchmarks
+
+    a = generate_arrays(n_images, seed=0)
     out.mkdir(parents=True, exist_ok=True)
     paths = {k: out / f for k, f in (("labels", "labels.json"), ("run_a", "run_a.json"), ("run_b", "run_b.json"),
                                        ("splits", "splits.csv"))}
-    with open(paths["labels"], "w") as f:
-        json.dump(gt, f)
-    with open(paths["run_a"], "w") as f:
-        json.dump(results, f)
+    file_names = [f"{i + 1:06d}.jpg" for i in range(n_images)]
+    L = len(a["img_of_lab"])
+    with open(paths["labels"], "wb") as f:
+        f.write(b'{"images":')
+        _write_list(f, n_images, lambda s: [{"id": i + 1, "width": w, "height": h, "file_name": file_names[i]}
+                                            for i, w, h in zip(range(s.start, s.stop), a["W"][s].tolist(),
+                                                               a["H"][s].tolist())])
+        f.write(b',"annotations":')
+        _write_list(f, L, lambda s: [{"id": i + 1, "image_id": m + 1, "category_id": c, "bbox": b, "area": ar,
+                                      "iscrowd": int(k)} for i, m, c, b, ar, k in zip(
+            range(s.start, s.stop), a["img_of_lab"][s].tolist(), a["lab_cat"][s].tolist(), a["box"][s].tolist(),
+            a["area"][s].tolist(), a["crowd"][s].tolist())])
+        f.write(b',"categories":' + orjson.dumps([{"id": c, "name": f"c{c}"} for c in COCO_CATEGORY_IDS]) + b"}")
+    P = len(a["pimg"])
+    pimg, pcat, box, score = a["pimg"] + 1, a["pcat"], a["pbox"], a["score"]
+    _write_results(paths["run_a"], pimg, pcat, box, score)
     # run b: the same detector with more localisation noise and re-drawn scores (deterministic, seed 1)
     rng = np.random.default_rng(1)
-    box = np.array([r["bbox"] for r in results])
-    box[:, :2] += rng.normal(0, 0.05, (len(box), 2)) * box[:, 2:]
-    box[:, 2:] *= np.exp(rng.normal(0, 0.05, (len(box), 2)))
+    box = box.copy()
+    box[:, :2] += rng.normal(0, 0.05, (P, 2)) * box[:, 2:]
+    box[:, 2:] *= np.exp(rng.normal(0, 0.05, (P, 2)))
     box = np.round(box, 2)
-    score = np.round(np.clip([r["score"] for r in results] + rng.normal(0, 0.1, len(results)), 0.001, 1), 3)
-    run_b = [{"image_id": r["image_id"], "category_id": r["category_id"], "bbox": box[i].tolist(),
-              "score": float(score[i])} for i, r in enumerate(results)]
-    with open(paths["run_b"], "w") as f:
-        json.dump(run_b, f)
+    score = np.round(np.clip(score + rng.normal(0, 0.1, P), 0.001, 1), 3)
+    _write_results(paths["run_b"], pimg, pcat, box, score)
     split = np.where(np.random.default_rng(2).random(n_images) < 0.8, "train", "val")
     with open(paths["splits"], "w") as f:
         f.write("file_name,split\n")
-        f.writelines(f"{im['file_name']},{s}\n" for im, s in zip(gt["images"], split))
-    counts = {"n_images": len(gt["images"]), "n_labels": len(gt["annotations"]), "n_predictions_per_run": len(results)}
+        f.writelines(f"{name},{s}\n" for name, s in zip(file_names, split))
+    counts = {"n_images": n_images, "n_labels": L, "n_predictions_per_run": P}
     return {**{k: str(v) for k, v in paths.items()}, **counts}
+
+
+_CHUNK = 200_000
+
+
+def _write_list(f, n: int, records_of) -> None:
+    """Write a JSON list of ``n`` records to ``f``, ``records_of(slice)`` giving the records of each chunk."""
+    import orjson
+
+    f.write(b"[")
+    for start in range(0, n, _CHUNK):
+        body = orjson.dumps(records_of(slice(start, min(n, start + _CHUNK))))[1:-1]
+        f.write((b"," if start else b"") + body)
+    f.write(b"]")
+
+
+def _write_results(path: Path, image_id: np.ndarray, category_id: np.ndarray, box: np.ndarray,
+                   score: np.ndarray) -> None:
+    """A COCO results file: ``{image_id, category_id, bbox, score}`` per row of the arrays."""
+    with open(path, "wb") as f:
+        _write_list(f, len(image_id), lambda s: [
+            {"image_id": m, "category_id": c, "bbox": b, "score": sc} for m, c, b, sc in zip(
+                image_id[s].tolist(), category_id[s].tolist(), box[s].tolist(), score[s].tolist())])
 
 
 # ---------------------------------------------------------------------------------------------------- the steps

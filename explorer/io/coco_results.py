@@ -24,7 +24,8 @@ import pandas as pd
 from explorer.project import schema
 from explorer.errors import ProblemReport, UserError
 from explorer.io import records
-from explorer.io.jsonfile import load_json, report_duplicate_keys
+from explorer.io.json_chunks import NotChunkable, list_chunks
+from explorer.io.jsonfile import gc_paused, load_json, report_duplicate_keys
 from explorer.io.coco_segmentation import to_json_text
 from explorer.io.validate import json_kind
 
@@ -59,12 +60,27 @@ def read_coco_results(path: str | Path, *, images: pd.DataFrame, categories: pd.
     ``by_name`` also accepts image file names/stems and class names in place of ids.
     """
     file = str(path)
+    image_keys = image_key_map(images) if by_name else None
+    cat_names = dict(zip(categories["name"].astype(str), categories["category_id"].astype(int))) if by_name else None
+    options = {"categories": categories, "image_keys": image_keys, "category_names": cat_names}
+    chunks = list_chunks(path)
+    if chunks is not None:  # a large file: one chunk of records at a time (json_chunks), or read whole below
+        problems = ProblemReport()
+        try:  # (the collector paused until each chunk's objects are freed: it would walk them all, often)
+            with gc_paused():
+                preds = records.parse_results_chunks(chunks, file, images, problems, finish=_finish, **options)
+        except NotChunkable:
+            pass
+        else:
+            report.extend(problems)
+            return preds
     items = _results_list(load_json(path, what="predictions"), file, report)
     if not items:
         report.warn(file, "results", "the results list is empty: no predictions", "no_predictions")
-    image_keys = image_key_map(images) if by_name else None
-    cat_names = dict(zip(categories["name"].astype(str), categories["category_id"].astype(int))) if by_name else None
-    preds = records.parse_results(items, file, images, report, categories=categories, image_keys=image_keys,
-                                  category_names=cat_names)
+    return _finish(records.parse_results(items, file, images, report, **options))
+
+
+def _finish(preds: pd.DataFrame) -> pd.DataFrame:
+    """The record model's table as the project's ``predictions`` table (segmentations as JSON text)."""
     preds["segmentation"] = [to_json_text(s) for s in preds["segmentation"]]
     return schema.conform(preds.drop(columns=["pos"]), "predictions")

@@ -161,16 +161,20 @@ def attach_image_files(images: pd.DataFrame, root: Path | None, report: ProblemR
     paths: list[Path | None] = [None] * n
     names = images["file_name"].tolist()
     bad_names = dict(file_name_errors(names))
-    for i, name in enumerate(names):
+    # every other name resolved at once (safe_join_all: the folder resolved once, not every name's path)
+    good = [i for i in range(n) if i not in bad_names] if bad_names else range(n)
+    joined = iter(safe_join_all(root if root is not None else _NO_ROOT, [names[i] for i in good]))
+    for i in range(n):
         if i in bad_names:
             report.add(file(i), record(i), f"{bad_names[i]}; the record is skipped", "bad_file_name")
             ok[i] = False
             continue
-        try:
-            paths[i] = checked_path(root, name)
-        except UserError as e:
-            report.add(file(i), record(i), str(e), "unsafe_file_name")
+        path = next(joined)
+        if isinstance(path, UserError):
+            report.add(file(i), record(i), str(path), "unsafe_file_name")
             ok[i] = False
+        else:
+            paths[i] = path
     width = images["width"].to_numpy(np.float64).copy()
     height = images["height"].to_numpy(np.float64).copy()
     known = np.isfinite(width) & np.isfinite(height)

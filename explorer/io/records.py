@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from explorer.errors import ProblemReport
+from explorer.io.json_chunks import NotChunkable
 from explorer.io.jsonfile import DuplicateKeys
 from explorer.io.coco_segmentation import mask_area, mask_bbox, normalise_segmentation
 from explorer.io.validate import check_boxes, check_scores, describe, is_int, is_number
@@ -121,12 +122,18 @@ def box_column(values: list, *, with_dtype: bool = False):
 class _Verdicts:
     """First-error-wins bookkeeping for ``n`` rows: ``reject(mask, message_of_row, kind)`` marks rows that
     are still ok; ``flag``/``flag_rows`` note kept-but-suspicious rows; ``report`` writes both in row order
-    (flags of kept rows only). Stored in bulk: a clean-but-flagged file of 100k records stays fast."""
+    (flags of kept rows only). Stored in bulk: a clean-but-flagged file of 100k records stays fast.
 
-    def __init__(self, n: int):
+    With a ``store`` (``_Store``), the rows are one chunk of a longer file: ``report``
+    then names this chunk's rejected and flagged rows and hands them to the store, which writes every chunk's at
+    the end in row order with each check's cap counted over the whole file (the report is the one-chunk one)."""
+
+    def __init__(self, n: int, *, store: "_Store | None" = None):
         self.ok = np.ones(n, bool)
         self._rejected: list[tuple[np.ndarray, list, str]] = []
         self._flags: list[tuple[np.ndarray, list, str]] = []
+        self._store, self._calls = store, 0
+        self._carrier_of: dict[int, tuple] = {}  # (store mode) flags entry whose last message counts the rest
 
     def reject(self, mask, message, kind: str) -> None:
         rows = np.flatnonzero(self.ok & mask)
@@ -140,6 +147,18 @@ class _Verdicts:
     def flag_rows(self, rows: np.ndarray, messages, kind: str, *, cap: int = FLAG_CAP) -> None:
         """Flag ``rows`` with ``messages[row]``; beyond ``cap`` rows of one check, one summary flag stands for
         the rest (a file whose 10k boxes cross the image border needs 100 examples, not 10k lines)."""
+        if self._store is not None:  # a chunk: the cap counts every chunk's rows of this check
+            key = (self._calls, kind)
+            self._calls += 1
+            seen = self._store.counts.get(key, 0)
+            self._store.counts[key] = seen + len(rows)
+            take = rows[: max(0, cap + 1 - seen)]
+            if len(take):
+                self._flags.append((take, [messages[i] for i in take], kind))
+                if seen + len(take) == cap + 1:  # its last message will carry the count of the rest
+                    self._store.caps[key] = cap
+                    self._carrier_of[len(self._flags) - 1] = key
+            return
         if len(rows) > cap:
             rest = len(rows) - cap
             self._flags.append((rows[: cap + 1], [messages[i] for i in rows[:cap]] + [
@@ -148,6 +167,9 @@ class _Verdicts:
             self._flags.append((rows, [messages[i] for i in rows], kind))
 
     def report(self, report: ProblemReport, file: str, name) -> None:
+        if self._store is not None:
+            self._store.take(self, name)
+            return
         for entries, add, flags in ((self._rejected, report.add, False), (self._flags, report.warn, True)):
             if not entries:
                 continue
@@ -159,6 +181,43 @@ class _Verdicts:
                 i = int(rows[j])
                 if not flags or self.ok[i]:
                     add(file, name(i), msgs[j], kinds[j])
+
+
+class _Store:
+    """The verdicts of every chunk of one file (``_Verdicts(..., store=)``): named rows keyed by (chunk, row),
+    and per check (``(call number, kind)``) how many rows it flagged so far."""
+
+    def __init__(self):
+        self.rejected: list[list] = []  # [(chunk, row), name, message, kind]
+        self._chunk = 0
+        self.flags: list[list] = []
+        self.counts: dict[tuple, int] = {}
+        self.caps: dict[tuple, int] = {}  # checks that flagged more than their cap: the cap
+        self._carrier_entry: dict[tuple, list] = {}
+
+    def take(self, v: _Verdicts, name) -> None:
+        c = self._chunk
+        self._chunk += 1
+        for rows, msgs, kind in v._rejected:
+            self.rejected.extend([(c, i), name(i), m, kind] for i, m in zip(rows.tolist(), msgs))
+        carrier_of = v._carrier_of
+        for k, (rows, msgs, kind) in enumerate(v._flags):
+            last = len(rows) - 1
+            for j, (i, m) in enumerate(zip(rows.tolist(), msgs)):
+                if v.ok[i]:
+                    entry = [(c, i), name(i), m, kind]
+                    self.flags.append(entry)
+                    if j == last and k in carrier_of:
+                        self._carrier_entry[carrier_of[k]] = entry
+
+    def report(self, report: ProblemReport, file: str) -> None:
+        for key, cap in self.caps.items():
+            entry = self._carrier_entry.get(key)
+            if entry is not None:  # (not when that row was rejected later: as in one chunk, no summary then)
+                entry[2] += f" — and {self.counts[key] - cap - 1} more record(s) flagged {key[1]!r} by the same check"
+        for entries, add in ((self.rejected, report.add), (self.flags, report.warn)):
+            for row, name, msg, kind in sorted(entries, key=lambda e: e[0]):  # (stable: a row's flags in order)
+                add(file, name, msg, kind)
 
 
 def _values(recs: list[dict], key: str) -> list:
@@ -175,22 +234,24 @@ def _take(values: list, keep: np.ndarray) -> list:
     return values if len(keep) == len(values) else list(map(values.__getitem__, keep.tolist()))
 
 
-def _dicts(items: list, section: str, file: str, report: ProblemReport) -> tuple[list[dict], np.ndarray]:
+def _dicts(items: list, section: str, file: str, report: ProblemReport, *,
+           offset: int = 0) -> tuple[list[dict], np.ndarray]:
     """The dict records of ``items`` and their positions; the others are reported (``wrong_type``), and so is a
-    record giving a key twice (``jsonfile.DuplicateKeys``: which value is meant is ambiguous)."""
+    record giving a key twice (``jsonfile.DuplicateKeys``: which value is meant is ambiguous). ``offset``: the
+    position of ``items[0]`` in its file (a chunk of a longer list)."""
     if set(map(type, items)) <= {dict}:
-        return items, np.arange(len(items), dtype=np.int64)
+        return items, np.arange(offset, offset + len(items), dtype=np.int64)
     pos = [i for i, r in enumerate(items) if isinstance(r, dict) and type(r) is not DuplicateKeys]
     if len(pos) != len(items):
         for i, r in enumerate(items):
             if type(r) is DuplicateKeys:
                 twice = ", ".join(f"'{k}' {len(v) + 1} times" for k, v in r.later.items())
-                report.add(file, record_name(section, i), f"gives {twice}; which value is meant is ambiguous, so "
+                report.add(file, record_name(section, i + offset), f"gives {twice}; which value is meant is ambiguous, so "
                            "the record is skipped", "duplicate_key")
             elif not isinstance(r, dict):
-                report.add(file, record_name(section, i), f"must be a JSON object, got {describe(r)}", "wrong_type")
-        return [items[i] for i in pos], np.array(pos, dtype=np.int64)
-    return items, np.arange(len(items), dtype=np.int64)
+                report.add(file, record_name(section, i + offset), f"must be a JSON object, got {describe(r)}", "wrong_type")
+        return [items[i] for i in pos], np.array(pos, dtype=np.int64) + offset
+    return items, np.arange(offset, offset + len(items), dtype=np.int64)
 
 
 def _id_problem(values: list, key: str):
@@ -429,10 +490,44 @@ def parse_results(records: list, file: str, images: pd.DataFrame, report: Proble
     ``image_keys`` / ``category_names``: also accept a file name / stem for ``image_id`` and a class name for
     ``category_id`` (projects whose ids the importer assigned).
     """
-    recs, pos = _dicts(records, "results", file, report)
+    return _parse_results(records, file, images, report, categories=categories, image_keys=image_keys,
+                          category_names=category_names, box_file=is_box_results(records))
+
+
+def parse_results_chunks(chunks, file: str, images: pd.DataFrame, report: ProblemReport, *, finish=None,
+                         **options) -> pd.DataFrame:
+    """``parse_results`` of the list that ``chunks`` (an iterable of consecutive lists) make together, one chunk
+    at a time, so that only one chunk's records are Python objects at once: the same table and the same report
+    as ``parse_results`` of the whole list (positions, ``pred_id`` values, each check's flag cap and the report's
+    order are the file's). ``finish(table)`` turns each chunk's table into its final form (e.g. segmentations
+    as JSON text) before the next chunk is read; ``options``: ``parse_results``' keywords.
+
+    ``NotChunkable`` when the first chunk holds no JSON object (the kind of file is decided by its first object,
+    which is then in a later chunk): the caller reads the file as one list instead.
+    """
+    store, frames, offset, box_file = _Store(), [], 0, None
+    for recs in chunks:
+        if box_file is None:
+            if not any(isinstance(r, dict) for r in recs):
+                raise NotChunkable("the first chunk holds no record object")
+            box_file = is_box_results(recs)
+        table = _parse_results(recs, file, images, report, offset=offset, box_file=box_file, store=store, **options)
+        frames.append(table if finish is None else finish(table))
+        offset += len(recs)
+        del recs, table
+    store.report(report, file)
+    return pd.concat(frames, ignore_index=True) if len(frames) != 1 else frames[0]
+
+
+def _parse_results(records: list, file: str, images: pd.DataFrame, report: ProblemReport, *,
+                   categories: pd.DataFrame | None = None, image_keys: dict | None = None,
+                   category_names: dict | None = None, box_file: bool, offset: int = 0,
+                   store: _Store | None = None) -> pd.DataFrame:
+    """``parse_results`` of ``records``, which start at position ``offset`` of their file (``store``: the
+    verdicts of the file's chunks, see ``_Verdicts``); ``box_file``: the file's kind (``is_box_results``)."""
+    recs, pos = _dicts(records, "results", file, report, offset=offset)
     n = len(recs)
-    box_file = is_box_results(records)
-    v = _Verdicts(n)
+    v = _Verdicts(n, store=store)
     by_name = image_keys is not None
     raw_img = _values(recs, "image_id")
     raw_cat = _values(recs, "category_id")
