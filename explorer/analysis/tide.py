@@ -195,57 +195,72 @@ _EPS = kernels.EPS
 
 # ---- AP of one oracle fix: one compiled pass over the points in per-class order ---------------------------------------
 @numba.njit(cache=True, nogil=True)
-def _fixed_precision(code, cat_start, ins_pos, ins_k, n_pos, rec_thrs, precision, counts, rc, pr):
+def _fixed_precision(tp_pos, tp_start, cat_start, rem, ins_pos, ins_k, n_pos, rec_thrs, precision, counts, rc, pr):
     """COCO 101-point precision per class after a fix, as ``kernels.accumulate`` computes it (same float
-    operations in the same order: the same bits), for points already in per-class order.
+    operations on the same counts: the same bits), visiting only the true positives and the fix's points.
 
-    ``code[j]`` (int8) of the j-th point of the base per-class order (class, then descending score): 0 not counted
-    (removed), 1 true positive, 2 false positive; ``cat_start`` (K + 1,) the class ranges of that order. Inserted
-    true positives (a fix that moves a prediction to another class): ``ins_k[q]`` their class and ``ins_pos[q]``
-    the base position they go before (sorted by class, then position). ``n_pos`` (K,) labels per class. Output:
-    ``precision[r, k]`` (left as is for a class without labels) and ``counts[k]`` the counted points.
-    With ``tp, nd`` the true positives / counted points up to a true positive: ``rc = tp / n_pos``,
-    ``pr = tp / ((nd - tp) + tp + eps)``; ``pr`` non-increasing from the right; ``precision[r] = pr[first rc >= r]``
-    (0 past the end)."""
+    Points are in the base per-class order (class, then descending score): ``cat_start`` (K + 1,) the class
+    ranges, ``tp_pos`` the positions of the true positives (ascending) and ``tp_start`` (K + 1,) its class
+    ranges. The fix: ``rem`` (ascending) positions of points it removes (false positives, never a TP); true
+    positives it inserts: ``ins_k[q]`` the class and ``ins_pos[q]`` the base position they go before (sorted by
+    class, then position). ``n_pos`` (K,) labels per class. Output: ``precision[r, k]`` (left as is for a class
+    without labels) and ``counts[k]`` the counted points. A TP entry needs only ``tp`` and ``nd`` (points
+    counted up to it): ``rc = tp / n_pos``, ``pr = tp / ((nd - tp) + tp + eps)``; ``pr`` non-increasing from the
+    right; ``precision[r] = pr[first rc >= r]`` (0 past the end). False positives add no entry (they only raise
+    ``nd``; see ``kernels.accumulate``)."""
     n_cat = cat_start.shape[0] - 1
+    n_rem = rem.shape[0]
     n_ins = ins_pos.shape[0]
     n_rec = rec_thrs.shape[0]
+    r = 0
     q = 0
     for k in range(n_cat):
-        s1 = cat_start[k + 1]
-        j = cat_start[k]
-        tp = 0
-        nd = 0
+        c0 = cat_start[k]
+        c1 = cat_start[k + 1]
+        i = tp_start[k]
+        i1 = tp_start[k + 1]
         npos = n_pos[k]
+        tp = 0
+        removed = 0
+        inserted = 0
         while True:
-            if q < n_ins and ins_k[q] == k and (j >= s1 or ins_pos[q] <= j):
-                c = 1
+            if q < n_ins and ins_k[q] == k and (i >= i1 or ins_pos[q] <= tp_pos[i]):
+                p = ins_pos[q]
                 q += 1
-            elif j < s1:
-                c = code[j]
-                j += 1
+                while r < n_rem and rem[r] < p:
+                    removed += 1
+                    r += 1
+                inserted += 1
+                nd = (p - c0) - removed + inserted  # the points before it, and itself
+            elif i < i1:
+                p = tp_pos[i]
+                i += 1
+                while r < n_rem and rem[r] < p:
+                    removed += 1
+                    r += 1
+                nd = (p - c0 + 1) - removed + inserted
             else:
                 break
-            if c == 0:
-                continue
-            nd += 1
-            if c == 1 and npos > 0:
+            if npos > 0:
                 tp += 1
                 tpf = float(tp)
                 rc[tp - 1] = tpf / npos
                 pr[tp - 1] = tpf / (float(nd - tp) + tpf + _EPS)
-        counts[k] = nd
+        while r < n_rem and rem[r] < c1:
+            removed += 1
+            r += 1
+        counts[k] = (c1 - c0) - removed + inserted
         if npos == 0:
             continue
-        for i in range(tp - 1, 0, -1):
-            if pr[i] > pr[i - 1]:
-                pr[i - 1] = pr[i]
-        i = 0
-        for r in range(n_rec):  # searchsorted(rc, r, 'left') for ascending r: one forward sweep
-            v = rec_thrs[r]
-            while i < tp and rc[i] < v:
-                i += 1
-            precision[r, k] = pr[i] if i < tp else 0.0
+        for j in range(tp - 1, 0, -1):
+            if pr[j] > pr[j - 1]:
+                pr[j - 1] = pr[j]
+        j = 0
+        for t in range(n_rec):  # searchsorted(rc, r, 'left') for ascending r: one forward sweep
+            v = rec_thrs[t]
+            while j < tp and rc[j] < v:
+                j += 1
+            precision[t, k] = pr[j] if j < tp else 0.0
 
 
 # ---- the state one oracle fix works on -------------------------------------------------------------------------------
@@ -290,8 +305,11 @@ class _State:
         np.cumsum(np.bincount(self.k_o, minlength=n_cat), out=self.cat_start[1:])
         self.kind_o = self.kind[o].astype(np.int8)
         self.fix_k_o = self.fix_k[o]
-        self.code_o = np.where(self.tp[o], 1, 2).astype(np.int8)
         self.tp_o = self.tp[o]
+        self.tp_pos = np.flatnonzero(self.tp_o)
+        self.tp_start = np.searchsorted(self.tp_pos, self.cat_start)
+        self.fp_pos = np.flatnonzero(~self.tp_o)
+        self.kind_pos = {code: np.flatnonzero(self.kind_o == code) for code in _PRED_KIND.values()}
         self._scratch = (np.empty(max(n, 1)), np.empty(max(n, 1)))
 
     def fixed_aps(self, fix_dp: np.ndarray | None = None, drop_labels: np.ndarray | None = None,
@@ -300,28 +318,33 @@ class _State:
         and taking the labels ``drop_labels`` (bool over labels) out of the counts; point masks in the
         per-class order ``by_class``. NaN for a class without labels or counted points, 0 for a class without
         labels that has counted points."""
-        code = self.code_o
-        ins_pos = ins_k = np.zeros(0, np.int64)
-        if fix_dp is not None and fix_dp.any():
-            code = code.copy()
-            f = np.flatnonzero(fix_dp)
-            to = self.fix_k_o[f]
-            code[f] = np.where(to == self.k_o[f], 1, 0)  # same class: a TP where it is; else it leaves
-            moved = f[(to >= 0) & (to != self.k_o[f])]
-            if len(moved):  # ...and is inserted at its (new class, score rank) position of the base order
-                key = self.fix_k_o[moved].astype(np.int64) * len(self.k) + self.rank_o[moved]
-                s = np.argsort(key, kind="stable")
-                ins_k = self.fix_k_o[moved][s].astype(np.int64)
-                ins_pos = np.searchsorted(self.class_key, key[s])
-        if remove_dp is not None:
-            code = np.where(remove_dp, np.int8(0), code)
+        fix = np.flatnonzero(fix_dp) if fix_dp is not None else None
+        rem = np.flatnonzero(remove_dp) if remove_dp is not None else None
+        return self._aps(fix, rem, drop_labels)
+
+    def _aps(self, fix: np.ndarray | None, rem: np.ndarray | None, drop_labels: np.ndarray | None) -> np.ndarray:
+        """``fixed_aps`` with the fixed / removed points as ascending positions of the per-class order."""
+        empty = np.zeros(0, np.int64)
+        ins_pos = ins_k = empty
+        if fix is not None and len(fix):
+            # a fixed point leaves its place; one its fix makes a TP comes back at its (class, score rank)
+            # position of the base order (same class: where it was)
+            to = self.fix_k_o[fix]
+            moved = fix[to >= 0]
+            key = to[to >= 0].astype(np.int64) * len(self.k) + self.rank_o[moved]
+            s = np.argsort(key, kind="stable")
+            ins_k = to[to >= 0][s].astype(np.int64)
+            ins_pos = np.searchsorted(self.class_key, key[s])
+            rem = fix if rem is None else np.union1d(rem, fix)
+        rem = empty if rem is None else rem.astype(np.int64)
         n = np.asarray(self.n_labels, np.int64)
         if drop_labels is not None and drop_labels.any():
             n = n - np.bincount(self.lab_k[drop_labels], minlength=len(n))
         n_cat = len(n)
         precision = -np.ones((len(self.rec_thrs), n_cat))
         counts = np.zeros(n_cat, np.int64)
-        _fixed_precision(code, self.cat_start, ins_pos, ins_k, n, self.rec_thrs, precision, counts, *self._scratch)
+        _fixed_precision(self.tp_pos, self.tp_start, self.cat_start, rem, ins_pos, ins_k, n, self.rec_thrs,
+                         precision, counts, *self._scratch)
         ap = precision.mean(axis=0)
         return np.where(n > 0, ap, np.where(counts > 0, 0.0, np.nan))
 
@@ -335,18 +358,22 @@ class _State:
         ``lab_in`` (bool masks; None = all; ``ordered``: ``dp_in`` is already in the per-class order)."""
         if dp_in is not None and not ordered:
             dp_in = self.to_class_order(dp_in)
+
+        def within(pos):
+            return pos if dp_in is None else pos[dp_in[pos]]
+
         if kind in _PRED_KIND:
-            mask = self.kind_o == _PRED_KIND[kind]
-            fix = {"fix_dp": mask if dp_in is None else mask & dp_in}
+            fix = {"fix": within(self.kind_pos[_PRED_KIND[kind]])}
         elif kind == "missed":
             fix = {"drop_labels": self.lab_missed if lab_in is None else self.lab_missed & lab_in}
         elif kind == "false_positives":
-            fix = {"remove_dp": ~self.tp_o if dp_in is None else ~self.tp_o & dp_in}
+            fix = {"rem": within(self.fp_pos)}
         else:
             fix = {"drop_labels": self.lab_fn if lab_in is None else self.lab_fn & lab_in}
-        if not next(iter(fix.values())).any():  # nothing to fix: the same APs, no accumulation needed
+        (what, v), = fix.items()
+        if not (v.any() if what == "drop_labels" else len(v)):  # nothing to fix: the same APs, no pass needed
             return 0.0, self.base_aps - self.base_aps
-        aps = self.fixed_aps(**fix)
+        aps = self._aps(fix.get("fix"), fix.get("rem"), fix.get("drop_labels"))
         d = _mean_ap(aps, self.base) - _mean_ap(self.base_aps, self.base)
         if kind in ERROR_TYPES:
             d = max(d, 0.0)  # tidecv: a negative main-error ΔAP is an interpolation artefact, shown as 0
