@@ -149,44 +149,39 @@ class Matcher:
         """TP/FP/FN at IoU threshold ``iou_threshold`` keeping predictions with ``score >= confidence_threshold``."""
         lay = self.layout
         m, iou, ignored = self.assign(iou_threshold)
-        thr = min(float(iou_threshold), 1 - 1e-10)
-        matched = m >= 0
-        # with no label at all every m is -1: index a padded copy so the empty case needs no branch
-        crowd_match = matched & np.append(self.gt_crowd, False)[m]
-        counted = matched & np.append(self.gt_counts, False)[m]  # pycocotools' id-0 rule (see inputs)
-        cut = lay.dt_rank >= layout_mod.MAX_DETS
-        ignored = ignored | cut
-        is_tp = counted & ~ignored
-        fp = ~is_tp & ~ignored
-        # reason code: 0 none, 1.. FP_REASONS order; object column by one lookup (fast for 100k rows)
-        code = np.where(self.best_same >= thr, 1, np.where(self.best_other >= thr, 2, np.where(self.best_same > 0, 3, 4)))
-        code = np.where(fp, code, 0)
-        gt_ids = self._gt_cols["label_id"]
-        keep = self._dt_cols["score"] >= confidence_threshold
-        # matched ids are Int64 with <NA> for "none" (ids may be any integer, 0 and negatives included)
-        label_of = pd.arrays.IntegerArray(np.where(matched, np.append(gt_ids, 0)[m], 0).astype(np.int64), ~matched)
-        cols = {**self._dt_cols, "is_tp": is_tp, "label_id": label_of,
-                "iou": iou, "fp_reason": _REASON_LOOKUP[code], "ignored": ignored | crowd_match, "rank": lay.dt_rank,
-                "max_iou_same_class": self.best_same, "max_iou_other_class": self.best_other}
+        n_dt, n_gt = len(m), len(self.gt_counts)
+        # outcome columns of the kept rows in one compiled pass (see kernels.match_outcomes)
+        row, is_tp, ign, code = np.empty(n_dt, np.int64), np.empty(n_dt, bool), np.empty(n_dt, bool), np.empty(n_dt, np.int8)
+        label_of, label_na, kept_iou = np.empty(n_dt, np.int64), np.empty(n_dt, bool), np.empty(n_dt)
+        label_pred, label_has, label_iou = np.zeros(n_gt, np.int64), np.zeros(n_gt, bool), np.full(n_gt, np.nan)
+        dt, gt = self._dt_cols, self._gt_cols
+        n_keep = kernels.match_outcomes(
+            m, ignored, iou, lay.dt_rank, dt["score"], dt["pred_id"], self.best_same, self.best_other, lay.blk_d0,
+            lay.blk_d1, self.gt_crowd, self.gt_counts, gt["label_id"], min(float(iou_threshold), 1 - 1e-10),
+            float(confidence_threshold), layout_mod.MAX_DETS, row, is_tp, ign, code, label_of, label_na, kept_iou,
+            label_pred, label_has, label_iou)
+        static = {k: dt[k] for k in ("pred_id", "image_id", "category_id", "score")}
+        rank, best_same, best_other = lay.dt_rank, self.best_same, self.best_other
         orders = self._score_order, self._class_score_order
-        if not keep.all():
-            cols = {k: v[keep] for k, v in cols.items()}
+        if n_keep < n_dt:
+            row = row[:n_keep]
+            static = {k: v[row] for k, v in static.items()}
+            rank, best_same, best_other = rank[row], best_same[row], best_other[row]
+            is_tp, ign, code, label_of, label_na, kept_iou = (
+                a[:n_keep] for a in (is_tp, ign, code, label_of, label_na, kept_iou))
+            keep = dt["score"] >= confidence_threshold
             pos = np.cumsum(keep) - 1  # row of each kept prediction in the result
             orders = tuple(pos[o[keep[o]]] for o in orders)
+        # matched ids are Int64 with <NA> for "none" (ids may be any integer, 0 and negatives included);
         # fp_reason stays an object column (None / reason): pandas would convert 2M strings to Arrow (seconds)
-        cols["fp_reason"] = pd.Series(cols["fp_reason"], dtype=object, copy=False)
+        cols = {**static, "is_tp": is_tp, "label_id": pd.arrays.IntegerArray(label_of, label_na), "iou": kept_iou,
+                "fp_reason": pd.Series(_REASON_LOOKUP[code], dtype=object, copy=False), "ignored": ign, "rank": rank,
+                "max_iou_same_class": best_same, "max_iou_other_class": best_other}
         preds = pd.DataFrame(cols, copy=False)
-
         # labels: the kept predictions that matched them (last write wins = lowest score, like pycocotools)
-        taken = np.flatnonzero(keep & matched)
-        label_pred = np.zeros(len(gt_ids), np.int64)
-        has_pred = np.zeros(len(gt_ids), bool)
-        label_iou = np.full(len(gt_ids), np.nan)
-        label_pred[m[taken]] = self._dt_cols["pred_id"][taken]
-        has_pred[m[taken]] = True
-        label_iou[m[taken]] = iou[taken]
-        labels = pd.DataFrame({**self._gt_cols, "detected": has_pred & self.gt_counts,
-                               "pred_id": pd.arrays.IntegerArray(label_pred, ~has_pred), "iou": label_iou, "ignored": self.gt_ignore[0]}, copy=False)
+        labels = pd.DataFrame({**gt, "detected": label_has & self.gt_counts,
+                               "pred_id": pd.arrays.IntegerArray(label_pred, ~label_has), "iou": label_iou,
+                               "ignored": self.gt_ignore[0]}, copy=False)
         return MatchResult(predictions=preds, labels=labels, iou_threshold=float(iou_threshold),
                            confidence_threshold=float(confidence_threshold),
                            category_names=dict(self.data.category_names), image_ids=self.image_list,
