@@ -6,6 +6,9 @@ share of False the FNR) and ``is_tp`` over predictions (precision / FDR). Masks 
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import replace
+
 from explorer.project.selection import Selection
 from explorer.tasks.base import Outcome, Page, Task
 from explorer.tasks import register
@@ -29,28 +32,43 @@ def importer(out, *, images=None, labels=None, predictions=None, splits=None, na
                             splits=splits, name=name, classes=classes, **extra)
 
 
+# mAP/mAR of a selection at one IoU threshold: (root, fingerprint, IoU type, threshold, confidence, classes, split)
+# -> numbers, so the splits table after an IoU move recomputes only the slider's threshold (0.50 / 0.75 are kept)
+_AT: OrderedDict = OrderedDict()
+
+
+def _at_threshold(project, sel: Selection, kind: str, t: float) -> tuple[float, float]:
+    from explorer.analysis.outcomes import _remember, match
+    from explorer.evaluation import detection_summary
+
+    key = (str(project.root), project.fingerprint, kind, round(float(t), 6), sel.confidence_threshold, sel.classes,
+           sel.split)
+
+    def make():
+        m = match(project, replace(sel, iou_threshold=t), iou_type=kind)  # the shared, cached match
+        s = detection_summary(m, classes=sel.class_list(), image_ids=sel.image_ids(project))
+        return s["mAP"], s["mAR"]
+
+    return _remember(_AT, key, make, size=64)
+
+
 def _evaluation(project, sel: Selection):
     """Headline numbers of ``sel`` and the matcher + match at the user's thresholds (shared by ``evaluate`` and
-    ``export_section``, so each is computed once)."""
-    from explorer.analysis.outcomes import matcher as shared_matcher
-    from explorer.evaluation import detection_summary, evaluate_coco
+    ``export_section``, so each is computed once). The COCO summary reads the project's matching, done once per
+    run (``explorer.evaluation.coco.project_evaluation``); the matches are the shared cached ones."""
+    from explorer.analysis.outcomes import match, matcher as shared_matcher
+    from explorer.evaluation import evaluate_coco
 
     kind = iou_type(project)
     image_ids = sel.image_ids(project)
-    classes = sel.class_list()
-    coco = evaluate_coco(project, None, iou_type=kind, cat_ids=classes,
-                         image_ids=None if image_ids is None else [int(i) for i in image_ids])
+    coco = evaluate_coco(project, None, iou_type=kind, cat_ids=sel.class_list(), image_ids=image_ids)
     matcher = shared_matcher(project, iou_type=kind)  # the IoUs the pages and outcome tables use
-    at, user_match = {}, None
+    at = {}
     for name, t in (("", sel.iou_threshold), ("_50", 0.5), ("_75", 0.75)):
-        match = matcher.match(t, confidence_threshold=sel.confidence_threshold)
-        s = detection_summary(match, classes=classes, image_ids=image_ids)
-        at[f"mAP{name}"], at[f"mAR{name}"] = s["mAP"], s["mAR"]
-        if user_match is None:  # the first threshold is the user's
-            user_match = match
+        at[f"mAP{name}"], at[f"mAR{name}"] = _at_threshold(project, sel, kind, t)
     headline = {"iou_type": kind, "iou_threshold": sel.iou_threshold,
                 "confidence_threshold": sel.confidence_threshold, "coco": dict(coco.summary), **at}
-    return headline, coco, matcher, user_match
+    return headline, coco, matcher, match(project, sel, iou_type=kind)
 
 
 def evaluate(project, sel: Selection) -> dict:

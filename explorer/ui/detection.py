@@ -4,9 +4,12 @@ Every page that shows detection results goes through here so the expensive steps
 
 * ``matcher(project)`` / ``match(sel)`` — the core ``explorer.analysis.outcomes.matcher`` / ``match`` (every IoU
   computed once per project fingerprint and IoU type; a slider move only re-matches);
-* ``summary(sel)``, ``per_class(sel)``, ``pr_curves(sel)``, ``f1_curve(sel)`` — the engine's summaries for the
-  selected classes and split (the class filter changes the headline);
-* ``coco_summary(sel)`` — the 12 pycocotools numbers for the selected classes and split (no slider dependency);
+* ``summary(sel)``, ``per_class(sel)``, ``pr_curves(sel)``, ``f1_curve(sel)``, ``best_per_class(sel)`` — the
+  engine's tables for the selected classes and split at the sliders' thresholds, all from one pass over the match
+  (``explorer.evaluation.tables.selection_tables``);
+* ``coco_summary(sel)`` — the 12 pycocotools numbers for the selected classes and split (no slider dependency:
+  the project's matching is done once per run and accumulated once per split, ``explorer.evaluation.coco
+  .project_evaluation``; a class change slices it);
 * ``analysis_table(sel, target)`` — the core outcome table (``explorer.analysis.outcomes.detection_outcomes``)
   of labels (``detected``) or predictions (``is_tp``), cached by ``explorer.ui.outcomes.outcome_table``.
 
@@ -38,16 +41,10 @@ def match(sel):
 # ---- summaries of the selection ------------------------------------------------------------------------------------
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _summaries(path: str, fingerprint: str, sel, _project: Project) -> dict:
-    from explorer.evaluation import detection_summary, f1_by_confidence, per_class_table, pr_curves
+    from explorer.evaluation.tables import selection_tables
 
-    m = core.match(_project, sel)
-    options = {"classes": sel.class_list(), "image_ids": sel.image_ids(_project)}
-    return {
-        "summary": detection_summary(m, **options),
-        "per_class": per_class_table(m, **options),
-        "pr_curves": pr_curves(m, **options),
-        "f1": f1_by_confidence(m, **options),
-    }
+    # every table of the selection from one pass over the match (positions, no copies of its 2M rows)
+    return selection_tables(core.match(_project, sel), classes=sel.class_list(), image_ids=sel.image_ids(_project))
 
 
 def summary(sel) -> dict:
@@ -68,6 +65,11 @@ def pr_curves(sel) -> pd.DataFrame:
 def f1_curve(sel) -> pd.DataFrame:
     """``f1_by_confidence``: ``threshold, precision, recall, f1`` over the selection."""
     return _summaries(*_key(sel))["f1"]
+
+
+def best_per_class(sel) -> pd.DataFrame:
+    """``per_class_best_f1``: ``category_id, threshold, precision, recall, f1`` per selected class (ascending id)."""
+    return _summaries(*_key(sel))["best_per_class"]
 
 
 @st.cache_resource(show_spinner="COCO evaluation…", max_entries=16)

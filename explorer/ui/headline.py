@@ -10,8 +10,6 @@ Undefined values are rendered by ``explorer.ui.text.number`` ("—").
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -20,28 +18,15 @@ from explorer.ui.charts import table_height
 from explorer.ui.text import number, plain
 
 
-@st.cache_resource(show_spinner="Best F1 per class…", max_entries=16)
-def _per_class_best(path: str, fingerprint: str, core, _project) -> pd.DataFrame:
-    from explorer.analysis import outcomes as core_outcomes
-    from explorer.evaluation import best_f1, f1_by_confidence
-
-    m = core_outcomes.match(_project, core)
-    image_ids = core.image_ids(_project)
-    classes = core.class_list() or [int(c) for c in _project.categories["category_id"]]
-    rows = []
-    for c in classes:  # one vectorised curve per class: a handful to a few hundred classes
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a class without predictions: its best F1 is undefined (NaN)
-            best = best_f1(f1_by_confidence(m, classes=[int(c)], image_ids=image_ids))
-        rows.append({"category_id": int(c), **best})
-    return pd.DataFrame(rows, columns=["category_id", "threshold", "precision", "recall", "f1"])
-
-
 def per_class_best_f1(sel) -> pd.DataFrame:
-    """``category_id, threshold, precision, recall, f1``: each selected class at the confidence threshold that
-    maximises its own F1 (NaN where the class has no prediction or no label), cached per selection."""
-    project = sel.project
-    return _per_class_best(str(project.root), project.fingerprint, sel.core, project)
+    """``category_id, threshold, precision, recall, f1``: each selected class (all: the project's categories, in
+    their order) at the confidence threshold that maximises its own F1 (NaN where the class has no prediction or
+    no label); one vectorised pass with the page's other tables (``explorer.ui.detection.best_per_class``)."""
+    from explorer.ui import detection
+
+    table = detection.best_per_class(sel)
+    classes = sel.core.class_list() or [int(c) for c in sel.project.categories["category_id"]]
+    return table.set_index("category_id").reindex(classes).rename_axis("category_id").reset_index()
 
 
 def n_kept_predictions(sel) -> int:
