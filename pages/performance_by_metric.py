@@ -139,20 +139,24 @@ def bucket_picker(results, option, key: str) -> tuple[dict, str]:
 
 
 def gallery_preview(sel, ids: dict, title: str) -> None:
-    """The bucket's failures first (missed labels, false detections), then its true positives, on their images."""
+    """The bucket's failures first (missed labels, false detections), then its true positives, on their images
+    (by score, descending); only the page shown is selected from the bucket (``failure_buckets.sorted_window``)."""
     try:
-        from explorer.analysis.failure_buckets import bucket_table, sort_rows
+        from explorer.analysis.failure_buckets import sort_key, sorted_window
         from explorer.drawing.failure_tiles import outcome_tiles
-        from explorer.ui.gallery import show_gallery
+        from explorer.ui.buckets import bucket_source
+        from explorer.ui.gallery import Pages, show_gallery
     except ImportError:  # the gallery modules are optional for this page
         return
-    m = detection.match(sel)
-    rows = bucket_table(m.predictions, m.labels, pred_ids=ids.get("predictions", []),
-                        label_ids=ids.get("labels", []), confidence_threshold=sel.confidence_threshold)
-    rows = sort_rows(rows, rows["score"].to_numpy(), descending=True).reset_index(drop=True)  # failures first
+    detection.match(sel)
+    rows = bucket_source(sel).bucket(pred_ids=ids.get("predictions", []), label_ids=ids.get("labels", []))
+    rank, key = rows.rank(), sort_key(rows.column("score"), descending=True)  # failures first
+
+    def tiles(start: int, stop: int):
+        return outcome_tiles(sel.project, rows.take(sorted_window(rank, key, start, stop)).frame())
+
     with st.expander(f"Preview: {plain(title)}", expanded=False):
-        show_gallery(rows, key="pbm_preview", project=sel.project, per_page=8, columns=4,
-                     make_tiles=lambda page: outcome_tiles(sel.project, page))
+        show_gallery(Pages(len(rows), tiles), key="pbm_preview", project=sel.project, per_page=8, columns=4)
 
 
 def matching_caption(sel, task) -> str:

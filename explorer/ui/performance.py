@@ -78,7 +78,13 @@ def _bucket_results(path: str, fingerprint: str, stamp: float, core, name: str, 
     project = _sel.project
     task = tasks.get(project.task)
     chosen = [o for o in task.outcomes if o.target in level_targets(level, task.outcome_targets)]
-    tables = {o.target: rated(outcome_table(_sel, o.target), o.column) for o in chosen}
+    # only the three columns bucketing reads, then the rows whose outcome is defined (rated): no copy of the
+    # table's every metric column
+    tables = {}
+    for o in chosen:
+        table = outcome_table(_sel, o.target)
+        columns = [c for c in dict.fromkeys((name, o.column, "category_id")) if c in table.columns]
+        tables[o.target] = rated(table[columns], o.column)
     values = {t: tables[t][name].to_numpy(np.float64) for t in tables}
     ys = {o.target: tables[o.target][o.column].to_numpy(bool) for o in chosen}
     groups = ({t: tables[t]["category_id"].to_numpy() for t in tables if "category_id" in tables[t]}
