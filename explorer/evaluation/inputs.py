@@ -268,9 +268,12 @@ def _rows_of(ids: np.ndarray, keys: np.ndarray) -> np.ndarray | None:
 
 def _masks(segs: list, H: np.ndarray, W: np.ndarray) -> list | None | bool:
     """Normalised segmentations (the record model's one rule, ``normalise_segmentation``) or None when no record
-    has one; False when one is unusable (the record model flags it)."""
+    has one; False when one is unusable (the record model flags it). A column of polygon lists is checked at
+    once (``_clean_polygons``); anything else, record by record."""
     if set(map(type, segs)) <= {type(None)}:
         return None
+    if _clean_polygons(segs):
+        return list(segs)
     out = [None] * len(segs)
     for i, seg in enumerate(segs):
         if seg is not None:
@@ -278,6 +281,24 @@ def _masks(segs: list, H: np.ndarray, W: np.ndarray) -> list | None | bool:
             if err:
                 return False
     return None if out.count(None) == len(out) else out
+
+
+def _clean_polygons(segs: list) -> bool:
+    """True when every entry is a non-empty list of polygons that ``normalise_segmentation`` returns unchanged:
+    lists of an even number >= 6 of finite JSON numbers within ``±MAX_COORD`` (no empty part)."""
+    if not set(map(type, segs)) <= {list} or 0 in map(len, segs):
+        return False
+    parts = list(chain.from_iterable(segs))
+    if not set(map(type, parts)) <= {list}:
+        return False
+    sizes = np.fromiter(map(len, parts), np.int64, len(parts))
+    if np.any((sizes < 6) | (sizes % 2 == 1)) or not set(map(type, chain.from_iterable(parts))) <= {int, float}:
+        return False
+    try:
+        coords = np.fromiter(chain.from_iterable(parts), np.float64, int(sizes.sum()))
+    except OverflowError:
+        return False
+    return bool(np.all(np.abs(coords) <= MAX_COORD))  # (NaN fails too)
 
 
 def _flags(report: ProblemReport, file: str, n: int, checks: list, name) -> None:

@@ -73,6 +73,35 @@ def test_flagged_records_are_named_the_same_way():
     assert data.predictions.segm[2] == [[1, 1, 9, 1, 9, 9]] and data.predictions.segm[3] is None
 
 
+POLYGON_CASES = {  # one label's polygon, in a column of polygons (the benchmark's segm set)
+    "clean": (lambda seg: seg, True),
+    "two parts": (lambda seg: [seg[0], seg[0][:6]], True),
+    "an empty part": (lambda seg: [seg[0], []], False),  # kept without it: the record model's rule decides
+    "no polygon": (lambda seg: [], False),  # no mask
+    "odd length": (lambda seg: [seg[0][:7]], False),
+    "five coordinates": (lambda seg: [seg[0][:5]], False),
+    "beyond 1e7": (lambda seg: [[2e7, *seg[0][1:]]], False),
+    "nan": (lambda seg: [[float("nan"), *seg[0][1:]]], False),
+    "a string": (lambda seg: [["1", *seg[0][1:]]], False),
+    "a tuple": (lambda seg: [tuple(seg[0])], False),
+    "an RLE among polygons": (lambda seg: {"size": [600, 600], "counts": [360000]}, False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(POLYGON_CASES))
+def test_polygon_columns_read_the_same_both_ways(case):
+    change, columnar = POLYGON_CASES[case]
+    gt, dt = generate(30, seed=4, segm=True)
+    for img in gt["images"]:
+        img["width"] = img["height"] = 600  # (the RLE case's size)
+    gt["annotations"][3]["segmentation"] = change(gt["annotations"][3]["segmentation"])
+    fast = inputs.from_coco(copy.deepcopy(gt), copy.deepcopy(dt), iou_type="segm")
+    _same(fast, inputs.from_coco(copy.deepcopy(gt), copy.deepcopy(dt), iou_type="segm", columnar=False))
+    took = inputs._clean_polygons(_polygons := [a.get("segmentation") for a in gt["annotations"]])
+    assert took == columnar, _polygons[3]
+    assert inputs._clean_polygons([r["segmentation"] for r in dt])
+
+
 UNUSUAL_GT = {
     "bool iscrowd": lambda g: g["annotations"][0].update(iscrowd=True),
     "iscrowd 2": lambda g: g["annotations"][0].update(iscrowd=2),
