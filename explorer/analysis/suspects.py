@@ -159,8 +159,19 @@ def _suspects(project, sel, min_score: float, iou_type: str) -> pd.DataFrame:
     keep = score >= min_score
     big = np.iinfo(np.int64).max  # "none" sorts last
     order = np.flatnonzero(keep)
-    order = order[np.lexsort((np.where(pred[order] < 0, big, pred[order]), np.where(lab[order] < 0, big, lab[order]),
-                              img[order], -score[order]))]
+    order = order[np.argsort(-score[order], kind="stable")]
+    # ties of score (few) by image, label, prediction: one lexsort over the tied rows only
+    s = score[order]
+    tied = np.zeros(len(order), bool)
+    if len(order) > 1:
+        eq = s[1:] == s[:-1]
+        tied[1:] |= eq
+        tied[:-1] |= eq
+    t = np.flatnonzero(tied)
+    if len(t):
+        o = order[t]
+        group = np.cumsum(np.r_[True, s[t][1:] != s[t][:-1]])  # consecutive equal scores share a group
+        order[t] = o[np.lexsort((np.where(pred[o] < 0, big, pred[o]), np.where(lab[o] < 0, big, lab[o]), img[o], group))]
     img, lab, pred, reason, score, cat, pcat, iou = (c[order] for c in cols)
     reason = reason.astype(np.int64)
     images = project.images
