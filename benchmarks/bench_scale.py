@@ -4,6 +4,8 @@
     python3 benchmarks/bench_scale.py --images 1000000                      # opt-in: 1M images, 20M predictions
     python3 benchmarks/bench_scale.py --images 200 --keep /tmp/scale        # keep the generated files and project
     python3 benchmarks/bench_scale.py --images 100000 --no-app             # every step but the app's page reruns
+    python3 benchmarks/bench_scale.py --images 1000000 --keep /tmp/scale --reuse --steps import,match
+                                   # only these steps, on the inputs (and project) an earlier --keep run left
 
 For each N it generates (deterministically, seed 0; no pixels) a COCO instances file of N images with ~7 labels
 each (80 COCO category ids, ~2% crowd, the generator of ``bench_eval.py``), two runs of COCO results with ~20
@@ -165,7 +167,7 @@ def step_add_predictions(files: dict, project_dir: Path) -> list[dict]:
 
     project = Project.load(project_dir)
     l0, t0 = load1(), time.perf_counter()
-    add_predictions(project, files["run_b"], run="b")
+    add_predictions(project, files["run_b"], run="b", replace=True)  # (a kept project may have it)
     return [{"step": "add_predictions", "s": time.perf_counter() - t0, "mb": peak_mb(), "load": l0}]
 
 
@@ -270,20 +272,29 @@ def run_step(name: str, files: dict, project_dir: Path) -> list[dict]:
     return json.loads(out.read_text())
 
 
-def measure(n_images: int, work: Path, *, app: bool = True) -> tuple[dict, list[dict]]:
-    """Generate the set of ``n_images`` under ``work`` and run every step (the app's only when ``app``); return
-    the counts and the rows."""
+def measure(n_images: int, work: Path, *, app: bool = True, steps=None, reuse: bool = False) -> tuple[dict, list[dict]]:
+    """Generate the set of ``n_images`` under ``work`` (``reuse``: the inputs an earlier run kept there, when
+    they are complete) and run every step, or the ``steps`` named (the app's only when ``app``); return the
+    counts and the rows. The project is rebuilt only when ``import`` runs; the other steps use the one there."""
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    files = run_step("generate", {"n_images": n_images}, work / "inputs")  # its memory is not kept by this process
-    print(f"[N={n_images:,}] generated {files['n_images']:,} images, {files['n_labels']:,} labels, "
-          f"2 × {files['n_predictions_per_run']:,} predictions in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    saved = work / "inputs" / "files.json"
+    if reuse and saved.is_file() and all(Path(p).is_file() for k, p in json.loads(saved.read_text()).items()
+                                         if k in ("labels", "run_a", "run_b", "splits")):
+        files = json.loads(saved.read_text())
+        print(f"[N={n_images:,}] reusing the inputs in {saved.parent}", file=sys.stderr)
+    else:
+        files = run_step("generate", {"n_images": n_images}, work / "inputs")  # its memory is not this process's
+        saved.write_text(json.dumps(files))
+        print(f"[N={n_images:,}] generated {files['n_images']:,} images, {files['n_labels']:,} labels, 2 × "
+              f"{files['n_predictions_per_run']:,} predictions in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     project_dir = work / "project"
-    if project_dir.exists():
+    steps = list(STEPS) if steps is None else steps
+    if "import" in steps and project_dir.exists():
         shutil.rmtree(project_dir)
     rows = []
     for name in STEPS:
-        if name == "app" and not app:
+        if (name == "app" and not app) or name not in steps:
             continue
         t0 = time.perf_counter()
         rows += run_step(name, files, project_dir)
@@ -337,11 +348,20 @@ def main(argv=None) -> int:
                         "(default: a temporary folder, removed afterwards)")
     parser.add_argument("--no-app", action="store_true", help="skip the AppTest page reruns (at 10k images they "
                         "take ~2 minutes, mostly the Export page; at 100k far longer)")
+    parser.add_argument("--steps", type=lambda v: v.split(","), help=f"comma-separated steps to run (default "
+                        f"all: {','.join(STEPS)}); steps after import use the project an earlier run kept")
+    parser.add_argument("--reuse", action="store_true", help="reuse the generated inputs an earlier --keep run "
+                        "left in the folder (generation takes minutes at 1M images)")
     parser.add_argument("--_step", help=argparse.SUPPRESS)
     parser.add_argument("--_files", help=argparse.SUPPRESS)
     parser.add_argument("--_project", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--_out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.steps or ()) - set(STEPS))
+    if unknown:
+        parser.error(f"unknown step(s) {', '.join(unknown)}; the steps: {', '.join(STEPS)}")
+    if (args.reuse or args.steps) and args.keep is None:
+        parser.error("--reuse and --steps work on the folder of an earlier run: pass --keep FOLDER")
     if args._step:  # a child process: one step
         step = step_generate if args._step == "generate" else STEPS[args._step]
         rows = step(json.loads(args._files), args._project)
@@ -352,7 +372,8 @@ def main(argv=None) -> int:
     try:
         counts, rows_by_n = {}, {}
         for n in sizes:
-            counts[n], rows_by_n[n] = measure(n, work / f"n{n}", app=not args.no_app)
+            counts[n], rows_by_n[n] = measure(n, work / f"n{n}", app=not args.no_app, steps=args.steps,
+                                              reuse=args.reuse)
         print(f"machine: {os.cpu_count()} cores; python3 {' '.join(['benchmarks/bench_scale.py', *sys.argv[1:]])}")
         print(format_table(counts, rows_by_n))
         ok = all(math.isfinite(r["s"]) for rows in rows_by_n.values() for r in rows)

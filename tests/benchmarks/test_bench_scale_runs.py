@@ -48,3 +48,14 @@ def test_bench_scale_prints_every_step_at_200_images(tmp_path, explorer_home):
     # the generated inputs and the project are kept under --keep, as the flag promises
     assert (tmp_path / "n200" / "project" / "project.json").is_file()
     assert (tmp_path / "n200" / "inputs" / "run_b.json").is_file()
+    # --reuse --steps: only the named steps, on the kept inputs (not generated again) and project
+    made = (tmp_path / "n200" / "inputs" / "run_a.json").stat().st_mtime_ns
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--images", "200", "--keep", str(tmp_path), "--reuse",
+                           "--steps", "add_predictions,match"], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "reusing the inputs" in proc.stderr
+    assert (tmp_path / "n200" / "inputs" / "run_a.json").stat().st_mtime_ns == made
+    lines = proc.stdout.splitlines()
+    header = next(k for k, line in enumerate(lines) if line.startswith("step"))
+    assert [line.split("  ")[0] for line in lines[header + 2:]] == [
+        "add-predictions (run b)", "Project.load", "Matcher.from_project", "re-match .match(0.75)"]
