@@ -258,12 +258,24 @@ def _unique(ids: np.ndarray) -> bool:
 
 
 def _rows_of(ids: np.ndarray, keys: np.ndarray) -> np.ndarray | None:
-    """Position of each of ``ids`` in the unique ``keys``, or None when one is not there."""
-    order = np.argsort(keys, kind="stable")
-    pos = np.minimum(np.searchsorted(keys, ids, sorter=order), max(len(keys) - 1, 0))
-    if len(ids) and (len(keys) == 0 or np.any(keys[order[pos]] != ids)):
+    """Position of each of ``ids`` in the unique ``keys``, or None when one is not there. Ids in a compact
+    range (COCO's 1..N) are looked up in a table (one gather), others by binary search."""
+    if len(ids) == 0:
+        return np.zeros(0, np.int64)
+    if len(keys) == 0:
         return None
-    return order[pos] if len(ids) else np.zeros(0, np.int64)
+    lo, hi = int(keys.min()), int(keys.max())
+    if hi - lo < 4 * len(keys) + 1024:
+        table = np.full(hi - lo + 1, -1, np.int64)
+        table[keys - lo] = np.arange(len(keys))
+        inside = (ids >= lo) & (ids <= hi)
+        if not inside.all():
+            return None
+        row = table[ids - lo]
+        return None if (row < 0).any() else row
+    order = np.argsort(keys, kind="stable")
+    pos = np.minimum(np.searchsorted(keys, ids, sorter=order), len(keys) - 1)
+    return None if np.any(keys[order[pos]] != ids) else order[pos]
 
 
 def _masks(segs: list, H: np.ndarray, W: np.ndarray) -> list | None | bool:

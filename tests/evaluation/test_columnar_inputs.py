@@ -175,3 +175,14 @@ def test_the_size_limit_is_the_record_models():
     from explorer.io import records
 
     assert inputs._MAX_SIDE == records.MAX_SIDE
+
+
+def test_image_rows_by_table_and_by_search():
+    compact, sparse = np.array([5, 3, 9, 100]), np.array([1, 2**62, -(2**63)])
+    assert inputs._rows_of(np.array([9, 5, 100, 3, 9]), compact).tolist() == [2, 0, 3, 1, 2]
+    assert inputs._rows_of(np.array([-(2**63), 2**62]), sparse).tolist() == [2, 1]
+    for keys in (compact, sparse):
+        for missing in (4, 101, 2, 2**63 - 1, -(2**63) + 1):
+            assert inputs._rows_of(np.array([missing], np.int64), keys) is None
+    assert inputs._rows_of(np.array([1]), np.zeros(0, np.int64)) is None
+    assert inputs._rows_of(np.zeros(0, np.int64), compact).tolist() == []
