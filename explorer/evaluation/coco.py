@@ -6,6 +6,11 @@
 then ``accumulate`` (101-point interpolated precision per class) and ``summarize`` (the 12 numbers: the mean
 of the defined entries, -1 when none is defined). Arrays and reductions follow pycocotools' shapes and orders,
 so the floating-point results are the same bits.
+
+A project's own predictions (``evaluate_coco(project, cat_ids=…, image_ids=…)``) are matched once per run
+(``CocoState`` on the shared ``Matcher``'s IoUs, bounded cache) and accumulated once per image selection for every
+category (a class selection is a slice): pycocotools matches each image-category group on its own and accumulates
+each category on its own, so these are the numbers of a fresh evaluation of the selection, bit for bit.
 """
 from __future__ import annotations
 
