@@ -72,17 +72,46 @@ class ErrorCost:
     delta_ap: dict
     counts: dict
     per_class: pd.DataFrame
-    error_rows: dict = field(repr=False)
+    error_source: dict = field(repr=False)  # compact: error rows + the matcher's column arrays (shared)
     iou_threshold: float
     background_threshold: float
     state: "_State" = field(repr=False, default=None)
 
+    @property
+    def error_rows(self) -> dict:
+        """The errors as NumPy columns (built on each use from the compact ``error_source``, so a kept
+        ``ErrorCost`` holds ~25 bytes per error): ``kind`` (index in ``ERROR_TYPES``), ``image_id``, ``pred_id``
+        / ``label_id`` (-1 where ``has_pred`` / ``has_label`` is False), ``label_row`` (the label's row in the
+        match's ``labels`` table, -1), ``category_id``, ``label_category_id`` (-1), ``score``, ``iou``,
+        ``fixable``; prediction errors in layout order, then the missed labels."""
+        s = self.error_source
+        pred, lab, dt_rows, gt_rows = s["pred"], s["lab"], s["dt_rows"], s["gt_rows"]
+        dr = dt_rows[s["err_d"]]
+        tgt = s["target"].astype(np.int64)
+        has_t = tgt >= 0
+        gr = gt_rows[np.maximum(tgt, 0)]
+        mr = s["missed"].astype(np.int64)
+        mg = gt_rows[mr]
+        n_e, n_m = len(dr), len(mr)
+        return {
+            "kind": np.concatenate([s["kind"], np.full(n_m, ERROR_TYPES.index("missed"), np.int8)]),
+            "image_id": np.concatenate([pred.image_id[dr], lab.image_id[mg]]).astype(np.int64),
+            "pred_id": np.concatenate([pred.ids[dr], np.full(n_m, -1)]).astype(np.int64),
+            "has_pred": np.concatenate([np.ones(n_e, bool), np.zeros(n_m, bool)]),
+            "label_id": np.concatenate([np.where(has_t, lab.ids[gr], -1), lab.ids[mg]]).astype(np.int64),
+            "label_row": np.concatenate([tgt, mr]),
+            "has_label": np.concatenate([has_t, np.ones(n_m, bool)]),
+            "category_id": np.concatenate([pred.category_id[dr], lab.category_id[mg]]).astype(np.int64),
+            "label_category_id": np.concatenate([np.where(has_t, lab.category_id[gr], -1),
+                                                 lab.category_id[mg]]).astype(np.int64),
+            "score": np.concatenate([pred.score[dr], np.full(n_m, np.nan)]),
+            "iou": np.concatenate([s["tested"], np.full(n_m, np.nan)]),
+            "fixable": np.concatenate([s["fixable"], np.zeros(n_m, bool)])}
+
     @cached_property
     def errors(self) -> pd.DataFrame:
-        """The errors as a table (class docstring), built on first use from ``error_rows`` (NumPy columns of the
-        same names; ``kind`` as index in ``ERROR_TYPES``, ids -1 where ``has_pred`` / ``has_label`` is False; also
-        ``label_row``, the label's row in the match's ``labels`` table, -1 for none):
-        the chart and the suspects queue read the arrays, only a caller who wants the rows pays for them."""
+        """The errors as a table (class docstring), built on first use from ``error_rows``: the chart and the
+        suspects queue read the arrays, only a caller who wants the rows pays for them."""
         e = self.error_rows
         has_p, has_l = e["has_pred"], e["has_label"]
         return pd.DataFrame({
@@ -361,7 +390,13 @@ class _State:
         self.tp_start = np.searchsorted(self.tp_pos, self.cat_start)
         self.fp_pos = np.flatnonzero(~self.tp_o)
         self.kind_pos = {code: np.flatnonzero(self.kind_o == code) for code in _PRED_KIND.values()}
-        self._scratch = (np.empty(max(n, 1)), np.empty(max(n, 1)))
+        self.n_points = n
+        idx = np.int32 if n < 2**31 else np.int64  # kept per selection: positions in half the bytes
+        for name in ("by_class", "rank_o", "fix_k_o", "tp_pos", "fp_pos"):
+            setattr(self, name, getattr(self, name).astype(idx))
+        self.kind_pos = {c: v.astype(idx) for c, v in self.kind_pos.items()}
+        # the input-order arrays are not needed once in per-class order (a kept state stays small)
+        self.k = self.score = self.kind = self.fix_k = self.tp = self.rank = self.k_o = None
 
     def fixed_aps(self, fix_dp: np.ndarray | None = None, drop_labels: np.ndarray | None = None,
                   remove_dp: np.ndarray | None = None) -> np.ndarray:
@@ -382,7 +417,7 @@ class _State:
             # position of the base order (same class: where it was)
             to = self.fix_k_o[fix]
             moved = fix[to >= 0]
-            key = to[to >= 0].astype(np.int64) * len(self.k) + self.rank_o[moved]
+            key = to[to >= 0].astype(np.int64) * max(self.n_points, 1) + self.rank_o[moved]
             s = np.argsort(key, kind="stable")
             ins_k = to[to >= 0][s].astype(np.int64)
             ins_pos = np.searchsorted(self.class_key, key[s])
@@ -394,8 +429,9 @@ class _State:
         n_cat = len(n)
         precision = -np.ones((len(self.rec_thrs), n_cat))
         counts = np.zeros(n_cat, np.int64)
+        scratch = max(len(self.tp_pos) + len(ins_pos), 1)  # TP entries of one class at most
         _fixed_precision(self.tp_pos, self.tp_start, self.cat_start, rem, ins_pos, ins_k, n, self.rec_thrs,
-                         precision, counts, *self._scratch)
+                         precision, counts, np.empty(scratch), np.empty(scratch))
         ap = precision.mean(axis=0)
         return np.where(n > 0, ap, np.where(counts > 0, 0.0, np.nan))
 
@@ -561,7 +597,6 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
                    lab_missed=missed[lab_rows], lab_fn=fn[lab_rows], n_labels=n_labels, base=n_labels > 0,
                    base_aps=None, rec_thrs=rec, by_class=by_class, rank=rank)
     base_aps = state.base_aps = state.fixed_aps()  # nothing fixed: the APs as they are
-    state.dp_rows, state.lab_rows = dp, lab_rows  # layout rows, for per-bucket conditions
     state.pred_ids = data.predictions.ids[lay.dt_rows][dp]
     state.label_ids = data.labels.ids[lay.gt_rows][lab_rows]
 
@@ -584,28 +619,13 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     table = table[state.base].reset_index(drop=True)
 
     err_d = np.flatnonzero(fp)
-    tgt = target[err_d]
-    has_t = tgt >= 0
-    tgt0 = np.maximum(tgt, 0)
-    g_ids = data.labels.ids[lay.gt_rows]
-    d_ids = data.predictions.ids[lay.dt_rows]
-    mr = np.flatnonzero(missed)
-    n_e, n_m = len(err_d), len(mr)
-    error_rows = {
-        "kind": np.concatenate([kind[err_d] - 1, np.full(n_m, ERROR_TYPES.index("missed"))]).astype(np.int8),
-        "image_id": np.concatenate([d_img[err_d], g_img[mr]]),
-        "pred_id": np.concatenate([d_ids[err_d], np.full(n_m, -1)]).astype(np.int64),
-        "has_pred": np.concatenate([np.ones(n_e, bool), np.zeros(n_m, bool)]),
-        "label_id": np.concatenate([np.where(has_t, g_ids[tgt0], -1), g_ids[mr]]).astype(np.int64),
-        "label_row": np.concatenate([np.where(has_t, tgt, -1), mr]).astype(np.int64),  # row of ``match.labels``
-        "has_label": np.concatenate([has_t, np.ones(n_m, bool)]),
-        "category_id": np.concatenate([d_cat[err_d], g_cat[mr]]),
-        "label_category_id": np.concatenate([np.where(has_t, g_cat[tgt0], -1), g_cat[mr]]).astype(np.int64),
-        "score": np.concatenate([d_score[err_d], np.full(n_m, np.nan)]),
-        "iou": np.concatenate([tested[err_d], np.full(n_m, np.nan)]),
-        "fixable": np.concatenate([fix_to[err_d] >= 0, np.zeros(n_m, bool)])}
+    small = np.int32 if max(n_dt, n_gt) < 2**31 else np.int64
+    source = {"pred": data.predictions, "lab": data.labels, "dt_rows": lay.dt_rows, "gt_rows": lay.gt_rows,
+              "err_d": err_d.astype(small), "target": target[err_d].astype(small), "tested": tested[err_d],
+              "kind": (kind[err_d] - 1).astype(np.int8), "fixable": fix_to[err_d] >= 0,
+              "missed": np.flatnonzero(missed).astype(small)}
     return ErrorCost(ap=_mean_ap(base_aps, state.base), delta_ap=delta, counts=counts, per_class=table,
-                     error_rows=error_rows, iou_threshold=t, background_threshold=b, state=state)
+                     error_source=source, iou_threshold=t, background_threshold=b, state=state)
 
 
 def error_cost_by_bucket(cost: ErrorCost, pred_values, label_values, *, n_buckets: int = 5,
@@ -634,7 +654,8 @@ def error_cost_by_bucket(cost: ErrorCost, pred_values, label_values, *, n_bucket
     n_b = len(buckets.edges) - 1
     # every count of every bucket from one pass: (bucket, kind) and (bucket, missed) histograms
     inb_p, inb_l = (bi_p >= 0) & (bi_p < n_b), (bi_l >= 0) & (bi_l < n_b)
-    kinds = np.bincount(bi_p[inb_p] * 6 + s.kind[inb_p], minlength=n_b * 6).reshape(n_b, 6)
+    inb_o = (bi_o >= 0) & (bi_o < n_b)
+    kinds = np.bincount(bi_o[inb_o] * 6 + s.kind_o[inb_o], minlength=n_b * 6).reshape(n_b, 6)
     missed = np.bincount(bi_l[inb_l], weights=s.lab_missed[inb_l], minlength=n_b)
     n_items = np.bincount(bi_p[inb_p], minlength=n_b) + np.bincount(bi_l[inb_l], minlength=n_b)
     rows = []
@@ -663,8 +684,8 @@ _COSTS: OrderedDict = OrderedDict()
 
 def error_cost(project, sel, *, background_threshold: float = BACKGROUND_THRESHOLD, iou_type: str | None = None) -> ErrorCost:
     """``ErrorCost`` of a project view (a run) and a core ``Selection`` (split, classes, IoU and confidence
-    thresholds), on the shared matcher and match of ``explorer.analysis.outcomes`` (kept for the last 8
-    selections; the result is shared: do not mutate)."""
+    thresholds), on the shared matcher and match of ``explorer.analysis.outcomes`` (kept for the last 4
+    selections, ~75 MB each at 2M predictions; the result is shared: do not mutate)."""
     from explorer.analysis.outcomes import _remember, match, matcher
     from explorer.tasks.detection import iou_type as iou_type_of
 
@@ -674,7 +695,7 @@ def error_cost(project, sel, *, background_threshold: float = BACKGROUND_THRESHO
     return _remember(_COSTS, key, lambda: error_cost_from_matcher(
         matcher(project, iou_type=kind), sel.iou_threshold, confidence_threshold=sel.confidence_threshold,
         classes=sel.class_list(), image_ids=sel.image_ids(project), background_threshold=background_threshold,
-        match=match(project, sel, iou_type=kind)), size=8)
+        match=match(project, sel, iou_type=kind)), size=4)
 
 
 def error_cost_for_metric(project, sel, cost: ErrorCost, metric: str, *, n_buckets: int = 5) -> pd.DataFrame:

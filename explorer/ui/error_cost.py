@@ -32,7 +32,7 @@ HELP = {
 }
 
 
-@st.cache_resource(show_spinner="Classifying errors…", max_entries=16)
+@st.cache_resource(show_spinner="Classifying errors…", max_entries=4)  # big: the core keeps 4 too
 def _cost(path: str, fingerprint: str, core, _project: Project):
     from explorer.analysis.tide import error_cost
 

@@ -19,7 +19,7 @@ SHORT = {"missing_label": "missing label?", "wrong_class": "wrong class?", "loos
          "duplicate_label": "duplicate label?", "missed_label": "spurious label?"}
 
 
-@st.cache_resource(show_spinner="Looking for suspected label errors…", max_entries=16)
+@st.cache_resource(show_spinner="Looking for suspected label errors…", max_entries=4)  # big: the core keeps 4 too
 def _queue(path: str, fingerprint: str, core, _project: Project) -> pd.DataFrame:
     from explorer.analysis.suspects import suspects
 
