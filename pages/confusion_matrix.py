@@ -25,7 +25,7 @@ from explorer.ui.text import plain
 from explorer.ui.persist import bounded, keep
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=3)  # ~18 bytes per record each
 def _matrix(path: str, fingerprint: str, iou_threshold: float, confidence_threshold: float, classes, image_ids_key,
             _matcher, _image_ids):
     """(matrix, records) of one selection: matched once per (thresholds, classes, split), its records as arrays

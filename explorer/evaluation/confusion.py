@@ -200,8 +200,8 @@ def confusion_cells(matcher: Matcher, a: ConfusionAssignment) -> ConfusionCells:
         names=(*a.names.values(), BACKGROUND),
         is_pred=np.repeat([p[0] for p in parts], sizes).astype(bool),
         id=np.concatenate([p[1] for p in parts]).astype(np.int64),
-        true=np.concatenate([p[2] for p in parts]).astype(np.int64),
-        predicted=np.concatenate([p[3] for p in parts]).astype(np.int64),
+        true=np.concatenate([p[2] for p in parts]).astype(np.int32),  # positions < classes + 1: kept small
+        predicted=np.concatenate([p[3] for p in parts]).astype(np.int32),
         counted=np.repeat([p[4] for p in parts], sizes).astype(bool))
 
 
