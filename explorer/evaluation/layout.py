@@ -53,6 +53,25 @@ class Layout:
         return self.blk_g1 - self.blk_g0
 
 
+def sorted_unique(*arrays: np.ndarray) -> np.ndarray:
+    """``np.unique(np.concatenate(arrays))`` (int64) by one sort: NumPy 2's hash-based ``unique`` took ~10x longer
+    on 2.8M ids (0.75 s vs 0.07 s)."""
+    s = np.sort(np.concatenate([np.asarray(a, dtype=np.int64) for a in arrays]))
+    return s[np.concatenate(([True], s[1:] != s[:-1]))] if len(s) else s
+
+
+def positions(sorted_keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(sorted_keys, values)`` for ``values`` that all occur in ``sorted_keys`` (int64 ids,
+    ascending, unique): by a lookup table when the ids are small non-negative integers (O(n), ~10x faster on
+    2M rows), else by binary search."""
+    values = np.asarray(values, dtype=np.int64)
+    if len(sorted_keys) and len(values) and sorted_keys[0] >= 0 and sorted_keys[-1] < 4 * len(sorted_keys) + 1024:
+        lut = np.zeros(int(sorted_keys[-1]) + 1, np.int64)
+        lut[sorted_keys] = np.arange(len(sorted_keys))
+        return lut[values]
+    return np.searchsorted(sorted_keys, values)
+
+
 def _ranges(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.searchsorted(sorted_keys, keys, "left"), np.searchsorted(sorted_keys, keys, "right")
 
@@ -74,13 +93,16 @@ def build(dt_img, dt_cat, dt_score, gt_img, gt_cat, *, n_img: int, n_cat: int, b
     dt_rows = np.lexsort((-dt_score, dt_key))  # lexsort is stable: ties keep input order
     gt_rows = np.argsort(gt_key, kind="stable")
     dk = dt_key[dt_rows]
-    starts = np.searchsorted(dk, dk, "left")
-    dt_rank = np.arange(len(dk)) - starts
+    # rank in group = row - first row of its key (dk ascending: a key starts where it differs from the row before)
+    first = np.empty(len(dk), bool)
+    first[:1] = True
+    np.not_equal(dk[1:], dk[:-1], out=first[1:])
+    dt_rank = np.arange(len(dk)) - np.maximum.accumulate(np.where(first, np.arange(len(dk)), 0))
     if drop_cut:
         keep = dt_rank < max_dets
         dt_rows, dk, dt_rank = dt_rows[keep], dk[keep], dt_rank[keep]
     gk = gt_key[gt_rows]
-    grp_key = np.union1d(dk, gk)
+    grp_key = sorted_unique(dk, gk)
     grp_d0, grp_d1 = _ranges(dk, grp_key)
     grp_d1 = np.minimum(grp_d1, grp_d0 + max_dets)
     grp_g0, grp_g1 = _ranges(gk, grp_key)
@@ -90,7 +112,7 @@ def build(dt_img, dt_cat, dt_score, gt_img, gt_cat, *, n_img: int, n_cat: int, b
         grp_blk = np.arange(len(grp_key))
     else:
         grp_img, grp_cat = np.divmod(grp_key, n_cat)
-        imgs = np.unique(grp_img)
+        imgs = sorted_unique(grp_img)
         blk_d0, blk_d1 = _ranges(dk // n_cat, imgs)
         blk_g0, blk_g1 = _ranges(gk // n_cat, imgs)
         grp_blk = np.searchsorted(imgs, grp_img)

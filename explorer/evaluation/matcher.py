@@ -95,12 +95,13 @@ class Matcher:
         self.data = data
         self.iou_type = iou_type
         gt, dt = data.labels, data.predictions
-        self.image_list = np.unique(np.concatenate([data.image_ids, gt.image_id, dt.image_id]))
-        self.cat_list = np.unique(np.concatenate([data.category_ids, gt.category_id, dt.category_id]))
+        self.image_list = layout_mod.sorted_unique(data.image_ids, gt.image_id, dt.image_id)
+        self.cat_list = layout_mod.sorted_unique(data.category_ids, gt.category_id, dt.category_id)
         n_img, n_cat = len(self.image_list), len(self.cat_list)
+        pos = layout_mod.positions
         lay = layout_mod.build(
-            np.searchsorted(self.image_list, dt.image_id), np.searchsorted(self.cat_list, dt.category_id), dt.score,
-            np.searchsorted(self.image_list, gt.image_id), np.searchsorted(self.cat_list, gt.category_id),
+            pos(self.image_list, dt.image_id), pos(self.cat_list, dt.category_id), dt.score,
+            pos(self.image_list, gt.image_id), pos(self.cat_list, gt.category_id),
             n_img=n_img, n_cat=n_cat, block="image")
         layout_mod.fill_ious(lay, dt, gt, iou_type=iou_type, sizes=data.image_size())
         self.layout = lay
@@ -124,7 +125,9 @@ class Matcher:
                          "category_id": gt.category_id[lay.gt_rows], "iscrowd": self.gt_crowd}
         score = self._dt_cols["score"]
         self._score_order = np.argsort(-score, kind="stable")
-        self._class_score_order = np.lexsort((-score, lay.dt_cat))
+        # = lexsort((-score, dt_cat)): a stable sort of the score order by class (small ints: radix sort, O(n))
+        cat = lay.dt_cat.astype(np.int16 if n_cat < 2**15 else np.int64)
+        self._class_score_order = self._score_order[np.argsort(cat[self._score_order], kind="stable")]
 
     def assign(self, iou_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw greedy assignment at one threshold: per sorted prediction row the gt row (-1) and the IoU."""
