@@ -454,13 +454,18 @@ def for_iou_type(data: EvalData, iou_type: str) -> EvalData:
     for name, boxes, id_name in (("labels", data.labels, "label_id"), ("predictions", data.predictions, "pred_id")):
         where = (data.source or "input") if name == "labels" else "predictions"
         segm = boxes.segm if boxes.segm is not None else [None] * len(boxes)
-        needs = np.array([s is None or type(s) is list for s in segm], bool) if len(boxes) else np.zeros(0, bool)
+        kinds = set(map(type, segm))
+        if len(kinds) == 1:  # one kind of mask (or none) throughout: no Python step per row
+            needs = np.full(len(boxes), kinds <= {list, type(None)})
+            no_mask = np.full(len(boxes), kinds == {type(None)})
+        else:
+            needs = np.array([s is None or type(s) is list for s in segm], bool)
+            no_mask = np.array([s is None for s in segm], bool)
         bad = needs & ~np.isin(boxes.image_id, np.fromiter(known, np.int64, len(known)))
         for i in np.flatnonzero(bad):
             data.problems.add(where, f"{id_name}={int(boxes.ids[i])}",
                               f"image {int(boxes.image_id[i])} has no known size, so its polygon mask cannot be "
                               "rasterised: not evaluated with iou_type='segm'", "unknown_size")
-        no_mask = np.array([s is None for s in segm], bool) if len(boxes) else np.zeros(0, bool)
         with np.errstate(invalid="ignore"):
             far = ~bad & no_mask & (np.abs(np.c_[boxes.box[:, :2], boxes.box[:, :2] + boxes.box[:, 2:]]) > MAX_COORD).any(axis=1)
         for i in np.flatnonzero(far):
