@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from explorer.analysis.buckets import COUNT_COLUMNS, RATE_COLUMNS, bucketize, performance_by_metric
+from explorer.analysis.compiled import njit
 from explorer.analysis.failure_buckets import bucket_table
 from explorer.analysis.intervals import N_RESAMPLES, SEED, paired_bootstrap_ap, percentile_interval
 from explorer.errors import UserError
@@ -104,68 +105,163 @@ def paired_box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
+prange = range  # numba.prange once compiled (explorer.analysis.compiled)
+
+
+@njit()
+def _overlap_groups(key_a, box_a, key_b, box_b, thr, a_hit, b_hit):
+    """Merge join of two row sets sorted by ``key`` (one int64 per (image, class)): every same-key pair compared by
+    box IoU (``paired_box_iou``'s operations) ≥ ``thr``; sets ``a_hit`` / ``b_hit``. O(rows + same-key pairs)."""
+    na, nb = key_a.shape[0], key_b.shape[0]
+    i = 0
+    j = 0
+    while i < na and j < nb:
+        if key_a[i] < key_b[j]:
+            i += 1
+        elif key_a[i] > key_b[j]:
+            j += 1
+        else:
+            key = key_a[i]
+            i1 = i
+            while i1 < na and key_a[i1] == key:
+                i1 += 1
+            j1 = j
+            while j1 < nb and key_b[j1] == key:
+                j1 += 1
+            for x in range(i, i1):
+                ax, ay, aw, ah = box_a[x, 0], box_a[x, 1], box_a[x, 2], box_a[x, 3]
+                for y in range(j, j1):
+                    bx, by, bw, bh = box_b[y, 0], box_b[y, 1], box_b[y, 2], box_b[y, 3]
+                    ix = max(min(ax + aw, bx + bw) - max(ax, bx), 0.0)
+                    iy = max(min(ay + ah, by + bh) - max(ay, by), 0.0)
+                    inter = ix * iy
+                    union = aw * ah + bw * bh - inter
+                    iou = inter / union if union > 0 else 0.0
+                    if iou >= thr:
+                        a_hit[x] = True
+                        b_hit[y] = True
+            i = i1
+            j = j1
+
+
+def _group_keys(image_a, cat_a, image_b, cat_b) -> tuple[np.ndarray, np.ndarray]:
+    """One int64 per (image, class), comparable across both sets: ``image · (max class + 1) + class`` when it
+    fits (it does for any real id range), else codes over the union."""
+    img = np.concatenate([image_a, image_b])
+    cat = np.concatenate([cat_a, cat_b])
+    if len(img) and img.min() >= 0 and cat.min() >= 0 and int(img.max()) < 2**62 // (int(cat.max()) + 1):
+        key = img * (int(cat.max()) + 1) + cat
+    else:
+        cats = np.unique(cat)
+        key = np.unique(img, return_inverse=True)[1].reshape(-1).astype(np.int64) * len(cats) + np.searchsorted(cats, cat)
+    return key[:len(image_a)], key[len(image_a):]
+
+
+def _ascending(key: np.ndarray) -> np.ndarray | None:
+    """None when ``key`` is already non-decreasing (match tables are sorted by image, class), else a stable sort."""
+    return None if len(key) < 2 or (key[1:] >= key[:-1]).all() else np.argsort(key, kind="stable")
+
+
 def overlapped(boxes_a: pd.DataFrame, boxes_b: pd.DataFrame, iou_threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """``(a_hit (n_a,), b_hit (n_b,))``: whether each row of ``boxes_a`` has a row of ``boxes_b`` of the same
     ``image_id`` and ``category_id`` at box IoU ≥ ``iou_threshold``, and vice versa. Rows need ``image_id,
-    category_id, x, y, w, h``; every same-image same-class pair is compared (vectorised: Σ n_a·n_b pairs)."""
-    a_hit = np.zeros(len(boxes_a), bool)
-    b_hit = np.zeros(len(boxes_b), bool)
-    if len(boxes_a) == 0 or len(boxes_b) == 0:
-        return a_hit, b_hit
-    # one int64 key per (image, class): images and classes numbered over both tables
-    img = np.concatenate([boxes_a["image_id"].to_numpy(np.int64), boxes_b["image_id"].to_numpy(np.int64)])
-    cat = np.concatenate([boxes_a["category_id"].to_numpy(np.int64), boxes_b["category_id"].to_numpy(np.int64)])
-    cats = np.unique(cat)
-    codes = np.unique(img, return_inverse=True)[1].reshape(-1).astype(np.int64) * len(cats) + np.searchsorted(cats, cat)
-    ca, cb = codes[:len(boxes_a)], codes[len(boxes_a):]
-    order_b = np.argsort(cb, kind="stable")
-    start = np.searchsorted(cb[order_b], ca, "left")
-    stop = np.searchsorted(cb[order_b], ca, "right")
-    n_pairs = stop - start
-    ia = np.repeat(np.arange(len(boxes_a)), n_pairs)
-    offset = np.arange(len(ia)) - np.repeat(np.cumsum(n_pairs) - n_pairs, n_pairs)  # 0.. within each a's run
-    ib = order_b[np.repeat(start, n_pairs) + offset]
+    category_id, x, y, w, h``; every same-image same-class pair is compared (one compiled merge join over the rows
+    sorted by image and class: O(n_a + n_b + Σ n_a·n_b pairs), no pair arrays)."""
     cols = ["x", "y", "w", "h"]
-    iou = paired_box_iou(boxes_a[cols].to_numpy(np.float64)[ia], boxes_b[cols].to_numpy(np.float64)[ib])
-    hit = iou >= min(float(iou_threshold), 1 - 1e-10)  # the matcher's reading of t = 1
-    a_hit[ia[hit]] = True
-    b_hit[ib[hit]] = True
+    return overlapped_arrays(boxes_a["image_id"].to_numpy(np.int64), boxes_a["category_id"].to_numpy(np.int64),
+                             boxes_a[cols].to_numpy(np.float64), boxes_b["image_id"].to_numpy(np.int64),
+                             boxes_b["category_id"].to_numpy(np.int64), boxes_b[cols].to_numpy(np.float64),
+                             iou_threshold)
+
+
+def overlapped_arrays(image_a, cat_a, box_a, image_b, cat_b, box_b, iou_threshold: float):
+    """``overlapped`` on arrays: ids (n,) int64 and boxes (n, 4) ``x, y, w, h`` float64 of each set."""
+    a_hit = np.zeros(len(image_a), bool)
+    b_hit = np.zeros(len(image_b), bool)
+    if len(image_a) == 0 or len(image_b) == 0:
+        return a_hit, b_hit
+    ka, kb = _group_keys(image_a, cat_a, image_b, cat_b)
+    oa, ob = _ascending(ka), _ascending(kb)
+    sa = a_hit if oa is None else np.zeros(len(ka), bool)
+    sb = b_hit if ob is None else np.zeros(len(kb), bool)
+    _overlap_groups(ka if oa is None else ka[oa], np.ascontiguousarray(box_a if oa is None else box_a[oa]),
+                    kb if ob is None else kb[ob], np.ascontiguousarray(box_b if ob is None else box_b[ob]),
+                    min(float(iou_threshold), 1 - 1e-10), sa, sb)  # the matcher's reading of t = 1
+    if oa is not None:
+        a_hit[oa] = sa
+    if ob is not None:
+        b_hit[ob] = sb
     return a_hit, b_hit
 
 
-def _false_detections(match, predictions: pd.DataFrame, classes, image_ids) -> pd.DataFrame:
+def _row_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Row of each ``wanted`` id in the unique ``ids`` (all present): a lookup table for dense ids, else a hash."""
+    if len(ids) and ids.min() >= 0 and ids.max() < 4 * len(ids) + 1024:
+        lut = np.full(int(ids.max()) + 1, -1, np.int64)
+        lut[ids] = np.arange(len(ids))
+        return lut[wanted]
+    return pd.Index(ids).get_indexer(wanted)
+
+
+def _false_detections(match, predictions: pd.DataFrame, classes, image_ids) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, boxes)``: positions in ``match.predictions`` of the selection's false detections (not TP, not
+    ignored; in the match's order: by image and class) and their boxes (n, 4) from the run's ``predictions``."""
     p = match.predictions
-    fp = p[_selected(p, classes, image_ids) & ~p["is_tp"].to_numpy(bool) & ~p["ignored"].to_numpy(bool)]
-    boxes = predictions.set_index("pred_id").loc[fp["pred_id"].to_numpy(), ["x", "y", "w", "h"]]
-    return fp.assign(**{c: boxes[c].to_numpy(np.float64) for c in boxes.columns})
+    rows = np.flatnonzero(_selected(p, classes, image_ids) & ~p["is_tp"].to_numpy(bool) & ~p["ignored"].to_numpy(bool))
+    at = _row_of(predictions["pred_id"].to_numpy(np.int64), p["pred_id"].to_numpy(np.int64)[rows])
+    return rows, predictions[["x", "y", "w", "h"]].to_numpy(np.float64)[at]
 
 
 def _changes(rows: pd.DataFrame, change: str, kind: str, run: str) -> pd.DataFrame:
     return rows.assign(change=change, kind=kind, run=run)
 
 
+def _bucket_rows(match, *, label_rows=(), pred_rows=()) -> pd.DataFrame:
+    """``bucket_table(match.predictions, match.labels, label_ids=…, pred_ids=…)`` of the labels and predictions at
+    positions ``label_rows`` / ``pred_rows`` — built from those rows (plus the predictions matched to the labels,
+    for their scores) instead of the whole match: the same frame."""
+    lab = match.labels.iloc[np.sort(np.asarray(label_rows, np.int64))]
+    p = match.predictions
+    partner = pd.array(lab["pred_id"], dtype="Int64")
+    partner = partner[~np.asarray(partner.isna(), bool)].to_numpy(np.int64)
+    ids = p["pred_id"].to_numpy(np.int64)
+    found = np.flatnonzero(pd.Series(ids, copy=False).isin(partner).to_numpy()) if len(partner) else np.empty(0, np.int64)
+    wanted = np.asarray(pred_rows, np.int64)
+    keep = np.union1d(wanted, found)
+    return bucket_table(p.iloc[keep], lab, label_ids=lab["label_id"].to_numpy(np.int64), pred_ids=ids[wanted])
+
+
 def object_changes(match_a, match_b, predictions_a: pd.DataFrame, predictions_b: pd.DataFrame, run_a: str,
                    run_b: str, *, classes=None, image_ids=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(fixed, broken)`` tables of the module docstring from the two runs' matches (same labels, same
-    thresholds) and their predictions tables (for the boxes: ``pred_id, x, y, w, h``)."""
-    la, lb = match_a.labels, match_b.labels.set_index("label_id").reindex(match_a.labels["label_id"])
-    keep = _selected(la, classes, image_ids) & ~la["ignored"].to_numpy(bool)
-    det_a, det_b = la["detected"].to_numpy(bool), lb["detected"].to_numpy(bool)
+    thresholds) and their predictions tables (for the boxes: ``pred_id, x, y, w, h``). Labels are joined on
+    ``label_id`` (positionally when both matches list them in the same order, as they do for one project)."""
+    la, lb = match_a.labels, match_b.labels
     ids = la["label_id"].to_numpy(np.int64)
+    ids_b = lb["label_id"].to_numpy(np.int64)
+    det_b = lb["detected"].to_numpy(bool)
+    if not np.array_equal(ids, ids_b):
+        at = _row_of(ids_b, ids)
+        det_b = np.where(at >= 0, det_b[np.maximum(at, 0)], False)
+    keep = _selected(la, classes, image_ids) & ~la["ignored"].to_numpy(bool)
+    det_a = la["detected"].to_numpy(bool)
     fixed_labels, broken_labels = ids[keep & ~det_a & det_b], ids[keep & det_a & ~det_b]
+    rows_b = _row_of(ids_b, np.concatenate([fixed_labels, broken_labels]))
 
-    fa = _false_detections(match_a, predictions_a, classes, image_ids)
-    fb = _false_detections(match_b, predictions_b, classes, image_ids)
-    a_hit, b_hit = overlapped(fa, fb, match_a.iou_threshold)
-    gone, new = fa["pred_id"].to_numpy(np.int64)[~a_hit], fb["pred_id"].to_numpy(np.int64)[~b_hit]
+    ra, box_a = _false_detections(match_a, predictions_a, classes, image_ids)
+    rb, box_b = _false_detections(match_b, predictions_b, classes, image_ids)
+    pa, pb = match_a.predictions, match_b.predictions
+    a_hit, b_hit = overlapped_arrays(pa["image_id"].to_numpy(np.int64)[ra], pa["category_id"].to_numpy(np.int64)[ra],
+                                     box_a, pb["image_id"].to_numpy(np.int64)[rb],
+                                     pb["category_id"].to_numpy(np.int64)[rb], box_b, match_a.iou_threshold)
+    gone, new = ra[~a_hit], rb[~b_hit]
 
-    def rows(match, *, label_ids=(), pred_ids=()):
-        return bucket_table(match.predictions, match.labels, label_ids=label_ids, pred_ids=pred_ids)
-
-    fixed = pd.concat([_changes(rows(match_b, label_ids=fixed_labels), "fixed", "label", run_b),
-                       _changes(rows(match_a, pred_ids=gone), "fixed", "false detection", run_a)], ignore_index=True)
-    broken = pd.concat([_changes(rows(match_b, label_ids=broken_labels), "broken", "label", run_b),
-                        _changes(rows(match_b, pred_ids=new), "broken", "false detection", run_b)], ignore_index=True)
+    fixed = pd.concat([_changes(_bucket_rows(match_b, label_rows=rows_b[:len(fixed_labels)]), "fixed", "label", run_b),
+                       _changes(_bucket_rows(match_a, pred_rows=gone), "fixed", "false detection", run_a)],
+                      ignore_index=True)
+    broken = pd.concat([_changes(_bucket_rows(match_b, label_rows=rows_b[len(fixed_labels):]), "broken", "label", run_b),
+                        _changes(_bucket_rows(match_b, pred_rows=new), "broken", "false detection", run_b)],
+                       ignore_index=True)
     return fixed, broken
 
 

@@ -112,8 +112,11 @@ class ApSample:
     ``category_ids``: (K,) the selected classes; ``image_ids``: (N,) the resampled images. Predictions (the
     match's non-ignored ones, P of them) in pycocotools' accumulation order, class by class:
     ``pred_start`` (K+1,) class k's rows are ``pred_start[k]:pred_start[k+1]``, ``pred_image`` (P,) image index,
-    ``pred_tp`` (P,) bool. Labels (the non-ignored ones, L), grouped by class: ``label_start`` (K+1,),
-    ``label_class`` (L,) (ascending), ``label_image`` (L,).
+    ``pred_tp`` (P,) bool. Labels (the non-ignored ones, L): ``label_class`` (L,), ``label_image`` (L,).
+    For the class totals, the same predictions in the match's row order (by image, so an image's counts are read
+    once for all its rows): ``row_image`` (P,) and ``row_slot`` (P,) — ``2k`` for a TP of class k, ``2k + 1`` for
+    an FP of class k scoring at or above the class's last TP, −1 for an FP after it (it moves neither the
+    precision envelope nor the recall).
     """
 
     category_ids: np.ndarray
@@ -123,7 +126,8 @@ class ApSample:
     pred_tp: np.ndarray
     label_class: np.ndarray
     label_image: np.ndarray
-    label_start: np.ndarray
+    row_image: np.ndarray
+    row_slot: np.ndarray
 
     @property
     def n_images(self) -> int:
@@ -131,21 +135,46 @@ class ApSample:
 
 
 def _positions(values: np.ndarray, universe: np.ndarray) -> np.ndarray:
-    """Index of every ``values[i]`` in the sorted unique ``universe`` (all present): a lookup table when the ids
-    are dense enough (O(n), ids of 100k images), else a binary search."""
-    if len(universe) and universe[0] >= 0 and universe[-1] < 4 * len(universe) + 1024:
-        lut = np.zeros(int(universe[-1]) + 1, np.int64)
-        lut[universe] = np.arange(len(universe))
-        return lut[values]
-    return np.searchsorted(universe, values).astype(np.int64)
-
-
-def _member(values: np.ndarray, universe: np.ndarray) -> np.ndarray:
-    """Bool: ``values[i]`` is in the sorted unique ``universe``."""
+    """int32 index of every ``values[i]`` in the sorted unique ``universe``, −1 where absent: a lookup table when
+    the ids are dense enough (O(n): the ids of 100k images), else a binary search."""
     if len(universe) == 0:
-        return np.zeros(len(values), bool)
+        return np.full(len(values), -1, np.int32)
+    if universe[0] >= 0 and universe[-1] < 4 * len(universe) + 1024:
+        lut = np.full(int(max(universe[-1], values.max(initial=0))) + 1, -1, np.int32)
+        lut[universe] = np.arange(len(universe), dtype=np.int32)
+        return lut[np.maximum(values, 0)] if values.min(initial=0) >= 0 else np.where(values >= 0, lut[np.maximum(values, 0)], -1)
     where = np.minimum(np.searchsorted(universe, values), len(universe) - 1)
-    return universe[where] == values
+    return np.where(universe[where] == values, where, -1).astype(np.int32)
+
+
+def _sorted_unique(ids) -> np.ndarray:
+    """``np.unique`` of int64 ids, without the sort when they are already ascending and unique (the usual case)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if len(ids) < 2 or (ids[1:] > ids[:-1]).all():
+        return ids
+    return np.unique(ids)
+
+
+@njit()
+def _in_order(order, keep, p_k, p_i, tp):
+    """The kept rows of ``order`` and their class, image and TP flag, in that order (one pass of random reads)."""
+    n = 0
+    for j in range(order.shape[0]):
+        n += keep[order[j]]
+    rows = np.empty(n, np.int64)
+    k = np.empty(n, np.int32)
+    img = np.empty(n, np.int32)
+    hit = np.empty(n, np.bool_)
+    n = 0
+    for j in range(order.shape[0]):
+        r = order[j]
+        if keep[r]:
+            rows[n] = r
+            k[n] = p_k[r]
+            img[n] = p_i[r]
+            hit[n] = tp[r]
+            n += 1
+    return rows, k, img, hit
 
 
 def ap_sample(match, *, classes=None, image_ids=None) -> ApSample:
@@ -156,127 +185,142 @@ def ap_sample(match, *, classes=None, image_ids=None) -> ApSample:
     from explorer.evaluation.tables import resolve_classes
 
     cats = resolve_classes(classes, match.category_names)
-    images = np.unique(np.asarray(match.image_ids if image_ids is None else list(image_ids), dtype=np.int64))
+    images = _sorted_unique(match.image_ids if image_ids is None else list(image_ids))
     p, lab = match.predictions, match.labels
-    p_cat, p_img = p["category_id"].to_numpy(np.int64), p["image_id"].to_numpy(np.int64)
-    keep = ~p["ignored"].to_numpy(bool)  # crowd-matched and beyond maxDets: never TP nor FP
-    l_cat, l_img = lab["category_id"].to_numpy(np.int64), lab["image_id"].to_numpy(np.int64)
-    keep_l = ~lab["ignored"].to_numpy(bool)
-    for k, values, universe in ((keep, p_cat, cats), (keep, p_img, images), (keep_l, l_cat, cats),
-                                (keep_l, l_img, images)):
-        k &= _member(values, universe)
+    p_k = _positions(p["category_id"].to_numpy(np.int64), cats)
+    p_i = _positions(p["image_id"].to_numpy(np.int64), images)
+    keep = ~p["ignored"].to_numpy(bool) & (p_k >= 0) & (p_i >= 0)  # ignored: crowd-matched, beyond maxDets
+    l_k = _positions(lab["category_id"].to_numpy(np.int64), cats)
+    l_i = _positions(lab["image_id"].to_numpy(np.int64), images)
+    keep_l = ~lab["ignored"].to_numpy(bool) & (l_k >= 0) & (l_i >= 0)
+    tp = p["is_tp"].to_numpy(bool)
+    score = p["score"].to_numpy(np.float64)
     order = match.class_score_order
-    if order is not None and len(order) == len(p) and isinstance(p.index, pd.RangeIndex):
-        order = order[keep[order]]  # filtering keeps the relative order: the selection's own lexsort
-    else:
-        rows = np.flatnonzero(keep)
-        order = rows[np.lexsort((-p["score"].to_numpy()[rows], p_cat[rows]))]  # rows (image, class, rank): stable
-    k_sorted = _positions(p_cat[order], cats)
-    l_rows = np.flatnonzero(keep_l)
-    l_k = _positions(l_cat[l_rows], cats)
-    by_class = np.argsort(l_k, kind="stable")
-    l_k = l_k[by_class]
-    bounds = np.arange(len(cats) + 1)
+    if order is None or len(order) != len(p) or not isinstance(p.index, pd.RangeIndex):
+        order = np.lexsort((-score, p_k))  # rows are (image, class, rank): stable = pycocotools
+    # filtering keeps the relative order: the selected rows' own lexsort
+    s_rows, k_sorted, pred_image, tp_sorted = _in_order(np.asarray(order, np.int64), keep, p_k, p_i, tp)
+    pred_start = np.searchsorted(k_sorted, np.arange(len(cats) + 1), "left").astype(np.int64)
+    # the last TP of each class in accumulation order (score, then row, descending): the FPs sorted after it
+    # are left out of the totals
+    tp_at = np.flatnonzero(tp_sorted)
+    last_row = np.full(len(cats), -1, np.int64)
+    last_row[k_sorted[tp_at]] = s_rows[tp_at]  # ascending positions: the last write per class wins
+    last_score = np.where(last_row >= 0, score[np.maximum(last_row, 0)], np.inf)
+    rows = np.flatnonzero(keep)
+    rk = p_k[rows]
+    rs, ls = score[rows], last_score[rk]
+    before = (rs > ls) | ((rs == ls) & (rows <= last_row[rk]))
+    slot = np.where(tp[rows], 2 * rk, np.where(before, 2 * rk + 1, -1)).astype(np.int32)
     return ApSample(
-        category_ids=cats, image_ids=images,
-        pred_start=np.searchsorted(k_sorted, bounds, "left").astype(np.int64),
-        pred_image=_positions(p_img[order], images),
-        pred_tp=p["is_tp"].to_numpy(bool)[order],
-        label_class=l_k, label_image=_positions(l_img[l_rows[by_class]], images),
-        label_start=np.searchsorted(l_k, bounds, "left").astype(np.int64),
-    )
+        category_ids=cats, image_ids=images, pred_start=pred_start, pred_image=pred_image, pred_tp=tp_sorted,
+        label_class=l_k[keep_l], label_image=l_i[keep_l], row_image=p_i[rows], row_slot=slot)
+
+
+LANES = 8  # contiguous runs of rows the totals kernel runs in parallel (each with its own (slots, B) counts)
 
 
 @njit(parallel=True)
-def _weighted_ap(pred_start, pred_image, pred_tp, label_start, label_image, wt, rec_thrs, ap, ar):
+def _totals(row_image, row_slot, wt, n_slot):
+    """``out[s, b] = Σ_{rows j with row_slot[j] = s} wt[row_image[j], b]`` (int32, (n_slot, B)); rows with slot −1
+    skipped. Rows in image order read each image's counts once from memory."""
+    n_rep = wt.shape[1]
+    n = row_image.shape[0]
+    parts = np.zeros((LANES, n_slot, n_rep), np.int32)
+    for lane in prange(LANES):
+        acc = parts[lane]
+        for j in range(n * lane // LANES, n * (lane + 1) // LANES):
+            s = row_slot[j]
+            if s < 0:
+                continue
+            row = wt[row_image[j]]
+            a = acc[s]
+            for b in range(n_rep):
+                a[b] += row[b]
+    out = np.zeros((n_slot, n_rep), np.int32)
+    for lane in range(LANES):
+        out += parts[lane]
+    return out
+
+
+@njit(parallel=True)
+def _weighted_ap(pred_start, pred_image, pred_tp, totals, pos, wt, rec_thrs, ap, ar):
     """``ap[b, k]``, ``ar[b, k]`` of every replicate ``b`` by the weighted accumulation of the module docstring, all
-    replicates in one pass over each class's predictions; ``wt`` (N, B) integer counts of image i in replicate b
-    (rows contiguous, so the inner loops run over replicates); NaN where class k has no label weight.
+    replicates in one backward pass over each class's predictions; ``wt`` (N, B) integer counts of image i in
+    replicate b (rows contiguous, so the inner loops run over replicates); ``totals`` (2K, B) the class's TP and
+    FP weight up to its last TP (``_totals``), ``pos`` (K, B) its label weight; NaN where that is 0.
 
     Same numbers, bit for bit, as evaluating every point of the weighted precision/recall curve (the counts are
-    integers, so the float sums are exact in any order): the precision envelope ``max_{j' ≥ j} pr_j'`` is
-    reached at TP points (an FP point has the TP count of the TP point before it and more FP), and the first point
-    reaching a recall threshold is a TP point. So one forward pass sums TP and FP up to the class's last TP, and
-    one backward pass from there takes the FP away again (exact integers) while keeping the running maximum of
-    the precision at each TP point and handing it to the recall thresholds first reached there — ``need[b, r]``,
-    the smallest TP count with ``TP / n⁺ ≥ r`` (pycocotools' float test). An image with count 0 adds no weight:
-    its points repeat the point before and change nothing. The thresholds' values are summed in ascending order,
-    as pycocotools' mean does."""
+    integers, so the sums are exact in any order): the precision envelope ``max_{j' ≥ j} pr_j'`` is reached at
+    TP points (an FP point has the TP count of the TP point before it and more FP), and the first point reaching
+    a recall threshold is a TP point. So the pass starts at the class's last TP with the totals, takes each
+    point's weight away again, keeps the running maximum of the precision at the TP points and hands it to the
+    recall thresholds first reached there — ``need[b, r]``, the smallest TP count with ``TP / n⁺ ≥ r``
+    (pycocotools' float test). An image with count 0 adds no weight: its points repeat the point before. The
+    thresholds' values are summed in ascending order, as before."""
     n_rep = wt.shape[1]
     n_cat = pred_start.shape[0] - 1
     n_rec = rec_thrs.shape[0]
     for k in prange(n_cat):
-        pos = np.zeros(n_rep)
-        for i in range(label_start[k], label_start[k + 1]):
-            row = wt[label_image[i]]
-            for b in range(n_rep):
-                pos[b] += row[b]
         s0 = pred_start[k]
-        last = s0 - 1  # the class's last TP: later FP points change neither the envelope nor the recall
+        nd = pred_start[k + 1] - s0
+        last = s0 - 1
         for j in range(pred_start[k + 1] - 1, s0 - 1, -1):
             if pred_tp[j]:
                 last = j
                 break
-        tp = np.zeros(n_rep)
-        fp = np.zeros(n_rep)
-        for j in range(s0, last + 1):
-            row = wt[pred_image[j]]
-            if pred_tp[j]:
-                for b in range(n_rep):
-                    tp[b] += row[b]
-            else:
-                for b in range(n_rep):
-                    fp[b] += row[b]
-        tp_all = tp.copy()
-        nd = pred_start[k + 1] - s0
-        need = np.zeros((n_rep, n_rec))
+        tp = totals[2 * k].copy()
+        fp = totals[2 * k + 1].copy()
+        need = np.zeros((n_rep, n_rec), np.int64)
         ptr = np.full(n_rep, -1, np.int64)  # highest recall threshold not yet given its precision
-        nxt = np.full(n_rep, -1.0)  # need[b, ptr[b]], or -1 when none is left
+        nxt = np.full(n_rep, -1, np.int64)  # need[b, ptr[b]], or -1 when none is left
         for b in range(n_rep):
-            if pos[b] == 0:
+            den = float(pos[k, b])
+            if den == 0:
                 continue
             reached = 0
             if nd > 0:
-                rc = tp[b] / pos[b]
+                rc = tp[b] / den
                 while reached < n_rec and rc >= rec_thrs[reached]:
-                    c = min(np.ceil(rec_thrs[reached] * pos[b]), tp[b])
-                    while c > 0 and (c - 1) / pos[b] >= rec_thrs[reached]:
+                    r = rec_thrs[reached]
+                    c = min(int(np.ceil(r * den)), int(tp[b]))
+                    while c > 0 and (c - 1) / den >= r:
                         c -= 1
-                    while c / pos[b] < rec_thrs[reached]:
+                    while c / den < r:
                         c += 1
                     need[b, reached] = c
                     reached += 1
             ptr[b] = reached - 1
             if reached > 0:
                 nxt[b] = need[b, reached - 1]
+            ar[b, k] = tp[b] / den if nd > 0 else 0.0
         env = np.zeros(n_rep)
         q = np.zeros((n_rep, n_rec))
         for j in range(last, s0 - 1, -1):
             row = wt[pred_image[j]]
             if pred_tp[j]:
                 for b in range(n_rep):
-                    t = tp[b]
-                    pr = t / (fp[b] + t + EPS)
+                    t = float(tp[b])
+                    pr = t / (float(fp[b]) + t + EPS)
                     env[b] = pr if pr > env[b] else env[b]
-                    tp[b] = t - row[b]
+                    tp[b] -= row[b]
                 for b in range(n_rep):
-                    if nxt[b] > tp[b]:  # thresholds first reached at this point (count before it < need)
+                    if nxt[b] > tp[b]:  # thresholds first reached at this point (TP count before it < need)
                         while ptr[b] >= 0 and need[b, ptr[b]] > tp[b]:
                             q[b, ptr[b]] = env[b]
                             ptr[b] -= 1
-                        nxt[b] = need[b, ptr[b]] if ptr[b] >= 0 else -1.0
+                        nxt[b] = need[b, ptr[b]] if ptr[b] >= 0 else -1
             else:
                 for b in range(n_rep):
                     fp[b] -= row[b]
         for b in range(n_rep):
-            if pos[b] == 0:
+            if pos[k, b] == 0:
                 ap[b, k] = np.nan
                 ar[b, k] = np.nan
                 continue
             while ptr[b] >= 0:  # recall 0 (reached before any TP): the envelope of the whole curve
                 q[b, ptr[b]] = env[b]
                 ptr[b] -= 1
-            ar[b, k] = tp_all[b] / pos[b] if nd > 0 else 0.0
             total = 0.0
             for r in range(n_rec):  # thresholds never reached hold 0
                 total += q[b, r]
@@ -297,9 +341,13 @@ def _weighted(sample: ApSample, wt: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     from explorer.evaluation.coco import REC_THRESHOLDS
 
     n_cat = len(sample.category_ids)
+    if wt.size and int(wt.max()) * max(len(sample.row_slot), len(sample.label_class), 1) >= 2**31:
+        raise ValueError("image counts too large for the int32 totals")
+    totals = _totals(sample.row_image, sample.row_slot, wt, 2 * n_cat)
+    pos = _totals(sample.label_image, sample.label_class, wt, n_cat)
     ap = np.empty((wt.shape[1], n_cat))
     ar = np.empty((wt.shape[1], n_cat))
-    _weighted_ap(sample.pred_start, sample.pred_image, sample.pred_tp, sample.label_start, sample.label_image, wt,
+    _weighted_ap(sample.pred_start, sample.pred_image, sample.pred_tp, totals, pos, wt,
                  np.asarray(REC_THRESHOLDS, np.float64), ap, ar)
     return ap, ar
 
@@ -455,11 +503,41 @@ def _bootstrap(samples: list[ApSample], n_resamples: int, seed: int, confidence:
     return out
 
 
+_BOOTS: OrderedDict = OrderedDict()
+BOOTS_KEPT = 6  # bootstraps kept (a few KB each): the Metrics page's run A is the Compare page's A
+
+
+def _bootstrap_of(match, classes, image_ids, n_resamples: int, seed: int, confidence: float) -> ApBootstrap:
+    """``bootstrap_ap`` of one match, remembered per (match object, classes, image list, resamples, seed,
+    confidence): a match from ``explorer.analysis.outcomes.match`` is one object per (project view, thresholds),
+    and the draws depend only on the number of images, so a kept result is the one a new pass would give."""
+    sample = None
+    if image_ids is None:
+        images_key = None
+    else:
+        images = _sorted_unique(list(image_ids) if not isinstance(image_ids, np.ndarray) else image_ids)
+        images_key = (len(images), hash(images.tobytes()))
+    cls_key = None if classes is None else tuple(sorted(map(str, classes)))
+    key = (id(match), cls_key, images_key, int(n_resamples), int(seed), float(confidence))
+    with _DRAWS_LOCK:
+        hit = _BOOTS.get(key)
+        if hit is not None and hit[0] is match:
+            _BOOTS.move_to_end(key)
+            return hit[1]
+    sample = ap_sample(match, classes=classes, image_ids=image_ids)
+    out = _bootstrap([sample], n_resamples, seed, confidence)[0]
+    with _DRAWS_LOCK:
+        _BOOTS[key] = (match, out)
+        while len(_BOOTS) > BOOTS_KEPT:
+            _BOOTS.popitem(last=False)
+    return out
+
+
 def bootstrap_ap(match, *, classes=None, image_ids=None, n_resamples: int = N_RESAMPLES, seed: int = SEED,
                  confidence: float = CONFIDENCE) -> ApBootstrap:
     """Bootstrap (images resampled, module docstring) of mAP, mAR and per-class AP/AR of a ``MatchResult`` at
-    its IoU threshold, for the selected ``classes`` and ``image_ids`` (None: all)."""
-    return _bootstrap([ap_sample(match, classes=classes, image_ids=image_ids)], n_resamples, seed, confidence)[0]
+    its IoU threshold, for the selected ``classes`` and ``image_ids`` (None: all); the last few are kept."""
+    return _bootstrap_of(match, classes, image_ids, n_resamples, seed, confidence)
 
 
 def paired_bootstrap_ap(match_a, match_b, *, classes=None, image_ids=None, n_resamples: int = N_RESAMPLES,
@@ -467,6 +545,5 @@ def paired_bootstrap_ap(match_a, match_b, *, classes=None, image_ids=None, n_res
     """``bootstrap_ap`` of two matches of the same images with the same image draws (replicate b of both is
     the same resampled image list): ``b.map_reps − a.map_reps`` is the bootstrap of the mAP difference."""
     images = np.union1d(match_a.image_ids, match_b.image_ids) if image_ids is None else image_ids
-    a = ap_sample(match_a, classes=classes, image_ids=images)
-    b = ap_sample(match_b, classes=classes, image_ids=images)
-    return tuple(_bootstrap([a, b], n_resamples, seed, confidence))
+    return (_bootstrap_of(match_a, classes, images, n_resamples, seed, confidence),
+            _bootstrap_of(match_b, classes, images, n_resamples, seed, confidence))
