@@ -39,6 +39,8 @@ rows. Undefined cases follow one rule each:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -91,14 +93,47 @@ def _as_binary(y, n: int) -> np.ndarray:
     return y
 
 
+def numeric_values(column: pd.Series) -> np.ndarray:
+    """``column`` as a float64 array of shape (n,) with missing and non-finite values as NaN (booleans count as
+    0/1); a float64 column without infinities is returned as it is (read-only, not copied)."""
+    if column.dtype == np.float64:
+        values = column.to_numpy()
+        if not np.isinf(values).any():
+            return values
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+    values[~np.isfinite(values)] = np.nan
+    return values
+
+
 def _numeric_columns(X: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Each column as float64 with non-finite values as NaN (booleans count as 0/1)."""
-    out = {}
-    for name in X.columns:
-        values = pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
-        values[~np.isfinite(values)] = np.nan
-        out[str(name)] = values
-    return out
+    """Each column as ``numeric_values``."""
+    return {str(name): numeric_values(X[name]) for name in X.columns}
+
+
+@dataclass(frozen=True)
+class OutcomeValues:
+    """An outcome table's columns as ``importance_of_columns`` / ``correlation_of_columns`` read them, over all of
+    its n rows (nothing gathered): ``columns`` ``{metric: float64 array (n,)}`` (``numeric_values``), ``y`` bool
+    array (n,) (False where undefined), ``rows`` bool array (n,): the outcome is defined (the rows scored),
+    ``groups`` the rows' ``image_id`` (or None), ``n`` / ``n_positive`` rows scored / with Y true."""
+
+    columns: dict
+    y: np.ndarray
+    rows: np.ndarray
+    groups: np.ndarray | None
+    n: int
+    n_positive: int
+
+
+def outcome_values(table: pd.DataFrame, column: str, names, *, groups: bool = False) -> OutcomeValues:
+    """``OutcomeValues`` of the metric columns ``names`` of ``table`` against its outcome ``column`` (a
+    ``boolean`` column, ``<NA>`` = undefined: ``explorer.analysis.outcomes``); ``groups``: read ``image_id``."""
+    outcome = table[column]
+    rows = outcome.notna().to_numpy()
+    y = outcome.to_numpy(dtype=bool, na_value=False)
+    return OutcomeValues(columns={str(name): numeric_values(table[name]) for name in names}, y=y, rows=rows,
+                         groups=table["image_id"].to_numpy() if groups else None, n=int(np.count_nonzero(rows)),
+                         n_positive=int(np.count_nonzero(y & rows)))
 
 
 def _units(x: np.ndarray, group: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -106,9 +141,9 @@ def _units(x: np.ndarray, group: np.ndarray | None) -> tuple[np.ndarray, np.ndar
     the same value of ``x`` are one unit; without groups every row is its own unit. ``group``: int codes."""
     if group is None:
         return np.arange(len(x)), x
-    _, x_code = np.unique(x, return_inverse=True)
-    key = group.astype(np.int64) * (int(x_code.max()) + 1) + x_code.reshape(-1)  # one int per (group, value)
-    unit = pd.factorize(key)[0]  # hashing: much faster than a lexsort of (group, float value)
+    x_code = pd.factorize(x)[0]  # one int per distinct value (hashing; -0.0 and 0.0 are one value, as in a sort)
+    key = group.astype(np.int64) * (int(x_code.max()) + 1) + x_code  # one int per (group, value)
+    unit = pd.factorize(key)[0]  # numbered by first appearance: the same units whatever ints code the pairs
     values = np.empty(int(unit.max()) + 1, dtype=np.float64)
     values[unit] = x
     return unit, values
@@ -123,8 +158,9 @@ def quantile_bins(values: np.ndarray, n_bins: int) -> np.ndarray:
     edges = edges[edges > values.min()]
     if len(edges) == 0:
         edges = values[values > values.min()].min(keepdims=True)
-    _, codes = np.unique(np.searchsorted(edges, values, side="right"), return_inverse=True)
-    return codes.reshape(-1)
+    bins = np.searchsorted(edges, values, side="right")
+    present = np.bincount(bins, minlength=len(edges) + 1) > 0
+    return (np.cumsum(present) - 1)[bins]  # bins that hold values renumbered 0..B'-1 in order
 
 
 def _corrected_mi(n_b: np.ndarray, k_b: np.ndarray, n: float, p: float, deff: float) -> np.ndarray:
@@ -214,48 +250,96 @@ def metric_importance(
     True
     """
     y = _as_binary(y, len(X))
+    return importance_of_columns(_numeric_columns(X), y, random_state=random_state, max_samples=max_samples,
+                                 groups=groups, grouped_metrics=grouped_metrics)
+
+
+def _no_nan(x: np.ndarray) -> bool:
+    """True when ``x`` surely holds no NaN (one pass: a NaN makes the sum NaN; a NaN sum from overflowing
+    partial sums only sends the caller down the general path)."""
+    return not np.isnan(np.sum(x))
+
+
+class _RowSet:
+    """The rows one metric is scored over: ``valid`` (bool, shape (n,)), their count ``n``, ``n_pos`` with ``y``
+    true, and (``sample``) the deterministic stratified subsample of them, drawn once."""
+
+    def __init__(self, valid: np.ndarray, y: np.ndarray):
+        self.valid, self.y = valid, y
+        self.all = bool(valid.all())
+        self.n = len(valid) if self.all else int(np.count_nonzero(valid))
+        self.n_pos = int(np.count_nonzero(y if self.all else y & valid))
+        self._sample = {}
+
+    def sample(self, max_samples: int, random_state: int) -> np.ndarray | None:
+        """Row indices scored (sorted; None = every row): all valid rows up to ``max_samples``, else
+        ``stratified_subsample`` of them."""
+        key = (max_samples, random_state)
+        if key not in self._sample:
+            at = None if self.all else np.flatnonzero(self.valid)
+            if self.n > max_samples:
+                keep = stratified_subsample(self.y if at is None else self.y[at], max_samples, random_state=random_state)
+                at = keep if at is None else at[keep]
+            self._sample[key] = at
+        return self._sample[key]
+
+    def constant(self, x: np.ndarray) -> bool:
+        """``x`` takes one value over the valid rows."""
+        if self.all:
+            return bool(np.ptp(x) == 0.0)
+        return bool(np.min(x, where=self.valid, initial=np.inf) == np.max(x, where=self.valid, initial=-np.inf))
+
+
+def importance_of_columns(columns: dict[str, np.ndarray], y: np.ndarray, *, rows: np.ndarray | None = None,
+                          random_state: int = 0, max_samples: int = DEFAULT_MAX_SAMPLES, groups=None,
+                          grouped_metrics=None) -> pd.DataFrame:
+    """``metric_importance`` over arrays: ``columns`` ``{metric: float64 array of shape (n,)}`` (NaN = missing;
+    ``numeric_values``), ``y`` bool array of shape (n,), ``rows`` optional bool array of shape (n,): the rows
+    scored (the others are not counted anywhere, as if absent). With ``rows`` a caller hands in an outcome
+    table's columns as they are: only each metric's (sub)sample of rows is ever gathered."""
+    y = np.asarray(y, bool)
     if max_samples < 10:
         raise ValueError(f"max_samples must be at least 10, but got {max_samples}")
+    n_rows = len(y) if rows is None else int(np.count_nonzero(rows))
     group_codes = None
     if groups is not None:
         groups = np.asarray(groups)
         if groups.shape != y.shape:
             raise ValueError(f"groups must have shape {y.shape} like y, but got {groups.shape}")
-        group_codes = pd.factorize(groups, use_na_sentinel=False)[0]
-        grouped = set(map(str, X.columns)) if grouped_metrics is None else set(map(str, grouped_metrics))
-    rows = []
-    for name, x in _numeric_columns(X).items():
-        valid = ~np.isnan(x)
-        n_missing = len(x) - int(valid.sum())
-        note = "" if n_missing == 0 else f"{n_missing} rows without a value left out"
-        xv, yv = x[valid], y[valid]
-        gv = group_codes[valid] if group_codes is not None and name in grouped else None
-        n_valid = int(valid.sum())
-        if n_valid == 0:
-            rows.append((name, np.nan, 0, 0, "no values", np.nan))
+        group_codes = pd.factorize(groups, use_na_sentinel=False)[0]  # only which rows share a group matters
+        grouped = set(columns) if grouped_metrics is None else set(map(str, grouped_metrics))
+    every = np.ones(len(y), bool) if rows is None else rows
+    shared = _RowSet(every, y)  # the rows of a metric without missing values: one count, one subsample for all
+    out = []
+    for name, x in columns.items():
+        rs = shared if _no_nan(x) else _RowSet(every & ~np.isnan(x), y)
+        note = "" if rs.n == n_rows else f"{n_rows - rs.n} rows without a value left out"
+        if rs.n == 0:
+            out.append((name, np.nan, 0, 0, "no values", np.nan))
             continue
-        if yv.all() or not yv.any():
-            rows.append((name, np.nan, n_valid, int(yv.sum()),
-                         "outcome is the same for every row: nothing to explain", np.nan))
+        if rs.n_pos in (0, rs.n):
+            out.append((name, np.nan, rs.n, rs.n_pos, "outcome is the same for every row: nothing to explain", np.nan))
             continue
-        if np.ptp(xv) == 0.0:
-            rows.append((name, 0.0, n_valid, int(yv.sum()), "metric is constant: carries no information", 0.0))
+        at = rs.sample(max_samples, random_state)  # drawn from y alone: x is read at these rows only
+        xv, yv = (x, y) if at is None else (x[at], y[at])
+        if np.ptp(xv) == 0.0 and (rs.n <= max_samples or rs.constant(x)):  # a sample of varying values varies
+            out.append((name, 0.0, rs.n, rs.n_pos, "metric is constant: carries no information", 0.0))
             continue
-        if n_valid > max_samples:
-            keep = stratified_subsample(yv, max_samples, random_state=random_state)
-            xv, yv = xv[keep], yv[keep]
-            gv = gv[keep] if gv is not None else None
-            note = "; ".join(filter(None, [note, f"deterministic subsample of {len(keep):,} of {n_valid:,} rows"]))
+        gv = None
+        if group_codes is not None and name in grouped:
+            gv = group_codes if at is None else group_codes[at]
+        if rs.n > max_samples:
+            note = "; ".join(filter(None, [note, f"deterministic subsample of {len(xv):,} of {rs.n:,} rows"]))
             if np.ptp(xv) == 0.0 or yv.all() or not yv.any():
-                rows.append((name, np.nan, len(xv), int(yv.sum()), note + "; subsample is constant", np.nan))
+                out.append((name, np.nan, len(xv), int(yv.sum()), note + "; subsample is constant", np.nan))
                 continue
         value, baseline, deff = binned_importance(xv, yv, gv, random_state=random_state)
         if gv is not None and deff != 1.0:
             # says why a shared value is corrected more than a per-row one (outcomes cluster by group)
             note = "; ".join(filter(None, [note, f"rows of an image sharing the value count as one (design effect {deff:.2f})"]))
-        rows.append((name, value, len(xv), int(yv.sum()), note, baseline))
-    out = pd.DataFrame(rows, columns=IMPORTANCE_COLUMNS)
-    return out.sort_values("importance", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+        out.append((name, value, len(xv), int(yv.sum()), note, baseline))
+    table = pd.DataFrame(out, columns=IMPORTANCE_COLUMNS)
+    return table.sort_values("importance", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
 
 
 def _rank(values: np.ndarray) -> np.ndarray:
@@ -269,11 +353,41 @@ def _rank(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+def _pearson(x: np.ndarray, y: np.ndarray, y_centred: tuple[np.ndarray, float] | None = None) -> float:
+    """Pearson correlation of ``x`` and ``y`` (same shape): Σ xc·yc / sqrt(Σ xc² · Σ yc²) with xc = x − mean x;
+    ``y_centred``: ``(yc, Σ yc²)`` when already known (the same numbers)."""
     xc = x - x.mean()
-    yc = y - y.mean()
-    denom = np.sqrt((xc @ xc) * (yc @ yc))
+    yc, yy = y_centred if y_centred is not None else (y - y.mean(), None)
+    if yy is None:
+        yy = yc @ yc
+    denom = np.sqrt((xc @ xc) * yy)
     return float(np.clip((xc @ yc) / denom, -1.0, 1.0))
+
+
+class _Centred:
+    """The outcome over one set of rows (``valid``, bool (n,)), gathered, centred and ranked at most once."""
+
+    def __init__(self, valid: np.ndarray, y: np.ndarray):
+        self.valid = valid
+        self.all = bool(valid.all())
+        self.n = len(valid) if self.all else int(np.count_nonzero(valid))
+        self.yv = self.take(y)
+        self.y_constant = self.n >= 2 and bool(np.ptp(self.yv) == 0.0)
+        self._centred = self._ranks = None
+
+    def take(self, x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(x) if self.all else x[self.valid]  # all rows: no copy
+
+    def centred(self) -> tuple[np.ndarray, float]:
+        if self._centred is None:
+            yc = self.yv - self.yv.mean()
+            self._centred = (yc, yc @ yc)
+        return self._centred
+
+    def ranks(self) -> np.ndarray:
+        if self._ranks is None:
+            self._ranks = _rank(self.yv)
+        return self._ranks
 
 
 def metric_correlation(X: pd.DataFrame, y, *, method: str = "pearson") -> pd.DataFrame:
@@ -291,21 +405,35 @@ def metric_correlation(X: pd.DataFrame, y, *, method: str = "pearson") -> pd.Dat
     if y.shape != (len(X),):
         raise ValueError(f"y must have shape ({len(X)},) like the rows of X, but got {y.shape}")
     y = pd.to_numeric(pd.Series(y), errors="coerce").to_numpy(np.float64, na_value=np.nan)
-    rows = []
-    for name, x in _numeric_columns(X).items():
-        valid = ~np.isnan(x) & np.isfinite(y)
-        xv, yv = x[valid], y[valid]
-        n = int(valid.sum())
+    return correlation_of_columns(_numeric_columns(X), y, method=method)
+
+
+def correlation_of_columns(columns: dict[str, np.ndarray], y: np.ndarray, *, rows: np.ndarray | None = None,
+                           method: str = "pearson") -> pd.DataFrame:
+    """``metric_correlation`` over arrays: ``columns`` ``{metric: float64 array of shape (n,)}`` (NaN =
+    missing), ``y`` float64 array of shape (n,) (NaN = missing), ``rows`` optional bool array of shape (n,): the
+    rows used (``importance_of_columns``)."""
+    if method not in ("pearson", "spearman"):
+        raise ValueError(f"method must be 'pearson' or 'spearman', but got {method!r}")
+    y = np.asarray(y, np.float64)
+    y_ok = np.isfinite(y) if rows is None else rows & np.isfinite(y)
+    common = _Centred(y_ok, y)  # the rows of a metric without missing values: y gathered and centred once
+    out = []
+    for name, x in columns.items():
+        c = common if _no_nan(x) else _Centred(y_ok & ~np.isnan(x), y)
+        n = c.n
         if n < 2:
-            rows.append((name, np.nan, n, "fewer than 2 rows with a value"))
-        elif np.ptp(xv) == 0.0:
-            rows.append((name, np.nan, n, "metric is constant: correlation undefined"))
-        elif np.ptp(yv) == 0.0:
-            rows.append((name, np.nan, n, "outcome is the same for every row: correlation undefined"))
+            out.append((name, np.nan, n, "fewer than 2 rows with a value"))
+            continue
+        xv = c.take(x)
+        if np.ptp(xv) == 0.0:
+            out.append((name, np.nan, n, "metric is constant: correlation undefined"))
+        elif c.y_constant:
+            out.append((name, np.nan, n, "outcome is the same for every row: correlation undefined"))
+        elif method == "spearman":
+            out.append((name, _pearson(_rank(xv), c.ranks()), n, ""))
         else:
-            if method == "spearman":
-                xv, yv = _rank(xv), _rank(yv)
-            rows.append((name, _pearson(xv, yv), n, ""))
-    out = pd.DataFrame(rows, columns=CORRELATION_COLUMNS)
+            out.append((name, _pearson(xv, c.yv, c.centred()), n, ""))
+    out = pd.DataFrame(out, columns=CORRELATION_COLUMNS)
     order = np.argsort(-np.abs(out["correlation"].to_numpy(np.float64)), kind="stable")  # NaN sorts last
     return out.iloc[order].reset_index(drop=True)

@@ -47,7 +47,107 @@ from explorer.project.selection import Selection
 from explorer.tasks.base import TARGET_ID, TARGETS
 
 __all__ = ["detection_outcomes", "classification_outcomes", "segmentation_outcomes", "regression_outcomes",
-           "rated", "selected_rows", "with_metrics", "matcher", "match", "tolerance_of"]
+           "rated", "selected_rows", "with_metrics", "metric_frame", "matcher", "match", "tolerance_of"]
+
+
+# ---- bounded caches ------------------------------------------------------------------------------------------
+# Every cache here is keyed by (project root, fingerprint — which names the run —, …) and bounded by entries and,
+# for the big ones, by bytes: the app's sessions share them, so ten sessions at ten IoUs keep a few matches and
+# tables, not ten of each (at 100k images one predictions outcome table is ~0.4 GB).
+_LOCK = threading.Lock()
+
+
+class _Bounded(OrderedDict):
+    """An LRU ``OrderedDict`` that ``_remember`` also bounds by bytes: ``max_bytes`` over the values' ``_nbytes``
+    (the newest entry is always kept, however big)."""
+
+    def __init__(self, max_bytes: int):
+        super().__init__()
+        self.max_bytes = int(max_bytes)
+        self.weights: dict = {}
+
+
+def _nbytes(value) -> int:
+    """Bytes a cached value holds (nominal: columns shared with other objects count too, so the bound is safe)."""
+    if isinstance(value, pd.DataFrame):
+        return int(value.memory_usage(index=True, deep=False).sum())
+    if hasattr(value, "nbytes"):
+        return int(value.nbytes)
+    frames = [getattr(value, name, None) for name in ("predictions", "labels", "score_order", "class_score_order")]
+    return sum(_nbytes(f) for f in frames if f is not None)
+
+
+def _remember(cache: OrderedDict, key, make, size: int):
+    """``cache[key]``, made by ``make()`` on a miss; keeps at most ``size`` entries (and ``cache.max_bytes`` for
+    a ``_Bounded``), least recently used out first. Two threads missing the same key may both make it."""
+    with _LOCK:
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+    value = make()
+    with _LOCK:
+        cache[key] = value
+        cache.move_to_end(key)
+        weights = getattr(cache, "weights", None)
+        if weights is not None:
+            weights[key] = _nbytes(value)
+        while len(cache) > size or (weights is not None and len(cache) > 1
+                                    and sum(weights.values()) > cache.max_bytes):
+            old, _ = cache.popitem(last=False)
+            if weights is not None:
+                weights.pop(old, None)
+    return value
+
+
+# One Matcher (every IoU of the project) per project view and IoU type, its last matches, each view's metric
+# columns and the last outcome tables: moving a threshold re-matches without recomputing IoUs, changing classes
+# filters the cached match, for the pages and the export alike.
+_MATCHERS: OrderedDict = OrderedDict()
+_MATCHES = _Bounded(max_bytes=1_200_000_000)
+_METRICS = _Bounded(max_bytes=1_500_000_000)
+_TABLES = _Bounded(max_bytes=1_500_000_000)
+_INDEXES: OrderedDict = OrderedDict()
+
+
+class _IdIndex:
+    """Positions of ids in one id array ``ids`` (shape (n,), unique): ``positions(query)`` → int64 array of the
+    same shape, -1 where an id is absent. A dense lookup table over ``[min, max]`` when the ids span at most
+    ~4n values (project ids: 1..n), else a sorted copy and ``searchsorted``; O(n) either way after the build."""
+
+    def __init__(self, ids: np.ndarray):
+        ids = np.asarray(ids, dtype=np.int64)
+        self.n = len(ids)
+        self.lo = int(ids.min()) if len(ids) else 0
+        span = int(ids.max()) - self.lo + 1 if len(ids) else 0
+        if span <= 4 * len(ids) + 1024:
+            self.table = np.full(span, -1, np.int64)
+            self.table[ids - self.lo] = np.arange(len(ids))
+            self.order = None
+        else:
+            self.table = None
+            self.order = np.argsort(ids, kind="stable")
+            self.sorted = ids[self.order]
+
+    @property
+    def nbytes(self) -> int:
+        return self.table.nbytes if self.table is not None else self.order.nbytes + self.sorted.nbytes
+
+    def positions(self, query) -> np.ndarray:
+        q = np.asarray(query, dtype=np.int64)
+        if self.n == 0:
+            return np.full(q.shape, -1, np.int64)
+        if self.table is not None:
+            at = q - self.lo
+            inside = (at >= 0) & (at < len(self.table))
+            return np.where(inside, self.table[np.where(inside, at, 0)], -1)
+        at = np.minimum(np.searchsorted(self.sorted, q), self.n - 1)
+        return np.where(self.sorted[at] == q, self.order[at], -1)
+
+
+def _table_index(project, target: str) -> _IdIndex:
+    """``_IdIndex`` of the project's ``target`` table ids (cached per project view)."""
+    key = (str(project.root), project.fingerprint, target)
+    return _remember(_INDEXES, key, lambda: _IdIndex(getattr(project, target)[TARGET_ID[target]].to_numpy()), size=8)
 
 
 # ---- shared row rule --------------------------------------------------------------------------------------------
@@ -58,10 +158,8 @@ def _check_target(target: str) -> None:
         raise UserError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
 
 
-def selected_rows(project, sel: Selection, target: str) -> pd.DataFrame:
-    """The project's ``target`` rows in the split (and, for labels/predictions, the selected classes), index = the
-    target id, without the ``segmentation`` column."""
-    _check_target(target)
+def _selected_mask(project, sel: Selection, target: str) -> np.ndarray:
+    """Bool array over the project's ``target`` rows: in the split and (labels/predictions) of a selected class."""
     table = getattr(project, target)
     keep = np.ones(len(table), bool)
     ids = sel.image_ids(project)
@@ -69,23 +167,93 @@ def selected_rows(project, sel: Selection, target: str) -> pd.DataFrame:
         keep &= np.isin(table["image_id"].to_numpy(), ids)
     if target != "images" and sel.classes is not None:
         keep &= np.isin(table["category_id"].to_numpy(), np.asarray(sel.classes))
-    rows = table.loc[keep]
-    return rows.drop(columns=[c for c in ("segmentation",) if c in rows.columns]).set_index(TARGET_ID[target])
+    return keep
+
+
+def _rows_at(project, target: str, keep: np.ndarray) -> pd.DataFrame:
+    """The project's ``target`` rows where ``keep`` (bool, one per row), index = target id, no ``segmentation``."""
+    table = getattr(project, target)
+    table = table.drop(columns=[c for c in ("segmentation",) if c in table.columns])
+    rows = table if keep.all() else table[keep]  # all rows: the project's columns, not a copy (copy-on-write)
+    return rows.set_index(TARGET_ID[target])
+
+
+def selected_rows(project, sel: Selection, target: str) -> pd.DataFrame:
+    """The project's ``target`` rows in the split (and, for labels/predictions, the selected classes), index = the
+    target id, without the ``segmentation`` column."""
+    _check_target(target)
+    return _rows_at(project, target, _selected_mask(project, sel, target))
+
+
+class _MetricColumns:
+    """One project view's data metrics of a target (``metrics_for``: ``frame``, index = target id) and the row
+    of ``frame`` holding each row of the project's target table (``row_of``, shape (n_rows,), -1 = none)."""
+
+    def __init__(self, project, target: str):
+        from explorer.datametrics.tables import metrics_for
+
+        self.frame = metrics_for(project, target)
+        self.index = _IdIndex(self.frame.index.to_numpy())
+        self.row_of = self.index.positions(getattr(project, target)[TARGET_ID[target]].to_numpy())
+
+    @property
+    def nbytes(self) -> int:
+        return _nbytes(self.frame) + self.index.nbytes + self.row_of.nbytes
+
+    def rows(self, at: np.ndarray | None, index: pd.Index, exclude) -> pd.DataFrame:
+        """The metric columns (not in ``exclude``) of frame rows ``at`` (int array; None = every frame row in
+        order), as a frame on ``index``; rows without metrics: ``reindex`` semantics (NaN, dtypes widened)."""
+        frame = self.frame[[c for c in self.frame.columns if c not in exclude]]
+        if at is None:
+            out = frame  # the kept frame's columns, not copied (copy-on-write: never written through)
+        elif len(at) and at.min() < 0:
+            return frame.reindex(index)
+        else:
+            out = frame.take(at)
+        return out.set_axis(index, axis=0)
+
+
+def _metric_columns(project, target: str) -> _MetricColumns | None:
+    """The view's ``_MetricColumns`` of ``target`` (read once per project view and metrics run), None before
+    metrics exist."""
+    catalog = project.metrics_dir / "catalog.json"
+    if not catalog.is_file():
+        return None
+    key = (str(project.root), project.fingerprint, catalog.stat().st_mtime_ns, target)
+    return _remember(_METRICS, key, lambda: _MetricColumns(project, target), size=6)
+
+
+def metric_frame(project, target: str) -> pd.DataFrame | None:
+    """``explorer.datametrics.tables.metrics_for(project, target)`` as the outcome tables join it (read once per
+    project view and metrics run, shared: a shallow copy is returned), None before metrics exist."""
+    columns = _metric_columns(project, target)
+    return None if columns is None else columns.frame.copy(deep=False)
+
+
+def _metrics_stamp(project) -> int:
+    catalog = project.metrics_dir / "catalog.json"
+    return catalog.stat().st_mtime_ns if catalog.is_file() else 0
+
+
+def _join_metrics(table: pd.DataFrame, project, target: str, at: np.ndarray | None = None) -> pd.DataFrame:
+    """``table`` with the target's metric columns joined: by position when ``at`` (the project rows of
+    ``table``'s rows, shape (len(table),)) is known, else by the ids of ``table.index``."""
+    columns = _metric_columns(project, target)
+    if columns is None:
+        return table
+    if at is not None:
+        rows = columns.row_of[at]
+        if len(rows) == len(columns.frame) and np.array_equal(rows, np.arange(len(rows))):
+            rows = None  # every metric row, in order: join the kept columns as they are
+    else:
+        rows = columns.index.positions(table.index.to_numpy())
+    metrics = columns.rows(rows, table.index, set(table.columns))
+    return pd.concat([table, metrics], axis=1)
 
 
 def with_metrics(table: pd.DataFrame, project, target: str) -> pd.DataFrame:
     """``table`` (index = target id) with the target's data metrics joined by id (NaN where a row has none)."""
-    catalog = project.metrics_dir / "catalog.json"
-    if not catalog.is_file():
-        return table
-    from explorer.datametrics.tables import metrics_for
-
-    # read once per project view and metrics run (a slider move re-matches, the metric tables stay the same);
-    # the kept frame is only read here (reindex copies), never handed out
-    key = (str(project.root), project.fingerprint, catalog.stat().st_mtime_ns, target)
-    metrics = _remember(_METRICS, key, lambda: metrics_for(project, target), size=6)
-    metrics = metrics[[c for c in metrics.columns if c not in table.columns]].reindex(table.index)
-    return pd.concat([table, metrics], axis=1)
+    return _join_metrics(table, project, target)
 
 
 def rated(table: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -104,28 +272,16 @@ def _ids(values) -> pd.arrays.IntegerArray:
     return pd.array(values, dtype="Int64")
 
 
+def _cached_table(kind: str, project, sel: Selection, target: str, build) -> pd.DataFrame:
+    """The outcome table ``build()`` of (project view, metrics run, ``kind``, selection, target), kept in the
+    bounded ``_TABLES``; a shallow copy is returned, so a caller that adds or writes columns changes only its
+    copy (copy-on-write)."""
+    _check_target(target)
+    key = (str(project.root), project.fingerprint, _metrics_stamp(project), kind, sel, target)
+    return _remember(_TABLES, key, build, size=12).copy(deep=False)
+
+
 # ---- detection ----------------------------------------------------------------------------------------------------
-# One Matcher (every IoU of the project) per project view and IoU type, and the last matches: moving a threshold
-# re-matches without recomputing IoUs, for the pages and the export alike. Keyed by fingerprint, which names the run.
-_MATCHERS: OrderedDict = OrderedDict()
-_MATCHES: OrderedDict = OrderedDict()
-_METRICS: OrderedDict = OrderedDict()
-_LOCK = threading.Lock()
-
-
-def _remember(cache: OrderedDict, key, make, size: int):
-    with _LOCK:
-        if key in cache:
-            cache.move_to_end(key)
-            return cache[key]
-    value = make()
-    with _LOCK:
-        cache[key] = value
-        while len(cache) > size:
-            cache.popitem(last=False)
-    return value
-
-
 def matcher(project, *, iou_type: str | None = None):
     """The project's ``explorer.evaluation.Matcher`` (IoUs computed once per project fingerprint and IoU type;
     ``iou_type`` None = ``explorer.tasks.detection.iou_type(project)``: masks when all carry one)."""
@@ -149,43 +305,88 @@ def match(project, sel: Selection, *, iou_type: str | None = None):
 
 def detection_outcomes(project, sel: Selection, target: str, *, iou_type: str | None = None) -> pd.DataFrame:
     """Detection outcome table of ``target`` (module docstring): labels ``detected``, predictions ``is_tp``,
-    images the per-image counts, at the selection's IoU and confidence thresholds."""
-    return with_metrics(_detection_rows(project, sel, target, iou_type), project, target)
+    images the per-image counts, at the selection's IoU and confidence thresholds. Kept per (project view,
+    metrics run, IoU type, split, classes, IoU and confidence thresholds, target); options are not read."""
+    from explorer.tasks.detection import iou_type as iou_type_of
+
+    kind = iou_type or iou_type_of(project)
+    core = Selection(split=sel.split, classes=sel.classes, iou_threshold=sel.iou_threshold,
+                     confidence_threshold=sel.confidence_threshold, run=sel.run)
+    return _cached_table("detection/" + kind, project, core, target,
+                         lambda: _detection_table(project, core, target, kind))
 
 
-def _detection_rows(project, sel: Selection, target: str, iou_type: str | None) -> pd.DataFrame:
-    rows = selected_rows(project, sel, target)
+def _detection_table(project, sel: Selection, target: str, kind: str) -> pd.DataFrame:
+    """Rows, outcome columns and metric columns of one detection outcome table; every array is taken by
+    position (project row → match row → metric row), none re-indexed by id."""
+    keep = _selected_mask(project, sel, target)
     if not project.has_predictions:
-        return _detection_without_model(rows, target)
-    m = match(project, sel, iou_type=iou_type)
+        return _join_metrics(_detection_without_model(_rows_at(project, target, keep), target), project, target,
+                             np.flatnonzero(keep))
+    if target == "images":
+        labels = detection_outcomes(project, sel, "labels", iou_type=kind)
+        preds = detection_outcomes(project, sel, "predictions", iou_type=kind)
+        rows = _rows_at(project, target, keep)
+        counts = _IdIndex(rows.index.to_numpy())
+        table = rows.assign(**_per_image(counts, labels, "detected", "n_labels", "n_detected"),
+                            **_per_image(counts, preds, "is_tp", "n_predictions", "n_tp"))
+        return _join_metrics(table, project, target, np.flatnonzero(keep))
+    m = match(project, sel, iou_type=kind)
+    result = m.labels if target == "labels" else m.predictions
+    id_col = TARGET_ID[target]
+    row_of = np.full(len(keep), -1, np.int64)  # project row -> row of the match (-1: not matched)
+    found = _table_index(project, target).positions(result[id_col].to_numpy())
+    row_of[found[found >= 0]] = np.flatnonzero(found >= 0)
+    if target == "predictions":
+        keep &= row_of >= 0  # below the confidence threshold: not matched, so not in the selection
+    at = np.flatnonzero(keep)
+    r = row_of[at]
+    present = r >= 0
+    r = np.where(present, r, 0)
+
+    def column(name, fill):
+        values = result[name]
+        values = values.to_numpy() if not isinstance(values.array, pd.arrays.IntegerArray) else values.array
+        taken = values[r] if len(values) else np.full(len(r), fill)
+        return taken if present.all() else _fill(taken, ~present, fill)
+
+    ignored = column("ignored", True).astype(bool)  # a label the match does not hold counts as ignored
     if target == "labels":
-        table = m.labels.set_index("label_id").reindex(rows.index)
-        ignored = table["ignored"].to_numpy(bool)
-        rows = rows.assign(detected=_boolean(table["detected"].to_numpy(bool), ~ignored),
-                           matched_pred_id=_ids(table["pred_id"]),
-                           iou=table["iou"].to_numpy(np.float64), ignored=ignored)
-    elif target == "predictions":
-        table = m.predictions.set_index("pred_id")
-        rows = rows.loc[rows.index.isin(table.index)]  # below the confidence threshold: not in the selection
-        table = table.reindex(rows.index)
-        ignored = table["ignored"].to_numpy(bool)
-        rows = rows.assign(is_tp=_boolean(table["is_tp"].to_numpy(bool), ~ignored),
-                           matched_label_id=_ids(table["label_id"]),
-                           iou=table["iou"].to_numpy(np.float64), fp_reason=table["fp_reason"].to_numpy(object),
-                           ignored=ignored)
+        outcome = {"detected": _boolean(column("detected", True), ~ignored),
+                   "matched_pred_id": _ids(column("pred_id", pd.NA)),
+                   "iou": column("iou", np.nan).astype(np.float64), "ignored": ignored}
     else:
-        labels = _detection_rows(project, sel, "labels", iou_type)
-        preds = _detection_rows(project, sel, "predictions", iou_type)
-        labels, preds = labels[~labels["ignored"]], preds[~preds["ignored"]]
-        rows = rows.assign(**_per_image(rows.index, labels["image_id"], labels["detected"], "n_labels", "n_detected"),
-                           **_per_image(rows.index, preds["image_id"], preds["is_tp"], "n_predictions", "n_tp"))
-    return rows
+        outcome = {"is_tp": _boolean(column("is_tp", True), ~ignored),
+                   "matched_label_id": _ids(column("label_id", pd.NA)),
+                   "iou": column("iou", np.nan).astype(np.float64),
+                   "fp_reason": np.asarray(column("fp_reason", None), object), "ignored": ignored}
+    rows = _rows_at(project, target, keep)
+    outcome = {k: pd.Series(v, index=rows.index, copy=False, **({"dtype": object} if k == "fp_reason" else {}))
+               for k, v in outcome.items()}  # fp_reason stays object (None / reason): str would take seconds at 2M
+    table = pd.concat([rows, pd.DataFrame(outcome, index=rows.index, copy=False)], axis=1)
+    return _join_metrics(table, project, target, at)
 
 
-def _per_image(image_ids: pd.Index, of_image: pd.Series, hit: pd.Series, count: str, hits: str) -> dict:
-    """``{count: rows per image, hits: True rows per image}`` over ``image_ids`` (0 for an image without rows)."""
-    n = of_image.value_counts().reindex(image_ids, fill_value=0).to_numpy(np.int64)
-    k = of_image[hit.to_numpy(bool)].value_counts().reindex(image_ids, fill_value=0).to_numpy(np.int64)
+def _fill(values, where: np.ndarray, fill):
+    """``values`` (NumPy or Int64 array) with ``fill`` at ``where`` (a copy)."""
+    if isinstance(values, pd.arrays.IntegerArray):
+        data, mask = values._data.copy(), values._mask.copy()
+        mask[where] = True
+        return pd.arrays.IntegerArray(data, mask)
+    values = values.astype(object) if fill is None or fill is pd.NA else values.copy()
+    values[where] = fill
+    return values
+
+
+def _per_image(images: _IdIndex, table: pd.DataFrame, hit: str, count: str, hits: str) -> dict:
+    """``{count: rows of table per image, hits: rows with ``hit`` True per image}`` over the images of
+    ``images`` (0 for an image without rows); rows with ``ignored`` are left out."""
+    kept = ~table["ignored"].to_numpy(bool)
+    at = images.positions(table["image_id"].to_numpy()[kept])
+    inside = at >= 0
+    n = np.bincount(at[inside], minlength=images.n).astype(np.int64)
+    hit_rows = table[hit].to_numpy(bool, na_value=False)[kept]
+    k = np.bincount(at[inside & hit_rows], minlength=images.n).astype(np.int64)
     return {count: n, hits: k}
 
 
@@ -213,6 +414,10 @@ def _join_images(rows: pd.DataFrame, outcome: pd.DataFrame) -> pd.DataFrame:
 def classification_outcomes(project, sel: Selection, target: str = "images") -> pd.DataFrame:
     """Classification outcome table: images ``true_id, pred_id, score, correct`` (``<NA>`` without a prediction
     at the confidence threshold); labels/predictions: rows and metrics."""
+    return _cached_table("classification", project, sel, target, lambda: _classification_outcomes(project, sel, target))
+
+
+def _classification_outcomes(project, sel: Selection, target: str) -> pd.DataFrame:
     rows = selected_rows(project, sel, target)
     if target != "images":
         return with_metrics(rows, project, target)
@@ -230,6 +435,10 @@ def classification_outcomes(project, sel: Selection, target: str = "images") -> 
 def segmentation_outcomes(project, sel: Selection, target: str = "images") -> pd.DataFrame:
     """Segmentation outcome table: images ``miou, pixel_accuracy`` and ``good`` = ``miou >= target_iou``
     (``<NA>`` for an image that was not evaluated); labels/predictions: rows and metrics."""
+    return _cached_table("segmentation", project, sel, target, lambda: _segmentation_outcomes(project, sel, target))
+
+
+def _segmentation_outcomes(project, sel: Selection, target: str) -> pd.DataFrame:
     rows = selected_rows(project, sel, target)
     if target != "images":
         return with_metrics(rows, project, target)
@@ -254,6 +463,10 @@ def tolerance_of(sel: Selection, abs_error: np.ndarray) -> float:
 def regression_outcomes(project, sel: Selection, target: str = "images") -> pd.DataFrame:
     """Regression outcome table: images ``target, prediction, error, abs_error`` and ``within_tolerance`` =
     ``abs_error <= tolerance`` (``<NA>`` without a prediction); labels/predictions: rows and metrics."""
+    return _cached_table("regression", project, sel, target, lambda: _regression_outcomes(project, sel, target))
+
+
+def _regression_outcomes(project, sel: Selection, target: str) -> pd.DataFrame:
     rows = selected_rows(project, sel, target)
     if target != "images":
         return with_metrics(rows, project, target)

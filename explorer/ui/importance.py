@@ -20,8 +20,8 @@ from explorer.analysis import (
     metric_correlation,
     metric_importance,
 )
+from explorer.analysis.importance import correlation_of_columns, importance_of_columns, outcome_values
 from explorer import tasks
-from explorer.analysis.outcomes import rated
 from explorer.datametrics.catalog import entries_for
 from explorer.ui.charts import show_chart, sorted_bar
 from explorer.ui.text import plain
@@ -89,13 +89,20 @@ def render_metric_importance(metrics: pd.DataFrame, outcome, names: dict[str, st
     imp, cor = importance_tables(metrics, y, names, cache_key=cache_key, method=method,
                                  max_samples=max_samples, random_state=random_state, groups=groups,
                                  grouped_metrics=grouped_metrics)
-    n_pos, n = int(y.sum()), len(y)
+    _draw(imp, cor, len(y), int(y.sum()), outcome_label=outcome_label, method=method, max_samples=max_samples,
+          random_state=random_state, grouped=groups is not None)
+
+
+def _draw(imp: pd.DataFrame, cor: pd.DataFrame, n: int, n_pos: int, *, outcome_label: str, method: str,
+          max_samples: int, random_state: int, grouped: bool) -> None:
+    """The charts, caption and table of one outcome's importance ``imp`` and correlation ``cor`` (both with a
+    ``display_name`` column) over ``n`` rows, ``n_pos`` of them with Y true."""
     st.caption(f"Y = “{plain(outcome_label)}” · {n:,} rows, {n_pos:,} with Y true · importance = I(X;Y)/H(Y), "
                f"bias-corrected plug-in estimate on quantile bins over every row (no random numbers; at most "
                f"{max_samples:,} rows per metric, a deterministic stratified subsample above that); baseline = "
                f"the importance of a shuffled outcome (random_state={random_state}), drawn as a tick on each bar: a bar "
                f"that does not clear its tick is noise; see docs/metrics.md"
-               + ("; rows of one image sharing a frame (F) value count as one unit" if groups is not None else ""))
+               + ("; rows of one image sharing a frame (F) value count as one unit" if grouped else ""))
     if n_pos < MIN_POSITIVES:
         st.warning(f"Only {n_pos:,} row(s) with Y = “{plain(outcome_label)}” (fewer than {MIN_POSITIVES}): the importance "
                    "values are rough estimates.")
@@ -121,9 +128,27 @@ def render_metric_importance(metrics: pd.DataFrame, outcome, names: dict[str, st
         )
 
 
+@st.cache_resource(show_spinner="Estimating metric importance…", max_entries=32)
+def _task_importance(cache_key: tuple, column: str, names: tuple, grouped: tuple | None, max_samples: int,
+                     random_state: int, _sel) -> tuple[pd.DataFrame, int, int]:
+    target = cache_key[-1]
+    values = outcome_values(outcome_table(_sel, target), column, names, groups=grouped is not None)
+    imp = importance_of_columns(values.columns, values.y, rows=values.rows, random_state=random_state,
+                                max_samples=max_samples, groups=values.groups, grouped_metrics=grouped)
+    return imp, values.n, values.n_positive
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _task_correlation(cache_key: tuple, column: str, names: tuple, method: str, _sel) -> pd.DataFrame:
+    values = outcome_values(outcome_table(_sel, cache_key[-1]), column, names)
+    return correlation_of_columns(values.columns, values.y.astype(np.float64), rows=values.rows, method=method)
+
+
 def render_task_importance(sel, *, method: str = "pearson") -> None:
     """Importance and correlation of the data metrics with each outcome of the task, over the selection's rows
-    whose outcome is defined; the rows of an image sharing a frame (F) value count as one unit."""
+    whose outcome is defined; the rows of an image sharing a frame (F) value count as one unit. Both are cached
+    per (project view, metrics run, core selection, target): a rerun that changes neither redraws them without
+    touching the outcome table, and a change of correlation method leaves importance alone."""
     project = sel.project
     task = tasks.get(project.task)
     for o in task.outcomes:
@@ -131,15 +156,19 @@ def render_task_importance(sel, *, method: str = "pearson") -> None:
         if not names:
             st.info("No data metrics computed for this project yet: run `explorer metrics PROJECT`.")
             return
-        table = rated(outcome_table(sel, o.target), o.column)
         st.markdown(f"**{plain(o.target.capitalize())}** — Y = “{plain(o.title)}”" + _options_note(task, sel.core))
         per_image = o.target != "images"
-        frame = [e.name for e in entries_for(metric_catalog(project), o.target, names) if e.level == "F"]
-        render_metric_importance(
-            table[list(names)], table[o.column].to_numpy(bool), names,
-            cache_key=(str(project.root), project.fingerprint, metrics_stamp(project), sel.core, o.target),
-            outcome_label=o.title, method=method, groups=table["image_id"].to_numpy() if per_image else None,
-            grouped_metrics=frame if per_image else None)
+        frame = tuple(e.name for e in entries_for(metric_catalog(project), o.target, names) if e.level == "F")
+        key = (str(project.root), project.fingerprint, metrics_stamp(project), sel.core, o.target)
+        imp, n, n_pos = _task_importance(key, o.column, tuple(names), frame if per_image else None,
+                                         DEFAULT_MAX_SAMPLES, 0, sel)
+        if n == 0:
+            st.info(f"No data metrics or no rows to relate to “{plain(o.title)}”.")
+            continue
+        cor = _task_correlation(key, o.column, tuple(names), method, sel)
+        imp, cor = imp.assign(display_name=imp["metric"].map(names)), cor.assign(display_name=cor["metric"].map(names))
+        _draw(imp, cor, n, n_pos, outcome_label=o.title, method=method, max_samples=DEFAULT_MAX_SAMPLES,
+              random_state=0, grouped=per_image)
 
 
 def _options_note(task, core) -> str:

@@ -7,9 +7,10 @@
 * ``outcome_table(sel, target)`` — ``explorer.tasks.get(project.task).outcome_table(project, sel.core, target)``:
   the rows every importance, bucket and gallery view of the selection reads (``explorer.analysis.outcomes``).
 
-Caches use ``st.cache_resource`` keyed by project path + fingerprint (which names the run) + the metric
-catalogue's modification time + small parameters; the project itself is passed un-hashed. Returned frames are
-shared between reruns: do not mutate.
+The metric tables are cached with ``st.cache_resource`` keyed by project path + fingerprint (which names the run)
++ the metric catalogue's modification time; the project itself is passed un-hashed. The outcome tables and the
+joined metric frames live in the core's bounded caches (``explorer.analysis.outcomes``), shared by every session.
+Returned frames may be shared between reruns: do not mutate.
 """
 from __future__ import annotations
 
@@ -43,17 +44,12 @@ def metric_catalog(project: Project) -> pd.DataFrame | None:
     return metric_tables(project).catalog if metrics_stamp(project) else None
 
 
-@st.cache_resource(show_spinner="Loading data metrics…", max_entries=16)
-def _metrics_for(path: str, fingerprint: str, stamp: float, target: str, _project: Project) -> pd.DataFrame:
-    from explorer.datametrics.tables import metrics_for
-
-    return metrics_for(_project, target)
-
-
 def metrics_for_target(project: Project, target: str) -> pd.DataFrame | None:
-    """``metrics_for(project, target)`` (own-level + frame metrics, index = row id), cached; None if not computed."""
-    stamp = metrics_stamp(project)
-    return _metrics_for(str(project.root), project.fingerprint, stamp, target, project) if stamp else None
+    """``metrics_for(project, target)`` (own-level + frame metrics, index = row id), None if not computed: the
+    frame the core's outcome tables join (``explorer.analysis.outcomes.metric_frame``, kept once per view)."""
+    from explorer.analysis.outcomes import metric_frame
+
+    return metric_frame(project, target)
 
 
 def metric_names(project: Project, target: str, *, numeric: bool = False) -> dict[str, str]:
@@ -67,14 +63,10 @@ def metric_names(project: Project, target: str, *, numeric: bool = False) -> dic
                                 numeric_of=table if numeric else None)
 
 
-@st.cache_resource(show_spinner="Computing outcomes…", max_entries=32)
-def _outcome_table(path: str, fingerprint: str, stamp: float, core, target: str, _project: Project) -> pd.DataFrame:
+def outcome_table(sel, target: str) -> pd.DataFrame:
+    """The task's outcome table of the sidebar selection for ``target`` (``explorer.analysis.outcomes``). The
+    core keeps the built-in tasks' tables in its bounded cache (by bytes, shared by every session), so there is
+    no second copy here."""
     from explorer import tasks
 
-    return tasks.get(_project.task).outcome_table(_project, core, target)
-
-
-def outcome_table(sel, target: str) -> pd.DataFrame:
-    """The task's outcome table of the sidebar selection for ``target`` (``explorer.analysis.outcomes``), cached."""
-    project = sel.project
-    return _outcome_table(str(project.root), project.fingerprint, metrics_stamp(project), sel.core, target, project)
+    return tasks.get(sel.project.task).outcome_table(sel.project, sel.core, target)
