@@ -129,8 +129,9 @@ def bucket_picker(results, option, key: str) -> tuple[dict, str]:
     st.caption(f"{plain(title)}: {counts}")
     clicked = st.session_state.pop("pbm_open_clicked", False)
     if st.button("Open in Failure Explorer", key="pbm_open_failures") or clicked:
-        st.session_state["failure_selection"] = {
-            "label_ids": ids.get("labels", []), "pred_ids": ids.get("predictions", []), "title": title}
+        st.session_state["failure_selection"] = {  # plain lists: the session state outlives the arrays' owner
+            "label_ids": ids["labels"].tolist() if "labels" in ids else [],
+            "pred_ids": ids["predictions"].tolist() if "predictions" in ids else [], "title": title}
         failures = pages_dir() / "failures.py"
         if failures.is_file():
             switch_page(st.Page(failures, url_path="failures"))

@@ -113,6 +113,6 @@ def rate_columns(result: BucketResult) -> list[str]:
     return [c for rate in RATE_COLUMNS[result.kind] for c in (rate, f"{rate}_lo", f"{rate}_hi")]
 
 
-def bucket_ids(result: BucketResult, bucket: int) -> list[int]:
-    """Ids (image_id, label_id or pred_id) of the rows in one bucket."""
-    return result.ids[result.buckets.index == bucket].astype(int).tolist()
+def bucket_ids(result: BucketResult, bucket: int) -> np.ndarray:
+    """Ids (image_id, label_id or pred_id) of the rows in one bucket, int64 ``(n,)`` (``.tolist()`` to store)."""
+    return result.ids[result.buckets.index == bucket].astype(np.int64)
