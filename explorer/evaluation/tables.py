@@ -59,6 +59,7 @@ class _View:
 
     def __init__(self, match: MatchResult, classes, image_ids):
         self.match = match
+        self._live = None
         self.cats = cats = resolve_classes(classes, match.category_names)
         p, lab = match.predictions, match.labels
         self.score = p["score"].to_numpy()
@@ -101,10 +102,15 @@ class _View:
                            np.array([MAX_DETS], np.int64), REC_THRESHOLDS, precision, recall)
         return precision[0, :, :, 0, 0], recall[0, :, 0, 0], npig[:, 0]
 
-    def live_by_class(self) -> tuple[np.ndarray, np.ndarray]:
-        """(positions, class positions) of the non-ignored selected predictions, in ``by_class`` order."""
-        live = ~self.ignored[self.by_class]
-        return self.by_class[live], self.k[live]
+    def live_by_class(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(positions, class positions, index of the class's first entry) of the non-ignored selected predictions,
+        in ``by_class`` order (computed once per view)."""
+        if self._live is None:
+            live = ~self.ignored[self.by_class]
+            rows, k = self.by_class[live], self.k[live]
+            start = np.searchsorted(k, np.arange(len(self.cats) + 1), "left")[k]  # k ascends: O(K log n)
+            self._live = rows, k, start
+        return self._live
 
 
 def _mean_defined(s: np.ndarray) -> float:
@@ -129,7 +135,7 @@ def per_class_table(match: MatchResult, *, classes=None, image_ids=None) -> pd.D
 
 
 def _per_class(v: _View, prec, rec, npig) -> pd.DataFrame:
-    rows, k = v.live_by_class()
+    rows, k, _ = v.live_by_class()
     cats = v.cats
     tp = np.bincount(k, weights=v.is_tp[rows], minlength=len(cats)).astype(np.int64)
     n_pred = np.bincount(k, minlength=len(cats))
@@ -163,10 +169,9 @@ def detection_summary(match: MatchResult, *, classes=None, image_ids=None) -> di
 
 
 def _pr_curves(v: _View) -> pd.DataFrame:
-    rows, k = v.live_by_class()
+    rows, k, start = v.live_by_class()  # start: first row of each row's class
     score, tp = v.score[rows], v.is_tp[rows].astype(np.int64)
     csum = np.cumsum(tp)
-    start = np.searchsorted(k, k, "left")  # first row of each row's class
     before = np.where(start > 0, csum[start - 1], 0)
     tp_cum = csum - before
     n_seen = np.arange(len(k)) - start + 1
@@ -204,10 +209,8 @@ def f1_by_confidence(match: MatchResult, *, classes=None, image_ids=None) -> pd.
 
 
 def _best_per_class(v: _View) -> pd.DataFrame:
-    rows, k = v.live_by_class()
-    n_cat = len(v.cats)
+    rows, k, start = v.live_by_class()  # each class's F1-by-confidence curve, all classes in one pass
     score, tp = v.score[rows], v.is_tp[rows].astype(np.int64)
-    start = np.searchsorted(k, k, "left")  # each class's F1-by-confidence curve, all classes in one pass
     csum = np.cumsum(tp)
     tp_c = csum - np.where(start > 0, csum[start - 1], 0)
     n_c = np.arange(len(k)) - start + 1
