@@ -15,7 +15,15 @@ from explorer.ui.gallery import show_gallery
 import pandas as pd
 
 project = Project.load({project_root!r})
-if {mode!r} == "boxes":
+if {mode!r} == "pages":
+    from explorer.drawing.tiles import Tile
+    from explorer.ui.gallery import Pages
+    asked = st.session_state.setdefault("asked", [])
+    def tiles(a, b):
+        asked.append((a, b))
+        return [Tile(1, caption=f"item {{i}}", key=f"item:{{i}}") for i in range(a, b)]
+    shown = show_gallery(Pages(1_000_000, tiles), key="p", project=project, per_page=4, columns=4)
+elif {mode!r} == "boxes":
     boxes = image_boxes(project, [1, 2, 3], labels=True)
     shown = show_gallery(boxes, key="g", project=project, per_page=2, columns=2)
 else:
@@ -48,3 +56,13 @@ def test_outcome_gallery_shows_one_tile_per_row(tiny_project):
     assert at.session_state["shown"] == ["prediction:100", "prediction:101", "label:13"]
     assert len(at.get("image")) == 2
     assert len(at.warning) == 1  # the missed label lies on the missing image
+
+
+def test_pages_gallery_makes_only_the_page_shown(tiny_project):
+    at = AppTest.from_string(_script(str(tiny_project.root), "pages"), default_timeout=60).run()
+    assert not at.exception
+    assert at.session_state["shown"] == ["item:0", "item:1", "item:2", "item:3"]
+    at.number_input(key="p:page").set_value(250_000).run()
+    assert not at.exception
+    assert at.session_state["shown"] == [f"item:{i}" for i in range(999_996, 1_000_000)]
+    assert at.session_state["asked"] == [(0, 4), (999_996, 1_000_000)]  # one page made per run, nothing else
