@@ -215,6 +215,23 @@ def _duplicates(project, sel) -> pd.DataFrame:
     return _remember(_DUPLICATES, key, make, size=4)
 
 
+_AREAS: OrderedDict = OrderedDict()
+
+
+def _label_areas(project, iou_type: str, lab: pd.DataFrame) -> np.ndarray:
+    """``project.labels``' area of each row of a match's ``labels`` table (the matcher's fixed label order), kept
+    per project view: a threshold change does not look 700k ids up again."""
+    from explorer.analysis.outcomes import _remember
+
+    def make():
+        pl = project.labels
+        at = pd.Index(pl["label_id"].to_numpy(np.int64)).get_indexer(lab["label_id"].to_numpy(np.int64))
+        return np.where(at >= 0, pl["area"].to_numpy(np.float64)[np.maximum(at, 0)], np.nan)
+
+    key = (str(project.root), project.fingerprint, iou_type, len(lab))
+    return _remember(_AREAS, key, make, size=2)
+
+
 def _missed_everywhere(project, sel, m, iou_type, near: np.ndarray) -> tuple:
     """Labels not taken by any prediction of their class even at IoU ``MISSED_IOU`` (so missed at every
     threshold) and that no false detection points at (``near``: bool per row of ``m.labels``; those are
@@ -235,8 +252,7 @@ def _missed_everywhere(project, sel, m, iou_type, near: np.ndarray) -> tuple:
     rows = np.flatnonzero(keep)
     label_ids = lab["label_id"].to_numpy(np.int64)[rows]
     low_detected = low["detected"].to_numpy(bool)[rows]
-    pl = project.labels
-    area = pl["area"].to_numpy(np.float64)[pd.Index(pl["label_id"].to_numpy(np.int64)).get_indexer(label_ids)]
+    area = _label_areas(project, iou_type, lab)[rows]
     cats = l_cat[rows]
     hit = lab["detected"].to_numpy(bool)[rows]
     # per class, labels by area ascending: detected share among the labels at most as large, itself excluded

@@ -633,7 +633,8 @@ def error_cost_by_bucket(cost: ErrorCost, pred_values, label_values, *, n_bucket
     """ΔAP of each type's oracle fix restricted to the errors whose item falls in one bucket of a data metric.
 
     ``pred_values`` / ``label_values``: the metric per prediction / label id (``pd.Series`` indexed by
-    ``pred_id`` / ``label_id``; None = the metric is not defined at that level). A prediction's error is in the
+    ``pred_id`` / ``label_id``, or a float array aligned with ``cost.state.pred_ids`` / ``label_ids``; None =
+    the metric is not defined at that level). A prediction's error is in the
     bucket of its own value; a label's (missed, false negative) of the label's. Edges: ``bucketize`` over the
     values of the selection's data points and labels together. One row per bucket: ``bucket, lo, hi, range,
     n_items`` and ``delta_<type>`` / ``n_<type>`` for ``DELTA_KEYS`` (ΔmAP as a fraction, the whole selection's
@@ -673,8 +674,11 @@ def error_cost_by_bucket(cost: ErrorCost, pred_values, label_values, *, n_bucket
 
 
 def _values_for(values, ids: np.ndarray) -> np.ndarray:
+    """``values`` (a Series by id, or a float array already aligned with ``ids``) at ``ids``; NaN where none."""
     if values is None:
         return np.full(len(ids), np.nan)
+    if isinstance(values, np.ndarray):
+        return values.astype(np.float64, copy=False)
     return pd.to_numeric(pd.Series(values), errors="coerce").reindex(ids).to_numpy(np.float64, na_value=np.nan)
 
 
@@ -701,11 +705,17 @@ def error_cost(project, sel, *, background_threshold: float = BACKGROUND_THRESHO
 def error_cost_for_metric(project, sel, cost: ErrorCost, metric: str, *, n_buckets: int = 5) -> pd.DataFrame:
     """``error_cost_by_bucket`` for the data metric ``metric`` (a column of the predictions' and/or labels'
     metric tables, frame metrics included)."""
-    from explorer.analysis.outcomes import with_metrics
+    from explorer.analysis.outcomes import metric_frame, with_metrics
 
     def column(target: str, ids: np.ndarray):
-        table = with_metrics(pd.DataFrame(index=pd.Index(ids, name="x")), project, target)
-        return table[metric] if metric in table.columns else None
+        frame = metric_frame(project, target)  # the kept frame (its index's hash table is built once)
+        if frame is None or metric not in frame.columns:
+            return None
+        if not frame.index.is_unique:
+            return with_metrics(pd.DataFrame(index=pd.Index(ids, name="x")), project, target)[metric]
+        values = pd.to_numeric(frame[metric], errors="coerce").to_numpy(np.float64, na_value=np.nan)
+        at = frame.index.get_indexer(ids)  # one column by position: not every metric of 2M rows
+        return np.where(at >= 0, values[np.maximum(at, 0)] if len(values) else np.nan, np.nan)
 
     s = cost.state
     return error_cost_by_bucket(cost, column("predictions", s.pred_ids), column("labels", s.label_ids),
