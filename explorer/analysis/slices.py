@@ -18,17 +18,20 @@ bool outcome ``y`` (n,) — detected for labels (the rate is the TPR), true posi
   first; ties: larger ``n`` first), each with the Wilson interval of its rate and Newcombe's hybrid score interval
   of the gap (``explorer.analysis.intervals``; it treats slice and rest as independent samples).
 
-Counting: every (metric, bin) is a column; one compiled pass over the rows (numba) counts the rows and positives
-of every column and every pair of columns of two metrics — O(n · m²) for m metrics; no Python loop over rows or
-slices.
+Counting: every (metric, bin) is a column; one compiled pass over the rows (numba, imported at the first search)
+counts the rows of every column and every pair of columns of two metrics — O(n · m²) for m metrics — and one
+over the positive rows counts those. The first part depends only on the metric values (``slice_bins``): a caller
+that keeps it (the Slices page, per selection without the IoU) recounts only the positives after an IoU move.
 """
 from __future__ import annotations
 
-import numba
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from explorer.analysis.buckets import bucketize
+from explorer.analysis.compiled import njit
 from explorer.analysis.intervals import rate_difference_interval, wilson_interval
 
 N_BINS = 4  # quartiles: a slice is about a quarter (one metric) or a sixteenth (two metrics) of the rows
@@ -42,7 +45,7 @@ EDGE_SAMPLE = 100_000  # values a metric's quantile edges are taken from (evenly
 
 
 def _codes(X: pd.DataFrame, n_bins: int) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
-    """Per usable metric (≥ 2 bins): its name, bin code of every row (int64, ``n_bins_m`` for missing) and edges.
+    """Per usable metric (≥ 2 bins): its name, bin code of every row (int8, ``n_bins_m`` for missing) and edges.
 
     The bins are ``bucketize(values, n_buckets=n_bins, method="quantile")``'s; above ``EDGE_SAMPLE`` finite values
     the inner edges are the quantiles of every k-th value (k = ⌈count / EDGE_SAMPLE⌉; the outer edges stay the
@@ -61,10 +64,11 @@ def _codes(X: pd.DataFrame, n_bins: int) -> tuple[list[str], list[np.ndarray], l
         e = np.unique(e)
         if len(e) < 3:  # fewer than 2 bins: no slice to compare with the rest
             continue
-        inner = np.zeros(len(values), np.int64)
+        small = np.int8 if len(e) < 127 else np.int16  # codes of millions of rows, kept by the page: 1 byte each
+        inner = np.zeros(len(values), small)
         for edge in e[1:-1]:  # a handful of edges: counting them beats a binary search per value
             inner += values >= edge  # = searchsorted(e[1:-1], values, side="right")
-        code = np.full(len(x), len(e) - 1, np.int64)
+        code = np.full(len(x), len(e) - 1, small)
         code[finite] = inner
         names.append(str(name))
         codes.append(code)
@@ -81,14 +85,48 @@ def _range_text(name: str, edges: np.ndarray, i: int, titles: dict) -> str:
     return f"{titles.get(name, name)} in [{_fmt(edges[i])}, {_fmt(edges[i + 1])}{']' if last else ')'}"
 
 
+@dataclass(frozen=True)
+class SliceBins:
+    """The part of the slice search that depends only on the metric values of the rows, not on the outcome (an
+    IoU move changes ``y`` only): per usable metric its ``names``, ``edges``; ``codes`` (m, n) int8 bin codes
+    (``widths[a]`` = missing); the (metric, bin) columns (``offset``, ``col_metric``, ``col_bin``) and ``n_pair``
+    (D, D) the rows in both columns i and j (upper triangle, the diagonal: rows in one bin)."""
+
+    names: list
+    edges: list
+    codes: np.ndarray
+    widths: np.ndarray
+    offset: np.ndarray
+    n_pair: np.ndarray
+
+    @property
+    def n_rows(self) -> int:
+        return self.codes.shape[1]
+
+
+def slice_bins(X: pd.DataFrame, *, n_bins: int = N_BINS) -> SliceBins:
+    """``SliceBins`` of ``X`` (DataFrame (n, m), numeric metric columns): quantile bins (module docstring) and the
+    row count of every pair of (metric, bin) columns, one compiled pass over the rows."""
+    names, codes, edges = _codes(X, n_bins)
+    widths = np.array([len(e) - 1 for e in edges], np.int64)
+    offset = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
+    stacked = np.ascontiguousarray(np.stack(codes)) if codes else np.empty((0, len(X)), np.int8)
+    d = int(offset[-1])
+    n_pair = np.zeros((d, d), np.int64)
+    _pair_counts(stacked, widths, offset, np.arange(len(X), dtype=np.int64), n_pair)
+    return SliceBins(names, edges, stacked, widths, offset, n_pair)
+
+
 def weakest_slices(X: pd.DataFrame, y, *, n_bins: int = N_BINS, min_support: int = MIN_SUPPORT,
                    max_results: int = MAX_RESULTS, titles: dict[str, str] | None = None,
-                   confidence: float = 0.95) -> pd.DataFrame:
+                   confidence: float = 0.95, bins: SliceBins | None = None) -> pd.DataFrame:
     """The weakest slices (module docstring) of ``X`` (DataFrame (n, m), numeric metric columns) for the bool
     outcome ``y`` (n,): at most ``max_results`` rows, columns ``SLICE_COLUMNS`` — ``metric_2``/``lo_2``/``hi_2``
     empty for a one-metric slice, ``closed_i`` True when the range includes its upper edge (the last bin),
     ``description`` in words (``titles``: display names by column). Empty when nothing reaches ``min_support``
-    or the outcome is constant."""
+    or the outcome is constant. ``bins``: ``slice_bins(X, n_bins=n_bins)`` when the caller keeps it (the same
+    rows); then only the positives are counted here and ``X`` only gives the rows (a frame without columns will
+    do)."""
     y = np.asarray(y).astype(bool)
     if y.shape != (len(X),):
         raise ValueError(f"y must have shape ({len(X)},) like the rows of X, but got {y.shape}")
@@ -96,15 +134,19 @@ def weakest_slices(X: pd.DataFrame, y, *, n_bins: int = N_BINS, min_support: int
         raise ValueError(f"min_support must be at least 1, but got {min_support}")
     titles = titles or {}
     N, K = len(y), int(y.sum())
-    names, codes, edges = _codes(X, n_bins)
+    if bins is None:
+        bins = slice_bins(X, n_bins=n_bins)
+    elif bins.n_rows != N:
+        raise ValueError(f"bins were made for {bins.n_rows} rows, but X has {N}")
+    names, edges, widths, offset = bins.names, bins.edges, bins.widths, bins.offset
     if not names or K in (0, N):
         return pd.DataFrame(columns=SLICE_COLUMNS)
-    # one column per (metric, bin): counts of every pair of columns by one matrix product per chunk of rows
-    widths = np.array([len(e) - 1 for e in edges])
-    offset = np.concatenate([[0], np.cumsum(widths)])
+    # one column per (metric, bin): rows of every pair of columns (kept), positives counted over the positives only
     col_metric = np.repeat(np.arange(len(names)), widths)
     col_bin = np.arange(offset[-1]) - offset[col_metric]
-    n_pair, k_pair = _cooccurrence(codes, widths, offset, y)
+    n_pair = bins.n_pair
+    k_pair = np.zeros_like(n_pair)
+    _pair_counts(bins.codes, widths, offset, np.flatnonzero(y).astype(np.int64), k_pair)
     n1, k1 = np.diag(n_pair), np.diag(k_pair)
     gap1 = _gap(n1, k1, N, K)
     i, j = np.triu_indices(len(col_metric), k=1)
@@ -141,42 +183,24 @@ def weakest_slices(X: pd.DataFrame, y, *, n_bins: int = N_BINS, min_support: int
     return pd.DataFrame(rows, columns=SLICE_COLUMNS)
 
 
-@numba.njit(cache=True, nogil=True)
-def _pair_counts(codes, widths, offset, y, n_out, k_out):
-    """``n_out[i, j]`` += rows in columns i and j (i ≤ j), ``k_out`` those with ``y``; ``codes`` (m, n) int64 bin
-    codes (``widths[a]`` = missing)."""
-    m, n_rows = codes.shape
-    for r in range(n_rows):
-        hit = y[r]
+@njit()
+def _pair_counts(codes, widths, offset, rows, out):
+    """``out[i, j]`` += the rows among ``rows`` (positions) in columns i and j (i ≤ j; the diagonal: in column i);
+    ``codes`` (m, n) small-int bin codes (``widths[a]`` = missing) — one pass, O(len(rows) · m²)."""
+    m = codes.shape[0]
+    for t in range(rows.shape[0]):
+        r = rows[t]
         for a in range(m):
             ca = codes[a, r]
             if ca >= widths[a]:
                 continue
             i = offset[a] + ca
-            n_out[i, i] += 1
-            if hit:
-                k_out[i, i] += 1
+            out[i, i] += 1
             for b in range(a + 1, m):
                 cb = codes[b, r]
                 if cb >= widths[b]:
                     continue
-                j = offset[b] + cb
-                n_out[i, j] += 1
-                if hit:
-                    k_out[i, j] += 1
-
-
-def _cooccurrence(codes: list[np.ndarray], widths: np.ndarray, offset: np.ndarray,
-                  y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(n, k)``, int64 (D, D) for the D = Σ widths (metric, bin) columns: rows in both column i and column j
-    (i < j, upper triangle; the diagonal: rows in one bin), and those of them with ``y`` true — one compiled pass
-    over the rows, O(n · m²) for m metrics."""
-    d = int(offset[-1])
-    n_out = np.zeros((d, d), np.int64)
-    k_out = np.zeros((d, d), np.int64)
-    _pair_counts(np.ascontiguousarray(np.stack(codes)), widths.astype(np.int64), offset.astype(np.int64),
-                 np.ascontiguousarray(y, dtype=np.bool_), n_out, k_out)
-    return n_out, k_out
+                out[i, offset[b] + cb] += 1
 
 
 def _gap(n: np.ndarray, k: np.ndarray, N: int, K: int) -> np.ndarray:

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.analysis.outcomes import rated
-from explorer.analysis.slices import MIN_SUPPORT, N_BINS, heatmap, slice_mask, weakest_slices
+from explorer.analysis.slices import MIN_SUPPORT, N_BINS, SliceBins, heatmap, slice_bins, slice_mask, weakest_slices
 from explorer.resources import pages_dir
 from explorer.ui.charts import show_chart
 from explorer.ui.outcomes import metric_names, metrics_stamp, outcome_table
@@ -31,13 +31,27 @@ def rows_of(sel, target: str, column: str) -> pd.DataFrame:
     return rated(outcome_table(sel, target), column)
 
 
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _bins(path: str, fingerprint: str, stamp: float, target: str, metrics: tuple[str, ...], n_bins: int,
+          rows: tuple[int, int], _table) -> SliceBins:
+    # the bins and pair counts depend on the rows and their metric values only: an IoU move keeps them (int8
+    # codes, ~26 MB for 2M predictions × 13 metrics, so only two are kept)
+    return slice_bins(_table[list(metrics)], n_bins=n_bins)
+
+
+def _rows_key(table: pd.DataFrame) -> tuple[int, int]:
+    """The identity of a row set: its length and a hash of its ids (in order)."""
+    return len(table), hash(np.ascontiguousarray(table.index.to_numpy(np.int64)).tobytes())
+
+
 @st.cache_resource(show_spinner="Searching the weakest slices…", max_entries=16)
 def _slices(path: str, fingerprint: str, stamp: float, core, target: str, column: str, metrics: tuple[str, ...],
             n_bins: int, min_support: int, _sel) -> pd.DataFrame:
     table = rows_of(_sel, target, column)
     names = metric_names(_sel.project, target, numeric=True)
-    return weakest_slices(table[list(metrics)], table[column].to_numpy(bool), n_bins=n_bins, min_support=min_support,
-                          titles=names)
+    bins = _bins(path, fingerprint, stamp, target, metrics, n_bins, _rows_key(table), table)
+    return weakest_slices(table[[]], table[column].to_numpy(bool), n_bins=n_bins, min_support=min_support,
+                          titles=names, bins=bins)  # with the bins, X only gives the rows: no copy of the metrics
 
 
 def slices(sel, target: str, column: str, metrics: list[str], n_bins: int, min_support: int) -> pd.DataFrame:

@@ -98,3 +98,22 @@ def test_cli_on_the_sample(detection_project, tmp_path, capsys):
         mask = slice_mask(table, row)
         assert int(mask.sum()) == row["n"] and table["detected"].to_numpy(bool)[mask].mean() == row["rate"]
     assert " 1. " in capsys.readouterr().out
+
+
+def test_kept_bins_give_the_same_slices_for_a_new_outcome():
+    from explorer.analysis.slices import slice_bins
+
+    rng = np.random.default_rng(7)
+    X = pd.DataFrame({"a": rng.random(400), "b": rng.random(400), "c": np.where(rng.random(400) < 0.1, np.nan,
+                                                                                  rng.random(400))})
+    bins = slice_bins(X, n_bins=4)
+    assert bins.codes.dtype == np.int8 and bins.n_rows == 400
+    assert np.diag(bins.n_pair)[:4].sum() == 400  # metric a: every row in one of its 4 bins
+    for seed in (1, 2):  # an IoU move: same rows and metrics, another outcome
+        y = np.random.default_rng(seed).random(400) < 0.3 + 0.4 * (X["a"].to_numpy() > 0.5)
+        direct = weakest_slices(X, y, n_bins=4, min_support=10)
+        kept = weakest_slices(X[[]], y, n_bins=4, min_support=10, bins=bins)
+        pd.testing.assert_frame_equal(direct, kept)
+        assert direct.iloc[0]["metric_1"] == "a" and direct.iloc[0]["lo_1"] < 0.5  # inside the planted weak half
+    with pytest.raises(ValueError):
+        weakest_slices(X.iloc[:10], np.zeros(10, bool), bins=bins)
