@@ -163,3 +163,89 @@ def test_bootstrap_on_the_sample(detection_project):
     # paired with itself: every replicate difference is exactly 0
     a1, a2 = paired_bootstrap_ap(m, m, n_resamples=20)
     np.testing.assert_array_equal(a1.map_reps, a2.map_reps)
+
+
+def _reference_weighted_ap(sample, weights):
+    """The definition, point by point (every prediction a point, pycocotools' accumulate on the weighted counts):
+    what the one-pass kernel must give bit for bit."""
+    from explorer.evaluation.coco import REC_THRESHOLDS
+
+    rec = np.asarray(REC_THRESHOLDS, np.float64)
+    n_cat = len(sample.category_ids)
+    ap = np.full((len(weights), n_cat), np.nan)
+    ar = np.full((len(weights), n_cat), np.nan)
+    for b, w in enumerate(np.asarray(weights, np.float64)):
+        for k in range(n_cat):
+            pos = w[sample.label_image[sample.label_class == k]].sum()
+            if pos == 0:
+                continue
+            s = slice(sample.pred_start[k], sample.pred_start[k + 1])
+            wj, hit = w[sample.pred_image[s]], sample.pred_tp[s]
+            tp, fp = np.cumsum(wj * hit), np.cumsum(wj * ~hit)
+            pr = tp / (fp + tp + np.spacing(1))
+            rc = tp / pos
+            env = np.maximum.accumulate(pr[::-1])[::-1] if len(pr) else pr
+            first = np.searchsorted(rc, rec, side="left")
+            total = 0.0
+            for i in first[first < len(pr)]:
+                total += env[i]
+            ap[b, k] = total / len(rec)
+            ar[b, k] = rc[-1] if len(rc) else 0.0
+    return ap, ar
+
+
+def test_one_pass_kernel_is_the_point_by_point_definition_bit_for_bit():
+    rng = np.random.default_rng(5)
+    boxes_l, boxes_p = [], []
+    for i in range(1, 61):
+        for _ in range(rng.integers(0, 4)):
+            c = int(rng.integers(1, 5))
+            x, y = rng.uniform(0, 80, 2)
+            boxes_l.append((i, c, x, y, 15.0, 15.0))
+            for _ in range(rng.integers(0, 3)):  # duplicates and near misses
+                boxes_p.append((i, c, x + rng.normal(0, 3), y + rng.normal(0, 3), 15.0, 15.0,
+                                float(rng.choice([0.5, 0.7, rng.random()]))))  # tied scores across images
+        for _ in range(rng.integers(0, 4)):
+            boxes_p.append((i, int(rng.integers(1, 5)), *rng.uniform(0, 80, 2), 12.0, 12.0, float(rng.random())))
+    lab, pred, images = _tables(boxes_l, boxes_p)
+    for t in (0.3, 0.5, 0.8):
+        m = Matcher(lab, pred, images=images).match(t)
+        sample = ap_sample(m)
+        counts = np.concatenate(list(resample_counts(sample.n_images, 40, seed=2)))
+        counts[:5, :] = 0  # replicates without some classes' labels: undefined there
+        counts[3, :10] = 7
+        ap, ar = weighted_ap(sample, counts)
+        ref_ap, ref_ar = _reference_weighted_ap(sample, counts)
+        np.testing.assert_array_equal(ap, ref_ap)
+        np.testing.assert_array_equal(ar, ref_ar)
+    with pytest.raises(ValueError):
+        weighted_ap(sample, np.full((1, sample.n_images), 0.5))  # counts are whole numbers
+
+
+def test_bootstrap_is_kept_per_match_and_pairs_with_it(detection_project):
+    from explorer.analysis.intervals import resampled_counts
+    from explorer.analysis.outcomes import match
+    from explorer.project.folder import Project
+    from explorer.project.selection import Selection
+
+    project = Project.load(detection_project)
+    m = match(project, Selection(iou_threshold=0.6))
+    b = bootstrap_ap(m, n_resamples=30)
+    assert bootstrap_ap(m, n_resamples=30) is b  # kept: a page rerun or the Compare page costs nothing
+    assert bootstrap_ap(m, n_resamples=30, seed=1) is not b
+    counts = resampled_counts(b.n_images, 30, seed=0)
+    assert counts.shape == (b.n_images, 30) and counts.dtype == np.uint8 and not counts.flags.writeable
+    np.testing.assert_array_equal(counts.T, np.concatenate(list(resample_counts(b.n_images, 30, seed=0))))
+    a1, a2 = paired_bootstrap_ap(m, m, n_resamples=30)
+    np.testing.assert_array_equal(a1.map_reps, b.map_reps)
+    np.testing.assert_array_equal(a2.ap_reps, b.ap_reps)
+
+
+def test_analysis_modules_import_without_numba():
+    import subprocess
+    import sys
+
+    code = ("import sys; import explorer.analysis.intervals, explorer.analysis.slices, explorer.analysis.compare, "
+            "explorer.commands.compare, explorer.commands.slices; print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
