@@ -164,7 +164,7 @@ def from_coco(gt, predictions, *, iou_type: str, columnar: bool = True) -> EvalD
     ``columnar``: well-formed sections (every record an object with integer ids, number fields and 4-number
     boxes, unique ids, known images; see ``_columnar_ground_truth`` / ``_columnar_results``) are read straight
     into arrays, skipping the record model's per-record bookkeeping; any section with something unusual is
-    read by the record model. Both give the same arrays and the same problems (tests/evaluation/test_inputs.py).
+    read by the record model. Both give the same arrays and the same problems (tests/evaluation/test_columnar_inputs.py).
     The cyclic GC stays paused throughout, and parsed files are freed before it resumes: 100k parsed records
     are ~1M containers that each collection would otherwise walk (longer than the parse itself).
     """
