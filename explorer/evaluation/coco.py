@@ -7,9 +7,9 @@ then ``accumulate`` (101-point interpolated precision per class) and ``summarize
 of the defined entries, -1 when none is defined). Arrays and reductions follow pycocotools' shapes and orders,
 so the floating-point results are the same bits.
 
-A project's own predictions (``evaluate_coco(project, cat_ids=…, image_ids=…)``) are matched once per run
-(``CocoState`` on the shared ``Matcher``'s IoUs, bounded cache) and accumulated once per image selection for every
-category (a class selection is a slice): pycocotools matches each image-category group on its own and accumulates
+In the app a project's own predictions are matched once per run (``project_evaluation``: a ``CocoState`` on the
+shared ``Matcher``'s IoUs, bounded cache; ``evaluate_coco(project, …)`` reads it once it exists) and accumulated
+once per image selection for every category (a class selection is a slice): pycocotools matches each image-category group on its own and accumulates
 each category on its own, so these are the numbers of a fresh evaluation of the selection, bit for bit.
 """
 from __future__ import annotations
@@ -321,8 +321,8 @@ def evaluate_coco(gt, predictions=None, *, iou_type: str = "bbox", cat_ids=None,
                         use_cats=use_cats)
     Project = _project_class()
 
-    if isinstance(gt, Project) and predictions is None and iou_type in IOU_TYPES and CocoState.applies(p):
-        # the project's own predictions: match once per run (cached), accumulate over the selection
+    if isinstance(gt, Project) and predictions is None and _STATES.get(_state_key(gt, iou_type, p)) is not None:
+        # the project's own predictions, already matched in this process (the app): accumulation only
         return project_evaluation(gt, iou_type=iou_type, cat_ids=cat_ids, image_ids=image_ids, params=p)
     data = load_inputs(gt, predictions, iou_type=iou_type)
     return evaluate_data(data, iou_type=iou_type, cat_ids=cat_ids, image_ids=image_ids, params=p)
@@ -562,19 +562,32 @@ def project_state(project, *, iou_type: str = "bbox", params: CocoParams | None 
     from explorer.analysis.outcomes import _remember, matcher
 
     p = params or CocoParams()
-    key = (str(project.root), project.fingerprint, iou_type, p.iou_thresholds, p.area_ranges)
     base = CocoParams.make(p, max_dets=(layout_mod.MAX_DETS,))  # the state does not depend on maxDets
-    return _remember(_STATES, key, lambda: CocoState.build(matcher(project, iou_type=iou_type), base), size=2)
+    return _remember(_STATES, _state_key(project, iou_type, p),
+                     lambda: CocoState.build(matcher(project, iou_type=iou_type), base), size=2)
+
+
+def _state_key(project, iou_type: str, p: CocoParams):
+    """The state's cache key; None when ``p`` is not the state's case (class-agnostic, maxDets[-1] > 100)."""
+    if not CocoState.applies(p):
+        return None
+    return (str(project.root), project.fingerprint, iou_type, p.iou_thresholds, p.area_ranges)
 
 
 def project_evaluation(project, *, iou_type: str = "bbox", cat_ids=None, image_ids=None,
                        params: CocoParams | None = None) -> CocoEvaluation:
-    """``evaluate_coco(project, …)`` on the project's state. pycocotools accumulates each category on its own, so
-    the state is accumulated once per (images, params) for every category and a class selection is a slice of
-    that (cached: a class change costs no accumulation)."""
+    """``evaluate_coco(project, …)`` on the project's state (``project_state``: matched once per run on the
+    shared Matcher — what the app uses; ``evaluate_coco(project)`` uses it once it exists, and a one-shot
+    evaluation (the CLI) the fresh same-class layout, which needs no Matcher). pycocotools accumulates each
+    category on its own, so the state is accumulated once per (images, params) for every category and a class
+    selection is a slice of that (cached: a class change costs no accumulation). Params outside the state's case
+    (class-agnostic, ``maxDets[-1] > 100``) evaluate afresh."""
     from explorer.analysis.outcomes import _remember
 
     p = params or CocoParams()
+    if not CocoState.applies(p):
+        return evaluate_data(load_inputs(project, None, iou_type=iou_type), iou_type=iou_type, cat_ids=cat_ids,
+                             image_ids=image_ids, params=p)
     state = project_state(project, iou_type=iou_type, params=p)
     data, m = state.matcher.data, state.matcher
     cats, imgs = _id_list(cat_ids, data.category_ids), _id_list(image_ids, data.image_ids)

@@ -14,11 +14,20 @@ from explorer.tasks.base import Outcome, Page, Task
 from explorer.tasks import register
 
 
+_KINDS: OrderedDict = OrderedDict()
+
+
 def iou_type(project) -> str:
-    """``"segm"`` when the project has labels and predictions and every one of them carries a mask, else ``"bbox"``."""
-    labels, preds = project.labels["segmentation"], project.predictions["segmentation"]
-    has_masks = len(labels) and labels.notna().all() and len(preds) and preds.notna().all()
-    return "segm" if has_masks else "bbox"
+    """``"segm"`` when the project has labels and predictions and every one of them carries a mask, else ``"bbox"``
+    (kept per project view: every cached evaluation asks, and the scan reads millions of rows)."""
+    from explorer.analysis.outcomes import _remember
+
+    def scan():
+        labels, preds = project.labels["segmentation"], project.predictions["segmentation"]
+        has_masks = len(labels) and labels.notna().all() and len(preds) and preds.notna().all()
+        return "segm" if has_masks else "bbox"
+
+    return _remember(_KINDS, (str(project.root), project.fingerprint), scan, size=16)
 
 
 def importer(out, *, images=None, labels=None, predictions=None, splits=None, name=None, format=None, run=None,
@@ -57,11 +66,11 @@ def _evaluation(project, sel: Selection):
     ``export_section``, so each is computed once). The COCO summary reads the project's matching, done once per
     run (``explorer.evaluation.coco.project_evaluation``); the matches are the shared cached ones."""
     from explorer.analysis.outcomes import match, matcher as shared_matcher
-    from explorer.evaluation import evaluate_coco
+    from explorer.evaluation.coco import project_evaluation
 
     kind = iou_type(project)
     image_ids = sel.image_ids(project)
-    coco = evaluate_coco(project, None, iou_type=kind, cat_ids=sel.class_list(), image_ids=image_ids)
+    coco = project_evaluation(project, iou_type=kind, cat_ids=sel.class_list(), image_ids=image_ids)
     matcher = shared_matcher(project, iou_type=kind)  # the IoUs the pages and outcome tables use
     at = {}
     for name, t in (("", sel.iou_threshold), ("_50", 0.5), ("_75", 0.75)):

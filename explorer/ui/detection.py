@@ -74,14 +74,13 @@ def best_per_class(sel) -> pd.DataFrame:
 
 @st.cache_resource(show_spinner="COCO evaluation…", max_entries=16)
 def _coco(path: str, fingerprint: str, classes: tuple[int, ...] | None, split: str | None, _project: Project) -> dict:
-    from explorer.evaluation import evaluate_coco
+    from explorer.evaluation.coco import project_evaluation
     from explorer.project.selection import Selection
     from explorer.tasks.detection import iou_type
 
     sel = Selection(split=split, classes=classes)
-    ids = sel.image_ids(_project)
-    result = evaluate_coco(_project, None, iou_type=iou_type(_project), cat_ids=sel.class_list(),
-                           image_ids=None if ids is None else ids.tolist())
+    result = project_evaluation(_project, iou_type=iou_type(_project), cat_ids=sel.class_list(),
+                                image_ids=sel.image_ids(_project))
     return dict(result.summary)
 
 

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from explorer.evaluation import evaluate_coco
-from explorer.evaluation.coco import CocoParams, evaluate_data, load_inputs, project_evaluation, project_state
+from explorer.evaluation.coco import (_STATES, CocoParams, evaluate_data, load_inputs, project_evaluation,
+                                     project_state)
 from explorer.io import import_project
 from random_coco import random_coco
 
@@ -70,8 +71,11 @@ def test_random_selections_equal_fresh_evaluation_and_pycocotools(tmp_path, seed
         cats = sorted(rng.choice(cat_all, int(rng.integers(1, len(cat_all) + 1)), replace=False).tolist())
         imgs = sorted(rng.choice(img_all, int(rng.integers(1, len(img_all) + 1)), replace=False).tolist())
         selections.append((cats, imgs))
+    assert evaluate_coco(project).summary == project_evaluation(project).summary  # fresh, then from the state
     for cats, imgs in selections:
-        got = evaluate_coco(project, cat_ids=cats, image_ids=imgs)
+        got = evaluate_coco(project, cat_ids=cats, image_ids=imgs)  # the state exists: accumulation only
+        if cats is None:
+            assert got is project_evaluation(project, image_ids=imgs)  # kept per image selection
         fresh = evaluate_data(data, iou_type="bbox", cat_ids=cats, image_ids=imgs)
         _same(got, fresh)
         ev = _pycocotools(gt, dt, cat_ids=cat_all if cats is None else cats, img_ids=img_all if imgs is None else imgs)
@@ -87,7 +91,7 @@ def test_smaller_max_dets_cut_reuses_the_state(tmp_path):
     gt, dt, project = _project(tmp_path, 7, id_zero=False)
     img_all = [im["id"] for im in gt["images"]]
     for md in ([1, 5, 20], [1, 10, 100]):
-        got = evaluate_coco(project, max_dets=md, cat_ids=[3, 8], image_ids=img_all[1:])
+        got = project_evaluation(project, params=CocoParams.make(max_dets=md), cat_ids=[3, 8], image_ids=img_all[1:])
         ev = _pycocotools(gt, dt, cat_ids=[3, 8], img_ids=img_all[1:], max_dets=md)
         np.testing.assert_array_equal(got.precision, ev.eval["precision"])
         np.testing.assert_array_equal(got.stats, ev.stats)
@@ -96,7 +100,10 @@ def test_smaller_max_dets_cut_reuses_the_state(tmp_path):
 
 def test_state_is_matched_once_and_results_cached_per_selection(tmp_path):
     gt, dt, project = _project(tmp_path, 3, id_zero=False)
+    fresh = evaluate_coco(project)  # no state yet: the one-shot (CLI) evaluation builds none
+    assert not any(k[:2] == (str(project.root), project.fingerprint) for k in _STATES)
     state = project_state(project)
+    _same(evaluate_coco(project), fresh)
     tp = state.dt_tp.copy()
     a = project_evaluation(project, image_ids=np.array([10, 13]))
     assert evaluate_coco(project, image_ids=[13, 10, 13]) is a  # same images, any iterable, repeats: cached
@@ -117,6 +124,8 @@ def test_state_is_matched_once_and_results_cached_per_selection(tmp_path):
 def test_params_outside_the_state_use_the_fresh_evaluation(tmp_path):
     gt, dt, project = _project(tmp_path, 4, id_zero=False)
     data = load_inputs(project, None, iou_type="bbox")
+    project_state(project)
     for kw in ({"use_cats": False}, {"max_dets": [1, 10, 300]}, {"iou_thresholds": [0.3, 0.6]}):
-        _same(evaluate_coco(project, cat_ids=[3, 7], **kw),
-              evaluate_data(data, iou_type="bbox", cat_ids=[3, 7], params=CocoParams.make(**kw)))
+        expected = evaluate_data(data, iou_type="bbox", cat_ids=[3, 7], params=CocoParams.make(**kw))
+        _same(evaluate_coco(project, cat_ids=[3, 7], **kw), expected)
+        _same(project_evaluation(project, cat_ids=[3, 7], params=CocoParams.make(**kw)), expected)
