@@ -44,12 +44,16 @@ def atomic_parquet(df, path: str | Path) -> Path:
 
 
 def read_parquet(path: str | Path, *, repair: str):
-    """``pd.read_parquet(path)``; a damaged file is a ``UserError``: ``<path>: damaged or truncated Parquet
-    table (<reason>); <repair>``."""
-    import pandas as pd
+    """The table ``pd.read_parquet(path)`` gives (same columns, dtypes and index); a damaged file is a
+    ``UserError``: ``<path>: damaged or truncated Parquet table (<reason>); <repair>``.
+
+    Converted with ``self_destruct``: each Arrow column is freed as soon as it is converted, so reading a table
+    costs ~1x its size instead of 2x (a 1M-image project's 40M prediction rows: ~3.5 GB less at the peak), and
+    the Arrow pool does not keep the copy afterwards."""
+    import pyarrow.parquet as pq
 
     try:
-        return pd.read_parquet(path)
+        return pq.read_table(path).to_pandas(self_destruct=True, split_blocks=True)
     except Exception as e:  # noqa: BLE001
         # any failure means "damaged": a truncated file is ArrowInvalid (no footer), but a footer pointing at
         # garbage surfaces as OSError, ArrowNotImplementedError, Thrift or pandas-metadata errors of any type
