@@ -404,6 +404,8 @@ class _State:
         and taking the labels ``drop_labels`` (bool over labels) out of the counts; point masks in the
         per-class order ``by_class``. NaN for a class without labels or counted points, 0 for a class without
         labels that has counted points."""
+        if fix_dp is not None and remove_dp is not None:
+            fix_dp = fix_dp & ~remove_dp  # removed wins (it would not come back as a TP)
         fix = np.flatnonzero(fix_dp) if fix_dp is not None else None
         rem = np.flatnonzero(remove_dp) if remove_dp is not None else None
         return self._aps(fix, rem, drop_labels)
