@@ -24,6 +24,9 @@ least ``min_score`` (default 0.3) are kept; the queue is sorted by ``score``
 (descending; ties by image, label, prediction). ``fix_labels`` applies the obvious fix of each chosen suspect to a
 copy of the labels (add the detected box; take the detection's class; take the detection's box; drop the label)
 and ``map_if_fixed`` re-evaluates with ``evaluate_coco``.
+
+The queue is built from NumPy columns (the error cost's ``error_rows``, the match's arrays) with one sort and
+kept per selection (``_QUEUES``, 4); duplicate labels depend on the split and classes only (``_DUPLICATES``).
 """
 from __future__ import annotations
 

@@ -22,11 +22,16 @@ progressive, a negative value set to 0 as tidecv does):
 * ``false_positives``: every false positive removed (perfect precision at the same recall);
 * ``false_negatives``: every class's label count set to its true positives (perfect recall, same precision).
 
-mAP is COCO's 101-point interpolated AP at ``t`` (``kernels.accumulate``: the same numbers as
-``evaluate_coco``'s per-class precision), averaged over the classes that have labels in the selection (COCO's
+mAP is COCO's 101-point interpolated AP at ``t`` (``_fixed_precision``, which repeats ``kernels.accumulate``'s
+float operations: the same numbers as ``evaluate_coco``'s per-class precision), averaged over the classes that have labels in the selection (COCO's
 rule; predictions of a class without labels count for nothing, though their errors are classified). After a fix
 a class left with no labels counts as AP 0 if it still has predictions and drops out of the mean if it has none
 (tidecv's rule). Definitions and the differences from ``tidecv`` are in docs/evaluation.md.
+
+Cost at scale: the points are put in per-class order once per selection (from the match's score orders); each
+fix is then a set of removed / inserted positions and one compiled pass over the true positives, so the 8 fixes
+and the 5 x 8 per-bucket fixes need no sort and no accumulation arrays. What does not depend on the thresholds
+(best overlaps with the selected labels, the orders) is kept per matcher and selection (``_BASE``).
 """
 from __future__ import annotations
 
