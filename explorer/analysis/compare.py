@@ -195,11 +195,14 @@ def overlapped_arrays(image_a, cat_a, box_a, image_b, cat_b, box_b, iou_threshol
 
 
 def _row_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Row of each ``wanted`` id in the unique ``ids`` (all present): a lookup table for dense ids, else a hash."""
+    """Row of each ``wanted`` id in the unique ``ids`` (−1 where absent): a lookup table for dense ids, else a hash."""
     if len(ids) and ids.min() >= 0 and ids.max() < 4 * len(ids) + 1024:
-        lut = np.full(int(ids.max()) + 1, -1, np.int64)
+        lut = np.full(int(ids.max()) + 1, -1, np.int32 if len(ids) < 2**31 else np.int64)
         lut[ids] = np.arange(len(ids))
-        return lut[wanted]
+        inside = (wanted >= 0) & (wanted < len(lut))
+        out = np.full(len(wanted), -1, np.int64)
+        out[inside] = lut[wanted[inside]]
+        return out
     return pd.Index(ids).get_indexer(wanted)
 
 
@@ -209,7 +212,7 @@ def _false_detections(match, predictions: pd.DataFrame, classes, image_ids) -> t
     p = match.predictions
     rows = np.flatnonzero(_selected(p, classes, image_ids) & ~p["is_tp"].to_numpy(bool) & ~p["ignored"].to_numpy(bool))
     at = _row_of(predictions["pred_id"].to_numpy(np.int64), p["pred_id"].to_numpy(np.int64)[rows])
-    return rows, predictions[["x", "y", "w", "h"]].to_numpy(np.float64)[at]
+    return rows, np.column_stack([predictions[c].to_numpy(np.float64)[at] for c in ("x", "y", "w", "h")])
 
 
 def _changes(rows: pd.DataFrame, change: str, kind: str, run: str) -> pd.DataFrame:

@@ -33,6 +33,7 @@ interval of their mAP difference accounts for the images both were evaluated on.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Iterator
@@ -511,23 +512,22 @@ def _bootstrap_of(match, classes, image_ids, n_resamples: int, seed: int, confid
     """``bootstrap_ap`` of one match, remembered per (match object, classes, image list, resamples, seed,
     confidence): a match from ``explorer.analysis.outcomes.match`` is one object per (project view, thresholds),
     and the draws depend only on the number of images, so a kept result is the one a new pass would give."""
-    sample = None
-    if image_ids is None:
-        images_key = None
-    else:
-        images = _sorted_unique(list(image_ids) if not isinstance(image_ids, np.ndarray) else image_ids)
-        images_key = (len(images), hash(images.tobytes()))
-    cls_key = None if classes is None else tuple(sorted(map(str, classes)))
+    from explorer.evaluation.tables import resolve_classes
+
+    images = _sorted_unique(match.image_ids if image_ids is None else
+                            image_ids if isinstance(image_ids, np.ndarray) else list(image_ids))
+    images_key = (len(images), hash(images.tobytes()))  # None and the same ids spelled out are one key
+    cls_key = resolve_classes(classes, match.category_names).tobytes()
     key = (id(match), cls_key, images_key, int(n_resamples), int(seed), float(confidence))
     with _DRAWS_LOCK:
         hit = _BOOTS.get(key)
-        if hit is not None and hit[0] is match:
+        if hit is not None and hit[0]() is match:
             _BOOTS.move_to_end(key)
             return hit[1]
-    sample = ap_sample(match, classes=classes, image_ids=image_ids)
+    sample = ap_sample(match, classes=classes, image_ids=images)
     out = _bootstrap([sample], n_resamples, seed, confidence)[0]
     with _DRAWS_LOCK:
-        _BOOTS[key] = (match, out)
+        _BOOTS[key] = (weakref.ref(match), out)  # weak: the matches' own bounded cache decides their life
         while len(_BOOTS) > BOOTS_KEPT:
             _BOOTS.popitem(last=False)
     return out

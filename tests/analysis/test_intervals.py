@@ -237,6 +237,7 @@ def test_bootstrap_is_kept_per_match_and_pairs_with_it(detection_project):
     assert counts.shape == (b.n_images, 30) and counts.dtype == np.uint8 and not counts.flags.writeable
     np.testing.assert_array_equal(counts.T, np.concatenate(list(resample_counts(b.n_images, 30, seed=0))))
     a1, a2 = paired_bootstrap_ap(m, m, n_resamples=30)
+    assert a1 is b  # the images spelled out are the same key as None: Compare reuses the Metrics page's run A
     np.testing.assert_array_equal(a1.map_reps, b.map_reps)
     np.testing.assert_array_equal(a2.ap_reps, b.ap_reps)
 
