@@ -71,6 +71,8 @@ def _nbytes(value) -> int:
     """Bytes a cached value holds (nominal: columns shared with other objects count too, so the bound is safe)."""
     if isinstance(value, pd.DataFrame):
         return int(value.memory_usage(index=True, deep=False).sum())
+    if isinstance(value, tuple):
+        return sum(_nbytes(v) for v in value if v is not None)
     if hasattr(value, "nbytes"):
         return int(value.nbytes)
     frames = [getattr(value, name, None) for name in ("predictions", "labels", "score_order", "class_score_order")]
@@ -103,9 +105,14 @@ def _remember(cache: OrderedDict, key, make, size: int):
 # columns and the last outcome tables: moving a threshold re-matches without recomputing IoUs, changing classes
 # filters the cached match, for the pages and the export alike.
 _MATCHERS: OrderedDict = OrderedDict()
-_MATCHES = _Bounded(max_bytes=1_200_000_000)
-_METRICS = _Bounded(max_bytes=1_500_000_000)
-_TABLES = _Bounded(max_bytes=1_500_000_000)
+# Budgets (nominal bytes, shared columns counted in full) at 100k images / 2M predictions per run: a match is
+# ~0.25 GB (3 kept), a view's metric frames ~0.3 GB (both runs kept), a selection's outcome tables ~0.55 GB
+# (its predictions table alone 0.42 GB, though the rows and metric columns of an all-classes table are the
+# project's and the metric frame's own, not copies): the current and the previous selection stay.
+_MATCHES = _Bounded(max_bytes=800_000_000)
+_METRICS = _Bounded(max_bytes=1_000_000_000)
+_TABLES = _Bounded(max_bytes=1_200_000_000)
+_BASES = _Bounded(max_bytes=1_000_000_000)  # (rows, metric columns) of a selection, shared by its tables
 _INDEXES: OrderedDict = OrderedDict()
 
 
@@ -235,20 +242,26 @@ def _metrics_stamp(project) -> int:
     return catalog.stat().st_mtime_ns if catalog.is_file() else 0
 
 
-def _join_metrics(table: pd.DataFrame, project, target: str, at: np.ndarray | None = None) -> pd.DataFrame:
-    """``table`` with the target's metric columns joined: by position when ``at`` (the project rows of
-    ``table``'s rows, shape (len(table),)) is known, else by the ids of ``table.index``."""
+def _metric_part(project, target: str, index: pd.Index, exclude, at: np.ndarray | None = None):
+    """The target's metric columns (not in ``exclude``) for the rows ``index`` (ids), taken by position when
+    ``at`` (their project rows, shape (len(index),)) is known, else found by id; None before metrics exist."""
     columns = _metric_columns(project, target)
     if columns is None:
-        return table
+        return None
     if at is not None:
         rows = columns.row_of[at]
         if len(rows) == len(columns.frame) and np.array_equal(rows, np.arange(len(rows))):
             rows = None  # every metric row, in order: join the kept columns as they are
     else:
-        rows = columns.index.positions(table.index.to_numpy())
-    metrics = columns.rows(rows, table.index, set(table.columns))
-    return pd.concat([table, metrics], axis=1)
+        rows = columns.index.positions(index.to_numpy())
+    return columns.rows(rows, index, set(exclude))
+
+
+def _join_metrics(table: pd.DataFrame, project, target: str, at: np.ndarray | None = None) -> pd.DataFrame:
+    """``table`` with the target's metric columns joined: by position when ``at`` (the project rows of
+    ``table``'s rows, shape (len(table),)) is known, else by the ids of ``table.index``."""
+    metrics = _metric_part(project, target, table.index, table.columns, at)
+    return table if metrics is None else pd.concat([table, metrics], axis=1)
 
 
 def with_metrics(table: pd.DataFrame, project, target: str) -> pd.DataFrame:
@@ -360,11 +373,20 @@ def _detection_table(project, sel: Selection, target: str, kind: str) -> pd.Data
                    "matched_label_id": _ids(column("label_id", pd.NA)),
                    "iou": column("iou", np.nan).astype(np.float64),
                    "fp_reason": np.asarray(column("fp_reason", None), object), "ignored": ignored}
-    rows = _rows_at(project, target, keep)
+    # the rows and their metric columns do not depend on the IoU threshold (nor, for labels, on the confidence):
+    # an IoU move builds only the outcome columns
+    base_key = (str(project.root), project.fingerprint, _metrics_stamp(project), kind, sel.split, sel.classes,
+                sel.confidence_threshold if target == "predictions" else None, target)
+
+    def base():
+        rows = _rows_at(project, target, keep)
+        return rows, _metric_part(project, target, rows.index, [*rows.columns, *outcome], at)
+
+    rows, metrics = _remember(_BASES, base_key, base, size=8)
     outcome = {k: pd.Series(v, index=rows.index, copy=False, **({"dtype": object} if k == "fp_reason" else {}))
                for k, v in outcome.items()}  # fp_reason stays object (None / reason): str would take seconds at 2M
-    table = pd.concat([rows, pd.DataFrame(outcome, index=rows.index, copy=False)], axis=1)
-    return _join_metrics(table, project, target, at)
+    parts = [rows, pd.DataFrame(outcome, index=rows.index, copy=False)]
+    return pd.concat(parts + ([] if metrics is None else [metrics]), axis=1)
 
 
 def _fill(values, where: np.ndarray, fill):
