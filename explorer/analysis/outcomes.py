@@ -24,6 +24,12 @@ project (a run's view: ``Project.for_run``), a core ``Selection`` and a target (
 * A target the task defines no outcome for (detection images carry counts; classification labels…) gets the rows
   and the metrics only, so the export writes every target through the same function.
 
+Caching: every table is kept per (project root, fingerprint — which names the run —, metrics run, IoU type,
+selection, target) in a core cache bounded by entries and bytes and shared by the app's sessions, the export and
+the CLI; the match, a view's joined metric frame and a selection's rows + metric columns (which an IoU move does
+not change) are kept the same way. A table is returned as a shallow copy: writing it never changes the kept one.
+Tables are built by position (project row → match row → metric row), never re-indexed by id.
+
 Outcome columns:
 
 * detection — labels: ``detected, matched_pred_id, iou, ignored``; predictions: ``is_tp, matched_label_id, iou,
