@@ -57,6 +57,8 @@ def page(sel) -> None:
                                                  else f"{len(opts['classes']):,} selected class(es)")
     if "iou_threshold" in task.controls:
         where += f", IoU ≥ {sel.iou_threshold:.2f}, confidence ≥ {sel.confidence_threshold:.2f}"
+    if sel.run:  # the tables and JSON are built from this run's predictions (on click: say which)
+        where += f", run **{plain(sel.run)}**"
     st.caption(f"Current selection: {where}. Undefined numbers (NaN) are written as JSON null.")
     key = (str(project.root), project.fingerprint)
     stem = project.root.name
