@@ -207,7 +207,8 @@ def ap_sample(match, *, classes=None, image_ids=None) -> ApSample:
     tp_at = np.flatnonzero(tp_sorted)
     last_row = np.full(len(cats), -1, np.int64)
     last_row[k_sorted[tp_at]] = s_rows[tp_at]  # ascending positions: the last write per class wins
-    last_score = np.where(last_row >= 0, score[np.maximum(last_row, 0)], np.inf)
+    # padded with +inf so a class without a TP (or no prediction at all) needs no branch
+    last_score = np.append(score, np.inf)[np.where(last_row >= 0, last_row, len(score))]
     rows = np.flatnonzero(keep)
     rk = p_k[rows]
     rs, ls = score[rows], last_score[rk]
