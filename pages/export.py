@@ -89,7 +89,7 @@ def page(sel) -> None:
 
         columns = st.columns(len(TARGETS))
         for col, target in zip(columns, TARGETS):
-            col.download_button(f"{target} table ({fmt.upper()})", partial(table_of, target),
+            col.download_button(f"{target} table ({plain(fmt.upper())})", partial(table_of, target),
                                 file_name=f"{stem}_{target}.{fmt}", mime=MIME[fmt], key=f"export_table_{target}",
                                 on_click="ignore")
         with st.expander("Preview: images table"):

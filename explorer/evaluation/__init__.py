@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import importlib
 
-# public name -> module that defines it
+# public name -> module that defines it (relative to this package)
 _LAZY = {
-    "CocoEvaluation": "coco", "evaluate_coco": "coco", "summary_keys": "coco",
-    "FP_REASONS": "matcher", "Matcher": "matcher", "MatchResult": "matcher",
-    "best_f1": "tables", "detection_summary": "tables", "f1_by_confidence": "tables", "per_class_table": "tables",
-    "pr_curves": "tables",
-    "ConfusionMatrix": "confusion", "detection_confusion_matrix": "confusion",
-    "evaluate_voc": "voc", "read_voc_txt": "voc",
+    "CocoEvaluation": ".coco", "evaluate_coco": ".coco", "summary_keys": ".coco",
+    "FP_REASONS": ".matcher", "Matcher": ".matcher", "MatchResult": ".matcher",
+    "best_f1": ".tables", "detection_summary": ".tables", "f1_by_confidence": ".tables", "per_class_table": ".tables",
+    "pr_curves": ".tables",
+    "ConfusionMatrix": ".confusion", "detection_confusion_matrix": ".confusion",
+    "evaluate_voc": ".voc", "read_voc_txt": ".voc",
 }
 
 __all__ = list(_LAZY)
@@ -27,7 +27,7 @@ def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
 
