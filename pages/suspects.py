@@ -18,6 +18,8 @@ from explorer.ui.persist import bounded, keep, switch_page
 from explorer.ui.state import selection
 from explorer.ui.text import plain
 
+TABLE_ROWS = 1000  # rows of the queue's table sent to the browser
+
 st.title("Suspected label errors")
 sel = selection()
 project = sel.project
@@ -58,8 +60,13 @@ st.metric("Suspects shown", f"{len(shown):,}", help=f"of {len(table):,} in the q
 if not len(shown):
     st.info("No suspected label errors for these filters.")
     st.stop()
-st.dataframe(shown[["image_id", "file_name", "label_id", "pred_id", "reason", "score"]].assign(
-    file_name=shown["file_name"].map(plain), label_class=shown["category_id"].map(lambda c: plain(names.get(int(c), str(c))))),
+# the best TABLE_ROWS only: the browser gets a readable table, not the whole queue (the export has every row)
+head = shown.iloc[:TABLE_ROWS]
+if len(shown) > TABLE_ROWS:
+    st.caption(f"The {TABLE_ROWS:,} best of {len(shown):,} shown; `explorer suspects PROJECT --out suspects.csv` and "
+               "the export write them all.")
+st.dataframe(head[["image_id", "file_name", "label_id", "pred_id", "reason", "score"]].assign(
+    file_name=head["file_name"].map(plain), label_class=head["category_id"].map(lambda c: plain(names.get(int(c), str(c))))),
     hide_index=True, column_config={"score": st.column_config.NumberColumn(format="%.3f")})
 
 left, right = st.columns(2)
