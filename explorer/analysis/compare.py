@@ -36,6 +36,7 @@ from explorer.analysis.compiled import njit
 from explorer.analysis.failure_buckets import bucket_table
 from explorer.analysis.intervals import N_RESAMPLES, SEED, paired_bootstrap_ap, percentile_interval
 from explorer.errors import UserError
+from explorer.evaluation.layout import lookup
 from explorer.project.selection import Selection
 
 CHANGE_COLUMNS = ["change", "kind", "run"]
@@ -194,24 +195,12 @@ def overlapped_arrays(image_a, cat_a, box_a, image_b, cat_b, box_b, iou_threshol
     return a_hit, b_hit
 
 
-def _row_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Row of each ``wanted`` id in the unique ``ids`` (−1 where absent): a lookup table for dense ids, else a hash."""
-    if len(ids) and ids.min() >= 0 and ids.max() < 4 * len(ids) + 1024:
-        lut = np.full(int(ids.max()) + 1, -1, np.int32 if len(ids) < 2**31 else np.int64)
-        lut[ids] = np.arange(len(ids))
-        inside = (wanted >= 0) & (wanted < len(lut))
-        out = np.full(len(wanted), -1, np.int64)
-        out[inside] = lut[wanted[inside]]
-        return out
-    return pd.Index(ids).get_indexer(wanted)
-
-
 def _false_detections(match, predictions: pd.DataFrame, classes, image_ids) -> tuple[np.ndarray, np.ndarray]:
     """``(rows, boxes)``: positions in ``match.predictions`` of the selection's false detections (not TP, not
     ignored; in the match's order: by image and class) and their boxes (n, 4) from the run's ``predictions``."""
     p = match.predictions
     rows = np.flatnonzero(_selected(p, classes, image_ids) & ~p["is_tp"].to_numpy(bool) & ~p["ignored"].to_numpy(bool))
-    at = _row_of(predictions["pred_id"].to_numpy(np.int64), p["pred_id"].to_numpy(np.int64)[rows])
+    at = lookup(predictions["pred_id"].to_numpy(np.int64), p["pred_id"].to_numpy(np.int64)[rows])
     return rows, np.column_stack([predictions[c].to_numpy(np.float64)[at] for c in ("x", "y", "w", "h")])
 
 
@@ -244,12 +233,12 @@ def object_changes(match_a, match_b, predictions_a: pd.DataFrame, predictions_b:
     ids_b = lb["label_id"].to_numpy(np.int64)
     det_b = lb["detected"].to_numpy(bool)
     if not np.array_equal(ids, ids_b):
-        at = _row_of(ids_b, ids)
+        at = lookup(ids_b, ids)
         det_b = np.where(at >= 0, det_b[np.maximum(at, 0)], False)
     keep = _selected(la, classes, image_ids) & ~la["ignored"].to_numpy(bool)
     det_a = la["detected"].to_numpy(bool)
     fixed_labels, broken_labels = ids[keep & ~det_a & det_b], ids[keep & det_a & ~det_b]
-    rows_b = _row_of(ids_b, np.concatenate([fixed_labels, broken_labels]))
+    rows_b = lookup(ids_b, np.concatenate([fixed_labels, broken_labels]))
 
     ra, box_a = _false_detections(match_a, predictions_a, classes, image_ids)
     rb, box_b = _false_detections(match_b, predictions_b, classes, image_ids)

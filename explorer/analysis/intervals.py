@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from explorer.analysis.compiled import njit
+from explorer.evaluation.layout import lookup, sorted_unique
 
 prange = range  # numba.prange once compiled (explorer.analysis.compiled)
 
@@ -135,27 +136,6 @@ class ApSample:
         return len(self.image_ids)
 
 
-def _positions(values: np.ndarray, universe: np.ndarray) -> np.ndarray:
-    """int32 index of every ``values[i]`` in the sorted unique ``universe``, −1 where absent: a lookup table when
-    the ids are dense enough (O(n): the ids of 100k images), else a binary search."""
-    if len(universe) == 0:
-        return np.full(len(values), -1, np.int32)
-    if universe[0] >= 0 and universe[-1] < 4 * len(universe) + 1024:
-        lut = np.full(int(max(universe[-1], values.max(initial=0))) + 1, -1, np.int32)
-        lut[universe] = np.arange(len(universe), dtype=np.int32)
-        return lut[np.maximum(values, 0)] if values.min(initial=0) >= 0 else np.where(values >= 0, lut[np.maximum(values, 0)], -1)
-    where = np.minimum(np.searchsorted(universe, values), len(universe) - 1)
-    return np.where(universe[where] == values, where, -1).astype(np.int32)
-
-
-def _sorted_unique(ids) -> np.ndarray:
-    """``np.unique`` of int64 ids, without the sort when they are already ascending and unique (the usual case)."""
-    ids = np.asarray(ids, dtype=np.int64)
-    if len(ids) < 2 or (ids[1:] > ids[:-1]).all():
-        return ids
-    return np.unique(ids)
-
-
 @njit()
 def _in_order(order, keep, p_k, p_i, tp):
     """The kept rows of ``order`` and their class, image and TP flag, in that order (one pass of random reads)."""
@@ -186,13 +166,13 @@ def ap_sample(match, *, classes=None, image_ids=None) -> ApSample:
     from explorer.evaluation.tables import resolve_classes
 
     cats = resolve_classes(classes, match.category_names)
-    images = _sorted_unique(match.image_ids if image_ids is None else list(image_ids))
+    images = sorted_unique(match.image_ids if image_ids is None else list(image_ids))
     p, lab = match.predictions, match.labels
-    p_k = _positions(p["category_id"].to_numpy(np.int64), cats)
-    p_i = _positions(p["image_id"].to_numpy(np.int64), images)
+    p_k = lookup(cats, p["category_id"].to_numpy(np.int64), dtype=np.int32)
+    p_i = lookup(images, p["image_id"].to_numpy(np.int64), dtype=np.int32)
     keep = ~p["ignored"].to_numpy(bool) & (p_k >= 0) & (p_i >= 0)  # ignored: crowd-matched, beyond maxDets
-    l_k = _positions(lab["category_id"].to_numpy(np.int64), cats)
-    l_i = _positions(lab["image_id"].to_numpy(np.int64), images)
+    l_k = lookup(cats, lab["category_id"].to_numpy(np.int64), dtype=np.int32)
+    l_i = lookup(images, lab["image_id"].to_numpy(np.int64), dtype=np.int32)
     keep_l = ~lab["ignored"].to_numpy(bool) & (l_k >= 0) & (l_i >= 0)
     tp = p["is_tp"].to_numpy(bool)
     score = p["score"].to_numpy(np.float64)
@@ -515,7 +495,7 @@ def _bootstrap_of(match, classes, image_ids, n_resamples: int, seed: int, confid
     and the draws depend only on the number of images, so a kept result is the one a new pass would give."""
     from explorer.evaluation.tables import resolve_classes
 
-    images = _sorted_unique(match.image_ids if image_ids is None else
+    images = sorted_unique(match.image_ids if image_ids is None else
                             image_ids if isinstance(image_ids, np.ndarray) else list(image_ids))
     images_key = (len(images), hash(images.tobytes()))  # None and the same ids spelled out are one key
     cls_key = resolve_classes(classes, match.category_names).tobytes()

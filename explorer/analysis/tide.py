@@ -45,7 +45,7 @@ import pandas as pd
 
 from explorer.evaluation import kernels
 from explorer.evaluation.coco import REC_THRESHOLDS
-from explorer.evaluation.layout import MAX_DETS
+from explorer.evaluation.layout import MAX_DETS, lookup
 
 ERROR_TYPES = ("classification", "localisation", "both", "duplicate", "background", "missed")
 SPECIAL_TYPES = ("false_positives", "false_negatives")
@@ -474,28 +474,6 @@ class _State:
         return float(d), aps - self.base_aps
 
 
-def _positions(cats: np.ndarray):
-    """``f(ids) -> position in cats`` (sorted, unique) or -1: one table lookup when the ids are small
-    non-negative integers (category ids almost always are), else a binary search."""
-    cats = np.asarray(cats, np.int64)
-    if len(cats) == 0:
-        return lambda ids: np.full(len(ids), -1, np.int64)
-    if cats[0] >= 0 and cats[-1] < 1 << 20:
-        def lookup(ids):
-            ids = np.asarray(ids, np.int64)
-            inside = (ids >= 0) & (ids <= cats[-1])
-            return np.where(inside, table[np.where(inside, ids, 0)], -1)
-        table = np.full(int(cats[-1]) + 1, -1, np.int64)
-        table[cats] = np.arange(len(cats))
-        return lookup
-
-    def search(ids):
-        ids = np.asarray(ids, np.int64)
-        p = np.minimum(np.searchsorted(cats, ids), len(cats) - 1)
-        return np.where(cats[p] == ids, p, -1)
-    return search
-
-
 def _orders_of(m, kept: np.ndarray, live: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(per-class order, descending-score rank) of the data points (layout rows ``live``) from the orders the
     match already holds (``MatchResult.class_score_order`` / ``score_order`` over its rows = layout rows
@@ -535,8 +513,7 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     g_cat = data.labels.category_id[lay.gt_rows]
     cats = resolve_classes(classes, m.category_names) if classes is not None else np.unique(
         np.concatenate([np.asarray(sorted(m.category_names), np.int64), g_cat, d_cat]))
-    pos_of = _positions(cats)
-    d_k, g_k = pos_of(d_cat), pos_of(g_cat)  # class position in ``cats``, -1 = not selected
+    d_k, g_k = lookup(cats, d_cat), lookup(cats, g_cat)  # class position in ``cats``, -1 = not selected
     in_d, in_g = d_k >= 0, g_k >= 0
     if image_ids is not None:
         ids = np.asarray(list(image_ids), np.int64)

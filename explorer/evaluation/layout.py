@@ -72,6 +72,25 @@ def positions(sorted_keys: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.searchsorted(sorted_keys, values)
 
 
+def lookup(keys, values, *, dtype=np.int64) -> np.ndarray:
+    """Position of each ``values[i]`` in ``keys`` (unique int64 ids, any order), −1 where absent (``positions``
+    when every value is present): a lookup table when the keys are small non-negative integers (O(n)), else a
+    binary search over the sorted keys."""
+    keys = np.asarray(keys, dtype=np.int64)
+    values = np.asarray(values, dtype=np.int64)
+    if len(keys) == 0:
+        return np.full(len(values), -1, dtype)
+    hi = int(keys.max())
+    if keys.min() >= 0 and hi < 4 * len(keys) + 1024:
+        table = np.full(hi + 1, -1, dtype)
+        table[keys] = np.arange(len(keys), dtype=dtype)
+        inside = (values >= 0) & (values <= hi)
+        return np.where(inside, table[np.where(inside, values, 0)], -1).astype(dtype, copy=False)
+    order = np.argsort(keys, kind="stable")
+    at = np.minimum(np.searchsorted(keys[order], values), len(keys) - 1)
+    return np.where(keys[order][at] == values, order[at], -1).astype(dtype, copy=False)
+
+
 def _ranges(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.searchsorted(sorted_keys, keys, "left"), np.searchsorted(sorted_keys, keys, "right")
 

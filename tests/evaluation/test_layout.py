@@ -1,5 +1,7 @@
-"""Layout helpers: sorted unique ids and id positions equal NumPy's ``unique`` / ``searchsorted``; group ranks."""
+"""Layout helpers: sorted unique ids, id positions and id lookups (−1 when absent) equal NumPy's ``unique`` / ``searchsorted``; group ranks."""
 import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
 
 from explorer.evaluation import layout
 
@@ -30,3 +32,15 @@ def test_rank_is_position_by_score_within_each_group():
     assert lay.dt_rank.tolist() == [0, 0, 1, 2, 0, 1]
     lay = layout.build(img, cat, score, np.array([0]), np.array([1]), n_img=2, n_cat=2, block="image", max_dets=2)
     assert (lay.grp_d1 - lay.grp_d0).tolist() == [1, 2, 2]  # the cut keeps the 2 highest of a group
+
+
+@pytest.mark.parametrize("keys", [np.array([5, 0, 3, 9]), np.array([-7, 2, 10**15, 4]), np.array([], np.int64),
+                                  np.arange(50_000)[::-1] * 3])
+def test_lookup_equals_a_dictionary_with_minus_one_for_absent(keys):
+    rng = np.random.default_rng(0)
+    values = np.concatenate([keys, rng.integers(-20, 200_000, 500), [-(2**62), 2**62]])
+    rng.shuffle(values)
+    where = {int(k): i for i, k in enumerate(keys)}
+    expected = np.array([where.get(int(v), -1) for v in values], np.int64)
+    assert_array_equal(layout.lookup(keys, values), expected)
+    assert layout.lookup(keys, values, dtype=np.int32).dtype == np.int32
