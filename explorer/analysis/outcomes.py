@@ -61,6 +61,7 @@ __all__ = ["detection_outcomes", "classification_outcomes", "segmentation_outcom
 # for the big ones, by bytes: the app's sessions share them, so ten sessions at ten IoUs keep a few matches and
 # tables, not ten of each (at 100k images one predictions outcome table is ~0.4 GB).
 _LOCK = threading.Lock()
+_MAKING: dict = {}  # (id(cache), key) → Event set when the thread making that entry is done
 
 
 class _Bounded(OrderedDict):
@@ -87,24 +88,43 @@ def _nbytes(value) -> int:
 
 def _remember(cache: OrderedDict, key, make, size: int):
     """``cache[key]``, made by ``make()`` on a miss; keeps at most ``size`` entries (and ``cache.max_bytes`` for
-    a ``_Bounded``), least recently used out first. Two threads missing the same key may both make it."""
-    with _LOCK:
-        if key in cache:
-            cache.move_to_end(key)
-            return cache[key]
-    value = make()
-    with _LOCK:
-        cache[key] = value
-        cache.move_to_end(key)
-        weights = getattr(cache, "weights", None)
-        if weights is not None:
-            weights[key] = _nbytes(value)
-        while len(cache) > size or (weights is not None and len(cache) > 1
-                                    and sum(weights.values()) > cache.max_bytes):
-            old, _ = cache.popitem(last=False)
-            if weights is not None:
-                weights.pop(old, None)
+    a ``_Bounded``), least recently used out first. Single flight: threads (app sessions) missing the same key
+    while one makes it wait for that value instead of making it again (if the maker fails, the next one tries)."""
+    token = (id(cache), key)
+    while True:
+        with _LOCK:
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
+            making = _MAKING.get(token)
+            if making is None:
+                making = _MAKING[token] = threading.Event()
+                break
+        making.wait()
+    try:
+        value = make()
+        with _LOCK:
+            _store(cache, key, value, size)
+    finally:
+        with _LOCK:
+            _MAKING.pop(token, None)
+        making.set()
     return value
+
+
+def _store(cache: OrderedDict, key, value, size: int) -> None:
+    """Put ``value`` in ``cache`` as the newest entry and evict the oldest over ``size`` entries or the byte
+    budget (the caller holds ``_LOCK``)."""
+    cache[key] = value
+    cache.move_to_end(key)
+    weights = getattr(cache, "weights", None)
+    if weights is not None:
+        weights[key] = _nbytes(value)
+    while len(cache) > size or (weights is not None and len(cache) > 1
+                                and sum(weights.values()) > cache.max_bytes):
+        old, _ = cache.popitem(last=False)
+        if weights is not None:
+            weights.pop(old, None)
 
 
 # One Matcher (every IoU of the project) per project view and IoU type, its last matches, each view's metric

@@ -36,6 +36,40 @@ def test_bounded_cache_evicts_by_bytes_and_keeps_the_newest():
     assert list(big) == ["a"]  # bigger than the budget alone: still kept (the newest always is)
 
 
+def test_threads_missing_one_key_make_it_once_and_a_failed_make_is_retried():
+    import threading
+
+    cache = outcomes._Bounded(max_bytes=10_000)
+    started, release, made = threading.Event(), threading.Event(), []
+
+    def slow():
+        made.append("slow")
+        started.set()
+        release.wait(5)
+        return np.arange(3)
+
+    results = []
+    maker = threading.Thread(target=lambda: results.append(outcomes._remember(cache, "k", slow, size=4)))
+    maker.start()
+    started.wait(5)
+    waiters = [threading.Thread(target=lambda: results.append(
+        outcomes._remember(cache, "k", lambda: made.append("again") or np.zeros(3), size=4))) for _ in range(3)]
+    for w in waiters:
+        w.start()
+    release.set()
+    for t in [maker, *waiters]:
+        t.join(5)
+    assert made == ["slow"] and [r.tolist() for r in results] == [[0, 1, 2]] * 4  # one make, four callers
+
+    def failing():
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        outcomes._remember(cache, "f", failing, size=4)
+    assert outcomes._remember(cache, "f", lambda: np.ones(2), size=4).tolist() == [1.0, 1.0]  # not stuck
+    assert not outcomes._MAKING
+
+
 def test_id_index_dense_and_sparse_give_positions():
     for ids in (np.array([5, 3, 9, 4]), np.array([10**12, -7, 3, 10**15])):  # dense span / sparse span
         index = outcomes._IdIndex(ids)
