@@ -14,6 +14,7 @@ A plugin's ``Page.file`` is an absolute path to its page script. See ``tests/tas
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from explorer.tasks.base import CONTROLS, TARGET_ID, TARGET_LEVEL, TARGETS, Outcome, Page, Task
@@ -26,7 +27,11 @@ PLUGINS_ENV = "EXPLORER_TASK_PLUGINS"
 _REGISTRY: dict[str, Task] = {}
 #: the built-in tasks in the order of ``names()`` (CLI choices, docs), whichever task module was imported first
 BUILTIN_ORDER = ("detection", "classification", "segmentation", "regression", "training")
-_builtins_loaded = False
+_builtins_loaded = False  # set when loading starts (a task module importing the registry must not reload)
+_builtins_done = False  # set when every built-in is registered: the lock-free fast path
+#: one loader at a time: the app serves sessions from threads, and a second thread seeing ``_builtins_loaded``
+#: before the imports finished found an empty registry ("unknown task 'detection'"); re-entrant for the loader
+_LOAD_LOCK = threading.RLock()
 _loaded_plugins: dict[str, object] = {}  # resolved plugin path -> its module (each file is executed once)
 
 
@@ -53,25 +58,36 @@ def load_plugin(path: str | Path):
     from explorer.errors import UserError
 
     source = str(Path(path).expanduser().resolve())
-    if source in _loaded_plugins:
-        return _loaded_plugins[source]
-    if not Path(source).is_file():
-        raise UserError(f"task plugin {source} not found (listed in ${PLUGINS_ENV})")
-    spec = importlib.util.spec_from_file_location(f"explorer_task_plugin_{len(_loaded_plugins)}", source)
-    module = importlib.util.module_from_spec(spec)
-    _loaded_plugins[source] = module  # before running it: a plugin that reads the registry must not reload itself
-    try:
-        spec.loader.exec_module(module)
-    except Exception as e:  # a user's file: report it by name
-        del _loaded_plugins[source]
-        if isinstance(e, UserError):
-            raise
-        raise UserError(f"task plugin {source} failed to load: {type(e).__name__}: {e}") from None
-    return module
+    with _LOAD_LOCK:  # a thread finding the file listed waits until the thread executing it has finished
+        if source in _loaded_plugins:
+            return _loaded_plugins[source]
+        if not Path(source).is_file():
+            raise UserError(f"task plugin {source} not found (listed in ${PLUGINS_ENV})")
+        spec = importlib.util.spec_from_file_location(f"explorer_task_plugin_{len(_loaded_plugins)}", source)
+        module = importlib.util.module_from_spec(spec)
+        _loaded_plugins[source] = module  # before running it: a plugin that reads the registry must not reload itself
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:  # a user's file: report it by name
+            del _loaded_plugins[source]
+            if isinstance(e, UserError):
+                raise
+            raise UserError(f"task plugin {source} failed to load: {type(e).__name__}: {e}") from None
+        return module
 
 
 def _load_builtins() -> None:
-    global _builtins_loaded
+    if not _builtins_done:
+        with _LOAD_LOCK:
+            _import_builtins()
+    # the variable is read on every call (a string split): a plugin listed after the first use is still found
+    for path in os.environ.get(PLUGINS_ENV, "").split(os.pathsep):
+        if path:
+            load_plugin(path)
+
+
+def _import_builtins() -> None:
+    global _builtins_loaded, _builtins_done
     if not _builtins_loaded:
         _builtins_loaded = True
         # importing a task module registers its Task (one explicit line per built-in task; names() orders them by
@@ -81,10 +97,7 @@ def _load_builtins() -> None:
         from explorer.tasks import segmentation  # noqa: F401
         from explorer.tasks import regression  # noqa: F401
         from explorer.tasks import training  # noqa: F401
-    # the variable is read on every call (a string split): a plugin listed after the first use is still found
-    for path in os.environ.get(PLUGINS_ENV, "").split(os.pathsep):
-        if path:
-            load_plugin(path)
+        _builtins_done = True
 
 
 def get(name: str) -> Task:

@@ -99,3 +99,27 @@ def test_builtin_order_does_not_depend_on_which_task_module_was_imported_first()
             "print(','.join(tasks.names()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out.split(",")[:len(BUILTIN)] == list(BUILTIN)
+
+
+def test_threads_asking_at_once_all_find_the_builtin_tasks():
+    """The app serves sessions from threads: eight threads calling ``get`` in a fresh process while the first of
+    them is still importing the task modules all get the task (a flag set before the imports finished made the
+    other seven see an empty registry: "unknown task 'detection'; expected one of ")."""
+    import subprocess
+    import sys
+
+    code = ("import threading\n"
+            "from explorer import tasks\n"
+            "barrier, got = threading.Barrier(8), []\n"
+            "def ask():\n"
+            "    barrier.wait()\n"
+            "    try:\n"
+            "        got.append(tasks.get('detection').name)\n"
+            "    except Exception as e:\n"
+            "        got.append(repr(e))\n"
+            "threads = [threading.Thread(target=ask) for _ in range(8)]\n"
+            "[t.start() for t in threads]\n"
+            "[t.join() for t in threads]\n"
+            "print('|'.join(got))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out.split("|") == ["detection"] * 8
