@@ -12,7 +12,12 @@ image) restrict both labels and predictions, like pycocotools' ``catIds``/``imgI
 """
 from __future__ import annotations
 
+import hashlib
+import threading
 import warnings
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -20,7 +25,7 @@ import pandas as pd
 from explorer.errors import UserError
 from explorer.evaluation import kernels
 from explorer.evaluation.coco import REC_THRESHOLDS
-from explorer.evaluation.layout import MAX_DETS
+from explorer.evaluation.layout import MAX_DETS, lookup, sorted_unique
 from explorer.evaluation.matcher import MatchResult
 
 
@@ -54,27 +59,28 @@ class _View:
     ``pm (n_pred,)`` / ``lm (n_lab,)``: selected predictions / labels; ``cats (K,)`` the category ids;
     ``by_class (m,)``: positions of the selected predictions by ascending class, then descending score (stable),
     ``k (m,)`` their class positions; ``npig (K,)`` non-ignored labels per class. Columns are the match's own
-    NumPy arrays (``score``, ``is_tp``, ``ignored``, ``rank``).
+    NumPy arrays (``score``, ``is_tp``, ``ignored``, ``rank``). Membership and class positions come from one id
+    lookup per row (``layout.lookup``), not ``np.isin`` / ``searchsorted`` passes.
     """
 
-    def __init__(self, match: MatchResult, classes, image_ids):
+    def __init__(self, match: MatchResult, classes, image_ids, *, cats: np.ndarray | None = None):
         self.match = match
         self._live = None
-        self.cats = cats = resolve_classes(classes, match.category_names)
+        self.cats = cats = resolve_classes(classes, match.category_names) if cats is None else cats
         p, lab = match.predictions, match.labels
         self.score = p["score"].to_numpy()
         self.is_tp = p["is_tp"].to_numpy()
         self.ignored = p["ignored"].to_numpy()
-        p_cat, l_cat = p["category_id"].to_numpy(), lab["category_id"].to_numpy()
-        self.pm, self.lm = np.isin(p_cat, cats), np.isin(l_cat, cats)
+        p_k = lookup(cats, p["category_id"].to_numpy())  # class position, -1 = not selected
+        l_k = lookup(cats, lab["category_id"].to_numpy())
+        self.pm, self.lm = p_k >= 0, l_k >= 0
         if image_ids is not None:
             ids = np.asarray(image_ids if isinstance(image_ids, np.ndarray) else list(image_ids), dtype=np.int64)
-            self.pm &= np.isin(p["image_id"].to_numpy(), ids)
-            self.lm &= np.isin(lab["image_id"].to_numpy(), ids)
-        self.by_class = self._order(match.class_score_order, lambda: np.lexsort((-self.score, p_cat)))
-        self.k = np.searchsorted(cats, p_cat[self.by_class])
-        l_k = np.searchsorted(cats, l_cat[self.lm])
-        self.l_k = l_k
+            self.pm &= _member(ids, p["image_id"].to_numpy())
+            self.lm &= _member(ids, lab["image_id"].to_numpy())
+        self.by_class = self._order(match.class_score_order, lambda: np.lexsort((-self.score, p_k)))
+        self.k = p_k[self.by_class]
+        self.l_k = l_k = l_k[self.lm]
         self.npig = np.bincount(l_k[~lab["ignored"].to_numpy()[self.lm]], minlength=len(cats)).astype(np.int64)
 
     def _order(self, order, fallback) -> np.ndarray:
@@ -112,6 +118,73 @@ class _View:
             self._live = rows, k, start
         return self._live
 
+    def counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """``tp (K,)`` and ``n_predictions (K,)``: kept, non-ignored predictions per class."""
+        rows, k, _ = self.live_by_class()
+        tp = np.bincount(k, weights=self.is_tp[rows], minlength=len(self.cats)).astype(np.int64)
+        return tp, np.bincount(k, minlength=len(self.cats))
+
+
+def _member(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.isin(values, ids)`` for int64 ids by one lookup (``layout.lookup``; duplicate ids allowed)."""
+    return lookup(np.unique(ids), values) >= 0
+
+
+@dataclass(frozen=True)
+class _ClassArrays:
+    """Every class of a match (``cats``: the category names' ids and every id in the rows, ascending) over one
+    image selection: ``precision (R, K)``, ``recall (K,)`` (-1 = undefined), ``npig``, ``tp``, ``n_pred (K,)``.
+    pycocotools accumulates each class on its own, so any class selection is a column slice of these."""
+
+    cats: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+    npig: np.ndarray
+    tp: np.ndarray
+    n_pred: np.ndarray
+
+    def take(self, cats: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``(precision (R, k), recall, npig, tp, n_pred)`` of the classes ``cats``; a class absent from the
+        match is undefined (-1) with no labels or predictions, as its own accumulation gives it."""
+        at = lookup(self.cats, cats)
+        known, at = at >= 0, np.maximum(at, 0)
+        prec = np.where(known[None, :], self.precision[:, at] if len(self.cats) else -1.0, -1.0)
+        rec = np.where(known, self.recall[at] if len(self.cats) else -1.0, -1.0)
+        return (prec, rec, *(np.where(known, x[at] if len(self.cats) else 0, 0).astype(np.int64)
+                             for x in (self.npig, self.tp, self.n_pred)))
+
+
+# per (match, image selection): the arrays of every class (~8 bytes x 102 per class), the match held weakly so a
+# match evicted from the callers' caches is freed; a class change or a second table of one selection (the
+# Metrics page's headline and its splits table at the slider's IoU) accumulates nothing
+_CLASSES: OrderedDict = OrderedDict()
+_CLASSES_LOCK = threading.Lock()
+
+
+def _class_arrays(match: MatchResult, image_ids) -> _ClassArrays:
+    """``_ClassArrays`` of ``match`` over ``image_ids`` (None = every image), kept for the last 64 selections."""
+    ids = None if image_ids is None else np.asarray(
+        image_ids if isinstance(image_ids, np.ndarray) else list(image_ids), dtype=np.int64)
+    digest = None if ids is None else (len(ids), hashlib.blake2b(ids.tobytes(), digest_size=16).digest())
+    key = (id(match), digest)
+    with _CLASSES_LOCK:
+        held = _CLASSES.get(key)
+        if held is not None and held[0]() is match:
+            _CLASSES.move_to_end(key)
+            return held[1]
+    p, lab = match.predictions, match.labels
+    cats = sorted_unique(np.fromiter(match.category_names, np.int64, len(match.category_names)),
+                         p["category_id"].to_numpy(), lab["category_id"].to_numpy())
+    v = _View(match, None, ids, cats=cats)
+    prec, rec, npig = v.ap_arrays()
+    value = _ClassArrays(cats, np.ascontiguousarray(prec), np.ascontiguousarray(rec), npig, *v.counts())
+    with _CLASSES_LOCK:
+        _CLASSES[key] = (weakref.ref(match), value)
+        _CLASSES.move_to_end(key)
+        while len(_CLASSES) > 64:
+            _CLASSES.popitem(last=False)
+    return value
+
 
 def _mean_defined(s: np.ndarray) -> float:
     d = s[s > -1]
@@ -130,32 +203,30 @@ def per_class_table(match: MatchResult, *, classes=None, image_ids=None) -> pd.D
 
     ``ap``/``ar``: COCO AP and recall at the match's IoU threshold (NaN without labels); the rest at (t, c).
     """
-    v = _View(match, classes, image_ids)
-    return _per_class(v, *v.ap_arrays())
+    return detection_summary(match, classes=classes, image_ids=image_ids)["per_class"]
 
 
-def _per_class(v: _View, prec, rec, npig) -> pd.DataFrame:
-    rows, k, _ = v.live_by_class()
-    cats = v.cats
-    tp = np.bincount(k, weights=v.is_tp[rows], minlength=len(cats)).astype(np.int64)
-    n_pred = np.bincount(k, minlength=len(cats))
+def _per_class(match: MatchResult, cats, prec, rec, npig, tp, n_pred) -> pd.DataFrame:
     fp = n_pred - tp
     fn = npig - tp
     ap = np.array([_mean_defined(prec[:, i]) for i in range(len(cats))])
     return pd.DataFrame({
-        "category_id": cats, "name": [v.match.category_names.get(int(c), str(c)) for c in cats],
+        "category_id": cats, "name": [match.category_names.get(int(c), str(c)) for c in cats],
         "ap": ap, "ar": np.where(rec > -1, rec, np.nan),
         "precision": _ratio(tp, tp + fp), "recall": _ratio(tp, npig), "f1": _ratio(2 * tp, 2 * tp + fp + fn),
         "support": npig, "n_predictions": n_pred, "tp": tp, "fp": fp, "fn": fn})
 
 
-def _summary(v: _View, prec, rec, npig) -> dict:
-    table = _per_class(v, prec, rec, npig)
+def _summary(match: MatchResult, cats: np.ndarray, image_ids) -> dict:
+    """``detection_summary`` of the classes ``cats`` (resolved) over ``image_ids``: a slice of every class's
+    arrays (``_class_arrays``), so another class selection of the same match and images accumulates nothing."""
+    prec, rec, npig, tp, n_pred = _class_arrays(match, image_ids).take(cats)
+    table = _per_class(match, cats, prec, rec, npig, tp, n_pred)
     tp, fp, fn = table["tp"].sum(), table["fp"].sum(), table["fn"].sum()
     return {"mAP": _mean_defined(prec), "mAR": _mean_defined(rec), "precision": float(_ratio(tp, tp + fp)),
             "recall": float(_ratio(tp, tp + fn)), "f1": float(_ratio(2 * tp, 2 * tp + fp + fn)),
-            "n_classes": int((npig > 0).sum()), "iou_threshold": v.match.iou_threshold,
-            "confidence_threshold": v.match.confidence_threshold, "per_class": table}
+            "n_classes": int((npig > 0).sum()), "iou_threshold": match.iou_threshold,
+            "confidence_threshold": match.confidence_threshold, "per_class": table}
 
 
 def detection_summary(match: MatchResult, *, classes=None, image_ids=None) -> dict:
@@ -164,8 +235,7 @@ def detection_summary(match: MatchResult, *, classes=None, image_ids=None) -> di
     ``mAP``/``mAR`` average over classes with labels in the selection (NaN if none); precision/recall/F1
     here are pooled over the selection (micro average).
     """
-    v = _View(match, classes, image_ids)
-    return _summary(v, *v.ap_arrays())
+    return _summary(match, resolve_classes(classes, match.category_names), image_ids)
 
 
 def _pr_curves(v: _View) -> pd.DataFrame:
@@ -219,17 +289,23 @@ def _best_per_class(v: _View) -> pd.DataFrame:
     n_pos = v.npig[kk]
     fp_c = n_c - tp_c
     f1 = _ratio(2 * tp_c, 2 * tp_c + fp_c + (n_pos - tp_c))
-    # best_f1's rule per class: the highest F1, ties to the highest threshold (the first row of the class)
-    pick = np.lexsort((np.arange(len(kk)), -np.nan_to_num(f1, nan=-np.inf), kk))
-    first = pick[np.r_[True, kk[pick][1:] != kk[pick][:-1]]] if len(pick) else pick.astype(np.int64)
-    out = pd.DataFrame({"category_id": v.cats, "threshold": np.nan, "precision": np.nan, "recall": np.nan, "f1": np.nan})
+    # best_f1's rule per class: the highest F1, ties to the highest threshold (the first row of the class); the
+    # rows are grouped by class (kk ascends), so a per-group maximum and its first hit replace a sort
+    f = np.nan_to_num(f1, nan=-np.inf)
+    first = np.zeros(0, np.int64)
+    if len(kk):
+        starts = np.flatnonzero(np.r_[True, kk[1:] != kk[:-1]])
+        top = np.maximum.reduceat(f, starts)
+        hits = np.flatnonzero(f == np.repeat(top, np.diff(np.r_[starts, len(kk)])))
+        first = hits[np.r_[True, kk[hits][1:] != kk[hits][:-1]]]
     defined = first[~np.isnan(f1[first])]
     at = kk[defined]
-    out.loc[at, "threshold"] = thr[defined].astype(np.float64)
-    out.loc[at, "precision"] = (tp_c[defined] / n_c[defined])
-    out.loc[at, "recall"] = _ratio(tp_c[defined], n_pos[defined])
-    out.loc[at, "f1"] = f1[defined]
-    return out
+    columns = {name: np.full(len(v.cats), np.nan) for name in ("threshold", "precision", "recall", "f1")}
+    columns["threshold"][at] = thr[defined]
+    columns["precision"][at] = tp_c[defined] / n_c[defined]
+    columns["recall"][at] = _ratio(tp_c[defined], n_pos[defined])
+    columns["f1"][at] = f1[defined]
+    return pd.DataFrame({"category_id": v.cats, **columns})
 
 
 def per_class_best_f1(match: MatchResult, *, classes=None, image_ids=None) -> pd.DataFrame:
@@ -243,8 +319,7 @@ def selection_tables(match: MatchResult, *, classes=None, image_ids=None) -> dic
     """Every table of one selection from one pass over the match: ``summary`` (``detection_summary``),
     ``per_class``, ``pr_curves``, ``f1`` (``f1_by_confidence``), ``best_per_class`` (``per_class_best_f1``)."""
     v = _View(match, classes, image_ids)
-    arrays = v.ap_arrays()
-    summary = _summary(v, *arrays)
+    summary = _summary(match, v.cats, image_ids)
     return {"summary": summary, "per_class": summary["per_class"], "pr_curves": _pr_curves(v), "f1": _f1(v),
             "best_per_class": _best_per_class(v)}
 
