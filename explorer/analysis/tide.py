@@ -136,17 +136,19 @@ class ErrorCost:
 
 # ---- best overlaps per prediction, over the matcher's image blocks ------------------------------------------------------
 @numba.njit(cache=True, nogil=True)
-def _best_overlaps(blk_d0, blk_d1, blk_g0, blk_g1, blk_off, ious, d_cat, g_cat, g_live, g_used, best, arg):
-    """For every prediction row ``d`` of every image block, over the labels ``g`` of its image with ``g_live``:
-    ``best[j, d]`` / ``arg[j, d]`` = the highest IoU and the first label row reaching it (-1 / -1 with none) for
-    j = 0 same class, 1 other class, 2 same class and taken (``g_used``), 3 any. IoU of (d, g) in a block:
-    ``ious[off + (d - d0) * ncols + (g - g0)]`` (``explorer.evaluation.kernels``)."""
+def _best_overlaps(blk_d0, blk_d1, blk_g0, blk_g1, blk_off, ious, d_cat, g_cat, d_live, g_live, g_used, best, arg):
+    """For every prediction row ``d`` with ``d_live`` of every image block, over the labels ``g`` of its image with
+    ``g_live``: ``best[j, d]`` / ``arg[j, d]`` = the highest IoU and the first label row reaching it (-1 / -1 with
+    none) for j = 0 same class, 1 other class, 2 same class and taken (``g_used``), 3 any. IoU of (d, g) in a
+    block: ``ious[off + (d - d0) * ncols + (g - g0)]`` (``explorer.evaluation.kernels``)."""
     for b in range(blk_d0.shape[0]):
         d0 = blk_d0[b]
         g0 = blk_g0[b]
         ncols = blk_g1[b] - g0
         off = blk_off[b]
         for d in range(d0, blk_d1[b]):
+            if not d_live[d]:
+                continue
             row = off + (d - d0) * ncols - g0
             for g in range(g0, blk_g1[b]):
                 if not g_live[g]:
@@ -167,15 +169,18 @@ def _best_overlaps(blk_d0, blk_d1, blk_g0, blk_g1, blk_off, ious, d_cat, g_cat, 
                     arg[3, d] = g
 
 
-def best_overlaps(matcher, g_live: np.ndarray, g_used: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def best_overlaps(matcher, g_live: np.ndarray, g_used: np.ndarray, d_live: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """``(best, arg)`` of shape (4, n_predictions) in the matcher's layout order (``_best_overlaps``): one compiled
-    pass over the IoUs the matcher already holds (every label x prediction pair of an image)."""
+    pass over the IoUs the matcher already holds (every label x prediction pair of an image), over the prediction
+    rows ``d_live`` only (None = all; the others stay -1)."""
     lay = matcher.layout
     n_dt = len(lay.dt_rows)
     best = np.full((4, n_dt), -1.0)
     arg = np.full((4, n_dt), -1, np.int64)
+    d_live = np.ones(n_dt, bool) if d_live is None else np.ascontiguousarray(d_live)
     _best_overlaps(lay.blk_d0, lay.blk_d1, lay.blk_g0, lay.blk_g1, lay.blk_off, lay.ious, lay.dt_cat, lay.gt_cat,
-                   np.ascontiguousarray(g_live), np.ascontiguousarray(g_used), best, arg)
+                   d_live, np.ascontiguousarray(g_live), np.ascontiguousarray(g_used), best, arg)
     return best, arg
 
 
@@ -213,20 +218,22 @@ def best_taken(matcher, rows: np.ndarray, g_live: np.ndarray, g_used: np.ndarray
     return best, arg
 
 
-# IoU-independent intermediates of one matcher and selection (best overlaps with the selected labels, score
-# orders of the data points): a threshold change reuses them. Keyed by the matcher and a digest of the masks they
-# depend on; 4 kept (two selections; bests ~72 MB, orders ~32 MB at 2M predictions).
+# IoU-independent intermediates of one matcher and selection: the selection's rows and orders (``_Selected``, per
+# classes, images and confidence) and the best overlaps with its labels. Keyed by the matcher and what they depend
+# on; 6 kept (~50 MB a selection, ~72 MB bests at 2M predictions).
 _BASE: OrderedDict = OrderedDict()
 
 
-def _reuse(matcher, tag: str, masks, make):
+def _reuse(matcher, tag: str, key, make):
+    """``make()`` kept per (matcher, ``tag``, ``key``): ``key`` is hashable, or a tuple of masks (hashed)."""
     import hashlib
 
     from explorer.analysis.outcomes import _remember
 
-    digest = hashlib.blake2b(b"".join(np.packbits(np.asarray(x, bool)).tobytes() for x in masks), digest_size=16).digest()
-    key = (id(matcher), tag, tuple(len(x) for x in masks), digest)
-    held = _remember(_BASE, key, lambda: (matcher, make()), size=4)
+    if tag == "best":
+        key = (tuple(len(x) for x in key), hashlib.blake2b(
+            b"".join(np.packbits(np.asarray(x, bool)).tobytes() for x in key), digest_size=16).digest())
+    held = _remember(_BASE, (id(matcher), tag, key), lambda: (matcher, make()), size=6)
     return held[1] if held[0] is matcher else make()  # an id reused by a new matcher: compute afresh
 
 
@@ -474,21 +481,83 @@ class _State:
         return float(d), aps - self.base_aps
 
 
-def _orders_of(m, kept: np.ndarray, live: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(per-class order, descending-score rank) of the data points (layout rows ``live``) from the orders the
-    match already holds (``MatchResult.class_score_order`` / ``score_order`` over its rows = layout rows
-    ``kept``): the same stable orders as sorting the points again, without the 2M-float sorts. (None, None)
-    when the match carries no orders."""
-    if m.class_score_order is None or m.score_order is None:
-        return None, None
-    point = np.cumsum(live) - 1  # data point index of each layout row (valid where live)
-    rows = kept[m.class_score_order]
-    by_class = point[rows[live[rows]]]
-    rows = kept[m.score_order]
-    by_score = point[rows[live[rows]]]
-    rank = np.empty(len(by_score), np.int64)
-    rank[by_score] = np.arange(len(by_score))
-    return by_class, rank
+@dataclass
+class _Selected:
+    """What one selection of a matcher's rows is at a confidence threshold, whatever the IoU (kept: ``_selected``).
+
+    ``cats (K,)`` class ids; ``d_k (n_dt,)`` / ``g_k (n_gt,)`` class positions of the layout's prediction / label
+    rows (-1 = not selected); ``in_d`` / ``in_g`` selected rows (class and image); ``kept`` the layout rows with
+    ``score >= c`` (= the match's rows, in order); ``cand`` the match rows of the selected predictions (ascending).
+    ``by_class`` / ``by_score`` (or None when the match carries no orders): the ``cand`` points (indices into
+    ``cand``) by class then descending score, and by descending score — the match's own stable orders
+    (``MatchResult.class_score_order`` / ``score_order``, the same at every IoU for one confidence) filtered, so
+    the data points at any IoU (``cand`` minus the predictions matched to a crowd) are a filter of these too."""
+
+    cats: np.ndarray
+    d_k: np.ndarray
+    g_k: np.ndarray
+    in_d: np.ndarray
+    in_g: np.ndarray
+    kept: np.ndarray
+    cand: np.ndarray
+    by_class: np.ndarray | None
+    by_score: np.ndarray | None
+
+    def orders(self, live: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(per-class order, descending-score rank) of the data points: the ``cand`` points with ``live`` (bool
+        over ``cand``), renumbered to data points — the same stable orders as sorting the points again."""
+        if self.by_class is None:
+            return None, None
+        if live.all():
+            by_class, by_score = self.by_class, self.by_score
+        else:
+            point = np.cumsum(live) - 1  # data point index of each candidate (valid where live)
+            by_class = point[self.by_class[live[self.by_class]]]
+            by_score = point[self.by_score[live[self.by_score]]]
+        rank = np.empty(len(by_score), np.int64)
+        rank[by_score] = np.arange(len(by_score))
+        return by_class, rank
+
+
+def _selected(matcher, m, classes, image_ids, confidence_threshold: float) -> _Selected:
+    """``_Selected`` of ``matcher``'s rows for ``classes`` / ``image_ids`` (None = all) at the confidence threshold,
+    kept per matcher (``_reuse``); ``m`` a match at that confidence (its orders and category names)."""
+    import hashlib
+
+    from explorer.evaluation.layout import sorted_unique
+    from explorer.evaluation.tables import resolve_classes
+
+    ids = None if image_ids is None else np.asarray(
+        image_ids if isinstance(image_ids, np.ndarray) else list(image_ids), np.int64)
+    key = (None if classes is None else tuple(resolve_classes(classes, m.category_names).tolist()),
+           None if ids is None else (len(ids), hashlib.blake2b(ids.tobytes(), digest_size=16).digest()),
+           float(confidence_threshold))
+
+    def make():
+        lay, data = matcher.layout, matcher.data
+        d_cat = data.predictions.category_id[lay.dt_rows]
+        g_cat = data.labels.category_id[lay.gt_rows]
+        cats = resolve_classes(classes, m.category_names) if classes is not None else sorted_unique(
+            np.asarray(sorted(m.category_names), np.int64), g_cat, d_cat)
+        d_k, g_k = lookup(cats, d_cat, dtype=np.int32), lookup(cats, g_cat, dtype=np.int32)
+        in_d, in_g = d_k >= 0, g_k >= 0
+        if ids is not None:
+            known = np.unique(ids)
+            in_d &= lookup(known, data.predictions.image_id[lay.dt_rows]) >= 0
+            in_g &= lookup(known, data.labels.image_id[lay.gt_rows]) >= 0
+        kept = np.flatnonzero(data.predictions.score[lay.dt_rows] >= confidence_threshold)
+        sel = in_d[kept]  # per match row
+        cand = np.flatnonzero(sel)
+        by_class = by_score = None
+        if m.class_score_order is not None and m.score_order is not None:
+            point = np.cumsum(sel) - 1
+            small = np.int32 if len(cand) < 2**31 else np.int64
+            by_class = point[m.class_score_order[sel[m.class_score_order]]].astype(small)
+            by_score = point[m.score_order[sel[m.score_order]]].astype(small)
+        return _Selected(cats=cats, d_k=d_k, g_k=g_k, in_d=in_d, in_g=in_g, kept=kept, cand=cand,
+                         by_class=by_class, by_score=by_score)
+
+    return _reuse(matcher, "selected", key, make)
 
 
 def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_threshold: float = 0.0,
@@ -498,115 +567,112 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     ``iou_threshold``, keeping predictions with ``score >= confidence_threshold``; ``classes`` (category ids) and
     ``image_ids`` restrict labels and predictions (None = all). ``match``: the matcher's ``MatchResult`` at these
     thresholds when the caller already has it. ``recall_grid``: ``"coco"`` (pycocotools' recall points: ``ap`` is
-    ``evaluate_coco``'s AP at t) or ``"tidecv"`` (its exact k/100 points, to compare with tidecv)."""
-    from explorer.evaluation.tables import resolve_classes
+    ``evaluate_coco``'s AP at t) or ``"tidecv"`` (its exact k/100 points, to compare with tidecv).
 
+    What does not depend on the IoU (the selection's rows and orders, best overlaps with its labels) is kept per
+    matcher; per IoU the work is over the match's true/false positives only."""
     t, b = float(iou_threshold), float(background_threshold)
     m = match if match is not None else matcher.match(t, confidence_threshold=confidence_threshold)
     lay = matcher.layout
     data = matcher.data
     n_dt, n_gt = len(lay.dt_rows), len(lay.gt_rows)
-    d_score = data.predictions.score[lay.dt_rows]
-    d_img = data.predictions.image_id[lay.dt_rows]
-    d_cat = data.predictions.category_id[lay.dt_rows]
-    g_img = data.labels.image_id[lay.gt_rows]
-    g_cat = data.labels.category_id[lay.gt_rows]
-    cats = resolve_classes(classes, m.category_names) if classes is not None else np.unique(
-        np.concatenate([np.asarray(sorted(m.category_names), np.int64), g_cat, d_cat]))
-    d_k, g_k = lookup(cats, d_cat), lookup(cats, g_cat)  # class position in ``cats``, -1 = not selected
-    in_d, in_g = d_k >= 0, g_k >= 0
-    if image_ids is not None:
-        ids = np.asarray(list(image_ids), np.int64)
-        in_d &= np.isin(d_img, ids)
-        in_g &= np.isin(g_img, ids)
-    # the match's rows are the layout rows with score >= c, in layout order
-    kept = np.flatnonzero(d_score >= confidence_threshold)
+    s = _selected(matcher, m, classes, image_ids, confidence_threshold)
+    cats, d_k, g_k, kept, cand = s.cats, s.d_k, s.g_k, s.kept, s.cand
     pr = m.predictions
-    is_tp = np.zeros(n_dt, bool)
-    ignored = np.ones(n_dt, bool)
-    is_tp[kept] = pr["is_tp"].to_numpy(bool)
-    ignored[kept] = pr["ignored"].to_numpy(bool)
-    live = in_d & ~ignored  # the data points AP counts
+    tp_c = pr["is_tp"].to_numpy(bool)[cand]  # per candidate (selected kept prediction)
+    live_c = ~pr["ignored"].to_numpy(bool)[cand]  # the data points AP counts
+    dp = kept[cand[live_c]]  # layout rows of the data points, ascending
+    err_c = live_c & ~tp_c
+    err_d = kept[cand[err_c]]  # layout rows of the false positives, ascending
     lab = m.labels
-    crowd = lab["iscrowd"].to_numpy(bool)
     used = lab["detected"].to_numpy(bool)
-    lab_live = in_g & ~lab["ignored"].to_numpy(bool)
+    lab_live = s.in_g & ~lab["ignored"].to_numpy(bool)
 
-    # best IoUs per prediction over the non-crowd labels of the selection (tidecv's ex.gt matrices)
-    # the same-class / other-class / any bests do not depend on the thresholds: kept per labels selected
+    # best IoUs per prediction over the non-crowd labels of the selection (tidecv's ex.gt matrices): the
+    # same-class / other-class / any bests do not depend on the thresholds, kept per labels and rows selected
     nobody = np.zeros(n_gt, bool)
     def bests():
-        best, arg = best_overlaps(matcher, lab_live, nobody)
+        best, arg = best_overlaps(matcher, lab_live, nobody, s.in_d)
         return best[[0, 1, 3]], arg[[0, 1, 3]].astype(np.int32 if n_gt < 2**31 else np.int64)
 
-    (iou_s, iou_o, iou_a), (arg_s, arg_o, arg_a) = _reuse(matcher, "best", (lab_live,), bests)
-    fp = live & ~is_tp
-    loc = fp & (iou_s >= b) & (iou_s <= t)
-    cls = fp & ~loc & (iou_o >= t)
+    (iou_s, iou_o, iou_a), (arg_s, arg_o, arg_a) = _reuse(matcher, "best", (lab_live, s.in_d), bests)
+    # the rules on the false positives only (``*_e`` arrays are aligned with ``err_d``)
+    s_e, o_e, a_e = iou_s[err_d], iou_o[err_d], iou_a[err_d]
+    loc = (s_e >= b) & (s_e <= t)
+    cls = ~loc & (o_e >= t)
     # best IoU with a taken same-class label: only where it can decide (iou_u <= iou_s)
-    cand = np.flatnonzero(fp & ~loc & ~cls & (iou_s >= t))
-    iou_u, arg_u = np.full(n_dt, -1.0), np.full(n_dt, -1, np.int64)
-    iou_u[cand], arg_u[cand] = best_taken(matcher, cand, lab_live, used)
-    dup = fp & ~loc & ~cls & (iou_u >= t)
-    bkg = fp & ~loc & ~cls & ~dup & (iou_a <= b)
-    both = fp & ~loc & ~cls & ~dup & ~bkg
-    kind = np.select([cls, loc, both, dup, bkg], [1, 2, 3, 4, 5], 0)
-    target = np.select([loc, cls, dup], [arg_s, arg_o, arg_u], np.where(fp, arg_a, -1))
-    tested = np.select([loc, cls, dup], [iou_s, iou_o, iou_u], np.where(fp, np.maximum(iou_a, 0.0), np.nan))
+    cand_u = np.flatnonzero(~loc & ~cls & (s_e >= t))
+    u_e, argu_e = np.full(len(err_d), -1.0), np.full(len(err_d), -1, np.int64)
+    u_e[cand_u], argu_e[cand_u] = best_taken(matcher, err_d[cand_u], lab_live, used)
+    dup = ~loc & ~cls & (u_e >= t)
+    bkg = ~loc & ~cls & ~dup & (a_e <= b)
+    kind_e = np.select([cls, loc, ~dup & ~bkg, dup], [1, 2, 3, 4], 5).astype(np.int8)
+    target_e = np.select([loc, cls, dup], [arg_s[err_d], arg_o[err_d], argu_e], arg_a[err_d])
+    tested_e = np.select([loc, cls, dup], [s_e, o_e, u_e], np.maximum(a_e, 0.0))
+
+    # data points: per-class order and score rank (filters of the selection's orders)
+    by_class, rank = s.orders(live_c)
+    n_dp = len(dp)
+    point_e = np.flatnonzero(err_c[live_c])  # data point index of each false positive
 
     # BestGTMatch: of the classification/localisation errors pointing at an untaken label the highest score fixes it
-    claim = (cls | loc) & (target >= 0)
-    claim &= ~np.where(target >= 0, used[np.maximum(target, 0)], True)
-    rows = np.flatnonzero(claim)
-    rows = rows[np.lexsort((rows, -d_score[rows], target[rows]))]
-    winners = rows[np.r_[True, target[rows][1:] != target[rows][:-1]]] if len(rows) else rows
-    fix_to = np.full(n_dt, -1, np.int64)
-    fix_to[winners] = target[winners]
+    claim = (cls | loc) & (target_e >= 0)
+    claim &= ~np.where(target_e >= 0, used[np.maximum(target_e, 0)], True)
+    c_idx = np.flatnonzero(claim)
+    tgt = target_e[c_idx].astype(np.int64)
+    if rank is not None:  # descending score, ties in layout order: the rank of the data point
+        c_idx = c_idx[np.argsort(tgt * max(n_dp, 1) + rank[point_e[c_idx]], kind="stable")]
+    else:
+        c_idx = c_idx[np.lexsort((c_idx, -data.predictions.score[lay.dt_rows[err_d[c_idx]]], tgt))]
+    tgt = target_e[c_idx]
+    winners = c_idx[np.r_[True, tgt[1:] != tgt[:-1]]] if len(c_idx) else c_idx
+    fixable = np.zeros(len(err_d), bool)
+    fixable[winners] = True
     usable = np.zeros(n_gt, bool)
-    usable[target[rows]] = True
+    usable[tgt] = True
     missed = lab_live & ~used & ~usable
     fn = lab_live & ~used
 
     # AP state over class positions of ``cats``
-    dp = np.flatnonzero(live)
     lab_rows = np.flatnonzero(lab_live)
-    kpos = d_k[dp]
-    fix_dp = fix_to[dp]
-    fix_k = np.where(fix_dp >= 0, g_k[np.maximum(fix_dp, 0)], -1)
-    lab_k = g_k[lab_rows]
+    kpos = d_k[dp].astype(np.int64)
+    kind = np.zeros(n_dp, np.int64)
+    kind[point_e] = kind_e
+    fix_k = np.full(n_dp, -1, np.int64)
+    fix_k[point_e[winners]] = g_k[target_e[winners]]
+    lab_k = g_k[lab_rows].astype(np.int64)
     n_labels = np.bincount(lab_k, minlength=len(cats))
     rec = RECALL_GRIDS[recall_grid]
-    by_class, rank = _reuse(matcher, f"orders {confidence_threshold!r}", (live,), lambda: _orders_of(m, kept, live))
-    state = _State(k=kpos, score=d_score[dp], tp=is_tp[dp], kind=kind[dp], fix_k=fix_k, lab_k=lab_k,
-                   lab_missed=missed[lab_rows], lab_fn=fn[lab_rows], n_labels=n_labels, base=n_labels > 0,
-                   base_aps=None, rec_thrs=rec, by_class=by_class, rank=rank)
+    state = _State(k=kpos, score=data.predictions.score[lay.dt_rows[dp]] if by_class is None else None,
+                   tp=tp_c[live_c], kind=kind, fix_k=fix_k, lab_k=lab_k, lab_missed=missed[lab_rows],
+                   lab_fn=fn[lab_rows], n_labels=n_labels, base=n_labels > 0, base_aps=None, rec_thrs=rec,
+                   by_class=by_class, rank=rank)
     base_aps = state.base_aps = state.fixed_aps()  # nothing fixed: the APs as they are
-    state.pred_ids = data.predictions.ids[lay.dt_rows][dp]
-    state.label_ids = data.labels.ids[lay.gt_rows][lab_rows]
+    state.pred_ids = data.predictions.ids[lay.dt_rows[dp]]
+    state.label_ids = data.labels.ids[lay.gt_rows[lab_rows]]
 
     delta, per_class = {}, {}
     for name in DELTA_KEYS:
         delta[name], per_class[name] = state.delta(name)
-    kind_counts = np.bincount(kind[dp], minlength=6)
+    kind_counts = np.bincount(kind_e, minlength=6)
     counts = {name: int(kind_counts[code]) for name, code in _PRED_KIND.items()}
     counts["missed"] = int(missed.sum())
-    counts["false_positives"] = int(fp.sum())
+    counts["false_positives"] = len(err_d)
     counts["false_negatives"] = int(fn.sum())
 
     names = [m.category_names.get(int(c), str(c)) for c in cats]
+    per_kind = np.bincount(kpos * 6 + kind, minlength=len(cats) * 6).reshape(len(cats), 6)
+    n_missed = np.bincount(lab_k, weights=missed[lab_rows], minlength=len(cats)).astype(np.int64)
     table = pd.DataFrame({"category_id": cats, "name": names, "ap": base_aps,
-                          **{f"delta_{n}": per_class[n] for n in DELTA_KEYS}})
-    per_kind = np.bincount(kpos * 6 + kind[dp], minlength=len(cats) * 6).reshape(len(cats), 6)
-    for name, code in _PRED_KIND.items():
-        table[f"n_{name}"] = per_kind[:, code].astype(np.int64)
-    table["n_missed"] = np.bincount(lab_k, weights=missed[lab_rows], minlength=len(cats)).astype(np.int64)
+                          **{f"delta_{n}": per_class[n] for n in DELTA_KEYS},
+                          **{f"n_{n}": per_kind[:, code].astype(np.int64) for n, code in _PRED_KIND.items()},
+                          "n_missed": n_missed})
     table = table[state.base].reset_index(drop=True)
 
-    err_d = np.flatnonzero(fp)
     small = np.int32 if max(n_dt, n_gt) < 2**31 else np.int64
     source = {"pred": data.predictions, "lab": data.labels, "dt_rows": lay.dt_rows, "gt_rows": lay.gt_rows,
-              "err_d": err_d.astype(small), "target": target[err_d].astype(small), "tested": tested[err_d],
-              "kind": (kind[err_d] - 1).astype(np.int8), "fixable": fix_to[err_d] >= 0,
+              "err_d": err_d.astype(small), "target": target_e.astype(small), "tested": tested_e,
+              "kind": (kind_e - 1).astype(np.int8), "fixable": fixable,
               "missed": np.flatnonzero(missed).astype(small)}
     return ErrorCost(ap=_mean_ap(base_aps, state.base), delta_ap=delta, counts=counts, per_class=table,
                      error_source=source, iou_threshold=t, background_threshold=b, state=state)
