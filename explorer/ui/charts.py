@@ -71,10 +71,12 @@ def sorted_bar(table: pd.DataFrame, *, value: str, label: str = "display_name", 
 
 def pr_curve_figure(curves: pd.DataFrame, names: dict[int, str]) -> go.Figure:
     """Precision against recall, one line per class. ``curves``: ``category_id, recall, precision``."""
-    cats = curves["category_id"].to_numpy()
-    order = np.argsort(cats, kind="stable")
-    cats, recall, precision = cats[order], curves["recall"].to_numpy()[order], curves["precision"].to_numpy()[order]
-    uniq, starts = np.unique(cats, return_index=True)
+    cats, recall, precision = (curves[c].to_numpy() for c in ("category_id", "recall", "precision"))
+    if len(cats) and not (cats[1:] >= cats[:-1]).all():  # the engine's curves come grouped by class already
+        order = np.argsort(cats, kind="stable")
+        cats, recall, precision = cats[order], recall[order], precision[order]
+    starts = np.flatnonzero(np.r_[True, cats[1:] != cats[:-1]]) if len(cats) else np.zeros(0, np.int64)
+    uniq = cats[starts]
     ends = np.r_[starts[1:], len(cats)]
     # the legend names the LEGEND_TOP_K classes with the longest curves (most predictions); the rest share one
     # "N other classes" entry that shows or hides them together
