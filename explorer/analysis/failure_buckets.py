@@ -47,6 +47,9 @@ _TP, _FP, _FN, _IGNORED = (OUTCOMES.index(o) for o in ("TP", "FP", "FN", "ignore
 _OUTCOME_NAMES = np.array(OUTCOMES)
 _REASON_NAMES = np.array([*FP_REASONS, None], dtype=object)  # code -1 (no reason) reads the last: None
 _RANK = np.array([FAILURE_ORDER[o] for o in OUTCOMES], np.int64)  # gallery rank of each outcome code
+# a row's outcome and FP reason as one small code: ``outcome * CODE_WIDTH + reason + 1`` (reason -1 = none)
+CODE_WIDTH = len(FP_REASONS) + 1
+_RANK_OF_CODE = np.repeat(_RANK, CODE_WIDTH)
 
 
 def _isin(values: np.ndarray, wanted) -> np.ndarray:
@@ -61,15 +64,29 @@ def _partner(column) -> tuple[np.ndarray, np.ndarray]:
     return ids.to_numpy(np.int64, na_value=0), has
 
 
+def _reason_codes(reasons, fp: np.ndarray) -> np.ndarray:
+    """int8 index into ``FP_REASONS`` of each row's ``fp_reason`` where ``fp`` (-1 elsewhere): the object column
+    is factorised over the false detections only (a few distinct values; no per-row string compare)."""
+    out = np.full(len(fp), -1, np.int8)
+    if fp.any():
+        codes, uniques = pd.factorize(np.asarray(reasons, object)[fp])
+        lookup = np.array([FP_REASONS.index(u) if u in FP_REASONS else -1 for u in uniques] + [-1], np.int8)
+        out[fp] = lookup[codes]
+    return out
+
+
 class BucketSource:
     """Every prediction and label of one ``MatchResult`` in the bucket-row form, as arrays built once per match;
     a ``Bucket`` is then only row positions into it.
 
     Row ``r < n_pred`` is prediction ``r`` of ``predictions`` (in its order), row ``n_pred + j`` is label ``j``.
     Per row: ``id, image_id, category_id``, ``outcome`` (int8 index into ``OUTCOMES``), ``reason`` (int8 index
-    into ``FP_REASONS``, -1 unless FP), ``score`` (a label's: its matched prediction's, NaN if none), ``iou``,
-    ``iou_other``, ``partner`` / ``has_partner`` (the matched id; ``partner_id`` of ``bucket_table``). The outcome
-    rules are the module docstring's; ``bucket(...)`` chooses rows as ``bucket_table`` does.
+    into ``FP_REASONS``, -1 unless FP), ``code`` (both in one int8: ``outcome * CODE_WIDTH + reason + 1``),
+    ``score`` (a label's: its matched prediction's, NaN if none), ``iou``, ``iou_other``, ``partner`` /
+    ``has_partner`` (the matched id; ``partner_id`` of ``bucket_table``). The outcome rules are the module
+    docstring's; ``bucket(...)`` chooses rows as ``bucket_table`` does. The two columns read over whole buckets on
+    every rerun (``code``, ``score``) are kept over every row once asked: a bucket of millions of rows takes one
+    gather of each.
     """
 
     def __init__(self, predictions: pd.DataFrame, labels: pd.DataFrame, *, confidence_threshold: float | None = None):
@@ -77,9 +94,6 @@ class BucketSource:
         self.n_pred, self.n_label = len(p), len(l)
         self.confidence_threshold = None if confidence_threshold is None else float(confidence_threshold)
         outcome = np.where(p["ignored"].to_numpy(bool), _IGNORED, np.where(p["is_tp"].to_numpy(bool), _TP, _FP))
-        # reason codes by factorising the object column (a few distinct values): no per-row string compare
-        codes, uniques = pd.factorize(p["fp_reason"].astype(object).to_numpy())
-        lookup = np.array([FP_REASONS.index(u) if u in FP_REASONS else -1 for u in uniques] + [-1], np.int8)
         fp = outcome == _FP
         nan = np.full(len(p), np.nan)
         best_same = p["max_iou_same_class"].to_numpy(np.float64) if "max_iou_same_class" in p else nan
@@ -89,7 +103,7 @@ class BucketSource:
         self._pred = {
             "id": p["pred_id"].to_numpy(np.int64), "image_id": p["image_id"].to_numpy(np.int64),
             "category_id": p["category_id"].to_numpy(np.int64), "outcome": outcome.astype(np.int8),
-            "reason": np.where(fp, lookup[codes], -1).astype(np.int8), "score": p["score"].to_numpy(np.float64),
+            "reason": _reason_codes(p["fp_reason"], fp), "score": p["score"].to_numpy(np.float64),
             "iou": np.where(fp, best_same, p["iou"].to_numpy(np.float64)),
             "iou_other": p["max_iou_other_class"].to_numpy(np.float64) if "max_iou_other_class" in p else nan,
             "partner": p_partner, "has_partner": p_has}
@@ -98,31 +112,44 @@ class BucketSource:
             "category_id": l["category_id"].to_numpy(np.int64), "outcome": l_outcome.astype(np.int8),
             "reason": np.full(len(l), -1, np.int8), "iou": np.where(l_has, l["iou"].to_numpy(np.float64), np.nan),
             "iou_other": np.full(len(l), np.nan), "partner": l_partner, "has_partner": l_has}
+        for part in (self._pred, self._label):
+            part["code"] = (part["outcome"] * CODE_WIDTH + part["reason"] + 1).astype(np.int8)
+        self._label["score"] = self._label_scores()
+        self._whole: dict = {}
+        self._indexes: dict = {}
         self._memo: dict = {}
 
-    def _label_scores(self, j: np.ndarray) -> np.ndarray:
-        """Scores of the predictions matched to labels ``j`` (label positions; NaN where none): the partners
-        are found by one hash probe of the prediction ids (no index of all 2M ids is built)."""
-        partner, has = self._label["partner"][j], self._label["has_partner"][j]
-        out = np.full(len(j), np.nan)
-        if has.any():
-            wanted = partner[has]
-            found = np.flatnonzero(_isin(self._pred["id"], wanted))
-            at = pd.Index(self._pred["id"][found]).get_indexer(wanted)  # pred_id is the table's key: unique
-            out[np.flatnonzero(has)[at >= 0]] = self._pred["score"][found[at[at >= 0]]]
+    def _label_scores(self) -> np.ndarray:
+        """Per label the score of the prediction matched to it (NaN where none): its row found by the one id
+        look-up (``layout.lookup``) of the prediction ids."""
+        from explorer.evaluation.layout import lookup
+
+        partner, has = self._label["partner"], self._label["has_partner"]
+        out = np.full(self.n_label, np.nan)
+        if has.any() and self.n_pred:
+            at = lookup(self._pred["id"], partner[has])
+            rows = np.flatnonzero(has)
+            out[rows[at >= 0]] = self._pred["score"][at[at >= 0]]
         return out
+
+    def whole(self, name: str) -> np.ndarray:
+        """Column ``name`` over every source row (predictions then labels), concatenated once and kept."""
+        if name not in self._whole:
+            self._whole[name] = np.concatenate([self._pred[name], self._label[name]])
+        return self._whole[name]
 
     def column(self, name: str, rows: np.ndarray) -> np.ndarray:
         """Column ``name`` (a key of the class docstring, or ``"is_pred"``) at source rows ``rows``."""
         rows = np.asarray(rows, np.int64)
-        is_label = rows >= self.n_pred
         if name == "is_pred":
-            return ~is_label
+            return rows < self.n_pred
+        if name in ("code", "score"):  # read over whole buckets on every rerun: one gather from the kept column
+            return self.whole(name)[rows]
+        is_label = rows >= self.n_pred
         pred = self._pred[name]
         if not is_label.any():
             return pred[rows]
-        j = rows[is_label] - self.n_pred
-        label = self._label_scores(j) if name == "score" else self._label[name][j]
+        label = self._label[name][rows[is_label] - self.n_pred]
         if is_label.all():
             return label
         out = np.empty(len(rows), np.result_type(pred, label))
@@ -132,18 +159,43 @@ class BucketSource:
 
     def aligned(self, key, predictions: pd.Series | None, labels: pd.Series | None) -> np.ndarray:
         """A per-id value (``predictions`` by pred_id, ``labels`` by label_id; None = NaN) on every source row,
-        remembered under ``key`` (the last few: a metric chosen again costs nothing)."""
+        remembered under ``key`` (the last few: a metric chosen again costs nothing). Rows are found by the one
+        id look-up (``layout.lookup``); an id absent from the series reads NaN."""
         if key in self._memo:
             return self._memo[key]
+        from explorer.evaluation.layout import lookup
+
         parts = []
         for series, ids in ((predictions, self._pred["id"]), (labels, self._label["id"])):
-            parts.append(np.full(len(ids), np.nan) if series is None else
-                         pd.to_numeric(series, errors="coerce").reindex(ids).to_numpy(np.float64))
+            if series is None or not len(series):
+                parts.append(np.full(len(ids), np.nan))
+                continue
+            values = pd.to_numeric(series, errors="coerce").to_numpy(np.float64, na_value=np.nan)
+            at = lookup(series.index.to_numpy(np.int64), ids)
+            parts.append(np.where(at >= 0, values[np.maximum(at, 0)], np.nan))
         value = np.concatenate(parts)
         self._memo[key] = value
         for old in list(self._memo)[:-3]:  # keep three metrics
             del self._memo[old]
         return value
+
+    def _has_id(self, part: str, ids) -> np.ndarray:
+        """Bool mask over the ``part`` ("pred"/"label") rows: the row's id is in ``ids``. The rows of the wanted
+        ids are looked up in an id index kept per source (ids are unique), so a bucket of a million ids costs a
+        gather of those ids, not a hash probe of every row."""
+        rows = self._part_ids(part)
+        index = self._indexes.get(part)
+        if index is None:
+            from explorer.analysis.outcomes import IdIndex
+
+            index = self._indexes[part] = IdIndex(rows)
+        at = index.positions(_id_array(ids))
+        keep = np.zeros(len(rows), bool)
+        keep[at[at >= 0]] = True
+        return keep
+
+    def _part_ids(self, part: str) -> np.ndarray:
+        return (self._pred if part == "pred" else self._label)["id"]
 
     def bucket(self, *, pred_ids: Iterable[int] | None = None, label_ids: Iterable[int] | None = None,
                classes: Iterable[int] | None = None, image_ids: Iterable[int] | None = None) -> "Bucket":
@@ -153,22 +205,23 @@ class BucketSource:
             keep_p = np.ones(self.n_pred, bool)
             keep_l = l["outcome"] != _TP  # a detected label is represented by its TP prediction
         else:
-            keep_p = _isin(p["id"], pred_ids)
-            keep_l = _isin(l["id"], label_ids)
+            keep_p, keep_l = self._has_id("pred", pred_ids), self._has_id("label", label_ids)
         for part, keep in ((p, keep_p), (l, keep_l)):
             if classes is not None:
-                keep &= _isin(part["category_id"], classes)
+                keep &= np.isin(part["category_id"], _id_array(classes))  # few small ids: NumPy's table look-up
             if image_ids is not None:
                 keep &= _isin(part["image_id"], image_ids)
-        rows = np.concatenate([np.flatnonzero(keep_p), np.flatnonzero(keep_l) + self.n_pred])
+        rows = np.concatenate([np.arange(self.n_pred) if keep_p.all() else np.flatnonzero(keep_p),
+                               np.flatnonzero(keep_l) + self.n_pred])
         return Bucket(self, rows)
 
 
 class Bucket:
     """Some rows of a ``BucketSource`` (``rows``: int64 source positions, in bucket order)."""
 
-    def __init__(self, source: BucketSource, rows: np.ndarray):
+    def __init__(self, source: BucketSource, rows: np.ndarray, codes: np.ndarray | None = None):
         self.source, self.rows = source, np.asarray(rows, np.int64)
+        self._codes = codes
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -176,22 +229,26 @@ class Bucket:
     def column(self, name: str) -> np.ndarray:
         return self.source.column(name, self.rows)
 
+    def codes(self) -> np.ndarray:
+        """The rows' ``code`` (outcome and FP reason, ``BucketSource``), gathered once per bucket."""
+        if self._codes is None:
+            self._codes = self.column("code")
+        return self._codes
+
     def take(self, index) -> "Bucket":
         """The bucket of ``rows[index]`` (a boolean mask or positions)."""
-        return Bucket(self.source, self.rows[index])
+        return Bucket(self.source, self.rows[index], None if self._codes is None else self._codes[index])
 
     def counts(self) -> dict[str, int]:
-        """``outcome_counts`` of the bucket, by two bincounts."""
-        width = len(FP_REASONS) + 1  # reason -1.. as 0..
-        code = self.column("outcome").astype(np.int64) * width + self.column("reason") + 1
-        n = np.bincount(code, minlength=len(OUTCOMES) * width).reshape(len(OUTCOMES), width)
+        """``outcome_counts`` of the bucket, by one bincount of the codes."""
+        n = np.bincount(self.codes(), minlength=len(OUTCOMES) * CODE_WIDTH).reshape(len(OUTCOMES), CODE_WIDTH)
         counts = {o: int(n[i].sum()) for i, o in enumerate(OUTCOMES)}
         counts.update({f"FP:{r}": int(n[_FP, i + 1]) for i, r in enumerate(FP_REASONS)})
         return counts
 
     def rank(self) -> np.ndarray:
         """Gallery rank of each row's outcome (``FAILURE_ORDER``)."""
-        return _RANK[self.column("outcome").astype(np.int64)]
+        return _RANK_OF_CODE[self.codes()]
 
     def frame(self) -> pd.DataFrame:
         """The rows as a ``bucket_table`` frame (``COLUMNS``; call it for a page of rows, or a small bucket)."""

@@ -53,7 +53,8 @@ from explorer.project.selection import Selection
 from explorer.tasks.base import TARGET_ID, TARGETS
 
 __all__ = ["detection_outcomes", "classification_outcomes", "segmentation_outcomes", "regression_outcomes",
-           "rated", "selected_rows", "with_metrics", "metric_frame", "matcher", "match", "tolerance_of"]
+           "rated", "selected_rows", "with_metrics", "metric_frame", "matcher", "match", "tolerance_of", "image_rows",
+           "IdIndex"]
 
 
 # ---- bounded caches ------------------------------------------------------------------------------------------
@@ -142,7 +143,7 @@ _BASES = _Bounded(max_bytes=1_000_000_000)  # (rows, metric columns) of a select
 _INDEXES: OrderedDict = OrderedDict()
 
 
-class _IdIndex:
+class IdIndex:
     """Positions of ids in one id array ``ids`` (shape (n,), unique): ``positions(query)`` → int64 array of the
     same shape, -1 where an id is absent. A dense lookup table over ``[min, max]`` when the ids span at most
     ~4n values (project ids: 1..n), else a sorted copy and ``searchsorted``; O(n) either way after the build."""
@@ -177,10 +178,43 @@ class _IdIndex:
         return np.where(self.sorted[at] == q, self.order[at], -1)
 
 
-def _table_index(project, target: str) -> _IdIndex:
-    """``_IdIndex`` of the project's ``target`` table ids (cached per project view)."""
+def _table_index(project, target: str) -> IdIndex:
+    """``IdIndex`` of the project's ``target`` table ids (cached per project view)."""
     key = (str(project.root), project.fingerprint, target)
-    return _remember(_INDEXES, key, lambda: _IdIndex(getattr(project, target)[TARGET_ID[target]].to_numpy()), size=8)
+    return _remember(_INDEXES, key, lambda: IdIndex(getattr(project, target)[TARGET_ID[target]].to_numpy()), size=12)
+
+
+class _ImageRows:
+    """The rows of one project table grouped by image: ``order`` (row positions, stable-sorted by image id) and
+    ``sorted`` (the image ids in that order); ``rows(images)`` → ascending positions of the rows on ``images``
+    (two ``searchsorted`` per image, so a gallery page never scans millions of rows)."""
+
+    def __init__(self, image_ids: np.ndarray):
+        ids = np.asarray(image_ids, np.int64)
+        self.order = np.argsort(ids, kind="stable")
+        self.sorted = ids[self.order]
+
+    @property
+    def nbytes(self) -> int:
+        return self.order.nbytes + self.sorted.nbytes
+
+    def rows(self, images) -> np.ndarray:
+        q = np.unique(np.asarray(images, np.int64))
+        lo, hi = np.searchsorted(self.sorted, q, "left"), np.searchsorted(self.sorted, q, "right")
+        n = hi - lo
+        # positions lo[i] .. hi[i] - 1 of every image, concatenated: one arange shifted per image
+        at = np.arange(int(n.sum())) + np.repeat(lo - (np.cumsum(n) - n), n)
+        return np.sort(self.order[at])
+
+
+def image_rows(project, target: str, image_ids) -> np.ndarray:
+    """Positions (ascending, int64) of the project's ``target`` rows (``"images"``, ``"labels"``,
+    ``"predictions"``) whose ``image_id`` is in ``image_ids``: ``table.take(image_rows(...))`` equals
+    ``table[table["image_id"].isin(image_ids)]`` (same rows, order and index). The per-image index is built once
+    per project view (a stable argsort of the image ids)."""
+    key = (str(project.root), project.fingerprint, target, "image_id")
+    index = _remember(_INDEXES, key, lambda: _ImageRows(getattr(project, target)["image_id"].to_numpy()), size=12)
+    return index.rows(image_ids)
 
 
 # ---- shared row rule --------------------------------------------------------------------------------------------
@@ -226,7 +260,7 @@ class _MetricColumns:
         from explorer.datametrics.tables import metrics_for
 
         self.frame = metrics_for(project, target)
-        self.index = _IdIndex(self.frame.index.to_numpy())
+        self.index = IdIndex(self.frame.index.to_numpy())
         self.row_of = self.index.positions(getattr(project, target)[TARGET_ID[target]].to_numpy())
 
     @property
@@ -366,7 +400,7 @@ def _detection_table(project, sel: Selection, target: str, kind: str) -> pd.Data
         labels = detection_outcomes(project, sel, "labels", iou_type=kind)
         preds = detection_outcomes(project, sel, "predictions", iou_type=kind)
         rows = _rows_at(project, target, keep)
-        counts = _IdIndex(rows.index.to_numpy())
+        counts = IdIndex(rows.index.to_numpy())
         table = rows.assign(**_per_image(counts, labels, "detected", "n_labels", "n_detected"),
                             **_per_image(counts, preds, "is_tp", "n_predictions", "n_tp"))
         return _join_metrics(table, project, target, np.flatnonzero(keep))
@@ -426,7 +460,7 @@ def _fill(values, where: np.ndarray, fill):
     return values
 
 
-def _per_image(images: _IdIndex, table: pd.DataFrame, hit: str, count: str, hits: str) -> dict:
+def _per_image(images: IdIndex, table: pd.DataFrame, hit: str, count: str, hits: str) -> dict:
     """``{count: rows of table per image, hits: rows with ``hit`` True per image}`` over the images of
     ``images`` (0 for an image without rows); rows with ``ignored`` are left out."""
     kept = ~table["ignored"].to_numpy(bool)

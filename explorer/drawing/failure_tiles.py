@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from explorer.analysis.failure_buckets import FP_REASON_WORDS, nearest_other
+from explorer.analysis.outcomes import image_rows
 from explorer.project.folder import Project
 from explorer.drawing.render import LABEL_COLOUR, OUTCOME_COLOURS, OUTCOME_WORDS, PREDICTION_COLOUR, DrawItem
 from explorer.project.schema import boxes_xyxy
@@ -82,12 +83,14 @@ def outcome_tiles(project: Project, rows: pd.DataFrame, *, metric_title: str | N
         min_score = float(rows.attrs.get("confidence_threshold", 0.0))
     names = project.category_names
     image_ids = rows["image_id"].unique()
-    labels = project.labels[project.labels["image_id"].isin(image_ids)]
-    preds = project.predictions[project.predictions["image_id"].isin(image_ids)]
+    # the page's images' rows by position (a per-image index), not a scan of every label and prediction
+    labels = project.labels.take(image_rows(project, "labels", image_ids))
+    preds = project.predictions.take(image_rows(project, "predictions", image_ids))
     near = nearest_other(rows, labels, preds, min_score=min_score)
     near_class = [None if pd.isna(c) else project.category_names.get(int(c), str(c)) for c in near["near_class"]]
     near_iou = near["near_iou"].to_numpy(np.float64)
-    files = project.images.set_index("image_id")["file_name"]
+    images = project.images.take(image_rows(project, "images", image_ids))
+    files = dict(zip(images["image_id"].tolist(), images["file_name"].tolist()))
     label_groups = dict(iter(labels.groupby("image_id"))) if len(labels) else {}
     pred_groups = dict(iter(preds.groupby("image_id"))) if len(preds) else {}
     values = np.full(len(rows), np.nan) if metric_values is None else np.asarray(metric_values, np.float64)

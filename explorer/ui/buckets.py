@@ -13,8 +13,8 @@ import pandas as pd
 import streamlit as st
 
 from explorer.analysis import outcomes as core
-from explorer.analysis.failure_buckets import (FP_REASON_WORDS, FP_REASONS, OUTCOMES, Bucket, BucketSource,
-                                               metric_values, sort_key, sorted_window)
+from explorer.analysis.failure_buckets import (CODE_WIDTH, FP_REASON_WORDS, FP_REASONS, OUTCOMES, Bucket,
+                                               BucketSource, metric_values, sort_key, sorted_window)
 from explorer.drawing.failure_tiles import outcome_tiles
 from explorer.project.folder import Project
 from explorer.export.subset import coco_subset
@@ -48,7 +48,7 @@ def bucket_source(sel) -> BucketSource:
 def outcome_mask(bucket: Bucket, chosen: list[str]) -> np.ndarray:
     """Rows whose outcome (and FP reason) is among the chosen ``OUTCOME_CHOICES`` labels: one look-up per row of
     the (outcome, reason) code."""
-    width = len(FP_REASONS) + 1  # reason codes -1.. as 0..
+    width = CODE_WIDTH  # reason codes -1.. as 0..
     allowed = np.zeros(len(OUTCOMES) * width, bool)
     for label in chosen:
         o, r = OUTCOME_CHOICES[label]
@@ -57,8 +57,7 @@ def outcome_mask(bucket: Bucket, chosen: list[str]) -> np.ndarray:
             allowed[base:base + width] = True
         else:
             allowed[base + FP_REASONS.index(r) + 1] = True
-    code = bucket.column("outcome").astype(np.int64) * width + bucket.column("reason").astype(np.int64) + 1
-    return allowed[code]
+    return allowed[bucket.codes()]
 
 
 def show_counts(counts: dict[str, int]) -> dict[str, int]:

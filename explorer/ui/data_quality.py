@@ -21,6 +21,7 @@ from explorer.ui import outcomes
 from explorer.ui.text import number
 from explorer.drawing.render import LABEL_COLOUR, PREDICTION_COLOUR, DrawItem
 from explorer.analysis.failure_buckets import sorted_window
+from explorer.analysis.outcomes import image_rows
 from explorer.analysis.stats import Histogram, Outliers, iqr_outliers, summarize
 from explorer.drawing.tiles import Tile, dim
 
@@ -182,12 +183,13 @@ def draw_items(project: Project, image_id: int, *, level: str, item_id: int, wit
     named in the caption instead of drawn). For an (O)/(P) item the item itself is drawn thick, in full colour,
     with its mask and last (on top); the image's other objects thin, dimmed and without captions."""
     names = project.category_names
-    tables = [("O", project.labels, "label_id", LABEL_COLOUR)]
+    tables = [("O", "labels", "label_id", LABEL_COLOUR)]
     if with_predictions and project.has_predictions:
-        tables.append(("P", project.predictions, "pred_id", PREDICTION_COLOUR))
+        tables.append(("P", "predictions", "pred_id", PREDICTION_COLOUR))
     items, highlighted, focus, boxless = [], [], None, []
-    for lvl, table, id_col, colour in tables:
-        rows = table.loc[table["image_id"] == image_id]
+    for lvl, target, id_col, colour in tables:
+        # the image's rows by position (a per-image index): no scan of every label / prediction per tile
+        rows = getattr(project, target).take(image_rows(project, target, [image_id]))
         for row in rows.itertuples(index=False):  # one image: a handful of objects
             caption = names.get(int(row.category_id), str(row.category_id))
             if lvl == "P" and np.isfinite(row.score):
@@ -213,7 +215,8 @@ def item_tiles(project: Project, rows: pd.DataFrame, *, choice: MetricEntry, wit
     the item's whole image (or, with ``zoom``, its neighbourhood) with the item highlighted, captioned with the
     metric value."""
     names = project.category_names
-    files = project.images.set_index("image_id")["file_name"]
+    images = project.images.take(image_rows(project, "images", rows["image_id"].to_numpy()))
+    files = dict(zip(images["image_id"].tolist(), images["file_name"].tolist()))
     word = LEVEL_WORD[choice.level]
     tiles = []
     for row in rows.itertuples(index=False):  # one page of the gallery: a dozen or so tiles

@@ -72,11 +72,19 @@ def test_threads_missing_one_key_make_it_once_and_a_failed_make_is_retried():
 
 def test_id_index_dense_and_sparse_give_positions():
     for ids in (np.array([5, 3, 9, 4]), np.array([10**12, -7, 3, 10**15])):  # dense span / sparse span
-        index = outcomes._IdIndex(ids)
+        index = outcomes.IdIndex(ids)
         assert (index.table is not None) == (ids.max() - ids.min() < 100)
         np.testing.assert_array_equal(index.positions([3, 10**15, 8, 5, -7, 11]),
                                       [list(ids).index(i) if i in ids else -1 for i in [3, 10**15, 8, 5, -7, 11]])
-    assert outcomes._IdIndex(np.array([], np.int64)).positions([1, 2]).tolist() == [-1, -1]
+    assert outcomes.IdIndex(np.array([], np.int64)).positions([1, 2]).tolist() == [-1, -1]
+
+
+def test_image_rows_index_gives_the_rows_of_those_images_in_table_order():
+    image_id = np.array([7, 3, 7, 9, 3, 3, -2, 7])  # unsorted, repeated, negative
+    index = outcomes._ImageRows(image_id)
+    for wanted in ([7], [3, 9], [9, 3, 3], [-2, 100], [], [100]):
+        np.testing.assert_array_equal(index.rows(wanted), np.flatnonzero(np.isin(image_id, wanted)))
+    assert index.rows(np.array([3, 7])).dtype == np.int64
 
 
 @pytest.fixture(scope="module")
