@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from explorer.evaluation import inputs, kernels, layout as layout_mod
+from explorer.evaluation import inputs, kernels, layout as layout_mod, match_kernels
 
 FP_REASONS = ("duplicate", "wrong_class", "localisation", "background")
 _REASON_LOOKUP = np.array([None, *FP_REASONS], dtype=object)
@@ -128,13 +128,44 @@ class Matcher:
         # = lexsort((-score, dt_cat)): a stable sort of the score order by class (small ints: radix sort, O(n))
         cat = lay.dt_cat.astype(np.int16 if n_cat < 2**15 else np.int64)
         self._class_score_order = self._score_order[np.argsort(cat[self._score_order], kind="stable")]
+        self._prepare_rematch()
+
+    def _prepare_rematch(self) -> None:
+        """The threshold-independent inputs of the one-pass re-match (``match_kernels.Rematch``)."""
+        self._gt_ignore_all = np.ascontiguousarray(self.gt_ignore[0])
+        self._rematch = match_kernels.Rematch(self.layout, self.layout.dt_rank,
+                                              np.ascontiguousarray(self.dt_outside[0]), self._gt_ignore_all,
+                                              layout_mod.MAX_DETS)
+        self._kept_last = None
+
+    def _kept(self, confidence: float) -> tuple:
+        """What a match at ``confidence`` takes from the threshold-independent columns (the IoU does not change
+        it, so the last one is kept): ``(n_keep, lane_j, static columns, rank, best_same, best_other, orders)``
+        with ``lane_j`` the kept rows before each lane and the orders renumbered to kept rows."""
+        last = self._kept_last
+        if last is not None and last[0] == confidence:
+            return last[1]
+        dt, lay = self._dt_cols, self.layout
+        static = {k: dt[k] for k in ("pred_id", "image_id", "category_id", "score")}
+        keep = dt["score"] >= confidence
+        n_keep = int(np.count_nonzero(keep))
+        if n_keep == len(keep):
+            value = (n_keep, self._rematch.lane_r0, static, lay.dt_rank, self.best_same, self.best_other,
+                     (self._score_order, self._class_score_order))
+        else:
+            before = np.zeros(len(keep) + 1, np.int64)  # kept rows before each row
+            np.cumsum(keep, out=before[1:])
+            pos = before[1:] - 1  # row of each kept prediction in the result
+            row = np.flatnonzero(keep)
+            value = (n_keep, before[self._rematch.lane_r0], {k: v[row] for k, v in static.items()}, lay.dt_rank[row], self.best_same[row],
+                     self.best_other[row],
+                     tuple(pos[o[keep[o]]] for o in (self._score_order, self._class_score_order)))
+        self._kept_last = (confidence, value)
+        return value
 
     def assign(self, iou_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw greedy assignment at one threshold: per sorted prediction row the gt row (-1) and the IoU."""
-        if not 0.0 <= float(iou_threshold) <= 1.0:
-            from explorer.errors import UserError
-
-            raise UserError(f"IoU threshold must be in [0, 1], got {iou_threshold!r}")
+        _check_threshold(iou_threshold)
         lay = self.layout
         n_dt, n_gt = len(lay.dt_rows), len(lay.gt_rows)
         dt_match = np.full((1, 1, n_dt), -1, np.int64)
@@ -150,31 +181,15 @@ class Matcher:
 
     def match(self, iou_threshold: float = 0.5, *, confidence_threshold: float = 0.0) -> MatchResult:
         """TP/FP/FN at IoU threshold ``iou_threshold`` keeping predictions with ``score >= confidence_threshold``."""
-        lay = self.layout
-        m, iou, ignored = self.assign(iou_threshold)
-        n_dt, n_gt = len(m), len(self.gt_counts)
-        # outcome columns of the kept rows in one compiled pass (see kernels.match_outcomes)
-        row, is_tp, ign, code = np.empty(n_dt, np.int64), np.empty(n_dt, bool), np.empty(n_dt, bool), np.empty(n_dt, np.int8)
-        label_of, label_na, kept_iou = np.empty(n_dt, np.int64), np.empty(n_dt, bool), np.empty(n_dt)
-        label_pred, label_has, label_iou = np.zeros(n_gt, np.int64), np.zeros(n_gt, bool), np.full(n_gt, np.nan)
+        _check_threshold(iou_threshold)
+        confidence = float(confidence_threshold)
+        thr = min(float(iou_threshold), 1 - 1e-10)
+        n_keep, lane_j, static, rank, best_same, best_other, orders = self._kept(confidence)
         dt, gt = self._dt_cols, self._gt_cols
-        n_keep = kernels.match_outcomes(
-            m, ignored, iou, lay.dt_rank, dt["score"], dt["pred_id"], self.best_same, self.best_other, lay.blk_d0,
-            lay.blk_d1, self.gt_crowd, self.gt_counts, gt["label_id"], min(float(iou_threshold), 1 - 1e-10),
-            float(confidence_threshold), layout_mod.MAX_DETS, row, is_tp, ign, code, label_of, label_na, kept_iou,
-            label_pred, label_has, label_iou)
-        static = {k: dt[k] for k in ("pred_id", "image_id", "category_id", "score")}
-        rank, best_same, best_other = lay.dt_rank, self.best_same, self.best_other
-        orders = self._score_order, self._class_score_order
-        if n_keep < n_dt:
-            row = row[:n_keep]
-            static = {k: v[row] for k, v in static.items()}
-            rank, best_same, best_other = rank[row], best_same[row], best_other[row]
-            is_tp, ign, code, label_of, label_na, kept_iou = (
-                a[:n_keep] for a in (is_tp, ign, code, label_of, label_na, kept_iou))
-            keep = dt["score"] >= confidence_threshold
-            pos = np.cumsum(keep) - 1  # row of each kept prediction in the result
-            orders = tuple(pos[o[keep[o]]] for o in orders)
+        # assignment and outcome in one pass writing the columns below (match_kernels.rematch)
+        is_tp, label_of, label_na, kept_iou, ign, code, label_pred, label_none, label_iou, detected = self._rematch(
+            thr, confidence, lane_j, dt["score"], dt["pred_id"], self.best_same, self.best_other, self.gt_crowd,
+            self.gt_counts, gt["label_id"], n_keep)
         # matched ids are Int64 with <NA> for "none" (ids may be any integer, 0 and negatives included);
         # fp_reason stays an object column (None / reason): pandas would convert 2M strings to Arrow (seconds)
         cols = {**static, "is_tp": is_tp, "label_id": pd.arrays.IntegerArray(label_of, label_na), "iou": kept_iou,
@@ -182,10 +197,16 @@ class Matcher:
                 "max_iou_same_class": best_same, "max_iou_other_class": best_other}
         preds = pd.DataFrame(cols, copy=False)
         # labels: the kept predictions that matched them (last write wins = lowest score, like pycocotools)
-        labels = pd.DataFrame({**gt, "detected": label_has & self.gt_counts,
-                               "pred_id": pd.arrays.IntegerArray(label_pred, ~label_has), "iou": label_iou,
-                               "ignored": self.gt_ignore[0]}, copy=False)
+        labels = pd.DataFrame({**gt, "detected": detected, "pred_id": pd.arrays.IntegerArray(label_pred, label_none),
+                               "iou": label_iou, "ignored": self._gt_ignore_all}, copy=False)
         return MatchResult(predictions=preds, labels=labels, iou_threshold=float(iou_threshold),
                            confidence_threshold=float(confidence_threshold),
                            category_names=dict(self.data.category_names), image_ids=self.image_list,
                            score_order=orders[0], class_score_order=orders[1])
+
+
+def _check_threshold(iou_threshold) -> None:
+    if not 0.0 <= float(iou_threshold) <= 1.0:
+        from explorer.errors import UserError
+
+        raise UserError(f"IoU threshold must be in [0, 1], got {iou_threshold!r}")
