@@ -24,7 +24,7 @@ import pandas as pd
 
 from explorer.errors import UserError
 from explorer.evaluation import kernels
-from explorer.evaluation.coco import REC_THRESHOLDS
+from explorer.evaluation.coco import AREA_RANGES, REC_THRESHOLDS
 from explorer.evaluation.layout import MAX_DETS, lookup, sorted_unique
 from explorer.evaluation.matcher import MatchResult
 
@@ -236,6 +236,26 @@ def detection_summary(match: MatchResult, *, classes=None, image_ids=None) -> di
     here are pooled over the selection (micro average).
     """
     return _summary(match, resolve_classes(classes, match.category_names), image_ids)
+
+
+def coco_at_threshold(evaluation, iou_threshold: float, confidence_threshold: float = 0.0) -> tuple[float, float] | None:
+    """``(mAP, mAR)`` at ``iou_threshold`` read off a COCO evaluation (``explorer.evaluation.coco
+    .CocoEvaluation``: area all, maxDets 100) when the threshold is one of its IoU thresholds (the same float) and
+    the confidence threshold cuts no prediction of its data; else None. Then it is ``detection_summary``'s
+    ``mAP``/``mAR`` of a match at (t, c) over the same classes and images, bit for bit: the same matches, the same
+    accumulation, the defined entries of the same ``(R, K)`` matrix averaged in the same order."""
+    p = evaluation.params
+    thresholds, areas = list(p.iou_thresholds), dict(p.area_ranges)
+    if (float(iou_threshold) not in thresholds or MAX_DETS not in p.max_dets
+            or areas.get("all") != AREA_RANGES["all"]):
+        return None
+    score = evaluation._data.predictions.score
+    if len(score) and not (score >= confidence_threshold).all():  # a cut: the match drops predictions COCO keeps
+        return None
+    ti, mi = thresholds.index(float(iou_threshold)), list(p.max_dets).index(MAX_DETS)
+    ai = list(areas).index("all")
+    return (_mean_defined(np.ascontiguousarray(evaluation.precision[ti, :, :, ai, mi])),
+            _mean_defined(np.ascontiguousarray(evaluation.recall[ti, :, ai, mi])))
 
 
 def _pr_curves(v: _View) -> pd.DataFrame:

@@ -49,11 +49,17 @@ _AT: OrderedDict = OrderedDict()
 def _at_threshold(project, sel: Selection, kind: str, t: float) -> tuple[float, float]:
     from explorer.analysis.outcomes import _remember, match
     from explorer.evaluation import detection_summary
+    from explorer.evaluation.coco import project_evaluation
+    from explorer.evaluation.tables import coco_at_threshold
 
     key = (str(project.root), project.fingerprint, kind, round(float(t), 6), sel.confidence_threshold, sel.classes,
            sel.split)
 
     def make():
+        coco = project_evaluation(project, iou_type=kind, cat_ids=sel.class_list(), image_ids=sel.image_ids(project))
+        got = coco_at_threshold(coco, t, sel.confidence_threshold)
+        if got is not None:  # a COCO IoU (0.50, 0.75) and no confidence cut: the run's matching has it, no re-match
+            return got
         m = match(project, replace(sel, iou_threshold=t), iou_type=kind)  # the shared, cached match
         s = detection_summary(m, classes=sel.class_list(), image_ids=sel.image_ids(project))
         return s["mAP"], s["mAR"]

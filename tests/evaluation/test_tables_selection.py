@@ -63,3 +63,28 @@ def test_best_per_class_by_hand():
     assert best["threshold"].tolist() == [0.7, 0.6]
     assert best["f1"].tolist() == [0.8, 0.0]
     assert best["precision"].tolist() == [2 / 3, 0.0] and best["recall"].tolist() == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_coco_at_threshold_equals_the_summary_of_a_match(seed):
+    """mAP/mAR read off the project's COCO evaluation (matched once per run) at one of its IoU thresholds are the
+    bits ``detection_summary`` gives on a match at that threshold, for any classes and images; off its thresholds,
+    or with a confidence cut that drops predictions, there is no such reading (None)."""
+    from explorer.evaluation.coco import IOU_THRESHOLDS, CocoState
+    from explorer.evaluation.tables import coco_at_threshold
+
+    gt, dt = random_coco(400 + seed, iou_type="bbox")
+    matcher = Matcher.from_coco(gt, dt)
+    state = CocoState.build(matcher)
+    lowest = float(min(d["score"] for d in dt))
+    for sel in _selections(gt):
+        ev = state.evaluate(iou_type="bbox", cat_ids=sel.get("classes"), image_ids=sel.get("image_ids"))
+        for t in IOU_THRESHOLDS.tolist():
+            for c in (0.0, lowest):  # cuts nothing
+                s = detection_summary(matcher.match(t, confidence_threshold=c), **sel)
+                got = coco_at_threshold(ev, t, c)
+                assert got is not None
+                for value, expected in zip(got, (s["mAP"], s["mAR"])):
+                    assert (np.isnan(value) and np.isnan(expected)) or value == expected, (sel, t, c)
+        assert coco_at_threshold(ev, 0.52) is None  # not one of the evaluation's thresholds
+        assert coco_at_threshold(ev, 0.5, 0.4) is None  # the cut drops predictions the evaluation counts
