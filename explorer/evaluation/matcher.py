@@ -27,7 +27,12 @@ FP reason, first that applies (IoUs are with labels of the same image; "same cla
 """
 from __future__ import annotations
 
+import dataclasses
+import os
+import shutil
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -76,8 +81,23 @@ class Matcher:
 
     @classmethod
     def from_project(cls, project, *, iou_type: str = "bbox") -> "Matcher":
-        return cls(project.labels, project.predictions, iou_type=iou_type, images=project.images,
-                   categories=project.categories)
+        """The project's Matcher. Its threshold-independent arrays (layout, IoUs, best overlaps, score orders) are
+        kept in the project's cache folder per fingerprint and IoU type (``_saved``) and memory-mapped on the next
+        build; absent or unreadable, they are computed (and saved when the folder is writable)."""
+        data = inputs.from_tables(project.labels, project.predictions, images=project.images,
+                                  categories=project.categories)
+        folder = Path(project.root) / "cache" / "matcher" / f"{project.fingerprint}-{iou_type}"
+        self = cls.__new__(cls)
+        saved = _load_saved(folder)
+        try:
+            self._setup(data, iou_type, saved=saved)
+        except (_Unusable, IndexError):  # a damaged folder: build afresh (and save over it below)
+            saved = None
+            self._setup(data, iou_type)
+        if saved is None:
+            shutil.rmtree(folder, ignore_errors=True)  # absent, or unreadable
+            _save(folder, self)
+        return self
 
     @classmethod
     def from_data(cls, data: inputs.EvalData, *, iou_type: str = "bbox") -> "Matcher":
@@ -90,7 +110,7 @@ class Matcher:
         """From a COCO ground truth and COCO results (paths or loaded), with ``loadRes`` conventions."""
         return cls.from_data(inputs.from_coco(gt, predictions, iou_type=iou_type), iou_type=iou_type)
 
-    def _setup(self, data: inputs.EvalData, iou_type: str) -> None:
+    def _setup(self, data: inputs.EvalData, iou_type: str, saved: dict | None = None) -> None:
         data = inputs.for_iou_type(data, iou_type)
         self.data = data
         self.iou_type = iou_type
@@ -99,11 +119,14 @@ class Matcher:
         self.cat_list = layout_mod.sorted_unique(data.category_ids, gt.category_id, dt.category_id)
         n_img, n_cat = len(self.image_list), len(self.cat_list)
         pos = layout_mod.positions
-        lay = layout_mod.build(
-            pos(self.image_list, dt.image_id), pos(self.cat_list, dt.category_id), dt.score,
-            pos(self.image_list, gt.image_id), pos(self.cat_list, gt.category_id),
-            n_img=n_img, n_cat=n_cat, block="image")
-        layout_mod.fill_ious(lay, dt, gt, iou_type=iou_type, sizes=data.image_size())
+        if saved is not None:  # the arrays below, as a build wrote them (``_save``)
+            lay = _saved_layout(saved, len(dt.ids), len(gt.ids))
+        else:
+            lay = layout_mod.build(
+                pos(self.image_list, dt.image_id), pos(self.cat_list, dt.category_id), dt.score,
+                pos(self.image_list, gt.image_id), pos(self.cat_list, gt.category_id),
+                n_img=n_img, n_cat=n_cat, block="image")
+            layout_mod.fill_ious(lay, dt, gt, iou_type=iou_type, sizes=data.image_size())
         self.layout = lay
         self.gt_crowd = np.ascontiguousarray(gt.iscrowd[lay.gt_rows])
         counts = data.label_id_counts if data.label_id_counts is not None else np.ones(len(gt), bool)
@@ -113,21 +136,27 @@ class Matcher:
         self.gt_ignore = (self.gt_crowd | (gt_area < ALL_AREA[0]) | (gt_area > ALL_AREA[1]))[None, :]
         self.dt_outside = ((dt_area < ALL_AREA[0]) | (dt_area > ALL_AREA[1]))[None, :]
         n_dt = len(lay.dt_rows)
-        self.best_same = np.zeros(n_dt)
-        self.best_other = np.zeros(n_dt)
-        kernels.overlap_stats(lay.grp_d0, lay.grp_d1, lay.grp_g0, lay.grp_g1, lay.grp_blk, lay.blk_d0, lay.blk_g0,
-                              lay.blk_ncols, lay.blk_off, lay.ious, lay.blk_g0[lay.grp_blk], lay.blk_g1[lay.grp_blk],
-                              self.best_same, self.best_other)
+        if saved is not None:
+            self.best_same, self.best_other = saved["best_same"], saved["best_other"]
+        else:
+            self.best_same = np.zeros(n_dt)
+            self.best_other = np.zeros(n_dt)
+            kernels.overlap_stats(lay.grp_d0, lay.grp_d1, lay.grp_g0, lay.grp_g1, lay.grp_blk, lay.blk_d0, lay.blk_g0,
+                                  lay.blk_ncols, lay.blk_off, lay.ious, lay.blk_g0[lay.grp_blk],
+                                  lay.blk_g1[lay.grp_blk], self.best_same, self.best_other)
         # columns that do not depend on the thresholds, in layout (sorted) order
         self._dt_cols = {"pred_id": dt.ids[lay.dt_rows], "image_id": dt.image_id[lay.dt_rows],
                          "category_id": dt.category_id[lay.dt_rows], "score": dt.score[lay.dt_rows]}
         self._gt_cols = {"label_id": gt.ids[lay.gt_rows], "image_id": gt.image_id[lay.gt_rows],
                          "category_id": gt.category_id[lay.gt_rows], "iscrowd": self.gt_crowd}
-        score = self._dt_cols["score"]
-        self._score_order = np.argsort(-score, kind="stable")
-        # = lexsort((-score, dt_cat)): a stable sort of the score order by class (small ints: radix sort, O(n))
-        cat = lay.dt_cat.astype(np.int16 if n_cat < 2**15 else np.int64)
-        self._class_score_order = self._score_order[np.argsort(cat[self._score_order], kind="stable")]
+        if saved is not None:
+            self._score_order, self._class_score_order = saved["score_order"], saved["class_score_order"]
+        else:
+            score = self._dt_cols["score"]
+            self._score_order = np.argsort(-score, kind="stable")
+            # = lexsort((-score, dt_cat)): a stable sort of the score order by class (small ints: radix, O(n))
+            cat = lay.dt_cat.astype(np.int16 if n_cat < 2**15 else np.int64)
+            self._class_score_order = self._score_order[np.argsort(cat[self._score_order], kind="stable")]
         self._prepare_rematch()
 
     def _prepare_rematch(self) -> None:
@@ -210,3 +239,60 @@ def _check_threshold(iou_threshold) -> None:
         from explorer.errors import UserError
 
         raise UserError(f"IoU threshold must be in [0, 1], got {iou_threshold!r}")
+
+
+# ---- the Matcher's arrays in the project's cache folder -----------------------------------------------------------
+_SAVED = tuple(f.name for f in dataclasses.fields(layout_mod.Layout)) + (
+    "best_same", "best_other", "score_order", "class_score_order")
+_KEEP_SAVED = 4  # matcher folders kept per project (other fingerprints / IoU types: least recently written out)
+
+
+class _Unusable(Exception):
+    """Saved arrays that do not fit the project's tables (then the Matcher is built)."""
+
+
+def _load_saved(folder: Path) -> dict | None:
+    """The arrays ``_save`` wrote to ``folder``, memory-mapped copy-on-write (writable, never written back),
+    or None when the folder is absent or any file is missing or unreadable."""
+    try:
+        return {name: np.asarray(np.load(folder / f"{name}.npy", mmap_mode="c", allow_pickle=False))
+                for name in _SAVED}
+    except (OSError, ValueError, EOFError):
+        return None
+
+
+def _saved_layout(saved: dict, n_dt: int, n_gt: int) -> layout_mod.Layout:
+    """The saved ``Layout``, checked against the tables' sizes (a fingerprint names the tables' content, so a
+    mismatch means a damaged or foreign folder: ``_Unusable``)."""
+    lay = layout_mod.Layout(**{f.name: saved[f.name] for f in dataclasses.fields(layout_mod.Layout)})
+    sizes = (lay.blk_d1 - lay.blk_d0) * (lay.blk_g1 - lay.blk_g0)
+    if (len(lay.dt_rows) != n_dt or len(lay.gt_rows) != n_gt or len(lay.ious) != int(sizes.sum())
+            or any(len(saved[k]) != n_dt for k in ("best_same", "best_other", "score_order", "class_score_order"))):
+        raise _Unusable
+    return lay
+
+
+def _save(folder: Path, matcher: "Matcher") -> None:
+    """Write the matcher's threshold-independent arrays as ``folder/<name>.npy``: into a temporary folder renamed
+    into place in one step (a reader sees all files or none). A read-only project is left as it is; only the
+    ``_KEEP_SAVED`` most recently written matcher folders stay."""
+    lay = matcher.layout
+    arrays = {f.name: getattr(lay, f.name) for f in dataclasses.fields(layout_mod.Layout)}
+    arrays.update(best_same=matcher.best_same, best_other=matcher.best_other, score_order=matcher._score_order,
+                  class_score_order=matcher._class_score_order)
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.mkdir(parents=True)
+        for name, values in arrays.items():
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(values), allow_pickle=False)
+        os.rename(tmp, folder)  # fails if another process saved it first: theirs is the same
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    try:
+        others = sorted((p for p in folder.parent.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                        key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in others[_KEEP_SAVED:]:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError:
+        pass

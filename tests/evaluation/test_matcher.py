@@ -154,3 +154,43 @@ def test_project_path_equals_coco_path(tmp_path):
     pd.testing.assert_frame_equal(a, b)
     fp = a[~a["is_tp"] & ~a["ignored"]]
     assert len(fp) and fp["fp_reason"].notna().all()
+
+
+def _same_match(a, b) -> None:
+    for x, y in ((a.predictions, b.predictions), (a.labels, b.labels)):
+        pd.testing.assert_frame_equal(x, y, check_exact=True)
+    np.testing.assert_array_equal(a.score_order, b.score_order)
+    np.testing.assert_array_equal(a.class_score_order, b.class_score_order)
+
+
+def test_project_matcher_arrays_are_saved_and_memory_mapped(tmp_path):
+    from explorer.evaluation import matcher as matcher_mod
+
+    gt, dt = random_coco(3, iou_type="bbox")
+    project = project_from_coco(tmp_path / "p", gt, dt)
+    fresh = Matcher.from_coco(gt, dt)
+    built = Matcher.from_project(project)
+    folder = tmp_path / "p" / "cache" / "matcher" / f"{project.fingerprint}-bbox"
+    assert sorted(p.stem for p in folder.iterdir()) == sorted(matcher_mod._SAVED)
+    loaded = Matcher.from_project(project)  # from the saved files
+    assert isinstance(loaded.layout.ious.base, np.memmap) and not isinstance(built.layout.ious.base, np.memmap)
+    np.testing.assert_array_equal(loaded.layout.ious, fresh.layout.ious)
+    for t, c in ((0.5, 0.0), (0.75, 0.3), (0.1, 0.55)):
+        _same_match(loaded.match(t, confidence_threshold=c), fresh.match(t, confidence_threshold=c))
+    # a truncated file, a file of the wrong size: built afresh, same numbers, and saved again
+    with open(folder / "ious.npy", "r+b") as f:
+        f.truncate(100)
+    again = Matcher.from_project(project)
+    assert not isinstance(again.layout.ious.base, np.memmap)
+    _same_match(again.match(0.5), fresh.match(0.5))
+    np.save(folder / "dt_rows.npy", np.arange(3))
+    _same_match(Matcher.from_project(project).match(0.5), fresh.match(0.5))
+    assert isinstance(Matcher.from_project(project).layout.ious.base, np.memmap)
+
+
+def test_unwritable_cache_folder_builds_without_saving(tmp_path):
+    gt, dt = random_coco(2, iou_type="bbox")
+    project = project_from_coco(tmp_path / "p", gt, dt)
+    (tmp_path / "p" / "cache").write_text("not a folder")  # neither readable nor writable as a folder
+    _same_match(Matcher.from_project(project).match(0.5), Matcher.from_coco(gt, dt).match(0.5))
+    assert (tmp_path / "p" / "cache").read_text() == "not a folder"
