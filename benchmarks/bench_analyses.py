@@ -13,9 +13,12 @@ control changes, each timed analysis by analysis from the new selection, as a pa
 2. then the class selection changes to the first ``--classes`` classes (default half of them).
 
 Steps: the re-match of both runs and the two outcome tables (what every analysis starts from; the matches are
-kept per selection, so the analyses after them reuse them), error cost (TIDE ΔAP), suspected label errors, the
-headline bootstrap (200 image resamples), the run comparison (paired bootstrap, fixed/broken objects; it reuses
-run A's bootstrap, as the Compare page after the Metrics page does), per-bucket deltas of one metric,
+kept per selection, so the analyses after them reuse them), error cost (TIDE ΔAP, overall and per class) and its
+per-bucket table for one data metric (5 quantile buckets of ``--metric``, default the first numeric label
+metric), suspected label errors (the queue alone: it is read off the error cost, computed before it untimed
+when that step is not asked for; the Suspects page pays both), the headline bootstrap (200 image resamples), the
+run comparison (paired bootstrap, fixed/broken objects; it reuses run A's bootstrap, as the Compare page after the
+Metrics page does), per-bucket deltas of one metric,
 Performance by Metric buckets with Wilson bounds, the weakest-slice search over every numeric metric of labels and
 of predictions (with the slice bins the Slices page keeps per row set: an IoU move keeps the rows, a class change
 does not), and one heatmap. Prints wall and CPU seconds (all threads of this process) per step and the 1-minute
@@ -34,8 +37,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-STEPS = ("match", "error_cost", "suspects", "bootstrap", "compare", "bucket_deltas", "wilson", "slices",
-         "heatmap")
+STEPS = ("match", "error_cost", "error_cost_buckets", "suspects", "bootstrap", "compare", "bucket_deltas", "wilson",
+         "slices", "heatmap")
 
 
 def main(argv=None) -> int:
@@ -44,6 +47,8 @@ def main(argv=None) -> int:
     parser.add_argument("--iou", type=float, default=0.55, help="the IoU the first change moves to (default 0.55)")
     parser.add_argument("--classes", type=int, default=None, help="classes after the class change (default half)")
     parser.add_argument("--only", nargs="+", choices=STEPS, help="time these steps only (the re-match always runs)")
+    parser.add_argument("--metric", default=None, help="the data metric of the error cost per bucket (default: the "
+                        "first numeric label metric)")
     args = parser.parse_args(argv)
 
     from explorer.analysis.buckets import performance_by_metric
@@ -52,7 +57,7 @@ def main(argv=None) -> int:
     from explorer.analysis.outcomes import detection_outcomes, match, rated
     from explorer.analysis.slices import heatmap, slice_bins, weakest_slices
     from explorer.analysis.suspects import suspects
-    from explorer.analysis.tide import error_cost
+    from explorer.analysis.tide import error_cost, error_cost_for_metric
     from explorer.datametrics.tables import metrics_for
     from explorer.project.folder import Project
     from explorer.project.selection import Selection
@@ -96,12 +101,17 @@ def main(argv=None) -> int:
         labels = step("match", "outcome table: labels", lambda: rated(detection_outcomes(project, sel, "labels"), "detected"))
         preds = step("match", "outcome table: predictions",
                      lambda: rated(detection_outcomes(project, sel, "predictions"), "is_tp"))
-        step("error_cost", "error cost (TIDE ΔAP)", lambda: error_cost(project, sel))
+        lm, pm = metric_cols("labels", labels), metric_cols("predictions", preds)
+        cost = step("error_cost", "error cost (TIDE ΔAP)", lambda: error_cost(project, sel))
+        if cost is None and wanted & {"error_cost_buckets", "suspects"}:
+            cost = error_cost(project, sel)  # untimed: what the buckets and the queue are read off
+        metric = args.metric or lm[0]
+        step("error_cost_buckets", f"error cost per bucket ({metric}, 5)",
+             lambda: error_cost_for_metric(project, sel, cost, metric))
         step("suspects", "suspected label errors", lambda: suspects(project, sel))
         step("bootstrap", "bootstrap mAP/mAR/per-class AP (200)",
              lambda: bootstrap_ap(m, classes=classes, image_ids=ids))
         step("compare", "compare runs (paired bootstrap, fixed/broken)", lambda: compare_runs(project, sel, a, b))
-        lm, pm = metric_cols("labels", labels), metric_cols("predictions", preds)
         step("bucket_deltas", f"bucket deltas A vs B ({lm[0]})",
              lambda: run_bucket_deltas(project, sel, a, b, lm[0], target="labels"))
         step("wilson", f"buckets + Wilson ({lm[0]})",

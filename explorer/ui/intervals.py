@@ -40,6 +40,18 @@ def _bounds(lo: float, hi: float) -> str:
     return UNDEFINED if not (np.isfinite(lo) and np.isfinite(hi)) else f"[{lo:.4f}, {hi:.4f}]"
 
 
+def _outside_note(h: dict) -> str:
+    """A sentence when a percentile interval leaves out its own point estimate (it can: module docstring of
+    ``explorer.analysis.intervals``), else ''."""
+    out = [name for name in ("mAP", "mAR") if np.isfinite(h[name]) and np.isfinite(h[f"{name}_lo"])
+           and not h[f"{name}_lo"] <= h[name] <= h[f"{name}_hi"]]
+    if not out:
+        return ""
+    return (f" The {' and '.join(out)} shown lies outside its interval: a percentile interval is the middle 95% of "
+            "the resampled values, and AP is not an average of per-image numbers, so its resamples can lie to one "
+            "side of the value on all images — a known property of percentile bootstraps, not an error.")
+
+
 def render_headline_intervals(sel) -> None:
     """A caption with the 95% bootstrap intervals of mAP and mAR, and an expander with per-class AP intervals."""
     n_images = len(sel.image_ids)
@@ -56,7 +68,8 @@ def render_headline_intervals(sel) -> None:
     h = b.headline()
     st.caption(f"95% bootstrap intervals ({b.n_resamples:d} resamples of the {b.n_images:,} images, seed {SEED}): "
                f"mAP {_bounds(h['mAP_lo'], h['mAP_hi'])} · mAR {_bounds(h['mAR_lo'], h['mAR_hi'])}. "
-               "Each resample draws the selection's images with replacement and re-counts their matches.")
+               "Each resample draws the selection's images with replacement and re-counts their matches."
+               + _outside_note(h))
     names = sel.project.category_names
     table = b.per_class()
     table.insert(0, "class", table["category_id"].map(lambda c: names.get(int(c), str(c))))
