@@ -39,10 +39,14 @@ rows. Undefined cases follow one rule each:
 """
 from __future__ import annotations
 
+import hashlib
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from explorer.analysis.outcomes import _LOCK, _Bounded, _remember, _store
 
 DEFAULT_MAX_SAMPLES = 200_000  # per metric; the binned estimate is O(n log n): ~0.25 s per metric at this size
 MAX_BINS = 10
@@ -70,15 +74,70 @@ def stratified_subsample(y: np.ndarray, max_samples: int, *, random_state: int =
     n = len(y)
     if n <= max_samples:
         return np.arange(n)
+    return _stratified_rows(None, y, n, max_samples, random_state)
+
+
+def _stratified_rows(valid: np.ndarray | None, y: np.ndarray, n: int, max_samples: int,
+                     random_state: int) -> np.ndarray:
+    """``at[stratified_subsample(y[at], max_samples)]`` for ``at = np.flatnonzero(valid)`` (``n`` = its length;
+    ``valid`` None = every row), without gathering ``y``: the rows of each class in order are the same lists."""
     rng = np.random.default_rng(random_state)
-    keep = []
-    for cls in (False, True):
-        idx = np.flatnonzero(y == cls)
+    keep = np.zeros(len(y), bool)
+    for cls in (~y, y):
+        idx = np.flatnonzero(cls if valid is None else cls & valid)
         if len(idx) == 0:
             continue
         k = max(1, int(round(len(idx) * max_samples / n)))
-        keep.append(rng.choice(idx, size=min(k, len(idx)), replace=False))
-    return np.sort(np.concatenate(keep))
+        # the positions rng.choice(idx, …) draws (the same stream); a mask sorts the union without a sort
+        keep[idx[rng.choice(len(idx), size=min(k, len(idx)), replace=False)]] = True
+    return np.flatnonzero(keep)
+
+
+# ---- facts about a kept column -------------------------------------------------------------------------------
+# The core's outcome tables are never written, and an IoU move rebuilds only their outcome columns: the metric
+# columns of the next table are views of the same buffers. What depends on a metric column alone (missing values,
+# its extremes, its value per image, its centred form over an unchanged row set) is remembered per buffer, so a
+# control change recomputes only what the outcome changes. An entry holds a weak reference to the array owning
+# the buffer (never the data): once that array is gone, its id no longer matches the entry.
+_KEPT = _Bounded(max_bytes=300_000_000)  # per-image values, group codes, centred columns (~16 MB each at 2M rows)
+_KEPT_ENTRIES = 256
+
+
+def _owner(x: np.ndarray) -> np.ndarray:
+    """The array owning ``x``'s buffer (the last ndarray of its ``.base`` chain)."""
+    while isinstance(x.base, np.ndarray):
+        x = x.base
+    return x
+
+
+def _kept_key(arrays: tuple, what: tuple) -> tuple[tuple, tuple]:
+    """The owners of ``arrays``' buffers and the cache key of (``what``, those buffers)."""
+    owners = tuple(_owner(a) for a in arrays)
+    return owners, (what, *((id(o), a.__array_interface__["data"][0], a.shape, a.strides, a.dtype.str)
+                            for o, a in zip(owners, arrays)))
+
+
+def _kept(arrays: tuple, what: tuple, make):
+    """``make()`` remembered for the buffers of ``arrays`` (views of data never written) and ``what``."""
+    owners, key = _kept_key(arrays, what)
+    refs, value = _remember(_KEPT, key, lambda: (tuple(map(weakref.ref, owners)), make()), size=_KEPT_ENTRIES)
+    if any(r() is not o for r, o in zip(refs, owners)):  # the key's buffers are gone and their ids reused
+        refs, value = tuple(map(weakref.ref, owners)), make()
+        with _LOCK:
+            _store(_KEPT, key, (refs, value), _KEPT_ENTRIES)
+    return value
+
+
+def _kept_replace(arrays: tuple, what: tuple, value) -> None:
+    """Remember ``value`` for (``arrays``' buffers, ``what``) in place of what was kept."""
+    owners, key = _kept_key(arrays, what)
+    with _LOCK:
+        _store(_KEPT, key, (tuple(map(weakref.ref, owners)), value), _KEPT_ENTRIES)
+
+
+def _fact(x: np.ndarray, name: str, make, kept: bool):
+    """``make()``, remembered per buffer of ``x`` when ``kept``."""
+    return _kept((x,), (name,), make) if kept else make()
 
 
 def _as_binary(y, n: int) -> np.ndarray:
@@ -93,12 +152,13 @@ def _as_binary(y, n: int) -> np.ndarray:
     return y
 
 
-def numeric_values(column: pd.Series) -> np.ndarray:
+def numeric_values(column: pd.Series, *, kept: bool = False) -> np.ndarray:
     """``column`` as a float64 array of shape (n,) with missing and non-finite values as NaN (booleans count as
-    0/1); a float64 column without infinities is returned as it is (read-only, not copied)."""
+    0/1); a float64 column without infinities is returned as it is (read-only, not copied). ``kept``: the column
+    is never written (a core outcome table's), so whether it holds infinities is remembered."""
     if column.dtype == np.float64:
         values = column.to_numpy()
-        if not np.isinf(values).any():
+        if not _fact(values, "inf", lambda: bool(np.isinf(values).any()), kept):
             return values
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
     values[~np.isfinite(values)] = np.nan
@@ -115,7 +175,8 @@ class OutcomeValues:
     """An outcome table's columns as ``importance_of_columns`` / ``correlation_of_columns`` read them, over all of
     its n rows (nothing gathered): ``columns`` ``{metric: float64 array (n,)}`` (``numeric_values``), ``y`` bool
     array (n,) (False where undefined), ``rows`` bool array (n,): the outcome is defined (the rows scored),
-    ``groups`` the rows' ``image_id`` (or None), ``n`` / ``n_positive`` rows scored / with Y true."""
+    ``groups`` the rows' ``image_id`` (or None), ``n`` / ``n_positive`` rows scored / with Y true, ``kept``: the
+    columns are views of a table that is never written (pass it on to the two functions)."""
 
     columns: dict
     y: np.ndarray
@@ -123,17 +184,20 @@ class OutcomeValues:
     groups: np.ndarray | None
     n: int
     n_positive: int
+    kept: bool = False
 
 
-def outcome_values(table: pd.DataFrame, column: str, names, *, groups: bool = False) -> OutcomeValues:
+def outcome_values(table: pd.DataFrame, column: str, names, *, groups: bool = False,
+                   kept: bool = False) -> OutcomeValues:
     """``OutcomeValues`` of the metric columns ``names`` of ``table`` against its outcome ``column`` (a
-    ``boolean`` column, ``<NA>`` = undefined: ``explorer.analysis.outcomes``); ``groups``: read ``image_id``."""
+    ``boolean`` column, ``<NA>`` = undefined: ``explorer.analysis.outcomes``); ``groups``: read ``image_id``;
+    ``kept``: ``table`` is never written (a core outcome table), so facts about its columns are remembered."""
     outcome = table[column]
     rows = outcome.notna().to_numpy()
     y = outcome.to_numpy(dtype=bool, na_value=False)
-    return OutcomeValues(columns={str(name): numeric_values(table[name]) for name in names}, y=y, rows=rows,
-                         groups=table["image_id"].to_numpy() if groups else None, n=int(np.count_nonzero(rows)),
-                         n_positive=int(np.count_nonzero(y & rows)))
+    return OutcomeValues(columns={str(name): numeric_values(table[name], kept=kept) for name in names}, y=y,
+                         rows=rows, groups=table["image_id"].to_numpy() if groups else None,
+                         n=int(np.count_nonzero(rows)), n_positive=int(np.count_nonzero(y & rows)), kept=kept)
 
 
 def _units(x: np.ndarray, group: np.ndarray | None,
@@ -157,22 +221,56 @@ def _units(x: np.ndarray, group: np.ndarray | None,
     return unit, values
 
 
+def _sorted_quantiles(ordered: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``np.quantile(ordered, q)`` (method "linear") of a sorted array of shape (n,), n >= 2, q in [0, 1):
+    virtual index v = (n − 1) q, the order statistics at ⌊v⌋ and ⌊v⌋ + 1 interpolated by γ = v − ⌊v⌋ with
+    NumPy's own two-sided formula (a + (b − a) γ, or b − (b − a)(1 − γ) for γ ≥ 0.5) — the same numbers
+    without copying and partitioning an array that is already sorted."""
+    virtual = (len(ordered) - 1) * q
+    previous = np.floor(virtual)
+    gamma = virtual - previous
+    at = previous.astype(np.intp)
+    a, b = ordered[at], ordered[at + 1]
+    diff = b - a
+    return np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
+
+
+def _edges(ordered: np.ndarray, n_bins: int) -> np.ndarray:
+    """The inner quantile edges of sorted values (shape (n,), not constant): unique k/n_bins quantiles above the
+    minimum; when ties leave none, the smallest value above the minimum (``quantile_bins``)."""
+    lowest = ordered[0]
+    edges = np.unique(_sorted_quantiles(ordered, np.arange(1, n_bins) / n_bins))
+    edges = edges[edges > lowest]
+    if len(edges) == 0:
+        first = int(np.searchsorted(ordered, lowest, side="right"))
+        edges = ordered[first:first + 1]
+    return edges
+
+
 def quantile_bins(values: np.ndarray, n_bins: int) -> np.ndarray:
     """Bin index (0..B'-1, consecutive) of each of ``values`` (shape (n,), finite, not constant): edges at the
     k/n_bins quantiles (k = 1..n_bins-1, linear interpolation), bins ``[e_k, e_{k+1})`` so equal values share a
     bin; edges at the minimum are dropped (they would leave the first bin empty), and when ties leave no edge
     the minimum's ties form one bin and the rest the other."""
-    ordered = np.sort(values)  # the same order statistics, so the same quantiles; a sort beats the selections
-    lowest = ordered[0]
-    edges = np.unique(np.quantile(ordered, np.arange(1, n_bins) / n_bins))
-    edges = edges[edges > lowest]
-    if len(edges) == 0:
-        edges = ordered[ordered > lowest][:1]
+    edges = _edges(np.sort(values), n_bins)  # the same order statistics, so the same quantiles
     bins = np.zeros(len(values), np.uint8)  # = searchsorted(edges, values, "right"): edges ≤ each value (≤ 9)
     for edge in edges:
         bins += (values >= edge).view(np.uint8)
     present = np.bincount(bins, minlength=len(edges) + 1) > 0
     return (np.cumsum(present) - 1)[bins]  # bins that hold values renumbered 0..B'-1 in order
+
+
+def _row_tables(x: np.ndarray, y: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and rows with Y true per bin of ``quantile_bins(x, n_bins)`` (int64 arrays of shape (B',)), for one
+    unit per row: counted from the sorted values and the sorted values of the positive rows (rows below each
+    edge: a binary search), with no bin code per row."""
+    ordered = np.sort(x)
+    positives = np.sort(x[y])
+    edges = _edges(ordered, n_bins)
+    n_b = np.diff(np.searchsorted(ordered, edges, side="left"), prepend=0, append=len(ordered))
+    k_b = np.diff(np.searchsorted(positives, edges, side="left"), prepend=0, append=len(positives))
+    present = n_b > 0
+    return n_b[present], k_b[present]
 
 
 def _corrected_mi(n_b: np.ndarray, k_b: np.ndarray, n: float, p: float, deff: float) -> np.ndarray:
@@ -188,33 +286,64 @@ def _corrected_mi(n_b: np.ndarray, k_b: np.ndarray, n: float, p: float, deff: fl
     return (mi - bias) / binary_entropy(p)
 
 
-def _shuffled_bin_tables(unit_codes: np.ndarray, m_u: np.ndarray, s_u: np.ndarray, n_shuffles: int,
-                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class _UnitTypes:
+    """The units of one scored row set as the baseline deals them: ``counts`` (T,) units of each (m, s) type,
+    ``types`` (T, 2) float (m, s) — m rows, s of them with Y true — in increasing key order, and ``deff``."""
+
+    counts: np.ndarray
+    types: np.ndarray
+    deff: float
+
+
+def _unit_types(m_u: np.ndarray, s_u: np.ndarray, n: float, p: float) -> _UnitTypes:
+    """``_UnitTypes`` of units with ``m_u`` rows and ``s_u`` rows with Y true (float arrays of shape (U,)) among
+    ``n`` rows, a share ``p`` with Y true (``deff``: module docstring)."""
+    deff = float(np.sum((s_u - p * m_u) ** 2) / (n * p * (1.0 - p)))
+    m_int, s_int = m_u.astype(np.int64), s_u.astype(np.int64)  # row counts: whole numbers
+    width = int(s_int.max()) + 1
+    counts = np.bincount(m_int * width + s_int)  # one small int per (m, s) type
+    present = np.flatnonzero(counts)
+    types = np.stack([present // width, present % width], axis=1).astype(np.float64)
+    return _UnitTypes(counts[present], types, deff)
+
+
+def _shuffled_tables(capacity: np.ndarray, kinds: _UnitTypes, n_shuffles: int,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Bin tables ``(n_b, k_b)`` of shape (n_shuffles, B) after shuffling the units' bins, drawn exactly.
 
-    Shuffling the bin codes among units keeps each bin's number of units and deals the units out at random.
-    Units with the same ``(m_u, s_u)`` are interchangeable, so a shuffle is a multivariate hypergeometric draw
-    of the unit *types* into bins of fixed capacity — the same distribution as permuting U codes, at
-    O(B·T) per shuffle for T types instead of O(U)."""
-    m_int, s_int = m_u.astype(np.int64), s_u.astype(np.int64)  # row counts: whole numbers
-    key = m_int * (int(s_int.max()) + 1) + s_int  # one small int per (m, s) type
-    counts = np.bincount(key)
-    present = np.flatnonzero(counts)
-    type_counts = counts[present]
-    types = np.stack([present // (int(s_int.max()) + 1), present % (int(s_int.max()) + 1)], axis=1).astype(np.float64)
-    capacity = np.bincount(unit_codes)
-    draws = np.empty((n_shuffles, len(capacity), len(types)), dtype=np.int64)
-    few = len(types) <= 3
-    for r in range(n_shuffles):
-        remaining = type_counts.copy()
-        for b, c in enumerate(capacity[:-1]):
-            draws[r, b] = _few_types(rng, remaining, int(c)) if few else rng.multivariate_hypergeometric(remaining, int(c))
-            remaining -= draws[r, b]
-        draws[r, -1] = remaining
-    return draws @ types[:, 0], draws @ types[:, 1]
+    Shuffling the bin codes among units keeps each bin's number of units (``capacity``, int (B,)) and deals the
+    units out at random. Units with the same ``(m_u, s_u)`` are interchangeable, so a shuffle is a multivariate
+    hypergeometric draw of the unit *types* into bins of fixed capacity — the same distribution as permuting U
+    codes, at O(B·T) per shuffle for T types instead of O(U)."""
+    draws = np.empty((n_shuffles, len(capacity), len(kinds.types)), dtype=np.int64)
+    if len(kinds.types) <= 3:  # per-row metrics (types (1, 0) and (1, 1)): NumPy's marginals loop, on ints
+        colors, sizes = [int(c) for c in kinds.counts], [int(c) for c in capacity[:-1]]
+        for r in range(n_shuffles):
+            remaining = list(colors)
+            for b, c in enumerate(sizes):
+                drawn = _few_types(rng, remaining, c)
+                draws[r, b] = drawn
+                remaining = [a - d for a, d in zip(remaining, drawn)]
+            draws[r, -1] = remaining
+    else:
+        for r in range(n_shuffles):
+            remaining = kinds.counts.copy()
+            for b, c in enumerate(capacity[:-1]):
+                draws[r, b] = rng.multivariate_hypergeometric(remaining, int(c))
+                remaining -= draws[r, b]
+            draws[r, -1] = remaining
+    return draws @ kinds.types[:, 0], draws @ kinds.types[:, 1]
 
 
-def _few_types(rng: np.random.Generator, colors: np.ndarray, nsample: int) -> list[int]:
+def _shuffled_bin_tables(unit_codes: np.ndarray, m_u: np.ndarray, s_u: np.ndarray, n_shuffles: int,
+                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``_shuffled_tables`` of units with bin ``unit_codes`` (int (U,), 0..B-1 all present), ``m_u`` rows and
+    ``s_u`` rows with Y true each (float (U,))."""
+    return _shuffled_tables(np.bincount(unit_codes), _unit_types(m_u, s_u, 1.0, 0.5), n_shuffles, rng)
+
+
+def _few_types(rng: np.random.Generator, colors, nsample: int) -> list[int]:
     """``rng.multivariate_hypergeometric(colors, nsample)`` (method "marginals"), the same draws from the same
     stream, as NumPy's C loop makes them: one univariate ``hypergeometric`` per colour but the last, on the
     smaller side of the urn. Without the per-call array checks it is ~5× faster for the 2–3 types of a
@@ -238,28 +367,50 @@ def _few_types(rng: np.random.Generator, colors: np.ndarray, nsample: int) -> li
     return [c - o for c, o in zip(colors, out)] if flip else out
 
 
+def _score(n_b: np.ndarray, k_b: np.ndarray, capacity: np.ndarray, kinds: _UnitTypes, n: float, p: float,
+           random_state: int, n_shuffles: int) -> tuple[float, float]:
+    """``(importance, baseline)`` of one metric's bin tables ``n_b``/``k_b`` (float (B,)) whose bins hold
+    ``capacity`` (int (B,)) units of ``kinds``; ``n`` rows, a share ``p`` with Y true."""
+    value = float(np.clip(_corrected_mi(n_b[None, :], k_b[None, :], n, p, kinds.deff)[0], 0.0, 1.0))
+    shuffled_n, shuffled_k = _shuffled_tables(capacity, kinds, n_shuffles, np.random.default_rng(random_state))
+    baseline = float(np.clip(_corrected_mi(shuffled_n.astype(np.float64), shuffled_k.astype(np.float64), n, p,
+                                           kinds.deff), 0.0, 1.0).mean())
+    return value, baseline
+
+
+def _unit_score(unit: np.ndarray, unit_values: np.ndarray, y: np.ndarray, kinds: _UnitTypes | None,
+                m_u: np.ndarray | None, s_u: np.ndarray | None, *, random_state: int,
+                n_shuffles: int) -> tuple[float, float, float]:
+    """``(importance, baseline, deff)`` from each row's ``unit`` (int (n,)) and the units' values (float (U,));
+    ``kinds``/``m_u``/``s_u`` when already known for these units (shared by the metrics with the same units)."""
+    n_units = len(unit_values)
+    n_bins = int(np.clip(n_units // UNITS_PER_BIN, 2, MAX_BINS))
+    unit_codes = quantile_bins(unit_values, n_bins)
+    n, p = float(len(y)), float(y.mean())
+    if kinds is None:
+        m_u = np.bincount(unit, minlength=n_units).astype(np.float64)
+        s_u = np.bincount(unit, weights=y.astype(np.float64), minlength=n_units)
+        kinds = _unit_types(m_u, s_u, n, p)
+    width = int(unit_codes.max()) + 1
+    n_b = np.bincount(unit_codes, weights=m_u, minlength=width)
+    k_b = np.bincount(unit_codes, weights=s_u, minlength=width)
+    return (*_score(n_b, k_b, np.bincount(unit_codes), kinds, n, p, random_state, n_shuffles), kinds.deff)
+
+
 def binned_importance(x: np.ndarray, y: np.ndarray, group: np.ndarray | None = None, *, random_state: int = 0,
                       n_shuffles: int = N_SHUFFLES, group_units: np.ndarray | None = None) -> tuple[float, float, float]:
     """``(importance, baseline, deff)`` of one metric: ``x`` float array of shape (n,) (finite, not constant),
     ``y`` bool array of shape (n,) (not constant), ``group`` optional int array of shape (n,). Formula in the
     module docstring; ``baseline`` = mean clipped importance over ``n_shuffles`` permutations of the units'
     bins (``numpy.random.default_rng(random_state)``); ``group_units``: ``_units``."""
+    if group is None:
+        n, p = float(len(x)), float(y.mean())
+        n_b, k_b = _row_tables(x, y, int(np.clip(len(x) // UNITS_PER_BIN, 2, MAX_BINS)))
+        kinds = _unit_types(np.ones(len(y)), y.astype(np.float64), n, p)
+        return (*_score(n_b.astype(np.float64), k_b.astype(np.float64), n_b, kinds, n, p, random_state,
+                        n_shuffles), kinds.deff)
     unit, unit_values = _units(x, group, group_units)
-    n_units = len(unit_values)
-    n_bins = int(np.clip(n_units // UNITS_PER_BIN, 2, MAX_BINS))
-    unit_codes = quantile_bins(unit_values, n_bins)
-    m_u = np.bincount(unit, minlength=n_units).astype(np.float64)
-    s_u = np.bincount(unit, weights=y.astype(np.float64), minlength=n_units)
-    n, p = float(len(x)), float(y.mean())
-    deff = float(np.sum((s_u - p * m_u) ** 2) / (n * p * (1.0 - p)))
-    width = int(unit_codes.max()) + 1
-    n_b = np.bincount(unit_codes, weights=m_u, minlength=width)[None, :]
-    k_b = np.bincount(unit_codes, weights=s_u, minlength=width)[None, :]
-    value = float(np.clip(_corrected_mi(n_b, k_b, n, p, deff)[0], 0.0, 1.0))
-    shuffled_n, shuffled_k = _shuffled_bin_tables(unit_codes, m_u, s_u, n_shuffles, np.random.default_rng(random_state))
-    baseline = float(np.clip(_corrected_mi(shuffled_n.astype(np.float64), shuffled_k.astype(np.float64), n, p, deff),
-                             0.0, 1.0).mean())
-    return value, baseline, deff
+    return _unit_score(unit, unit_values, y, None, None, None, random_state=random_state, n_shuffles=n_shuffles)
 
 
 def metric_importance(
@@ -297,36 +448,93 @@ def _no_nan(x: np.ndarray) -> bool:
     return not np.isnan(np.sum(x))
 
 
+def _digest(mask: np.ndarray) -> bytes:
+    """A fingerprint of a bool array (its packed bits, hashed): equal row sets share their work."""
+    return hashlib.blake2b(np.packbits(mask).data, digest_size=16).digest() + len(mask).to_bytes(8, "little")
+
+
+class _Groups:
+    """The rows' groups (e.g. image ids, shape (n,)) as ``codes`` (``pd.factorize``, first appearance) and
+    whether the codes never decrease along the rows (``ordered``: rows sorted by group), so a sorted subset's
+    factorize is a running count of changes."""
+
+    def __init__(self, groups: np.ndarray):
+        self.codes = pd.factorize(groups, use_na_sentinel=False)[0]  # only which rows share a group matters
+        self.size = int(self.codes.max()) + 1 if len(self.codes) else 0
+        self.ordered = bool(len(self.codes) < 2 or (self.codes[1:] >= self.codes[:-1]).all())
+
+    @property
+    def nbytes(self) -> int:
+        return self.codes.nbytes
+
+    def units(self, at: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The codes at the rows ``at`` (sorted; None = all) and their ``pd.factorize`` (first appearance)."""
+        gv = self.codes if at is None else self.codes[at]
+        if self.ordered and len(gv):
+            gu = np.empty(len(gv), np.int64)
+            gu[0] = 0
+            np.cumsum(gv[1:] != gv[:-1], out=gu[1:])
+            return gv, gu
+        return gv, pd.factorize(gv)[0]
+
+    def values(self, x: np.ndarray) -> np.ndarray | None:
+        """Each group's value of ``x`` (shape (n,), one per row) as an array of shape (size,), or None when the
+        rows of some group disagree (not a per-group metric)."""
+        values = np.empty(self.size, np.float64)
+        values[self.codes] = x
+        return values if np.array_equal(values[self.codes], x) else None
+
+
+class _Scored:
+    """The rows one metric is scored on (``at``, sorted row indices or None = all rows) and what every metric
+    scored on them shares: the outcome ``y`` there, ``n``, ``p``, the per-row unit types and, with groups, the
+    group units (first appearance), their rows ``m_u`` / rows with Y true ``s_u`` and types."""
+
+    def __init__(self, at: np.ndarray | None, y: np.ndarray):
+        self.at = at
+        self.y = y if at is None else y[at]
+        self.n, self.p = float(len(self.y)), float(self.y.mean())
+        self._rows = self._groups = None
+
+    def per_row(self) -> _UnitTypes:
+        if self._rows is None:  # one unit per row: m_u = 1, s_u = y (what bincounts over arange(n) give)
+            self._rows = _unit_types(np.ones(len(self.y)), self.y.astype(np.float64), self.n, self.p)
+        return self._rows
+
+    def per_group(self, groups: _Groups):
+        """``(gv, gu, unit_group, m_u, s_u, kinds)`` of the group units."""
+        if self._groups is None:
+            gv, gu = groups.units(self.at)
+            n_units = int(gu.max()) + 1
+            unit_group = np.empty(n_units, np.int64)
+            unit_group[gu] = gv
+            m_u = np.bincount(gu, minlength=n_units).astype(np.float64)
+            s_u = np.bincount(gu, weights=self.y.astype(np.float64), minlength=n_units)
+            self._groups = (gv, gu, unit_group, m_u, s_u, _unit_types(m_u, s_u, self.n, self.p))
+        return self._groups
+
+
 class _RowSet:
     """The rows one metric is scored over: ``valid`` (bool, shape (n,)), their count ``n``, ``n_pos`` with ``y``
-    true, and (``sample``) the deterministic stratified subsample of them, drawn once."""
+    true, and (``scored``) the deterministic stratified subsample of them, drawn once."""
 
     def __init__(self, valid: np.ndarray, y: np.ndarray):
         self.valid, self.y = valid, y
         self.all = bool(valid.all())
         self.n = len(valid) if self.all else int(np.count_nonzero(valid))
         self.n_pos = int(np.count_nonzero(y if self.all else y & valid))
-        self._sample = {}
-        self._groups = None
+        self._scored = {}
 
-    def sample(self, max_samples: int, random_state: int) -> np.ndarray | None:
-        """Row indices scored (sorted; None = every row): all valid rows up to ``max_samples``, else
-        ``stratified_subsample`` of them."""
+    def scored(self, max_samples: int, random_state: int) -> _Scored:
+        """The rows scored: all valid rows up to ``max_samples``, else ``stratified_subsample`` of them."""
         key = (max_samples, random_state)
-        if key not in self._sample:
-            at = None if self.all else np.flatnonzero(self.valid)
+        if key not in self._scored:
             if self.n > max_samples:
-                keep = stratified_subsample(self.y if at is None else self.y[at], max_samples, random_state=random_state)
-                at = keep if at is None else at[keep]
-            self._sample[key] = at
-        return self._sample[key]
-
-    def groups(self, codes: np.ndarray, at: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """``codes`` at the rows ``at`` (``sample``) and their ``pd.factorize`` (made once)."""
-        if self._groups is None or self._groups[0] is not at:
-            gv = codes if at is None else codes[at]
-            self._groups = (at, gv, pd.factorize(gv)[0])
-        return self._groups[1], self._groups[2]
+                at = _stratified_rows(None if self.all else self.valid, self.y, self.n, max_samples, random_state)
+            else:
+                at = None if self.all else np.flatnonzero(self.valid)
+            self._scored[key] = _Scored(at, self.y)
+        return self._scored[key]
 
     def constant(self, x: np.ndarray) -> bool:
         """``x`` takes one value over the valid rows."""
@@ -337,27 +545,39 @@ class _RowSet:
 
 def importance_of_columns(columns: dict[str, np.ndarray], y: np.ndarray, *, rows: np.ndarray | None = None,
                           random_state: int = 0, max_samples: int = DEFAULT_MAX_SAMPLES, groups=None,
-                          grouped_metrics=None) -> pd.DataFrame:
+                          grouped_metrics=None, kept: bool = False) -> pd.DataFrame:
     """``metric_importance`` over arrays: ``columns`` ``{metric: float64 array of shape (n,)}`` (NaN = missing;
     ``numeric_values``), ``y`` bool array of shape (n,), ``rows`` optional bool array of shape (n,): the rows
     scored (the others are not counted anywhere, as if absent). With ``rows`` a caller hands in an outcome
-    table's columns as they are: only each metric's (sub)sample of rows is ever gathered."""
+    table's columns as they are: only each metric's (sub)sample of rows is ever gathered.
+
+    ``kept``: ``columns`` and ``groups`` are views of data that is never written (a core outcome table's
+    columns, ``outcome_values(..., kept=True)``): what depends on them alone — missing values, the group codes,
+    each image's value of a frame metric — is remembered per buffer, so the next call with another outcome
+    (an IoU move) only does the work the outcome changes: draw the subsample, sort each metric's sampled values,
+    count the bins and deal the baseline's shuffles. The numbers are the same either way."""
     y = np.asarray(y, bool)
     if max_samples < 10:
         raise ValueError(f"max_samples must be at least 10, but got {max_samples}")
     n_rows = len(y) if rows is None else int(np.count_nonzero(rows))
-    group_codes = None
+    group = None
     if groups is not None:
         groups = np.asarray(groups)
         if groups.shape != y.shape:
             raise ValueError(f"groups must have shape {y.shape} like y, but got {groups.shape}")
-        group_codes = pd.factorize(groups, use_na_sentinel=False)[0]  # only which rows share a group matters
+        group = _fact(groups, "groups", lambda: _Groups(groups), kept)
         grouped = set(columns) if grouped_metrics is None else set(map(str, grouped_metrics))
     every = np.ones(len(y), bool) if rows is None else rows
     shared = _RowSet(every, y)  # the rows of a metric without missing values: one count, one subsample for all
+    row_sets = {}  # the other row sets by fingerprint: metrics missing on the same rows share one
     out = []
     for name, x in columns.items():
-        rs = shared if _no_nan(x) else _RowSet(every & ~np.isnan(x), y)
+        if _fact(x, "no_nan", lambda: _no_nan(x), kept):
+            rs = shared
+        else:
+            valid = every & ~np.isnan(x)
+            key = _digest(valid)
+            rs = row_sets.get(key) or row_sets.setdefault(key, _RowSet(valid, y))
         note = "" if rs.n == n_rows else f"{n_rows - rs.n} rows without a value left out"
         if rs.n == 0:
             out.append((name, np.nan, 0, 0, "no values", np.nan))
@@ -365,31 +585,53 @@ def importance_of_columns(columns: dict[str, np.ndarray], y: np.ndarray, *, rows
         if rs.n_pos in (0, rs.n):
             out.append((name, np.nan, rs.n, rs.n_pos, "outcome is the same for every row: nothing to explain", np.nan))
             continue
-        at = rs.sample(max_samples, random_state)  # drawn from y alone: x is read at these rows only
-        xv, yv = (x, y) if at is None else (x[at], y[at])
+        scored = rs.scored(max_samples, random_state)  # drawn from y alone: x is read at these rows only
+        xv, yv = (x if scored.at is None else x[scored.at]), scored.y
         if np.ptp(xv) == 0.0 and (rs.n <= max_samples or rs.constant(x)):  # a sample of varying values varies
             out.append((name, 0.0, rs.n, rs.n_pos, "metric is constant: carries no information", 0.0))
             continue
-        gv = gu = None
-        if group_codes is not None and name in grouped:
-            gv, gu = rs.groups(group_codes, at)
         if rs.n > max_samples:
             note = "; ".join(filter(None, [note, f"deterministic subsample of {len(xv):,} of {rs.n:,} rows"]))
             if np.ptp(xv) == 0.0 or yv.all() or not yv.any():
                 out.append((name, np.nan, len(xv), int(yv.sum()), note + "; subsample is constant", np.nan))
                 continue
-        value, baseline, deff = binned_importance(xv, yv, gv, random_state=random_state, group_units=gu)
-        if gv is not None and deff != 1.0:
-            # says why a shared value is corrected more than a per-row one (outcomes cluster by group)
-            note = "; ".join(filter(None, [note, f"rows of an image sharing the value count as one (design effect {deff:.2f})"]))
+        if group is not None and name in grouped:
+            value, baseline, deff = _grouped_score(x, xv, scored, group, random_state, kept)
+            if deff != 1.0:
+                # says why a shared value is corrected more than a per-row one (outcomes cluster by group)
+                note = "; ".join(filter(None, [note, f"rows of an image sharing the value count as one (design effect {deff:.2f})"]))
+        else:
+            kinds = scored.per_row()
+            n_b, k_b = _row_tables(xv, yv, int(np.clip(len(xv) // UNITS_PER_BIN, 2, MAX_BINS)))
+            value, baseline = _score(n_b.astype(np.float64), k_b.astype(np.float64), n_b, kinds, scored.n,
+                                     scored.p, random_state, N_SHUFFLES)
         out.append((name, value, len(xv), int(yv.sum()), note, baseline))
     table = pd.DataFrame(out, columns=IMPORTANCE_COLUMNS)
     return table.sort_values("importance", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
 
 
-def _rank(values: np.ndarray) -> np.ndarray:
-    """Average ranks 1..n (ties share their mean rank), as ``scipy.stats.rankdata(method="average")``."""
-    order = np.argsort(values, kind="stable")
+def _grouped_score(x: np.ndarray, xv: np.ndarray, scored: _Scored, group: _Groups, random_state: int,
+                   kept: bool) -> tuple[float, float, float]:
+    """``binned_importance`` of a grouped metric: ``x`` all rows, ``xv`` the scored rows. A metric with one value
+    per group (a frame metric: checked once per column when ``kept``, else on the scored rows) has the group
+    units shared by every such metric; any other has units per (group, value)."""
+    gv, gu, unit_group, m_u, s_u, kinds = scored.per_group(group)
+    per_group = _kept((x, group.codes), ("per group",), lambda: group.values(x)) if kept else None
+    if per_group is not None:
+        unit_values = per_group[unit_group]
+    else:
+        unit, unit_values = _units(xv, gv, gu)
+        if unit is not gu:  # values differ within a group: units per (group, value)
+            return _unit_score(unit, unit_values, scored.y, None, None, None, random_state=random_state,
+                               n_shuffles=N_SHUFFLES)
+    return _unit_score(gu, unit_values, scored.y, kinds, m_u, s_u, random_state=random_state, n_shuffles=N_SHUFFLES)
+
+
+def _rank(values: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """Average ranks 1..n (ties share their mean rank), as ``scipy.stats.rankdata(method="average")``;
+    ``order``: ``np.argsort(values, kind="stable")`` when already known."""
+    if order is None:
+        order = np.argsort(values, kind="stable")
     ordered = values[order]
     starts = np.concatenate([[0], np.flatnonzero(np.diff(ordered)) + 1])
     ends = np.concatenate([starts[1:], [len(values)]])
@@ -418,21 +660,92 @@ class _Centred:
         self.n = len(valid) if self.all else int(np.count_nonzero(valid))
         self.yv = self.take(y)
         self.y_constant = self.n >= 2 and bool(np.ptp(self.yv) == 0.0)
-        self._centred = self._ranks = None
+        self._centred = self._ranks = self._digest = self._at = None
 
     def take(self, x: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(x) if self.all else x[self.valid]  # all rows: no copy
 
-    def centred(self) -> tuple[np.ndarray, float]:
-        if self._centred is None:
-            yc = self.yv - self.yv.mean()
-            self._centred = (yc, yc @ yc)
-        return self._centred
+    def digest(self) -> bytes:
+        if self._digest is None:
+            self._digest = _digest(self.valid)
+        return self._digest
+
+    def centred(self, method: str) -> tuple[np.ndarray, float]:
+        """``(yc, Σ yc²)`` of the outcome (pearson) or of its average ranks (spearman)."""
+        if self._centred is None or self._centred[0] != method:
+            y = self.yv if method == "pearson" else self.ranks()
+            yc = y - y.mean()
+            self._centred = (method, yc, yc @ yc)
+        return self._centred[1], self._centred[2]
 
     def ranks(self) -> np.ndarray:
         if self._ranks is None:
-            self._ranks = _rank(self.yv)
+            y = self.yv
+            zero, one = y == 0.0, y == 1.0
+            if (zero | one).all():  # a yes/no outcome: two ties, ranks (1 + n0)/2 and (n0 + 1 + n)/2 as _rank
+                n0 = int(np.count_nonzero(zero))
+                self._ranks = np.where(one, (n0 + len(y) + 1) / 2.0, (0 + n0 + 1) / 2.0)
+            else:
+                self._ranks = _rank(y)
         return self._ranks
+
+    def order_of(self, x: np.ndarray, kept: bool) -> np.ndarray | None:
+        """``np.argsort(self.take(x), kind="stable")`` from the stable order of all of ``x``'s rows, remembered
+        per buffer (a stable order restricted to a subset is the subset's stable order); None unless ``kept``."""
+        if not kept:
+            return None
+        order = _kept((x,), ("order",), lambda: np.argsort(x, kind="stable"))
+        if self.all:
+            return order
+        if self._at is None:
+            self._at = np.cumsum(self.valid) - 1  # each valid row's position among the valid rows
+        return self._at[order[self.valid[order]]]
+
+
+class _XSide:
+    """One metric over one row set: ``constant`` (it takes one value there), the centred values (pearson) or
+    centred average ranks (spearman) ``xc`` and ``xx`` = Σ xc² — what a correlation needs from the metric."""
+
+    __slots__ = ("constant", "xc", "xx")
+
+    def __init__(self, x: np.ndarray, c: _Centred, method: str, kept: bool):
+        xv = c.take(x)
+        self.constant, self.xc, self.xx = _constant_over(x, xv, c, kept), None, None
+        if self.constant:
+            return
+        if method == "spearman":
+            xv = _rank(xv, c.order_of(x, kept))
+        if method == "spearman" or not c.all:  # a fresh array: centred in place (the same numbers as x − mean)
+            self.xc = np.subtract(xv, xv.mean(), out=xv)
+        else:
+            self.xc = xv - xv.mean()
+        self.xx = self.xc @ self.xc
+
+    @property
+    def nbytes(self) -> int:
+        return 0 if self.xc is None else self.xc.nbytes
+
+    def light(self) -> "_XSide":
+        """The same without the centred column (kept for a row set seen once)."""
+        out = object.__new__(_XSide)
+        out.constant, out.xc, out.xx = self.constant, None, self.xx
+        return out
+
+
+def _constant_over(x: np.ndarray, xv: np.ndarray, c: _Centred, kept: bool) -> bool:
+    """``np.ptp(xv) == 0.0`` (``xv`` = ``x`` on ``c``'s rows); for a kept column first from its remembered extremes:
+    if a row holding its minimum and one holding its (different, finite) maximum are both among the rows, the
+    metric varies there."""
+    if kept:
+        lo, hi, at_lo, at_hi = _fact(x, "extremes", lambda: _extremes(x), kept)
+        if np.isfinite(lo) and np.isfinite(hi) and lo < hi and (c.all or (c.valid[at_lo] and c.valid[at_hi])):
+            return False
+    return bool(np.ptp(xv) == 0.0)
+
+
+def _extremes(x: np.ndarray) -> tuple[float, float, int, int]:
+    at_lo, at_hi = int(np.nanargmin(x)), int(np.nanargmax(x))
+    return float(x[at_lo]), float(x[at_hi]), at_lo, at_hi
 
 
 def metric_correlation(X: pd.DataFrame, y, *, method: str = "pearson") -> pd.DataFrame:
@@ -453,11 +766,30 @@ def metric_correlation(X: pd.DataFrame, y, *, method: str = "pearson") -> pd.Dat
     return correlation_of_columns(_numeric_columns(X), y, method=method)
 
 
+def _x_side(x: np.ndarray, c: _Centred, method: str, kept: bool) -> _XSide:
+    """``_XSide(x, c, method)``; for a kept column remembered per (buffer, row set, method): the first time
+    without its centred column (an IoU move changes the predictions' rows: that row set may not come back),
+    from the second time with it (the labels' rows stay: the next call only takes one dot product)."""
+    if not kept:
+        return _XSide(x, c, method, kept)
+    what = ("x side", method, c.digest())
+    fresh = []
+    side = _kept((x,), what, lambda: fresh.append(_XSide(x, c, method, kept)) or fresh[0].light())
+    if fresh:
+        return fresh[0]
+    if side.xc is None and not side.constant:
+        side = _XSide(x, c, method, kept)
+        _kept_replace((x,), what, side)
+    return side
+
+
 def correlation_of_columns(columns: dict[str, np.ndarray], y: np.ndarray, *, rows: np.ndarray | None = None,
-                           method: str = "pearson") -> pd.DataFrame:
+                           method: str = "pearson", kept: bool = False) -> pd.DataFrame:
     """``metric_correlation`` over arrays: ``columns`` ``{metric: float64 array of shape (n,)}`` (NaN =
     missing), ``y`` float64 array of shape (n,) (NaN = missing), ``rows`` optional bool array of shape (n,): the
-    rows used (``importance_of_columns``)."""
+    rows used (``importance_of_columns``). ``kept`` (``importance_of_columns``): what depends on a column and
+    the row set alone (its centred values and their sum of squares, its stable order for ranks) is remembered,
+    so an outcome that keeps the row set costs one dot product per metric. The numbers are the same either way."""
     if method not in ("pearson", "spearman"):
         raise ValueError(f"method must be 'pearson' or 'spearman', but got {method!r}")
     y = np.asarray(y, np.float64)
@@ -465,20 +797,19 @@ def correlation_of_columns(columns: dict[str, np.ndarray], y: np.ndarray, *, row
     common = _Centred(y_ok, y)  # the rows of a metric without missing values: y gathered and centred once
     out = []
     for name, x in columns.items():
-        c = common if _no_nan(x) else _Centred(y_ok & ~np.isnan(x), y)
+        c = common if _fact(x, "no_nan", lambda: _no_nan(x), kept) else _Centred(y_ok & ~np.isnan(x), y)
         n = c.n
         if n < 2:
             out.append((name, np.nan, n, "fewer than 2 rows with a value"))
             continue
-        xv = c.take(x)
-        if np.ptp(xv) == 0.0:
+        side = _x_side(x, c, method, kept)
+        if side.constant:
             out.append((name, np.nan, n, "metric is constant: correlation undefined"))
         elif c.y_constant:
             out.append((name, np.nan, n, "outcome is the same for every row: correlation undefined"))
-        elif method == "spearman":
-            out.append((name, _pearson(_rank(xv), c.ranks()), n, ""))
         else:
-            out.append((name, _pearson(xv, c.yv, c.centred()), n, ""))
+            yc, yy = c.centred(method)
+            out.append((name, float(np.clip((side.xc @ yc) / np.sqrt(side.xx * yy), -1.0, 1.0)), n, ""))
     out = pd.DataFrame(out, columns=CORRELATION_COLUMNS)
     order = np.argsort(-np.abs(out["correlation"].to_numpy(np.float64)), kind="stable")  # NaN sorts last
     return out.iloc[order].reset_index(drop=True)

@@ -132,16 +132,19 @@ def _draw(imp: pd.DataFrame, cor: pd.DataFrame, n: int, n_pos: int, *, outcome_l
 def _task_importance(cache_key: tuple, column: str, names: tuple, grouped: tuple | None, max_samples: int,
                      random_state: int, _sel) -> tuple[pd.DataFrame, int, int]:
     target = cache_key[-1]
-    values = outcome_values(outcome_table(_sel, target), column, names, groups=grouped is not None)
+    # the core's outcome tables are never written: facts about their metric columns are kept across IoU moves
+    values = outcome_values(outcome_table(_sel, target), column, names, groups=grouped is not None, kept=True)
     imp = importance_of_columns(values.columns, values.y, rows=values.rows, random_state=random_state,
-                                max_samples=max_samples, groups=values.groups, grouped_metrics=grouped)
+                                max_samples=max_samples, groups=values.groups, grouped_metrics=grouped,
+                                kept=values.kept)
     return imp, values.n, values.n_positive
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _task_correlation(cache_key: tuple, column: str, names: tuple, method: str, _sel) -> pd.DataFrame:
-    values = outcome_values(outcome_table(_sel, cache_key[-1]), column, names)
-    return correlation_of_columns(values.columns, values.y.astype(np.float64), rows=values.rows, method=method)
+    values = outcome_values(outcome_table(_sel, cache_key[-1]), column, names, kept=True)
+    return correlation_of_columns(values.columns, values.y.astype(np.float64), rows=values.rows, method=method,
+                                  kept=values.kept)
 
 
 def render_task_importance(sel, *, method: str = "pearson") -> None:
