@@ -95,7 +95,10 @@ def bucketize(values, *, n_buckets: int = 10, method: str = "quantile", edges=No
         raise ValueError(f"method must be one of {METHODS}, but got {method!r}")
     if n_buckets < 1:
         raise ValueError(f"n_buckets must be at least 1, but got {n_buckets}")
-    x = pd.to_numeric(pd.Series(np.asarray(values).ravel()), errors="coerce").to_numpy(np.float64, na_value=np.nan)
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":  # already numbers: no coercion pass
+        x = values.astype(np.float64, copy=False).ravel()
+    else:
+        x = pd.to_numeric(pd.Series(np.asarray(values).ravel()), errors="coerce").to_numpy(np.float64, na_value=np.nan)
     finite = np.isfinite(x)
     if edges is not None:
         edges = np.asarray(edges, dtype=np.float64)
@@ -115,6 +118,22 @@ def bucketize(values, *, n_buckets: int = 10, method: str = "quantile", edges=No
         inside = finite & (x >= edges[0]) & (x <= edges[-1])
         index[inside] = np.searchsorted(edges[1:-1], x[inside], side="right")
     return Buckets(edges=edges, index=index, method=method)
+
+
+def shared_buckets(values: dict[str, np.ndarray], *, n_buckets: int = 10, method: str = "quantile") -> dict[str, Buckets]:
+    """One metric bucketed over several targets with one set of edges, computed from all their values together
+    (so a bucket means the same images on every chart): ``{target: Buckets}`` for ``values[target]`` (shape
+    ``(n_t,)``). When the values give no such edges (none finite, or one distinct value) each target is bucketed
+    on its own. Each target's index is its slice of the bucketing of all values, which is what
+    ``bucketize(v, edges=shared.edges)`` gives: the shared edges span every finite value."""
+    names = list(values)
+    arrays = [np.asarray(values[t]).ravel() for t in names]
+    shared = bucketize(np.concatenate(arrays) if arrays else np.empty(0), n_buckets=n_buckets, method=method)
+    if not (np.isfinite(shared.edges).all() and shared.edges[0] < shared.edges[-1]):
+        return {t: bucketize(v, n_buckets=n_buckets, method=method) for t, v in zip(names, arrays)}
+    ends = np.cumsum([len(v) for v in arrays])
+    return {t: Buckets(edges=shared.edges, index=shared.index[end - len(v):end], method=method)
+            for t, v, end in zip(names, arrays, ends)}
 
 
 def _rates(n: np.ndarray, positive: np.ndarray, kind: str) -> dict[str, np.ndarray]:

@@ -392,7 +392,8 @@ def detection_outcomes(project, sel: Selection, target: str, *, iou_type: str | 
 def _detection_table(project, sel: Selection, target: str, kind: str) -> pd.DataFrame:
     """Rows, outcome columns and metric columns of one detection outcome table; every array is taken by
     position (project row → match row → metric row), none re-indexed by id."""
-    keep = _selected_mask(project, sel, target)
+    if not project.has_predictions or target == "images":
+        keep = _selected_mask(project, sel, target)
     if not project.has_predictions:
         return _join_metrics(_detection_without_model(_rows_at(project, target, keep), target), project, target,
                              np.flatnonzero(keep))
@@ -407,15 +408,20 @@ def _detection_table(project, sel: Selection, target: str, kind: str) -> pd.Data
     m = match(project, sel, iou_type=kind)
     result = m.labels if target == "labels" else m.predictions
     id_col = TARGET_ID[target]
-    row_of = np.full(len(keep), -1, np.int64)  # project row -> row of the match (-1: not matched)
-    found = _table_index(project, target).positions(result[id_col].to_numpy())
-    row_of[found[found >= 0]] = np.flatnonzero(found >= 0)
-    if target == "predictions":
-        keep &= row_of >= 0  # below the confidence threshold: not matched, so not in the selection
-    at = np.flatnonzero(keep)
-    r = row_of[at]
-    present = r >= 0
-    r = np.where(present, r, 0)
+    match_ids = result[id_col].to_numpy()
+    # the rows, their metric columns and which match row holds each row do not depend on the IoU threshold
+    # (the match lists the same rows in the same order at every IoU; for labels at every confidence too): an IoU
+    # move builds only the outcome columns
+    base_key = (str(project.root), project.fingerprint, _metrics_stamp(project), kind, sel.split, sel.classes,
+                sel.confidence_threshold if target == "predictions" else None, target)
+
+    def base():
+        return _Base(project, target, _selected_mask(project, sel, target), match_ids)
+
+    b = _remember(_BASES, base_key, base, size=8)
+    if not np.array_equal(b.match_ids, match_ids):  # a match listing other rows (never expected): map afresh
+        b = base()
+    r, present, rows = b.r, b.present, b.rows
 
     def column(name, fill):
         values = result[name]
@@ -433,20 +439,42 @@ def _detection_table(project, sel: Selection, target: str, kind: str) -> pd.Data
                    "matched_label_id": _ids(column("label_id", pd.NA)),
                    "iou": column("iou", np.nan).astype(np.float64),
                    "fp_reason": np.asarray(column("fp_reason", None), object), "ignored": ignored}
-    # the rows and their metric columns do not depend on the IoU threshold (nor, for labels, on the confidence):
-    # an IoU move builds only the outcome columns
-    base_key = (str(project.root), project.fingerprint, _metrics_stamp(project), kind, sel.split, sel.classes,
-                sel.confidence_threshold if target == "predictions" else None, target)
-
-    def base():
-        rows = _rows_at(project, target, keep)
-        return rows, _metric_part(project, target, rows.index, [*rows.columns, *outcome], at)
-
-    rows, metrics = _remember(_BASES, base_key, base, size=8)
     outcome = {k: pd.Series(v, index=rows.index, copy=False, **({"dtype": object} if k == "fp_reason" else {}))
                for k, v in outcome.items()}  # fp_reason stays object (None / reason): str would take seconds at 2M
     parts = [rows, pd.DataFrame(outcome, index=rows.index, copy=False)]
-    return pd.concat(parts + ([] if metrics is None else [metrics]), axis=1)
+    return pd.concat(parts + ([] if b.metrics is None else [b.metrics]), axis=1)
+
+
+# the outcome columns of the detection tables (a metric of the same name is not joined: the outcome wins)
+_OUTCOME_COLUMNS = {"labels": ("detected", "matched_pred_id", "iou", "ignored"),
+                    "predictions": ("is_tp", "matched_label_id", "iou", "fp_reason", "ignored")}
+
+
+class _Base:
+    """What a detection outcome table of (selection, target) shares across IoU thresholds: ``rows`` (the
+    project's rows of the table, index = target id), ``metrics`` (their metric columns, None before metrics
+    exist), and for each row the match row holding it — ``r`` (int64, shape (len(rows),); 0 where none) and
+    ``present`` (bool) — valid for a match listing ``match_ids`` (its id column) in that order."""
+
+    def __init__(self, project, target: str, keep: np.ndarray, match_ids: np.ndarray):
+        row_of = np.full(len(keep), -1, np.int64)  # project row -> row of the match (-1: not matched)
+        found = _table_index(project, target).positions(match_ids)
+        row_of[found[found >= 0]] = np.flatnonzero(found >= 0)
+        if target == "predictions":
+            keep = keep & (row_of >= 0)  # below the confidence threshold: not matched, so not in the selection
+        at = np.flatnonzero(keep)
+        r = row_of[at]
+        self.present = r >= 0
+        self.r = np.where(self.present, r, 0)
+        self.match_ids = match_ids
+        self.rows = _rows_at(project, target, keep)
+        self.metrics = _metric_part(project, target, self.rows.index,
+                                    [*self.rows.columns, *_OUTCOME_COLUMNS[target]], at)
+
+    @property
+    def nbytes(self) -> int:
+        return (_nbytes(self.rows) + (0 if self.metrics is None else _nbytes(self.metrics)) + self.r.nbytes
+                + self.present.nbytes + self.match_ids.nbytes)
 
 
 def _fill(values, where: np.ndarray, fill):

@@ -85,20 +85,23 @@ table_ = table  # the records helper above, under a name the sections below can 
 
 
 def bucket_tables(values: dict[str, np.ndarray], outcomes: dict[str, np.ndarray], kinds: dict[str, str], *,
-                  n_buckets: int = N_BUCKETS, method: str = BUCKET_METHOD, groups: dict | None = None) -> dict:
+                  n_buckets: int = N_BUCKETS, method: str = BUCKET_METHOD, groups: dict | None = None,
+                  buckets: dict | None = None) -> dict:
     """Performance by Metric of one metric over one or more targets: ``{target: (perf, overall, buckets)}``.
 
     ``values[t]``, ``outcomes[t]``: ``(n_t,)`` metric values and yes/no outcomes of target ``t``'s rated rows;
     ``kinds[t]``: its rate family (``explorer.analysis.buckets.KINDS``). Several targets (an (F) metric over
     labels and predictions) share one set of edges, computed from all their values together, so a bucket means
-    the same images on every chart — the page's rule (``explorer.ui.performance``)."""
-    from explorer.analysis import bucketize, overall_performance, performance_by_metric
+    the same images on every chart — the page's rule (``explorer.ui.performance``; ``buckets``: that
+    ``shared_buckets`` of ``values`` when the caller kept it)."""
+    from explorer.analysis import overall_performance, performance_by_metric
+    from explorer.analysis.buckets import shared_buckets
 
-    shared = bucketize(np.concatenate(list(values.values())), n_buckets=n_buckets, method=method)
-    common = bool(np.isfinite(shared.edges).all() and shared.edges[0] < shared.edges[-1])
+    if buckets is None:
+        buckets = shared_buckets(values, n_buckets=n_buckets, method=method)
     out = {}
-    for target, v in values.items():
-        b = bucketize(v, edges=shared.edges) if common else bucketize(v, n_buckets=n_buckets, method=method)
+    for target in values:
+        b = buckets[target]
         y = outcomes[target]
         g = None if groups is None else groups.get(target)
         has = b.index >= 0

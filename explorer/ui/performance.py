@@ -72,7 +72,32 @@ class BucketResult:
     ids: np.ndarray
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _kept_buckets(path: str, fingerprint: str, stamp: float, split, classes, confidence_threshold: float, name: str,
+                  level: str, n_buckets: int, method: str) -> dict:
+    """A holder of the last ``shared_buckets`` of one metric over a selection's rows, with the rated row ids it
+    was made from (``{"entry": (ids, buckets)}``): the bucketing does not depend on the IoU threshold except
+    through which rows are rated (a prediction matched to a crowd label is ignored), so an IoU move with the same
+    rated rows reuses it and only counts outcomes per bucket."""
+    return {}
+
+
+def _buckets_of(sel, name: str, level: str, n_buckets: int, method: str, values: dict, ids: dict) -> dict:
+    """``shared_buckets(values)``, reused while the rated rows (``ids`` per target) are the ones it was made of."""
+    from explorer.analysis.buckets import shared_buckets
+
+    project, core = sel.project, sel.core
+    kept = _kept_buckets(str(project.root), project.fingerprint, metrics_stamp(project), core.split, core.classes,
+                         core.confidence_threshold, name, level, int(n_buckets), method)
+    entry = kept.get("entry")
+    if entry is not None and entry[0].keys() == ids.keys() and all(np.array_equal(entry[0][t], ids[t]) for t in ids):
+        return entry[1]
+    buckets = shared_buckets(values, n_buckets=n_buckets, method=method)
+    kept["entry"] = (ids, buckets)  # one assignment: a concurrent session reads the old or the new pair
+    return buckets
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)  # each holds its rows' ids and bucket index (~16 MB per 1M)
 def _bucket_results(path: str, fingerprint: str, stamp: float, core, name: str, level: str, n_buckets: int, method: str,
                     per_class: bool, _sel) -> dict[str, BucketResult]:
     project = _sel.project
@@ -89,14 +114,16 @@ def _bucket_results(path: str, fingerprint: str, stamp: float, core, name: str, 
     ys = {o.target: tables[o.target][o.column].to_numpy(bool) for o in chosen}
     groups = ({t: tables[t]["category_id"].to_numpy() for t in tables if "category_id" in tables[t]}
               if per_class else None)
+    ids = {t: tables[t].index.to_numpy() for t in tables}
+    buckets = _buckets_of(_sel, name, level, n_buckets, method, values, ids)
     # the export's function, so page and JSON bucket alike (shared edges for an F metric over several targets)
     results = bucket_tables(values, ys, {t: kind_of(t) for t in tables}, n_buckets=n_buckets, method=method,
-                            groups=groups)
+                            groups=groups, buckets=buckets)
     out = {}
     for o in chosen:
         perf, overall, b = results[o.target]
         out[o.target] = BucketResult(target=o.target, outcome=o, kind=kind_of(o.target), perf=perf, overall=overall,
-                                     buckets=b, ids=tables[o.target].index.to_numpy())
+                                     buckets=b, ids=ids[o.target])
     return out
 
 

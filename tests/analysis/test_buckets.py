@@ -89,3 +89,21 @@ def test_generic_item_outcome_rates():
 def test_bucket_means_skip_missing_values_and_are_nan_for_an_empty_bucket():
     b = bucketize([1.0, 2.0, np.nan, 9.0], edges=[0.0, 5.0, 6.0, 10.0])
     np.testing.assert_array_equal(b.means([0.2, 0.4, 0.9, 1.0]), [0.30000000000000004, np.nan, 1.0])
+
+
+def test_shared_buckets_are_each_targets_bucketing_on_the_shared_edges():
+    from explorer.analysis.buckets import shared_buckets
+
+    labels = np.array([0.5, 3.0, np.nan, 9.0, 1.5, np.inf])
+    preds = np.array([2.0, 2.0, 7.5, -1.0])
+    for method in ("quantile", "width"):
+        got = shared_buckets({"labels": labels, "predictions": preds}, n_buckets=4, method=method)
+        edges = bucketize(np.concatenate([labels, preds]), n_buckets=4, method=method).edges
+        for target, v in (("labels", labels), ("predictions", preds)):
+            np.testing.assert_array_equal(got[target].edges, edges)
+            np.testing.assert_array_equal(got[target].index, bucketize(v, edges=edges).index)
+    np.testing.assert_array_equal(got["labels"].index, [0, 1, -1, 3, 1, -1])  # width edges -1, 1.5, 4, 6.5, 9
+    # one distinct value over everything: no shared edges, each target on its own ([v, v])
+    alone = shared_buckets({"labels": np.array([2.0, 2.0]), "predictions": np.array([np.nan])})
+    assert alone["labels"].edges.tolist() == [2.0, 2.0] and alone["labels"].index.tolist() == [0, 0]
+    assert alone["predictions"].index.tolist() == [-1]
