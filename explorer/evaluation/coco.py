@@ -367,27 +367,25 @@ def evaluate_data(data: inputs.EvalData, *, iou_type: str, cat_ids=None, image_i
         cat_order = _unique_in_order(data.category_ids if cat_ids is None else cat_ids)
         cat_list = np.array([-1], dtype=np.int64)
     gt, dt = data.labels, data.predictions
-    gt_idx = np.flatnonzero(np.isin(gt.image_id, img_list) & np.isin(gt.category_id, cat_order))
-    dt_idx = np.flatnonzero(np.isin(dt.image_id, img_list) & np.isin(dt.category_id, cat_order))
-    if p.use_cats:
-        dt_cat = np.searchsorted(cat_list, dt.category_id[dt_idx])
-        gt_cat = np.searchsorted(cat_list, gt.category_id[gt_idx])
-    else:  # pycocotools concatenates the categories in catIds order: pre-order rows by it (stable)
-        rank = {int(c): i for i, c in enumerate(cat_order)}
-        for_rows = lambda cats: np.array([rank[int(c)] for c in cats], dtype=np.int64)  # noqa: E731
-        dt_idx = dt_idx[np.argsort(for_rows(dt.category_id[dt_idx]), kind="stable")]
-        gt_idx = gt_idx[np.argsort(for_rows(gt.category_id[gt_idx]), kind="stable")]
+    # image / category position of every row (-1: not selected), one table look-up each (no isin/searchsorted);
+    # class-agnostic: the position in cat_ids' order, by which pycocotools concatenates the categories
+    dt_img, gt_img = layout_mod.lookup(img_list, dt.image_id), layout_mod.lookup(img_list, gt.image_id)
+    dt_cat, gt_cat = layout_mod.lookup(cat_order, dt.category_id), layout_mod.lookup(cat_order, gt.category_id)
+    dt_idx = np.flatnonzero((dt_img >= 0) & (dt_cat >= 0))
+    gt_idx = np.flatnonzero((gt_img >= 0) & (gt_cat >= 0))
+    dt_img, dt_cat, gt_img, gt_cat = dt_img[dt_idx], dt_cat[dt_idx], gt_img[gt_idx], gt_cat[gt_idx]
+    if not p.use_cats:  # pre-order rows by cat_ids order (stable), then one category
+        o_d, o_g = np.argsort(dt_cat, kind="stable"), np.argsort(gt_cat, kind="stable")
+        dt_idx, dt_img, gt_idx, gt_img = dt_idx[o_d], dt_img[o_d], gt_idx[o_g], gt_img[o_g]
         dt_cat, gt_cat = np.zeros(len(dt_idx), np.int64), np.zeros(len(gt_idx), np.int64)
     n_img, n_cat = len(img_list), len(cat_list)
     max_det = p.max_dets[-1]  # pycocotools cuts at maxDets[-1] (ascending by convention)
-    lay = layout_mod.build(
-        np.searchsorted(img_list, dt.image_id[dt_idx]), dt_cat, dt.score[dt_idx],
-        np.searchsorted(img_list, gt.image_id[gt_idx]), gt_cat, n_img=n_img, n_cat=n_cat, block="group",
-        drop_cut=True, max_dets=max_det)
+    lay = layout_mod.build(dt_img, dt_cat, dt.score[dt_idx], gt_img, gt_cat, n_img=n_img, n_cat=n_cat, block="group",
+                           drop_cut=True, max_dets=max_det)
     # layout rows index the selected subset; make them index the full tables
     lay.dt_rows = dt_idx[lay.dt_rows]
     lay.gt_rows = gt_idx[lay.gt_rows]
-    layout_mod.fill_ious(lay, dt, gt, iou_type=iou_type, sizes=data.image_size())
+    layout_mod.fill_ious(lay, dt, gt, iou_type=iou_type, sizes=data.image_size() if iou_type == "segm" else None)
 
     n_dt, n_gt = len(lay.dt_rows), len(lay.gt_rows)
     gt_crowd = gt.iscrowd[lay.gt_rows]

@@ -340,58 +340,66 @@ def accumulate(order, cat_start, dt_rank, dt_tp, dt_ignore, npig, has_any, max_d
         k = item // n_thr
         cost[item] = (cat_start[k + 1] - cat_start[k]) + 1
     bounds = _lanes(cost)
+    n_m = max_dets.shape[0]
     for p in prange(LANES):
         rank = np.empty(longest, np.int64)
-        code = np.empty(longest, np.int8)
-        rc = np.empty(longest)
-        pr = np.empty(longest)
+        rc = np.empty((n_m, longest))
+        pr = np.empty((n_m, longest))
+        tp = np.empty(n_m, np.int64)
+        nd = np.empty(n_m, np.int64)
         for item in range(bounds[p], bounds[p + 1]):
             k = item // n_thr
             if has_any[k]:
                 _accumulate_one(k, item % n_thr, order, cat_start, dt_rank, dt_tp, dt_ignore, npig, max_dets,
-                                rec_thrs, precision, recall, rank, code, rc, pr)
+                                rec_thrs, precision, recall, rank, rc, pr, tp, nd)
 
 
 @_kernel(inner=True)
 def _accumulate_one(k, t, order, cat_start, dt_rank, dt_tp, dt_ignore, npig, max_dets, rec_thrs,
-                    precision, recall, rank, code, rc, pr):
+                    precision, recall, rank, rc, pr, tp, nd):
     """``accumulate`` for category ``k`` at threshold ``t`` (every area range and maxDets); scratch arrays given.
-    ``rc[i], pr[i]``: the entry of the ``(i+1)``-th true positive."""
+    One pass over the predictions per area range serves every maxDets (``tp[m], nd[m]``: the counts within
+    ``max_dets[m]``); ``rc[m, i], pr[m, i]``: the entry of its ``(i+1)``-th true positive."""
     s0 = cat_start[k]
     n = cat_start[k + 1] - s0
     n_rec = rec_thrs.shape[0]
+    n_m = max_dets.shape[0]
     for j in range(n):
         rank[j] = dt_rank[order[s0 + j]]
     for a in range(npig.shape[1]):
         n_pos = npig[k, a]
         if n_pos == 0:
             continue
-        for j in range(n):  # 0 ignored, 1 true positive, 2 false positive (one gather, contiguous after)
+        for mi in range(n_m):
+            tp[mi] = 0
+            nd[mi] = 0
+        for j in range(n):
             d = order[s0 + j]
-            code[j] = 0 if dt_ignore[a, t, d] else (1 if dt_tp[a, t, d] else 2)
-        for mi in range(max_dets.shape[0]):
-            max_det = max_dets[mi]
-            tp = 0
-            nd = 0
-            for j in range(n):
-                c = code[j]
-                kept = c != 0 and rank[j] < max_det
-                nd += kept
-                if kept and c == 1:
-                    tp += 1
-                    tpf = float(tp)
-                    rc[tp - 1] = tpf / n_pos
-                    pr[tp - 1] = tpf / (float(nd - tp) + tpf + EPS)
-            recall[t, k, a, mi] = rc[tp - 1] if tp > 0 else 0.0
-            for i in range(tp - 1, 0, -1):
-                if pr[i] > pr[i - 1]:
-                    pr[i - 1] = pr[i]
+            if dt_ignore[a, t, d]:
+                continue
+            hit = dt_tp[a, t, d]
+            r = rank[j]
+            for mi in range(n_m):
+                if r < max_dets[mi]:
+                    nd[mi] += 1
+                    if hit:
+                        tp[mi] += 1
+                        c = tp[mi]
+                        tpf = float(c)
+                        rc[mi, c - 1] = tpf / n_pos
+                        pr[mi, c - 1] = tpf / (float(nd[mi] - c) + tpf + EPS)
+        for mi in range(n_m):
+            c = tp[mi]
+            recall[t, k, a, mi] = rc[mi, c - 1] if c > 0 else 0.0
+            for i in range(c - 1, 0, -1):
+                if pr[mi, i] > pr[mi, i - 1]:
+                    pr[mi, i - 1] = pr[mi, i]
             i = 0
             for r in range(n_rec):  # searchsorted(rc, r, 'left') for ascending r: one forward sweep
                 v = rec_thrs[r]
-                while i < tp and rc[i] < v:
+                while i < c and rc[mi, i] < v:
                     i += 1
-                precision[t, r, k, a, mi] = pr[i] if i < tp else 0.0
+                precision[t, r, k, a, mi] = pr[mi, i] if i < c else 0.0
 
 
 @_kernel()
