@@ -60,7 +60,7 @@ class _View:
     ``by_class (m,)``: positions of the selected predictions by ascending class, then descending score (stable),
     ``k (m,)`` their class positions; ``npig (K,)`` non-ignored labels per class. Columns are the match's own
     NumPy arrays (``score``, ``is_tp``, ``ignored``, ``rank``). Membership and class positions come from one id
-    lookup per row (``layout.lookup``), not ``np.isin`` / ``searchsorted`` passes.
+    lookup per row (``_positions``, ``_member``), not ``np.isin`` / ``searchsorted`` passes.
     """
 
     def __init__(self, match: MatchResult, classes, image_ids, *, cats: np.ndarray | None = None):
@@ -71,8 +71,8 @@ class _View:
         self.score = p["score"].to_numpy()
         self.is_tp = p["is_tp"].to_numpy()
         self.ignored = p["ignored"].to_numpy()
-        p_k = lookup(cats, p["category_id"].to_numpy())  # class position, -1 = not selected
-        l_k = lookup(cats, lab["category_id"].to_numpy())
+        p_k = _positions(cats, p["category_id"].to_numpy())  # class position, -1 = not selected
+        l_k = _positions(cats, lab["category_id"].to_numpy())
         self.pm, self.lm = p_k >= 0, l_k >= 0
         if image_ids is not None:
             ids = np.asarray(image_ids if isinstance(image_ids, np.ndarray) else list(image_ids), dtype=np.int64)
@@ -125,9 +125,47 @@ class _View:
         return tp, np.bincount(k, minlength=len(self.cats))
 
 
-def _member(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``np.isin(values, ids)`` for int64 ids by one lookup (``layout.lookup``; duplicate ids allowed)."""
-    return lookup(np.unique(ids), values) >= 0
+def _table_fits(keys: np.ndarray, values: np.ndarray) -> bool:
+    """Whether ids ``keys`` and ``values`` (int64, non-empty) can index a table of ``keys.max() + 2`` entries
+    (non-negative, at most a few million): one gather per row instead of a search."""
+    hi = int(keys.max())
+    return keys.min() >= 0 and values.min() >= 0 and hi < max(64 * len(keys), 1 << 22)
+
+
+def _member(ids, values) -> np.ndarray:
+    """``np.isin(values, ids)`` for int64 ids: a boolean table by id (one gather; ``values`` past the largest id
+    read its last, False entry), else ``layout.lookup``."""
+    ids, values = np.asarray(ids, np.int64), np.asarray(values, np.int64)
+    if not len(ids) or not len(values):
+        return np.zeros(len(values), bool)
+    if not _table_fits(ids, values):
+        return lookup(ids, values) >= 0
+    table = np.zeros(int(ids.max()) + 2, bool)
+    table[ids] = True
+    return table[np.minimum(values, len(table) - 1)]
+
+
+def _union_ids(*arrays: np.ndarray) -> np.ndarray:
+    """``layout.sorted_unique(*arrays)`` (sorted unique int64 ids) by a presence table when the ids are small
+    non-negative integers (category ids of millions of rows: no sort)."""
+    arrays = [np.asarray(a, np.int64) for a in arrays if len(a)]
+    if arrays and min(int(a.min()) for a in arrays) >= 0 and max(int(a.max()) for a in arrays) < 1 << 22:
+        seen = np.zeros(max(int(a.max()) for a in arrays) + 1, bool)
+        for a in arrays:
+            seen[a] = True
+        return np.flatnonzero(seen).astype(np.int64)
+    return sorted_unique(*arrays) if arrays else np.zeros(0, np.int64)
+
+
+def _positions(keys: np.ndarray, values) -> np.ndarray:
+    """``layout.lookup(keys, values)`` (position in the unique ids ``keys``, -1 where absent) by one gather from a
+    table by id when the ids fit one (``_table_fits``)."""
+    values = np.asarray(values, np.int64)
+    if not len(keys) or not len(values) or not _table_fits(keys, values):
+        return lookup(keys, values)
+    table = np.full(int(keys.max()) + 2, -1, np.int64)
+    table[keys] = np.arange(len(keys))
+    return table[np.minimum(values, len(table) - 1)]
 
 
 @dataclass(frozen=True)
@@ -173,8 +211,8 @@ def _class_arrays(match: MatchResult, image_ids) -> _ClassArrays:
             _CLASSES.move_to_end(key)
             return held[1]
     p, lab = match.predictions, match.labels
-    cats = sorted_unique(np.fromiter(match.category_names, np.int64, len(match.category_names)),
-                         p["category_id"].to_numpy(), lab["category_id"].to_numpy())
+    cats = _union_ids(np.fromiter(match.category_names, np.int64, len(match.category_names)),
+                      p["category_id"].to_numpy(), lab["category_id"].to_numpy())
     v = _View(match, None, ids, cats=cats)
     prec, rec, npig = v.ap_arrays()
     value = _ClassArrays(cats, np.ascontiguousarray(prec), np.ascontiguousarray(rec), npig, *v.counts())

@@ -88,3 +88,32 @@ def test_coco_at_threshold_equals_the_summary_of_a_match(seed):
                     assert (np.isnan(value) and np.isnan(expected)) or value == expected, (sel, t, c)
         assert coco_at_threshold(ev, 0.52) is None  # not one of the evaluation's thresholds
         assert coco_at_threshold(ev, 0.5, 0.4) is None  # the cut drops predictions the evaluation counts
+
+
+@pytest.mark.parametrize("keys, values", [
+    ([3, 1, 7], [0, 1, 2, 3, 7, 8, 100, -5]),  # absent ids below, between and above; a negative value
+    ([0], [0, 0, 1]),
+    ([-2, 5], [-2, 5, 4]),  # a negative id: no table
+    ([10**12, 4], [4, 10**12, 5]),  # sparse ids: no table
+    ([], [1, 2]),
+])
+def test_membership_and_positions_equal_isin_and_lookup(keys, values):
+    from explorer.evaluation.layout import lookup
+    from explorer.evaluation.tables import _member, _positions
+
+    keys, values = np.asarray(keys, np.int64), np.asarray(values, np.int64)
+    expected = np.isin(values, keys)
+    np.testing.assert_array_equal(_member(keys, values), expected)
+    np.testing.assert_array_equal(_member(np.r_[keys, keys], values), expected)  # duplicate ids
+    np.testing.assert_array_equal(_positions(keys, values), lookup(keys, values))
+
+
+@pytest.mark.parametrize("arrays", [([3, 1], [1, 7, 7], []), ([], []), ([-4, 2], [2]), ([10**9], [5, 5])])
+def test_union_ids_equals_sorted_unique(arrays):
+    from explorer.evaluation.layout import sorted_unique
+    from explorer.evaluation.tables import _union_ids
+
+    arrays = [np.asarray(a, np.int64) for a in arrays]
+    got = _union_ids(*arrays)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, sorted_unique(*arrays))
