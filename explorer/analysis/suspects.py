@@ -36,6 +36,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from explorer.evaluation.layout import lookup
+
 REASONS = {
     "missing_label": "confident detection where no label is: possibly a missing label",
     "wrong_class": "confident detection of another class on this label: possibly the wrong class",
@@ -159,27 +161,12 @@ def _suspects(project, sel, min_score: float, iou_type: str) -> pd.DataFrame:
 
     cols = [np.concatenate([np.asarray(part[i]) for part in parts]) for i in range(8)]
     img, lab, pred, reason, score, cat, pcat, iou = cols
-    keep = score >= min_score
-    big = np.iinfo(np.int64).max  # "none" sorts last
-    order = np.flatnonzero(keep)
-    order = order[np.argsort(-score[order], kind="stable")]
-    # ties of score (few) by image, label, prediction: one lexsort over the tied rows only
-    s = score[order]
-    tied = np.zeros(len(order), bool)
-    if len(order) > 1:
-        eq = s[1:] == s[:-1]
-        tied[1:] |= eq
-        tied[:-1] |= eq
-    t = np.flatnonzero(tied)
-    if len(t):
-        o = order[t]
-        group = np.cumsum(np.r_[True, s[t][1:] != s[t][:-1]])  # consecutive equal scores share a group
-        order[t] = o[np.lexsort((np.where(pred[o] < 0, big, pred[o]), np.where(lab[o] < 0, big, lab[o]), img[o], group))]
+    order = _queue_order(np.flatnonzero(score >= min_score), score, img, lab, pred)
     img, lab, pred, reason, score, cat, pcat, iou = (c[order] for c in cols)
     reason = reason.astype(np.int64)
     images = project.images
     names = images["file_name"].to_numpy(object)
-    at = pd.Index(images["image_id"].to_numpy(np.int64)).get_indexer(img)
+    at = lookup(images["image_id"].to_numpy(np.int64), img)
     file_name = np.where(at >= 0, names[np.maximum(at, 0)] if len(names) else None, None)
     codes = np.array(_REASON_CODES, object)
     texts = np.array([REASONS[c] for c in _REASON_CODES], object)
@@ -192,6 +179,32 @@ def _suspects(project, sel, min_score: float, iou_type: str) -> pd.DataFrame:
         columns=COLUMNS)
 
 
+def _queue_order(rows: np.ndarray, score: np.ndarray, img: np.ndarray, lab: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """``rows`` sorted by descending ``score``, ties by image, label, prediction ascending (-1 = none, sorted
+    last), equal keys in input order: ``np.lexsort((pred', lab', img, -score))`` of ``rows``. Scores tie a lot
+    (results files round them: 1,001 values at 100k), so the three id keys are packed into one int64 when their
+    ranges allow — two stable sorts instead of four."""
+    big = np.iinfo(np.int64).max
+    i, l, p = img[rows], lab[rows], pred[rows]
+
+    def code(v):  # ids -> 0.. in id order, "none" (-1) after every id; with the number of codes
+        live = v >= 0
+        if not live.any():
+            return np.zeros(len(v), np.int64), 1
+        lo, hi = int(v[live].min()), int(v[live].max())
+        return np.where(live, v - lo, hi - lo + 1), hi - lo + 2
+
+    if len(rows):
+        ci, ni = i - int(i.min()), int(i.max()) - int(i.min()) + 1  # every row has an image
+        cl, nl = code(l)
+        cp, n_p = code(p)
+        if ni * nl * n_p < 2**62:
+            key = (ci * nl + cl) * n_p + cp
+            o = np.argsort(key, kind="stable")
+            return rows[o[np.argsort(-score[rows][o], kind="stable")]]
+    return rows[np.lexsort((np.where(p < 0, big, p), np.where(l < 0, big, l), i, -score[rows]))]
+
+
 def _ids_of(v: np.ndarray) -> pd.arrays.IntegerArray:
     """Ids with -1 for "none" as ``Int64`` with ``<NA>``."""
     v = np.asarray(v, np.int64)
@@ -199,26 +212,64 @@ def _ids_of(v: np.ndarray) -> pd.arrays.IntegerArray:
 
 
 def _duplicates(project, sel) -> pd.DataFrame:
-    """``duplicate_labels`` of the selection's labels, once per label (its highest IoU); they depend on the
-    labels, the split and the classes only, so an IoU or confidence change reuses them (last 4 kept)."""
+    """``duplicate_labels`` of the selection's labels, once per label (its highest IoU). A pair lies within one
+    image and class, so the selection's pairs are the project's pairs on its images and classes (in the same
+    order): the project's are computed once per project view (kept, 2) and filtered — an IoU, confidence, class
+    or split change never pairs the labels again."""
     from explorer.analysis.outcomes import _remember
 
     def make():
-        labels = project.labels
-        lab_sel = np.ones(len(labels), bool)
-        image_ids, classes = sel.image_ids(project), sel.class_list()
-        if image_ids is not None:
-            lab_sel &= np.isin(labels["image_id"].to_numpy(), image_ids)
-        if classes is not None:
-            lab_sel &= np.isin(labels["category_id"].to_numpy(), classes)
-        dups = duplicate_labels(labels[lab_sel])
+        dups = duplicate_labels(project.labels)
         return dups.sort_values("iou", ascending=False, kind="stable").drop_duplicates("label_id")
 
-    key = (str(project.root), project.fingerprint, sel.split, sel.classes)
-    return _remember(_DUPLICATES, key, make, size=4)
+    dups = _remember(_DUPLICATES, (str(project.root), project.fingerprint), make, size=2)
+    image_ids, classes = sel.image_ids(project), sel.class_list()
+    if image_ids is None and classes is None:
+        return dups
+    keep = np.ones(len(dups), bool)
+    if image_ids is not None:
+        keep &= np.isin(dups["image_id"].to_numpy(), image_ids)
+    if classes is not None:
+        keep &= np.isin(dups["category_id"].to_numpy(), classes)
+    return dups[keep]
 
 
 _AREAS: OrderedDict = OrderedDict()
+_AREA_ORDERS: OrderedDict = OrderedDict()
+_LOW: OrderedDict = OrderedDict()
+
+
+def _low_detected(project, sel, iou_type: str) -> np.ndarray:
+    """``detected`` (bool per row of a match's ``labels``, the matcher's fixed label order) at IoU ``MISSED_IOU``
+    and the selection's confidence threshold, kept per project view (700 KB at 700k labels): an IoU or class
+    change does not re-match at 0.1 when the bounded match cache has let that match go."""
+    from explorer.analysis.outcomes import _remember, match
+
+    key = (str(project.root), project.fingerprint, iou_type, float(sel.confidence_threshold))
+    return _remember(_LOW, key, lambda: match(project, replace(sel, iou_threshold=MISSED_IOU), iou_type=iou_type)
+                     .labels["detected"].to_numpy(bool).copy(), size=4)
+
+
+def _area_order(project, iou_type: str, lab: pd.DataFrame, keep: np.ndarray) -> tuple:
+    """``(rows, order, start)`` of the labels ``keep`` (bool per row of a match's ``labels``): ``rows`` their
+    positions, ``order`` the ``np.lexsort((area, class))`` of ``rows`` and ``start[i]`` the first position in
+    that order of the class of ``order[i]``. They depend on the rows only (not the thresholds): kept per
+    project view and row set, so an IoU move re-counts the detected labels without the sort."""
+    import hashlib
+
+    from explorer.analysis.outcomes import _remember
+
+    def make():
+        rows = np.flatnonzero(keep)
+        area = _label_areas(project, iou_type, lab)[rows]
+        cats = lab["category_id"].to_numpy(np.int64)[rows]
+        order = np.lexsort((area, cats))
+        c_sorted = cats[order]
+        return rows, order, np.searchsorted(c_sorted, c_sorted, "left")
+
+    digest = hashlib.blake2b(np.packbits(keep).tobytes(), digest_size=16).digest()
+    key = (str(project.root), project.fingerprint, iou_type, len(keep), digest)
+    return _remember(_AREA_ORDERS, key, make, size=4)
 
 
 def _label_areas(project, iou_type: str, lab: pd.DataFrame) -> np.ndarray:
@@ -241,9 +292,6 @@ def _missed_everywhere(project, sel, m, iou_type, near: np.ndarray) -> tuple:
     wrong-class / loose-box stories). Score: how surprising the miss is = the share of the other labels of its
     class at most as large (area) that are detected at t (smaller objects of its class are found), times the
     median score of the class's true positives. The columns of one part of ``_suspects``."""
-    from explorer.analysis.outcomes import match
-
-    low = match(project, replace(sel, iou_threshold=MISSED_IOU), iou_type=iou_type).labels
     lab = m.labels
     keep = ~lab["ignored"].to_numpy(bool)
     image_ids, classes = sel.image_ids(project), sel.class_list()
@@ -252,16 +300,13 @@ def _missed_everywhere(project, sel, m, iou_type, near: np.ndarray) -> tuple:
         keep &= np.isin(l_img, image_ids)
     if classes is not None:
         keep &= np.isin(l_cat, classes)
-    rows = np.flatnonzero(keep)
+    rows, order, start = _area_order(project, iou_type, lab, keep)
     label_ids = lab["label_id"].to_numpy(np.int64)[rows]
-    low_detected = low["detected"].to_numpy(bool)[rows]
-    area = _label_areas(project, iou_type, lab)[rows]
+    low_detected = _low_detected(project, sel, iou_type)[rows]
     cats = l_cat[rows]
     hit = lab["detected"].to_numpy(bool)[rows]
     # per class, labels by area ascending: detected share among the labels at most as large, itself excluded
-    order = np.lexsort((area, cats))
-    c_sorted, h_sorted = cats[order], hit[order].astype(np.int64)
-    start = np.searchsorted(c_sorted, c_sorted, "left")
+    h_sorted = hit[order].astype(np.int64)
     csum = np.cumsum(h_sorted)
     before = np.where(start > 0, csum[np.maximum(start - 1, 0)], 0)
     n_smaller = np.arange(len(order)) - start  # labels before it in its class (<= its area)
@@ -296,14 +341,27 @@ def fix_labels(project, chosen: pd.DataFrame) -> pd.DataFrame:
     prediction as a label (new ids after the largest), ``wrong_class`` gives the label the prediction's class,
     ``loose_box`` the prediction's box (and mask), ``duplicate_label``/``missed_label`` drop the label. A label
     with several fixes: drop wins, then the first row of ``chosen``."""
-    labels = project.labels.copy()
-    preds = project.all_predictions.set_index("pred_id")
+    return _fixed(project.labels, project.all_predictions, chosen)
+
+
+def _fixed(labels: pd.DataFrame, predictions: pd.DataFrame, chosen: pd.DataFrame, *, start: int | None = None,
+           ) -> pd.DataFrame:
+    """``fix_labels`` on tables: ``labels`` fixed with the predictions (rows looked up by ``pred_id``) of
+    ``chosen``; new labels get ids from ``start`` (default: after the largest of ``labels``)."""
+    if start is None:
+        start = int(labels["label_id"].max()) + 1 if len(labels) else 1
+    labels = labels.copy()
+    pred_ids = predictions["pred_id"].to_numpy(np.int64)
+
+    def source(rows: pd.DataFrame) -> pd.DataFrame:  # the predictions of ``rows``, by position (no 4M-row index)
+        return predictions.iloc[lookup(pred_ids, rows["pred_id"].astype(np.int64).to_numpy())]
+
     chosen = chosen.drop_duplicates(["label_id", "pred_id", "reason_code"])
     drop = chosen.loc[chosen["reason_code"].isin(["duplicate_label", "missed_label"]), "label_id"].dropna().astype(np.int64)
     edit = chosen[chosen["reason_code"].isin(["wrong_class", "loose_box"]) & chosen["label_id"].notna()]
     edit = edit[~edit["label_id"].isin(drop)].drop_duplicates("label_id")
     pos = pd.Index(labels["label_id"]).get_indexer(edit["label_id"].astype(np.int64))
-    src = preds.loc[edit["pred_id"].astype(np.int64).to_numpy()]
+    src = source(edit)
     cls = (edit["reason_code"] == "wrong_class").to_numpy()
     box = ~cls
     col = labels.columns.get_loc
@@ -314,8 +372,7 @@ def fix_labels(project, chosen: pd.DataFrame) -> pd.DataFrame:
     labels = labels[~labels["label_id"].isin(drop)]
     add = chosen[chosen["reason_code"] == "missing_label"]
     if len(add):
-        src = preds.loc[add["pred_id"].astype(np.int64).to_numpy()]
-        start = int(project.labels["label_id"].max()) + 1 if len(project.labels) else 1
+        src = source(add)
         new = pd.DataFrame({"label_id": np.arange(start, start + len(add)), "image_id": src["image_id"].to_numpy(),
                             "category_id": src["category_id"].to_numpy(), "x": src["x"].to_numpy(), "y": src["y"].to_numpy(),
                             "w": src["w"].to_numpy(), "h": src["h"].to_numpy(), "area": src["area"].to_numpy(),
@@ -324,33 +381,108 @@ def fix_labels(project, chosen: pd.DataFrame) -> pd.DataFrame:
     return labels.reset_index(drop=True)
 
 
+_T_STATES: OrderedDict = OrderedDict()
+
+
 def map_if_fixed(project, sel, chosen: pd.DataFrame, *, iou_type: str | None = None) -> dict:
     """COCO mAP (IoU 0.50:0.95) and AP at the selection's IoU, now and with ``chosen`` suspects fixed
-    (``fix_labels``, re-evaluated by ``evaluate_coco`` on the selection's images and classes):
-    ``{"map", "map_fixed", "ap_t", "ap_t_fixed", "n_fixed"}`` (fractions; NaN when undefined)."""
-    from explorer.evaluation import evaluate_coco
+    (``fix_labels``), on the selection's images, classes and kept predictions (``score >= c``):
+    ``{"map", "map_fixed", "ap_t", "ap_t_fixed", "n_fixed"}`` (fractions; NaN when undefined) — the numbers
+    of ``evaluate_coco`` on the fixed labels, bit for bit.
+
+    One accumulation on the run's matched state, not two evaluations: pycocotools matches each (image, class)
+    group on its own and a prediction's match never depends on a lower score, so only the images a fix
+    touches are matched again (their fixed labels and all their predictions, ``CocoState.build`` on a small
+    ``Matcher``); every other prediction keeps its TP / ignored flags from the project's ``CocoState``
+    (``explorer.evaluation.coco.project_state``, area "all" at the 10 COCO IoUs) and, when t is not one of
+    them, from a state matched at t alone (kept per t). A confidence threshold drops points from the
+    accumulation (the kept predictions' ranks and matches are those of the full run)."""
+    from explorer.evaluation import kernels
+    from explorer.evaluation.coco import AREA_RANGES, REC_THRESHOLDS, CocoParams, CocoState, _area_masks, project_state
     from explorer.evaluation.inputs import from_tables
+    from explorer.evaluation.matcher import Matcher
     from explorer.tasks.detection import iou_type as iou_type_of
 
     kind = iou_type or iou_type_of(project)
-    ids = sel.image_ids(project)
-    options = {"iou_type": kind, "cat_ids": sel.class_list(), "image_ids": None if ids is None else [int(i) for i in ids]}
+    state = project_state(project, iou_type=kind)
+    m, lay, data = state.matcher, state.matcher.layout, state.matcher.data
+    grid, t = tuple(state.params.iou_thresholds), float(sel.iou_threshold)
+    at_t = grid.index(t) if t in grid else len(grid)
+    area_all = state.params.area_labels.index("all")
+    tp, ign = state.dt_tp[area_all], state.dt_ignore[area_all]  # (T, n) in accumulation order
+    if at_t == len(grid):  # t off the COCO grid: its own matching, area "all" only (no eviction of the states)
+        from explorer.analysis.outcomes import _remember
+
+        one = _remember(_T_STATES, (str(project.root), project.fingerprint, kind, t), lambda: CocoState.build(
+            m, CocoParams.make(iou_thresholds=[t], area_ranges={"all": AREA_RANGES["all"]})), size=2)
+        tp, ign = np.concatenate([tp, one.dt_tp[0]]), np.concatenate([ign, one.dt_ignore[0]])
+    n_thr = tp.shape[0]
+    only_all = CocoParams.make(area_ranges={"all": AREA_RANGES["all"]})
+
+    # the selection as evaluate_coco reads it: catIds / imgIds (default: the data's categories / images)
+    classes, ids = sel.class_list(), sel.image_ids(project)
+    cats = np.unique(np.asarray(data.category_ids if classes is None else list(classes), np.int64))
+    img_list = np.unique(np.asarray(data.image_ids if ids is None else ids, np.int64))
+    img_in = np.isin(m.image_list, img_list)
+    cat_k = lookup(cats, m.cat_list)  # Matcher category position -> position in ``cats``, -1 = not selected
+    dt_rows = lay.dt_rows[state.rows]
+    keep = (cat_k[state.cat] >= 0) & img_in[state.img] & (data.predictions.score[dt_rows] >= sel.confidence_threshold)
+    order = np.flatnonzero(keep)
+    k = cat_k[state.cat[order]]
+
+    def label_counts(lab) -> tuple[np.ndarray, np.ndarray]:
+        """(npig (K,): the selected labels not ignored at area "all", class position of every selected label)."""
+        kk = lookup(cats, lab.category_id)
+        selected = (kk >= 0) & np.isin(lab.image_id, img_list)
+        live = selected & ~_area_masks(only_all, lab.area, lab.iscrowd, np.zeros(0))[0][0]
+        return np.bincount(kk[live], minlength=len(cats)).astype(np.int64), kk[selected]
+
+    def numbers(tp_o, ign_o, npig, lab_k) -> tuple[float, float]:
+        has_any = (np.bincount(lab_k, minlength=len(cats)) + np.bincount(k, minlength=len(cats))) > 0
+        precision = -np.ones((n_thr, len(REC_THRESHOLDS), len(cats), 1, 1))
+        recall = -np.ones((n_thr, len(cats), 1, 1))
+        kernels.accumulate(np.arange(len(order)), np.searchsorted(k, np.arange(len(cats) + 1), "left"),
+                           state.rank[order], tp_o[None], ign_o[None], npig[:, None], has_any,
+                           np.array([max(state.params.max_dets)], np.int64), REC_THRESHOLDS, precision, recall)
+        return _defined_mean(precision[:len(grid)]), _defined_mean(precision[at_t:at_t + 1])
+
+    tp_o, ign_o = np.take(tp, order, axis=1), np.take(ign, order, axis=1)
+    npig, lab_k = label_counts(data.labels)
+    before, before_t = numbers(tp_o, ign_o, npig, lab_k)
+    if not len(chosen):
+        return {"map": before, "map_fixed": before, "ap_t": before_t, "ap_t_fixed": before_t, "n_fixed": 0}
+
+    # the touched images: their fixed labels and all their predictions, matched afresh (the same rules)
+    touched = np.unique(chosen["image_id"].to_numpy(np.int64))
+    labels = project.labels
+    in_l = np.isin(labels["image_id"].to_numpy(np.int64), touched)
     preds = project.predictions
-    preds = preds[preds["score"].to_numpy() >= sel.confidence_threshold]
-
-    def numbers(labels):
-        data = from_tables(labels, preds, images=project.images, categories=project.categories)
-        full = evaluate_coco(data, **options).summary
-        at_t = evaluate_coco(data, iou_thresholds=[sel.iou_threshold], **options).summary
-        return _undefined(full[f"coco/{kind}_mAP"]), _undefined(at_t[f"coco/{kind}_mAP"])
-
-    before, before_t = numbers(project.labels)
-    after, after_t = numbers(fix_labels(project, chosen)) if len(chosen) else (before, before_t)
+    start = int(labels["label_id"].max()) + 1 if len(labels) else 1
+    fixed = _fixed(labels[in_l], project.all_predictions, chosen, start=start)
+    images = project.images
+    sub = from_tables(fixed, preds[np.isin(preds["image_id"].to_numpy(np.int64), touched)],
+                      images=images[np.isin(images["image_id"].to_numpy(np.int64), touched)],
+                      categories=project.categories)
+    sub_state = CocoState.build(Matcher.from_data(sub, iou_type=kind),
+                                CocoParams.make(iou_thresholds=list(grid) + ([t] if at_t == len(grid) else []),
+                                                area_ranges={"all": AREA_RANGES["all"]}))
+    sub_lay, sub_data = sub_state.matcher.layout, sub_state.matcher.data
+    sub_ids = sub_data.predictions.ids[sub_lay.dt_rows[sub_state.rows]]
+    at = lookup(sub_ids, data.predictions.ids[dt_rows[order]])  # each kept point's row in the fixed matching
+    hit = np.flatnonzero(at >= 0)
+    tp_o[:, hit] = sub_state.dt_tp[0][:, at[hit]]
+    ign_o[:, hit] = sub_state.dt_ignore[0][:, at[hit]]
+    # labels: the untouched images' as they are, the touched images' fixed
+    npig_rest, lab_k_rest = label_counts(data.labels.take(np.flatnonzero(~np.isin(data.labels.image_id, touched))))
+    npig_new, lab_k_new = label_counts(sub_data.labels)
+    after, after_t = numbers(tp_o, ign_o, npig_rest + npig_new, np.concatenate([lab_k_rest, lab_k_new]))
     return {"map": before, "map_fixed": after, "ap_t": before_t, "ap_t_fixed": after_t, "n_fixed": int(len(chosen))}
 
 
-def _undefined(v: float) -> float:
-    return float("nan") if v is None or v < 0 else float(v)
+def _defined_mean(precision: np.ndarray) -> float:
+    """pycocotools' summarize of ``precision`` (T, R, K, 1, 1): the mean of the entries > -1 (NaN when none)."""
+    s = precision[precision > -1]
+    return float(np.mean(s)) if len(s) else float("nan")
 
 
 def export_section(project, sel) -> list[dict]:

@@ -157,3 +157,42 @@ def test_planted_label_errors_are_found(tmp_path):
     assert hit.mean() == pytest.approx(PRECISION_AT_50)
     found = q[hit]["reason_code"].value_counts().to_dict()
     assert found == {"wrong_class": 11, "missing_label": 11, "loose_box": 9}
+
+
+def _fresh_map_if_fixed(project, sel, chosen) -> dict:
+    """The definition of ``map_if_fixed``: ``evaluate_coco`` of the fixed labels (and of the labels as they are)
+    on the selection's images, classes and kept predictions, at 0.50:0.95 and at t alone."""
+    from explorer.evaluation import evaluate_coco
+    from explorer.evaluation.inputs import from_tables
+
+    ids = sel.image_ids(project)
+    options = {"iou_type": "bbox", "cat_ids": sel.class_list(), "image_ids": None if ids is None else list(ids)}
+    preds = project.predictions[project.predictions["score"].to_numpy() >= sel.confidence_threshold]
+
+    def numbers(labels):
+        data = from_tables(labels, preds, images=project.images, categories=project.categories)
+        return (evaluate_coco(data, **options).summary["coco/bbox_mAP"],
+                evaluate_coco(data, iou_thresholds=[sel.iou_threshold], **options).summary["coco/bbox_mAP"])
+
+    (m, t), (mf, tf) = numbers(project.labels), numbers(fix_labels(project, chosen))
+    return {"map": m, "map_fixed": mf, "ap_t": t, "ap_t_fixed": tf, "n_fixed": len(chosen)}
+
+
+def test_map_if_fixed_is_a_fresh_evaluation_of_the_fixed_labels(detection_project):
+    """One accumulation on the matched state (only the touched images re-matched) gives the numbers of two fresh
+    evaluations, bit for bit: IoUs on and off the COCO grid (0.9 is not 0.8999999999999999), classes, a split, a
+    confidence threshold, each reason alone and mixed."""
+    from explorer.project.folder import Project
+
+    project = Project.load(detection_project)
+    cats = sorted(int(c) for c in project.categories["category_id"])
+    split = sorted(project.images["split"].dropna().unique())[0]
+    same = lambda a, b: a == b or (np.isnan(a) and np.isnan(b))  # noqa: E731
+    for sel in (Selection(), Selection(iou_threshold=0.9), Selection(iou_threshold=0.3, classes=tuple(cats[:2])),
+                Selection(iou_threshold=0.55, split=split), Selection(confidence_threshold=0.4)):
+        q = suspects(project, sel)
+        choices = [q.head(40), q.iloc[:0]] + [q[q["reason_code"] == r].head(15) for r in REASONS]
+        for chosen in choices:
+            got, want = map_if_fixed(project, sel, chosen), _fresh_map_if_fixed(project, sel, chosen)
+            assert got.keys() == want.keys() and all(same(got[k], want[k]) for k in got), (sel, got, want)
+        assert len(q) and any(len(c) for c in choices[2:])
