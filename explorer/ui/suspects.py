@@ -75,19 +75,27 @@ def bucket_of(sel, metric: str, n_buckets: int):
 def tiles(project: Project, rows: pd.DataFrame) -> list[Tile]:
     """One tile per suspect: the label (blue) and the detection (violet) drawn, cropped around both, captioned
     with the reason, the score and the classes. Only the rows of one gallery page: a handful."""
+    from explorer.evaluation.layout import lookup
+
     names = project.category_names
-    labels = project.labels.set_index("label_id")
-    preds = project.all_predictions.set_index("pred_id")
+    # the page's rows only, looked up by position: no index over the 700k labels and every run's predictions
+    lab_ids = rows["label_id"].fillna(-1).to_numpy(np.int64)
+    pred_ids = rows["pred_id"].fillna(-1).to_numpy(np.int64)
+    labels = project.labels.iloc[np.flatnonzero(np.isin(project.labels["label_id"].to_numpy(np.int64), lab_ids))]
+    preds = project.all_predictions
+    preds = preds.iloc[np.flatnonzero(np.isin(preds["pred_id"].to_numpy(np.int64), pred_ids))]
+    lab_at = np.where(rows["label_id"].notna().to_numpy(), lookup(labels["label_id"].to_numpy(np.int64), lab_ids), -1)
+    pred_at = np.where(rows["pred_id"].notna().to_numpy(), lookup(preds["pred_id"].to_numpy(np.int64), pred_ids), -1)
     out = []
-    for r in rows.itertuples(index=False):
+    for i, r in enumerate(rows.itertuples(index=False)):
         items, boxes = [], []
-        if not pd.isna(r.label_id) and int(r.label_id) in labels.index:
-            lab = labels.loc[int(r.label_id)]
+        if lab_at[i] >= 0:
+            lab = labels.iloc[lab_at[i]]
             box = (float(lab.x), float(lab.y), float(lab.w), float(lab.h))
             items.append(DrawItem(*box, colour=LABEL_COLOUR, caption=f"label {names.get(int(lab.category_id), '?')}"))
             boxes.append(box)
-        if not pd.isna(r.pred_id) and int(r.pred_id) in preds.index:
-            p = preds.loc[int(r.pred_id)]
+        if pred_at[i] >= 0:
+            p = preds.iloc[pred_at[i]]
             box = (float(p.x), float(p.y), float(p.w), float(p.h))
             items.append(DrawItem(*box, colour=PREDICTION_COLOUR,
                                   caption=f"{names.get(int(p.category_id), '?')} {float(p.score):.2f}"))
