@@ -54,3 +54,16 @@ def test_performance_by_metric_wilson_bars_and_columns(detection_project, monkey
                                shown["true_positive_rate_hi"] - shown["true_positive_rate"], rtol=0, atol=1e-12)
     np.testing.assert_allclose(_array(tpr["error_y"]["arrayminus"]),
                                shown["true_positive_rate"] - shown["true_positive_rate_lo"], rtol=0, atol=1e-12)
+
+
+def test_a_point_estimate_outside_its_interval_is_explained():
+    """The 10k case of a percentile interval that leaves out its estimate (mAP 0.264, [0.266, 0.282]) gets the
+    sentence; an estimate inside (or undefined) gets none."""
+    from explorer.ui.intervals import _outside_note
+
+    inside = {"mAP": 0.27, "mAP_lo": 0.266, "mAP_hi": 0.282, "mAR": 0.5, "mAR_lo": 0.4, "mAR_hi": 0.6}
+    assert _outside_note(inside) == ""
+    assert _outside_note({**inside, "mAP": float("nan")}) == ""
+    note = _outside_note({**inside, "mAP": 0.264})
+    assert note.startswith(" The mAP shown lies outside its interval") and "percentile bootstraps" in note
+    assert " The mAP and mAR shown" in _outside_note({**inside, "mAP": 0.264, "mAR": 0.61})
