@@ -380,10 +380,14 @@ class _State:
     rec_thrs: np.ndarray = field(default_factory=lambda: REC_THRESHOLDS)
     by_class: np.ndarray | None = None
     rank: np.ndarray | None = None  # each point's position in descending-score order (ties: input order)
+    # ``rank`` may be any increasing key of that order below ``span`` (default n: the position itself), e.g. the
+    # rank among a superset of the points
+    span: int | None = None
 
     def __post_init__(self):
         n, n_cat = len(self.k), len(self.n_labels)
         if self.by_class is None or self.rank is None:
+            self.span = None
             by_score = np.argsort(-self.score, kind="stable")
             small = np.int32 if n_cat > np.iinfo(np.int16).max else np.int16
             self.by_class = by_score[np.argsort(self.k[by_score].astype(small), kind="stable")]  # radix sort
@@ -392,7 +396,8 @@ class _State:
         o = self.by_class
         self.rank_o = self.rank[o]
         self.k_o = self.k[o]
-        self.class_key = self.k_o.astype(np.int64) * max(n, 1) + self.rank_o  # increasing along ``by_class``
+        self.span = max(n if self.span is None else int(self.span), 1)
+        self.class_key = self.k_o.astype(np.int64) * self.span + self.rank_o  # increasing along ``by_class``
         self.cat_start = np.zeros(n_cat + 1, np.int64)
         np.cumsum(np.bincount(self.k_o, minlength=n_cat), out=self.cat_start[1:])
         self.kind_o = self.kind[o].astype(np.int8)
@@ -403,7 +408,7 @@ class _State:
         self.fp_pos = np.flatnonzero(~self.tp_o)
         self.kind_pos = {code: np.flatnonzero(self.kind_o == code) for code in _PRED_KIND.values()}
         self.n_points = n
-        idx = np.int32 if n < 2**31 else np.int64  # kept per selection: positions in half the bytes
+        idx = np.int32 if max(n, self.span) < 2**31 else np.int64  # kept per selection: positions in half the bytes
         for name in ("by_class", "rank_o", "fix_k_o", "tp_pos", "fp_pos"):
             setattr(self, name, getattr(self, name).astype(idx))
         self.kind_pos = {c: v.astype(idx) for c, v in self.kind_pos.items()}
@@ -431,7 +436,7 @@ class _State:
             # position of the base order (same class: where it was)
             to = self.fix_k_o[fix]
             moved = fix[to >= 0]
-            key = to[to >= 0].astype(np.int64) * max(self.n_points, 1) + self.rank_o[moved]
+            key = to[to >= 0].astype(np.int64) * self.span + self.rank_o[moved]
             s = np.argsort(key, kind="stable")
             ins_k = to[to >= 0][s].astype(np.int64)
             ins_pos = np.searchsorted(self.class_key, key[s])
@@ -488,8 +493,8 @@ class _Selected:
     ``cats (K,)`` class ids; ``d_k (n_dt,)`` / ``g_k (n_gt,)`` class positions of the layout's prediction / label
     rows (-1 = not selected); ``in_d`` / ``in_g`` selected rows (class and image); ``kept`` the layout rows with
     ``score >= c`` (= the match's rows, in order); ``cand`` the match rows of the selected predictions (ascending).
-    ``by_class`` / ``by_score`` (or None when the match carries no orders): the ``cand`` points (indices into
-    ``cand``) by class then descending score, and by descending score — the match's own stable orders
+    ``by_class`` (or None when the match carries no orders): the ``cand`` points (indices into ``cand``) by class
+    then descending score, ``rank`` each one's position by descending score — the match's own stable orders
     (``MatchResult.class_score_order`` / ``score_order``, the same at every IoU for one confidence) filtered, so
     the data points at any IoU (``cand`` minus the predictions matched to a crowd) are a filter of these too."""
 
@@ -501,22 +506,18 @@ class _Selected:
     kept: np.ndarray
     cand: np.ndarray
     by_class: np.ndarray | None
-    by_score: np.ndarray | None
+    rank: np.ndarray | None
 
     def orders(self, live: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """(per-class order, descending-score rank) of the data points: the ``cand`` points with ``live`` (bool
-        over ``cand``), renumbered to data points — the same stable orders as sorting the points again."""
+        """(per-class order, descending-score key) of the data points: the ``cand`` points with ``live`` (bool
+        over ``cand``), renumbered to data points — the same stable order as sorting the points again — and
+        their rank among the candidates (increasing with the data points' own rank, below ``len(cand)``)."""
         if self.by_class is None:
             return None, None
         if live.all():
-            by_class, by_score = self.by_class, self.by_score
-        else:
-            point = np.cumsum(live) - 1  # data point index of each candidate (valid where live)
-            by_class = point[self.by_class[live[self.by_class]]]
-            by_score = point[self.by_score[live[self.by_score]]]
-        rank = np.empty(len(by_score), np.int64)
-        rank[by_score] = np.arange(len(by_score))
-        return by_class, rank
+            return self.by_class, self.rank
+        point = np.cumsum(live) - 1  # data point index of each candidate (valid where live)
+        return point[self.by_class[live[self.by_class]]], self.rank[live]
 
 
 def _selected(matcher, m, classes, image_ids, confidence_threshold: float) -> _Selected:
@@ -548,14 +549,15 @@ def _selected(matcher, m, classes, image_ids, confidence_threshold: float) -> _S
         kept = np.flatnonzero(data.predictions.score[lay.dt_rows] >= confidence_threshold)
         sel = in_d[kept]  # per match row
         cand = np.flatnonzero(sel)
-        by_class = by_score = None
+        by_class = rank = None
         if m.class_score_order is not None and m.score_order is not None:
             point = np.cumsum(sel) - 1
             small = np.int32 if len(cand) < 2**31 else np.int64
             by_class = point[m.class_score_order[sel[m.class_score_order]]].astype(small)
-            by_score = point[m.score_order[sel[m.score_order]]].astype(small)
+            rank = np.empty(len(cand), np.int64)
+            rank[point[m.score_order[sel[m.score_order]]]] = np.arange(len(cand))
         return _Selected(cats=cats, d_k=d_k, g_k=g_k, in_d=in_d, in_g=in_g, kept=kept, cand=cand,
-                         by_class=by_class, by_score=by_score)
+                         by_class=by_class, rank=rank)
 
     return _reuse(matcher, "selected", key, make)
 
@@ -621,7 +623,7 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     c_idx = np.flatnonzero(claim)
     tgt = target_e[c_idx].astype(np.int64)
     if rank is not None:  # descending score, ties in layout order: the rank of the data point
-        c_idx = c_idx[np.argsort(tgt * max(n_dp, 1) + rank[point_e[c_idx]], kind="stable")]
+        c_idx = c_idx[np.argsort(tgt * max(len(cand), 1) + rank[point_e[c_idx]], kind="stable")]
     else:
         c_idx = c_idx[np.lexsort((c_idx, -data.predictions.score[lay.dt_rows[err_d[c_idx]]], tgt))]
     tgt = target_e[c_idx]
@@ -646,7 +648,7 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     state = _State(k=kpos, score=data.predictions.score[lay.dt_rows[dp]] if by_class is None else None,
                    tp=tp_c[live_c], kind=kind, fix_k=fix_k, lab_k=lab_k, lab_missed=missed[lab_rows],
                    lab_fn=fn[lab_rows], n_labels=n_labels, base=n_labels > 0, base_aps=None, rec_thrs=rec,
-                   by_class=by_class, rank=rank)
+                   by_class=by_class, rank=rank, span=len(cand))
     base_aps = state.base_aps = state.fixed_aps()  # nothing fixed: the APs as they are
     state.pred_ids = data.predictions.ids[lay.dt_rows[dp]]
     state.label_ids = data.labels.ids[lay.gt_rows[lab_rows]]
