@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,15 @@ def timed(fn):
 
 
 def test_page_inputs_at_scale_equal_the_reference():
-    from test_importance_exact import correlation_of_columns_ref, importance_of_columns_ref
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("importance_reference", Path(__file__).with_name(
+        "test_importance_exact.py"))
+    reference = sys.modules["importance_reference"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    correlation_of_columns_ref, importance_of_columns_ref = (reference.correlation_of_columns_ref,
+                                                             reference.importance_of_columns_ref)
 
     from explorer.analysis.outcomes import metric_frame
     from explorer.datametrics.catalog import names_for
