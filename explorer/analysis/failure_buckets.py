@@ -64,9 +64,15 @@ def _partner(column) -> tuple[np.ndarray, np.ndarray]:
     return ids.to_numpy(np.int64, na_value=0), has
 
 
-def _reason_codes(reasons, fp: np.ndarray) -> np.ndarray:
-    """int8 index into ``FP_REASONS`` of each row's ``fp_reason`` where ``fp`` (-1 elsewhere): the object column
-    is factorised over the false detections only (a few distinct values; no per-row string compare)."""
+def _reason_codes(reasons, fp: np.ndarray, fp_code: np.ndarray | None = None) -> np.ndarray:
+    """int8 index into ``FP_REASONS`` of each row's ``fp_reason`` where ``fp`` (-1 elsewhere). From the match's
+    ``fp_code`` (``MatchResult.fp_code``: 0 = none, else 1 + index in the Matcher's reasons) by one look-up;
+    without it the object column is factorised over the false detections (a few distinct values)."""
+    if fp_code is not None:
+        from explorer.evaluation.matcher import FP_REASONS as MATCHER_REASONS
+
+        lookup = np.array([-1, *(FP_REASONS.index(r) for r in MATCHER_REASONS)], np.int8)
+        return np.where(fp, lookup[fp_code], -1).astype(np.int8)
     out = np.full(len(fp), -1, np.int8)
     if fp.any():
         codes, uniques = pd.factorize(np.asarray(reasons, object)[fp])
@@ -86,10 +92,12 @@ class BucketSource:
     ``has_partner`` (the matched id; ``partner_id`` of ``bucket_table``). The outcome rules are the module
     docstring's; ``bucket(...)`` chooses rows as ``bucket_table`` does. The two columns read over whole buckets on
     every rerun (``code``, ``score``) are kept over every row once asked: a bucket of millions of rows takes one
-    gather of each.
+    gather of each. ``fp_code``: the match's ``MatchResult.fp_code`` when at hand (the reasons without reading
+    the object ``fp_reason`` column).
     """
 
-    def __init__(self, predictions: pd.DataFrame, labels: pd.DataFrame, *, confidence_threshold: float | None = None):
+    def __init__(self, predictions: pd.DataFrame, labels: pd.DataFrame, *, confidence_threshold: float | None = None,
+                 fp_code: np.ndarray | None = None):
         p, l = predictions, labels
         self.n_pred, self.n_label = len(p), len(l)
         self.confidence_threshold = None if confidence_threshold is None else float(confidence_threshold)
@@ -103,7 +111,7 @@ class BucketSource:
         self._pred = {
             "id": p["pred_id"].to_numpy(np.int64), "image_id": p["image_id"].to_numpy(np.int64),
             "category_id": p["category_id"].to_numpy(np.int64), "outcome": outcome.astype(np.int8),
-            "reason": _reason_codes(p["fp_reason"], fp), "score": p["score"].to_numpy(np.float64),
+            "reason": _reason_codes(p["fp_reason"], fp, fp_code), "score": p["score"].to_numpy(np.float64),
             "iou": np.where(fp, best_same, p["iou"].to_numpy(np.float64)),
             "iou_other": p["max_iou_other_class"].to_numpy(np.float64) if "max_iou_other_class" in p else nan,
             "partner": p_partner, "has_partner": p_has}

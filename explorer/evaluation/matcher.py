@@ -66,6 +66,8 @@ class MatchResult:
     # scores do not depend on the thresholds, so the Matcher sorts once and every match only filters
     score_order: np.ndarray | None = None
     class_score_order: np.ndarray | None = None
+    # ``fp_reason`` of each ``predictions`` row as int8: 0 = None, else 1 + its index in ``FP_REASONS``
+    fp_code: np.ndarray | None = None
 
 
 class Matcher:
@@ -231,7 +233,7 @@ class Matcher:
         return MatchResult(predictions=preds, labels=labels, iou_threshold=float(iou_threshold),
                            confidence_threshold=float(confidence_threshold),
                            category_names=dict(self.data.category_names), image_ids=self.image_list,
-                           score_order=orders[0], class_score_order=orders[1])
+                           score_order=orders[0], class_score_order=orders[1], fp_code=code)
 
 
 def _check_threshold(iou_threshold) -> None:

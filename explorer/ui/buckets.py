@@ -33,7 +33,8 @@ BUILTIN_SORTS = {"score": "Score", "iou": "IoU"}
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _source(path: str, fingerprint: str, iou_threshold: float, confidence_threshold: float, _match) -> BucketSource:
-    return BucketSource(_match.predictions, _match.labels, confidence_threshold=confidence_threshold)
+    return BucketSource(_match.predictions, _match.labels, confidence_threshold=confidence_threshold,
+                        fp_code=_match.fp_code)
 
 
 def bucket_source(sel) -> BucketSource:

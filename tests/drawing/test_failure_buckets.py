@@ -147,3 +147,17 @@ def test_bucket_source_rows_counts_and_frame(tiny_match):
     assert chosen.column("id").tolist() == [103, 10, 11] and chosen.column("score")[:2].tolist() == [0.3, 0.9]
     values = source.aligned("m", pd.Series([5.0, 1.0, 3.0], index=[100, 101, 103]), None)
     assert values[bucket.rows].tolist()[:2] == [5.0, 1.0] and np.isnan(values[bucket.rows][4:]).all()
+
+
+def test_bucket_source_reads_the_matchs_reason_codes_like_its_reason_column(tiny_project):
+    from explorer.analysis.failure_buckets import BucketSource
+    from explorer.evaluation import Matcher
+
+    for iou in (0.3, 0.5, 0.9):
+        m = Matcher.from_project(tiny_project).match(iou)
+        assert m.fp_code is not None and len(m.fp_code) == len(m.predictions)
+        fast = BucketSource(m.predictions, m.labels, fp_code=m.fp_code).bucket()
+        plain = BucketSource(m.predictions, m.labels).bucket()
+        assert fast.counts() == plain.counts() == outcome_counts(bucket_table(m.predictions, m.labels))
+        pd.testing.assert_frame_equal(fast.frame(), plain.frame())
+        assert fast.frame()["fp_reason"].tolist() == plain.frame()["fp_reason"].tolist()
