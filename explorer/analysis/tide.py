@@ -30,8 +30,10 @@ a class left with no labels counts as AP 0 if it still has predictions and drops
 
 Cost at scale: the points are put in per-class order once per selection (from the match's score orders); each
 fix is then a set of removed / inserted positions and one compiled pass over the true positives, so the 8 fixes
-and the 5 x 8 per-bucket fixes need no sort and no accumulation arrays. What does not depend on the thresholds
-(best overlaps with the selected labels, the orders) is kept per matcher and selection (``_BASE``).
+and the 5 x 8 per-bucket fixes need no sort and no accumulation arrays. What does not depend on the IoU is kept
+per matcher (``_BASE``): the selection's rows, class positions and score orders per (classes, images, confidence)
+(``_Selected``: an IoU move only drops the predictions matched to a crowd from them), and the best overlaps with
+the selected labels per (labels, rows) selected. Per IoU the rules run over the false positives only.
 """
 from __future__ import annotations
 

@@ -72,3 +72,59 @@ def test_duplicate_labels_equal_brute_force():
     assert len(expected) > 20
     assert set(zip(got["label_id"], got["other_label_id"], got["iou"])) == expected
     assert len(got) == len(expected)
+
+
+def _crowded_set(seed: int = 0, n_img: int = 40):
+    """Random boxes of 3 classes with a crowd region per image and predictions inside it (ignored at low IoUs)."""
+    rng = np.random.default_rng(seed)
+    images, labels, preds = [], [], []
+    for i in range(1, n_img + 1):
+        images.append({"id": i, "width": 200, "height": 200})
+        for _ in range(rng.integers(1, 6)):
+            x, y, w, h = rng.integers(0, 150, 2).tolist() + rng.integers(8, 50, 2).tolist()
+            labels.append({"id": len(labels) + 1, "image_id": i, "category_id": int(rng.integers(1, 4)),
+                           "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0})
+            for _ in range(rng.integers(0, 3)):  # jittered detections, some of another class
+                j = rng.normal(0, 4, 4)
+                preds.append({"image_id": i, "category_id": int(rng.integers(1, 4)), "score": float(rng.random()),
+                              "bbox": [x + j[0], y + j[1], max(w + j[2], 2), max(h + j[3], 2)]})
+        labels.append({"id": len(labels) + 1, "image_id": i, "category_id": 1, "bbox": [120, 120, 60, 60],
+                       "area": 3600, "iscrowd": 1})
+        for _ in range(rng.integers(1, 4)):  # inside the crowd: matched to it (ignored) while IoU(crowd) >= t
+            s = float(rng.uniform(0.5, 1.0))
+            preds.append({"image_id": i, "category_id": 1, "score": float(rng.random()),
+                          "bbox": [125, 125, 50 * s, 50 * s]})
+        for _ in range(rng.integers(0, 4)):  # background
+            preds.append({"image_id": i, "category_id": int(rng.integers(1, 4)), "score": float(rng.random()),
+                          "bbox": [float(rng.integers(0, 60)), 180.0, 10.0, 10.0]})
+    gt = {"images": images, "categories": [{"id": c, "name": f"c{c}"} for c in (1, 2, 3)], "annotations": labels}
+    return gt, preds
+
+
+def test_selection_kept_across_iou_moves_with_crowds():
+    """An IoU move reuses the selection's rows and score orders even when predictions match crowds (fewer data
+    points at higher IoUs): one kept selection for three IoUs, and each cost equals the one whose points are
+    sorted afresh (a match without orders)."""
+    from dataclasses import replace
+
+    from explorer.analysis import tide
+    from explorer.evaluation import Matcher
+
+    gt, dt = _crowded_set()
+    matcher = Matcher.from_coco(gt, dt)
+    tide._BASE.clear()
+    costs = {}
+    for t in (0.3, 0.5, 0.7):
+        m = matcher.match(t)
+        assert m.predictions["ignored"].any()  # some predictions are matched to a crowd at every IoU here
+        costs[t] = tide.error_cost_from_matcher(matcher, t, classes=[1, 3], match=m)
+    assert len({k for k in tide._BASE if k[1] == "selected"}) == 1
+    assert len({k for k in tide._BASE if k[1] == "best"}) == 1
+    for t, cost in costs.items():
+        tide._BASE.clear()
+        m = replace(matcher.match(t), score_order=None, class_score_order=None)
+        fresh = tide.error_cost_from_matcher(matcher, t, classes=[1, 3], match=m)
+        assert (fresh.ap, fresh.delta_ap, fresh.counts) == (cost.ap, cost.delta_ap, cost.counts)
+        pd.testing.assert_frame_equal(fresh.per_class, cost.per_class)
+        pd.testing.assert_frame_equal(fresh.errors, cost.errors)
+    tide._BASE.clear()
