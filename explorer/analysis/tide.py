@@ -548,16 +548,16 @@ def _selected(matcher, m, classes, image_ids, confidence_threshold: float) -> _S
             known = np.unique(ids)
             in_d &= lookup(known, data.predictions.image_id[lay.dt_rows]) >= 0
             in_g &= lookup(known, data.labels.image_id[lay.gt_rows]) >= 0
-        kept = np.flatnonzero(data.predictions.score[lay.dt_rows] >= confidence_threshold)
+        small = np.int32 if len(lay.dt_rows) < 2**31 else np.int64  # kept per selection: half the bytes
+        kept = np.flatnonzero(data.predictions.score[lay.dt_rows] >= confidence_threshold).astype(small)
         sel = in_d[kept]  # per match row
-        cand = np.flatnonzero(sel)
+        cand = np.flatnonzero(sel).astype(small)
         by_class = rank = None
         if m.class_score_order is not None and m.score_order is not None:
             point = np.cumsum(sel) - 1
-            small = np.int32 if len(cand) < 2**31 else np.int64
             by_class = point[m.class_score_order[sel[m.class_score_order]]].astype(small)
-            rank = np.empty(len(cand), np.int64)
-            rank[point[m.score_order[sel[m.score_order]]]] = np.arange(len(cand))
+            rank = np.empty(len(cand), small)
+            rank[point[m.score_order[sel[m.score_order]]]] = np.arange(len(cand), dtype=small)
         return _Selected(cats=cats, d_k=d_k, g_k=g_k, in_d=in_d, in_g=in_g, kept=kept, cand=cand,
                          by_class=by_class, rank=rank)
 
