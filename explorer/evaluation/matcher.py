@@ -1,7 +1,10 @@
 """Matching at one IoU threshold and one confidence threshold, for the app: TP / FP (with reason) / FN.
 
 The ``Matcher`` computes the IoU of every label x prediction pair of the same image (any class) once; every
-``match(t, confidence_threshold=c)`` re-runs only the greedy assignment on those cached IoUs.
+``match(t, confidence_threshold=c)`` re-runs only the greedy assignment on those cached IoUs, with the outcome
+columns, in one compiled pass (``explorer.evaluation.match_kernels``). ``Matcher.from_project`` keeps the
+threshold-independent arrays in ``<project>/cache/matcher/<fingerprint>-<iou type>/`` and memory-maps them on
+the next open.
 
 Rules (pycocotools' ``evaluateImg`` at area "all", ``maxDets=100``):
 
@@ -188,8 +191,8 @@ class Matcher:
             np.cumsum(keep, out=before[1:])
             pos = before[1:] - 1  # row of each kept prediction in the result
             row = np.flatnonzero(keep)
-            value = (n_keep, before[self._rematch.lane_r0], {k: v[row] for k, v in static.items()}, lay.dt_rank[row], self.best_same[row],
-                     self.best_other[row],
+            value = (n_keep, before[self._rematch.lane_r0], {k: v[row] for k, v in static.items()},
+                     lay.dt_rank[row], self.best_same[row], self.best_other[row],
                      tuple(pos[o[keep[o]]] for o in (self._score_order, self._class_score_order)))
         self._kept_last = (confidence, value)
         return value
