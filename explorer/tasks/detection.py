@@ -46,18 +46,16 @@ def importer(out, *, images=None, labels=None, predictions=None, splits=None, na
 _AT: OrderedDict = OrderedDict()
 
 
-def _at_threshold(project, sel: Selection, kind: str, t: float) -> tuple[float, float]:
+def _at_threshold(project, sel: Selection, kind: str, t: float, coco) -> tuple[float, float]:
     from explorer.analysis.outcomes import _remember, match
     from explorer.evaluation import detection_summary
-    from explorer.evaluation.coco import project_evaluation
     from explorer.evaluation.tables import coco_at_threshold
 
     key = (str(project.root), project.fingerprint, kind, round(float(t), 6), sel.confidence_threshold, sel.classes,
            sel.split)
 
     def make():
-        coco = project_evaluation(project, iou_type=kind, cat_ids=sel.class_list(), image_ids=sel.image_ids(project))
-        got = coco_at_threshold(coco, t, sel.confidence_threshold)
+        got = coco_at_threshold(coco, t, sel.confidence_threshold)  # coco: the selection's project_evaluation
         if got is not None:  # a COCO IoU (0.50, 0.75) and no confidence cut: the run's matching has it, no re-match
             return got
         m = match(project, replace(sel, iou_threshold=t), iou_type=kind)  # the shared, cached match
@@ -80,7 +78,7 @@ def _evaluation(project, sel: Selection):
     matcher = shared_matcher(project, iou_type=kind)  # the IoUs the pages and outcome tables use
     at = {}
     for name, t in (("", sel.iou_threshold), ("_50", 0.5), ("_75", 0.75)):
-        at[f"mAP{name}"], at[f"mAR{name}"] = _at_threshold(project, sel, kind, t)
+        at[f"mAP{name}"], at[f"mAR{name}"] = _at_threshold(project, sel, kind, t, coco)
     headline = {"iou_type": kind, "iou_threshold": sel.iou_threshold,
                 "confidence_threshold": sel.confidence_threshold, "coco": dict(coco.summary), **at}
     return headline, coco, matcher, match(project, sel, iou_type=kind)
