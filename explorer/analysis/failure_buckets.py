@@ -64,6 +64,19 @@ def _partner(column) -> tuple[np.ndarray, np.ndarray]:
     return ids.to_numpy(np.int64, na_value=0), has
 
 
+def _isin_small(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """``np.isin(values, wanted)`` for small non-negative ids (category ids): one look-up per row in a table over
+    ``[0, max]`` (NumPy's table method makes several passes); other ids go to ``np.isin``."""
+    if not len(values):
+        return np.zeros(0, bool)
+    hi = int(values.max())
+    if values.min() < 0 or hi > 10_000_000:
+        return np.isin(values, wanted)
+    table = np.zeros(hi + 1, bool)
+    table[wanted[(wanted >= 0) & (wanted <= hi)]] = True
+    return table[values]
+
+
 def _reason_codes(reasons, fp: np.ndarray, fp_code: np.ndarray | None = None) -> np.ndarray:
     """int8 index into ``FP_REASONS`` of each row's ``fp_reason`` where ``fp`` (-1 elsewhere). From the match's
     ``fp_code`` (``MatchResult.fp_code``: 0 = none, else 1 + index in the Matcher's reasons) by one look-up;
@@ -93,11 +106,12 @@ class BucketSource:
     docstring's; ``bucket(...)`` chooses rows as ``bucket_table`` does. The two columns read over whole buckets on
     every rerun (``code``, ``score``) are kept over every row once asked: a bucket of millions of rows takes one
     gather of each. ``fp_code``: the match's ``MatchResult.fp_code`` when at hand (the reasons without reading
-    the object ``fp_reason`` column).
+    the object ``fp_reason`` column); ``pred_index`` / ``label_index``: ``IdIndex`` of the two id columns when
+    kept elsewhere (``outcomes.match_index``), else built here when first needed.
     """
 
     def __init__(self, predictions: pd.DataFrame, labels: pd.DataFrame, *, confidence_threshold: float | None = None,
-                 fp_code: np.ndarray | None = None):
+                 fp_code: np.ndarray | None = None, pred_index=None, label_index=None):
         p, l = predictions, labels
         self.n_pred, self.n_label = len(p), len(l)
         self.confidence_threshold = None if confidence_threshold is None else float(confidence_threshold)
@@ -122,20 +136,18 @@ class BucketSource:
             "iou_other": np.full(len(l), np.nan), "partner": l_partner, "has_partner": l_has}
         for part in (self._pred, self._label):
             part["code"] = (part["outcome"] * CODE_WIDTH + part["reason"] + 1).astype(np.int8)
+        self._indexes = {k: v for k, v in (("pred", pred_index), ("label", label_index)) if v is not None}
         self._label["score"] = self._label_scores()
         self._whole: dict = {}
-        self._indexes: dict = {}
         self._memo: dict = {}
 
     def _label_scores(self) -> np.ndarray:
-        """Per label the score of the prediction matched to it (NaN where none): its row found by the one id
-        look-up (``layout.lookup``) of the prediction ids."""
-        from explorer.evaluation.layout import lookup
-
+        """Per label the score of the prediction matched to it (NaN where none): its row found in the id index
+        of the predictions."""
         partner, has = self._label["partner"], self._label["has_partner"]
         out = np.full(self.n_label, np.nan)
         if has.any() and self.n_pred:
-            at = lookup(self._pred["id"], partner[has])
+            at = self._index("pred").positions(partner[has])
             rows = np.flatnonzero(has)
             out[rows[at >= 0]] = self._pred["score"][at[at >= 0]]
         return out
@@ -191,19 +203,19 @@ class BucketSource:
         """Bool mask over the ``part`` ("pred"/"label") rows: the row's id is in ``ids``. The rows of the wanted
         ids are looked up in an id index kept per source (ids are unique), so a bucket of a million ids costs a
         gather of those ids, not a hash probe of every row."""
-        rows = self._part_ids(part)
-        index = self._indexes.get(part)
-        if index is None:
-            from explorer.analysis.outcomes import IdIndex
-
-            index = self._indexes[part] = IdIndex(rows)
-        at = index.positions(_id_array(ids))
-        keep = np.zeros(len(rows), bool)
+        at = self._index(part).positions(_id_array(ids))
+        keep = np.zeros(self.n_pred if part == "pred" else self.n_label, bool)
         keep[at[at >= 0]] = True
         return keep
 
-    def _part_ids(self, part: str) -> np.ndarray:
-        return (self._pred if part == "pred" else self._label)["id"]
+    def _index(self, part: str):
+        """The ``IdIndex`` of the ``part`` ("pred"/"label") ids: the one given (``match_index``, kept across
+        matches) or built once here."""
+        if part not in self._indexes:
+            from explorer.analysis.outcomes import IdIndex
+
+            self._indexes[part] = IdIndex((self._pred if part == "pred" else self._label)["id"])
+        return self._indexes[part]
 
     def bucket(self, *, pred_ids: Iterable[int] | None = None, label_ids: Iterable[int] | None = None,
                classes: Iterable[int] | None = None, image_ids: Iterable[int] | None = None) -> "Bucket":
@@ -216,7 +228,7 @@ class BucketSource:
             keep_p, keep_l = self._has_id("pred", pred_ids), self._has_id("label", label_ids)
         for part, keep in ((p, keep_p), (l, keep_l)):
             if classes is not None:
-                keep &= np.isin(part["category_id"], _id_array(classes))  # few small ids: NumPy's table look-up
+                keep &= _isin_small(part["category_id"], _id_array(classes))
             if image_ids is not None:
                 keep &= _isin(part["image_id"], image_ids)
         rows = np.concatenate([np.arange(self.n_pred) if keep_p.all() else np.flatnonzero(keep_p),

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from explorer.analysis.failure_buckets import FP_REASON_WORDS, nearest_other
-from explorer.analysis.outcomes import image_rows
+from explorer.analysis.outcomes import image_table
 from explorer.project.folder import Project
 from explorer.drawing.render import LABEL_COLOUR, OUTCOME_COLOURS, OUTCOME_WORDS, PREDICTION_COLOUR, DrawItem
 from explorer.project.schema import boxes_xyxy
@@ -84,12 +84,12 @@ def outcome_tiles(project: Project, rows: pd.DataFrame, *, metric_title: str | N
     names = project.category_names
     image_ids = rows["image_id"].unique()
     # the page's images' rows by position (a per-image index), not a scan of every label and prediction
-    labels = project.labels.take(image_rows(project, "labels", image_ids))
-    preds = project.predictions.take(image_rows(project, "predictions", image_ids))
+    labels = image_table(project, "labels", image_ids)
+    preds = image_table(project, "predictions", image_ids)
     near = nearest_other(rows, labels, preds, min_score=min_score)
     near_class = [None if pd.isna(c) else project.category_names.get(int(c), str(c)) for c in near["near_class"]]
     near_iou = near["near_iou"].to_numpy(np.float64)
-    images = project.images.take(image_rows(project, "images", image_ids))
+    images = image_table(project, "images", image_ids)
     files = dict(zip(images["image_id"].tolist(), images["file_name"].tolist()))
     label_groups = dict(iter(labels.groupby("image_id"))) if len(labels) else {}
     pred_groups = dict(iter(preds.groupby("image_id"))) if len(preds) else {}

@@ -32,9 +32,10 @@ BUILTIN_SORTS = {"score": "Score", "iou": "IoU"}
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _source(path: str, fingerprint: str, iou_threshold: float, confidence_threshold: float, _match) -> BucketSource:
+def _source(path: str, fingerprint: str, iou_threshold: float, confidence_threshold: float, _match, _pred_index,
+            _label_index) -> BucketSource:
     return BucketSource(_match.predictions, _match.labels, confidence_threshold=confidence_threshold,
-                        fp_code=_match.fp_code)
+                        fp_code=_match.fp_code, pred_index=_pred_index, label_index=_label_index)
 
 
 def bucket_source(sel) -> BucketSource:
@@ -43,7 +44,7 @@ def bucket_source(sel) -> BucketSource:
     project = sel.project
     match = core.match(project, sel.core)
     return _source(str(project.root), project.fingerprint, float(sel.iou_threshold), float(sel.confidence_threshold),
-                   match)
+                   match, core.match_index(project, sel.core, "predictions"), core.match_index(project, sel.core, "labels"))
 
 
 def outcome_mask(bucket: Bucket, chosen: list[str]) -> np.ndarray:

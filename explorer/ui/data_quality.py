@@ -21,7 +21,7 @@ from explorer.ui import outcomes
 from explorer.ui.text import number
 from explorer.drawing.render import LABEL_COLOUR, PREDICTION_COLOUR, DrawItem
 from explorer.analysis.failure_buckets import sorted_window
-from explorer.analysis.outcomes import image_rows
+from explorer.analysis.outcomes import image_table
 from explorer.analysis.stats import Histogram, Outliers, iqr_outliers, summarize
 from explorer.drawing.tiles import Tile, dim
 
@@ -189,7 +189,7 @@ def draw_items(project: Project, image_id: int, *, level: str, item_id: int, wit
     items, highlighted, focus, boxless = [], [], None, []
     for lvl, target, id_col, colour in tables:
         # the image's rows by position (a per-image index): no scan of every label / prediction per tile
-        rows = getattr(project, target).take(image_rows(project, target, [image_id]))
+        rows = image_table(project, target, [image_id])
         for row in rows.itertuples(index=False):  # one image: a handful of objects
             caption = names.get(int(row.category_id), str(row.category_id))
             if lvl == "P" and np.isfinite(row.score):
@@ -215,7 +215,7 @@ def item_tiles(project: Project, rows: pd.DataFrame, *, choice: MetricEntry, wit
     the item's whole image (or, with ``zoom``, its neighbourhood) with the item highlighted, captioned with the
     metric value."""
     names = project.category_names
-    images = project.images.take(image_rows(project, "images", rows["image_id"].to_numpy()))
+    images = image_table(project, "images", rows["image_id"].to_numpy())
     files = dict(zip(images["image_id"].tolist(), images["file_name"].tolist()))
     word = LEVEL_WORD[choice.level]
     tiles = []

@@ -122,6 +122,23 @@ def test_positional_join_equals_the_join_by_id(project):
         pd.testing.assert_frame_equal(by_id, metrics.reindex(table.index[::-1]), check_names=False)
 
 
+def test_tables_and_match_index_across_iou_moves_equal_a_fresh_build(project):
+    """An IoU move reuses the rows, metric columns and row map of the selection (``_Base``) and the match's id
+    index: the tables equal those built with every cache emptied."""
+    sels = [Selection(iou_threshold=t, confidence_threshold=c) for c in (0.0, 0.3) for t in (0.5, 0.75, 0.5)]
+    kept = {(s, t): outcomes.detection_outcomes(project, s, t) for s in sels for t in ("labels", "predictions")}
+    for s in sels:
+        for target in ("labels", "predictions"):
+            ids = getattr(outcomes.match(project, s), target)[("label_id" if target == "labels" else "pred_id")]
+            index = outcomes.match_index(project, s, target)
+            np.testing.assert_array_equal(index.positions(ids.to_numpy()), np.arange(len(ids)))
+    for cache in (outcomes._TABLES, outcomes._BASES, outcomes._INDEXES):
+        cache.clear()
+        getattr(cache, "weights", {}).clear()
+    for (s, target), table in kept.items():
+        pd.testing.assert_frame_equal(outcomes.detection_outcomes(project, s, target), table)
+
+
 def test_few_types_deals_exactly_like_numpy():
     """The scalar deal makes NumPy's multivariate draws from the same stream (and leaves it in the same state)."""
     g = np.random.default_rng(5)
