@@ -138,58 +138,10 @@ class ErrorCost:
 
 # ---- best overlaps per prediction, over the matcher's image blocks ------------------------------------------------------
 @numba.njit(cache=True, nogil=True)
-def _best_overlaps(blk_d0, blk_d1, blk_g0, blk_g1, blk_off, ious, d_cat, g_cat, d_live, g_live, g_used, best, arg):
-    """For every prediction row ``d`` with ``d_live`` of every image block, over the labels ``g`` of its image with
-    ``g_live``: ``best[j, d]`` / ``arg[j, d]`` = the highest IoU and the first label row reaching it (-1 / -1 with
-    none) for j = 0 same class, 1 other class, 2 same class and taken (``g_used``), 3 any. IoU of (d, g) in a
-    block: ``ious[off + (d - d0) * ncols + (g - g0)]`` (``explorer.evaluation.kernels``)."""
-    for b in range(blk_d0.shape[0]):
-        d0 = blk_d0[b]
-        g0 = blk_g0[b]
-        ncols = blk_g1[b] - g0
-        off = blk_off[b]
-        for d in range(d0, blk_d1[b]):
-            if not d_live[d]:
-                continue
-            row = off + (d - d0) * ncols - g0
-            for g in range(g0, blk_g1[b]):
-                if not g_live[g]:
-                    continue
-                v = ious[row + g]
-                if d_cat[d] == g_cat[g]:
-                    if v > best[0, d]:
-                        best[0, d] = v
-                        arg[0, d] = g
-                    if g_used[g] and v > best[2, d]:
-                        best[2, d] = v
-                        arg[2, d] = g
-                elif v > best[1, d]:
-                    best[1, d] = v
-                    arg[1, d] = g
-                if v > best[3, d]:
-                    best[3, d] = v
-                    arg[3, d] = g
-
-
-def best_overlaps(matcher, g_live: np.ndarray, g_used: np.ndarray, d_live: np.ndarray | None = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """``(best, arg)`` of shape (4, n_predictions) in the matcher's layout order (``_best_overlaps``): one compiled
-    pass over the IoUs the matcher already holds (every label x prediction pair of an image), over the prediction
-    rows ``d_live`` only (None = all; the others stay -1)."""
-    lay = matcher.layout
-    n_dt = len(lay.dt_rows)
-    best = np.full((4, n_dt), -1.0)
-    arg = np.full((4, n_dt), -1, np.int64)
-    d_live = np.ones(n_dt, bool) if d_live is None else np.ascontiguousarray(d_live)
-    _best_overlaps(lay.blk_d0, lay.blk_d1, lay.blk_g0, lay.blk_g1, lay.blk_off, lay.ious, lay.dt_cat, lay.gt_cat,
-                   d_live, np.ascontiguousarray(g_live), np.ascontiguousarray(g_used), best, arg)
-    return best, arg
-
-
-@numba.njit(cache=True, nogil=True)
 def _best_taken(rows, row_blk, blk_d0, blk_d1, blk_g0, blk_g1, blk_off, ious, d_cat, g_cat, g_live, g_used, best, arg):
-    """``_best_overlaps``' j = 2 (best IoU with a taken same-class label, first label reaching it) for the
-    prediction rows ``rows`` only (``row_blk``: the image block of each; a row outside it is left at -1)."""
+    """Best IoU with a live, taken (``g_used``) same-class label and the first label row reaching it, for the
+    prediction rows ``rows`` only (``row_blk``: the image block of each; a row outside it is left at -1). IoU of
+    (d, g) in a block: ``ious[off + (d - d0) * ncols + (g - g0)]`` (``explorer.evaluation.kernels``)."""
     for x in range(rows.shape[0]):
         d = rows[x]
         b = row_blk[x]
@@ -208,7 +160,7 @@ def _best_taken(rows, row_blk, blk_d0, blk_d1, blk_g0, blk_g1, blk_off, ious, d_
 
 def best_taken(matcher, rows: np.ndarray, g_live: np.ndarray, g_used: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(best IoU, label row) with a live, taken (``g_used``) same-class label for the layout rows ``rows``
-    (ascending): ``best_overlaps(...)[j = 2]`` on those rows, without a pass over every block."""
+    (ascending), without a pass over every block."""
     lay = matcher.layout
     rows = np.asarray(rows, np.int64)
     best = np.full(len(rows), -1.0)
@@ -217,6 +169,50 @@ def best_taken(matcher, rows: np.ndarray, g_live: np.ndarray, g_used: np.ndarray
         blk = np.searchsorted(lay.blk_d0, rows, side="right") - 1
         _best_taken(rows, blk, lay.blk_d0, lay.blk_d1, lay.blk_g0, lay.blk_g1, lay.blk_off, lay.ious, lay.dt_cat,
                     lay.gt_cat, np.ascontiguousarray(g_live), np.ascontiguousarray(g_used), best, arg)
+    return best, arg
+
+
+@numba.njit(cache=True, nogil=True)
+def _best_rows(rows, r0, r1, blk_d0, blk_g0, blk_g1, blk_off, ious, d_cat, g_cat, g_live, best, arg):
+    """For the prediction rows ``rows`` (ascending; ``rows[r0[b]:r1[b]]`` are those in image block ``b``), over
+    the labels ``g`` of their image with ``g_live``: ``best[j, x]`` / ``arg[j, x]`` the highest IoU and the first
+    label row reaching it (-1 / -1 with none) for j = 0 same class, 1 other class, 2 any (``_best_taken``'s IoU
+    layout)."""
+    for b in range(blk_d0.shape[0]):
+        d0 = blk_d0[b]
+        g0 = blk_g0[b]
+        ncols = blk_g1[b] - g0
+        off = blk_off[b]
+        for x in range(r0[b], r1[b]):
+            d = rows[x]
+            row = off + (d - d0) * ncols - g0
+            for g in range(g0, blk_g1[b]):
+                if not g_live[g]:
+                    continue
+                v = ious[row + g]
+                if d_cat[d] == g_cat[g]:
+                    if v > best[0, x]:
+                        best[0, x] = v
+                        arg[0, x] = g
+                elif v > best[1, x]:
+                    best[1, x] = v
+                    arg[1, x] = g
+                if v > best[2, x]:
+                    best[2, x] = v
+                    arg[2, x] = g
+
+
+def best_overlaps_of(matcher, rows: np.ndarray, g_live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(best, arg)`` of shape (3, len(rows)): for the layout prediction rows ``rows`` (ascending), the highest IoU
+    with a ``g_live`` label of the same class, of another class and of any class, and the first label row reaching
+    it (-1 / -1 with none): one compiled pass over the IoUs the matcher already holds, compact arrays."""
+    lay = matcher.layout
+    rows = np.asarray(rows, np.int64)
+    best = np.full((3, len(rows)), -1.0)
+    arg = np.full((3, len(rows)), -1, np.int32 if len(lay.gt_rows) < 2**31 else np.int64)
+    r0, r1 = np.searchsorted(rows, lay.blk_d0), np.searchsorted(rows, lay.blk_d1)
+    _best_rows(rows, r0, r1, lay.blk_d0, lay.blk_g0, lay.blk_g1, lay.blk_off, lay.ious, lay.dt_cat, lay.gt_cat,
+               np.ascontiguousarray(g_live), best, arg)
     return best, arg
 
 
@@ -509,6 +505,7 @@ class _Selected:
     cand: np.ndarray
     by_class: np.ndarray | None
     rank: np.ndarray | None
+    d_pos: np.ndarray  # (n_dt,) each selected layout row's position among the selected rows (cumsum(in_d) - 1)
 
     def orders(self, live: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         """(per-class order, descending-score key) of the data points: the ``cand`` points with ``live`` (bool
@@ -558,8 +555,9 @@ def _selected(matcher, m, classes, image_ids, confidence_threshold: float) -> _S
             by_class = point[m.class_score_order[sel[m.class_score_order]]].astype(small)
             rank = np.empty(len(cand), small)
             rank[point[m.score_order[sel[m.score_order]]]] = np.arange(len(cand), dtype=small)
+        d_pos = (np.cumsum(in_d) - 1).astype(small)
         return _Selected(cats=cats, d_k=d_k, g_k=g_k, in_d=in_d, in_g=in_g, kept=kept, cand=cand,
-                         by_class=by_class, rank=rank)
+                         by_class=by_class, rank=rank, d_pos=d_pos)
 
     return _reuse(matcher, "selected", key, make)
 
@@ -594,14 +592,12 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
 
     # best IoUs per prediction over the non-crowd labels of the selection (tidecv's ex.gt matrices): the
     # same-class / other-class / any bests do not depend on the thresholds, kept per labels and rows selected
-    nobody = np.zeros(n_gt, bool)
-    def bests():
-        best, arg = best_overlaps(matcher, lab_live, nobody, s.in_d)
-        return best[[0, 1, 3]], arg[[0, 1, 3]].astype(np.int32 if n_gt < 2**31 else np.int64)
-
-    (iou_s, iou_o, iou_a), (arg_s, arg_o, arg_a) = _reuse(matcher, "best", (lab_live, s.in_d), bests)
+    # (compact: one column per selected prediction row, ``s.d_pos`` its column)
+    (iou_s, iou_o, iou_a), (arg_s, arg_o, arg_a) = _reuse(
+        matcher, "best", (lab_live, s.in_d), lambda: best_overlaps_of(matcher, np.flatnonzero(s.in_d), lab_live))
     # the rules on the false positives only (``*_e`` arrays are aligned with ``err_d``)
-    s_e, o_e, a_e = iou_s[err_d], iou_o[err_d], iou_a[err_d]
+    col = s.d_pos[err_d]
+    s_e, o_e, a_e = iou_s[col], iou_o[col], iou_a[col]
     loc = (s_e >= b) & (s_e <= t)
     cls = ~loc & (o_e >= t)
     # best IoU with a taken same-class label: only where it can decide (iou_u <= iou_s)
@@ -611,7 +607,7 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     dup = ~loc & ~cls & (u_e >= t)
     bkg = ~loc & ~cls & ~dup & (a_e <= b)
     kind_e = np.select([cls, loc, ~dup & ~bkg, dup], [1, 2, 3, 4], 5).astype(np.int8)
-    target_e = np.select([loc, cls, dup], [arg_s[err_d], arg_o[err_d], argu_e], arg_a[err_d])
+    target_e = np.select([loc, cls, dup], [arg_s[col], arg_o[col], argu_e], arg_a[col])
     tested_e = np.select([loc, cls, dup], [s_e, o_e, u_e], np.maximum(a_e, 0.0))
 
     # data points: per-class order and score rank (filters of the selection's orders)
