@@ -59,9 +59,9 @@ def _isin(values: np.ndarray, wanted) -> np.ndarray:
 
 def _partner(column) -> tuple[np.ndarray, np.ndarray]:
     """An Int64 matched-id column as ``(ids with 0 for none, has)``."""
-    ids = pd.array(column, dtype="Int64")
-    has = ~np.asarray(ids.isna(), bool)
-    return ids.to_numpy(np.int64, na_value=0), has
+    ids = column.array if isinstance(column.array, pd.arrays.IntegerArray) else pd.array(column, dtype="Int64")
+    has = ~ids._mask if isinstance(ids, pd.arrays.IntegerArray) else ~np.asarray(ids.isna(), bool)
+    return np.where(has, ids._data, 0).astype(np.int64, copy=False), has
 
 
 def _isin_small(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
