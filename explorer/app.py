@@ -12,6 +12,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer import tasks
+from explorer.project.folder import project_name
 from explorer.resources import pages_dir
 from explorer.ui.persist import follow_project, keep
 from explorer.drawing.attribution import DEFAULT_OPACITY, OPACITY_KEY
@@ -81,7 +82,8 @@ def sidebar() -> tasks.Task:
     if st.session_state.get("project") not in by_path:
         st.session_state["project"] = str(projects[0])
     sb = st.sidebar
-    sb.selectbox("Project", list(by_path), format_func=lambda p: load_project(p).name, **keep("project"))
+    # named from their manifests: opening one project never loads the others' tables (nor stops on a damaged one)
+    sb.selectbox("Project", list(by_path), format_func=project_name, **keep("project"))
     project = load_project(st.session_state["project"])
     task = tasks.get(project.task)
     follow_project(st.session_state["project"])  # each project keeps its own control values

@@ -58,6 +58,19 @@ def _sha(path: Path) -> str:
     return h.hexdigest()
 
 
+def project_name(root: Path, manifest: dict | None = None) -> str:
+    """A project's display name: the manifest's ``name``, else the folder's. ``manifest`` None: read from
+    ``root/project.json`` alone (no table is read; a missing or unreadable manifest gives the folder's name), so a
+    list of projects can be named without loading them."""
+    root = Path(root)
+    if manifest is None:
+        try:
+            manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            manifest = {}
+    return manifest.get("name", root.name) if isinstance(manifest, dict) else root.name
+
+
 def check_run_name(name) -> str:
     """``name`` if it is a valid run name (``RUN_NAME``), else ``UserError`` saying what a run name may hold."""
     if not isinstance(name, str) or not RUN_NAME.fullmatch(name):
@@ -157,7 +170,7 @@ class Project:
     # ---- identity -----------------------------------------------------------------------------------------
     @property
     def name(self) -> str:
-        return self.manifest.get("name", self.root.name)
+        return project_name(self.root, self.manifest)
 
     @property
     def task(self) -> str:

@@ -94,3 +94,26 @@ def test_a_project_without_runs_has_no_run_selector(sample_projects):
     assert not errors_of(at)
     assert "run" not in [s.key for s in at.selectbox]
     assert at.sidebar.caption[0].value.startswith("training log · ")
+
+
+def test_opening_one_project_loads_no_other(tmp_path, monkeypatch):
+    """The project selector names every served project from its manifest: opening the first never reads the
+    second's tables, so a damaged second project neither slows nor stops it (it is named only when chosen)."""
+    from explorer.ui.state import _load
+    from tests.metrics.helpers import make_project, standard_labels, standard_predictions
+
+    first = make_project(tmp_path / "first", ["a.png", "b.png"], images_root=None, labels=standard_labels(),
+                         predictions=standard_predictions())
+    second = make_project(tmp_path / "second", ["c.png"], images_root=None, labels=standard_labels())
+    labels = second.root / "labels.parquet"
+    labels.write_bytes(labels.read_bytes()[:50])  # unreadable: loading it would be an error on the page
+    _load.clear()
+    monkeypatch.setenv(PROJECTS_ENV, os.pathsep.join([str(first.root), str(second.root)]))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    assert not errors_of(at), errors_of(at)
+    box = at.sidebar.selectbox(key="project")
+    assert box.options == ["first", "second"] and box.value == str(first.root.resolve())
+    assert "2 images" in " ".join(c.value for c in at.sidebar.caption)  # the first project's caption
+    box.set_value(str(second.root.resolve())).run()  # chosen: now it is loaded, and its damage named
+    assert any("labels.parquet" in e and "explorer import" in e for e in errors_of(at)), errors_of(at)
