@@ -9,6 +9,11 @@ image) restrict both labels and predictions, like pycocotools' ``catIds``/``imgI
   classes with at least one non-crowd label; **AR at t** = recall with all kept predictions, **mAR** its mean.
 - **precision** = TP / (TP + FP), **recall** = TP / support, **F1** = 2 TP / (2 TP + FP + FN); support = number
   of non-ignored labels. A zero denominator gives NaN (never a silent 0). Ignored predictions count nowhere.
+
+Cost: each class is accumulated on its own, so the AP arrays of every class of a (match, image selection) are
+kept (``_class_arrays``, the match held weakly) and a class selection is a column slice of them: a class change,
+or the splits table's row and the headline of one selection, accumulates nothing more. ``coco_at_threshold``
+reads mAP/mAR at a COCO IoU straight off a COCO evaluation of the run (no match at all).
 """
 from __future__ import annotations
 
