@@ -53,7 +53,7 @@ if metrics and len(table):
         index, ranges = ui.bucket_of(sel, metric, 5)
         pick = m2.selectbox("Bucket", list(range(len(ranges))), format_func=lambda i: ranges[i], **keep("sq_bucket", url=False))
         keep_rows &= index == pick
-shown = table[keep_rows]
+shown = table if keep_rows.all() else table[keep_rows]  # every reason and class (the default): no copy of the queue
 positions = np.flatnonzero(keep_rows)
 
 st.metric("Suspects shown", f"{len(shown):,}", help=f"of {len(table):,} in the queue")
