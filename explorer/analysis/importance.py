@@ -39,8 +39,7 @@ rows. Undefined cases follow one rule each:
 
 At scale (the app, ``kept=True``): the subsample is stratified by Y, so an IoU move draws new rows and every
 metric's bins are recomputed; what depends on the metric columns alone is kept per column buffer (missing values,
-extremes, each image's frame value, the group codes, a correlation's centred column over a row set that comes
-back). Per metric an IoU move then costs one gather and sort of the sampled values (bins counted by binary search
+extremes, the group codes, a correlation's centred column over a row set that comes back). Per metric an IoU move then costs one gather and sort of the sampled values (bins counted by binary search
 in them), the 20 shuffles' deals, and for the correlation one gather, centring and two dot products (one when the
 rows are unchanged, as for labels). The numbers are those of the plain computation, bit for bit
 (``tests/analysis/test_importance_exact.py``).
@@ -104,10 +103,10 @@ def _stratified_rows(valid: np.ndarray | None, y: np.ndarray, n: int, max_sample
 # ---- facts about a kept column -------------------------------------------------------------------------------
 # The core's outcome tables are never written, and an IoU move rebuilds only their outcome columns: the metric
 # columns of the next table are views of the same buffers. What depends on a metric column alone (missing values,
-# its extremes, its value per image, its centred form over an unchanged row set) is remembered per buffer, so a
+# its extremes, its centred form over an unchanged row set, its stable order) is remembered per buffer, so a
 # control change recomputes only what the outcome changes. An entry holds a weak reference to the array owning
 # the buffer (never the data): once that array is gone, its id no longer matches the entry.
-_KEPT = _Bounded(max_bytes=300_000_000)  # per-image values, group codes, centred columns (~16 MB each at 2M rows)
+_KEPT = _Bounded(max_bytes=300_000_000)  # group codes, centred columns, stable orders (~16 MB each at 2M rows)
 _KEPT_ENTRIES = 256
 
 
@@ -485,13 +484,6 @@ class _Groups:
             return gv, gu
         return gv, pd.factorize(gv)[0]
 
-    def values(self, x: np.ndarray) -> np.ndarray | None:
-        """Each group's value of ``x`` (shape (n,), one per row) as an array of shape (size,), or None when the
-        rows of some group disagree (not a per-group metric)."""
-        values = np.empty(self.size, np.float64)
-        values[self.codes] = x
-        return values if np.array_equal(values[self.codes], x) else None
-
 
 class _Scored:
     """The rows one metric is scored on (``at``, sorted row indices or None = all rows) and what every metric
@@ -510,15 +502,14 @@ class _Scored:
         return self._rows
 
     def per_group(self, groups: _Groups):
-        """``(gv, gu, unit_group, m_u, s_u, kinds)`` of the group units."""
+        """``(gv, gu, m_u, s_u, kinds)`` of the group units: the rows' group codes and units (``_Groups.units``),
+        each unit's rows and rows with Y true, and their types."""
         if self._groups is None:
             gv, gu = groups.units(self.at)
             n_units = int(gu.max()) + 1
-            unit_group = np.empty(n_units, np.int64)
-            unit_group[gu] = gv
             m_u = np.bincount(gu, minlength=n_units).astype(np.float64)
             s_u = np.bincount(gu, weights=self.y.astype(np.float64), minlength=n_units)
-            self._groups = (gv, gu, unit_group, m_u, s_u, _unit_types(m_u, s_u, self.n, self.p))
+            self._groups = (gv, gu, m_u, s_u, _unit_types(m_u, s_u, self.n, self.p))
         return self._groups
 
 
@@ -560,8 +551,8 @@ def importance_of_columns(columns: dict[str, np.ndarray], y: np.ndarray, *, rows
     table's columns as they are: only each metric's (sub)sample of rows is ever gathered.
 
     ``kept``: ``columns`` and ``groups`` are views of data that is never written (a core outcome table's
-    columns, ``outcome_values(..., kept=True)``): what depends on them alone — missing values, the group codes,
-    each image's value of a frame metric — is remembered per buffer, so the next call with another outcome
+    columns, ``outcome_values(..., kept=True)``): what depends on them alone — missing values, the group codes —
+    is remembered per buffer, so the next call with another outcome
     (an IoU move) only does the work the outcome changes: draw the subsample, sort each metric's sampled values,
     count the bins and deal the baseline's shuffles. The numbers are the same either way."""
     y = np.asarray(y, bool)
@@ -621,17 +612,13 @@ def importance_of_columns(columns: dict[str, np.ndarray], y: np.ndarray, *, rows
 def _grouped_score(x: np.ndarray, xv: np.ndarray, scored: _Scored, group: _Groups, random_state: int,
                    kept: bool) -> tuple[float, float, float]:
     """``binned_importance`` of a grouped metric: ``x`` all rows, ``xv`` the scored rows. A metric with one value
-    per group (a frame metric: checked once per column when ``kept``, else on the scored rows) has the group
-    units shared by every such metric; any other has units per (group, value)."""
-    gv, gu, unit_group, m_u, s_u, kinds = scored.per_group(group)
-    per_group = _kept((x, group.codes), ("per group",), lambda: group.values(x)) if kept else None
-    if per_group is not None:
-        unit_values = per_group[unit_group]
-    else:
-        unit, unit_values = _units(xv, gv, gu)
-        if unit is not gu:  # values differ within a group: units per (group, value)
-            return _unit_score(unit, unit_values, scored.y, None, None, None, random_state=random_state,
-                               n_shuffles=N_SHUFFLES)
+    per group on the scored rows (a frame metric) has the group units, shared by every such metric (their rows,
+    rows with Y true, types); any other has units per (group, value)."""
+    gv, gu, m_u, s_u, kinds = scored.per_group(group)
+    unit, unit_values = _units(xv, gv, gu)  # checked on the scored rows: O(sample), cheaper than once per column
+    if unit is not gu:  # values differ within a group: units per (group, value)
+        return _unit_score(unit, unit_values, scored.y, None, None, None, random_state=random_state,
+                           n_shuffles=N_SHUFFLES)
     return _unit_score(gu, unit_values, scored.y, kinds, m_u, s_u, random_state=random_state, n_shuffles=N_SHUFFLES)
 
 
@@ -752,7 +739,10 @@ def _constant_over(x: np.ndarray, xv: np.ndarray, c: _Centred, kept: bool) -> bo
 
 
 def _extremes(x: np.ndarray) -> tuple[float, float, int, int]:
-    at_lo, at_hi = int(np.nanargmin(x)), int(np.nanargmax(x))
+    """``(min, max, a row holding the min, a row holding the max)`` of ``x`` ignoring NaN (not all NaN)."""
+    at_lo, at_hi = int(np.argmin(x)), int(np.argmax(x))  # the first NaN when there is one
+    if np.isnan(x[at_lo]):
+        at_lo, at_hi = int(np.nanargmin(x)), int(np.nanargmax(x))
     return float(x[at_lo]), float(x[at_hi]), at_lo, at_hi
 
 
