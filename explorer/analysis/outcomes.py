@@ -29,7 +29,8 @@ selection, target) in a core cache bounded by entries and bytes and shared by th
 the CLI; the match, a view's joined metric frame and a selection's rows + metric columns + the match row of each
 row (which an IoU move does not change) are kept the same way, as are the id indexes of the project tables and of
 the match's rows and a per-image row index (``image_rows`` / ``image_table``: a gallery page's rows). A table is
-returned as a shallow copy: writing it never changes the kept one. Tables are built by position (project row → match row → metric row), never re-indexed by id.
+returned as a shallow copy: writing it never changes the kept one. Tables are built by position (project row →
+match row → metric row), never re-indexed by id.
 
 Outcome columns:
 
