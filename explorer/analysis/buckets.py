@@ -120,7 +120,8 @@ def bucketize(values, *, n_buckets: int = 10, method: str = "quantile", edges=No
     return Buckets(edges=edges, index=index, method=method)
 
 
-def shared_buckets(values: dict[str, np.ndarray], *, n_buckets: int = 10, method: str = "quantile") -> dict[str, Buckets]:
+def shared_buckets(values: dict[str, np.ndarray], *, n_buckets: int = 10,
+                   method: str = "quantile") -> dict[str, Buckets]:
     """One metric bucketed over several targets with one set of edges, computed from all their values together
     (so a bucket means the same images on every chart): ``{target: Buckets}`` for ``values[target]`` (shape
     ``(n_t,)``). When the values give no such edges (none finite, or one distinct value) each target is bucketed

@@ -44,7 +44,8 @@ def bucket_source(sel) -> BucketSource:
     project = sel.project
     match = core.match(project, sel.core)
     return _source(str(project.root), project.fingerprint, float(sel.iou_threshold), float(sel.confidence_threshold),
-                   match, core.match_index(project, sel.core, "predictions"), core.match_index(project, sel.core, "labels"))
+                   match, core.match_index(project, sel.core, "predictions"),
+                   core.match_index(project, sel.core, "labels"))
 
 
 def outcome_mask(bucket: Bucket, chosen: list[str]) -> np.ndarray:
