@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from explorer.errors import UserError
@@ -29,6 +34,10 @@ def app_command(projects: list[Path], *, address: str, port: int) -> list[str]:
         "--server.fileWatcherType", "none",
         "--theme.base", "light",
         "--client.toolbarMode", "viewer",  # no "Deploy" button, but the "Running…/Stop" indicator shows long work
+        # no gc.collect() after every script run: with ten sessions each rerun's full collection (0.2 s at 10k
+        # images, more at 100k, holding the GIL) stalled every other session; refcounting frees the frames and
+        # Python's own generational collection still runs (bench_load reports the RSS after the moves)
+        "--runner.postScriptGC", "false",
         "--",
     ]
     for p in projects:
@@ -88,3 +97,88 @@ def _run_forwarding(cmd: list[str], env: dict) -> int:
             return child.wait()
         except KeyboardInterrupt:  # a signal arrived while waiting: the handler forwarded it, keep waiting
             continue
+
+
+# --- a server in the background, for the browser tests and the load benchmark (one implementation for both) ---
+
+class ServerError(RuntimeError):
+    """The background server exited or never answered; the message ends with its log's last lines."""
+
+
+@dataclass
+class Server:
+    """An ``explorer run`` child serving on ``url`` (127.0.0.1) in its own process group; ``stop()`` ends it."""
+
+    process: subprocess.Popen
+    url: str
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        """The server's PID, which is also its process group (``explorer run`` execs into Streamlit)."""
+        return self.process.pid
+
+    def log_tail(self, n_chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n_chars:]
+        except OSError:
+            return ""
+
+    def stop(self, grace: float = 15.0) -> None:
+        """SIGTERM to the process group, SIGKILL if it has not exited after ``grace`` seconds."""
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=grace)
+        except ProcessLookupError:
+            pass
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(projects, log_path: Path, *, port: int | None = None, timeout: float = 120.0,
+                 samples: bool = False, cwd: Path | None = None) -> Server:
+    """Start ``explorer run PROJECT ... [--no-samples]`` on 127.0.0.1 (never another interface) and wait until
+    Streamlit's health endpoint answers; ``ServerError`` with the log's tail if it exits or ``timeout`` passes.
+
+    The child runs in its own session (process group), so ``Server.stop`` ends it and anything it started.
+    POSIX only (process groups).
+    """
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    port = free_port() if port is None else port
+    cmd = [sys.executable, "-m", "explorer", "run", *map(str, projects), "--address", "127.0.0.1",
+           "--port", str(port)] + ([] if samples else ["--no-samples"])
+    with open(log_path, "w") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd)
+    server = Server(process, f"http://127.0.0.1:{port}", log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerError(f"explorer run exited with code {process.returncode}:\n{server.log_tail()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return server
+        except OSError:
+            pass
+        time.sleep(0.25)
+    server.stop()
+    raise ServerError(f"server not healthy after {timeout:.0f} s:\n{server.log_tail()}")
+
+
+@contextmanager
+def serving(projects, log_path: Path, **kwargs):
+    """``start_server`` as a context: yields the healthy ``Server`` and stops it on exit, whatever happened."""
+    server = start_server(projects, log_path, **kwargs)
+    try:
+        yield server
+    finally:
+        server.stop()
