@@ -15,7 +15,7 @@ from explorer.errors import UserError
 from explorer.evaluation import best_f1
 from explorer.tasks.detection import iou_type
 from explorer.ui import detection
-from explorer.ui.charts import f1_confidence_figure, pr_curve_figure, show_chart, table_height
+from explorer.ui.charts import f1_confidence_figure, figure_once, pr_curve_figure, show_chart, table_height
 from explorer.ui.error_cost import error_cost_section
 from explorer.ui.importance import CORRELATION_METHODS, render_task_importance
 from explorer.ui.intervals import render_headline_intervals
@@ -153,14 +153,18 @@ def class_table(sel, names: dict[int, str]) -> None:
 
 def curves(sel, names: dict[int, str]) -> None:
     left, right = st.columns(2)
+    # the figures are built once per selection and shared (a revisited threshold, other sessions)
+    key = (*detection.selection_key(sel), tuple(names.items()))
     with left:
-        show_chart(pr_curve_figure(detection.pr_curves(sel), names), key="pr_curves")
+        show_chart(figure_once(("pr_curves", *key), lambda: pr_curve_figure(detection.pr_curves(sel), names)),
+                   key="pr_curves")
     f1 = detection.f1_curve(sel)
     raw = best_f1(f1) if len(f1) else dict.fromkeys(("threshold", "precision", "recall", "f1"), np.nan)
     best = raw if np.isfinite(raw["f1"]) else None
     with right:
         if len(f1):
-            show_chart(f1_confidence_figure(f1, best), key="f1_confidence")
+            show_chart(figure_once(("f1_confidence", *key), lambda: f1_confidence_figure(f1, best)),
+                       key="f1_confidence")
         else:
             st.info("No F1 curve: no prediction of the selected classes is left at this confidence threshold.")
     best_f1_cards(sel, raw)

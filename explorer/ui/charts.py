@@ -9,6 +9,8 @@ class names, metric titles and file names (``explorer.ui.text``).
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -16,6 +18,7 @@ import plotly.graph_objects as go
 from explorer.ui.text import chart_text
 
 MAX_CURVE_POINTS = 400
+FIGURES_KEPT = 96  # figures of ~100 traces × 400 points: well under 100 MB in all
 LEGEND_TOP_K = 12  # classes named in a legend; the others are grouped into one entry
 RATE_TITLES = {
     "true_positive_rate": "True positive rate (TPR)",
@@ -259,7 +262,26 @@ def escape_figure(fig: go.Figure) -> go.Figure:
 
 def show_chart(fig: go.Figure, *, where=None, **kwargs):
     """``st.plotly_chart`` of ``escape_figure(fig)`` in ``where`` (a column or container; default the page):
-    the one way a figure reaches the page."""
+    the one way a figure reaches the page. A figure from ``figure_once`` is escaped already and shown as is."""
     import streamlit as st
 
-    return (where or st).plotly_chart(escape_figure(fig), **kwargs)
+    return (where or st).plotly_chart(fig if getattr(fig, "_escaped_once", False) else escape_figure(fig), **kwargs)
+
+
+# Figures kept per key, escaped once: a rerun that shows the same data (a revisited threshold, ten sessions at
+# one IoU) skips building ~80 validated traces and escaping them — most of a warm Model Metrics rerun at 100k.
+_FIGURES: OrderedDict = OrderedDict()
+
+
+def figure_once(key: tuple, build) -> go.Figure:
+    """``escape_figure(build())`` made once per ``key`` (hashable, naming everything the figure shows: the cache
+    key of its data plus any titles and names) and shared by every session; never changed after it is made
+    (marked ``_escaped_once``, so ``show_chart`` does not escape it again)."""
+    from explorer.analysis.outcomes import _remember  # the core's bounded single-flight cache
+
+    def make():
+        fig = escape_figure(build())
+        fig._escaped_once = True
+        return fig
+
+    return _remember(_FIGURES, key, make, size=FIGURES_KEPT)

@@ -106,6 +106,11 @@ def voc_evaluation(sel, protocol: str):
     return _voc(str(project.root), project.fingerprint, c.classes, c.split, protocol, project)
 
 
+def selection_key(sel) -> tuple:
+    """``(path, fingerprint, core selection)``: what the selection's tables are cached by (and figures of them)."""
+    return _key(sel)[:3]
+
+
 def _key(sel) -> tuple:
     """``(path, fingerprint, core selection, project)``: the arguments of the selection's caches."""
     project = sel.project

@@ -23,7 +23,7 @@ from explorer.analysis import (
 from explorer.analysis.importance import correlation_of_columns, importance_of_columns, outcome_values
 from explorer import tasks
 from explorer.datametrics.catalog import entries_for
-from explorer.ui.charts import show_chart, sorted_bar
+from explorer.ui.charts import figure_once, show_chart, sorted_bar
 from explorer.ui.text import plain
 from explorer.ui.outcomes import metric_catalog, metric_names, metrics_stamp, outcome_table
 
@@ -89,14 +89,16 @@ def render_metric_importance(metrics: pd.DataFrame, outcome, names: dict[str, st
     imp, cor = importance_tables(metrics, y, names, cache_key=cache_key, method=method,
                                  max_samples=max_samples, random_state=random_state, groups=groups,
                                  grouped_metrics=grouped_metrics)
+    figures = None if cache_key is None else (cache_key, tuple(names.items()), method, max_samples, random_state)
     _draw(imp, cor, len(y), int(y.sum()), outcome_label=outcome_label, method=method, max_samples=max_samples,
-          random_state=random_state, grouped=groups is not None)
+          random_state=random_state, grouped=groups is not None, figures=figures)
 
 
 def _draw(imp: pd.DataFrame, cor: pd.DataFrame, n: int, n_pos: int, *, outcome_label: str, method: str,
-          max_samples: int, random_state: int, grouped: bool) -> None:
+          max_samples: int, random_state: int, grouped: bool, figures: tuple | None = None) -> None:
     """The charts, caption and table of one outcome's importance ``imp`` and correlation ``cor`` (both with a
-    ``display_name`` column) over ``n`` rows, ``n_pos`` of them with Y true."""
+    ``display_name`` column) over ``n`` rows, ``n_pos`` of them with Y true. ``figures``: the key naming what
+    ``imp``/``cor`` were computed from, so their figures are built once per key (``charts.figure_once``)."""
     st.caption(f"Y = “{plain(outcome_label)}” · {n:,} rows, {n_pos:,} with Y true · importance = I(X;Y)/H(Y), "
                f"bias-corrected plug-in estimate on quantile bins over every row (no random numbers; at most "
                f"{max_samples:,} rows per metric, a deterministic stratified subsample above that); baseline = "
@@ -109,11 +111,16 @@ def _draw(imp: pd.DataFrame, cor: pd.DataFrame, n: int, n_pos: int, *, outcome_l
     # a metric constant over the rows carries no information: listed under the charts, not drawn as empty bars
     constant = imp["note"].fillna("").astype(str).str.startswith("metric is constant").to_numpy()
     left, right = st.columns(2)
+    title = f"Metric correlation with Y ({method.capitalize()})"
+
+    def figure(name, build):
+        return build() if figures is None else figure_once((name, outcome_label, *figures), build)
+
     with left:
-        show_chart(importance_figure(imp[~constant]), key=f"importance_{outcome_label}")
+        show_chart(figure("importance", lambda: importance_figure(imp[~constant])), key=f"importance_{outcome_label}")
     with right:
-        show_chart(sorted_bar(cor, value="correlation", value_range=(-1.0, 1.0),
-                              title=f"Metric correlation with Y ({method.capitalize()})"),
+        show_chart(figure(f"correlation {title}", lambda: sorted_bar(cor, value="correlation",
+                                                                      value_range=(-1.0, 1.0), title=title)),
                    key=f"correlation_{outcome_label}")
     if constant.any():
         st.caption(f"{int(constant.sum())} metric(s) constant over these rows (no information, not drawn): "
@@ -171,7 +178,7 @@ def render_task_importance(sel, *, method: str = "pearson") -> None:
         cor = _task_correlation(key, o.column, tuple(names), method, sel)
         imp, cor = imp.assign(display_name=imp["metric"].map(names)), cor.assign(display_name=cor["metric"].map(names))
         _draw(imp, cor, n, n_pos, outcome_label=o.title, method=method, max_samples=DEFAULT_MAX_SAMPLES,
-              random_state=0, grouped=per_image)
+              random_state=0, grouped=per_image, figures=(key, o.column, tuple(names.items()), frame, method))
 
 
 def _options_note(task, core) -> str:

@@ -123,6 +123,7 @@ REVIEWED = {
     "_bounds(h['mAP_lo'], h['mAP_hi'])": "explorer.ui.intervals: two of our floats as '[lo, hi]'",
     "_bounds(h['mAR_lo'], h['mAR_hi'])": "explorer.ui.intervals: two of our floats as '[lo, hi]'",
     "next((s for s in small if s))": "explorer.analysis small-sample notes: our text with numbers",
+    "_outside_note(h)": "explorer.ui.intervals: our sentence naming mAP/mAR when outside their interval",
 }
 # calls whose first positional argument is not text (image data, a page's file)
 NOT_TEXT_FIRST = {"image", "Page"}
