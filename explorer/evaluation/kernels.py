@@ -33,19 +33,49 @@ prange = range  # numba.prange once compiled
 # (re-match of 100k predictions at load 3 on 2 cores: 37 ms spinning, 15 ms passive). Read when libgomp loads,
 # so set before numba (or anything else) loads it; a value the user set is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-_KERNELS: dict = {}
-
-
 _LOCK = threading.Lock()
 
 
+class LazyKernels:
+    """The lazy-kernel rule of one module of numba kernels (this one, ``match_kernels``): a kernel made with
+    ``@module_kernels(...)`` runs as its Python function while its first argument has fewer than ``SMALL`` items
+    (or ``$EXPLORER_KERNELS=python``), else every kernel of the module is compiled (``compile``) and the call goes
+    to the compiled one. ``namespace``: the module's globals — kernels call each other and ``prange`` through
+    them, so compiled code calls compiled code. ``functions``: name → (Python function, numba options)."""
+
+    def __init__(self, namespace: dict):
+        self.namespace = namespace
+        self.functions: dict = {}
+
+    def __call__(self, *, inner: bool = False, **options):
+        """Decorator: register ``fn`` with its numba ``options``; ``inner``: a helper only kernels call."""
+        def wrap(fn):
+            self.functions[fn.__name__] = (fn, options)
+            return _Kernel(fn, inner, self)
+        return wrap
+
+    def compile(self) -> None:
+        """Replace every kernel of the module by its numba dispatcher (``cache=True``: machine code from disk
+        after the first time) and ``prange`` by numba's."""
+        g = self.namespace
+        with _LOCK:
+            if g["prange"] is not range:
+                return
+            import numba
+
+            for name, (fn, options) in self.functions.items():
+                g[name] = numba.njit(cache=True, nogil=True, **options)(fn)
+            g["prange"] = numba.prange
+
+
 class _Kernel:
-    """A kernel before compilation: runs ``fn`` in Python on small inputs, else compiles all kernels.
+    """A kernel before compilation: runs ``fn`` in Python on small inputs, else compiles its module's kernels.
     ``inner``: a helper only kernels call (always its Python function until compiled)."""
 
-    def __init__(self, fn, inner: bool):
+    def __init__(self, fn, inner: bool, module: LazyKernels):
         self.fn = fn
         self.inner = inner
+        self.module = module
         self.__doc__ = fn.__doc__
         self.__name__ = fn.__name__
 
@@ -55,29 +85,12 @@ class _Kernel:
         mode = os.environ.get("EXPLORER_KERNELS", "auto")
         if mode == "python" or (mode != "numba" and len(args[0]) < SMALL):
             return self.fn(*args)
-        _compile()
-        return globals()[self.__name__](*args)
+        self.module.compile()
+        return self.module.namespace[self.__name__](*args)
 
 
-def _kernel(*, inner: bool = False, **options):
-    def wrap(fn):
-        _KERNELS[fn.__name__] = (fn, options)
-        return _Kernel(fn, inner)
-    return wrap
-
-
-def _compile() -> None:
-    """Replace every kernel in this module by its numba dispatcher (machine code from the on-disk cache, or
-    compiled now); kernels call each other through the module globals, so compiled code calls compiled code."""
-    g = globals()
-    with _LOCK:
-        if g["prange"] is not range:
-            return
-        import numba
-
-        for name, (fn, options) in _KERNELS.items():
-            g[name] = numba.njit(cache=True, nogil=True, **options)(fn)
-        g["prange"] = numba.prange
+_kernel = LazyKernels(globals())
+_compile = _kernel.compile
 
 
 @_kernel(inner=True)

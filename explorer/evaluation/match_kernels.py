@@ -24,60 +24,12 @@ the same operations in the same order, the same bits.
 """
 from __future__ import annotations
 
-import os
-import threading
-
 import numpy as np
 
 from explorer.evaluation import kernels
 
 prange = range  # numba.prange once compiled
-_LOCK = threading.Lock()
-
-
-_KERNELS: dict = {}
-
-
-class _Lazy:
-    """A kernel before compilation (``kernels._Kernel``'s rule): plain Python while its first argument has fewer
-    than ``kernels.SMALL`` items (or ``$EXPLORER_KERNELS=python``), else every kernel of this module is compiled
-    (``_compile``) and the call goes to the compiled one. ``inner``: a helper only kernels call."""
-
-    def __init__(self, fn, inner: bool):
-        self.fn = fn
-        self.inner = inner
-        self.__doc__ = fn.__doc__
-        self.__name__ = fn.__name__
-
-    def __call__(self, *args):
-        if self.inner:
-            return self.fn(*args)
-        mode = os.environ.get("EXPLORER_KERNELS", "auto")
-        if mode == "python" or (mode != "numba" and len(args[0]) < kernels.SMALL):
-            return self.fn(*args)
-        _compile()
-        return globals()[self.__name__](*args)
-
-
-def _kernel(*, inner: bool = False, **options):
-    def wrap(fn):
-        _KERNELS[fn.__name__] = (fn, options)
-        return _Lazy(fn, inner)
-    return wrap
-
-
-def _compile() -> None:
-    """Replace every kernel of this module by its numba dispatcher (``cache=True``: machine code from disk after
-    the first time); kernels call helpers through the module globals, so compiled code calls compiled code."""
-    g = globals()
-    with _LOCK:
-        if g["prange"] is not range:
-            return
-        import numba
-
-        for name, (fn, options) in _KERNELS.items():
-            g[name] = numba.njit(cache=True, nogil=True, **options)(fn)
-        g["prange"] = numba.prange
+_kernel = kernels.LazyKernels(globals())  # kernels.py's lazy-compilation rule, for this module's kernels
 
 
 def lanes(cost: np.ndarray) -> np.ndarray:

@@ -83,7 +83,7 @@ _THRESHOLDS = [(0.0, 0.0), (0.5, 0.0), (0.75, 0.3), (1.0, 0.0), (0.5, 2.0)]
 def test_rematch_equals_assignment_then_rules(mode, seeds, monkeypatch):
     if mode == "python":  # the kernels' Python functions, whether or not this process compiled them already
         for name in ("rematch", "pair_ious"):
-            monkeypatch.setattr(match_kernels, name, match_kernels._KERNELS[name][0])
+            monkeypatch.setattr(match_kernels, name, match_kernels._kernel.functions[name][0])
     else:
         monkeypatch.setenv("EXPLORER_KERNELS", "numba")
     gt, dt = _bulk_coco(seeds)
