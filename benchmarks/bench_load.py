@@ -38,11 +38,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from explorer.commands.run import ServerError, start_server  # noqa: E402
+from explorer.commands.run import CHROMIUM, CHROMIUM_ARGS, ServerError, start_server  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
 TICKS = os.sysconf("SC_CLK_TCK")
 
 # counts finished script runs (running -> notRunning) from before the page's first script runs

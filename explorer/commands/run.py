@@ -136,6 +136,13 @@ class Server:
             pass
 
 
+#: Debian's Chromium and its headless options, for whatever drives a browser against the background server (the
+#: browser tests, bench_load): Playwright cannot download browsers here
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
+
+
 def free_port() -> int:
     """A TCP port of 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

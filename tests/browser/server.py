@@ -9,15 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from explorer.commands.run import ServerError, start_server
+# CHROMIUM_ARGS is re-exported for the browser tests
+from explorer.commands.run import CHROMIUM as RUN_CHROMIUM, CHROMIUM_ARGS, ServerError, start_server  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts" / "browser"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
-]
+CHROMIUM = Path(RUN_CHROMIUM)
 SERVER_START_TIMEOUT = 120  # seconds: the first start imports the scientific stack
 
 

@@ -11,15 +11,10 @@ import urllib.request
 
 import pytest
 
+from explorer.commands.run import free_port
 from explorer.samples import build_sample, list_samples
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _port_in_use(port: int) -> bool:
@@ -60,7 +55,7 @@ def training_project(tmp_path_factory):
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_kill_pid_of_explorer_run_frees_its_port(training_project, signum):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "explorer", "run", str(training_project), "--no-samples", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
