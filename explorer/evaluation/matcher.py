@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -285,7 +284,9 @@ def _save(folder: Path, matcher: "Matcher") -> None:
     arrays = {f.name: getattr(lay, f.name) for f in dataclasses.fields(layout_mod.Layout)}
     arrays.update(best_same=matcher.best_same, best_other=matcher.best_other, score_order=matcher._score_order,
                   class_score_order=matcher._class_score_order)
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    from explorer.project.files import temp_path  # the project's one temporary-name rule (.NAME.PID.RANDOM.tmp)
+
+    tmp = temp_path(folder)
     try:
         tmp.mkdir(parents=True)
         for name, values in arrays.items():
