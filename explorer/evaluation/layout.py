@@ -75,12 +75,18 @@ def positions(sorted_keys: np.ndarray, values: np.ndarray) -> np.ndarray:
 def lookup(keys, values, *, dtype=np.int64) -> np.ndarray:
     """Position of each ``values[i]`` in ``keys`` (unique int64 ids, any order), −1 where absent (``positions``
     when every value is present): a lookup table when the keys are small non-negative integers (O(n)), else a
-    binary search over the sorted keys."""
+    binary search over the sorted keys. Shapes: ``keys (k,)``, ``values (n,)`` → ``(n,)`` of ``dtype``."""
     keys = np.asarray(keys, dtype=np.int64)
     values = np.asarray(values, dtype=np.int64)
     if len(keys) == 0:
         return np.full(len(values), -1, dtype)
     hi = int(keys.max())
+    if len(values) and keys.min() >= 0 and values.min() >= 0 and hi < max(64 * len(keys), 1 << 22):
+        # non-negative ids that fit a table (~32 MB at most): one gather; ids past the largest read the last
+        # entry, which is -1
+        table = np.full(hi + 2, -1, dtype)
+        table[keys] = np.arange(len(keys), dtype=dtype)
+        return table[np.minimum(values, hi + 1)]
     if keys.min() >= 0 and hi < 4 * len(keys) + 1024:
         table = np.full(hi + 1, -1, dtype)
         table[keys] = np.arange(len(keys), dtype=dtype)

@@ -130,24 +130,9 @@ class _View:
         return tp, np.bincount(k, minlength=len(self.cats))
 
 
-def _table_fits(keys: np.ndarray, values: np.ndarray) -> bool:
-    """Whether ids ``keys`` and ``values`` (int64, non-empty) can index a table of ``keys.max() + 2`` entries
-    (non-negative, at most a few million): one gather per row instead of a search."""
-    hi = int(keys.max())
-    return keys.min() >= 0 and values.min() >= 0 and hi < max(64 * len(keys), 1 << 22)
-
-
 def _member(ids, values) -> np.ndarray:
-    """``np.isin(values, ids)`` for int64 ids: a boolean table by id (one gather; ``values`` past the largest id
-    read its last, False entry), else ``layout.lookup``."""
-    ids, values = np.asarray(ids, np.int64), np.asarray(values, np.int64)
-    if not len(ids) or not len(values):
-        return np.zeros(len(values), bool)
-    if not _table_fits(ids, values):
-        return lookup(ids, values) >= 0
-    table = np.zeros(int(ids.max()) + 2, bool)
-    table[ids] = True
-    return table[np.minimum(values, len(table) - 1)]
+    """``np.isin(values, ids)`` for int64 ids (``layout.lookup``: one gather from a table by id when they fit)."""
+    return lookup(np.asarray(ids, np.int64), values) >= 0
 
 
 def _union_ids(*arrays: np.ndarray) -> np.ndarray:
@@ -163,14 +148,8 @@ def _union_ids(*arrays: np.ndarray) -> np.ndarray:
 
 
 def _positions(keys: np.ndarray, values) -> np.ndarray:
-    """``layout.lookup(keys, values)`` (position in the unique ids ``keys``, -1 where absent) by one gather from a
-    table by id when the ids fit one (``_table_fits``)."""
-    values = np.asarray(values, np.int64)
-    if not len(keys) or not len(values) or not _table_fits(keys, values):
-        return lookup(keys, values)
-    table = np.full(int(keys.max()) + 2, -1, np.int64)
-    table[keys] = np.arange(len(keys))
-    return table[np.minimum(values, len(table) - 1)]
+    """``layout.lookup(keys, values)``: position in the unique ids ``keys``, -1 where absent."""
+    return lookup(keys, values)
 
 
 @dataclass(frozen=True)
