@@ -42,3 +42,21 @@ def test_a_kept_figure_is_built_once_escaped_once_and_shown_as_is():
     assert shown[-1].layout.title.text == escaped.layout.title.text  # a fresh figure is still escaped
     charts.figure_once(("test", "other"), lambda: _figure("b"))
     assert charts.figure_once(("test", "other"), build).data[0].name == "b" and built == [1]
+
+
+def test_a_kept_figure_is_serialised_once_and_the_same_as_a_fresh_one():
+    """``st.plotly_chart`` serialises a Figure through ``to_dict()`` (a deep copy with arrays base64-encoded) in
+    every session's rerun; a kept figure hands out the one dict made with it, equal to a fresh figure's."""
+    import numpy as np
+    import plotly.io
+
+    def build():
+        return go.Figure([go.Scatter(x=np.linspace(0, 1, 50), y=np.linspace(1, 0, 50) ** k, name=f"<b>{k}</b>")
+                          for k in range(3)])
+
+    kept = charts.figure_once(("test", "serialised"), build)
+    fresh = charts.escape_figure(build())
+    assert kept.to_dict() is kept.to_dict()
+    assert kept.to_dict() == fresh.to_dict()
+    assert plotly.io.to_json(kept.to_dict(), validate=False) == plotly.io.to_json(fresh, validate=False)
+    assert kept.to_dict()["data"][2]["name"] == "&lt;b&gt;2&lt;/b&gt;"
