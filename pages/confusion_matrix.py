@@ -25,13 +25,14 @@ from explorer.ui.text import plain
 from explorer.ui.persist import bounded, keep
 
 
-@st.cache_resource(show_spinner=False, max_entries=3)  # ~18 bytes per record each
+@st.cache_resource(show_spinner=False, max_entries=3)  # ~18 bytes per prediction each
 def _matrix(path: str, fingerprint: str, iou_threshold: float, confidence_threshold: float, classes, image_ids_key,
-            _matcher, _image_ids):
-    """(matrix, records) of one selection: matched once per (thresholds, classes, split), its records as arrays
-    (``confusion.ConfusionCells``: a chosen cell is one mask over them)."""
+            _matcher, _match, _image_ids):
+    """(matrix, cells) of one selection: the shared match's assignment plus the cross-class pass, per (thresholds,
+    classes, split); its cells as one matrix position per row (``confusion.ConfusionCells``: a chosen cell is two
+    gathers over them)."""
     a = confusion_assignment(_matcher, iou_threshold, confidence_threshold=confidence_threshold, classes=classes,
-                             image_ids=_image_ids)
+                             image_ids=_image_ids, match=_match)
     cells = confusion_cells(_matcher, a)
     engine = detection_confusion_matrix(_matcher, iou_threshold, confidence_threshold=confidence_threshold,
                                         cells=cells)
@@ -49,13 +50,13 @@ classes = None if sel.all_classes else list(sel.classes)
 image_ids = None if sel.split is None else sel.image_ids
 with st.status(f"Confusion matrix at IoU ≥ {sel.iou_threshold:.2f}…", expanded=False) as status:
     status.update(label=f"Matching predictions to labels at IoU ≥ {sel.iou_threshold:.2f}…")
-    det.match(sel)
+    match = det.match(sel)
     source = bucket_source(sel)
     matcher = det.matcher(project)
     status.update(label="Counting true class × predicted class and collecting each cell's examples…")
     engine, records = _matrix(str(project.root), project.fingerprint, float(sel.iou_threshold),
                             float(sel.confidence_threshold), None if classes is None else tuple(classes),
-                            sel.split, matcher, image_ids)
+                            sel.split, matcher, match, image_ids)
     status.update(label=f"Confusion matrix at IoU ≥ {sel.iou_threshold:.2f}", state="complete")
 
 n_classes = len(engine.classes)
@@ -128,7 +129,7 @@ cell = side.selectbox("Cell (true → predicted)", cells, **keep("cm:cell", url=
                       format_func=lambda c: f"{ROW_NAMES.get(c[0], c[0])} → {COL_NAMES.get(c[1], c[1])} "
                                             f"({counts.loc[c[0], c[1]]:,})")
 
-chosen = records.in_cell(shown_names, shown_names, cell)
+pred_ids, label_ids = records.cell_ids(shown_names, shown_names, cell)
 st.subheader(f"Examples: true {plain(ROW_NAMES.get(cell[0], cell[0]))} → predicted {plain(COL_NAMES.get(cell[1], cell[1]))}")
-table = source.bucket(pred_ids=records.id[chosen & records.is_pred], label_ids=records.id[chosen & ~records.is_pred])
+table = source.bucket(pred_ids=pred_ids, label_ids=label_ids)
 show_bucket(project, table, key="confusion", default_outcomes=None, metric_range=False)

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from explorer.evaluation import kernels
-from explorer.evaluation.class_confusion import BACKGROUND, OTHER, ClassConfusion, confusion_counts
+from explorer.evaluation.class_confusion import BACKGROUND, OTHER, ClassConfusion
+from explorer.evaluation.layout import lookup
 from explorer.evaluation.matcher import Matcher
 from explorer.evaluation.tables import resolve_classes
 
@@ -101,117 +102,191 @@ def _image_score_order(matcher: Matcher) -> np.ndarray:
     return order
 
 
-_ASSIGNED: "weakref.WeakKeyDictionary[Matcher, dict]" = weakref.WeakKeyDictionary()
-
-
-def _assigned(matcher: Matcher, iou_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``matcher.assign(t)``, remembered for the last two thresholds of each Matcher: a class or split change
-    keeps the threshold, so it does not re-run the greedy match (~35 bytes per prediction each)."""
-    memo = _ASSIGNED.setdefault(matcher, {})
-    t = float(iou_threshold)
-    if t not in memo:
-        memo[t] = matcher.assign(t)
-        for old in list(memo)[:-2]:
-            del memo[old]
-    return memo[t]
-
-
 def confusion_assignment(matcher: Matcher, iou_threshold: float, *, confidence_threshold: float = 0.0,
-                         classes=None, image_ids=None) -> ConfusionAssignment:
-    """The two passes of the module docstring, for the selected classes and images."""
+                         classes=None, image_ids=None, match=None) -> ConfusionAssignment:
+    """The two passes of the module docstring, for the selected classes and images.
+
+    Pass 1 is the match itself: ``match`` is ``matcher.match(iou_threshold, confidence_threshold=...)`` when the
+    caller has it (the app's shared match), else it is made here. Its kept rows are the layout's rows with
+    ``score >= c`` in layout order, so per kept row a label (``label_id`` not ``<NA>``) and not ``ignored`` is a
+    TP of the matrix (a match with an id-0 label included: it takes the label, pycocotools only does not count
+    it), unmatched and not ignored is free, and a selected non-ignored label is taken when a kept row took it
+    (``labels.pred_id`` not ``<NA>``; for such a label the row is never ignored unless the label's id is 0 and the
+    row's area is outside the area range: then that row decides). Pass 2 (``kernels.cross_class_match``) only
+    visits free predictions whose best IoU with a label of another class (``Matcher.best_other``, the same IoUs)
+    reaches the threshold: no other one can pair.
+    """
+    t = float(iou_threshold)
+    c = float(confidence_threshold)
+    if match is None:
+        match = matcher.match(t, confidence_threshold=c)
+    elif match.iou_threshold != t or match.confidence_threshold != c:
+        raise ValueError(f"the match is at IoU {match.iou_threshold} / confidence {match.confidence_threshold}, "
+                         f"not {t} / {c}")
     lay = matcher.layout
     category_names = matcher.data.category_names
     cats = resolve_classes(classes, category_names)
-    m, _, ignored = _assigned(matcher, iou_threshold)
+    n_dt = len(lay.dt_rows)
+    preds, labels = match.predictions, match.labels
+    # the match's rows are the layout rows with score >= c, in order (all of them at c = 0)
+    kept = None if len(preds) == n_dt else np.flatnonzero(matcher._dt_cols["score"] >= c)
+    if kept is not None and len(kept) != len(preds):
+        raise ValueError("the match does not come from this matcher")
     chosen = np.isin(matcher.cat_list, cats)  # per class, then one gather per row (not a search per row)
-    dt_sel = chosen[lay.dt_cat] & (matcher._dt_cols["score"] >= confidence_threshold)
+    dt_cat, dt_img = (lay.dt_cat, lay.dt_img) if kept is None else (lay.dt_cat[kept], lay.dt_img[kept])
+    live = chosen[dt_cat] & ~preds["ignored"].to_numpy(bool)  # kept rows
     gt_sel = chosen[lay.gt_cat] & ~matcher.gt_ignore[0]
     if image_ids is not None:
-        ids = np.asarray(list(image_ids), dtype=np.int64)
-        dt_sel &= pd.Series(matcher._dt_cols["image_id"], copy=False).isin(ids).to_numpy()  # hash look-ups
-        gt_sel &= pd.Series(matcher._gt_cols["image_id"], copy=False).isin(ids).to_numpy()
-    cut = lay.dt_rank >= 100
-    live = dt_sel & ~ignored & ~cut
-    tp = live & (m >= 0)
-    gt_taken = np.zeros(len(gt_sel), bool)
-    gt_taken[m[tp]] = True
-    dt_free = live & (m < 0)
-    gt_free = gt_sel & ~gt_taken
-    dt_order = _image_score_order(matcher)
-    cross = np.full(len(lay.dt_rows), -1, np.int64)
-    kernels.cross_class_match(lay.blk_d0, lay.blk_d1, lay.blk_g0, lay.blk_g1, lay.blk_off, lay.ious, dt_order,
-                              dt_free, gt_free, lay.dt_cat, lay.gt_cat, min(float(iou_threshold), 1 - 1e-10), cross)
+        wanted = np.zeros(len(matcher.image_list), bool)  # per image position (no hash look-up per row)
+        at = lookup(matcher.image_list, _ids(image_ids))
+        wanted[at[at >= 0]] = True
+        live &= wanted[dt_img]
+        gt_sel &= wanted[lay.gt_img]
+    has_label = preds["label_id"].notna().to_numpy()
+    tp_kept = live & has_label
+    gt_free = gt_sel & ~labels["pred_id"].notna().to_numpy()
+    edge = gt_sel & ~gt_free & ~matcher.gt_counts  # taken id-0 labels: taken only if the row is not ignored
+    if edge.any():
+        row = lookup(preds["pred_id"].to_numpy(np.int64), labels["pred_id"].to_numpy()[edge].astype(np.int64))
+        gt_free[np.flatnonzero(edge)[~tp_kept[row]]] = True
+    tp, dt_free = _full(tp_kept, kept, n_dt), _full(live & ~has_label, kept, n_dt)
+    thr = min(t, 1 - 1e-10)  # the kernels' cap
+    cross = np.full(n_dt, -1, np.int64)
+    kernels.cross_class_match(lay.blk_d0, lay.blk_d1, lay.blk_g0, lay.blk_g1, lay.blk_off, lay.ious,
+                              _image_score_order(matcher), dt_free & (matcher.best_other >= thr), gt_free,
+                              lay.dt_cat, lay.gt_cat, thr, cross)
     crossed = cross >= 0
     gt_free[cross[crossed]] = False
-    labels = [category_names.get(int(c), str(int(c))) for c in cats]
-    if len(set(labels)) < len(labels):  # duplicate names: make them unique with the id
-        labels = [f"{n} ({int(c)})" for n, c in zip(labels, cats)]
-    return ConfusionAssignment(cats=cats, names=dict(zip((int(c) for c in cats), labels)), tp=tp, crossed=crossed,
-                               cross=cross, background_dt=dt_free & ~crossed, background_gt=gt_free)
+    labels_of = [category_names.get(int(k), str(int(k))) for k in cats]
+    if len(set(labels_of)) < len(labels_of):  # duplicate names: make them unique with the id
+        labels_of = [f"{n} ({int(k)})" for n, k in zip(labels_of, cats)]
+    return ConfusionAssignment(cats=cats, names=dict(zip((int(k) for k in cats), labels_of)), tp=tp,
+                               crossed=crossed, cross=cross, background_dt=dt_free & ~crossed, background_gt=gt_free)
 
 
-@dataclass(frozen=True)
+def _ids(ids) -> np.ndarray:
+    return np.asarray(ids if isinstance(ids, (np.ndarray, pd.Series, pd.Index)) else list(ids), dtype=np.int64)
+
+
+def _full(values: np.ndarray, kept: np.ndarray | None, n: int) -> np.ndarray:
+    """A bool per kept row as a bool per layout row (False for the rows the confidence threshold dropped)."""
+    if kept is None:
+        return values
+    out = np.zeros(n, bool)
+    out[kept] = values
+    return out
+
+
 class ConfusionCells:
-    """Every record the matrix counts, as arrays of one length ``n``: ``is_pred`` (prediction or label), ``id``
-    (pred_id / label_id), ``true`` and ``predicted`` (matrix positions: index into ``names``, the selected classes
-    then background last) and ``counted`` (a cross-class pair is a prediction row and a label row in the same cell;
-    only the prediction row is counted). ``counts`` is the ``(k + 1, k + 1)`` matrix of the counted rows.
+    """Where every record the matrix counts lands, per layout row: ``dt_true`` / ``dt_predicted`` (int16 matrix
+    positions of each prediction row: index into ``names``, the selected classes then background last; ``n`` =
+    ``len(names)`` for a row in no cell) and ``gt_true`` / ``gt_predicted`` for the label rows (a label paired with
+    a false detection of another class sits in that pair's cell but is not counted: the pair counts once, by its
+    prediction; a counted label is a missed one, predicted = background). ``counts`` is the ``(n, n)`` matrix of
+    the counted rows (bincounts), ``cell_ids`` the ids in one cell (two gathers from small per-position tables).
 
-    Rows come in ``explorer.evaluation.confusion_cells.cell_members`` order: TPs, crossed predictions, their
-    labels, background predictions, background labels.
+    The record view (``is_pred``, ``id``, ``true``, ``predicted``, ``counted``: arrays of one length, rows in
+    ``explorer.evaluation.confusion_cells.cell_members`` order — TPs, crossed predictions, their labels,
+    background predictions, background labels) is made only when read.
     """
 
-    names: tuple[str, ...]
-    is_pred: np.ndarray
-    id: np.ndarray
-    true: np.ndarray
-    predicted: np.ndarray
-    counted: np.ndarray
+    def __init__(self, names: tuple[str, ...], dt_true, dt_predicted, gt_true, gt_predicted, dt_ids, gt_ids,
+                 assignment: ConfusionAssignment):
+        self.names = names
+        self.dt_true, self.dt_predicted, self.gt_true, self.gt_predicted = dt_true, dt_predicted, gt_true, gt_predicted
+        self._dt_ids, self._gt_ids, self._a = dt_ids, gt_ids, assignment
+        self._records = None
 
     @property
     def counts(self) -> np.ndarray:
-        c = self.counted
-        return confusion_counts(self.true[c], self.predicted[c], len(self.names))
+        """``(n, n)`` int64: every prediction row in a cell, plus the missed labels (predicted = background)."""
+        n = len(self.names)
+        both = np.bincount(self.dt_true.astype(np.int64) * (n + 1) + self.dt_predicted, minlength=(n + 1) ** 2)
+        missed = self.gt_predicted == n - 1
+        out = both.reshape(n + 1, n + 1)[:n, :n].copy()
+        out[:, n - 1] += np.bincount(self.gt_true[missed], minlength=n)[:n]
+        return out
+
+    def cell_ids(self, true_names, predicted_names, cell: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(pred_ids, label_ids)`` in ``cell`` when position ``i`` is shown as ``true_names[i]`` /
+        ``predicted_names[i]`` (e.g. folded into "other"), each in layout row order."""
+        t = np.append(np.asarray(true_names, object) == cell[0], False)  # position n: in no cell
+        p = np.append(np.asarray(predicted_names, object) == cell[1], False)
+        return (self._dt_ids[t[self.dt_true] & p[self.dt_predicted]],
+                self._gt_ids[t[self.gt_true] & p[self.gt_predicted]])
+
+    # ---- the record view --------------------------------------------------------------------------------------
+    def _view(self) -> dict:
+        if self._records is None:
+            a = self._a
+            tp, crossed, bg, gt_free = a.tp, a.crossed, a.background_dt, a.background_gt
+            partner = a.cross[crossed]
+            dt_k, gt_k = self.dt_predicted, self.gt_true
+            k = len(self.names) - 1
+            parts = [(True, self._dt_ids[tp], dt_k[tp], dt_k[tp], True),
+                     (True, self._dt_ids[crossed], gt_k[partner], dt_k[crossed], True),
+                     (False, self._gt_ids[partner], gt_k[partner], dt_k[crossed], False),
+                     (True, self._dt_ids[bg], np.full(int(bg.sum()), k), dt_k[bg], True),
+                     (False, self._gt_ids[gt_free], gt_k[gt_free], np.full(int(gt_free.sum()), k), True)]
+            sizes = [len(q[1]) for q in parts]
+            self._records = {
+                "is_pred": np.repeat([q[0] for q in parts], sizes).astype(bool),
+                "id": np.concatenate([q[1] for q in parts]).astype(np.int64),
+                "true": np.concatenate([q[2] for q in parts]).astype(np.int32),
+                "predicted": np.concatenate([q[3] for q in parts]).astype(np.int32),
+                "counted": np.repeat([q[4] for q in parts], sizes).astype(bool)}
+        return self._records
+
+    is_pred = property(lambda self: self._view()["is_pred"])
+    id = property(lambda self: self._view()["id"])
+    true = property(lambda self: self._view()["true"])
+    predicted = property(lambda self: self._view()["predicted"])
+    counted = property(lambda self: self._view()["counted"])
 
     def in_cell(self, true_names: np.ndarray, predicted_names: np.ndarray, cell: tuple[str, str]) -> np.ndarray:
-        """Rows whose cell is ``cell`` when position ``i`` is shown as ``true_names[i]`` / ``predicted_names[i]``
-        (e.g. folded into "other"): one look-up per row of two per-position booleans."""
+        """Records (the record view) whose cell is ``cell`` when position ``i`` is shown as ``true_names[i]`` /
+        ``predicted_names[i]``: one look-up per row of two per-position booleans."""
         return (np.asarray(true_names, object) == cell[0])[self.true] & \
             (np.asarray(predicted_names, object) == cell[1])[self.predicted]
 
 
 def confusion_cells(matcher: Matcher, a: ConfusionAssignment) -> ConfusionCells:
-    """The records of assignment ``a`` in their cells (``ConfusionCells``)."""
+    """The records of assignment ``a`` in their cells (``ConfusionCells``): per layout row its matrix position,
+    ``n = k + 1`` (one past background) for a row in no cell."""
     lay = matcher.layout
-    k = len(a.cats)  # position k = background (and any unselected class, which takes part in no cell)
-    pos = {int(c): i for i, c in enumerate(a.cats)}
-    cat_k = np.array([pos.get(int(c), k) for c in matcher.cat_list], dtype=np.int64)  # per class, not per row
+    k = len(a.cats)  # position k = background
+    small = np.int16 if k + 2 < 2**15 else np.int64
+    cat_k = np.full(len(matcher.cat_list), k + 1, small)  # an unselected class takes part in no cell
+    at = lookup(matcher.cat_list, a.cats)
+    cat_k[at[at >= 0]] = np.arange(k, dtype=small)[at >= 0]
     dt_k, gt_k = cat_k[lay.dt_cat], cat_k[lay.gt_cat]
-    dt_ids, gt_ids = matcher._dt_cols["pred_id"], matcher._gt_cols["label_id"]
-    tp, crossed, bg, gt_free = a.tp, a.crossed, a.background_dt, a.background_gt
-    partner = a.cross[crossed]
-    parts = [(True, dt_ids[tp], dt_k[tp], dt_k[tp], True),
-             (True, dt_ids[crossed], gt_k[partner], dt_k[crossed], True),
-             (False, gt_ids[partner], gt_k[partner], dt_k[crossed], False),
-             (True, dt_ids[bg], np.full(int(bg.sum()), k), dt_k[bg], True),
-             (False, gt_ids[gt_free], gt_k[gt_free], np.full(int(gt_free.sum()), k), True)]
-    sizes = [len(p[1]) for p in parts]
-    return ConfusionCells(
-        names=(*a.names.values(), BACKGROUND),
-        is_pred=np.repeat([p[0] for p in parts], sizes).astype(bool),
-        id=np.concatenate([p[1] for p in parts]).astype(np.int64),
-        true=np.concatenate([p[2] for p in parts]).astype(np.int32),  # positions < classes + 1: kept small
-        predicted=np.concatenate([p[3] for p in parts]).astype(np.int32),
-        counted=np.repeat([p[4] for p in parts], sizes).astype(bool))
+    n_dt = len(dt_k)
+    # prediction rows: TP (own class, own class), crossed (partner's class, own), background (k, own), else none
+    dt_true = np.full(n_dt, k + 1, small)
+    dt_true[a.tp] = dt_k[a.tp]
+    dt_true[a.background_dt] = k
+    rows = np.flatnonzero(a.crossed)
+    partner = a.cross[rows]
+    dt_true[rows] = gt_k[partner]
+    dt_pred = np.where(dt_true <= k, dt_k, small(k + 1))
+    # label rows: missed (own class, background), a crossed pair's label (own class, the prediction's), else none
+    gt_pred = np.full(len(gt_k), k + 1, small)
+    gt_pred[a.background_gt] = k
+    gt_pred[partner] = dt_k[rows]
+    gt_true = np.where(gt_pred <= k, gt_k, small(k + 1))
+    return ConfusionCells((*a.names.values(), BACKGROUND), dt_true, dt_pred, gt_true, gt_pred,
+                          matcher._dt_cols["pred_id"], matcher._gt_cols["label_id"], a)
 
 
 def detection_confusion_matrix(matcher: Matcher, iou_threshold: float, *, confidence_threshold: float = 0.0,
-                               classes=None, image_ids=None, cells: ConfusionCells | None = None) -> ConfusionMatrix:
+                               classes=None, image_ids=None, cells: ConfusionCells | None = None,
+                               match=None) -> ConfusionMatrix:
     """The confusion matrix at (t, c) for the selected classes and images (see the module docstring); ``cells``:
-    the ``confusion_cells`` of that same assignment when the caller has them (then nothing is re-matched)."""
+    the ``confusion_cells`` of that same assignment when the caller has them (then nothing is re-matched);
+    ``match``: the matcher's match at (t, c) when the caller has it (``confusion_assignment``)."""
     if cells is None:
         a = confusion_assignment(matcher, iou_threshold, confidence_threshold=confidence_threshold, classes=classes,
-                                 image_ids=image_ids)
+                                 image_ids=image_ids, match=match)
         cells = confusion_cells(matcher, a)
     return ConfusionMatrix(ClassConfusion(cells.counts, cells.names, background=True),
                            iou_threshold=float(iou_threshold), confidence_threshold=float(confidence_threshold))
