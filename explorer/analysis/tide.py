@@ -79,7 +79,7 @@ class ErrorCost:
     delta_ap: dict
     counts: dict
     per_class: pd.DataFrame
-    error_source: dict = field(repr=False)  # compact: error rows + the matcher's column arrays (shared)
+    error_source: dict = field(repr=False)  # compact: per-point codes, error targets + the matcher (shared)
     iou_threshold: float
     background_threshold: float
     state: "_State" = field(repr=False, default=None)
@@ -87,13 +87,19 @@ class ErrorCost:
     @property
     def error_rows(self) -> dict:
         """The errors as NumPy columns (built on each use from the compact ``error_source``, so a kept
-        ``ErrorCost`` holds ~25 bytes per error): ``kind`` (index in ``ERROR_TYPES``), ``image_id``, ``pred_id``
-        / ``label_id`` (-1 where ``has_pred`` / ``has_label`` is False), ``label_row`` (the label's row in the
-        match's ``labels`` table, -1), ``category_id``, ``label_category_id`` (-1), ``score``, ``iou``,
-        ``fixable``; prediction errors in layout order, then the missed labels."""
+        ``ErrorCost`` holds ~6 bytes per error besides its per-point code): ``kind`` (index in ``ERROR_TYPES``),
+        ``image_id``, ``pred_id`` / ``label_id`` (-1 where ``has_pred`` / ``has_label`` is False), ``label_row``
+        (the label's row in the match's ``labels`` table, -1), ``category_id``, ``label_category_id`` (-1),
+        ``score``, ``iou`` (read back from the matcher's IoUs), ``fixable``; prediction errors in layout order,
+        then the missed labels."""
         s = self.error_source
-        pred, lab, dt_rows, gt_rows = s["pred"], s["lab"], s["dt_rows"], s["gt_rows"]
-        dr = dt_rows[s["err_d"]]
+        matcher = s["matcher"]
+        pred, lab = matcher.data.predictions, matcher.data.labels
+        dt_rows, gt_rows = matcher.layout.dt_rows, matcher.layout.gt_rows
+        code = s["code"]
+        err = np.flatnonzero((code > 0) & (code < _IGNORED))
+        err_d = s["kept"][s["cand"][err]]
+        dr = dt_rows[err_d]
         tgt = s["target"].astype(np.int64)
         has_t = tgt >= 0
         gr = gt_rows[np.maximum(tgt, 0)]
@@ -101,7 +107,7 @@ class ErrorCost:
         mg = gt_rows[mr]
         n_e, n_m = len(dr), len(mr)
         return {
-            "kind": np.concatenate([s["kind"], np.full(n_m, ERROR_TYPES.index("missed"), np.int8)]),
+            "kind": np.concatenate([code[err] - 1, np.full(n_m, ERROR_TYPES.index("missed"), np.int8)]),
             "image_id": np.concatenate([pred.image_id[dr], lab.image_id[mg]]).astype(np.int64),
             "pred_id": np.concatenate([pred.ids[dr], np.full(n_m, -1)]).astype(np.int64),
             "has_pred": np.concatenate([np.ones(n_e, bool), np.zeros(n_m, bool)]),
@@ -112,7 +118,8 @@ class ErrorCost:
             "label_category_id": np.concatenate([np.where(has_t, lab.category_id[gr], -1),
                                                  lab.category_id[mg]]).astype(np.int64),
             "score": np.concatenate([pred.score[dr], np.full(n_m, np.nan)]),
-            "iou": np.concatenate([s["tested"], np.full(n_m, np.nan)]),
+            # the IoU each rule tested is the one with the label it points at (0 with none)
+            "iou": np.concatenate([iou_at(matcher, err_d, tgt), np.full(n_m, np.nan)]),
             "fixable": np.concatenate([s["fixable"], np.zeros(n_m, bool)])}
 
     @cached_property
@@ -137,47 +144,14 @@ class ErrorCost:
 
 
 # ---- best overlaps per prediction, over the matcher's image blocks ------------------------------------------------------
+# IoU of (d, g) in a block b of the matcher's layout: ``ious[blk_off[b] + (d - blk_d0[b]) * ncols + (g - blk_g0[b])]``
+# (``explorer.evaluation.kernels``). Only label rows are kept per prediction; the IoUs are read back from the layout
+# (the same float64 values), so a kept selection holds 8 bytes per prediction instead of 36.
 @numba.njit(cache=True, nogil=True)
-def _best_taken(rows, row_blk, blk_d0, blk_d1, blk_g0, blk_g1, blk_off, ious, d_cat, g_cat, g_live, g_used, best, arg):
-    """Best IoU with a live, taken (``g_used``) same-class label and the first label row reaching it, for the
-    prediction rows ``rows`` only (``row_blk``: the image block of each; a row outside it is left at -1). IoU of
-    (d, g) in a block: ``ious[off + (d - d0) * ncols + (g - g0)]`` (``explorer.evaluation.kernels``)."""
-    for x in range(rows.shape[0]):
-        d = rows[x]
-        b = row_blk[x]
-        if b < 0 or d >= blk_d1[b]:
-            continue
-        g0 = blk_g0[b]
-        ncols = blk_g1[b] - g0
-        row = blk_off[b] + (d - blk_d0[b]) * ncols - g0
-        for g in range(g0, blk_g1[b]):
-            if g_live[g] and g_used[g] and d_cat[d] == g_cat[g]:
-                v = ious[row + g]
-                if v > best[x]:
-                    best[x] = v
-                    arg[x] = g
-
-
-def best_taken(matcher, rows: np.ndarray, g_live: np.ndarray, g_used: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(best IoU, label row) with a live, taken (``g_used``) same-class label for the layout rows ``rows``
-    (ascending), without a pass over every block."""
-    lay = matcher.layout
-    rows = np.asarray(rows, np.int64)
-    best = np.full(len(rows), -1.0)
-    arg = np.full(len(rows), -1, np.int64)
-    if len(rows):
-        blk = np.searchsorted(lay.blk_d0, rows, side="right") - 1
-        _best_taken(rows, blk, lay.blk_d0, lay.blk_d1, lay.blk_g0, lay.blk_g1, lay.blk_off, lay.ious, lay.dt_cat,
-                    lay.gt_cat, np.ascontiguousarray(g_live), np.ascontiguousarray(g_used), best, arg)
-    return best, arg
-
-
-@numba.njit(cache=True, nogil=True)
-def _best_rows(rows, r0, r1, blk_d0, blk_g0, blk_g1, blk_off, ious, d_cat, g_cat, g_live, best, arg):
+def _best_args(rows, r0, r1, blk_d0, blk_g0, blk_g1, blk_off, ious, d_cat, g_cat, g_live, arg):
     """For the prediction rows ``rows`` (ascending; ``rows[r0[b]:r1[b]]`` are those in image block ``b``), over
-    the labels ``g`` of their image with ``g_live``: ``best[j, x]`` / ``arg[j, x]`` the highest IoU and the first
-    label row reaching it (-1 / -1 with none) for j = 0 same class, 1 other class, 2 any (``_best_taken``'s IoU
-    layout)."""
+    the labels ``g`` of their image with ``g_live``: ``arg[0, x]`` / ``arg[1, x]`` the first label row reaching the
+    highest IoU of the same class / of another class (-1 with none)."""
     for b in range(blk_d0.shape[0]):
         d0 = blk_d0[b]
         g0 = blk_g0[b]
@@ -186,34 +160,119 @@ def _best_rows(rows, r0, r1, blk_d0, blk_g0, blk_g1, blk_off, ious, d_cat, g_cat
         for x in range(r0[b], r1[b]):
             d = rows[x]
             row = off + (d - d0) * ncols - g0
+            best_s = -1.0
+            best_o = -1.0
             for g in range(g0, blk_g1[b]):
                 if not g_live[g]:
                     continue
                 v = ious[row + g]
                 if d_cat[d] == g_cat[g]:
-                    if v > best[0, x]:
-                        best[0, x] = v
+                    if v > best_s:
+                        best_s = v
                         arg[0, x] = g
-                elif v > best[1, x]:
-                    best[1, x] = v
+                elif v > best_o:
+                    best_o = v
                     arg[1, x] = g
-                if v > best[2, x]:
-                    best[2, x] = v
-                    arg[2, x] = g
 
 
-def best_overlaps_of(matcher, rows: np.ndarray, g_live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(best, arg)`` of shape (3, len(rows)): for the layout prediction rows ``rows`` (ascending), the highest IoU
-    with a ``g_live`` label of the same class, of another class and of any class, and the first label row reaching
-    it (-1 / -1 with none): one compiled pass over the IoUs the matcher already holds, compact arrays."""
+def best_label_rows(matcher, rows: np.ndarray, g_live: np.ndarray) -> np.ndarray:
+    """``(2, len(rows))`` label rows: for the layout prediction rows ``rows`` (ascending), the first ``g_live``
+    label of the same class (0) / of another class (1) reaching the prediction's highest IoU with such a label
+    (-1 with none): one compiled pass over the IoUs the matcher already holds (tidecv's ex.gt matrices)."""
     lay = matcher.layout
     rows = np.asarray(rows, np.int64)
-    best = np.full((3, len(rows)), -1.0)
-    arg = np.full((3, len(rows)), -1, np.int32 if len(lay.gt_rows) < 2**31 else np.int64)
+    arg = np.full((2, len(rows)), -1, np.int32 if len(lay.gt_rows) < 2**31 else np.int64)
     r0, r1 = np.searchsorted(rows, lay.blk_d0), np.searchsorted(rows, lay.blk_d1)
-    _best_rows(rows, r0, r1, lay.blk_d0, lay.blk_g0, lay.blk_g1, lay.blk_off, lay.ious, lay.dt_cat, lay.gt_cat,
-               np.ascontiguousarray(g_live), best, arg)
-    return best, arg
+    _best_args(rows, r0, r1, lay.blk_d0, lay.blk_g0, lay.blk_g1, lay.blk_off, lay.ious, lay.dt_cat, lay.gt_cat,
+               np.ascontiguousarray(g_live), arg)
+    return arg
+
+
+@numba.njit(cache=True, nogil=True)
+def _iou_at(d, g, blk_d0, blk_g0, blk_g1, blk_off, ious, out):
+    """``out[x]`` = IoU of prediction row ``d[x]`` (ascending) with label row ``g[x]`` of its image (0 where
+    ``g[x] < 0``)."""
+    b = 0
+    for x in range(d.shape[0]):
+        while b + 1 < blk_d0.shape[0] and blk_d0[b + 1] <= d[x]:
+            b += 1
+        if g[x] < 0:
+            out[x] = 0.0
+        else:
+            out[x] = ious[blk_off[b] + (d[x] - blk_d0[b]) * (blk_g1[b] - blk_g0[b]) + (g[x] - blk_g0[b])]
+
+
+def iou_at(matcher, d: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """IoU of each layout prediction row ``d`` (ascending) with the label row ``g`` of its image (0 where -1)."""
+    lay = matcher.layout
+    out = np.empty(len(d))
+    _iou_at(np.asarray(d, np.int64), np.asarray(g, np.int64), lay.blk_d0, lay.blk_g0, lay.blk_g1, lay.blk_off,
+            lay.ious, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _classify(err_d, col, arg, blk_d0, blk_g0, blk_g1, blk_off, ious, d_cat, g_cat, g_live, g_used, t, b,
+              kind, target):
+    """The TIDE rules (module docstring) for the false positives at layout rows ``err_d`` (ascending; ``col``
+    their column in ``arg``, ``_best_args``'s label rows): ``kind`` 1 classification, 2 localisation, 3 both,
+    4 duplicate, 5 background and ``target`` the label row the rule points at (-1: none). With ``s`` / ``o`` the
+    best same- / other-class IoU and ``a = max(s, o)`` (its label: the first row reaching it): localisation if
+    ``b <= s <= t``, else classification if ``o >= t``, else duplicate if a taken (``g_used``) live same-class label
+    has IoU ``>= t`` (searched only when ``s >= t``), else background if ``a <= b``, else both."""
+    blk = 0
+    for x in range(err_d.shape[0]):
+        d = err_d[x]
+        while blk + 1 < blk_d0.shape[0] and blk_d0[blk + 1] <= d:
+            blk += 1
+        g0 = blk_g0[blk]
+        row = blk_off[blk] + (d - blk_d0[blk]) * (blk_g1[blk] - g0) - g0
+        gs = arg[0, col[x]]
+        go = arg[1, col[x]]
+        s = ious[row + gs] if gs >= 0 else -1.0
+        o = ious[row + go] if go >= 0 else -1.0
+        if s > o:
+            a, ga = s, gs
+        elif o > s:
+            a, ga = o, go
+        else:
+            a, ga = s, min(gs, go)
+        if b <= s <= t:
+            kind[x], target[x] = 2, gs
+        elif o >= t:
+            kind[x], target[x] = 1, go
+        else:
+            u = -1.0
+            gu = -1
+            if s >= t:
+                for g in range(g0, blk_g1[blk]):
+                    if g_live[g] and g_used[g] and d_cat[d] == g_cat[g]:
+                        v = ious[row + g]
+                        if v > u:
+                            u = v
+                            gu = g
+            if u >= t:
+                kind[x], target[x] = 4, gu
+            elif a <= b:
+                kind[x], target[x] = 5, ga
+            else:
+                kind[x], target[x] = 3, ga
+
+
+@numba.njit(cache=True, nogil=True)
+def _insert_at(rank_o, cat_start, ks, rs, out):
+    """``out[q]``: where a point of class ``ks[q]`` and score key ``rs[q]`` goes in the per-class order (before
+    the first point of its class with a key ``>= rs[q]``; ``rank_o`` ascends within each class range)."""
+    for q in range(ks.shape[0]):
+        lo = cat_start[ks[q]]
+        hi = cat_start[ks[q] + 1]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if rank_o[mid] < rs[q]:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[q] = lo
 
 
 # IoU-independent intermediates of one matcher and selection: the selection's rows and orders (``_Selected``, per
@@ -285,24 +344,27 @@ _EPS = kernels.EPS
 
 # ---- AP of one oracle fix: one compiled pass over the points in per-class order ---------------------------------------
 @numba.njit(cache=True, nogil=True)
-def _fixed_precision(tp_pos, tp_start, cat_start, rem, ins_pos, ins_k, n_pos, rec_thrs, precision, counts, rc, pr):
+def _fixed_precision(tp_pos, tp_start, cat_start, rem, ign, ins_pos, ins_k, n_pos, rec_thrs, precision, counts, rc, pr):
     """COCO 101-point precision per class after a fix, as ``kernels.accumulate`` computes it (same float
     operations on the same counts: the same bits), visiting only the true positives and the fix's points.
 
     Points are in the base per-class order (class, then descending score): ``cat_start`` (K + 1,) the class
     ranges, ``tp_pos`` the positions of the true positives (ascending) and ``tp_start`` (K + 1,) its class
-    ranges. The fix: ``rem`` (ascending) positions of points it removes (false positives, never a TP); true
-    positives it inserts: ``ins_k[q]`` the class and ``ins_pos[q]`` the base position they go before (sorted by
-    class, then position). ``n_pos`` (K,) labels per class. Output: ``precision[r, k]`` (left as is for a class
-    without labels) and ``counts[k]`` the counted points. A TP entry needs only ``tp`` and ``nd`` (points
-    counted up to it): ``rc = tp / n_pos``, ``pr = tp / ((nd - tp) + tp + eps)``; ``pr`` non-increasing from the
-    right; ``precision[r] = pr[first rc >= r]`` (0 past the end). False positives add no entry (they only raise
+    ranges. Not counted: ``ign`` (ascending; the points matched to a crowd at this IoU) and the fix's ``rem``
+    (ascending, disjoint from ``ign``: false positives it removes, never a TP); true positives it inserts:
+    ``ins_k[q]`` the class and ``ins_pos[q]`` the base position they go before (sorted by class, then
+    position). ``n_pos`` (K,) labels per class. Output: ``precision[r, k]`` (left as is for a class without
+    labels) and ``counts[k]`` the counted points. A TP entry needs only ``tp`` and ``nd`` (points counted up to
+    it): ``rc = tp / n_pos``, ``pr = tp / ((nd - tp) + tp + eps)``; ``pr`` non-increasing from the right;
+    ``precision[r] = pr[first rc >= r]`` (0 past the end). False positives add no entry (they only raise
     ``nd``; see ``kernels.accumulate``)."""
     n_cat = cat_start.shape[0] - 1
     n_rem = rem.shape[0]
+    n_ign = ign.shape[0]
     n_ins = ins_pos.shape[0]
     n_rec = rec_thrs.shape[0]
     r = 0
+    z = 0
     q = 0
     for k in range(n_cat):
         c0 = cat_start[k]
@@ -317,20 +379,21 @@ def _fixed_precision(tp_pos, tp_start, cat_start, rem, ins_pos, ins_k, n_pos, re
             if q < n_ins and ins_k[q] == k and (i >= i1 or ins_pos[q] <= tp_pos[i]):
                 p = ins_pos[q]
                 q += 1
-                while r < n_rem and rem[r] < p:
-                    removed += 1
-                    r += 1
                 inserted += 1
-                nd = (p - c0) - removed + inserted  # the points before it, and itself
+                below = 0  # the points before it, and itself
             elif i < i1:
                 p = tp_pos[i]
                 i += 1
-                while r < n_rem and rem[r] < p:
-                    removed += 1
-                    r += 1
-                nd = (p - c0 + 1) - removed + inserted
+                below = 1
             else:
                 break
+            while r < n_rem and rem[r] < p:
+                removed += 1
+                r += 1
+            while z < n_ign and ign[z] < p:
+                removed += 1
+                z += 1
+            nd = (p - c0 + below) - removed + inserted
             if npos > 0:
                 tp += 1
                 tpf = float(tp)
@@ -339,6 +402,9 @@ def _fixed_precision(tp_pos, tp_start, cat_start, rem, ins_pos, ins_k, n_pos, re
         while r < n_rem and rem[r] < c1:
             removed += 1
             r += 1
+        while z < n_ign and ign[z] < c1:
+            removed += 1
+            z += 1
         counts[k] = (c1 - c0) - removed + inserted
         if npos == 0:
             continue
@@ -354,68 +420,89 @@ def _fixed_precision(tp_pos, tp_start, cat_start, rem, ins_pos, ins_k, n_pos, re
 
 
 # ---- the state one oracle fix works on -------------------------------------------------------------------------------
-@dataclass
+_IGNORED = 6  # point code of a prediction matched to a crowd at this IoU (counted nowhere)
+
+
 class _State:
-    """Data points (kept, non-ignored predictions of the selection, in layout order) and labels of the selection.
+    """The points (the selection's kept predictions, ``n``) and labels of one selection at one IoU, in the
+    per-class order a fix works on (a fix is a set of positions of that order, never a re-sort).
 
-    ``k``/``score``/``tp``/``kind`` (0 TP, else 1 + index in ERROR_TYPES[:5]) per data point; ``fix_k`` the class it
-    becomes when its fix makes it a TP (-1: the fix removes it); ``lab_k`` per selected non-crowd label,
-    ``lab_missed``/``lab_fn``; ``base`` (K,) classes with labels; ``n_labels`` (K,). ``by_class``: the points in
-    per-class order (class, then descending score, ties in input order); the ``*_o`` arrays are the per-point
-    arrays in that order (a fix is a mask over them, never a re-sort)."""
+    IoU-independent (shared by the selection's states, ``_Selected``): ``by_class (n,)`` the points in per-class
+    order (class, then descending score, ties in input order), ``rank_o (n,)`` an increasing score key of that order
+    within a class (below ``span``), ``cat_start (K + 1,)`` the class ranges. Per IoU: ``code (n,)`` int8 per point
+    in input order (0 true positive, 1 + index in ``ERROR_TYPES[:5]`` an error, ``_IGNORED``), the fixable errors
+    ``win_pos`` (their per-class positions, ascending), ``win_k`` (the class they become) and ``win_rank`` (their
+    score key), ``lab_k`` per selected non-crowd label, ``lab_missed`` / ``lab_fn``; ``n_labels (K,)``; ``base``
+    (K,) classes with labels. Derived once: ``tp_pos``/``tp_start``, ``kind_pos`` per error code and ``ign_pos``
+    (per-class positions, int32). ``data_points``: the points that are not ignored (input order)."""
 
-    k: np.ndarray
-    score: np.ndarray
-    tp: np.ndarray
-    kind: np.ndarray
-    fix_k: np.ndarray
-    lab_k: np.ndarray
-    lab_missed: np.ndarray
-    lab_fn: np.ndarray
-    n_labels: np.ndarray
-    base: np.ndarray
-    base_aps: np.ndarray
-    rec_thrs: np.ndarray = field(default_factory=lambda: REC_THRESHOLDS)
-    by_class: np.ndarray | None = None
-    rank: np.ndarray | None = None  # each point's position in descending-score order (ties: input order)
-    # ``rank`` may be any increasing key of that order below ``span`` (default n: the position itself), e.g. the
-    # rank among a superset of the points
-    span: int | None = None
+    def __init__(self, *, by_class, rank_o, cat_start, span, code, tp, win_idx, win_k, lab_k, lab_missed, lab_fn,
+                 n_labels, rec_thrs=REC_THRESHOLDS, rank=None, pred_ids=None, label_ids=None):
+        n = len(code)
+        idx = np.int32 if max(n, span) < 2**31 else np.int64
+        self.by_class, self.rank_o, self.cat_start, self.span = by_class, rank_o, cat_start, max(int(span), 1)
+        self.code = code
+        code_o = code[by_class]
+        self.tp_pos = np.flatnonzero(tp[by_class]).astype(idx)
+        self.tp_start = np.searchsorted(self.tp_pos, cat_start)
+        self.kind_pos = {c: np.flatnonzero(code_o == c).astype(idx) for c in _PRED_KIND.values()}
+        self.ign_pos = np.flatnonzero(code_o == _IGNORED).astype(idx)
+        # the fixable errors by their per-class position (the inverse of ``by_class`` at them)
+        at = np.empty(n, idx)
+        at[by_class] = np.arange(n, dtype=idx)
+        pos = at[win_idx]
+        s = np.argsort(pos, kind="stable")
+        self.win_pos, self.win_k = pos[s], np.asarray(win_k, np.int64)[s]
+        self.win_rank = (rank_o[pos] if rank is None else rank[win_idx])[s].astype(np.int64)
+        self.lab_k, self.lab_missed, self.lab_fn = lab_k, lab_missed, lab_fn
+        self.n_labels = np.asarray(n_labels, np.int64)
+        self.base = self.n_labels > 0
+        self.rec_thrs = rec_thrs
+        self._pred_ids, self._label_ids = pred_ids, label_ids
+        self.base_aps = self._aps(None, None, None)  # nothing fixed: the APs as they are
 
-    def __post_init__(self):
-        n, n_cat = len(self.k), len(self.n_labels)
-        if self.by_class is None or self.rank is None:
-            self.span = None
-            by_score = np.argsort(-self.score, kind="stable")
-            small = np.int32 if n_cat > np.iinfo(np.int16).max else np.int16
-            self.by_class = by_score[np.argsort(self.k[by_score].astype(small), kind="stable")]  # radix sort
-            self.rank = np.empty(n, np.int64)
-            self.rank[by_score] = np.arange(n)
-        o = self.by_class
-        self.rank_o = self.rank[o]
-        self.k_o = self.k[o]
-        self.span = max(n if self.span is None else int(self.span), 1)
-        self.class_key = self.k_o.astype(np.int64) * self.span + self.rank_o  # increasing along ``by_class``
-        self.cat_start = np.zeros(n_cat + 1, np.int64)
-        np.cumsum(np.bincount(self.k_o, minlength=n_cat), out=self.cat_start[1:])
-        self.kind_o = self.kind[o].astype(np.int8)
-        self.fix_k_o = self.fix_k[o]
-        self.tp_o = self.tp[o]
-        self.tp_pos = np.flatnonzero(self.tp_o)
-        self.tp_start = np.searchsorted(self.tp_pos, self.cat_start)
-        self.fp_pos = np.flatnonzero(~self.tp_o)
-        self.kind_pos = {code: np.flatnonzero(self.kind_o == code) for code in _PRED_KIND.values()}
-        self.n_points = n
-        idx = np.int32 if max(n, self.span) < 2**31 else np.int64  # kept per selection: positions in half the bytes
-        for name in ("by_class", "rank_o", "fix_k_o", "tp_pos", "fp_pos"):
-            setattr(self, name, getattr(self, name).astype(idx))
-        self.kind_pos = {c: v.astype(idx) for c, v in self.kind_pos.items()}
-        # the input-order arrays are not needed once in per-class order (a kept state stays small)
-        self.k = self.score = self.kind = self.fix_k = self.tp = self.rank = self.k_o = None
+    @classmethod
+    def from_points(cls, *, k, score, tp, kind, fix_k, lab_k, lab_missed, lab_fn, n_labels,
+                    rec_thrs=REC_THRESHOLDS) -> "_State":
+        """A state of data points given one by one (class ``k``, ``score``, ``tp``, ``kind`` 0 TP else 1 + error
+        index, ``fix_k`` the class a fix makes it a TP of, -1 none), sorted here (no ignored points)."""
+        n, n_cat = len(k), len(n_labels)
+        by_score = np.argsort(-np.asarray(score), kind="stable")
+        small = np.int32 if n_cat > np.iinfo(np.int16).max else np.int16
+        by_class = by_score[np.argsort(np.asarray(k)[by_score].astype(small), kind="stable")]  # radix sort
+        rank = np.empty(n, np.int64)
+        rank[by_score] = np.arange(n)
+        cat_start = np.zeros(n_cat + 1, np.int64)
+        np.cumsum(np.bincount(k, minlength=n_cat), out=cat_start[1:])
+        win = np.flatnonzero(np.asarray(fix_k) >= 0)
+        return cls(by_class=by_class, rank_o=rank[by_class], cat_start=cat_start, span=n,
+                   code=np.asarray(kind, np.int8), tp=np.asarray(tp, bool), win_idx=win,
+                   win_k=np.asarray(fix_k)[win], lab_k=lab_k, lab_missed=lab_missed, lab_fn=lab_fn,
+                   n_labels=n_labels, rec_thrs=rec_thrs, rank=rank)
+
+    @property
+    def data_points(self) -> np.ndarray:
+        """Indices of the points AP counts (not ignored), ascending."""
+        return np.flatnonzero(self.code != _IGNORED)
+
+    @property
+    def kind_o(self) -> np.ndarray:
+        """``code`` in the per-class order (int8)."""
+        return self.code[self.by_class]
+
+    @property
+    def pred_ids(self) -> np.ndarray:
+        """``pred_id`` of each data point (``data_points`` order)."""
+        return self._pred_ids(self.data_points)
+
+    @property
+    def label_ids(self) -> np.ndarray:
+        """``label_id`` of each selected non-crowd label (``lab_k`` order)."""
+        return self._label_ids()
 
     def fixed_aps(self, fix_dp: np.ndarray | None = None, drop_labels: np.ndarray | None = None,
                   remove_dp: np.ndarray | None = None) -> np.ndarray:
-        """Per-class AP after fixing the data points ``fix_dp`` (bool: their oracle fix), removing ``remove_dp``
+        """Per-class AP after fixing the points ``fix_dp`` (bool: their oracle fix), removing ``remove_dp``
         and taking the labels ``drop_labels`` (bool over labels) out of the counts; point masks in the
         per-class order ``by_class``. NaN for a class without labels or counted points, 0 for a class without
         labels that has counted points."""
@@ -432,29 +519,36 @@ class _State:
         if fix is not None and len(fix):
             # a fixed point leaves its place; one its fix makes a TP comes back at its (class, score rank)
             # position of the base order (same class: where it was)
-            to = self.fix_k_o[fix]
-            moved = fix[to >= 0]
-            key = to[to >= 0].astype(np.int64) * self.span + self.rank_o[moved]
-            s = np.argsort(key, kind="stable")
-            ins_k = to[to >= 0][s].astype(np.int64)
-            ins_pos = np.searchsorted(self.class_key, key[s])
+            at = np.minimum(np.searchsorted(self.win_pos, fix), max(len(self.win_pos) - 1, 0))
+            hit = at[self.win_pos[at] == fix] if len(self.win_pos) else at[:0]
+            to, rk = self.win_k[hit], self.win_rank[hit]
+            s = np.argsort(to * self.span + rk, kind="stable")
+            ins_k = to[s]
+            ins_pos = np.empty(len(s), np.int64)
+            _insert_at(self.rank_o, self.cat_start, ins_k, rk[s], ins_pos)
             rem = fix if rem is None else np.union1d(rem, fix)
         rem = empty if rem is None else rem.astype(np.int64)
-        n = np.asarray(self.n_labels, np.int64)
+        n = self.n_labels
         if drop_labels is not None and drop_labels.any():
             n = n - np.bincount(self.lab_k[drop_labels], minlength=len(n))
         n_cat = len(n)
         precision = -np.ones((len(self.rec_thrs), n_cat))
         counts = np.zeros(n_cat, np.int64)
         scratch = max(len(self.tp_pos) + len(ins_pos), 1)  # TP entries of one class at most
-        _fixed_precision(self.tp_pos, self.tp_start, self.cat_start, rem, ins_pos, ins_k, n, self.rec_thrs,
-                         precision, counts, np.empty(scratch), np.empty(scratch))
+        _fixed_precision(self.tp_pos, self.tp_start, self.cat_start, rem, self.ign_pos, ins_pos, ins_k, n,
+                         self.rec_thrs, precision, counts, np.empty(scratch), np.empty(scratch))
         ap = precision.mean(axis=0)
         return np.where(n > 0, ap, np.where(counts > 0, 0.0, np.nan))
 
-    def to_class_order(self, dp_mask: np.ndarray) -> np.ndarray:
-        """A mask over the data points (input order) in the per-class order of ``fixed_aps``."""
-        return dp_mask[self.by_class]
+    def to_class_order(self, dp_values: np.ndarray, fill=False) -> np.ndarray:
+        """Values over the data points (``data_points`` order) in the per-class order of ``fixed_aps`` (``fill``
+        at ignored points)."""
+        dp_values = np.asarray(dp_values)
+        if len(dp_values) == len(self.code):
+            return dp_values[self.by_class]
+        out = np.full(len(self.code), fill, dp_values.dtype)
+        out[self.data_points] = dp_values
+        return out[self.by_class]
 
     def delta(self, kind: str, dp_in: np.ndarray | None = None, lab_in: np.ndarray | None = None, *,
               ordered: bool = False) -> tuple[float, np.ndarray]:
@@ -471,7 +565,8 @@ class _State:
         elif kind == "missed":
             fix = {"drop_labels": self.lab_missed if lab_in is None else self.lab_missed & lab_in}
         elif kind == "false_positives":
-            fix = {"rem": within(self.fp_pos)}
+            code_o = self.kind_o
+            fix = {"rem": within(np.flatnonzero((code_o > 0) & (code_o < _IGNORED)))}
         else:
             fix = {"drop_labels": self.lab_fn if lab_in is None else self.lab_fn & lab_in}
         (what, v), = fix.items()
@@ -489,12 +584,14 @@ class _Selected:
     """What one selection of a matcher's rows is at a confidence threshold, whatever the IoU (kept: ``_selected``).
 
     ``cats (K,)`` class ids; ``d_k (n_dt,)`` / ``g_k (n_gt,)`` class positions of the layout's prediction / label
-    rows (-1 = not selected); ``in_d`` / ``in_g`` selected rows (class and image); ``kept`` the layout rows with
-    ``score >= c`` (= the match's rows, in order); ``cand`` the match rows of the selected predictions (ascending).
-    ``by_class`` (or None when the match carries no orders): the ``cand`` points (indices into ``cand``) by class
-    then descending score, ``rank`` each one's position by descending score — the match's own stable orders
-    (``MatchResult.class_score_order`` / ``score_order``, the same at every IoU for one confidence) filtered, so
-    the data points at any IoU (``cand`` minus the predictions matched to a crowd) are a filter of these too."""
+    rows (-1 = not selected; int16 below 32k classes); ``in_d`` / ``in_g`` selected rows (class and image);
+    ``kept`` the layout rows with ``score >= c`` (= the match's rows, in order); ``cand`` the match rows of the
+    selected predictions (ascending): the points of every IoU's ``_State`` (a prediction matched to a crowd at an
+    IoU is a point that is not counted). ``by_class``: the points by class then descending score, ``rank`` each
+    one's position by descending score, ``rank_o = rank[by_class]``, ``cat_start (K + 1,)`` the class ranges —
+    the match's own stable orders (``MatchResult.class_score_order`` / ``score_order``, the same at every IoU for
+    one confidence) filtered, or sorted here when the match has none. ``d_pos (n_dt,)`` each selected layout
+    row's position among the selected rows (``cumsum(in_d) - 1``)."""
 
     cats: np.ndarray
     d_k: np.ndarray
@@ -503,20 +600,11 @@ class _Selected:
     in_g: np.ndarray
     kept: np.ndarray
     cand: np.ndarray
-    by_class: np.ndarray | None
-    rank: np.ndarray | None
-    d_pos: np.ndarray  # (n_dt,) each selected layout row's position among the selected rows (cumsum(in_d) - 1)
-
-    def orders(self, live: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """(per-class order, descending-score key) of the data points: the ``cand`` points with ``live`` (bool
-        over ``cand``), renumbered to data points — the same stable order as sorting the points again — and
-        their rank among the candidates (increasing with the data points' own rank, below ``len(cand)``)."""
-        if self.by_class is None:
-            return None, None
-        if live.all():
-            return self.by_class, self.rank
-        point = np.cumsum(live) - 1  # data point index of each candidate (valid where live)
-        return point[self.by_class[live[self.by_class]]], self.rank[live]
+    by_class: np.ndarray
+    rank: np.ndarray
+    rank_o: np.ndarray
+    cat_start: np.ndarray
+    d_pos: np.ndarray
 
 
 def _selected(matcher, m, classes, image_ids, confidence_threshold: float) -> _Selected:
@@ -539,25 +627,34 @@ def _selected(matcher, m, classes, image_ids, confidence_threshold: float) -> _S
         g_cat = data.labels.category_id[lay.gt_rows]
         cats = resolve_classes(classes, m.category_names) if classes is not None else sorted_unique(
             np.asarray(sorted(m.category_names), np.int64), g_cat, d_cat)
-        d_k, g_k = lookup(cats, d_cat, dtype=np.int32), lookup(cats, g_cat, dtype=np.int32)
+        k_type = np.int16 if len(cats) < np.iinfo(np.int16).max else np.int32  # kept per selection
+        d_k, g_k = lookup(cats, d_cat, dtype=k_type), lookup(cats, g_cat, dtype=k_type)
         in_d, in_g = d_k >= 0, g_k >= 0
         if ids is not None:
             known = np.unique(ids)
             in_d &= lookup(known, data.predictions.image_id[lay.dt_rows]) >= 0
             in_g &= lookup(known, data.labels.image_id[lay.gt_rows]) >= 0
         small = np.int32 if len(lay.dt_rows) < 2**31 else np.int64  # kept per selection: half the bytes
-        kept = np.flatnonzero(data.predictions.score[lay.dt_rows] >= confidence_threshold).astype(small)
+        score = data.predictions.score[lay.dt_rows]
+        kept = np.flatnonzero(score >= confidence_threshold).astype(small)
         sel = in_d[kept]  # per match row
         cand = np.flatnonzero(sel).astype(small)
-        by_class = rank = None
+        n = len(cand)
         if m.class_score_order is not None and m.score_order is not None:
-            point = np.cumsum(sel) - 1
-            by_class = point[m.class_score_order[sel[m.class_score_order]]].astype(small)
-            rank = np.empty(len(cand), small)
-            rank[point[m.score_order[sel[m.score_order]]]] = np.arange(len(cand), dtype=small)
+            point = (np.cumsum(sel) - 1).astype(small)
+            by_class = point[m.class_score_order[sel[m.class_score_order]]]
+            rank = np.empty(n, small)
+            rank[point[m.score_order[sel[m.score_order]]]] = np.arange(n, dtype=small)
+        else:  # descending score, ties in layout order; then class (a stable radix sort of small integers)
+            by_score = np.argsort(-score[kept[cand]], kind="stable")
+            by_class = by_score[np.argsort(d_k[kept[cand]][by_score], kind="stable")].astype(small)
+            rank = np.empty(n, small)
+            rank[by_score] = np.arange(n, dtype=small)
+        cat_start = np.zeros(len(cats) + 1, np.int64)
+        np.cumsum(np.bincount(d_k[kept[cand]], minlength=len(cats)), out=cat_start[1:])
         d_pos = (np.cumsum(in_d) - 1).astype(small)
         return _Selected(cats=cats, d_k=d_k, g_k=g_k, in_d=in_d, in_g=in_g, kept=kept, cand=cand,
-                         by_class=by_class, rank=rank, d_pos=d_pos)
+                         by_class=by_class, rank=rank, rank_o=rank[by_class], cat_start=cat_start, d_pos=d_pos)
 
     return _reuse(matcher, "selected", key, make)
 
@@ -577,53 +674,37 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     m = match if match is not None else matcher.match(t, confidence_threshold=confidence_threshold)
     lay = matcher.layout
     data = matcher.data
-    n_dt, n_gt = len(lay.dt_rows), len(lay.gt_rows)
+    n_gt = len(lay.gt_rows)
     s = _selected(matcher, m, classes, image_ids, confidence_threshold)
     cats, d_k, g_k, kept, cand = s.cats, s.d_k, s.g_k, s.kept, s.cand
     pr = m.predictions
-    tp_c = pr["is_tp"].to_numpy(bool)[cand]  # per candidate (selected kept prediction)
-    live_c = ~pr["ignored"].to_numpy(bool)[cand]  # the data points AP counts
-    dp = kept[cand[live_c]]  # layout rows of the data points, ascending
-    err_c = live_c & ~tp_c
-    err_d = kept[cand[err_c]]  # layout rows of the false positives, ascending
+    tp_c = pr["is_tp"].to_numpy(bool)[cand]  # per point (selected kept prediction)
+    ign_c = pr["ignored"].to_numpy(bool)[cand]  # matched to a crowd: AP counts it nowhere
+    tp_c &= ~ign_c
+    err_idx = np.flatnonzero(~tp_c & ~ign_c)  # the false positives (points)
+    err_d = kept[cand[err_idx]]  # their layout rows, ascending
     lab = m.labels
     used = lab["detected"].to_numpy(bool)
     lab_live = s.in_g & ~lab["ignored"].to_numpy(bool)
 
-    # best IoUs per prediction over the non-crowd labels of the selection (tidecv's ex.gt matrices): the
-    # same-class / other-class / any bests do not depend on the thresholds, kept per labels and rows selected
-    # (compact: one column per selected prediction row, ``s.d_pos`` its column)
-    (iou_s, iou_o, iou_a), (arg_s, arg_o, arg_a) = _reuse(
-        matcher, "best", (lab_live, s.in_d), lambda: best_overlaps_of(matcher, np.flatnonzero(s.in_d), lab_live))
-    # the rules on the false positives only (``*_e`` arrays are aligned with ``err_d``)
-    col = s.d_pos[err_d]
-    s_e, o_e, a_e = iou_s[col], iou_o[col], iou_a[col]
-    loc = (s_e >= b) & (s_e <= t)
-    cls = ~loc & (o_e >= t)
-    # best IoU with a taken same-class label: only where it can decide (iou_u <= iou_s)
-    cand_u = np.flatnonzero(~loc & ~cls & (s_e >= t))
-    u_e, argu_e = np.full(len(err_d), -1.0), np.full(len(err_d), -1, np.int64)
-    u_e[cand_u], argu_e[cand_u] = best_taken(matcher, err_d[cand_u], lab_live, used)
-    dup = ~loc & ~cls & (u_e >= t)
-    bkg = ~loc & ~cls & ~dup & (a_e <= b)
-    kind_e = np.select([cls, loc, ~dup & ~bkg, dup], [1, 2, 3, 4], 5).astype(np.int8)
-    target_e = np.select([loc, cls, dup], [arg_s[col], arg_o[col], argu_e], arg_a[col])
-    tested_e = np.select([loc, cls, dup], [s_e, o_e, u_e], np.maximum(a_e, 0.0))
-
-    # data points: per-class order and score rank (filters of the selection's orders)
-    by_class, rank = s.orders(live_c)
-    n_dp = len(dp)
-    point_e = np.flatnonzero(err_c[live_c])  # data point index of each false positive
+    # best same- / other-class label per prediction over the non-crowd labels of the selection (tidecv's ex.gt
+    # matrices): threshold-independent, kept per labels and rows selected (one column per selected prediction
+    # row, ``s.d_pos`` its column); the rules read the IoUs back from the layout, on the false positives only
+    arg = _reuse(matcher, "best", (lab_live, s.in_d),
+                 lambda: best_label_rows(matcher, np.flatnonzero(s.in_d), lab_live))
+    kind_e = np.empty(len(err_d), np.int8)
+    target_e = np.empty(len(err_d), np.int64)
+    _classify(err_d.astype(np.int64), s.d_pos[err_d].astype(np.int64), arg, lay.blk_d0, lay.blk_g0, lay.blk_g1,
+              lay.blk_off, lay.ious, lay.dt_cat, lay.gt_cat, np.ascontiguousarray(lab_live),
+              np.ascontiguousarray(used), t, b, kind_e, target_e)
 
     # BestGTMatch: of the classification/localisation errors pointing at an untaken label the highest score fixes it
-    claim = (cls | loc) & (target_e >= 0)
+    claim = ((kind_e == 1) | (kind_e == 2)) & (target_e >= 0)
     claim &= ~np.where(target_e >= 0, used[np.maximum(target_e, 0)], True)
     c_idx = np.flatnonzero(claim)
-    tgt = target_e[c_idx].astype(np.int64)
-    if rank is not None:  # descending score, ties in layout order: the rank of the data point
-        c_idx = c_idx[np.argsort(tgt * max(len(cand), 1) + rank[point_e[c_idx]], kind="stable")]
-    else:
-        c_idx = c_idx[np.lexsort((c_idx, -data.predictions.score[lay.dt_rows[err_d[c_idx]]], tgt))]
+    tgt = target_e[c_idx]
+    # by label, then descending score (ties in layout order): the point's score rank
+    c_idx = c_idx[np.argsort(tgt * max(len(cand), 1) + s.rank[err_idx[c_idx]], kind="stable")]
     tgt = target_e[c_idx]
     winners = c_idx[np.r_[True, tgt[1:] != tgt[:-1]]] if len(c_idx) else c_idx
     fixable = np.zeros(len(err_d), bool)
@@ -633,23 +714,21 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     missed = lab_live & ~used & ~usable
     fn = lab_live & ~used
 
-    # AP state over class positions of ``cats``
+    # the state over the selection's points (orders kept with the selection) and labels
+    point_code = np.zeros(len(cand), np.int8)
+    point_code[err_idx] = kind_e
+    point_code[ign_c] = _IGNORED
     lab_rows = np.flatnonzero(lab_live)
-    kpos = d_k[dp].astype(np.int64)
-    kind = np.zeros(n_dp, np.int64)
-    kind[point_e] = kind_e
-    fix_k = np.full(n_dp, -1, np.int64)
-    fix_k[point_e[winners]] = g_k[target_e[winners]]
     lab_k = g_k[lab_rows].astype(np.int64)
     n_labels = np.bincount(lab_k, minlength=len(cats))
-    rec = RECALL_GRIDS[recall_grid]
-    state = _State(k=kpos, score=data.predictions.score[lay.dt_rows[dp]] if by_class is None else None,
-                   tp=tp_c[live_c], kind=kind, fix_k=fix_k, lab_k=lab_k, lab_missed=missed[lab_rows],
-                   lab_fn=fn[lab_rows], n_labels=n_labels, base=n_labels > 0, base_aps=None, rec_thrs=rec,
-                   by_class=by_class, rank=rank, span=len(cand))
-    base_aps = state.base_aps = state.fixed_aps()  # nothing fixed: the APs as they are
-    state.pred_ids = data.predictions.ids[lay.dt_rows[dp]]
-    state.label_ids = data.labels.ids[lay.gt_rows[lab_rows]]
+    dt_rows, gt_rows = lay.dt_rows, lay.gt_rows
+    state = _State(by_class=s.by_class, rank_o=s.rank_o, cat_start=s.cat_start, span=len(cand), code=point_code, tp=tp_c,
+                   win_idx=err_idx[winners], win_k=g_k[target_e[winners]], lab_k=lab_k,
+                   lab_missed=missed[lab_rows], lab_fn=fn[lab_rows], n_labels=n_labels,
+                   rec_thrs=RECALL_GRIDS[recall_grid], rank=s.rank,
+                   pred_ids=lambda points: data.predictions.ids[dt_rows[kept[cand[points]]]],
+                   label_ids=lambda: data.labels.ids[gt_rows[lab_rows]])
+    base_aps = state.base_aps
 
     delta, per_class = {}, {}
     for name in DELTA_KEYS:
@@ -661,7 +740,7 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     counts["false_negatives"] = int(fn.sum())
 
     names = [m.category_names.get(int(c), str(c)) for c in cats]
-    per_kind = np.bincount(kpos * 6 + kind, minlength=len(cats) * 6).reshape(len(cats), 6)
+    per_kind = np.bincount(d_k[err_d].astype(np.int64) * 6 + kind_e, minlength=len(cats) * 6).reshape(len(cats), 6)
     n_missed = np.bincount(lab_k, weights=missed[lab_rows], minlength=len(cats)).astype(np.int64)
     table = pd.DataFrame({"category_id": cats, "name": names, "ap": base_aps,
                           **{f"delta_{n}": per_class[n] for n in DELTA_KEYS},
@@ -669,11 +748,9 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
                           "n_missed": n_missed})
     table = table[state.base].reset_index(drop=True)
 
-    small = np.int32 if max(n_dt, n_gt) < 2**31 else np.int64
-    source = {"pred": data.predictions, "lab": data.labels, "dt_rows": lay.dt_rows, "gt_rows": lay.gt_rows,
-              "err_d": err_d.astype(small), "target": target_e.astype(small), "tested": tested_e,
-              "kind": (kind_e - 1).astype(np.int8), "fixable": fixable,
-              "missed": np.flatnonzero(missed).astype(small)}
+    small = np.int32 if max(len(lay.dt_rows), n_gt) < 2**31 else np.int64
+    source = {"matcher": matcher, "kept": kept, "cand": cand, "code": point_code, "target": target_e.astype(small),
+              "fixable": fixable, "missed": np.flatnonzero(missed).astype(small)}
     return ErrorCost(ap=_mean_ap(base_aps, state.base), delta_ap=delta, counts=counts, per_class=table,
                      error_source=source, iou_threshold=t, background_threshold=b, state=state)
 
@@ -701,7 +778,7 @@ def error_cost_by_bucket(cost: ErrorCost, pred_values, label_values, *, n_bucket
                                      *(f"n_{k}" for k in ERROR_TYPES)])
     buckets = bucketize(values, n_buckets=n_buckets, method=method)
     bi_p, bi_l = buckets.index[:len(pv)], buckets.index[len(pv):]
-    bi_o = s.to_class_order(bi_p)  # the fixes work in per-class order
+    bi_o = s.to_class_order(bi_p, fill=-1)  # the fixes work in per-class order (ignored points: no bucket)
     n_b = len(buckets.edges) - 1
     # every count of every bucket from one pass: (bucket, kind) and (bucket, missed) histograms
     inb_p, inb_l = (bi_p >= 0) & (bi_p < n_b), (bi_l >= 0) & (bi_l < n_b)

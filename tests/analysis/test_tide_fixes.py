@@ -25,9 +25,9 @@ def random_state(seed: int, n: int = 3000, n_cat: int = 5):
     n_labels = rng.integers(0, 400, n_cat)
     n_labels[n_cat - 1] = 0  # a class with predictions but no labels
     lab_k = np.repeat(np.arange(n_cat), n_labels)
-    state = _State(k=k, score=score, tp=tp, kind=kind, fix_k=fix_k, lab_k=lab_k,
-                   lab_missed=rng.random(len(lab_k)) < 0.3, lab_fn=rng.random(len(lab_k)) < 0.5,
-                   n_labels=n_labels, base=n_labels > 0, base_aps=None)
+    state = _State.from_points(k=k, score=score, tp=tp, kind=kind, fix_k=fix_k, lab_k=lab_k,
+                               lab_missed=rng.random(len(lab_k)) < 0.3, lab_fn=rng.random(len(lab_k)) < 0.5,
+                               n_labels=n_labels)
     return state, (k, score, tp, fix_k, n_labels, lab_k)
 
 
