@@ -9,11 +9,13 @@ class names, metric titles and file names (``explorer.ui.text``).
 """
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io
 
 from explorer.ui.text import chart_text
 
@@ -74,7 +76,10 @@ def sorted_bar(table: pd.DataFrame, *, value: str, label: str = "display_name", 
 
 def pr_curve_figure(curves: pd.DataFrame, names: dict[int, str]) -> go.Figure:
     """Precision against recall, one line per class. ``curves``: ``category_id, recall, precision``."""
-    cats, recall, precision = (curves[c].to_numpy() for c in ("category_id", "recall", "precision"))
+    cats = curves["category_id"].to_numpy()
+    # drawn in float32 (7 significant digits, far finer than a pixel or a hover label): half the bytes every
+    # session is sent at each new threshold (80 classes x 400 points x 2 coordinates)
+    recall, precision = (curves[c].to_numpy(np.float32) for c in ("recall", "precision"))
     if len(cats) and not (cats[1:] >= cats[:-1]).all():  # the engine's curves come grouped by class already
         order = np.argsort(cats, kind="stable")
         cats, recall, precision = cats[order], recall[order], precision[order]
@@ -284,8 +289,10 @@ def figure_once(key: tuple, build) -> go.Figure:
         fig = escape_figure(build())
         fig._escaped_once = True
         # what st.plotly_chart serialises of a Figure each time it is shown: ``to_dict`` deep-copies the figure and
-        # base64-encodes every array (~30 ms for 80 PR curves, in every session's rerun); done once here instead
-        spec = fig.to_dict()
+        # base64-encodes every array (~30 ms for 80 PR curves, in every session's rerun), then ``to_json`` cleans
+        # what orjson refuses (object arrays of escaped names) item by item; done once here: the dict kept is the
+        # JSON's own (plain lists, strings, numbers), which plotly.io.to_json writes back to the same text
+        spec = json.loads(plotly.io.to_json(fig.to_dict(), validate=False))
         fig.to_dict = lambda: spec  # plotly allows setting an existing attribute; the dict is never changed
         return fig
 

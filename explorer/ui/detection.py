@@ -13,10 +13,14 @@ Every page that shows detection results goes through here so the expensive steps
 * ``analysis_table(sel, target)`` — the core outcome table (``explorer.analysis.outcomes.detection_outcomes``)
   of labels (``detected``) or predictions (``is_tp``), cached by ``explorer.ui.outcomes.outcome_table``.
 
-Caches use ``st.cache_resource`` keyed by project path + fingerprint (which names the run) + the core
-``Selection``, never by a DataFrame argument. Returned objects are shared between reruns: do not mutate.
+Caches are keyed by project path + fingerprint (which names the run) + the core ``Selection``, never by a
+DataFrame argument: the selection's tables in the core's bounded single-flight cache (``outcomes._remember``,
+cheap to look up on every rerun), the slider-independent evaluations in ``st.cache_resource`` (with a spinner).
+Returned objects are shared between reruns and sessions: do not mutate.
 """
 from __future__ import annotations
+
+from collections import OrderedDict
 
 import pandas as pd
 import streamlit as st
@@ -39,12 +43,17 @@ def match(sel):
 
 
 # ---- summaries of the selection ------------------------------------------------------------------------------------
-@st.cache_resource(show_spinner=False, max_entries=32)
-def _summaries(path: str, fingerprint: str, sel, _project: Project) -> dict:
+# {(path, fingerprint, core selection): selection_tables}: in the core's single-flight cache rather than
+# st.cache_resource, whose argument hashing (~0.5 ms a call) was paid five times a rerun by every session
+_SUMMARIES: OrderedDict = OrderedDict()
+
+
+def _summaries(path: str, fingerprint: str, sel, project: Project) -> dict:
     from explorer.evaluation.tables import selection_tables
 
     # every table of the selection from one pass over the match (positions, no copies of its 2M rows)
-    return selection_tables(core.match(_project, sel), classes=sel.class_list(), image_ids=sel.image_ids(_project))
+    return core._remember(_SUMMARIES, (path, fingerprint, sel), lambda: selection_tables(
+        core.match(project, sel), classes=sel.class_list(), image_ids=sel.image_ids(project)), size=32)
 
 
 def summary(sel) -> dict:

@@ -22,10 +22,9 @@ from explorer.analysis import (
 )
 from explorer.analysis.importance import correlation_of_columns, importance_of_columns, outcome_values
 from explorer import tasks
-from explorer.datametrics.catalog import entries_for
 from explorer.ui.charts import figure_once, show_chart, sorted_bar
 from explorer.ui.text import plain
-from explorer.ui.outcomes import metric_catalog, metric_names, metrics_stamp, outcome_table
+from explorer.ui.outcomes import metric_levels, metric_names, metrics_stamp, outcome_table
 
 CORRELATION_METHODS = {"Pearson (linear)": "pearson", "Spearman (rank, monotone)": "spearman"}
 
@@ -168,7 +167,8 @@ def render_task_importance(sel, *, method: str = "pearson") -> None:
             return
         st.markdown(f"**{plain(o.target.capitalize())}** — Y = “{plain(o.title)}”" + _options_note(task, sel.core))
         per_image = o.target != "images"
-        frame = tuple(e.name for e in entries_for(metric_catalog(project), o.target, names) if e.level == "F")
+        levels = metric_levels(project, o.target)
+        frame = tuple(c for c in names if levels.get(c) == "F")
         key = (str(project.root), project.fingerprint, metrics_stamp(project), sel.core, o.target)
         imp, n, n_pos = _task_importance(key, o.column, tuple(names), frame if per_image else None,
                                          DEFAULT_MAX_SAMPLES, 0, sel)

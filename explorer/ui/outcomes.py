@@ -3,7 +3,7 @@
 * ``metric_tables(project)`` — ``load_metrics`` (``UserError`` before ``explorer metrics`` ran);
   ``metric_catalog(project)`` / ``metrics_for_target(project, target)`` — the catalogue and ``metrics_for``, None
   before metrics exist; ``metric_names(project, target)`` — ``{column: "Title (L)"}`` of the target's metric
-  columns (``explorer.datametrics.catalog.names_for``);
+  columns (``explorer.datametrics.catalog.names_for``); ``metric_levels(project, target)`` — their levels;
 * ``outcome_table(sel, target)`` — ``explorer.tasks.get(project.task).outcome_table(project, sel.core, target)``:
   the rows every importance, bucket and gallery view of the selection reads (``explorer.analysis.outcomes``).
 
@@ -13,6 +13,8 @@ joined metric frames live in the core's bounded caches (``explorer.analysis.outc
 Returned frames may be shared between reruns: do not mutate.
 """
 from __future__ import annotations
+
+from collections import OrderedDict
 
 import pandas as pd
 import streamlit as st
@@ -52,15 +54,42 @@ def metrics_for_target(project: Project, target: str) -> pd.DataFrame | None:
     return metric_frame(project, target)
 
 
+# the catalogue's names and levels per (project view, metrics run, target): every rerun of a page asks for them,
+# and reading them from the catalogue frame (one record per metric and level) cost ~10 ms per rerun and session
+_VOCABULARY: OrderedDict = OrderedDict()
+
+
+def _vocabulary(project: Project, target: str, what: str, make):
+    from explorer.analysis.outcomes import _remember  # the core's bounded single-flight cache
+
+    key = (str(project.root), project.fingerprint, metrics_stamp(project), target, what)
+    return _remember(_VOCABULARY, key, make, size=64)
+
+
 def metric_names(project: Project, target: str, *, numeric: bool = False) -> dict[str, str]:
     """``{column: display name}`` of ``target``'s metric columns (own level, then F), e.g. for labels
     ``{"relative_area": "Object area – relative (O)", "brightness": "Brightness (F)"}``; {} before metrics exist.
-    ``numeric``: only columns with a numeric dtype."""
-    table = metrics_for_target(project, target)
-    if table is None:
-        return {}
-    return vocabulary.names_for(metric_catalog(project), target, list(table.columns),
-                                numeric_of=table if numeric else None)
+    ``numeric``: only columns with a numeric dtype. A new dict each call (the kept one is shared)."""
+
+    def make() -> dict[str, str]:
+        table = metrics_for_target(project, target)
+        if table is None:
+            return {}
+        return vocabulary.names_for(metric_catalog(project), target, list(table.columns),
+                                    numeric_of=table if numeric else None)
+
+    return dict(_vocabulary(project, target, "numeric names" if numeric else "names", make))
+
+
+def metric_levels(project: Project, target: str) -> dict[str, str]:
+    """``{column: level}`` (``"F"``, ``"O"`` or ``"P"``) of every catalogue metric that is a column of ``target``'s
+    joined table (``explorer.datametrics.catalog.entries_for``); {} before metrics exist. A new dict each call."""
+
+    def make() -> dict[str, str]:
+        catalog = metric_catalog(project)
+        return {e.name: e.level for e in vocabulary.entries_for(catalog, target)} if catalog is not None else {}
+
+    return dict(_vocabulary(project, target, "levels", make))
 
 
 def outcome_table(sel, target: str) -> pd.DataFrame:
