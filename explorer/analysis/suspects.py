@@ -20,23 +20,31 @@ missed_label   a label no prediction of its class takes even at IoU 0.1 and dete
 A classification or localisation error whose label no other prediction took (``fixable`` in the TIDE table: the
 label is otherwise missed) keeps its score; one beside a label the model also found is halved (``TAKEN_WEIGHT``):
 a detection disagreeing with a label nothing else agrees with is the stronger evidence. Only suspects scoring at
-least ``min_score`` (default 0.3) are kept; the queue is sorted by ``score``
-(descending; ties by image, label, prediction). ``fix_labels`` applies the obvious fix of each chosen suspect to a
-copy of the labels (add the detected box; take the detection's class; take the detection's box; drop the label)
-and ``map_if_fixed`` re-evaluates with ``evaluate_coco``.
+least ``min_score`` (default 0.3) are kept; the queue is sorted by ``score`` (descending; ties by image,
+label, prediction, then the order of the table above). ``fix_labels`` applies the obvious fix of each chosen
+suspect to a copy of the labels (add the detected box; take the detection's class; take the detection's box;
+drop the label) and ``map_if_fixed`` gives the numbers ``evaluate_coco`` would on them.
 
-The queue is built from NumPy columns (the error cost's ``error_rows``, the match's arrays) with one sort and
-kept per selection (``_QUEUES``, 4); duplicate labels depend on the split and classes only (``_DUPLICATES``).
+Cost at scale (each piece kept per exactly the controls it depends on, in bounded caches): ``suspect_queue`` is
+a ``SuspectQueue`` of NumPy columns per selection (``_QUEUES``, 4), unsorted — ``best(n, keep)`` sorts only the
+rows that can be among the n best (a table's head, a gallery page), ``suspects`` the whole queue (CLI, export).
+Loose matches, duplicate labels and missed labels are scored per class, so they are kept per (split, IoU,
+confidence) for every class (``_BASES``, 4) and a class selection takes its classes' rows; the error cost's
+false detections are classified per selection (a class selection sees only its labels). Duplicate labels are
+paired once per project view (``_DUPLICATES``); the label order by area per row set; the 0.1-IoU detected flags
+per confidence. ``map_if_fixed`` accumulates every class once per (split, confidence) (``_FIX_BASES``, 2) and,
+per fix, only the classes it changes.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
-from explorer.evaluation.layout import lookup
+from explorer.evaluation.layout import lookup, sorted_unique
 
 REASONS = {
     "missing_label": "confident detection where no label is: possibly a missing label",
@@ -91,16 +99,105 @@ def duplicate_labels(labels: pd.DataFrame, *, iou: float = DUPLICATE_LABEL_IOU) 
 
 
 _QUEUES: OrderedDict = OrderedDict()
+_BASES: OrderedDict = OrderedDict()
 _DUPLICATES: OrderedDict = OrderedDict()
 _REASON_CODES = tuple(REASONS)  # reason index -> code
 _RC = {code: i for i, code in enumerate(_REASON_CODES)}
+_PART = ("img", "lab", "pred", "reason", "score", "cat", "pcat", "iou")  # the columns of a part of the queue
+
+
+@dataclass(eq=False)
+class SuspectQueue:
+    """The queue of one selection as NumPy columns, one row per suspect, in *part order* (the error cost's false
+    detections, then loose matches, duplicate labels, missed labels), not sorted: ``best`` gives rows in queue
+    order. Columns (n,): ``image_id``, ``label_id`` / ``pred_id`` / ``pred_category_id`` (int64, -1 = none),
+    ``reason`` (int8: index in ``REASON_CODES``), ``score``, ``category_id`` (as in ``COLUMNS``), ``iou``;
+    ``image_ids`` / ``file_names`` the project's images, for ``frame``. Shared (kept per selection): read only."""
+
+    image_id: np.ndarray
+    label_id: np.ndarray
+    pred_id: np.ndarray
+    reason: np.ndarray
+    score: np.ndarray
+    category_id: np.ndarray
+    pred_category_id: np.ndarray
+    iou: np.ndarray
+    image_ids: np.ndarray
+    file_names: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.score)
+
+    @cached_property
+    def classes(self) -> np.ndarray:
+        """The classes with a suspect (sorted category ids)."""
+        return sorted_unique(self.category_id)
+
+    @cached_property
+    def order(self) -> np.ndarray:
+        """Every row in queue order (``best()``), computed once."""
+        return self.best()
+
+    def mask(self, *, reasons=None, classes=None) -> np.ndarray | None:
+        """Bool (n,): rows whose reason code is in ``reasons`` and ``category_id`` in ``classes`` (None = any);
+        None when both are None or hold everything (no filter)."""
+        keep = None
+        if reasons is not None and set(reasons) != set(_REASON_CODES):
+            keep = np.isin(np.arange(len(_REASON_CODES)), [_RC[r] for r in reasons if r in _RC])[self.reason]
+        if classes is not None:
+            ids = sorted_unique(np.asarray(list(classes), np.int64))
+            if not np.isin(self.classes, ids).all():
+                inside = lookup(ids, self.category_id) >= 0
+                keep = inside if keep is None else keep & inside
+        return keep
+
+    def best(self, n: int | None = None, keep: np.ndarray | None = None) -> np.ndarray:
+        """Positions of the ``n`` best rows (all when None) among ``keep`` (bool (n,), None = every row), in queue
+        order: descending score, ties by image, label, prediction (none last), then part order. Only the rows
+        scoring at least the ``n``-th best score are sorted (a partition finds it): a page of the gallery or the
+        table's head costs O(rows), not a sort of the queue."""
+        rows = np.arange(len(self)) if keep is None else np.flatnonzero(keep)
+        if n is not None and n < len(rows):
+            if n <= 0:
+                return rows[:0]
+            s = self.score[rows]
+            rows = rows[s >= np.partition(s, len(s) - n)[len(s) - n]]  # every row that can be among the n best
+        out = _queue_order(rows, self.score, self.image_id, self.label_id, self.pred_id)
+        return out if n is None else out[:n]
+
+    def frame(self, rows: np.ndarray | None = None) -> pd.DataFrame:
+        """The rows at positions ``rows`` (default: ``order``, the whole queue) as a table: columns ``COLUMNS``
+        (``label_id``/``pred_id``/``pred_category_id`` Int64 with ``<NA>``; ``file_name``/``reason``/
+        ``reason_code`` object strings), index 0..len-1."""
+        rows = self.order if rows is None else np.asarray(rows, np.int64)
+        img = self.image_id[rows]
+        reason = self.reason[rows].astype(np.int64)
+        names = self.file_names
+        at = lookup(self.image_ids, img)
+        file_name = np.where(at >= 0, names[np.maximum(at, 0)] if len(names) else None, None)
+        codes = np.array(_REASON_CODES, object)
+        texts = np.array([REASONS[c] for c in _REASON_CODES], object)
+        obj = lambda v: pd.Series(v, dtype=object, copy=False)  # noqa: E731 - object strings: no Arrow conversion
+        return pd.DataFrame({
+            "image_id": img.astype(np.int64), "file_name": obj(file_name), "label_id": _ids_of(self.label_id[rows]),
+            "pred_id": _ids_of(self.pred_id[rows]), "reason": obj(texts[reason]), "reason_code": obj(codes[reason]),
+            "score": self.score[rows].astype(np.float64), "category_id": self.category_id[rows].astype(np.int64),
+            "pred_category_id": _ids_of(self.pred_category_id[rows]), "iou": self.iou[rows].astype(np.float64)},
+            columns=COLUMNS)
 
 
 def suspects(project, sel, *, min_score: float = MIN_SCORE, iou_type: str | None = None) -> pd.DataFrame:
     """The ranked queue of suspected label errors of a project view (a run) and a core ``Selection``: columns
     ``COLUMNS`` (``label_id``/``pred_id``/``pred_category_id`` Int64 with ``<NA>`` for none; ``category_id`` the
     label's class, or the detection's for ``missing_label``; ``file_name``/``reason``/``reason_code`` object
-    strings), best first. Kept for the last 4 selections (shared: do not mutate)."""
+    strings), best first: ``suspect_queue(...).frame()`` (a new table per call)."""
+    return suspect_queue(project, sel, min_score=min_score, iou_type=iou_type).frame()
+
+
+def suspect_queue(project, sel, *, min_score: float = MIN_SCORE, iou_type: str | None = None) -> SuspectQueue:
+    """The ``SuspectQueue`` of a project view and a core ``Selection``, kept for the last 4 selections (shared).
+    What does not depend on the classes is kept per (split, IoU, confidence) (``_base``): a class change
+    takes its classes' rows of that and classifies only the error cost's false detections again."""
     from explorer.analysis.outcomes import _remember
     from explorer.tasks.detection import iou_type as iou_type_of
 
@@ -109,15 +206,41 @@ def suspects(project, sel, *, min_score: float = MIN_SCORE, iou_type: str | None
     return _remember(_QUEUES, key, lambda: _suspects(project, sel, float(min_score), kind), size=4)
 
 
-def _suspects(project, sel, min_score: float, iou_type: str) -> pd.DataFrame:
-    """``suspects``: every part as NumPy columns (the TIDE error arrays, the match's arrays), one lexsort, one
-    DataFrame."""
-    from explorer.analysis.outcomes import match
+def _suspects(project, sel, min_score: float, iou_type: str) -> SuspectQueue:
+    """``suspect_queue``: the error part of the selection (``_error_part``) and its classes' rows of the
+    class-free parts (``_base``), concatenated in part order."""
+    base = _base(project, replace(sel, classes=None), min_score, iou_type)
+    errors, near_rows = _error_part(project, sel, min_score, iou_type)
+    classes = sel.class_list()
+    ids = None if classes is None else sorted_unique(np.asarray(classes, np.int64))
+
+    def chosen(part: dict, extra: np.ndarray | None = None) -> dict:
+        keep = extra
+        if ids is not None:
+            inside = lookup(ids, part["cat"]) >= 0
+            keep = inside if keep is None else keep & inside
+        return part if keep is None else {c: v[keep] for c, v in part.items()}
+
+    # labels some false detection of the selection points at are wrong-class / loose-box stories, not misses
+    near = np.zeros(base.n_labels, bool)
+    near[near_rows] = True
+    missed = chosen(base.missed, ~near[base.missed["row"]])
+    parts = [errors, chosen(base.loose), chosen(base.duplicates), missed]
+    cols = {c: np.concatenate([np.asarray(p[c]) for p in parts]) for c in _PART}
+    return SuspectQueue(image_id=cols["img"].astype(np.int64), label_id=cols["lab"].astype(np.int64),
+                        pred_id=cols["pred"].astype(np.int64), reason=cols["reason"].astype(np.int8),
+                        score=cols["score"].astype(np.float64), category_id=cols["cat"].astype(np.int64),
+                        pred_category_id=cols["pcat"].astype(np.int64), iou=cols["iou"].astype(np.float64),
+                        image_ids=base.image_ids, file_names=base.file_names)
+
+
+def _error_part(project, sel, min_score: float, iou_type: str) -> tuple[dict, np.ndarray]:
+    """The suspects among the error cost's false detections of ``sel`` (``missing_label``, ``wrong_class``,
+    ``loose_box``: module docstring) as a part, and the match label rows the false detections point at. A
+    class selection classifies differently (the IoUs with the selected labels only): computed per selection."""
     from explorer.analysis.tide import ERROR_TYPES, error_cost
 
-    cost = error_cost(project, sel, iou_type=iou_type)
-    e = cost.error_rows
-    parts = []  # each: (image_id, label_id, pred_id, reason index, score, category_id, pred_category_id, iou)
+    e = error_cost(project, sel, iou_type=iou_type).error_rows
     code = e["kind"].astype(np.int64)
     to_reason = np.full(len(ERROR_TYPES), -1)
     to_reason[[ERROR_TYPES.index("background"), ERROR_TYPES.index("classification"),
@@ -129,54 +252,65 @@ def _suspects(project, sel, min_score: float, iou_type: str) -> pd.DataFrame:
     score = e["score"] * np.where(e["fixable"] | no_label, 1.0, TAKEN_WEIGHT)
     r = np.flatnonzero((reason >= 0) & (score >= min_score))  # most false detections score low: drop them first
     nl = no_label[r]
-    parts.append((e["image_id"][r], np.where(nl, -1, e["label_id"][r]), e["pred_id"][r], reason[r], score[r],
-                  np.where(nl, e["category_id"][r], e["label_category_id"][r]), e["category_id"][r], e["iou"][r]))
+    part = {"img": e["image_id"][r], "lab": np.where(nl, -1, e["label_id"][r]), "pred": e["pred_id"][r],
+            "reason": reason[r], "score": score[r], "cat": np.where(nl, e["category_id"][r], e["label_category_id"][r]),
+            "pcat": e["category_id"][r], "iou": e["iou"][r]}
+    near_rows = e["label_row"][(code != ERROR_TYPES.index("missed")) & (e["label_row"] >= 0)]
+    return part, near_rows
+
+
+@dataclass(eq=False)
+class _Base:
+    """The class-free parts of the queue at one (split, IoU, confidence): ``loose`` (true positives matched below
+    ``LOOSE_MATCH_IOU``), ``duplicates`` (duplicate labels), ``missed`` (labels missed at ``MISSED_IOU``, with
+    ``row``: their row in the match's labels, ``n_labels`` rows) as parts (``_PART`` columns), each row scoring at
+    least ``min_score``; a selection takes its classes' rows (each score is per class)."""
+
+    loose: dict
+    duplicates: dict
+    missed: dict
+    n_labels: int
+    image_ids: np.ndarray
+    file_names: np.ndarray
+
+
+def _base(project, sel, min_score: float, iou_type: str) -> _Base:
+    """``_Base`` of ``sel`` (its classes None), kept for 4 (split, IoU, confidence, min score)."""
+    from explorer.analysis.outcomes import _remember
+
+    key = (str(project.root), project.fingerprint, iou_type, sel, float(min_score))
+    return _remember(_BASES, key, lambda: _make_base(project, sel, min_score, iou_type), size=4)
+
+
+def _make_base(project, sel, min_score: float, iou_type: str) -> _Base:
+    from explorer.analysis.outcomes import match
 
     m = match(project, sel, iou_type=iou_type)
     image_ids = sel.image_ids(project)
-    classes = sel.class_list()
     p = m.predictions
     p_img, p_cat = p["image_id"].to_numpy(np.int64), p["category_id"].to_numpy(np.int64)
     p_iou, p_score = p["iou"].to_numpy(np.float64), p["score"].to_numpy(np.float64)
     loose_score = p_score * (1 - p_iou)
-    hit = p["is_tp"].to_numpy(bool) & ~p["ignored"].to_numpy(bool) & (p_iou < LOOSE_MATCH_IOU) & (loose_score >= min_score)
+    hit = (p["is_tp"].to_numpy(bool) & ~p["ignored"].to_numpy(bool) & (p_iou < LOOSE_MATCH_IOU)
+           & (loose_score >= min_score))
     if image_ids is not None:
         hit &= np.isin(p_img, image_ids)
-    if classes is not None:
-        hit &= np.isin(p_cat, classes)
     r = np.flatnonzero(hit)
-    parts.append((p_img[r], p["label_id"].array[r].to_numpy(np.int64, na_value=-1),
-                  p["pred_id"].to_numpy(np.int64)[r], np.full(len(r), _RC["loose_box"]), loose_score[r],
-                  p_cat[r], p_cat[r], p_iou[r]))
+    loose = {"img": p_img[r], "lab": p["label_id"].array[r].to_numpy(np.int64, na_value=-1),
+             "pred": p["pred_id"].to_numpy(np.int64)[r], "reason": np.full(len(r), _RC["loose_box"]),
+             "score": loose_score[r], "cat": p_cat[r], "pcat": p_cat[r], "iou": p_iou[r]}
 
     dups = _duplicates(project, sel)
-    parts.append((dups["image_id"].to_numpy(np.int64), dups["label_id"].to_numpy(np.int64), np.full(len(dups), -1),
-                  np.full(len(dups), _RC["duplicate_label"]), dups["iou"].to_numpy(np.float64),
-                  dups["category_id"].to_numpy(np.int64), np.full(len(dups), -1), dups["iou"].to_numpy(np.float64)))
-
-    near = np.zeros(len(m.labels), bool)  # labels some false detection points at: wrong-class / loose-box stories
-    rows = e["label_row"][(code != ERROR_TYPES.index("missed")) & (e["label_row"] >= 0)]
-    near[rows] = True
-    parts.append(_missed_everywhere(project, sel, m, iou_type, near))
-
-    cols = [np.concatenate([np.asarray(part[i]) for part in parts]) for i in range(8)]
-    img, lab, pred, reason, score, cat, pcat, iou = cols
-    order = _queue_order(np.flatnonzero(score >= min_score), score, img, lab, pred)
-    img, lab, pred, reason, score, cat, pcat, iou = (c[order] for c in cols)
-    reason = reason.astype(np.int64)
+    dups = dups[dups["iou"].to_numpy(np.float64) >= min_score]
+    n = len(dups)
+    duplicates = {"img": dups["image_id"].to_numpy(np.int64), "lab": dups["label_id"].to_numpy(np.int64),
+                  "pred": np.full(n, -1), "reason": np.full(n, _RC["duplicate_label"]),
+                  "score": dups["iou"].to_numpy(np.float64), "cat": dups["category_id"].to_numpy(np.int64),
+                  "pcat": np.full(n, -1), "iou": dups["iou"].to_numpy(np.float64)}
     images = project.images
-    names = images["file_name"].to_numpy(object)
-    at = lookup(images["image_id"].to_numpy(np.int64), img)
-    file_name = np.where(at >= 0, names[np.maximum(at, 0)] if len(names) else None, None)
-    codes = np.array(_REASON_CODES, object)
-    texts = np.array([REASONS[c] for c in _REASON_CODES], object)
-
-    obj = lambda v: pd.Series(v, dtype=object, copy=False)  # noqa: E731 - object strings: no Arrow conversion
-    return pd.DataFrame({
-        "image_id": img.astype(np.int64), "file_name": obj(file_name), "label_id": _ids_of(lab), "pred_id": _ids_of(pred),
-        "reason": obj(texts[reason]), "reason_code": obj(codes[reason]), "score": score.astype(np.float64),
-        "category_id": cat.astype(np.int64), "pred_category_id": _ids_of(pcat), "iou": iou.astype(np.float64)},
-        columns=COLUMNS)
+    return _Base(loose=loose, duplicates=duplicates, missed=_missed_everywhere(project, sel, m, iou_type, min_score),
+                 n_labels=len(m.labels), image_ids=images["image_id"].to_numpy(np.int64),
+                 file_names=images["file_name"].to_numpy(object))
 
 
 def _queue_order(rows: np.ndarray, score: np.ndarray, img: np.ndarray, lab: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -288,22 +422,20 @@ def _label_areas(project, iou_type: str, lab: pd.DataFrame) -> np.ndarray:
     return _remember(_AREAS, key, make, size=2)
 
 
-def _missed_everywhere(project, sel, m, iou_type, near: np.ndarray) -> tuple:
-    """Labels not taken by any prediction of their class even at IoU ``MISSED_IOU`` (so missed at every
-    threshold) and that no false detection points at (``near``: bool per row of ``m.labels``; those are
-    wrong-class / loose-box stories). Score: how surprising the miss is = the share of the other labels of its
-    class at most as large (area) that are detected at t (smaller objects of its class are found), times the
-    median score of the class's true positives. The columns of one part of ``_suspects``."""
+def _missed_everywhere(project, sel, m, iou_type, min_score: float) -> dict:
+    """Labels of the selection's images not taken by any prediction of their class even at IoU ``MISSED_IOU``
+    (so missed at every threshold), every class, scoring at least ``min_score``; the queue keeps those no false
+    detection points at (wrong-class / loose-box stories). Score: how surprising the miss is = the share of the
+    other labels of its class at most as large (area) that are detected at t (smaller objects of its class are
+    found), times the median score of the class's true positives — both per class, so a class selection's
+    misses are its classes' rows. A part of ``_Base`` (with ``row``: the label's row in ``m.labels``)."""
     lab = m.labels
     keep = ~lab["ignored"].to_numpy(bool)
-    image_ids, classes = sel.image_ids(project), sel.class_list()
+    image_ids = sel.image_ids(project)
     l_img, l_cat = lab["image_id"].to_numpy(np.int64), lab["category_id"].to_numpy(np.int64)
     if image_ids is not None:
         keep &= np.isin(l_img, image_ids)
-    if classes is not None:
-        keep &= np.isin(l_cat, classes)
     rows, order, start = _area_order(project, iou_type, lab, keep)
-    label_ids = lab["label_id"].to_numpy(np.int64)[rows]
     low_detected = _low_detected(project, sel, iou_type)[rows]
     cats = l_cat[rows]
     hit = lab["detected"].to_numpy(bool)[rows]
@@ -319,10 +451,13 @@ def _missed_everywhere(project, sel, m, iou_type, near: np.ndarray) -> tuple:
     tp = p["is_tp"].to_numpy(bool) & ~p["ignored"].to_numpy(bool)
     med = pd.Series(p["score"].to_numpy(np.float64)[tp]).groupby(p["category_id"].to_numpy(np.int64)[tp]).median()
     med = med.reindex(cats).fillna(0.0).to_numpy()
-    gone = ~low_detected & ~near[rows]
-    n = int(gone.sum())
-    return (l_img[rows][gone], label_ids[gone], np.full(n, -1), np.full(n, _RC["missed_label"]), (share * med)[gone],
-            cats[gone], np.full(n, -1), np.full(n, np.nan))
+    score = share * med
+    gone = np.flatnonzero(~low_detected & (score >= min_score))
+    n = len(gone)
+    return {"row": rows[gone].astype(np.int64), "img": l_img[rows][gone],
+            "lab": lab["label_id"].to_numpy(np.int64)[rows][gone], "pred": np.full(n, -1),
+            "reason": np.full(n, _RC["missed_label"]), "score": score[gone], "cat": cats[gone], "pcat": np.full(n, -1),
+            "iou": np.full(n, np.nan)}
 
 
 def filter_suspects(table: pd.DataFrame, *, classes=None, reasons=None, image_ids=None) -> pd.DataFrame:
@@ -384,23 +519,112 @@ def _fixed(labels: pd.DataFrame, predictions: pd.DataFrame, chosen: pd.DataFrame
 
 
 _T_STATES: OrderedDict = OrderedDict()
+_FIX_BASES: OrderedDict = OrderedDict()
+_T_PRECISION: OrderedDict = OrderedDict()
+
+
+@dataclass(eq=False)
+class _FixBase:
+    """The accumulation of one (split, confidence) on the run's ``CocoState`` at area "all", every class:
+    ``cats`` (K,) category ids, ``order`` the kept points (positions in the state's accumulation order, class
+    by class), ``cat_start`` (K+1,) each class's range of ``order``, ``npig`` / ``n_labels`` (K,) its
+    non-ignored / selected labels, ``precision`` (T, R, K, 1, 1) at the COCO IoUs (-1 undefined)."""
+
+    cats: np.ndarray
+    order: np.ndarray
+    cat_start: np.ndarray
+    npig: np.ndarray
+    n_labels: np.ndarray
+    precision: np.ndarray
+    img_list: np.ndarray
+
+    def has_any(self, n_labels: np.ndarray) -> np.ndarray:
+        return (n_labels + np.diff(self.cat_start)) > 0
+
+
+def _accumulate(state_tp, state_ign, rank, order, cat_start, npig, has_any, n_max: int) -> np.ndarray:
+    """``kernels.accumulate`` at area "all" and ``maxDets = n_max``: precision (T, R, K, 1, 1) of the points
+    ``order`` (positions in ``state_tp``/``state_ign`` (T, n) and ``rank``) in classes ``cat_start`` (K+1,)."""
+    from explorer.evaluation import kernels
+    from explorer.evaluation.coco import REC_THRESHOLDS
+
+    n_thr, n_cat = state_tp.shape[0], len(cat_start) - 1
+    precision = -np.ones((n_thr, len(REC_THRESHOLDS), n_cat, 1, 1))
+    recall = -np.ones((n_thr, n_cat, 1, 1))
+    kernels.accumulate(order, cat_start, rank, state_tp[None], state_ign[None], npig[:, None], has_any,
+                       np.array([n_max], np.int64), REC_THRESHOLDS, precision, recall)
+    return precision
+
+
+def _fix_base(project, sel, state, kind: str) -> _FixBase:
+    """``_FixBase`` of ``sel``'s split and confidence, kept for 2: pycocotools accumulates each category on its
+    own, so a class selection is a slice of it and an IoU on the COCO grid is a slice too."""
+    from explorer.analysis.outcomes import _remember
+
+    key = (str(project.root), project.fingerprint, kind, sel.split, float(sel.confidence_threshold))
+    return _remember(_FIX_BASES, key, lambda: _make_fix_base(project, sel, state), size=2)
+
+
+def _label_counts(cats: np.ndarray, img_list: np.ndarray, lab) -> tuple[np.ndarray, np.ndarray]:
+    """(npig (K,): labels of ``lab`` (an ``EvalData`` labels table) on the images ``img_list`` in ``cats`` not
+    ignored at area "all", and every such label (ignored or not) per class (K,))."""
+    from explorer.evaluation.coco import AREA_RANGES, CocoParams, _area_masks
+
+    kk = lookup(cats, lab.category_id)
+    selected = (kk >= 0) & (lookup(img_list, lab.image_id) >= 0)
+    only_all = CocoParams.make(area_ranges={"all": AREA_RANGES["all"]})
+    live = selected & ~_area_masks(only_all, lab.area, lab.iscrowd, np.zeros(0))[0][0]
+    return (np.bincount(kk[live], minlength=len(cats)).astype(np.int64),
+            np.bincount(kk[selected], minlength=len(cats)).astype(np.int64))
+
+
+def _make_fix_base(project, sel, state) -> _FixBase:
+    m, lay, data = state.matcher, state.matcher.layout, state.matcher.data
+    area_all = state.params.area_labels.index("all")
+    ids = sel.image_ids(project)
+    cats = sorted_unique(data.category_ids, m.cat_list)  # every class a selection can name
+    img_list = sorted_unique(data.image_ids if ids is None else ids)
+    img_in = lookup(img_list, m.image_list) >= 0
+    cat_k = lookup(cats, m.cat_list)  # Matcher category position -> position in ``cats``
+    dt_rows = lay.dt_rows[state.rows]
+    keep = (cat_k[state.cat] >= 0) & img_in[state.img] & (data.predictions.score[dt_rows] >= sel.confidence_threshold)
+    order = np.flatnonzero(keep)
+    cat_start = np.searchsorted(cat_k[state.cat[order]], np.arange(len(cats) + 1), "left")
+    npig, n_labels = _label_counts(cats, img_list, data.labels)
+    base = _FixBase(cats=cats, order=order, cat_start=cat_start, npig=npig, n_labels=n_labels, precision=None,
+                    img_list=img_list)
+    base.precision = _accumulate(state.dt_tp[area_all], state.dt_ignore[area_all], state.rank, order, cat_start,
+                                 npig, base.has_any(n_labels), max(state.params.max_dets))
+    return base
+
+
+def _one_iou_state(project, state, kind: str, t: float):
+    """The run's matching at IoU ``t`` alone, area "all" (t off the COCO grid), kept for 2 thresholds."""
+    from explorer.analysis.outcomes import _remember
+    from explorer.evaluation.coco import AREA_RANGES, CocoParams, CocoState
+
+    return _remember(_T_STATES, (str(project.root), project.fingerprint, kind, t), lambda: CocoState.build(
+        state.matcher, CocoParams.make(iou_thresholds=[t], area_ranges={"all": AREA_RANGES["all"]})), size=2)
 
 
 def map_if_fixed(project, sel, chosen: pd.DataFrame, *, iou_type: str | None = None) -> dict:
-    """COCO mAP (IoU 0.50:0.95) and AP at the selection's IoU, now and with ``chosen`` suspects fixed
-    (``fix_labels``), on the selection's images, classes and kept predictions (``score >= c``):
+    """COCO mAP (IoU 0.50:0.95) and AP at the selection's IoU, now and with ``chosen`` suspects (rows of the
+    queue) fixed (``fix_labels``), on the selection's images, classes and kept predictions (``score >= c``):
     ``{"map", "map_fixed", "ap_t", "ap_t_fixed", "n_fixed"}`` (fractions; NaN when undefined) — the numbers
     of ``evaluate_coco`` on the fixed labels, bit for bit.
 
-    One accumulation on the run's matched state, not two evaluations: pycocotools matches each (image, class)
+    Accumulations on the run's matched state, not two evaluations: pycocotools matches each (image, class)
     group on its own and a prediction's match never depends on a lower score, so only the images a fix
     touches are matched again (their fixed labels and all their predictions, ``CocoState.build`` on a small
     ``Matcher``); every other prediction keeps its TP / ignored flags from the project's ``CocoState``
     (``explorer.evaluation.coco.project_state``, area "all" at the 10 COCO IoUs) and, when t is not one of
-    them, from a state matched at t alone (kept per t). A confidence threshold drops points from the
-    accumulation (the kept predictions' ranks and matches are those of the full run)."""
-    from explorer.evaluation import kernels
-    from explorer.evaluation.coco import AREA_RANGES, REC_THRESHOLDS, CocoParams, CocoState, _area_masks, project_state
+    them, from a state matched at t alone (kept per t). pycocotools also accumulates each class on its own:
+    the numbers now are per (split, confidence) for every class (``_FixBase``; a class selection or an IoU
+    on the grid is a slice), and the fixed numbers accumulate only the classes whose labels a fix changes. A
+    confidence threshold drops points from the accumulation (the kept predictions' ranks and matches are those
+    of the full run)."""
+    from explorer.analysis.outcomes import _remember
+    from explorer.evaluation.coco import AREA_RANGES, CocoParams, CocoState, project_state
     from explorer.evaluation.inputs import from_tables
     from explorer.evaluation.matcher import Matcher
     from explorer.tasks.detection import iou_type as iou_type_of
@@ -409,76 +633,103 @@ def map_if_fixed(project, sel, chosen: pd.DataFrame, *, iou_type: str | None = N
     state = project_state(project, iou_type=kind)
     m, lay, data = state.matcher, state.matcher.layout, state.matcher.data
     grid, t = tuple(state.params.iou_thresholds), float(sel.iou_threshold)
-    at_t = grid.index(t) if t in grid else len(grid)
+    on_grid = t in grid
     area_all = state.params.area_labels.index("all")
-    tp, ign = state.dt_tp[area_all], state.dt_ignore[area_all]  # (T, n) in accumulation order
-    if at_t == len(grid):  # t off the COCO grid: its own matching, area "all" only (no eviction of the states)
-        from explorer.analysis.outcomes import _remember
+    n_max = max(state.params.max_dets)
+    base = _fix_base(project, sel, state, kind)
+    one = None if on_grid else _one_iou_state(project, state, kind, t)
 
-        one = _remember(_T_STATES, (str(project.root), project.fingerprint, kind, t), lambda: CocoState.build(
-            m, CocoParams.make(iou_thresholds=[t], area_ranges={"all": AREA_RANGES["all"]})), size=2)
-        tp, ign = np.concatenate([tp, one.dt_tp[0]]), np.concatenate([ign, one.dt_ignore[0]])
-    n_thr = tp.shape[0]
-    only_all = CocoParams.make(area_ranges={"all": AREA_RANGES["all"]})
+    if on_grid:
+        prec_t = base.precision[grid.index(t):grid.index(t) + 1]
+    else:  # (1, R, K, 1, 1), kept per (split, confidence, t)
+        key = (str(project.root), project.fingerprint, kind, sel.split, float(sel.confidence_threshold), t)
+        prec_t = _remember(_T_PRECISION, key, lambda: _accumulate(
+            one.dt_tp[0], one.dt_ignore[0], state.rank, base.order, base.cat_start, base.npig,
+            base.has_any(base.n_labels), n_max), size=4)
 
-    # the selection as evaluate_coco reads it: catIds / imgIds (default: the data's categories / images)
-    classes, ids = sel.class_list(), sel.image_ids(project)
-    cats = np.unique(np.asarray(data.category_ids if classes is None else list(classes), np.int64))
-    img_list = np.unique(np.asarray(data.image_ids if ids is None else ids, np.int64))
-    img_in = np.isin(m.image_list, img_list)
-    cat_k = lookup(cats, m.cat_list)  # Matcher category position -> position in ``cats``, -1 = not selected
-    dt_rows = lay.dt_rows[state.rows]
-    keep = (cat_k[state.cat] >= 0) & img_in[state.img] & (data.predictions.score[dt_rows] >= sel.confidence_threshold)
-    order = np.flatnonzero(keep)
-    k = cat_k[state.cat[order]]
+    # the selection's classes, as evaluate_coco reads them (catIds; default the data's categories)
+    classes = sel.class_list()
+    picked = lookup(base.cats, sorted_unique(data.category_ids if classes is None else np.asarray(classes, np.int64)))
 
-    def label_counts(lab) -> tuple[np.ndarray, np.ndarray]:
-        """(npig (K,): the selected labels not ignored at area "all", class position of every selected label)."""
-        kk = lookup(cats, lab.category_id)
-        selected = (kk >= 0) & np.isin(lab.image_id, img_list)
-        live = selected & ~_area_masks(only_all, lab.area, lab.iscrowd, np.zeros(0))[0][0]
-        return np.bincount(kk[live], minlength=len(cats)).astype(np.int64), kk[selected]
+    def numbers(grid_precision: np.ndarray, t_precision: np.ndarray) -> tuple[float, float]:
+        def of(p):  # the selected classes' columns, an unknown class undefined (-1)
+            out = p[:, :, np.maximum(picked, 0)]
+            out[:, :, picked < 0] = -1
+            return out
 
-    def numbers(tp_o, ign_o, npig, lab_k) -> tuple[float, float]:
-        has_any = (np.bincount(lab_k, minlength=len(cats)) + np.bincount(k, minlength=len(cats))) > 0
-        precision = -np.ones((n_thr, len(REC_THRESHOLDS), len(cats), 1, 1))
-        recall = -np.ones((n_thr, len(cats), 1, 1))
-        kernels.accumulate(np.arange(len(order)), np.searchsorted(k, np.arange(len(cats) + 1), "left"),
-                           state.rank[order], tp_o[None], ign_o[None], npig[:, None], has_any,
-                           np.array([max(state.params.max_dets)], np.int64), REC_THRESHOLDS, precision, recall)
-        return _defined_mean(precision[:len(grid)]), _defined_mean(precision[at_t:at_t + 1])
+        return _defined_mean(of(grid_precision)), _defined_mean(of(t_precision))
 
-    tp_o, ign_o = np.take(tp, order, axis=1), np.take(ign, order, axis=1)
-    npig, lab_k = label_counts(data.labels)
-    before, before_t = numbers(tp_o, ign_o, npig, lab_k)
+    before, before_t = numbers(base.precision, prec_t)
     if not len(chosen):
         return {"map": before, "map_fixed": before, "ap_t": before_t, "ap_t_fixed": before_t, "n_fixed": 0}
 
     # the touched images: their fixed labels and all their predictions, matched afresh (the same rules)
-    touched = np.unique(chosen["image_id"].to_numpy(np.int64))
-    labels = project.labels
-    in_l = np.isin(labels["image_id"].to_numpy(np.int64), touched)
-    preds = project.predictions
+    touched = sorted_unique(chosen["image_id"].to_numpy(np.int64))
+    labels, preds, images = project.labels, project.predictions, project.images
+    in_l = lookup(touched, labels["image_id"].to_numpy(np.int64)) >= 0
+    sub_preds = preds[lookup(touched, preds["image_id"].to_numpy(np.int64)) >= 0]
     start = int(labels["label_id"].max()) + 1 if len(labels) else 1
-    fixed = _fixed(labels[in_l], project.all_predictions, chosen, start=start)
-    images = project.images
-    sub = from_tables(fixed, preds[np.isin(preds["image_id"].to_numpy(np.int64), touched)],
-                      images=images[np.isin(images["image_id"].to_numpy(np.int64), touched)],
+    fixed = _fixed(labels[in_l], sub_preds, chosen, start=start)
+    changed = lookup(base.cats, _changed_classes(labels[in_l], fixed))
+    changed = changed[changed >= 0]
+    if not len(changed):
+        return {"map": before, "map_fixed": before, "ap_t": before_t, "ap_t_fixed": before_t,
+                "n_fixed": int(len(chosen))}
+    sub = from_tables(fixed, sub_preds, images=images[lookup(touched, images["image_id"].to_numpy(np.int64)) >= 0],
                       categories=project.categories)
     sub_state = CocoState.build(Matcher.from_data(sub, iou_type=kind),
-                                CocoParams.make(iou_thresholds=list(grid) + ([t] if at_t == len(grid) else []),
+                                CocoParams.make(iou_thresholds=list(grid) + ([] if on_grid else [t]),
                                                 area_ranges={"all": AREA_RANGES["all"]}))
     sub_lay, sub_data = sub_state.matcher.layout, sub_state.matcher.data
+
+    # the changed classes' points, their flags taken from the state and, on the touched images, the fixed matching
+    cs = base.cat_start
+    sizes = cs[changed + 1] - cs[changed]
+    pts = base.order[np.repeat(cs[changed] - np.r_[0, np.cumsum(sizes)[:-1]], sizes) + np.arange(sizes.sum())]
+    starts = np.r_[0, np.cumsum(sizes)]
+    tp = np.take(state.dt_tp[area_all], pts, axis=1)
+    ign = np.take(state.dt_ignore[area_all], pts, axis=1)
+    if not on_grid:
+        tp = np.concatenate([tp, np.take(one.dt_tp[0], pts, axis=1)])
+        ign = np.concatenate([ign, np.take(one.dt_ignore[0], pts, axis=1)])
+    there = np.flatnonzero((lookup(touched, m.image_list) >= 0)[state.img[pts]])  # points on touched images
     sub_ids = sub_data.predictions.ids[sub_lay.dt_rows[sub_state.rows]]
-    at = lookup(sub_ids, data.predictions.ids[dt_rows[order]])  # each kept point's row in the fixed matching
-    hit = np.flatnonzero(at >= 0)
-    tp_o[:, hit] = sub_state.dt_tp[0][:, at[hit]]
-    ign_o[:, hit] = sub_state.dt_ignore[0][:, at[hit]]
-    # labels: the untouched images' as they are, the touched images' fixed
-    npig_rest, lab_k_rest = label_counts(data.labels.take(np.flatnonzero(~np.isin(data.labels.image_id, touched))))
-    npig_new, lab_k_new = label_counts(sub_data.labels)
-    after, after_t = numbers(tp_o, ign_o, npig_rest + npig_new, np.concatenate([lab_k_rest, lab_k_new]))
+    at = lookup(sub_ids, data.predictions.ids[lay.dt_rows[state.rows[pts[there]]]])
+    hit = at >= 0
+    tp[:, there[hit]] = sub_state.dt_tp[0][:, at[hit]]
+    ign[:, there[hit]] = sub_state.dt_ignore[0][:, at[hit]]
+    # label counts: the touched images' labels as they were replaced by the fixed ones
+    old_npig, old_n = _label_counts(base.cats, base.img_list, data.labels.take(np.flatnonzero(
+        lookup(touched, data.labels.image_id) >= 0)))
+    new_npig, new_n = _label_counts(base.cats, base.img_list, sub_data.labels)
+    npig, n_labels = base.npig - old_npig + new_npig, base.n_labels - old_n + new_n
+    has_any = base.has_any(n_labels)
+    grid_fixed = base.precision.copy()
+    grid_fixed[:, :, changed] = _accumulate(tp[:len(grid)], ign[:len(grid)], state.rank[pts], np.arange(len(pts)),
+                                            starts, npig[changed], has_any[changed], n_max)
+    if on_grid:
+        t_fixed = grid_fixed[grid.index(t):grid.index(t) + 1]
+    else:
+        t_fixed = prec_t.copy()
+        t_fixed[:, :, changed] = _accumulate(tp[len(grid):], ign[len(grid):], state.rank[pts], np.arange(len(pts)),
+                                             starts, npig[changed], has_any[changed], n_max)
+    after, after_t = numbers(grid_fixed, t_fixed)
     return {"map": before, "map_fixed": after, "ap_t": before_t, "ap_t_fixed": after_t, "n_fixed": int(len(chosen))}
+
+
+def _changed_classes(before: pd.DataFrame, after: pd.DataFrame) -> np.ndarray:
+    """The classes (sorted category ids) of the labels that differ between two label tables (a label dropped,
+    added, or with another class, box, area, crowd flag or mask): the classes a fix changes."""
+    def rows(t: pd.DataFrame) -> pd.DataFrame:
+        seg = t["segmentation"].astype(object) if "segmentation" in t else pd.Series(None, index=t.index, dtype=object)
+        return pd.DataFrame({"label_id": t["label_id"].to_numpy(np.int64),
+                             "category_id": t["category_id"].to_numpy(np.int64),
+                             **{c: t[c].to_numpy(np.float64) for c in ("x", "y", "w", "h", "area")},
+                             "iscrowd": t["iscrowd"].to_numpy(bool),
+                             "segmentation": seg.where(seg.notna(), None).to_numpy(object)})
+
+    both = pd.concat([rows(before), rows(after)], ignore_index=True)
+    return sorted_unique(both.loc[~both.duplicated(keep=False), "category_id"].to_numpy(np.int64))
 
 
 def _defined_mean(precision: np.ndarray) -> float:
