@@ -419,6 +419,35 @@ def _fixed_precision(tp_pos, tp_start, cat_start, rem, ign, ins_pos, ins_k, n_po
             precision[t, k] = pr[j] if j < tp else 0.0
 
 
+_WINNER = 8  # a flag on a point's code, while positions are gathered: its fix makes it a TP
+
+
+@numba.njit(cache=True, nogil=True)
+def _positions_by_code(by_class, code, n_codes, pos, start, win_pos):
+    """One pass over the per-class order: ``pos[start[c]:start[c + 1]]`` the positions ``j`` whose point
+    ``by_class[j]`` has code c (ascending; ``start`` (n_codes + 1,) zeros in, the counts first) and ``win_pos``
+    the positions (ascending) of the points flagged ``_WINNER`` in ``code``; returns how many were flagged."""
+    n = by_class.shape[0]
+    code_o = np.empty(n, np.int8)
+    for j in range(n):  # the only scattered reads: 1 byte per point
+        c = code[by_class[j]]
+        code_o[j] = c
+        start[(c & 7) + 1] += 1
+    for c in range(n_codes):
+        start[c + 1] += start[c]
+    fill = start[:n_codes].copy()
+    w = 0
+    for j in range(n):
+        c = code_o[j]
+        if c & _WINNER:
+            win_pos[w] = j
+            w += 1
+            c &= 7
+        pos[fill[c]] = j
+        fill[c] += 1
+    return w
+
+
 # ---- the state one oracle fix works on -------------------------------------------------------------------------------
 _IGNORED = 6  # point code of a prediction matched to a crowd at this IoU (counted nowhere)
 
@@ -436,24 +465,28 @@ class _State:
     (K,) classes with labels. Derived once: ``tp_pos``/``tp_start``, ``kind_pos`` per error code and ``ign_pos``
     (per-class positions, int32). ``data_points``: the points that are not ignored (input order)."""
 
-    def __init__(self, *, by_class, rank_o, cat_start, span, code, tp, win_idx, win_k, lab_k, lab_missed, lab_fn,
+    def __init__(self, *, by_class, rank_o, cat_start, span, code, win_idx, win_k, lab_k, lab_missed, lab_fn,
                  n_labels, rec_thrs=REC_THRESHOLDS, rank=None, pred_ids=None, label_ids=None):
         n = len(code)
         idx = np.int32 if max(n, span) < 2**31 else np.int64
         self.by_class, self.rank_o, self.cat_start, self.span = by_class, rank_o, cat_start, max(int(span), 1)
         self.code = code
-        code_o = code[by_class]
-        self.tp_pos = np.flatnonzero(tp[by_class]).astype(idx)
+        # every point's per-class position grouped by code (one array: the TPs, each error kind, the ignored)
+        win_idx = np.asarray(win_idx, np.int64)
+        flagged = np.asarray(code, np.int8).copy()
+        flagged[win_idx] |= _WINNER
+        pos, start = np.empty(n, idx), np.zeros(_IGNORED + 2, np.int64)
+        win_pos = np.empty(len(win_idx), idx)
+        _positions_by_code(by_class, flagged, _IGNORED + 1, pos, start, win_pos)
+        self.tp_pos = pos[start[0]:start[1]]
         self.tp_start = np.searchsorted(self.tp_pos, cat_start)
-        self.kind_pos = {c: np.flatnonzero(code_o == c).astype(idx) for c in _PRED_KIND.values()}
-        self.ign_pos = np.flatnonzero(code_o == _IGNORED).astype(idx)
-        # the fixable errors by their per-class position (the inverse of ``by_class`` at them)
-        at = np.empty(n, idx)
-        at[by_class] = np.arange(n, dtype=idx)
-        pos = at[win_idx]
-        s = np.argsort(pos, kind="stable")
-        self.win_pos, self.win_k = pos[s], np.asarray(win_k, np.int64)[s]
-        self.win_rank = (rank_o[pos] if rank is None else rank[win_idx])[s].astype(np.int64)
+        self.kind_pos = {c: pos[start[c]:start[c + 1]] for c in _PRED_KIND.values()}
+        self.ign_pos = pos[start[_IGNORED]:start[_IGNORED + 1]]
+        # the fixable errors by their per-class position: the class they become and their score key
+        by_point = np.argsort(win_idx, kind="stable")
+        slot = by_point[np.searchsorted(win_idx[by_point], by_class[win_pos])]
+        self.win_pos, self.win_k = win_pos, np.asarray(win_k, np.int64)[slot]
+        self.win_rank = (rank_o[win_pos] if rank is None else rank[win_idx[slot]]).astype(np.int64)
         self.lab_k, self.lab_missed, self.lab_fn = lab_k, lab_missed, lab_fn
         self.n_labels = np.asarray(n_labels, np.int64)
         self.base = self.n_labels > 0
@@ -476,7 +509,7 @@ class _State:
         np.cumsum(np.bincount(k, minlength=n_cat), out=cat_start[1:])
         win = np.flatnonzero(np.asarray(fix_k) >= 0)
         return cls(by_class=by_class, rank_o=rank[by_class], cat_start=cat_start, span=n,
-                   code=np.asarray(kind, np.int8), tp=np.asarray(tp, bool), win_idx=win,
+                   code=np.where(np.asarray(tp, bool), 0, kind).astype(np.int8), win_idx=win,
                    win_k=np.asarray(fix_k)[win], lab_k=lab_k, lab_missed=lab_missed, lab_fn=lab_fn,
                    n_labels=n_labels, rec_thrs=rec_thrs, rank=rank)
 
@@ -519,8 +552,8 @@ class _State:
         if fix is not None and len(fix):
             # a fixed point leaves its place; one its fix makes a TP comes back at its (class, score rank)
             # position of the base order (same class: where it was)
-            at = np.minimum(np.searchsorted(self.win_pos, fix), max(len(self.win_pos) - 1, 0))
-            hit = at[self.win_pos[at] == fix] if len(self.win_pos) else at[:0]
+            at = np.minimum(np.searchsorted(fix, self.win_pos), len(fix) - 1)  # the fixable among them
+            hit = np.flatnonzero(fix[at] == self.win_pos)
             to, rk = self.win_k[hit], self.win_rank[hit]
             s = np.argsort(to * self.span + rk, kind="stable")
             ins_k = to[s]
@@ -722,7 +755,7 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     lab_k = g_k[lab_rows].astype(np.int64)
     n_labels = np.bincount(lab_k, minlength=len(cats))
     dt_rows, gt_rows = lay.dt_rows, lay.gt_rows
-    state = _State(by_class=s.by_class, rank_o=s.rank_o, cat_start=s.cat_start, span=len(cand), code=point_code, tp=tp_c,
+    state = _State(by_class=s.by_class, rank_o=s.rank_o, cat_start=s.cat_start, span=len(cand), code=point_code,
                    win_idx=err_idx[winners], win_k=g_k[target_e[winners]], lab_k=lab_k,
                    lab_missed=missed[lab_rows], lab_fn=fn[lab_rows], n_labels=n_labels,
                    rec_thrs=RECALL_GRIDS[recall_grid], rank=s.rank,
