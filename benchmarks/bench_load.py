@@ -244,25 +244,63 @@ async def move_slider(page, path: str, moves: int, timeout_ms: float) -> tuple[l
     return times, answers, sizes
 
 
+class Profile:
+    """``py-spy record --gil`` of the server (raw collapsed stacks, 50 Hz, only the thread holding the GIL: sleeping
+    threads are not counted) while the sessions move: started just before
+    the moves, stopped (SIGINT: py-spy writes its file) right after, so the first renders are not in it."""
+
+    def __init__(self, out: Path | None, pid: int):
+        self.out, self.pid, self.process = out, pid, None
+
+    def __enter__(self):
+        if self.out is not None:
+            import subprocess
+
+            self.process = subprocess.Popen(["py-spy", "record", "-p", str(self.pid), "-r", "50", "--gil", "--format", "raw",
+                                             "-o", str(self.out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            time.sleep(1.0)  # attached before the first key press
+        return self
+
+    def __exit__(self, *exc):
+        if self.process is not None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=60)
+            except Exception:
+                self.process.kill()
+
+
 async def drive_page(browser, url: str, path: str, sessions: int, moves: int, timeout_s: float, pgid: int,
-                     nice: int) -> dict:
-    """One page: open ``sessions`` sessions at once, then all move the slider ``moves`` times at once."""
+                     nice: int, warm: bool = False, profile: Path | None = None) -> dict:
+    """One page: open ``sessions`` sessions at once, then all move the slider ``moves`` times at once.
+
+    ``warm``: before the timed moves one more session walks the slider through the same values alone (its times
+    are reported as ``warm_s``) and is closed, so the timed reruns find every IoU's data cached: what remains is
+    the per-session cost (script run, widgets, figures, serialisation) that no shared cache can take away."""
     timeout_ms = timeout_s * 1000
     rss_before, _ = group_stats(pgid)
     opened = await asyncio.gather(*(open_session(browser, url, path, timeout_ms) for _ in range(sessions)))
-    yield_cpu(nice, pgid)  # any process started since the launch
-    rss_open, cpu0 = group_stats(pgid)
-    client0 = client_cpu(pgid)
-    load0 = os.getloadavg()[0]
-    t0 = time.perf_counter()
-    try:
-        reruns = await asyncio.gather(*(move_slider(page, path, moves, timeout_ms) for _, page, _ in opened))
-    finally:
-        wall = time.perf_counter() - t0
-        rss_after, cpu1 = group_stats(pgid)
-        client1 = client_cpu(pgid)
-        for context, _, _ in opened:
+    warm_s = warm_server_s = None
+    if warm:
+        context, page, _ = await open_session(browser, url, path, timeout_ms)
+        try:
+            warm_s, warm_server_s, _ = await move_slider(page, path, moves, timeout_ms)
+        finally:
             await context.close()
+    yield_cpu(nice, pgid)  # any process started since the launch
+    with Profile(profile, pgid):
+        rss_open, cpu0 = group_stats(pgid)
+        client0 = client_cpu(pgid)
+        load0 = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        try:
+            reruns = await asyncio.gather(*(move_slider(page, path, moves, timeout_ms) for _, page, _ in opened))
+        finally:
+            wall = time.perf_counter() - t0
+            rss_after, cpu1 = group_stats(pgid)
+            client1 = client_cpu(pgid)
+            for context, _, _ in opened:
+                await context.close()
     page_s = [times for times, _, _ in reruns]
     server_s = [answers for _, answers, _ in reruns]
     sent_mb = [b / 1e6 for _, _, sizes in reruns for b in sizes]
@@ -274,18 +312,21 @@ async def drive_page(browser, url: str, path: str, sessions: int, moves: int, ti
             "sent_mb_median": statistics.median(sent_mb),
             "rss_before_mb": rss_before, "rss_open_mb": rss_open, "rss_after_mb": rss_after,
             "server_cpu_moves_s": cpu1 - cpu0, "client_cpu_moves_s": client1 - client0,
-            "load_1min_start": load0, "load_1min_end": os.getloadavg()[0]}
+            "load_1min_start": load0, "load_1min_end": os.getloadavg()[0],
+            "warm": warm, "warm_s": warm_s, "warm_server_s": warm_server_s}
 
 
 async def drive(url: str, pages: list[str], sessions: int, moves: int, timeout_s: float, pgid: int,
-                nice: int) -> list[dict]:
+                nice: int, warm: bool = False, profile: Path | None = None) -> list[dict]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield_cpu(nice, pgid)
         try:
-            return [await drive_page(browser, url, path, sessions, moves, timeout_s, pgid, nice) for path in pages]
+            return [await drive_page(browser, url, path, sessions, moves, timeout_s, pgid, nice, warm,
+                                     None if profile is None else profile.with_suffix(f".{path}{profile.suffix}"))
+                    for path in pages]
         finally:
             await browser.close()
 
@@ -306,6 +347,10 @@ def report(out: dict) -> list[str]:
                   f"{'session':<9}" + "".join(f"{'move ' + str(i + 1):>13}" for i in range(out["moves"]))]
         lines += [f"{k + 1:<9}" + "".join(f"{f'{t:.2f}/{a:.2f}':>13}" for t, a in zip(page, server))
                   for k, (page, server) in enumerate(zip(r["reruns_s"], r["server_s"]))]
+        if r["warm"]:
+            lines.append("warm-up (one session alone, first at each IoU): " + ", ".join(
+                f"{t:.2f}/{a:.2f}" for t, a in zip(r["warm_s"], r["warm_server_s"])) + " s; the moves below find "
+                "every IoU's data cached")
         lines += [f"page rerun:    median {r['rerun_median_s']:.2f} s, max {r['rerun_max_s']:.2f} s "
                   f"(limit {limit:g} s: {verdict(r['rerun_max_s'])})",
                   f"server answer: median {r['server_median_s']:.2f} s, max {r['server_max_s']:.2f} s "
@@ -319,7 +364,8 @@ def report(out: dict) -> list[str]:
         summary.append(f"{r['page']}: server answer median {r['server_median_s']:.2f} s / max "
                        f"{r['server_max_s']:.2f} s ({verdict(r['server_max_s'])}), page idle median "
                        f"{r['rerun_median_s']:.2f} s / max {r['rerun_max_s']:.2f} s ({verdict(r['rerun_max_s'])}), "
-                       f"server CPU {r['server_cpu_moves_s'] / n:.2f} s per rerun, RSS "
+                       f"server CPU {r['server_cpu_moves_s'] / n:.2f} s per rerun"
+                       f"{' (data cached: --warm)' if r['warm'] else ''}, RSS "
                        f"{r['rss_open_mb'] / 1024:.1f} -> {r['rss_after_mb'] / 1024:.1f} GB, load "
                        f"{r['load_1min_end']:.1f}")
     out["summary"] = (f"{out['sessions']} sessions x {out['moves']} IoU moves, limit {limit:g} s: "
@@ -341,6 +387,12 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=300, help="seconds any single wait may take (default 300)")
     ap.add_argument("--client-nice", type=int, default=10,
                     help="niceness of the browser processes, so they yield the CPU to the server (default 10; 0: none)")
+    ap.add_argument("--warm", action="store_true",
+                    help="one session moves through the IoUs first, alone: the timed reruns then find the data cached "
+                         "(the per-session cost of a rerun)")
+    ap.add_argument("--py-spy", dest="py_spy", type=Path,
+                    help="record the server with py-spy during the moves (raw collapsed stacks; one file per page: "
+                         "FILE.<page>.SUFFIX)")
     ap.add_argument("--keep", type=Path, help="build the project here (reused when present) instead of a temp dir")
     ap.add_argument("--json", type=Path, help="also write the measurements here")
     args = ap.parse_args(argv)
@@ -366,7 +418,7 @@ def main(argv=None) -> int:
     try:
         rss_idle, _ = group_stats(server.pid)
         results = asyncio.run(drive(server.url, pages, args.sessions, args.moves, args.timeout, server.pid,
-                                    args.client_nice))
+                                    args.client_nice, args.warm, args.py_spy))
     except PageError as e:
         raise SystemExit(f"{e}\n--- server log:\n{server.log_tail()}")
     finally:

@@ -15,7 +15,7 @@ import streamlit as st
 
 from explorer.analysis.tide import DELTA_KEYS, ERROR_TYPES, TITLES
 from explorer.project.folder import Project
-from explorer.ui.charts import show_chart
+from explorer.ui.charts import figure_once, show_chart
 from explorer.ui.persist import keep, switch_page
 from explorer.ui.text import plain
 
@@ -101,7 +101,9 @@ def error_cost_section(sel) -> None:
         return
     view = st.radio("Error cost view", VIEWS, horizontal=True, **keep("ec_view"))
     if view == "Overall":
-        show_chart(overall_figure(cost), key="error_cost")
+        # one figure per selection for every session (charts.figure_once)
+        show_chart(figure_once(("error_cost", str(sel.project.root), sel.project.fingerprint, sel.core),
+                               lambda: overall_figure(cost)), key="error_cost")
         counts = pd.DataFrame({"error type": [TITLES[k] for k in DELTA_KEYS], "errors": [cost.counts[k] for k in DELTA_KEYS],
                                "ΔAP": [cost.delta_ap[k] for k in DELTA_KEYS], "what the fix does": [HELP[k] for k in DELTA_KEYS]})
         st.dataframe(counts, hide_index=True, column_config={"ΔAP": st.column_config.NumberColumn(format="%.4f")})
