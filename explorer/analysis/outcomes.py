@@ -399,7 +399,7 @@ def match_index(project, sel: Selection, target: str, *, iou_type: str | None = 
     key = (str(project.root), project.fingerprint, kind, sel.confidence_threshold if target == "predictions" else None,
            target, "match ids")
     kept, index = _remember(_INDEXES, key, lambda: (ids, IdIndex(ids)), size=24)
-    return index if np.array_equal(kept, ids) else IdIndex(ids)
+    return index if _same_ids(kept, ids) else IdIndex(ids)
 
 
 def detection_outcomes(project, sel: Selection, target: str, *, iou_type: str | None = None) -> pd.DataFrame:
@@ -428,8 +428,9 @@ def _detection_table(project, sel: Selection, target: str, kind: str) -> pd.Data
         preds = detection_outcomes(project, sel, "predictions", iou_type=kind)
         rows = _rows_at(project, target, keep)
         counts = IdIndex(rows.index.to_numpy())
-        table = rows.assign(**_per_image(counts, labels, "detected", "n_labels", "n_detected"),
-                            **_per_image(counts, preds, "is_tp", "n_predictions", "n_tp"))
+        table = rows.assign(**_per_image(project, sel, counts, labels, "labels", "detected", "n_labels", "n_detected"),
+                            **_per_image(project, sel, counts, preds, "predictions", "is_tp", "n_predictions",
+                                         "n_tp"))
         return _join_metrics(table, project, target, np.flatnonzero(keep))
     m = match(project, sel, iou_type=kind)
     result = m.labels if target == "labels" else m.predictions
@@ -445,30 +446,57 @@ def _detection_table(project, sel: Selection, target: str, kind: str) -> pd.Data
         return _Base(project, target, _selected_mask(project, sel, target), match_ids)
 
     b = _remember(_BASES, base_key, base, size=8)
-    if not np.array_equal(b.match_ids, match_ids):  # a match listing other rows (never expected): map afresh
+    if not _same_ids(b.match_ids, match_ids):  # a match listing other rows (never expected): map afresh
         b = base()
-    r, present, rows = b.r, b.present, b.rows
+    return pd.concat([b.rows, _outcome_frame(m, target, b)] + ([] if b.metrics is None else [b.metrics]), axis=1)
 
-    def column(name, fill):
-        values = result[name]
-        values = values.to_numpy() if not isinstance(values.array, pd.arrays.IntegerArray) else values.array
-        taken = values[r] if len(values) else np.full(len(r), fill)
-        return taken if present.all() else _fill(taken, ~present, fill)
 
-    ignored = column("ignored", True).astype(bool)  # a label the match does not hold counts as ignored
-    if target == "labels":
-        outcome = {"detected": _boolean(column("detected", True), ~ignored),
-                   "matched_pred_id": _ids(column("pred_id", pd.NA)),
-                   "iou": column("iou", np.nan).astype(np.float64), "ignored": ignored}
-    else:
-        outcome = {"is_tp": _boolean(column("is_tp", True), ~ignored),
-                   "matched_label_id": _ids(column("label_id", pd.NA)),
-                   "iou": column("iou", np.nan).astype(np.float64),
-                   "fp_reason": np.asarray(column("fp_reason", None), object), "ignored": ignored}
-    outcome = {k: pd.Series(v, index=rows.index, copy=False, **({"dtype": object} if k == "fp_reason" else {}))
-               for k, v in outcome.items()}  # fp_reason stays object (None / reason): str would take seconds at 2M
-    parts = [rows, pd.DataFrame(outcome, index=rows.index, copy=False)]
-    return pd.concat(parts + ([] if b.metrics is None else [b.metrics]), axis=1)
+def _outcome_frame(m, target: str, b: "_Base") -> pd.DataFrame:
+    """The outcome columns (``_OUTCOME_COLUMNS[target]``) of ``b.rows`` from match ``m``: one ``take`` of each of
+    the match's arrays by ``b.r`` (``fp_reason`` gathered as int8 codes and wrapped as a categorical: no object
+    column); rows the match does not hold are ignored with undefined outcomes."""
+    from explorer.evaluation.matcher import fp_reason_column
+
+    result = m.labels if target == "labels" else m.predictions
+    hit_name, id_name, out_name = (("detected", "pred_id", "matched_pred_id") if target == "labels"
+                                   else ("is_tp", "label_id", "matched_label_id"))
+    ids = result[id_name].array  # Int64 (the matcher's) — anything else is made Int64 first
+    ids = ids if isinstance(ids, pd.arrays.IntegerArray) else pd.array(ids, dtype="Int64")
+    r, missing = b.r, (None if b.present.all() else ~b.present)
+
+    def take(values: np.ndarray, fill) -> np.ndarray:
+        out = values.take(r) if len(values) else np.full(len(r), fill, values.dtype)
+        if missing is not None:
+            out[missing] = fill
+        return out
+
+    ignored, hit = take(result["ignored"].to_numpy(bool), True), take(result[hit_name].to_numpy(bool), True)
+    id_data, id_na = take(ids._data, 0), take(ids._mask, True)
+    iou = take(result["iou"].to_numpy(np.float64), np.nan)
+    # the outcome's mask is its own copy of ``ignored`` (a column's buffer is never shared with another column)
+    outcome = {hit_name: pd.arrays.BooleanArray(hit, ignored.copy()),
+               out_name: pd.arrays.IntegerArray(id_data, id_na), "iou": iou}
+    if target == "predictions":
+        code = m.fp_code if getattr(m, "fp_code", None) is not None else _reason_codes(result["fp_reason"])
+        outcome["fp_reason"] = fp_reason_column(take(np.asarray(code, np.int8), 0))
+    outcome["ignored"] = ignored
+    return pd.DataFrame(outcome, index=b.rows.index, copy=False)
+
+
+def _reason_codes(reasons: pd.Series) -> np.ndarray:
+    """int8 reason codes (``MatchResult.fp_code``: 0 = none, else 1 + index in ``FP_REASONS``) of an
+    ``fp_reason`` column (categorical or object; unknown values count as none)."""
+    from explorer.evaluation.matcher import FP_REASON_DTYPE
+
+    return (pd.Categorical(reasons, dtype=FP_REASON_DTYPE).codes + 1).astype(np.int8)
+
+
+def _same_ids(kept: np.ndarray, ids: np.ndarray) -> bool:
+    """``np.array_equal(kept, ids)``, without reading them when both are views of one buffer (the match's id
+    column is the Matcher's own array at every IoU threshold)."""
+    same_buffer = (kept.shape == ids.shape and kept.dtype == ids.dtype and kept.strides == ids.strides
+                   and kept.__array_interface__["data"][0] == ids.__array_interface__["data"][0])
+    return same_buffer or np.array_equal(kept, ids)
 
 
 # the outcome columns of the detection tables (a metric of the same name is not joined: the outcome wins)
@@ -503,31 +531,30 @@ class _Base:
                 + self.present.nbytes + self.match_ids.nbytes)
 
 
-def _fill(values, where: np.ndarray, fill):
-    """``values`` (NumPy or Int64 array) with ``fill`` at ``where`` (a copy)."""
-    if isinstance(values, pd.arrays.IntegerArray):
-        data, mask = values._data.copy(), values._mask.copy()
-        mask[where] = True
-        return pd.arrays.IntegerArray(data, mask)
-    values = values.astype(object) if fill is None or fill is pd.NA else values.copy()
-    values[where] = fill
-    return values
-
-
-def _per_image(images: IdIndex, table: pd.DataFrame, hit: str, count: str, hits: str) -> dict:
+def _per_image(project, sel: Selection, images: IdIndex, table: pd.DataFrame, target: str, hit: str, count: str,
+               hits: str) -> dict:
     """``{count: rows of table per image, hits: rows with ``hit`` True per image}`` over the images of
-    ``images`` (0 for an image without rows); rows with ``ignored`` are left out."""
-    kept = ~table["ignored"].to_numpy(bool)
-    at = images.positions(table["image_id"].to_numpy()[kept])
-    inside = at >= 0
-    n = np.bincount(at[inside], minlength=images.n).astype(np.int64)
-    hit_rows = table[hit].to_numpy(bool, na_value=False)[kept]
-    k = np.bincount(at[inside & hit_rows], minlength=images.n).astype(np.int64)
+    ``images`` (0 for an image without rows); rows with ``ignored`` are left out. The image position of each row
+    does not depend on the thresholds: it is kept per (view, split, classes, confidence, target) while the
+    table's ``image_id`` column is the same buffer (an IoU move counts in one compiled pass)."""
+    from explorer.evaluation.match_kernels import per_image_counts
+
+    image_ids = table["image_id"].to_numpy()
+    key = (str(project.root), project.fingerprint, sel.split, sel.classes, sel.confidence_threshold, target,
+           "image positions")
+    kept_ids, at = _remember(_INDEXES, key, lambda: (image_ids, images.positions(image_ids)), size=24)
+    if not _same_ids(kept_ids, image_ids) or len(at) != len(image_ids) or (len(at) and at.max() >= images.n):
+        at = images.positions(image_ids)
+    flags = table[hit].array  # boolean: the outcome and its <NA> mask
+    n, k = np.zeros(images.n, np.int64), np.zeros(images.n, np.int64)
+    per_image_counts(at, np.ascontiguousarray(table["ignored"].to_numpy(bool)), flags._data, flags._mask, n, k)
     return {count: n, hits: k}
 
 
 def _detection_without_model(rows: pd.DataFrame, target: str) -> pd.DataFrame:
     """The outcome columns of a run without predictions: nothing was matched, so every outcome is undefined."""
+    from explorer.evaluation.matcher import fp_reason_column
+
     n = len(rows)
     missing = np.zeros(n, bool)
     if target == "labels":
@@ -536,7 +563,7 @@ def _detection_without_model(rows: pd.DataFrame, target: str) -> pd.DataFrame:
                            iou=np.full(n, np.nan), ignored=ignored)
     if target == "predictions":
         return rows.assign(is_tp=_boolean(missing, missing), matched_label_id=_ids([pd.NA] * n),
-                           iou=np.full(n, np.nan), fp_reason=np.full(n, None, object), ignored=missing)
+                           iou=np.full(n, np.nan), fp_reason=fp_reason_column(np.zeros(n, np.int8)), ignored=missing)
     return rows  # images: the counts need a model (n_labels alone would look like a complete table)
 
 

@@ -211,3 +211,17 @@ class Rematch:
                 lane_j, self.row_ignored, score, pred_ids, best_same, best_other, gt_crowd, self.gt_ignore,
                 gt_counts, gt_ids, self.dt_outside, thr, confidence, *out)
         return out
+
+
+# ---- the outcome tables' per-image counts (``explorer.analysis.outcomes``) -------------------
+@_kernel()
+def per_image_counts(at, ignored, hit, hit_na, n_out, k_out):
+    """Per image position ``p``: ``n_out[p]`` = rows with ``at == p`` and not ``ignored``, ``k_out[p]`` = those
+    of them with ``hit`` True and ``hit_na`` False (``at`` int (n,), -1 = an image not counted; outputs zeroed by
+    the caller). ``np.bincount(at[keep])`` and ``np.bincount(at[keep & hit])`` in one pass."""
+    for i in range(at.shape[0]):
+        p = at[i]
+        if p >= 0 and not ignored[i]:
+            n_out[p] += 1
+            if hit[i] and not hit_na[i]:
+                k_out[p] += 1

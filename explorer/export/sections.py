@@ -140,7 +140,7 @@ def outcome_analyses(project, sel) -> dict:
                    "n_rows": len(table), "n_positive": int(table[o.column].to_numpy(bool).sum())}
         if "fp_reason" in table.columns:
             wrong = table.loc[~table[o.column].to_numpy(bool), "fp_reason"]
-            section["fp_reasons"] = {str(k): int(v) for k, v in wrong.value_counts(dropna=True).items()}
+            section["fp_reasons"] = {str(k): int(v) for k, v in wrong.value_counts(dropna=True).items() if v}
         if names and len(table):
             section.update(importance_section(table, o, names, frame))
         out["outcomes"][o.target] = section

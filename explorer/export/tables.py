@@ -86,6 +86,8 @@ def _parquet_safe(df: pd.DataFrame) -> pd.DataFrame:
     """Object columns mixing types (e.g. None and str) as strings with nulls, which Parquet can store."""
     out = df.copy()
     for c in out.columns:
+        if isinstance(out[c].dtype, pd.CategoricalDtype):  # fp_reason: written as plain strings, as before
+            out[c] = out[c].astype(object)
         if out[c].dtype == object:
             values = out[c]
             out[c] = values.where(values.isna(), values.astype(str))

@@ -42,12 +42,11 @@ def _expected(matcher: Matcher, t: float, c: float) -> tuple[pd.DataFrame, pd.Da
     code = np.where(~tp & ~ignored, reason, 0)
     keep = dt["score"] >= c
     rows = np.flatnonzero(keep)
-    fp_reason = np.array([None, *FP_REASONS], dtype=object)[code[rows]]
     preds = pd.DataFrame({
         **{k: dt[k][rows] for k in ("pred_id", "image_id", "category_id", "score")},
         "is_tp": tp[rows],
         "label_id": pd.arrays.IntegerArray(np.where(matched, gt["label_id"][at], 0)[rows], ~matched[rows]),
-        "iou": iou[rows], "fp_reason": pd.Series(fp_reason, dtype=object),
+        "iou": iou[rows], "fp_reason": pd.Categorical(np.array([None, *FP_REASONS], dtype=object)[code[rows]], categories=FP_REASONS),
         "ignored": (ignored | (matched & matcher.gt_crowd[at]))[rows], "rank": lay.dt_rank[rows],
         "max_iou_same_class": bs[rows], "max_iou_other_class": bo[rows]})
     # each label: the last kept row (lowest score) matched to it
@@ -69,8 +68,9 @@ def _assert_same_bits(got: pd.DataFrame, want: pd.DataFrame) -> None:
         if isinstance(b, pd.arrays.IntegerArray):
             np.testing.assert_array_equal(a._mask, b._mask, err_msg=name)
             np.testing.assert_array_equal(a._data, b._data, err_msg=name)  # 0 under the mask, as before
-        elif b.dtype == object:
-            assert list(a) == list(b), name
+        elif isinstance(b, pd.Categorical):  # fp_reason: the same categories and codes
+            assert list(a.categories) == list(b.categories), name
+            np.testing.assert_array_equal(a.codes, b.codes, err_msg=name)
         else:
             assert np.asarray(a).tobytes() == np.asarray(b).tobytes(), name
 
