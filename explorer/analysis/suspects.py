@@ -130,8 +130,11 @@ class SuspectQueue:
 
     @cached_property
     def classes(self) -> np.ndarray:
-        """The classes with a suspect (sorted category ids)."""
-        return sorted_unique(self.category_id)
+        """The classes with a suspect (sorted category ids): a bincount when the ids span a small range."""
+        c = self.category_id
+        if len(c) and 0 <= int(c.min()) and int(c.max()) < 4 * len(c) + 1024:
+            return np.flatnonzero(np.bincount(c)).astype(np.int64)
+        return sorted_unique(c)
 
     @cached_property
     def order(self) -> np.ndarray:
@@ -226,12 +229,15 @@ def _suspects(project, sel, min_score: float, iou_type: str) -> SuspectQueue:
     near[near_rows] = True
     missed = chosen(base.missed, ~near[base.missed["row"]])
     parts = [errors, chosen(base.loose), chosen(base.duplicates), missed]
-    cols = {c: np.concatenate([np.asarray(p[c]) for p in parts]) for c in _PART}
-    return SuspectQueue(image_id=cols["img"].astype(np.int64), label_id=cols["lab"].astype(np.int64),
-                        pred_id=cols["pred"].astype(np.int64), reason=cols["reason"].astype(np.int8),
-                        score=cols["score"].astype(np.float64), category_id=cols["cat"].astype(np.int64),
-                        pred_category_id=cols["pcat"].astype(np.int64), iou=cols["iou"].astype(np.float64),
-                        image_ids=base.image_ids, file_names=base.file_names)
+    dtypes = {"reason": np.int8, "score": np.float64, "iou": np.float64}
+
+    def column(c: str) -> np.ndarray:  # one concatenation straight into the column's dtype
+        return np.concatenate([p[c] for p in parts], dtype=dtypes.get(c, np.int64), casting="unsafe")
+
+    return SuspectQueue(image_id=column("img"), label_id=column("lab"), pred_id=column("pred"),
+                        reason=column("reason"), score=column("score"), category_id=column("cat"),
+                        pred_category_id=column("pcat"), iou=column("iou"), image_ids=base.image_ids,
+                        file_names=base.file_names)
 
 
 def _error_part(project, sel, min_score: float, iou_type: str) -> tuple[dict, np.ndarray]:

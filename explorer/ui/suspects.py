@@ -1,16 +1,22 @@
 """Cached suspected label errors (``explorer.analysis.suspects``) and their gallery tiles, for pages/suspects.py.
 
+The page works on the selection's ``SuspectQueue`` (NumPy columns, kept by the core per selection): filters are
+bool masks over its rows, the table and each gallery page are the ``best`` rows of the mask (only those rows
+become a DataFrame), and "mAP if fixed" is cached per (selection, suspects chosen).
+
 Stable texts for browser tests: the page title "Suspected label errors", the filters "Reasons", "Label classes"
 and "Metric", the metric "mAP if these were fixed", the buttons "Compute mAP if fixed" and "Open in Failure
 Explorer", and the gallery's "View" buttons (key ``suspects_gallery``).
 """
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.analysis.suspects import REASONS
+from explorer.analysis.suspects import REASONS, SuspectQueue
 from explorer.drawing.render import LABEL_COLOUR, PREDICTION_COLOUR, DrawItem
 from explorer.drawing.tiles import Tile
 from explorer.project.folder import Project
@@ -19,29 +25,36 @@ SHORT = {"missing_label": "missing label?", "wrong_class": "wrong class?", "loos
          "duplicate_label": "duplicate label?", "missed_label": "spurious label?"}
 
 
-@st.cache_resource(show_spinner="Looking for suspected label errors…", max_entries=4)  # big: the core keeps 4 too
-def _queue(path: str, fingerprint: str, core, _project: Project) -> pd.DataFrame:
-    from explorer.analysis.suspects import suspects
+@st.cache_resource(show_spinner="Looking for suspected label errors…", max_entries=4)  # the core keeps 4 too
+def _queue(path: str, fingerprint: str, core, _project: Project) -> SuspectQueue:
+    from explorer.analysis.suspects import suspect_queue
 
-    return suspects(_project, core)
+    return suspect_queue(_project, core)
 
 
-def queue(sel) -> pd.DataFrame:
-    """The ranked queue of the UI selection (cached per project fingerprint and core selection; do not mutate)."""
+def queue(sel) -> SuspectQueue:
+    """The ``SuspectQueue`` of the UI selection (cached per project fingerprint and core selection; read only)."""
     return _queue(str(sel.project.root), sel.project.fingerprint, sel.core, sel.project)
 
 
+def rows_key(positions: np.ndarray) -> tuple:
+    """A small key naming a set of queue rows (count and digest): the cache and the session state hold this,
+    not up to a queue's length of ints."""
+    positions = np.ascontiguousarray(positions, np.int64)
+    return len(positions), hashlib.blake2b(positions.tobytes(), digest_size=16).hexdigest()
+
+
 @st.cache_resource(show_spinner="Re-evaluating with the fixes…", max_entries=16)
-def _if_fixed(path: str, fingerprint: str, core, rows: tuple, _project: Project) -> dict:
+def _if_fixed(path: str, fingerprint: str, core, key: tuple, _positions: np.ndarray, _project: Project) -> dict:
     from explorer.analysis.suspects import map_if_fixed
 
-    table = _queue(path, fingerprint, core, _project)
-    return map_if_fixed(_project, core, table.iloc[list(rows)])
+    return map_if_fixed(_project, core, _queue(path, fingerprint, core, _project).frame(_positions))
 
 
-def if_fixed(sel, positions) -> dict:
-    """``map_if_fixed`` of the queue rows at ``positions`` (cached per selection and rows)."""
-    return _if_fixed(str(sel.project.root), sel.project.fingerprint, sel.core, tuple(int(i) for i in positions), sel.project)
+def if_fixed(sel, positions: np.ndarray) -> dict:
+    """``map_if_fixed`` of the queue rows at ``positions`` (cached per selection and ``rows_key``)."""
+    p = sel.project
+    return _if_fixed(str(p.root), p.fingerprint, sel.core, rows_key(positions), np.asarray(positions, np.int64), p)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -51,21 +64,20 @@ def _bucket_of(path: str, fingerprint: str, stamp: float, core, metric: str, n_b
     from explorer.analysis.buckets import bucketize
     from explorer.analysis.outcomes import with_metrics
 
-    table = _queue(path, fingerprint, core, _project)
+    q = _queue(path, fingerprint, core, _project)
 
     def values(target: str, ids) -> np.ndarray:
         frame = with_metrics(pd.DataFrame(index=pd.Index(ids)), _project, target)
         return frame[metric].to_numpy(np.float64, na_value=np.nan) if metric in frame else np.full(len(ids), np.nan)
 
-    lab = table["label_id"].fillna(-1).to_numpy(np.int64)
-    pred = table["pred_id"].fillna(-1).to_numpy(np.int64)
-    v = values("labels", lab)
-    v = np.where(np.isfinite(v), v, values("predictions", pred))
+    v = values("labels", q.label_id)
+    v = np.where(np.isfinite(v), v, values("predictions", q.pred_id))
     b = bucketize(v, n_buckets=n_buckets)
     return b.index, b.labels()
 
 
 def bucket_of(sel, metric: str, n_buckets: int):
+    """``(index, labels)``: the bucket of ``metric`` of each queue row (row order of the ``SuspectQueue``)."""
     from explorer.ui.outcomes import metrics_stamp
 
     p = sel.project
@@ -109,6 +121,15 @@ def tiles(project: Project, rows: pd.DataFrame) -> list[Tile]:
         key = f"suspect:{r.reason_code}:{'' if pd.isna(r.label_id) else int(r.label_id)}:{'' if pd.isna(r.pred_id) else int(r.pred_id)}"
         out.append(Tile(int(r.image_id), tuple(items), focus=focus, caption=caption, key=key))
     return out
+
+
+def gallery_pages(project: Project, q: SuspectQueue, keep: np.ndarray | None):
+    """``explorer.ui.gallery.Pages`` of the rows ``keep`` in queue order: a page's tiles are made from the
+    ``best`` rows up to its end, so the queue is never sorted for the gallery."""
+    from explorer.ui.gallery import Pages
+
+    n = len(q) if keep is None else int(np.count_nonzero(keep))
+    return Pages(n, lambda a, b: tiles(project, q.frame(q.best(b, keep)[a:b])))
 
 
 def reason_words(code: str) -> str:
