@@ -396,45 +396,88 @@ def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
+def _find(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Position of each ``values[i]`` in ``keys`` (unique, any order), -1 where absent, by binary search: for a
+    page's few rows (``layout.lookup``'s table would span the ids' whole range)."""
+    if not len(keys):
+        return np.full(len(values), -1, np.int64)
+    order = np.argsort(keys, kind="stable")
+    at = np.minimum(np.searchsorted(keys[order], values), len(keys) - 1)
+    return np.where(keys[order][at] == values, order[at], -1).astype(np.int64)
+
+
 def nearest_other(rows: pd.DataFrame, labels: pd.DataFrame, predictions: pd.DataFrame, *,
                   min_score: float = 0.0) -> pd.DataFrame:
     """What overlapped each bucket row most: for a label, the prediction of **any** class (score ≥ ``min_score``)
     with the highest box IoU; for a prediction, the label of **another** class with the highest box IoU (the "true
-    class" of a wrong-class false detection).
+    class" of a wrong-class false detection). Ties: the candidate first in its table.
 
     ``rows``: ``bucket_table`` rows (``record, id, image_id, category_id``); ``labels``/``predictions``: the
-    project tables (``label_id``/``pred_id``, ``image_id``, ``category_id``, ``x, y, w, h``). Returns a frame
-    aligned with ``rows`` (same index): ``near_id`` (Int64, ``<NA>`` = nothing overlaps), ``near_class``
-    (category id, Int64) and ``near_iou`` (box IoU, 0.0 when nothing overlaps). Vectorised: one merge of the rows
-    with the candidates of their images.
+    project tables (``label_id``/``pred_id``, ``image_id``, ``category_id``, ``x, y, w, h``; ids unique). Returns
+    a frame aligned with ``rows`` (same index): ``near_id`` (Int64, ``<NA>`` = nothing overlaps), ``near_class``
+    (category id, Int64) and ``near_iou`` (box IoU, 0.0 when nothing overlaps); a row whose id is not in its table
+    gets nothing. The same on plain columns: ``nearest_other_columns``.
     """
-    n = len(rows)
+    def columns(table, names):
+        return {c: table[c].to_numpy() for c in names if c in table}
+
+    box = ["image_id", "category_id", "x", "y", "w", "h"]
+    return nearest_other_columns(columns(rows, ["record", "id", "image_id", "category_id"]),
+                                 columns(labels, ["label_id", *box]), columns(predictions, ["pred_id", *box, "score"]),
+                                 min_score=min_score, index=rows.index)
+
+
+def nearest_other_columns(rows: dict, labels: dict, predictions: dict, *, min_score: float = 0.0,
+                          index=None) -> pd.DataFrame:
+    """``nearest_other`` on columns: dicts of ``(n,)`` arrays with the same names (``predictions["score"]``
+    optional). Vectorised: every (row, candidate of its image) pair at once (a per-image index of the
+    candidates), then the best pair per row by one stable sort."""
+    n = len(rows["id"])
     near_id, near_class, near_iou = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n)
     found = np.zeros(n, bool)
-    box = ["x", "y", "w", "h"]
-    preds = predictions[predictions["score"].to_numpy(np.float64) >= min_score] if "score" in predictions else predictions
-    for record, own, cand, own_id, cand_id, other_class in (
+    if "score" in predictions:
+        keep = np.asarray(predictions["score"], np.float64) >= min_score
+        preds = {k: np.asarray(v)[keep] for k, v in predictions.items()}
+    else:
+        preds = predictions
+    record = np.asarray(rows["record"])
+    row_image = np.asarray(rows["image_id"], np.int64)
+    for kind, own, cand, own_id, cand_id, other_class in (
             ("label", labels, preds, "label_id", "pred_id", False),
             ("prediction", predictions, labels, "pred_id", "label_id", True)):
-        part = rows[rows["record"].to_numpy() == record]
-        if part.empty or cand.empty or own.empty:
+        at_rows = np.flatnonzero(record == kind)
+        if not len(at_rows) or not len(cand[cand_id]) or not len(own[own_id]):
             continue
-        me = part[["id", "image_id", "category_id"]].assign(_row=np.flatnonzero(rows["record"].to_numpy() == record))
-        me = me.merge(own[[own_id, *box]].rename(columns={own_id: "id"}), on="id", how="inner")
-        pairs = me.merge(cand[[cand_id, "image_id", "category_id", *box]], on="image_id", suffixes=("", "_c"))
+        at_own = _find(np.asarray(own[own_id], np.int64), np.asarray(rows["id"], np.int64)[at_rows])
+        at_rows, at_own = at_rows[at_own >= 0], at_own[at_own >= 0]  # rows whose record the table holds
+        cand_image = np.asarray(cand["image_id"], np.int64)
+        order = np.argsort(cand_image, kind="stable")  # each image's candidates in table order
+        image = row_image[at_rows]
+        lo = np.searchsorted(cand_image[order], image, "left")
+        size = np.searchsorted(cand_image[order], image, "right") - lo
+        pair_row = np.repeat(np.arange(len(at_rows)), size)  # every (row, candidate of its image), row-major
+        pair_cand = order[np.arange(int(size.sum())) + np.repeat(lo - (np.cumsum(size) - size), size)]
+        cand_class = np.asarray(cand["category_id"], np.int64)
         if other_class:
-            pairs = pairs[pairs["category_id"].to_numpy() != pairs["category_id_c"].to_numpy()]
-        if pairs.empty:
+            other = np.asarray(rows["category_id"], np.int64)[at_rows][pair_row] != cand_class[pair_cand]
+            pair_row, pair_cand = pair_row[other], pair_cand[other]
+        iou = _box_iou(_xywh(own)[at_own][pair_row], _xywh(cand)[pair_cand])
+        keep = iou > 0
+        pair_row, pair_cand, iou = pair_row[keep], pair_cand[keep], iou[keep]
+        if not len(iou):
             continue
-        iou = _box_iou(pairs[box].to_numpy(np.float64), pairs[[f"{c}_c" for c in box]].to_numpy(np.float64))
-        pairs = pairs.assign(_iou=iou)
-        pairs = pairs[pairs["_iou"].to_numpy() > 0]
-        best = pairs.sort_values(["_row", "_iou"], ascending=[True, False], kind="stable").drop_duplicates("_row")
-        at = best["_row"].to_numpy(np.int64)
+        best = np.lexsort((-iou, pair_row))  # stable: among equal IoUs the first candidate
+        first = best[np.concatenate(([True], pair_row[best][1:] != pair_row[best][:-1]))]
+        at = at_rows[pair_row[first]]
         found[at] = True
-        near_id[at] = best[cand_id].to_numpy(np.int64)
-        near_class[at] = best["category_id_c"].to_numpy(np.int64)
-        near_iou[at] = best["_iou"].to_numpy(np.float64)
+        near_id[at] = np.asarray(cand[cand_id], np.int64)[pair_cand[first]]
+        near_class[at] = cand_class[pair_cand[first]]
+        near_iou[at] = iou[first]
     return pd.DataFrame({"near_id": pd.arrays.IntegerArray(near_id, ~found),
                          "near_class": pd.arrays.IntegerArray(near_class, ~found), "near_iou": near_iou},
-                        index=rows.index)
+                        index=index)
+
+
+def _xywh(columns: dict) -> np.ndarray:
+    """``(n, 4)`` float64 boxes ``x, y, w, h`` of a column dict."""
+    return np.stack([np.asarray(columns[c], np.float64) for c in ("x", "y", "w", "h")], axis=1)

@@ -15,11 +15,13 @@ any class ("near miss 0.41 with square", or "nothing near"). Undefined numbers r
 """
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 import pandas as pd
 
-from explorer.analysis.failure_buckets import FP_REASON_WORDS, nearest_other
-from explorer.analysis.outcomes import image_table
+from explorer.analysis.failure_buckets import FP_REASON_WORDS, nearest_other_columns
+from explorer.analysis.outcomes import image_rows
 from explorer.project.folder import Project
 from explorer.drawing.render import LABEL_COLOUR, OUTCOME_COLOURS, OUTCOME_WORDS, PREDICTION_COLOUR, DrawItem
 from explorer.project.schema import boxes_xyxy
@@ -71,6 +73,36 @@ def caption(row, *, class_name: str, metric_title: str | None = None, metric_val
     return " · ".join(parts)
 
 
+class _Boxes:
+    """The labels or predictions of a page's images: plain columns gathered by position from the project table
+    (``outcomes.image_rows``, a per-image index; only the columns a tile reads), boxes as Python floats (what a
+    row read from the table gives) and a per-image index, so a tile reads a few positions instead of filtering
+    frames."""
+
+    def __init__(self, project: Project, target: str, image_ids):
+        table = getattr(project, target)
+        at = image_rows(project, target, image_ids)
+        cols = ["label_id" if target == "labels" else "pred_id", "image_id", "category_id", "x", "y", "w", "h"]
+        cols += [c for c in ("score",) if c in table]
+        self.columns = {c: table[c].to_numpy()[at] for c in cols}  # what nearest_other_columns reads
+        self.ids = self.columns[cols[0]].astype(np.int64)
+        self.category = self.columns["category_id"].astype(np.int64)
+        xywh = np.stack([self.columns[c].astype(np.float64) for c in ("x", "y", "w", "h")], axis=1)
+        self.xyxy = boxes_xyxy(pd.DataFrame(xywh, columns=["x", "y", "w", "h"], copy=False))
+        self.xywh = xywh.tolist()
+        self.score = self.columns["score"].astype(np.float64) if "score" in self.columns else None
+        self.segmentation = table["segmentation"].to_numpy()[at].tolist() if "segmentation" in table else \
+            [None] * len(at)
+        image = self.columns["image_id"].astype(np.int64)
+        self._order = np.argsort(image, kind="stable")  # rows of one image stay in table order
+        self._sorted = image[self._order]
+
+    def of_image(self, image_id: int) -> np.ndarray:
+        """Positions (table order) of the rows of one image."""
+        lo, hi = np.searchsorted(self._sorted, [image_id, image_id + 1])
+        return self._order[lo:hi]
+
+
 def outcome_tiles(project: Project, rows: pd.DataFrame, *, metric_title: str | None = None,
                   metric_values: np.ndarray | None = None, min_score: float | None = None) -> list[Tile]:
     """One tile per bucket row (call it for one page of rows: it loops over them to build captions).
@@ -84,52 +116,55 @@ def outcome_tiles(project: Project, rows: pd.DataFrame, *, metric_title: str | N
     names = project.category_names
     image_ids = rows["image_id"].unique()
     # the page's images' rows by position (a per-image index), not a scan of every label and prediction
-    labels = image_table(project, "labels", image_ids)
-    preds = image_table(project, "predictions", image_ids)
-    near = nearest_other(rows, labels, preds, min_score=min_score)
-    near_class = [None if pd.isna(c) else project.category_names.get(int(c), str(c)) for c in near["near_class"]]
+    boxes = {"label": _Boxes(project, "labels", image_ids), "prediction": _Boxes(project, "predictions", image_ids)}
+    columns = {c: rows[c].to_numpy() for c in ("record", "id", "image_id", "category_id")}
+    near = nearest_other_columns(columns, boxes["label"].columns, boxes["prediction"].columns, min_score=min_score)
+    near_class = [None if pd.isna(c) else names.get(int(c), str(c)) for c in near["near_class"]]
     near_iou = near["near_iou"].to_numpy(np.float64)
-    images = image_table(project, "images", image_ids)
-    files = dict(zip(images["image_id"].tolist(), images["file_name"].tolist()))
-    label_groups = dict(iter(labels.groupby("image_id"))) if len(labels) else {}
-    pred_groups = dict(iter(preds.groupby("image_id"))) if len(preds) else {}
+    images = project.images
+    at = image_rows(project, "images", image_ids)
+    files = dict(zip(images["image_id"].to_numpy()[at].tolist(), images["file_name"].iloc[at].tolist()))
     values = np.full(len(rows), np.nan) if metric_values is None else np.asarray(metric_values, np.float64)
-    empty_l, empty_p = labels.iloc[:0], preds.iloc[:0]
+    label_colour, pred_colour = dim(LABEL_COLOUR), dim(PREDICTION_COLOUR)
 
     tiles = []
-    for k, row in enumerate(rows.itertuples(index=False)):
-        image_labels = label_groups.get(row.image_id, empty_l)
-        image_preds = pred_groups.get(row.image_id, empty_p)
+    # the rows as records with itertuples' fields (Python values, <NA> for no partner), from one list per column
+    Row = namedtuple("Row", [str(c) for c in rows.columns], rename=True)
+    records = [Row(*r) for r in zip(*(rows[c].tolist() for c in rows.columns))]
+    for k, row in enumerate(records):
         is_pred = row.record == "prediction"
         has_partner = pd.notna(row.partner_id)  # <NA>: nothing matched
-        own, other = (image_preds, image_labels) if is_pred else (image_labels, image_preds)
-        own_id, other_id = ("pred_id", "label_id") if is_pred else ("label_id", "pred_id")
-        me = own[own[own_id] == row.id]
-        if me.empty:  # the match refers to a record the project no longer holds: show the image only
-            tiles.append(Tile(int(row.image_id), caption=f"{row.record} {row.id} not found in the project", key=f"{row.record}:{row.id}"))
+        own, other = (boxes["prediction"], boxes["label"]) if is_pred else (boxes["label"], boxes["prediction"])
+        image = int(row.image_id)
+        mine, theirs = own.of_image(image), other.of_image(image)
+        me = mine[own.ids[mine] == row.id]
+        if not len(me):  # the match refers to a record the project no longer holds: show the image only
+            tiles.append(Tile(image, caption=f"{row.record} {row.id} not found in the project", key=f"{row.record}:{row.id}"))
             continue
-        me = me.iloc[0]
-        box = boxes_xyxy(me.to_frame().T)[0]
-
-        items = [DrawItem(r.x, r.y, r.w, r.h, colour=dim(LABEL_COLOUR), thickness=1)
-                 for r in image_labels.itertuples(index=False)
-                 if not (not is_pred and r.label_id == row.id) and not (is_pred and has_partner and r.label_id == row.partner_id)]
-        near = image_preds[_overlaps(box, boxes_xyxy(image_preds))] if len(image_preds) else image_preds
-        items += [DrawItem(r.x, r.y, r.w, r.h, colour=dim(PREDICTION_COLOUR), thickness=1)
-                  for r in near.itertuples(index=False)
-                  if not (is_pred and r.pred_id == row.id) and not (not is_pred and has_partner and r.pred_id == row.partner_id)]
-        partner = other[other[other_id] == row.partner_id] if has_partner else other.iloc[:0]
-        for r in partner.itertuples(index=False):
-            text = names.get(int(r.category_id), "?") + (f" {r.score:.2f}" if not is_pred else "")
-            items.append(DrawItem(r.x, r.y, r.w, r.h, colour=PREDICTION_COLOUR if not is_pred else LABEL_COLOUR,
-                                  caption=text, thickness=1))
+        me = me[0]
+        partner_id = row.partner_id if has_partner else None
+        image_labels, image_preds = (theirs, mine) if is_pred else (mine, theirs)
+        lab, prd = boxes["label"], boxes["prediction"]
+        # the other labels of the image (not the item, not its partner), then the predictions overlapping the item
+        skip_label = row.id if not is_pred else partner_id
+        items = [DrawItem(*lab.xywh[i], colour=label_colour, thickness=1) for i in image_labels
+                 if lab.ids[i] != skip_label]
+        overlapping = image_preds[_overlaps(own.xyxy[me], prd.xyxy[image_preds])]
+        skip_pred = row.id if is_pred else partner_id
+        items += [DrawItem(*prd.xywh[i], colour=pred_colour, thickness=1) for i in overlapping
+                  if prd.ids[i] != skip_pred]
+        if has_partner:
+            for i in theirs[other.ids[theirs] == row.partner_id]:
+                text = names.get(int(other.category[i]), "?") + (f" {other.score[i]:.2f}" if not is_pred else "")
+                items.append(DrawItem(*other.xywh[i], colour=PREDICTION_COLOUR if not is_pred else LABEL_COLOUR,
+                                      caption=text, thickness=1))
         colour = OUTCOME_COLOURS.get(row.outcome, IGNORED_COLOUR)
         short = {"TP": "TP", "FP": "false detection", "FN": "missed"}.get(row.outcome, "ignored")
-        items.append(DrawItem(me.x, me.y, me.w, me.h, colour=colour, caption=short, segmentation=me.segmentation,
+        x, y, w, h = own.xywh[me]
+        items.append(DrawItem(x, y, w, h, colour=colour, caption=short, segmentation=own.segmentation[me],
                               thickness=2))
         class_name = names.get(int(row.category_id), str(row.category_id))
         text = caption(row, class_name=class_name, metric_title=metric_title, metric_value=values[k],
                        file_name=str(files.get(row.image_id, "")), near=near_words(row, near_class[k], near_iou[k]))
-        tiles.append(Tile(int(row.image_id), tuple(items), focus=(me.x, me.y, me.w, me.h), caption=text,
-                          key=f"{row.record}:{row.id}"))
+        tiles.append(Tile(image, tuple(items), focus=(x, y, w, h), caption=text, key=f"{row.record}:{row.id}"))
     return tiles

@@ -161,3 +161,45 @@ def test_bucket_source_reads_the_matchs_reason_codes_like_its_reason_column(tiny
         assert fast.counts() == plain.counts() == outcome_counts(bucket_table(m.predictions, m.labels))
         pd.testing.assert_frame_equal(fast.frame(), plain.frame())
         assert fast.frame()["fp_reason"].tolist() == plain.frame()["fp_reason"].tolist()
+
+
+def test_nearest_other_is_the_brute_force_best_overlap():
+    # random boxes on a coarse grid (many exact IoU ties) on 6 images: each row's best candidate by a plain loop —
+    # labels: any prediction scoring >= min_score, predictions: a label of another class; ties: the first in
+    # table order; nothing overlapping (IoU 0): <NA>; an id missing from its table: <NA>
+    from explorer.analysis.failure_buckets import _box_iou, nearest_other
+
+    rng = np.random.default_rng(7)
+
+    def boxes(n, id_name):
+        xy, wh = rng.integers(0, 5, (n, 2)) * 4.0, rng.integers(1, 4, (n, 2)) * 4.0
+        return pd.DataFrame({id_name: rng.permutation(n) * 3 + 1, "image_id": rng.integers(1, 7, n),
+                             "category_id": rng.integers(1, 4, n), "x": xy[:, 0], "y": xy[:, 1], "w": wh[:, 0],
+                             "h": wh[:, 1]})
+
+    labels, preds = boxes(40, "label_id"), boxes(90, "pred_id").assign(score=lambda d: rng.random(len(d)).round(1))
+    rows = pd.concat([pd.DataFrame({"record": "label", "id": labels["label_id"], "image_id": labels["image_id"],
+                                    "category_id": labels["category_id"]}),
+                      pd.DataFrame({"record": "prediction", "id": preds["pred_id"], "image_id": preds["image_id"],
+                                    "category_id": preds["category_id"]}),
+                      pd.DataFrame({"record": ["label"], "id": [999_999], "image_id": [1], "category_id": [1]})],
+                     ignore_index=True).sample(frac=1.0, random_state=1)
+    box = ["x", "y", "w", "h"]
+    for min_score in (0.0, 0.5):
+        got = nearest_other(rows, labels, preds, min_score=min_score)
+        assert got.index.equals(rows.index)
+        for r, near_id, near_class, near_iou in zip(rows.itertuples(), got["near_id"], got["near_class"],
+                                                    got["near_iou"]):
+            own, cand = (labels, preds[preds["score"] >= min_score]) if r.record == "label" else (preds, labels)
+            me = own[own.iloc[:, 0].to_numpy() == r.id][box].to_numpy(float)
+            best, best_iou = None, 0.0
+            for c in cand[cand["image_id"].to_numpy() == r.image_id].itertuples(index=False):
+                if not len(me) or (r.record == "prediction" and c.category_id == r.category_id):
+                    continue
+                iou = _box_iou(me, np.array([[c.x, c.y, c.w, c.h]]))[0]
+                if iou > best_iou:  # strictly better: a tie keeps the first
+                    best, best_iou = c, iou
+            if best is None:
+                assert pd.isna(near_id) and pd.isna(near_class) and near_iou == 0.0
+            else:
+                assert (near_id, near_class, near_iou) == (best[0], best.category_id, best_iou)
