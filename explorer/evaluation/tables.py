@@ -58,52 +58,120 @@ def select(match: MatchResult, *, classes=None, image_ids=None) -> tuple[pd.Data
     return (p if v.pm.all() else p[v.pm]), (lab if v.lm.all() else lab[v.lm]), v.cats
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """What a selection of a match's rows is whatever the IoU (the rows, scores and orders of one confidence are
+    the same at every IoU: the Matcher keeps its orders per confidence): ``cats (K,)``; ``pm (n_pred,)`` / ``lm
+    (n_lab,)`` the selected predictions / labels; ``by_class (m,)`` positions of the selected predictions by
+    ascending class, then descending score (stable), ``k (m,)`` their class positions, ``cat_start (K + 1,)``
+    the class ranges; ``pooled (m,)`` the selected predictions by descending score; ``l_k`` the selected labels'
+    class positions; ``npig (K,)`` non-ignored (non-crowd) labels per class; ``score_c`` / ``score_p`` the scores
+    in ``by_class`` / ``pooled`` order."""
+
+    cats: np.ndarray
+    pm: np.ndarray
+    lm: np.ndarray
+    by_class: np.ndarray
+    k: np.ndarray
+    cat_start: np.ndarray
+    pooled: np.ndarray
+    l_k: np.ndarray
+    npig: np.ndarray
+    score_c: np.ndarray
+    score_p: np.ndarray
+
+
+def _make_rows(match: MatchResult, cats: np.ndarray, ids) -> _Rows:
+    p, lab = match.predictions, match.labels
+    score = p["score"].to_numpy()
+    small = np.int16 if len(cats) < np.iinfo(np.int16).max else np.int32
+    p_k = lookup(cats, p["category_id"].to_numpy(), dtype=small)  # class position, -1 = not selected
+    l_k = lookup(cats, lab["category_id"].to_numpy(), dtype=small)
+    pm, lm = p_k >= 0, l_k >= 0
+    if ids is not None:
+        pm &= _member(ids, p["image_id"].to_numpy())
+        lm &= _member(ids, lab["image_id"].to_numpy())
+    n = len(p)
+    has_orders = (isinstance(p.index, pd.RangeIndex) and match.class_score_order is not None
+                  and match.score_order is not None and len(match.class_score_order) == n)
+
+    def restricted(order):  # filtering keeps the relative order; everything selected: the match's own array
+        return order if pm.all() else order[pm[order]]
+
+    by_class = restricted(match.class_score_order if has_orders else np.lexsort((-score, p_k)))
+    pooled = restricted(match.score_order if has_orders else np.argsort(-score, kind="stable"))
+    k = p_k[by_class]
+    l_k = l_k[lm]
+    npig = np.bincount(l_k[~lab["ignored"].to_numpy()[lm]], minlength=len(cats)).astype(np.int64)
+    return _Rows(cats=cats, pm=pm, lm=lm, by_class=by_class, k=k,
+                 cat_start=np.searchsorted(k, np.arange(len(cats) + 1), "left"), pooled=pooled, l_k=l_k, npig=npig,
+                 score_c=score[by_class], score_p=score[pooled])
+
+
+# per (match orders, classes, images): a class change, the splits table's row or another IoU at one confidence
+# select the same rows (a match's orders are the Matcher's per-confidence arrays, held weakly; ~45 B per selected
+# prediction, 4 kept)
+_ROWS: OrderedDict = OrderedDict()
+
+
+def _rows(match: MatchResult, cats: np.ndarray, image_ids) -> _Rows:
+    """``_Rows`` of ``match`` for the classes ``cats`` (resolved) and ``image_ids`` (None = all), kept per the
+    match's orders (the same arrays at every IoU of one confidence) when it has them."""
+    ids = None if image_ids is None else np.asarray(
+        image_ids if isinstance(image_ids, np.ndarray) else list(image_ids), dtype=np.int64)
+    order = match.class_score_order
+    if order is None or match.score_order is None:
+        return _make_rows(match, cats, ids)
+    key = (id(order), id(match.score_order), len(match.predictions), _digest(np.asarray(cats, np.int64)),
+           None if ids is None else _digest(ids))
+    with _CLASSES_LOCK:
+        held = _ROWS.get(key)
+        if held is not None and held[0]() is order:
+            _ROWS.move_to_end(key)
+            return held[1]
+    value = _make_rows(match, cats, ids)
+    with _CLASSES_LOCK:
+        _ROWS[key] = (weakref.ref(order), value)
+        _ROWS.move_to_end(key)
+        while len(_ROWS) > 4:
+            _ROWS.popitem(last=False)
+    return value
+
+
+def _digest(ids: np.ndarray) -> tuple:
+    return len(ids), hashlib.blake2b(np.ascontiguousarray(ids).tobytes(), digest_size=16).digest()
+
+
 class _View:
     """The selection's rows of a match as positions into its arrays — no row copies (2M-row frames).
 
-    ``pm (n_pred,)`` / ``lm (n_lab,)``: selected predictions / labels; ``cats (K,)`` the category ids;
-    ``by_class (m,)``: positions of the selected predictions by ascending class, then descending score (stable),
-    ``k (m,)`` their class positions; ``npig (K,)`` non-ignored labels per class. Columns are the match's own
-    NumPy arrays (``score``, ``is_tp``, ``ignored``, ``rank``). Membership and class positions come from one id
-    lookup per row (``_positions``, ``_member``), not ``np.isin`` / ``searchsorted`` passes.
+    The IoU-independent part is ``_Rows`` (kept: ``_rows``): ``pm``, ``lm``, ``cats``, ``by_class``, ``k``,
+    ``l_k``, ``npig``. Columns are the match's own NumPy arrays (``score``, ``is_tp``, ``ignored``, ``rank``).
     """
 
     def __init__(self, match: MatchResult, classes, image_ids, *, cats: np.ndarray | None = None):
         self.match = match
         self._live = None
-        self.cats = cats = resolve_classes(classes, match.category_names) if cats is None else cats
-        p, lab = match.predictions, match.labels
+        self._tp = None
+        self._cum = None
+        cats = resolve_classes(classes, match.category_names) if cats is None else cats
+        self.rows = r = _rows(match, cats, image_ids)
+        self.cats, self.pm, self.lm, self.by_class, self.k, self.l_k, self.npig = (
+            r.cats, r.pm, r.lm, r.by_class, r.k, r.l_k, r.npig)
+        p = match.predictions
         self.score = p["score"].to_numpy()
         self.is_tp = p["is_tp"].to_numpy()
         self.ignored = p["ignored"].to_numpy()
-        p_k = _positions(cats, p["category_id"].to_numpy())  # class position, -1 = not selected
-        l_k = _positions(cats, lab["category_id"].to_numpy())
-        self.pm, self.lm = p_k >= 0, l_k >= 0
-        if image_ids is not None:
-            ids = np.asarray(image_ids if isinstance(image_ids, np.ndarray) else list(image_ids), dtype=np.int64)
-            self.pm &= _member(ids, p["image_id"].to_numpy())
-            self.lm &= _member(ids, lab["image_id"].to_numpy())
-        self.by_class = self._order(match.class_score_order, lambda: np.lexsort((-self.score, p_k)))
-        self.k = p_k[self.by_class]
-        self.l_k = l_k = l_k[self.lm]
-        self.npig = np.bincount(l_k[~lab["ignored"].to_numpy()[self.lm]], minlength=len(cats)).astype(np.int64)
-
-    def _order(self, order, fallback) -> np.ndarray:
-        """``order`` (the Matcher's one sort, when the match has it) restricted to the selection (filtering keeps
-        the relative order), else ``fallback()`` restricted."""
-        n = len(self.match.predictions)
-        if order is None or not isinstance(self.match.predictions.index, pd.RangeIndex) or len(order) != n:
-            order = fallback()
-        return order if self.pm.all() else order[self.pm[order]]
+        self.any_ignored = bool(self.ignored.any())  # matched to a crowd at this IoU: left out of every curve
 
     def pooled(self) -> np.ndarray:
         """Positions of the selected predictions by descending score (stable)."""
-        return self._order(self.match.score_order, lambda: np.argsort(-self.score, kind="stable"))
+        return self.rows.pooled
 
     def ap_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``precision (R, K)`` and ``recall (K,)`` at the match's threshold (-1 = undefined), ``npig (K,)``."""
         n_cat = len(self.cats)
-        cat_start = np.searchsorted(self.k, np.arange(n_cat + 1), "left")
+        cat_start = self.rows.cat_start
         npig = self.npig[:, None]
         has_any = (np.bincount(self.l_k, minlength=n_cat) + np.bincount(self.k, minlength=n_cat)) > 0
         precision = -np.ones((1, len(REC_THRESHOLDS), n_cat, 1, 1))
@@ -117,16 +185,36 @@ class _View:
         """(positions, class positions, index of the class's first entry) of the non-ignored selected predictions,
         in ``by_class`` order (computed once per view)."""
         if self._live is None:
-            live = ~self.ignored[self.by_class]
-            rows, k = self.by_class[live], self.k[live]
-            start = np.searchsorted(k, np.arange(len(self.cats) + 1), "left")[k]  # k ascends: O(K log n)
-            self._live = rows, k, start
+            if not self.any_ignored:  # the kept order as it is
+                rows, k, cat_start = self.by_class, self.k, self.rows.cat_start
+            else:
+                live = ~self.ignored[self.by_class]
+                rows, k = self.by_class[live], self.k[live]
+                cat_start = np.searchsorted(k, np.arange(len(self.cats) + 1), "left")  # k ascends: O(K log n)
+            self._live = rows, k, cat_start[k]
         return self._live
+
+    def live_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """(score, 0/1 true positive) of ``live_by_class``'s rows (computed once per view)."""
+        if self._tp is None:
+            rows = self.live_by_class()[0]
+            score = self.rows.score_c if not self.any_ignored else self.score[rows]
+            self._tp = score, self.is_tp[rows].astype(np.int64)
+        return self._tp
+
+    def class_cum(self) -> tuple[np.ndarray, np.ndarray]:
+        """(true positives, predictions) counted within the class up to each ``live_by_class`` row (its PR point;
+        computed once per view: the PR curves and the best F1 per class share it)."""
+        if self._cum is None:
+            _, k, start = self.live_by_class()
+            csum = np.cumsum(self.live_columns()[1])
+            self._cum = csum - np.where(start > 0, csum[start - 1], 0), np.arange(len(k)) - start + 1
+        return self._cum
 
     def counts(self) -> tuple[np.ndarray, np.ndarray]:
         """``tp (K,)`` and ``n_predictions (K,)``: kept, non-ignored predictions per class."""
-        rows, k, _ = self.live_by_class()
-        tp = np.bincount(k, weights=self.is_tp[rows], minlength=len(self.cats)).astype(np.int64)
+        _, k, _ = self.live_by_class()
+        tp = np.bincount(k, weights=self.live_columns()[1], minlength=len(self.cats)).astype(np.int64)
         return tp, np.bincount(k, minlength=len(self.cats))
 
 
@@ -183,8 +271,9 @@ _CLASSES: OrderedDict = OrderedDict()
 _CLASSES_LOCK = threading.Lock()
 
 
-def _class_arrays(match: MatchResult, image_ids) -> _ClassArrays:
-    """``_ClassArrays`` of ``match`` over ``image_ids`` (None = every image), kept for the last 64 selections."""
+def _class_arrays(match: MatchResult, image_ids, view: "_View | None" = None) -> _ClassArrays:
+    """``_ClassArrays`` of ``match`` over ``image_ids`` (None = every image), kept for the last 64 selections;
+    ``view``: the caller's view of the same images, used when its classes are every class."""
     ids = None if image_ids is None else np.asarray(
         image_ids if isinstance(image_ids, np.ndarray) else list(image_ids), dtype=np.int64)
     digest = None if ids is None else (len(ids), hashlib.blake2b(ids.tobytes(), digest_size=16).digest())
@@ -197,7 +286,7 @@ def _class_arrays(match: MatchResult, image_ids) -> _ClassArrays:
     p, lab = match.predictions, match.labels
     cats = _union_ids(np.fromiter(match.category_names, np.int64, len(match.category_names)),
                       p["category_id"].to_numpy(), lab["category_id"].to_numpy())
-    v = _View(match, None, ids, cats=cats)
+    v = view if view is not None and np.array_equal(view.cats, cats) else _View(match, None, ids, cats=cats)
     prec, rec, npig = v.ap_arrays()
     value = _ClassArrays(cats, np.ascontiguousarray(prec), np.ascontiguousarray(rec), npig, *v.counts())
     with _CLASSES_LOCK:
@@ -239,10 +328,10 @@ def _per_class(match: MatchResult, cats, prec, rec, npig, tp, n_pred) -> pd.Data
         "support": npig, "n_predictions": n_pred, "tp": tp, "fp": fp, "fn": fn})
 
 
-def _summary(match: MatchResult, cats: np.ndarray, image_ids) -> dict:
+def _summary(match: MatchResult, cats: np.ndarray, image_ids, view: "_View | None" = None) -> dict:
     """``detection_summary`` of the classes ``cats`` (resolved) over ``image_ids``: a slice of every class's
     arrays (``_class_arrays``), so another class selection of the same match and images accumulates nothing."""
-    prec, rec, npig, tp, n_pred = _class_arrays(match, image_ids).take(cats)
+    prec, rec, npig, tp, n_pred = _class_arrays(match, image_ids, view).take(cats)
     table = _per_class(match, cats, prec, rec, npig, tp, n_pred)
     tp, fp, fn = table["tp"].sum(), table["fp"].sum(), table["fn"].sum()
     return {"mAP": _mean_defined(prec), "mAR": _mean_defined(rec), "precision": float(_ratio(tp, tp + fp)),
@@ -281,14 +370,11 @@ def coco_at_threshold(evaluation, iou_threshold: float, confidence_threshold: fl
 
 
 def _pr_curves(v: _View) -> pd.DataFrame:
-    rows, k, start = v.live_by_class()  # start: first row of each row's class
-    score, tp = v.score[rows], v.is_tp[rows].astype(np.int64)
-    csum = np.cumsum(tp)
-    before = np.where(start > 0, csum[start - 1], 0)
-    tp_cum = csum - before
-    n_seen = np.arange(len(k)) - start + 1
+    _, k, _ = v.live_by_class()
+    score = v.live_columns()[0]
+    tp_cum, n_seen = v.class_cum()
     return pd.DataFrame({"category_id": v.cats[k], "score": score, "recall": _ratio(tp_cum, v.npig[k]),
-                         "precision": tp_cum / n_seen})
+                         "precision": tp_cum / n_seen}, copy=False)  # fresh columns (score: shared, read only)
 
 
 def pr_curves(match: MatchResult, *, classes=None, image_ids=None) -> pd.DataFrame:
@@ -304,11 +390,13 @@ def _f1_curve(score: np.ndarray, tp: np.ndarray, n_pos) -> pd.DataFrame:
     tp_c, n_c = tp_cum[last], n_cum[last]
     fp_c = n_c - tp_c
     return pd.DataFrame({"threshold": score[last], "precision": tp_c / n_c, "recall": _ratio(tp_c, np.full(len(tp_c), n_pos)),
-                         "f1": _ratio(2 * tp_c, 2 * tp_c + fp_c + (n_pos - tp_c)), "tp": tp_c, "fp": fp_c})
+                         "f1": _ratio(2 * tp_c, 2 * tp_c + fp_c + (n_pos - tp_c)), "tp": tp_c, "fp": fp_c}, copy=False)
 
 
 def _f1(v: _View) -> pd.DataFrame:
     order = v.pooled()
+    if not v.any_ignored:
+        return _f1_curve(v.rows.score_p, v.is_tp[order].astype(np.int64), int(v.npig.sum()))
     order = order[~v.ignored[order]]
     return _f1_curve(v.score[order], v.is_tp[order].astype(np.int64), int(v.npig.sum()))
 
@@ -321,11 +409,9 @@ def f1_by_confidence(match: MatchResult, *, classes=None, image_ids=None) -> pd.
 
 
 def _best_per_class(v: _View) -> pd.DataFrame:
-    rows, k, start = v.live_by_class()  # each class's F1-by-confidence curve, all classes in one pass
-    score, tp = v.score[rows], v.is_tp[rows].astype(np.int64)
-    csum = np.cumsum(tp)
-    tp_c = csum - np.where(start > 0, csum[start - 1], 0)
-    n_c = np.arange(len(k)) - start + 1
+    _, k, _ = v.live_by_class()  # each class's F1-by-confidence curve, all classes in one pass
+    score = v.live_columns()[0]
+    tp_c, n_c = v.class_cum()
     last = np.r_[(score[1:] != score[:-1]) | (k[1:] != k[:-1]), True] if len(k) else np.zeros(0, bool)
     tp_c, n_c, kk, thr = tp_c[last], n_c[last], k[last], score[last]
     n_pos = v.npig[kk]
@@ -361,7 +447,7 @@ def selection_tables(match: MatchResult, *, classes=None, image_ids=None) -> dic
     """Every table of one selection from one pass over the match: ``summary`` (``detection_summary``),
     ``per_class``, ``pr_curves``, ``f1`` (``f1_by_confidence``), ``best_per_class`` (``per_class_best_f1``)."""
     v = _View(match, classes, image_ids)
-    summary = _summary(match, v.cats, image_ids)
+    summary = _summary(match, v.cats, image_ids, v)
     return {"summary": summary, "per_class": summary["per_class"], "pr_curves": _pr_curves(v), "f1": _f1(v),
             "best_per_class": _best_per_class(v)}
 
