@@ -46,13 +46,16 @@ rows are unchanged, as for labels). The numbers are those of the plain computati
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import math
 import weakref
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from explorer.analysis.compiled import next_double, next_uint32, next_uint64, njit
 from explorer.analysis.outcomes import _LOCK, _Bounded, _remember, _store
 
 DEFAULT_MAX_SAMPLES = 200_000  # per metric; the binned estimate is O(n log n): ~0.25 s per metric at this size
@@ -84,20 +87,54 @@ def stratified_subsample(y: np.ndarray, max_samples: int, *, random_state: int =
     return _stratified_rows(None, y, n, max_samples, random_state)
 
 
-def _stratified_rows(valid: np.ndarray | None, y: np.ndarray, n: int, max_samples: int,
-                     random_state: int) -> np.ndarray:
-    """``at[stratified_subsample(y[at], max_samples)]`` for ``at = np.flatnonzero(valid)`` (``n`` = its length;
-    ``valid`` None = every row), without gathering ``y``: the rows of each class in order are the same lists."""
+def _stratified_rows(valid: np.ndarray | None, y: np.ndarray, n: int, max_samples: int, random_state: int,
+                     n_pos: int | None = None) -> np.ndarray:
+    """``at[stratified_subsample(y[at], max_samples)]`` for ``at = np.flatnonzero(valid)`` (``n`` = its length,
+    ``n_pos`` of them with ``y`` true when known; ``valid`` None = every row), without gathering ``y``: the rows
+    of each class in order (one compiled pass for both), each class's draw of positions among them
+    (``rng.choice``, the same stream), and the two sorted picks merged."""
+    if n_pos is None:
+        n_pos = int(np.count_nonzero(y if valid is None else y & valid))
+    rows = (np.empty(n - n_pos + 1, np.int32 if len(y) < 2 ** 31 else np.int64), np.empty(n_pos + 1, np.int32
+                                                                                        if len(y) < 2 ** 31 else np.int64))
+    _class_rows(y, np.zeros(0, bool) if valid is None else valid, *rows)
     rng = np.random.default_rng(random_state)
-    keep = np.zeros(len(y), bool)
-    for cls in (~y, y):
-        idx = np.flatnonzero(cls if valid is None else cls & valid)
-        if len(idx) == 0:
-            continue
-        k = max(1, int(round(len(idx) * max_samples / n)))
-        # the positions rng.choice(idx, …) draws (the same stream); a mask sorts the union without a sort
-        keep[idx[rng.choice(len(idx), size=min(k, len(idx)), replace=False)]] = True
-    return np.flatnonzero(keep)
+    picked = []
+    for of_class, size in zip(rows, (n - n_pos, n_pos)):  # the rows with y false, then true
+        k = max(1, int(round(size * max_samples / n))) if size else 0
+        picked.append(of_class[np.sort(rng.choice(size, size=min(k, size), replace=False))] if size
+                      else of_class[:0])
+    out = np.empty(len(picked[0]) + len(picked[1]), np.int64)
+    _merge(*picked, out)
+    return out
+
+
+@njit()
+def _class_rows(y, valid, rows_false, rows_true):
+    """``rows_false`` / ``rows_true`` = the rows (``valid``; empty = all) with ``y`` false / true, in order (each
+    array one longer than its rows: every row is stored, and kept by moving on — no branch per row)."""
+    every = valid.shape[0] == 0
+    f = t = 0
+    for i in range(y.shape[0]):
+        member = every or valid[i]
+        rows_false[f] = i
+        rows_true[t] = i
+        f += member & (not y[i])
+        t += member & y[i]
+
+
+@njit()
+def _merge(a, b, out):
+    """``out`` = the sorted union of the sorted, disjoint ``a`` and ``b`` (ints)."""
+    i = j = 0
+    for k in range(out.shape[0]):
+        take_a = j >= b.shape[0] or (i < a.shape[0] and a[i] < b[j])
+        if take_a:
+            out[k] = a[i]
+            i += 1
+        else:
+            out[k] = b[j]
+            j += 1
 
 
 # ---- facts about a kept column -------------------------------------------------------------------------------
@@ -217,8 +254,7 @@ def _units(x: np.ndarray, group: np.ndarray | None,
     if group_units is not None:
         # a frame metric takes one value per group: its units are the groups, numbered alike (first appearance)
         values = np.empty(int(group_units.max()) + 1, dtype=np.float64)
-        values[group_units] = x
-        if np.array_equal(values[group_units], x):
+        if _unit_values(x, group_units, values):
             return group_units, values
     x_code = pd.factorize(x)[0]  # one int per distinct value (hashing; -0.0 and 0.0 are one value, as in a sort)
     key = group.astype(np.int64) * (int(x_code.max()) + 1) + x_code  # one int per (group, value)
@@ -269,15 +305,261 @@ def quantile_bins(values: np.ndarray, n_bins: int) -> np.ndarray:
 
 def _row_tables(x: np.ndarray, y: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows and rows with Y true per bin of ``quantile_bins(x, n_bins)`` (int64 arrays of shape (B',)), for one
-    unit per row: counted from the sorted values and the sorted values of the positive rows (rows below each
-    edge: a binary search), with no bin code per row."""
-    ordered = np.sort(x)
-    positives = np.sort(x[y])
-    edges = _edges(ordered, n_bins)
-    n_b = np.diff(np.searchsorted(ordered, edges, side="left"), prepend=0, append=len(ordered))
-    k_b = np.diff(np.searchsorted(positives, edges, side="left"), prepend=0, append=len(positives))
+    unit per row: the edges from the sorted values, then the rows (and rows with Y true) below each edge counted
+    in one compiled pass, with no bin code per row."""
+    edges = _edges(np.sort(x), n_bins)
+    below, below_true = np.empty(len(edges) + 1, np.int64), np.empty(len(edges) + 1, np.int64)
+    _count_below(x, y, edges, below, below_true)
+    n_b, k_b = np.diff(below, prepend=0), np.diff(below_true, prepend=0)
     present = n_b > 0
     return n_b[present], k_b[present]
+
+
+def _unit_tables(values: np.ndarray, m_u: np.ndarray, s_u: np.ndarray,
+                 n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(n_b, k_b, capacity)`` of units with ``values`` (float (U,), finite, not constant), ``m_u`` rows and
+    ``s_u`` rows with Y true (float (U,), whole numbers) in the bins of ``quantile_bins(values, n_bins)``: rows
+    (float (B',)), rows with Y true (float) and units (int64) per bin — the weighted bincounts of the bin codes,
+    from the units, rows and rows with Y true below each edge (one compiled pass; whole numbers: exact)."""
+    edges = _edges(np.sort(values), n_bins)
+    below = np.empty((3, len(edges) + 1), np.int64)
+    _count_units_below(values, m_u, s_u, edges, below)
+    capacity, n_b, k_b = np.diff(below, prepend=0, axis=1)
+    present = capacity > 0
+    return n_b[present].astype(np.float64), k_b[present].astype(np.float64), capacity[present]
+
+
+# ---- compiled kernels --------------------------------------------------------------------------------------------
+@njit()
+def _count_below(x, y, edges, below, below_true):
+    """``below[j]`` rows of ``x`` (float (n,), finite) under ``edges[j]`` and ``below_true[j]`` of them with ``y``
+    (bool (n,)) true, for j < E; ``below[E]``/``below_true[E]`` all rows / rows with ``y`` true. One counting loop
+    per edge (vectorised: no branch per row)."""
+    for j in range(edges.shape[0] + 1):
+        edge = edges[j] if j < edges.shape[0] else np.inf
+        rows = 0
+        positives = 0
+        for i in range(x.shape[0]):
+            under = x[i] < edge
+            rows += under
+            positives += under & y[i]
+        below[j] = rows
+        below_true[j] = positives
+
+
+@njit()
+def _count_units_below(values, m_u, s_u, edges, below):
+    """Units of ``values`` (float (U,), finite) under ``edges[j]`` (``below[0, j]``), their rows ``m_u``
+    (``below[1, j]``) and rows with Y true ``s_u`` (``below[2, j]``; floats holding whole numbers, summed as
+    ints); column E: all units."""
+    for j in range(edges.shape[0] + 1):
+        edge = edges[j] if j < edges.shape[0] else np.inf
+        units = 0
+        rows = 0
+        positives = 0
+        for u in range(values.shape[0]):
+            under = np.int64(values[u] < edge)
+            units += under
+            rows += under * np.int64(m_u[u])
+            positives += under * np.int64(s_u[u])
+        below[0, j] = units
+        below[1, j] = rows
+        below[2, j] = positives
+
+
+@njit()
+def _group_units(codes, at, y, first, gu, m_u, s_u):
+    """The group units of the rows ``at`` (int (n,)) of group ``codes`` (int, 0..G-1): ``gu[i]`` the unit of row
+    ``at[i]`` numbered by first appearance (``pd.factorize`` of ``codes[at]``; ``first``: int (G,) all -1), each
+    unit's rows ``m_u`` and rows with ``y`` (bool (n,)) true ``s_u`` (float, zeroed, length ≥ units). Returns the
+    number of units."""
+    n_units = 0
+    for i in range(at.shape[0]):
+        c = codes[at[i]]
+        if first[c] < 0:
+            first[c] = n_units
+            n_units += 1
+        u = first[c]
+        gu[i] = u
+        m_u[u] += 1.0
+        if y[i]:
+            s_u[u] += 1.0
+    return n_units
+
+
+@njit()
+def _unit_values(x, gu, values):
+    """``values[gu] = x`` then ``values[gu] == x`` everywhere: whether ``x`` (float (n,)) takes one value per unit
+    ``gu`` (int (n,)), and that value per unit in ``values`` (the last row's, as NumPy's assignment)."""
+    for i in range(x.shape[0]):
+        values[gu[i]] = x[i]
+    for i in range(x.shape[0]):
+        if values[gu[i]] != x[i]:
+            return False
+    return True
+
+
+# The baseline's shuffles are multivariate hypergeometric deals. NumPy's Generator draws them in C (method
+# "marginals": one univariate hypergeometric per colour; the ratio-of-uniforms algorithm HRUA of Stadlober (1989)
+# for samples of at least 10 from either side, else one item at a time); the kernels below make the same draws
+# with the same arithmetic in the same order from the generator's own bit stream, so a deal costs nanoseconds
+# instead of a Python call per bin (tests/analysis/test_importance_deals.py: draws and final states equal NumPy's).
+_HRUA_D1 = 1.7155277699214135  # 2 sqrt(2/e)
+_HRUA_D2 = 0.8989161620588988  # 3 - 2 sqrt(3/e)
+_HALF_LN_2PI = 0.9189385332046728
+
+
+@functools.cache
+def _log_factorials() -> np.ndarray:
+    """ln(k!) for k = 0..125, each the double nearest the exact value (the table behind NumPy's draws)."""
+    from decimal import Decimal, localcontext
+
+    with localcontext() as context:
+        context.prec = 40
+        return np.array([float(Decimal(math.factorial(k)).ln()) for k in range(126)])
+
+
+@njit()
+def _log_factorial(k, table):
+    """ln(k!): ``table[k]`` below its length, else Stirling's series to the 1/k³ term."""
+    if k < table.shape[0]:
+        return table[k]
+    return (k + 0.5) * math.log(k) - k + (_HALF_LN_2PI + (1.0 / k) * (1 / 12.0 - 1 / (360.0 * k * k)))
+
+
+@njit()
+def _random_interval(bitgen, top):
+    """A uniform integer in [0, ``top``]: random bits under the smallest all-ones mask ≥ ``top`` until ≤ ``top``
+    (32 bits when ``top`` fits in them, else 64)."""
+    if top == 0:
+        return 0
+    mask = top
+    for shift in (1, 2, 4, 8, 16, 32):
+        mask |= mask >> shift
+    if top <= 0xFFFFFFFF:
+        while True:
+            value = np.int64(next_uint32(bitgen)) & mask
+            if value <= top:
+                return value
+    while True:
+        value = np.int64(next_uint64(bitgen) & np.uint64(mask))
+        if value <= top:
+            return value
+
+
+@njit()
+def _hypergeometric(bitgen, good, bad, sample, table):
+    """Good items among ``sample`` drawn without replacement from ``good`` good and ``bad`` bad ones (all ≥ 0,
+    ``sample`` ≤ ``good + bad``), as ``Generator.hypergeometric`` draws it (comment above)."""
+    total = good + bad
+    if sample >= 10 and sample <= total - 10:
+        return _hypergeometric_hrua(bitgen, good, bad, sample, table)
+    # one item at a time, on the smaller side of the sample; stop once only good ones are left
+    flip = sample > total // 2
+    todo = total - sample if flip else sample
+    left, left_good = total, good
+    while todo > 0 and left_good > 0 and left > left_good:
+        left -= 1
+        if _random_interval(bitgen, left) < left_good:
+            left_good -= 1
+        todo -= 1
+    if left == left_good:
+        left_good -= todo
+    return left_good if flip else good - left_good
+
+
+@njit()
+def _hypergeometric_hrua(bitgen, good, bad, sample, table):
+    """``_hypergeometric`` by ratio of uniforms (HRUA): ``a``, ``c``, ``h``, ``g``, ``b``, ``m``, ``K``, ``T``
+    named as in Stadlober's algorithm; the sample is the smaller side, the count of the smaller colour."""
+    total = good + bad
+    n = min(sample, total - sample)
+    small, large = min(good, bad), max(good, bad)
+    p = small / total
+    q = large / total
+    a = n * p + 0.5
+    c = math.sqrt(float(total - n) * n * p * q / (total - 1) + 0.5)
+    h = _HRUA_D1 * c + _HRUA_D2
+    m = np.int64(math.floor(float(n + 1) * (small + 1) / (total + 2)))
+    g = (_log_factorial(m, table) + _log_factorial(small - m, table) + _log_factorial(n - m, table)
+         + _log_factorial(large - n + m, table))
+    b = float(min(n, small) + 1)
+    top = math.floor(a + 16 * c)
+    if top < b:
+        b = top
+    k = np.int64(0)
+    while True:
+        u = next_double(bitgen)
+        v = next_double(bitgen)
+        x = a + h * (v - 0.5) / u
+        if x < 0.0 or x >= b:
+            continue
+        k = np.int64(math.floor(x))
+        t = g - (_log_factorial(k, table) + _log_factorial(small - k, table) + _log_factorial(n - k, table)
+                 + _log_factorial(large - n + k, table))
+        if u * (4.0 - u) - 3.0 <= t:
+            break
+        if u * (u - t) >= 1:
+            continue
+        if 2.0 * math.log(u) <= t:
+            break
+    if good > bad:
+        k = n - k
+    if n < sample:
+        k = good - k
+    return k
+
+
+@njit()
+def _marginals(bitgen, colors, nsample, out, table):
+    """``out`` (int (T,)) = ``rng.multivariate_hypergeometric(colors, nsample)`` (method "marginals"): a
+    univariate draw per colour but the last while items are left to draw, on the smaller side of the urn."""
+    total = np.int64(0)
+    for j in range(colors.shape[0]):
+        total += colors[j]
+        out[j] = 0
+    if total == 0 or nsample == 0:
+        return
+    flip = nsample > total // 2
+    left = total - nsample if flip else nsample
+    rest = total
+    for j in range(colors.shape[0] - 1):
+        if left <= 0:
+            break
+        rest -= colors[j]
+        out[j] = _hypergeometric(bitgen, colors[j], rest, left, table)
+        left -= out[j]
+    if left > 0:
+        out[colors.shape[0] - 1] = left
+    if flip:
+        for j in range(colors.shape[0]):
+            out[j] = colors[j] - out[j]
+
+
+@njit()
+def _deal(capacity, counts, m_type, s_type, bitgen, table, n_b, k_b):
+    """``n_shuffles`` = ``n_b.shape[0]`` deals of the unit types (``counts`` (T,) units of m ``m_type`` rows, s
+    ``s_type`` with Y true) into bins holding ``capacity`` (B,) units, bin after bin, each bin's units a
+    ``_marginals`` draw from those left (the last bin takes the rest): rows ``n_b`` and rows with Y true ``k_b``
+    (int (R, B)) per shuffle and bin."""
+    n_types = counts.shape[0]
+    left = np.empty(n_types, np.int64)
+    drawn = np.empty(n_types, np.int64)
+    for r in range(n_b.shape[0]):
+        left[:] = counts
+        for b in range(capacity.shape[0]):
+            if b < capacity.shape[0] - 1:
+                _marginals(bitgen, left, capacity[b], drawn, table)
+            else:
+                drawn[:] = left
+            rows = np.int64(0)
+            positives = np.int64(0)
+            for t in range(n_types):
+                left[t] -= drawn[t]
+                rows += drawn[t] * m_type[t]
+                positives += drawn[t] * s_type[t]
+            n_b[r, b] = rows
+            k_b[r, b] = positives
 
 
 def _corrected_mi(n_b: np.ndarray, k_b: np.ndarray, n: float, p: float, deff: float) -> np.ndarray:
@@ -296,10 +578,12 @@ def _corrected_mi(n_b: np.ndarray, k_b: np.ndarray, n: float, p: float, deff: fl
 @dataclass(frozen=True)
 class _UnitTypes:
     """The units of one scored row set as the baseline deals them: ``counts`` (T,) units of each (m, s) type,
-    ``types`` (T, 2) float (m, s) — m rows, s of them with Y true — in increasing key order, and ``deff``."""
+    ``rows`` / ``positives`` (T,) its m rows and s of them with Y true (int64, increasing (m, s) order), and
+    ``deff``."""
 
     counts: np.ndarray
-    types: np.ndarray
+    rows: np.ndarray
+    positives: np.ndarray
     deff: float
 
 
@@ -311,36 +595,23 @@ def _unit_types(m_u: np.ndarray, s_u: np.ndarray, n: float, p: float) -> _UnitTy
     width = int(s_int.max()) + 1
     counts = np.bincount(m_int * width + s_int)  # one small int per (m, s) type
     present = np.flatnonzero(counts)
-    types = np.stack([present // width, present % width], axis=1).astype(np.float64)
-    return _UnitTypes(counts[present], types, deff)
+    return _UnitTypes(counts[present], present // width, present % width, deff)
 
 
 def _shuffled_tables(capacity: np.ndarray, kinds: _UnitTypes, n_shuffles: int,
                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Bin tables ``(n_b, k_b)`` of shape (n_shuffles, B) after shuffling the units' bins, drawn exactly.
+    """Bin tables ``(n_b, k_b)`` (int64, shape (n_shuffles, B)) after shuffling the units' bins, drawn exactly.
 
     Shuffling the bin codes among units keeps each bin's number of units (``capacity``, int (B,)) and deals the
     units out at random. Units with the same ``(m_u, s_u)`` are interchangeable, so a shuffle is a multivariate
     hypergeometric draw of the unit *types* into bins of fixed capacity — the same distribution as permuting U
-    codes, at O(B·T) per shuffle for T types instead of O(U)."""
-    draws = np.empty((n_shuffles, len(capacity), len(kinds.types)), dtype=np.int64)
-    if len(kinds.types) <= 3:  # per-row metrics (types (1, 0) and (1, 1)): NumPy's marginals loop, on ints
-        colors, sizes = [int(c) for c in kinds.counts], [int(c) for c in capacity[:-1]]
-        for r in range(n_shuffles):
-            remaining = list(colors)
-            for b, c in enumerate(sizes):
-                drawn = _few_types(rng, remaining, c)
-                draws[r, b] = drawn
-                remaining = [a - d for a, d in zip(remaining, drawn)]
-            draws[r, -1] = remaining
-    else:
-        for r in range(n_shuffles):
-            remaining = kinds.counts.copy()
-            for b, c in enumerate(capacity[:-1]):
-                draws[r, b] = rng.multivariate_hypergeometric(remaining, int(c))
-                remaining -= draws[r, b]
-            draws[r, -1] = remaining
-    return draws @ kinds.types[:, 0], draws @ kinds.types[:, 1]
+    codes, at O(B·T) per shuffle for T types instead of O(U). The draws are ``rng``'s own: for each shuffle and
+    each bin but the last, ``rng.multivariate_hypergeometric(units left, capacity[b])``, made by ``_deal``."""
+    n_b = np.empty((n_shuffles, len(capacity)), np.int64)
+    k_b = np.empty((n_shuffles, len(capacity)), np.int64)
+    _deal(np.ascontiguousarray(capacity, np.int64), kinds.counts, kinds.rows, kinds.positives, rng.bit_generator,
+          _log_factorials(), n_b, k_b)
+    return n_b, k_b
 
 
 def _shuffled_bin_tables(unit_codes: np.ndarray, m_u: np.ndarray, s_u: np.ndarray, n_shuffles: int,
@@ -350,28 +621,13 @@ def _shuffled_bin_tables(unit_codes: np.ndarray, m_u: np.ndarray, s_u: np.ndarra
     return _shuffled_tables(np.bincount(unit_codes), _unit_types(m_u, s_u, 1.0, 0.5), n_shuffles, rng)
 
 
-def _few_types(rng: np.random.Generator, colors, nsample: int) -> list[int]:
-    """``rng.multivariate_hypergeometric(colors, nsample)`` (method "marginals"), the same draws from the same
-    stream, as NumPy's C loop makes them: one univariate ``hypergeometric`` per colour but the last, on the
-    smaller side of the urn. Without the per-call array checks it is ~5× faster for the 2–3 types of a
-    per-row metric (one unit per row: types (1, 0) and (1, 1))."""
-    colors = [int(c) for c in colors]
-    total = sum(colors)
-    out = [0] * len(colors)
-    if total == 0 or nsample == 0:
-        return out
-    flip = nsample > total // 2
-    left = total - nsample if flip else nsample
-    rest = total
-    for j in range(len(colors) - 1):
-        if left <= 0:
-            break
-        rest -= colors[j]
-        out[j] = int(rng.hypergeometric(colors[j], rest, left))
-        left -= out[j]
-    if left > 0:
-        out[-1] = left
-    return [c - o for c, o in zip(colors, out)] if flip else out
+def _few_types(rng: np.random.Generator, colors, nsample: int) -> np.ndarray:
+    """``rng.multivariate_hypergeometric(colors, nsample)`` (method "marginals"): the same draws from the same
+    stream, made by the compiled deal (``_marginals``)."""
+    colors = np.array(colors, np.int64)
+    out = np.zeros(len(colors), np.int64)
+    _marginals(rng.bit_generator, colors, int(nsample), out, _log_factorials())
+    return out
 
 
 def _score(n_b: np.ndarray, k_b: np.ndarray, capacity: np.ndarray, kinds: _UnitTypes, n: float, p: float,
@@ -391,17 +647,13 @@ def _unit_score(unit: np.ndarray, unit_values: np.ndarray, y: np.ndarray, kinds:
     """``(importance, baseline, deff)`` from each row's ``unit`` (int (n,)) and the units' values (float (U,));
     ``kinds``/``m_u``/``s_u`` when already known for these units (shared by the metrics with the same units)."""
     n_units = len(unit_values)
-    n_bins = int(np.clip(n_units // UNITS_PER_BIN, 2, MAX_BINS))
-    unit_codes = quantile_bins(unit_values, n_bins)
     n, p = float(len(y)), float(y.mean())
     if kinds is None:
         m_u = np.bincount(unit, minlength=n_units).astype(np.float64)
         s_u = np.bincount(unit, weights=y.astype(np.float64), minlength=n_units)
         kinds = _unit_types(m_u, s_u, n, p)
-    width = int(unit_codes.max()) + 1
-    n_b = np.bincount(unit_codes, weights=m_u, minlength=width)
-    k_b = np.bincount(unit_codes, weights=s_u, minlength=width)
-    return (*_score(n_b, k_b, np.bincount(unit_codes), kinds, n, p, random_state, n_shuffles), kinds.deff)
+    n_b, k_b, capacity = _unit_tables(unit_values, m_u, s_u, int(np.clip(n_units // UNITS_PER_BIN, 2, MAX_BINS)))
+    return (*_score(n_b, k_b, capacity, kinds, n, p, random_state, n_shuffles), kinds.deff)
 
 
 def binned_importance(x: np.ndarray, y: np.ndarray, group: np.ndarray | None = None, *, random_state: int = 0,
@@ -461,28 +713,25 @@ def _digest(mask: np.ndarray) -> bytes:
 
 
 class _Groups:
-    """The rows' groups (e.g. image ids, shape (n,)) as ``codes`` (``pd.factorize``, first appearance) and
-    whether the codes never decrease along the rows (``ordered``: rows sorted by group), so a sorted subset's
-    factorize is a running count of changes."""
+    """The rows' groups (e.g. image ids, shape (n,)) as ``codes`` (``pd.factorize``: 0..size-1)."""
 
     def __init__(self, groups: np.ndarray):
         self.codes = pd.factorize(groups, use_na_sentinel=False)[0]  # only which rows share a group matters
         self.size = int(self.codes.max()) + 1 if len(self.codes) else 0
-        self.ordered = bool(len(self.codes) < 2 or (self.codes[1:] >= self.codes[:-1]).all())
 
     @property
     def nbytes(self) -> int:
         return self.codes.nbytes
 
-    def units(self, at: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """The codes at the rows ``at`` (sorted; None = all) and their ``pd.factorize`` (first appearance)."""
-        gv = self.codes if at is None else self.codes[at]
-        if self.ordered and len(gv):
-            gu = np.empty(len(gv), np.int64)
-            gu[0] = 0
-            np.cumsum(gv[1:] != gv[:-1], out=gu[1:])
-            return gv, gu
-        return gv, pd.factorize(gv)[0]
+    def units(self, at: np.ndarray | None, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(gu, m_u, s_u)`` of the rows ``at`` (sorted; None = all) whose outcome is ``y`` (bool, one per row
+        of ``at``): each row's unit, ``pd.factorize(codes[at])`` (first appearance), and each unit's rows and rows
+        with Y true (float) — bincounts of ``gu`` — in one compiled pass."""
+        at = np.arange(len(self.codes)) if at is None else at
+        gu = np.empty(len(at), np.int64)
+        m_u, s_u = np.zeros(self.size), np.zeros(self.size)
+        n_units = _group_units(self.codes, at, y, np.full(self.size, -1, np.int64), gu, m_u, s_u)
+        return gu, m_u[:n_units], s_u[:n_units]
 
 
 class _Scored:
@@ -502,14 +751,10 @@ class _Scored:
         return self._rows
 
     def per_group(self, groups: _Groups):
-        """``(gv, gu, m_u, s_u, kinds)`` of the group units: the rows' group codes and units (``_Groups.units``),
-        each unit's rows and rows with Y true, and their types."""
+        """``(gu, m_u, s_u, kinds)`` of the group units (``_Groups.units``) and their types."""
         if self._groups is None:
-            gv, gu = groups.units(self.at)
-            n_units = int(gu.max()) + 1
-            m_u = np.bincount(gu, minlength=n_units).astype(np.float64)
-            s_u = np.bincount(gu, weights=self.y.astype(np.float64), minlength=n_units)
-            self._groups = (gv, gu, m_u, s_u, _unit_types(m_u, s_u, self.n, self.p))
+            gu, m_u, s_u = groups.units(self.at, self.y)
+            self._groups = (gu, m_u, s_u, _unit_types(m_u, s_u, self.n, self.p))
         return self._groups
 
 
@@ -529,7 +774,8 @@ class _RowSet:
         key = (max_samples, random_state)
         if key not in self._scored:
             if self.n > max_samples:
-                at = _stratified_rows(None if self.all else self.valid, self.y, self.n, max_samples, random_state)
+                at = _stratified_rows(None if self.all else self.valid, self.y, self.n, max_samples, random_state,
+                                       self.n_pos)
             else:
                 at = None if self.all else np.flatnonzero(self.valid)
             self._scored[key] = _Scored(at, self.y)
@@ -585,7 +831,7 @@ def importance_of_columns(columns: dict[str, np.ndarray], y: np.ndarray, *, rows
             out.append((name, np.nan, rs.n, rs.n_pos, "outcome is the same for every row: nothing to explain", np.nan))
             continue
         scored = rs.scored(max_samples, random_state)  # drawn from y alone: x is read at these rows only
-        xv, yv = (x if scored.at is None else x[scored.at]), scored.y
+        xv, yv = (x if scored.at is None else x.take(scored.at)), scored.y
         if np.ptp(xv) == 0.0 and (rs.n <= max_samples or rs.constant(x)):  # a sample of varying values varies
             out.append((name, 0.0, rs.n, rs.n_pos, "metric is constant: carries no information", 0.0))
             continue
@@ -614,12 +860,16 @@ def _grouped_score(x: np.ndarray, xv: np.ndarray, scored: _Scored, group: _Group
     """``binned_importance`` of a grouped metric: ``x`` all rows, ``xv`` the scored rows. A metric with one value
     per group on the scored rows (a frame metric) has the group units, shared by every such metric (their rows,
     rows with Y true, types); any other has units per (group, value)."""
-    gv, gu, m_u, s_u, kinds = scored.per_group(group)
-    unit, unit_values = _units(xv, gv, gu)  # checked on the scored rows: O(sample), cheaper than once per column
-    if unit is not gu:  # values differ within a group: units per (group, value)
-        return _unit_score(unit, unit_values, scored.y, None, None, None, random_state=random_state,
+    gu, m_u, s_u, kinds = scored.per_group(group)
+    unit_values = np.empty(len(m_u))
+    if _unit_values(xv, gu, unit_values):  # checked on the scored rows: O(sample), cheaper than once per column
+        return _unit_score(gu, unit_values, scored.y, kinds, m_u, s_u, random_state=random_state,
                            n_shuffles=N_SHUFFLES)
-    return _unit_score(gu, unit_values, scored.y, kinds, m_u, s_u, random_state=random_state, n_shuffles=N_SHUFFLES)
+    # values differ within a group: units per (group, value)
+    gv = group.codes if scored.at is None else group.codes[scored.at]
+    unit, unit_values = _units(xv, gv)
+    return _unit_score(unit, unit_values, scored.y, None, None, None, random_state=random_state,
+                       n_shuffles=N_SHUFFLES)
 
 
 def _rank(values: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
