@@ -34,7 +34,7 @@ import pandas as pd
 from explorer.analysis.buckets import COUNT_COLUMNS, RATE_COLUMNS, bucketize, performance_by_metric
 from explorer.analysis.compiled import njit
 from explorer.analysis.failure_buckets import bucket_table
-from explorer.analysis.intervals import N_RESAMPLES, SEED, paired_bootstrap_ap, percentile_interval
+from explorer.analysis.intervals import N_RESAMPLES, SEED, match_source, paired_bootstrap_ap, percentile_interval
 from explorer.errors import UserError
 from explorer.evaluation.layout import lookup
 from explorer.project.selection import Selection
@@ -285,7 +285,8 @@ def compare_runs(project, sel: Selection, run_a: str | None = None, run_b: str |
     images = project.images["image_id"].to_numpy(np.int64) if split_ids is None else np.asarray(split_ids, np.int64)
     sa = detection_summary(ma, classes=classes, image_ids=split_ids)
     sb = detection_summary(mb, classes=classes, image_ids=split_ids)
-    ba, bb = paired_bootstrap_ap(ma, mb, classes=classes, image_ids=images, n_resamples=n_resamples, seed=seed)
+    ba, bb = paired_bootstrap_ap(ma, mb, classes=classes, image_ids=images, n_resamples=n_resamples, seed=seed,
+                                 sources=(match_source(pa), match_source(pb)))
     d_map = percentile_interval(bb.map_reps - ba.map_reps)
     d_mar = percentile_interval(bb.mar_reps - ba.mar_reps)
     headline = {

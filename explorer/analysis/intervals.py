@@ -33,9 +33,19 @@ Metrics page states when it happens (a bias-corrected interval would move the bo
 percentiles). The default is
 ``N_RESAMPLES = 200`` replicates, seed 0; ``paired_bootstrap_ap`` applies the *same* draws to two runs, so the
 interval of their mAP difference accounts for the images both were evaluated on.
+
+Cost (what is kept, and why it is exact): the draws per (N, B, seed); per match, image list and confidence the
+threshold-free layout of every class (accumulation order, rows by image, label weights' rows — ``_Layout``); per
+match and (N, B, seed) the replicates of every class (``_Replicates``). An IoU move reads the match's TP / ignored
+flags into the layout (``_codes``) and runs the compiled passes once for every class; a class selection is a column
+slice of those replicates — each class is accumulated on its own, so the slice is what a pass over those classes
+alone gives, bit for bit (``tests/analysis/test_intervals_kept.py``). Named by ``match_source`` (project root,
+fingerprint, IoU type) and the thresholds, the kept results serve the Metrics page and the Compare page's run A
+alike and outlive the match objects.
 """
 from __future__ import annotations
 
+import hashlib
 import threading
 import weakref
 from collections import OrderedDict
@@ -140,67 +150,133 @@ class ApSample:
         return len(self.image_ids)
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """What the bootstrap of one match needs that no threshold changes, for the classes ``category_ids`` (K,) and
+    images ``image_ids`` (N,): a match lists the same prediction rows in the same order at every IoU threshold
+    (``explorer.analysis.outcomes``) and a label's ``ignored`` is its crowd flag, so an IoU move only re-reads the
+    TP and ignored flags (``_codes``).
+
+    Predictions of the selected classes and images, P of them, ignored ones included: ``sorted_rows`` (P,)
+    positions in ``match.predictions`` in accumulation order (class by class, descending score, stable),
+    ``pred_start`` (K+1,) class k's are ``pred_start[k]:pred_start[k+1]``, ``pred_image`` (P,) image index; the
+    same rows in row order (by image): ``rows`` (P,), ``row_image``, ``row_class`` (P,) and ``row_rank`` (P,)
+    their position in ``sorted_rows``. Labels: ``label_ignored`` (L,) the flags this was built with (checked on
+    use), ``label_class`` / ``label_image`` of the selected non-ignored ones. ``n_pred``: rows of the match.
+    """
+
+    category_ids: np.ndarray
+    image_ids: np.ndarray
+    n_pred: int
+    pred_start: np.ndarray
+    sorted_rows: np.ndarray
+    pred_image: np.ndarray
+    rows: np.ndarray
+    row_image: np.ndarray
+    row_class: np.ndarray
+    row_rank: np.ndarray
+    label_ignored: np.ndarray
+    label_class: np.ndarray
+    label_image: np.ndarray
+
+    def fits(self, match) -> bool:
+        """Whether ``match`` lists the rows this layout was built from (same row count, same label flags)."""
+        return (len(match.predictions) == self.n_pred
+                and np.array_equal(match.labels["ignored"].to_numpy(bool), self.label_ignored))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(getattr(self, f).nbytes for f in ("pred_start", "sorted_rows", "pred_image", "rows", "row_image",
+                                                       "row_class", "row_rank", "label_ignored", "label_class",
+                                                       "label_image"))
+
+
+def _layout(match, cats: np.ndarray, images: np.ndarray) -> _Layout:
+    """The ``_Layout`` of ``match`` for the resolved classes ``cats`` and sorted image ids ``images``: the selected
+    rows of ``np.lexsort((-score, class))`` (pycocotools' accumulation order), taken from the match's one sort
+    (``class_score_order``) by filtering it when the match has it."""
+    p, lab = match.predictions, match.labels
+    p_k = lookup(cats, p["category_id"].to_numpy(np.int64), dtype=np.int32)
+    p_i = lookup(images, p["image_id"].to_numpy(np.int64), dtype=np.int32)
+    chosen = (p_k >= 0) & (p_i >= 0)
+    order = match.class_score_order
+    if order is None or len(order) != len(p) or not isinstance(p.index, pd.RangeIndex):
+        order = np.lexsort((-p["score"].to_numpy(np.float64), p_k))  # rows are (image, class, rank): stable
+    order = np.asarray(order, np.int64)
+    sorted_rows = order[chosen[order]]  # filtering keeps the relative order: the chosen rows' own lexsort
+    k_sorted = p_k[sorted_rows]
+    pred_start = np.searchsorted(k_sorted, np.arange(len(cats) + 1), "left").astype(np.int64)
+    rows = np.flatnonzero(chosen)
+    rank = np.empty(len(p), np.int64)
+    rank[sorted_rows] = np.arange(len(sorted_rows))
+    l_ignored = lab["ignored"].to_numpy(bool)
+    l_k = lookup(cats, lab["category_id"].to_numpy(np.int64), dtype=np.int32)
+    l_i = lookup(images, lab["image_id"].to_numpy(np.int64), dtype=np.int32)
+    keep_l = ~l_ignored & (l_k >= 0) & (l_i >= 0)
+    return _Layout(category_ids=cats, image_ids=images, n_pred=len(p), pred_start=pred_start, sorted_rows=sorted_rows,
+                   pred_image=p_i[sorted_rows], rows=rows, row_image=p_i[rows], row_class=p_k[rows],
+                   row_rank=rank[rows], label_ignored=l_ignored.copy(), label_class=l_k[keep_l],
+                   label_image=l_i[keep_l])
+
+
 @njit()
-def _in_order(order, keep, p_k, p_i, tp):
-    """The kept rows of ``order`` and their class, image and TP flag, in that order (one pass of random reads)."""
-    n = 0
-    for j in range(order.shape[0]):
-        n += keep[order[j]]
-    rows = np.empty(n, np.int64)
-    k = np.empty(n, np.int32)
-    img = np.empty(n, np.int32)
-    hit = np.empty(n, np.bool_)
-    n = 0
-    for j in range(order.shape[0]):
-        r = order[j]
-        if keep[r]:
-            rows[n] = r
-            k[n] = p_k[r]
-            img[n] = p_i[r]
-            hit[n] = tp[r]
-            n += 1
-    return rows, k, img, hit
+def _codes(sorted_rows, pred_start, rows, row_class, row_rank, tp, ignored):
+    """The threshold-dependent part of a match's sample, in two passes: ``code`` (P,) int8 per prediction in
+    accumulation order — 1 TP, 0 FP, 2 ignored (crowd-matched, beyond maxDets: counted nowhere) — and ``slot`` (P,)
+    int32 per row in row order: ``2k`` for a TP of class k, ``2k + 1`` for an FP of class k sorted at or before the
+    class's last TP, −1 otherwise (an FP after the last TP moves neither the precision envelope nor the recall;
+    an ignored row counts nowhere)."""
+    n_cat = pred_start.shape[0] - 1
+    code = np.empty(sorted_rows.shape[0], np.int8)
+    last = np.full(n_cat, -1, np.int64)
+    for k in range(n_cat):
+        for j in range(pred_start[k], pred_start[k + 1]):
+            r = sorted_rows[j]
+            c = 2 if ignored[r] else (1 if tp[r] else 0)
+            code[j] = c
+            if c == 1:
+                last[k] = j
+    slot = np.empty(rows.shape[0], np.int32)
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        k = row_class[i]
+        if ignored[r]:
+            slot[i] = -1
+        elif tp[r]:
+            slot[i] = 2 * k
+        elif row_rank[i] <= last[k]:
+            slot[i] = 2 * k + 1
+        else:
+            slot[i] = -1
+    return code, slot
+
+
+def _match_codes(lay: _Layout, match) -> tuple[np.ndarray, np.ndarray]:
+    """``_codes`` of ``match`` over the layout's rows."""
+    p = match.predictions
+    return _codes(lay.sorted_rows, lay.pred_start, lay.rows, lay.row_class, lay.row_rank,
+                  p["is_tp"].to_numpy(bool), p["ignored"].to_numpy(bool))
 
 
 def ap_sample(match, *, classes=None, image_ids=None) -> ApSample:
     """The ``ApSample`` of a ``MatchResult`` for the selected classes and images (None: all of the match's
     images, ``match.image_ids``); predictions ordered as ``explorer.evaluation.tables`` accumulates them:
-    ``np.lexsort((-score, class))`` of the selected rows (taken from the match's one sort, ``class_score_order``,
-    by filtering it, when the match has it)."""
+    ``np.lexsort((-score, class))`` of the selected non-ignored rows (``_layout`` and ``_codes`` without the
+    ignored rows)."""
     from explorer.evaluation.tables import resolve_classes
 
     cats = resolve_classes(classes, match.category_names)
     images = sorted_unique(match.image_ids if image_ids is None else list(image_ids))
-    p, lab = match.predictions, match.labels
-    p_k = lookup(cats, p["category_id"].to_numpy(np.int64), dtype=np.int32)
-    p_i = lookup(images, p["image_id"].to_numpy(np.int64), dtype=np.int32)
-    keep = ~p["ignored"].to_numpy(bool) & (p_k >= 0) & (p_i >= 0)  # ignored: crowd-matched, beyond maxDets
-    l_k = lookup(cats, lab["category_id"].to_numpy(np.int64), dtype=np.int32)
-    l_i = lookup(images, lab["image_id"].to_numpy(np.int64), dtype=np.int32)
-    keep_l = ~lab["ignored"].to_numpy(bool) & (l_k >= 0) & (l_i >= 0)
-    tp = p["is_tp"].to_numpy(bool)
-    score = p["score"].to_numpy(np.float64)
-    order = match.class_score_order
-    if order is None or len(order) != len(p) or not isinstance(p.index, pd.RangeIndex):
-        order = np.lexsort((-score, p_k))  # rows are (image, class, rank): stable = pycocotools
-    # filtering keeps the relative order: the selected rows' own lexsort
-    s_rows, k_sorted, pred_image, tp_sorted = _in_order(np.asarray(order, np.int64), keep, p_k, p_i, tp)
-    pred_start = np.searchsorted(k_sorted, np.arange(len(cats) + 1), "left").astype(np.int64)
-    # the last TP of each class in accumulation order (score, then row, descending): the FPs sorted after it
-    # are left out of the totals
-    tp_at = np.flatnonzero(tp_sorted)
-    last_row = np.full(len(cats), -1, np.int64)
-    last_row[k_sorted[tp_at]] = s_rows[tp_at]  # ascending positions: the last write per class wins
-    # padded with +inf so a class without a TP (or no prediction at all) needs no branch
-    last_score = np.append(score, np.inf)[np.where(last_row >= 0, last_row, len(score))]
-    rows = np.flatnonzero(keep)
-    rk = p_k[rows]
-    rs, ls = score[rows], last_score[rk]
-    before = (rs > ls) | ((rs == ls) & (rows <= last_row[rk]))
-    slot = np.where(tp[rows], 2 * rk, np.where(before, 2 * rk + 1, -1)).astype(np.int32)
+    lay = _layout(match, cats, images)
+    code, slot = _match_codes(lay, match)
+    counted = code != 2
+    per_class = np.bincount(np.repeat(np.arange(len(cats)), np.diff(lay.pred_start))[counted], minlength=len(cats))
+    pred_start = np.concatenate(([0], np.cumsum(per_class))).astype(np.int64)
+    row_kept = ~match.predictions["ignored"].to_numpy(bool)[lay.rows]
     return ApSample(
-        category_ids=cats, image_ids=images, pred_start=pred_start, pred_image=pred_image, pred_tp=tp_sorted,
-        label_class=l_k[keep_l], label_image=l_i[keep_l], row_image=p_i[rows], row_slot=slot)
+        category_ids=cats, image_ids=images, pred_start=pred_start, pred_image=lay.pred_image[counted],
+        pred_tp=code[counted] == 1, label_class=lay.label_class, label_image=lay.label_image,
+        row_image=lay.row_image[row_kept], row_slot=slot[row_kept])
 
 
 LANES = 8  # contiguous runs of rows the totals kernel runs in parallel (each with its own (slots, B) counts)
@@ -230,9 +306,10 @@ def _totals(row_image, row_slot, wt, n_slot):
 
 
 @njit(parallel=True)
-def _weighted_ap(pred_start, pred_image, pred_tp, totals, pos, wt, rec_thrs, ap, ar):
+def _weighted_ap(pred_start, pred_image, pred_code, totals, pos, wt, rec_thrs, ap, ar):
     """``ap[b, k]``, ``ar[b, k]`` of every replicate ``b`` by the weighted accumulation of the module docstring, all
-    replicates in one backward pass over each class's predictions; ``wt`` (N, B) integer counts of image i in
+    replicates in one backward pass over each class's predictions (``pred_code``: 1 TP, 0 FP, 2 ignored — skipped,
+    as if absent); ``wt`` (N, B) integer counts of image i in
     replicate b (rows contiguous, so the inner loops run over replicates); ``totals`` (2K, B) the class's TP and
     FP weight up to its last TP (``_totals``), ``pos`` (K, B) its label weight; NaN where that is 0.
 
@@ -249,10 +326,14 @@ def _weighted_ap(pred_start, pred_image, pred_tp, totals, pos, wt, rec_thrs, ap,
     n_rec = rec_thrs.shape[0]
     for k in prange(n_cat):
         s0 = pred_start[k]
-        nd = pred_start[k + 1] - s0
+        nd = 0  # predictions counted
+        for j in range(s0, pred_start[k + 1]):
+            if pred_code[j] != 2:
+                nd = 1
+                break
         last = s0 - 1
         for j in range(pred_start[k + 1] - 1, s0 - 1, -1):
-            if pred_tp[j]:
+            if pred_code[j] == 1:
                 last = j
                 break
         tp = totals[2 * k].copy()
@@ -283,8 +364,11 @@ def _weighted_ap(pred_start, pred_image, pred_tp, totals, pos, wt, rec_thrs, ap,
         env = np.zeros(n_rep)
         q = np.zeros((n_rep, n_rec))
         for j in range(last, s0 - 1, -1):
+            code = pred_code[j]
+            if code == 2:
+                continue
             row = wt[pred_image[j]]
-            if pred_tp[j]:
+            if code == 1:
                 for b in range(n_rep):
                     t = float(tp[b])
                     pr = t / (float(fp[b]) + t + EPS)
@@ -322,20 +406,29 @@ def _count_dtype(weights: np.ndarray) -> np.ndarray:
     return w.astype(np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.uint32)
 
 
-def _weighted(sample: ApSample, wt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(ap, ar)`` (B, K) for counts ``wt`` of shape (N, B), C-contiguous unsigned integers."""
+def _weighted_arrays(pred_start, pred_image, pred_code, row_image, row_slot, label_image, label_class,
+                     wt: np.ndarray, pos: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(ap, ar)`` (B, K) for counts ``wt`` of shape (N, B), C-contiguous unsigned integers: the class totals
+    (``_totals`` over the rows in row order), the label weights ``pos`` (K, B) (given, or ``_totals`` of the
+    labels) and the one backward pass (``_weighted_ap``)."""
     from explorer.evaluation.coco import REC_THRESHOLDS
 
-    n_cat = len(sample.category_ids)
-    if wt.size and int(wt.max()) * max(len(sample.row_slot), len(sample.label_class), 1) >= 2**31:
+    n_cat = len(pred_start) - 1
+    if wt.size and int(wt.max()) * max(len(row_slot), len(label_class), 1) >= 2**31:
         raise ValueError("image counts too large for the int32 totals")
-    totals = _totals(sample.row_image, sample.row_slot, wt, 2 * n_cat)
-    pos = _totals(sample.label_image, sample.label_class, wt, n_cat)
+    totals = _totals(row_image, row_slot, wt, 2 * n_cat)
+    if pos is None:
+        pos = _totals(label_image, label_class, wt, n_cat)
     ap = np.empty((wt.shape[1], n_cat))
     ar = np.empty((wt.shape[1], n_cat))
-    _weighted_ap(sample.pred_start, sample.pred_image, sample.pred_tp, totals, pos, wt,
-                 np.asarray(REC_THRESHOLDS, np.float64), ap, ar)
+    _weighted_ap(pred_start, pred_image, pred_code, totals, pos, wt, np.asarray(REC_THRESHOLDS, np.float64), ap, ar)
     return ap, ar
+
+
+def _weighted(sample: ApSample, wt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(ap, ar)`` (B, K) of an ``ApSample`` for counts ``wt`` of shape (N, B), C-contiguous unsigned integers."""
+    return _weighted_arrays(sample.pred_start, sample.pred_image, sample.pred_tp.view(np.int8), sample.row_image,
+                            sample.row_slot, sample.label_image, sample.label_class, wt)
 
 
 def weighted_ap(sample: ApSample, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -467,68 +560,157 @@ def resampled_counts(n_images: int, n_resamples: int = N_RESAMPLES, *, seed: int
     return wt
 
 
-def _bootstrap(samples: list[ApSample], n_resamples: int, seed: int, confidence: float) -> list[ApBootstrap]:
-    """One ``ApBootstrap`` per sample, all from the same draws (the samples share their image list): one compiled
-    pass of all replicates per sample."""
-    n = samples[0].n_images
-    if any(not np.array_equal(s.image_ids, samples[0].image_ids) for s in samples[1:]):
-        raise ValueError("paired samples must resample the same images")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be at least 1, but got {n_resamples}")
+@dataclass(frozen=True)
+class _Replicates:
+    """The bootstrap of every class of one match over one image list at one (B, seed): ``category_ids`` (K,),
+    ``ap`` / ``ar`` (K,) at w ≡ 1 and ``ap_reps`` / ``ar_reps`` (B, K). Each class is accumulated on its own (its
+    rows, its labels, the same draws), so the columns of a class selection are the numbers a pass over those
+    classes alone gives, bit for bit."""
+
+    category_ids: np.ndarray
+    ap: np.ndarray
+    ar: np.ndarray
+    ap_reps: np.ndarray
+    ar_reps: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return self.ap_reps.nbytes + self.ar_reps.nbytes
+
+
+def _replicates(match, lay: _Layout, n_resamples: int, seed: int) -> _Replicates:
+    """``_Replicates`` of ``match`` over the layout's classes and images: one pass at w ≡ 1 and one compiled pass
+    of all the draws (``resampled_counts``)."""
+    n = len(lay.image_ids)
     wt = resampled_counts(n, n_resamples, seed=seed)
-    ones = np.ones((n, 1), np.uint8)
-    out = []
-    for s in samples:
-        ap0, ar0 = _weighted(s, ones)
-        ap_reps, ar_reps = _weighted(s, wt)
-        out.append(ApBootstrap(
-            category_ids=s.category_ids, map=float(_mean_defined(ap0)[0]), mar=float(_mean_defined(ar0)[0]),
-            ap=ap0[0], ar=ar0[0], map_reps=_mean_defined(ap_reps), mar_reps=_mean_defined(ar_reps),
-            ap_reps=ap_reps, ar_reps=ar_reps, n_resamples=int(n_resamples), seed=int(seed),
-            confidence=float(confidence), n_images=n))
-    return out
+    code, slot = _match_codes(lay, match)
+    args = (lay.pred_start, lay.pred_image, code, lay.row_image, slot, lay.label_image, lay.label_class)
+    ap0, ar0 = _weighted_arrays(*args, np.ones((n, 1), np.uint8))
+    ap_reps, ar_reps = _weighted_arrays(*args, wt)
+    for a in (ap0, ar0, ap_reps, ar_reps):
+        a.setflags(write=False)  # shared by every selection that slices them
+    return _Replicates(lay.category_ids, ap0[0], ar0[0], ap_reps, ar_reps)
 
 
+# Kept: the threshold-free layouts (~40 MB per run at 100k images / 2M predictions), every class's replicates per
+# match (B × K × 16 bytes: 0.26 MB at 200 × 80) and the bootstraps handed out. Keyed by the match's source
+# (``match_source``: project root, fingerprint — which names the run —, IoU type) and thresholds when the caller
+# names it, so they outlive the match objects (an app's bounded match cache evicts them in a sweep of pages);
+# else by the match object, held weakly.
+_LAYOUTS: OrderedDict = OrderedDict()
+LAYOUTS_KEPT = 4  # two runs × (all images, one split)
+_REPLICATES: OrderedDict = OrderedDict()
+REPLICATES_KEPT = 48
 _BOOTS: OrderedDict = OrderedDict()
-BOOTS_KEPT = 6  # bootstraps kept (a few KB each): the Metrics page's run A is the Compare page's A
+BOOTS_KEPT = 32
 
 
-def _bootstrap_of(match, classes, image_ids, n_resamples: int, seed: int, confidence: float) -> ApBootstrap:
-    """``bootstrap_ap`` of one match, remembered per (match object, classes, image list, resamples, seed,
-    confidence): a match from ``explorer.analysis.outcomes.match`` is one object per (project view, thresholds),
-    and the draws depend only on the number of images, so a kept result is the one a new pass would give."""
+def match_source(project) -> tuple[str, str, str]:
+    """``(root, fingerprint, IoU type)``: what names the matches of one project view (``explorer.analysis.outcomes
+    .match`` keys a match by these and its two thresholds), for ``bootstrap_ap(…, source=…)``."""
+    from explorer.tasks.detection import iou_type
+
+    return str(project.root), project.fingerprint, iou_type(project)
+
+
+def _kept(cache: OrderedDict, key, owner, make, size: int):
+    """``cache[key]`` made by ``make()`` on a miss, single flight (``explorer.analysis.outcomes._remember``). With
+    an ``owner`` (the match a key names by its ``id``) the entry holds it weakly and a hit must be that object."""
+    from explorer.analysis import outcomes
+
+    if owner is None:
+        return outcomes._remember(cache, key, make, size)
+    held = outcomes._remember(cache, key, lambda: (weakref.ref(owner), make()), size)
+    if held[0]() is owner:
+        return held[1]
+    with outcomes._LOCK:  # an id reused by a new match: the entry was another's
+        if cache.get(key) is held:
+            del cache[key]
+    return _kept(cache, key, owner, make, size)
+
+
+def _names(match, source) -> tuple[tuple, tuple, object]:
+    """``(match key, layout key, owner)`` of a match: with a ``source``, the source and the thresholds (the layout
+    depends on the confidence only); else the match's id, held weakly (``owner``)."""
+    if source is None:
+        name = ("match", id(match))
+        return name, name, match
+    src = tuple(source)
+    c = float(match.confidence_threshold)
+    return ("source", src, float(match.iou_threshold), c), ("source", src, c), None
+
+
+def _digest(ids: np.ndarray) -> tuple[int, bytes]:
+    return len(ids), hashlib.blake2b(np.ascontiguousarray(ids, np.int64).tobytes(), digest_size=16).digest()
+
+
+def _layout_of(match, cats: np.ndarray, images: np.ndarray, name, owner) -> _Layout:
+    """The kept ``_Layout`` of every class (``cats``) over ``images``; rebuilt when the match lists other rows."""
+    from explorer.analysis import outcomes
+
+    key = (name, cats.tobytes(), _digest(images))
+    lay = _kept(_LAYOUTS, key, owner, lambda: _layout(match, cats, images), LAYOUTS_KEPT)
+    if lay.fits(match):
+        return lay
+    lay = _layout(match, cats, images)  # never expected (the match cache's key names its rows)
+    with outcomes._LOCK:
+        outcomes._store(_LAYOUTS, key, lay if owner is None else (weakref.ref(owner), lay), LAYOUTS_KEPT)
+    return lay
+
+
+def _bootstrap_of(match, classes, image_ids, n_resamples: int, seed: int, confidence: float,
+                  source=None) -> ApBootstrap:
+    """``bootstrap_ap`` of one match (kept, see ``_names``): a column slice of the replicates of every class the
+    match names (``_Replicates``, kept per match, image list, B and seed — a class change costs no pass), or,
+    for a class it does not name, a pass over the selected classes."""
     from explorer.evaluation.tables import resolve_classes
 
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be at least 1, but got {n_resamples}")
+    cats = resolve_classes(classes, match.category_names)
     images = sorted_unique(match.image_ids if image_ids is None else
-                            image_ids if isinstance(image_ids, np.ndarray) else list(image_ids))
-    images_key = (len(images), hash(images.tobytes()))  # None and the same ids spelled out are one key
-    cls_key = resolve_classes(classes, match.category_names).tobytes()
-    key = (id(match), cls_key, images_key, int(n_resamples), int(seed), float(confidence))
-    with _DRAWS_LOCK:
-        hit = _BOOTS.get(key)
-        if hit is not None and hit[0]() is match:
-            _BOOTS.move_to_end(key)
-            return hit[1]
-    sample = ap_sample(match, classes=classes, image_ids=images)
-    out = _bootstrap([sample], n_resamples, seed, confidence)[0]
-    with _DRAWS_LOCK:
-        _BOOTS[key] = (weakref.ref(match), out)  # weak: the matches' own bounded cache decides their life
-        while len(_BOOTS) > BOOTS_KEPT:
-            _BOOTS.popitem(last=False)
-    return out
+                           image_ids if isinstance(image_ids, np.ndarray) else list(image_ids))
+    name, layout_name, owner = _names(match, source)
+    n_resamples, seed, confidence = int(n_resamples), int(seed), float(confidence)
+    images_key = _digest(images)  # None and the same ids spelled out are one key
+
+    def make() -> ApBootstrap:
+        every = resolve_classes(None, match.category_names)
+        at = lookup(every, cats)
+        if (at >= 0).all():
+            reps = _kept(_REPLICATES, (name, images_key, n_resamples, seed), owner,
+                         lambda: _replicates(match, _layout_of(match, every, images, layout_name, owner),
+                                             n_resamples, seed), REPLICATES_KEPT)
+        else:
+            reps, at = _replicates(match, _layout(match, cats, images), n_resamples, seed), np.arange(len(cats))
+        # C order, as a pass of those classes writes them: the row sums of _mean_defined add in memory order
+        ap_reps, ar_reps = (np.ascontiguousarray(r[:, at]) for r in (reps.ap_reps, reps.ar_reps))
+        ap0, ar0 = reps.ap[at], reps.ar[at]
+        return ApBootstrap(
+            category_ids=cats, map=float(_mean_defined(ap0[None, :])[0]), mar=float(_mean_defined(ar0[None, :])[0]),
+            ap=ap0, ar=ar0, map_reps=_mean_defined(ap_reps), mar_reps=_mean_defined(ar_reps), ap_reps=ap_reps,
+            ar_reps=ar_reps, n_resamples=n_resamples, seed=seed, confidence=confidence, n_images=len(images))
+
+    key = (name, cats.tobytes(), images_key, n_resamples, seed, confidence)
+    return _kept(_BOOTS, key, owner, make, BOOTS_KEPT)
 
 
 def bootstrap_ap(match, *, classes=None, image_ids=None, n_resamples: int = N_RESAMPLES, seed: int = SEED,
-                 confidence: float = CONFIDENCE) -> ApBootstrap:
+                 confidence: float = CONFIDENCE, source=None) -> ApBootstrap:
     """Bootstrap (images resampled, module docstring) of mAP, mAR and per-class AP/AR of a ``MatchResult`` at
-    its IoU threshold, for the selected ``classes`` and ``image_ids`` (None: all); the last few are kept."""
-    return _bootstrap_of(match, classes, image_ids, n_resamples, seed, confidence)
+    its IoU threshold, for the selected ``classes`` and ``image_ids`` (None: all). ``source``: the match's name
+    (``match_source(project)`` of the view ``explorer.analysis.outcomes.match`` made it from), so the kept
+    replicates serve a later match of the same view and thresholds (another session, a page visited again);
+    without it they are kept while this match object lives."""
+    return _bootstrap_of(match, classes, image_ids, n_resamples, seed, confidence, source)
 
 
 def paired_bootstrap_ap(match_a, match_b, *, classes=None, image_ids=None, n_resamples: int = N_RESAMPLES,
-                        seed: int = SEED, confidence: float = CONFIDENCE) -> tuple[ApBootstrap, ApBootstrap]:
+                        seed: int = SEED, confidence: float = CONFIDENCE,
+                        sources=(None, None)) -> tuple[ApBootstrap, ApBootstrap]:
     """``bootstrap_ap`` of two matches of the same images with the same image draws (replicate b of both is
-    the same resampled image list): ``b.map_reps − a.map_reps`` is the bootstrap of the mAP difference."""
+    the same resampled image list): ``b.map_reps − a.map_reps`` is the bootstrap of the mAP difference.
+    ``sources``: each match's ``source`` (``bootstrap_ap``)."""
     images = np.union1d(match_a.image_ids, match_b.image_ids) if image_ids is None else image_ids
-    return (_bootstrap_of(match_a, classes, images, n_resamples, seed, confidence),
-            _bootstrap_of(match_b, classes, images, n_resamples, seed, confidence))
+    return (_bootstrap_of(match_a, classes, images, n_resamples, seed, confidence, sources[0]),
+            _bootstrap_of(match_b, classes, images, n_resamples, seed, confidence, sources[1]))

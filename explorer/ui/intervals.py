@@ -2,19 +2,19 @@
 
 The numbers are ``explorer.analysis.intervals.bootstrap_ap`` of the selection's match (sidebar IoU and
 confidence thresholds, selected classes and split), cached per project fingerprint (which names the run) and core
-selection. Up to ``AUTO_IMAGES`` images they are computed with the headline (at 100k images and 2M predictions
-about 1 s of CPU: one compiled pass of all 200 replicates, the draws kept); above, on a click (once per selection).
+selection. Up to ``AUTO_IMAGES`` images they are computed with the headline; above, on a click (once per
+selection). An IoU move costs one compiled pass of all 200 replicates for every class (the draws and the
+threshold-free layout kept); a class change slices the kept replicates.
 """
 from __future__ import annotations
-
-from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from explorer.analysis import outcomes as core
-from explorer.analysis.intervals import N_RESAMPLES, SEED, ApBootstrap, bootstrap_ap
+from explorer.analysis.intervals import N_RESAMPLES, SEED, ApBootstrap, bootstrap_ap, match_source
+from explorer.ui.charts import table_once
 from explorer.ui.text import UNDEFINED
 
 AUTO_IMAGES = 200_000  # above this many images in the selection the intervals wait for a click (cost ∝ predictions)
@@ -22,8 +22,10 @@ AUTO_IMAGES = 200_000  # above this many images in the selection the intervals w
 
 @st.cache_resource(show_spinner=f"Bootstrapping AP ({N_RESAMPLES} image resamples)…", max_entries=16)
 def _bootstrap(path: str, fingerprint: str, sel, _project) -> ApBootstrap:
+    # named by its source: every class's replicates are kept per (run, IoU, confidence, images), so a class change
+    # slices them and the Compare page's run A is this one
     m = core.match(_project, sel)
-    return bootstrap_ap(m, classes=sel.class_list(), image_ids=sel.image_ids(_project))
+    return bootstrap_ap(m, classes=sel.class_list(), image_ids=sel.image_ids(_project), source=match_source(_project))
 
 
 def headline_bootstrap(sel) -> ApBootstrap:
@@ -77,12 +79,9 @@ def render_headline_intervals(sel) -> None:
         st.dataframe(_class_table(sel, b), hide_index=True, column_config=fmt)
 
 
-# per-class tables shown, per (view, core selection): their quantiles (~15 ms at 80 classes) once for every session
-_TABLES: OrderedDict = OrderedDict()
-
-
-def _class_table(sel, b: ApBootstrap) -> pd.DataFrame:
-    """``class, ap, ap_lo, ap_hi, ar, ar_lo, ar_hi`` of ``b`` (the selection's bootstrap), kept: do not mutate."""
+def _class_table(sel, b: ApBootstrap):
+    """``class, ap, ap_lo, ap_hi, ar, ar_lo, ar_hi`` of ``b`` (the selection's bootstrap) as shown, kept per (view,
+    core selection) for every session (``charts.table_once``): the quantiles of 80 classes cost ~15 ms a rerun."""
     p = sel.project
 
     def make() -> pd.DataFrame:
@@ -91,4 +90,4 @@ def _class_table(sel, b: ApBootstrap) -> pd.DataFrame:
         table.insert(0, "class", table["category_id"].map(lambda c: names.get(int(c), str(c))))
         return pd.DataFrame(table.drop(columns=["category_id"]))
 
-    return core._remember(_TABLES, (str(p.root), p.fingerprint, sel.core), make, size=16)
+    return table_once(("bootstrap per class", str(p.root), p.fingerprint, sel.core), make)
