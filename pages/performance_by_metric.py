@@ -141,7 +141,9 @@ def bucket_picker(results, option, key: str) -> tuple[dict, str]:
 
 def gallery_preview(sel, ids: dict, title: str) -> None:
     """The bucket's failures first (missed labels, false detections), then its true positives, on their images
-    (by score, descending); only the page shown is selected from the bucket (``failure_buckets.sorted_window``)."""
+    (by score, descending); only the page shown is selected from the bucket (``failure_buckets.sorted_window``).
+    Built only while the preview is open (the expander tracks its state): a collapsed preview costs nothing, not
+    the match's ``BucketSource`` after every IoU move."""
     try:
         from explorer.analysis.failure_buckets import sort_key, sorted_window
         from explorer.drawing.failure_tiles import outcome_tiles
@@ -149,14 +151,16 @@ def gallery_preview(sel, ids: dict, title: str) -> None:
         from explorer.ui.gallery import Pages, show_gallery
     except ImportError:  # the gallery modules are optional for this page
         return
-    detection.match(sel)
-    rows = bucket_source(sel).bucket(pred_ids=ids.get("predictions", []), label_ids=ids.get("labels", []))
-    rank, key = rows.rank(), sort_key(rows.column("score"), descending=True)  # failures first
+    with st.expander(f"Preview: {plain(title)}", expanded=False, key="pbm_preview_open", on_change="rerun") as shown:
+        if not shown.open:
+            return
+        detection.match(sel)
+        rows = bucket_source(sel).bucket(pred_ids=ids.get("predictions", []), label_ids=ids.get("labels", []))
+        rank, key = rows.rank(), sort_key(rows.column("score"), descending=True)  # failures first
 
-    def tiles(start: int, stop: int):
-        return outcome_tiles(sel.project, rows.take(sorted_window(rank, key, start, stop)).frame())
+        def tiles(start: int, stop: int):
+            return outcome_tiles(sel.project, rows.take(sorted_window(rank, key, start, stop)).frame())
 
-    with st.expander(f"Preview: {plain(title)}", expanded=False):
         show_gallery(Pages(len(rows), tiles), key="pbm_preview", project=sel.project, per_page=8, columns=4)
 
 

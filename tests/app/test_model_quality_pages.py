@@ -150,3 +150,18 @@ def test_performance_by_metric_bucket_counts_and_failure_selection(app, detectio
     chosen = at.session_state["failure_selection"]
     assert sorted(chosen["label_ids"]) == sorted(labels.index[buckets.index == 0].tolist())
     assert chosen["pred_ids"] == [] and "relative" in chosen["title"].lower()
+
+
+def test_performance_by_metric_preview_is_built_only_when_open(app):
+    # a collapsed preview draws nothing (no BucketSource, no tiles); opened, it shows the chosen bucket's first page
+    import re
+
+    at = app("performance_by_metric.py")
+    assert not at.exception and len(at.get("image")) == 0
+    sizes = [sum(int(n.replace(",", "")) for n in re.findall(r"([\d,]+) (?:labels|predictions)", c.value))
+             for c in at.caption if re.search(r": [\d,]+ labels", c.value)]
+    assert len(sizes) == 1 and sizes[0] > 0  # the picker's caption: the chosen bucket's labels
+    at.session_state["pbm_preview_open"] = True
+    at.run()
+    assert not at.exception
+    assert len(at.get("image")) == min(8, sizes[0])
