@@ -196,8 +196,33 @@ class Rematch:
         pair_ious(self.d0, self.d1, self.g0, self.g1, np.ascontiguousarray(lay.grp_blk[labelled]), lay.blk_d0,
                   lay.blk_g0, lay.blk_ncols, lay.blk_off, lay.ious, self.bounds, self.lane_off, self.ious)
         self.row_ignored = (dt_rank >= max_dets) | dt_outside
-        self.dt_outside = dt_outside
-        self.gt_ignore = gt_ignore
+        self.dt_outside = np.ascontiguousarray(dt_outside)
+        self.gt_ignore = np.ascontiguousarray(gt_ignore)
+
+    #: the arrays ``__init__`` derives from the layout (what ``arrays`` gives and ``from_arrays`` takes back)
+    SAVED = ("d0", "d1", "g0", "g1", "end", "bounds", "lane_off", "lane_r0", "ious", "row_ignored")
+
+    def arrays(self) -> dict:
+        """``{name: array}`` of ``SAVED`` (threshold-independent: the Matcher keeps them in its saved folder)."""
+        return {name: getattr(self, name) for name in self.SAVED}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, lay, dt_rank, dt_outside, gt_ignore, max_dets: int) -> "Rematch | None":
+        """The ``Rematch`` of ``lay`` from ``arrays`` (as ``arrays()`` gave them, e.g. memory-mapped), or None
+        when they are incomplete or do not fit ``lay`` (sizes checked: a fingerprint names the tables)."""
+        if any(name not in arrays for name in cls.SAVED):
+            return None
+        self = cls.__new__(cls)
+        for name in cls.SAVED:
+            setattr(self, name, arrays[name])
+        n_labelled = int(np.count_nonzero(lay.grp_g1 > lay.grp_g0))
+        if (any(len(getattr(self, k)) != n_labelled for k in ("d0", "d1", "g0", "g1", "end"))
+                or len(self.row_ignored) != len(dt_rank) or len(self.bounds) != kernels.LANES + 1
+                or len(self.ious) != int(np.sum((self.d1 - self.d0) * (self.g1 - self.g0)))):
+            return None
+        self.dt_outside = np.ascontiguousarray(dt_outside)
+        self.gt_ignore = np.ascontiguousarray(gt_ignore)
+        return self
 
     def __call__(self, thr: float, confidence: float, lane_j, score, pred_ids, best_same, best_other, gt_crowd,
                  gt_counts, gt_ids, n_keep: int) -> tuple[np.ndarray, ...]:

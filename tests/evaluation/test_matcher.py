@@ -171,9 +171,13 @@ def test_project_matcher_arrays_are_saved_and_memory_mapped(tmp_path):
     fresh = Matcher.from_coco(gt, dt)
     built = Matcher.from_project(project)
     folder = tmp_path / "p" / "cache" / "matcher" / f"{project.fingerprint}-bbox"
-    assert sorted(p.stem for p in folder.iterdir()) == sorted(matcher_mod._SAVED)
+    assert sorted(p.stem for p in folder.iterdir()) == sorted(matcher_mod._SAVED + matcher_mod._DERIVED)
     loaded = Matcher.from_project(project)  # from the saved files
     assert isinstance(loaded.layout.ious.base, np.memmap) and not isinstance(built.layout.ious.base, np.memmap)
+    # the layout-order columns and the re-match inputs are the saved files' pages, not the process's own memory
+    for mapped in (loaded._dt_cols["pred_id"], loaded._dt_cols["score"], loaded._gt_cols["label_id"],
+                   loaded.gt_counts, loaded.dt_outside, loaded._rematch.ious, loaded._rematch.d0):
+        assert _on_file(mapped)
     np.testing.assert_array_equal(loaded.layout.ious, fresh.layout.ious)
     for t, c in ((0.5, 0.0), (0.75, 0.3), (0.1, 0.55)):
         _same_match(loaded.match(t, confidence_threshold=c), fresh.match(t, confidence_threshold=c))
@@ -186,6 +190,41 @@ def test_project_matcher_arrays_are_saved_and_memory_mapped(tmp_path):
     np.save(folder / "dt_rows.npy", np.arange(3))
     _same_match(Matcher.from_project(project).match(0.5), fresh.match(0.5))
     assert isinstance(Matcher.from_project(project).layout.ious.base, np.memmap)
+
+
+def test_a_folder_saved_before_the_derived_arrays_gains_them(tmp_path):
+    """A folder holding only the layout (written before the derived arrays were kept) opens without a rebuild,
+    gives the same match, and has the derived arrays added; a derived file of the wrong size is recomputed."""
+    from explorer.evaluation import matcher as matcher_mod
+
+    gt, dt = random_coco(4, iou_type="bbox")
+    project = project_from_coco(tmp_path / "p", gt, dt)
+    fresh = Matcher.from_coco(gt, dt)
+    Matcher.from_project(project)
+    folder = tmp_path / "p" / "cache" / "matcher" / f"{project.fingerprint}-bbox"
+    for name in matcher_mod._DERIVED:
+        (folder / f"{name}.npy").unlink()
+    np.save(folder / "ious.npy", np.load(folder / "ious.npy"))  # the layout stays (same bytes)
+    older = Matcher.from_project(project)
+    assert isinstance(older.layout.ious.base, np.memmap)  # the layout was read, not rebuilt
+    _same_match(older.match(0.5, confidence_threshold=0.3), fresh.match(0.5, confidence_threshold=0.3))
+    assert sorted(p.stem for p in folder.iterdir()) == sorted(matcher_mod._SAVED + matcher_mod._DERIVED)
+    np.save(folder / "dt_score.npy", np.zeros(3))
+    np.save(folder / "rematch_ious.npy", np.zeros(3))
+    for t, c in ((0.5, 0.0), (0.75, 0.3)):
+        _same_match(Matcher.from_project(project).match(t, confidence_threshold=c),
+                    fresh.match(t, confidence_threshold=c))
+    again = Matcher.from_project(project)
+    assert len(again._dt_cols["score"]) == len(dt) and _on_file(again._dt_cols["score"])
+
+
+def _on_file(a) -> bool:
+    """Whether array ``a`` is (a view of) a memory-mapped file."""
+    while a is not None:
+        if isinstance(a, np.memmap):
+            return True
+        a = a.base
+    return False
 
 
 def test_unwritable_cache_folder_builds_without_saving(tmp_path):
