@@ -98,7 +98,7 @@ class ErrorCost:
         dt_rows, gt_rows = matcher.layout.dt_rows, matcher.layout.gt_rows
         code = s["code"]
         err = np.flatnonzero((code > 0) & (code < _IGNORED))
-        err_d = s["kept"][s["cand"][err]]
+        err_d = s["points"].layout_rows(err)
         dr = dt_rows[err_d]
         tgt = s["target"].astype(np.int64)
         has_t = tgt >= 0
@@ -619,8 +619,10 @@ class _Selected:
     ``cats (K,)`` class ids; ``d_k (n_dt,)`` / ``g_k (n_gt,)`` class positions of the layout's prediction / label
     rows (-1 = not selected; int16 below 32k classes); ``in_d`` / ``in_g`` selected rows (class and image);
     ``kept`` the layout rows with ``score >= c`` (= the match's rows, in order); ``cand`` the match rows of the
-    selected predictions (ascending): the points of every IoU's ``_State`` (a prediction matched to a crowd at an
-    IoU is a point that is not counted). ``by_class``: the points by class then descending score, ``rank`` each
+    selected predictions (ascending): the ``n`` points of every IoU's ``_State`` (a prediction matched to a crowd
+    at an IoU is a point that is not counted). ``kept`` / ``cand`` / ``d_pos`` are None where they would be
+    ``arange`` (no confidence cut, every row selected: the usual view keeps no copy of them); read them through
+    ``layout_rows`` / ``of_points`` / ``column``. ``by_class``: the points by class then descending score, ``rank`` each
     one's position by descending score, ``rank_o = rank[by_class]``, ``cat_start (K + 1,)`` the class ranges —
     the match's own stable orders (``MatchResult.class_score_order`` / ``score_order``, the same at every IoU for
     one confidence) filtered, or sorted here when the match has none. ``d_pos (n_dt,)`` each selected layout
@@ -637,7 +639,21 @@ class _Selected:
     rank: np.ndarray
     rank_o: np.ndarray
     cat_start: np.ndarray
-    d_pos: np.ndarray
+    d_pos: np.ndarray | None
+    n: int
+
+    def layout_rows(self, points: np.ndarray) -> np.ndarray:
+        """Layout rows of the points ``points`` (indices into the selection's points)."""
+        rows = points if self.cand is None else self.cand[points]
+        return rows if self.kept is None else self.kept[rows]
+
+    def of_points(self, column: np.ndarray) -> np.ndarray:
+        """A match column (one value per match row) at the points (a new array)."""
+        return column.copy() if self.cand is None else column[self.cand]
+
+    def column(self, layout_rows: np.ndarray) -> np.ndarray:
+        """Each selected layout row's position among the selected rows (its column of the best label rows)."""
+        return layout_rows if self.d_pos is None else self.d_pos[layout_rows]
 
 
 def _selected(matcher, m, classes, image_ids, confidence_threshold: float) -> _Selected:
@@ -669,25 +685,30 @@ def _selected(matcher, m, classes, image_ids, confidence_threshold: float) -> _S
             in_g &= lookup(known, data.labels.image_id[lay.gt_rows]) >= 0
         small = np.int32 if len(lay.dt_rows) < 2**31 else np.int64  # kept per selection: half the bytes
         score = data.predictions.score[lay.dt_rows]
-        kept = np.flatnonzero(score >= confidence_threshold).astype(small)
-        sel = in_d[kept]  # per match row
-        cand = np.flatnonzero(sel).astype(small)
-        n = len(cand)
+        keep = score >= confidence_threshold
+        kept = None if keep.all() else np.flatnonzero(keep).astype(small)
+        sel = in_d if kept is None else in_d[kept]  # per match row
+        cand = None if sel.all() else np.flatnonzero(sel).astype(small)
+        n = int(np.count_nonzero(sel))
+        rows = np.arange(n) if cand is None else cand
+        rows = rows if kept is None else kept[rows]  # layout rows of the points
         if m.class_score_order is not None and m.score_order is not None:
-            point = (np.cumsum(sel) - 1).astype(small)
-            by_class = point[m.class_score_order[sel[m.class_score_order]]]
-            rank = np.empty(n, small)
-            rank[point[m.score_order[sel[m.score_order]]]] = np.arange(n, dtype=small)
+            if cand is None:  # every match row: the match's own order (the Matcher's array, no copy)
+                by_class, ranked = m.class_score_order, m.score_order
+            else:
+                point = (np.cumsum(sel) - 1).astype(small)
+                by_class = point[m.class_score_order[sel[m.class_score_order]]]
+                ranked = point[m.score_order[sel[m.score_order]]]
         else:  # descending score, ties in layout order; then class (a stable radix sort of small integers)
-            by_score = np.argsort(-score[kept[cand]], kind="stable")
-            by_class = by_score[np.argsort(d_k[kept[cand]][by_score], kind="stable")].astype(small)
-            rank = np.empty(n, small)
-            rank[by_score] = np.arange(n, dtype=small)
+            ranked = np.argsort(-score[rows], kind="stable")
+            by_class = ranked[np.argsort(d_k[rows][ranked], kind="stable")].astype(small)
+        rank = np.empty(n, small)
+        rank[ranked] = np.arange(n, dtype=small)
         cat_start = np.zeros(len(cats) + 1, np.int64)
-        np.cumsum(np.bincount(d_k[kept[cand]], minlength=len(cats)), out=cat_start[1:])
-        d_pos = (np.cumsum(in_d) - 1).astype(small)
+        np.cumsum(np.bincount(d_k[rows], minlength=len(cats)), out=cat_start[1:])
+        d_pos = None if in_d.all() else (np.cumsum(in_d) - 1).astype(small)
         return _Selected(cats=cats, d_k=d_k, g_k=g_k, in_d=in_d, in_g=in_g, kept=kept, cand=cand,
-                         by_class=by_class, rank=rank, rank_o=rank[by_class], cat_start=cat_start, d_pos=d_pos)
+                         by_class=by_class, rank=rank, rank_o=rank[by_class], cat_start=cat_start, d_pos=d_pos, n=n)
 
     return _reuse(matcher, "selected", key, make)
 
@@ -709,13 +730,13 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     data = matcher.data
     n_gt = len(lay.gt_rows)
     s = _selected(matcher, m, classes, image_ids, confidence_threshold)
-    cats, d_k, g_k, kept, cand = s.cats, s.d_k, s.g_k, s.kept, s.cand
+    cats, d_k, g_k = s.cats, s.d_k, s.g_k
     pr = m.predictions
-    tp_c = pr["is_tp"].to_numpy(bool)[cand]  # per point (selected kept prediction)
-    ign_c = pr["ignored"].to_numpy(bool)[cand]  # matched to a crowd: AP counts it nowhere
+    tp_c = s.of_points(pr["is_tp"].to_numpy(bool))  # per point (selected kept prediction)
+    ign_c = s.of_points(pr["ignored"].to_numpy(bool))  # matched to a crowd: AP counts it nowhere
     tp_c &= ~ign_c
     err_idx = np.flatnonzero(~tp_c & ~ign_c)  # the false positives (points)
-    err_d = kept[cand[err_idx]]  # their layout rows, ascending
+    err_d = s.layout_rows(err_idx)  # their layout rows, ascending
     lab = m.labels
     used = lab["detected"].to_numpy(bool)
     lab_live = s.in_g & ~lab["ignored"].to_numpy(bool)
@@ -727,7 +748,7 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
                  lambda: best_label_rows(matcher, np.flatnonzero(s.in_d), lab_live))
     kind_e = np.empty(len(err_d), np.int8)
     target_e = np.empty(len(err_d), np.int64)
-    _classify(err_d.astype(np.int64), s.d_pos[err_d].astype(np.int64), arg, lay.blk_d0, lay.blk_g0, lay.blk_g1,
+    _classify(err_d.astype(np.int64), s.column(err_d).astype(np.int64), arg, lay.blk_d0, lay.blk_g0, lay.blk_g1,
               lay.blk_off, lay.ious, lay.dt_cat, lay.gt_cat, np.ascontiguousarray(lab_live),
               np.ascontiguousarray(used), t, b, kind_e, target_e)
 
@@ -737,7 +758,7 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     c_idx = np.flatnonzero(claim)
     tgt = target_e[c_idx]
     # by label, then descending score (ties in layout order): the point's score rank
-    c_idx = c_idx[np.argsort(tgt * max(len(cand), 1) + s.rank[err_idx[c_idx]], kind="stable")]
+    c_idx = c_idx[np.argsort(tgt * max(s.n, 1) + s.rank[err_idx[c_idx]], kind="stable")]
     tgt = target_e[c_idx]
     winners = c_idx[np.r_[True, tgt[1:] != tgt[:-1]]] if len(c_idx) else c_idx
     fixable = np.zeros(len(err_d), bool)
@@ -748,18 +769,18 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     fn = lab_live & ~used
 
     # the state over the selection's points (orders kept with the selection) and labels
-    point_code = np.zeros(len(cand), np.int8)
+    point_code = np.zeros(s.n, np.int8)
     point_code[err_idx] = kind_e
     point_code[ign_c] = _IGNORED
     lab_rows = np.flatnonzero(lab_live)
-    lab_k = g_k[lab_rows].astype(np.int64)
+    lab_k = g_k[lab_rows]
     n_labels = np.bincount(lab_k, minlength=len(cats))
     dt_rows, gt_rows = lay.dt_rows, lay.gt_rows
-    state = _State(by_class=s.by_class, rank_o=s.rank_o, cat_start=s.cat_start, span=len(cand), code=point_code,
+    state = _State(by_class=s.by_class, rank_o=s.rank_o, cat_start=s.cat_start, span=s.n, code=point_code,
                    win_idx=err_idx[winners], win_k=g_k[target_e[winners]], lab_k=lab_k,
                    lab_missed=missed[lab_rows], lab_fn=fn[lab_rows], n_labels=n_labels,
                    rec_thrs=RECALL_GRIDS[recall_grid], rank=s.rank,
-                   pred_ids=lambda points: data.predictions.ids[dt_rows[kept[cand[points]]]],
+                   pred_ids=lambda points: data.predictions.ids[dt_rows[s.layout_rows(points)]],
                    label_ids=lambda: data.labels.ids[gt_rows[lab_rows]])
     base_aps = state.base_aps
 
@@ -782,7 +803,7 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
     table = table[state.base].reset_index(drop=True)
 
     small = np.int32 if max(len(lay.dt_rows), n_gt) < 2**31 else np.int64
-    source = {"matcher": matcher, "kept": kept, "cand": cand, "code": point_code, "target": target_e.astype(small),
+    source = {"matcher": matcher, "points": s, "code": point_code, "target": target_e.astype(small),
               "fixable": fixable, "missed": np.flatnonzero(missed).astype(small)}
     return ErrorCost(ap=_mean_ap(base_aps, state.base), delta_ap=delta, counts=counts, per_class=table,
                      error_source=source, iou_threshold=t, background_threshold=b, state=state)
