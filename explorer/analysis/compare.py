@@ -26,6 +26,7 @@ AP, TPR and precision).
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +37,7 @@ from explorer.analysis.compiled import njit
 from explorer.analysis.failure_buckets import bucket_table
 from explorer.analysis.intervals import N_RESAMPLES, SEED, match_source, paired_bootstrap_ap, percentile_interval
 from explorer.errors import UserError
-from explorer.evaluation.layout import lookup
+from explorer.evaluation.layout import lookup, sorted_unique
 from explorer.project.selection import Selection
 
 CHANGE_COLUMNS = ["change", "kind", "run"]
@@ -84,15 +85,6 @@ def runs_to_compare(project, run_a: str | None, run_b: str | None) -> tuple[str,
     if a == b:
         raise UserError(f"choose two different runs (both are {a!r})")
     return a, b
-
-
-def _selected(table: pd.DataFrame, classes, image_ids) -> np.ndarray:
-    keep = np.ones(len(table), bool)
-    if classes is not None:
-        keep &= np.isin(table["category_id"].to_numpy(), np.asarray(classes))
-    if image_ids is not None:
-        keep &= np.isin(table["image_id"].to_numpy(), np.asarray(image_ids))
-    return keep
 
 
 def paired_box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -195,20 +187,18 @@ def overlapped_arrays(image_a, cat_a, box_a, image_b, cat_b, box_b, iou_threshol
     return a_hit, b_hit
 
 
-def _false_detections(match, predictions, classes, image_ids) -> tuple[np.ndarray, np.ndarray]:
-    """``(rows, boxes)``: positions in ``match.predictions`` of the selection's false detections (not TP, not
-    ignored; in the match's order: by image and class) and their boxes (n, 4) ``x, y, w, h`` from the run's
-    ``predictions`` table (looked up by ``pred_id``) or, given the run's ``Matcher`` that made ``match``, from its
-    box array: the match's rows are the matcher's layout rows with ``score >= c``, in layout order (one gather of
-    an (n, 4) array instead of four 2M-row column conversions and an id lookup)."""
+def _match_boxes(match, predictions) -> np.ndarray:
+    """Boxes (n, 4) ``x, y, w, h`` float64 of every row of ``match.predictions``, from the run's ``predictions``
+    table (looked up by ``pred_id``) or, given the run's ``Matcher`` that made ``match``, from its box array: the
+    match's rows are the matcher's layout rows with ``score >= c``, in layout order (one gather of an (n, 4) array
+    instead of four 2M-row column conversions and an id lookup)."""
     p = match.predictions
-    rows = np.flatnonzero(_selected(p, classes, image_ids) & ~p["is_tp"].to_numpy(bool) & ~p["ignored"].to_numpy(bool))
     if not isinstance(predictions, pd.DataFrame):  # the Matcher
         lay, data = predictions.layout, predictions.data
         kept = np.flatnonzero(data.predictions.score[lay.dt_rows] >= match.confidence_threshold)
-        return rows, data.predictions.box[lay.dt_rows[kept[rows]]]
-    at = lookup(predictions["pred_id"].to_numpy(np.int64), p["pred_id"].to_numpy(np.int64)[rows])
-    return rows, np.column_stack([predictions[c].to_numpy(np.float64)[at] for c in ("x", "y", "w", "h")])
+        return np.ascontiguousarray(data.predictions.box[lay.dt_rows[kept]], np.float64)
+    at = lookup(predictions["pred_id"].to_numpy(np.int64), p["pred_id"].to_numpy(np.int64))
+    return np.column_stack([predictions[c].to_numpy(np.float64)[at] for c in ("x", "y", "w", "h")])
 
 
 def _changes(rows: pd.DataFrame, change: str, kind: str, run: str) -> pd.DataFrame:
@@ -225,18 +215,40 @@ def _bucket_rows(match, *, label_rows=(), pred_rows=()) -> pd.DataFrame:
     partner = partner[~np.asarray(partner.isna(), bool)].to_numpy(np.int64)
     ids = p["pred_id"].to_numpy(np.int64)
     found = lookup(ids, partner) if len(partner) else np.empty(0, np.int64)  # ids are unique in a match
-    found = np.unique(found[found >= 0])
     wanted = np.asarray(pred_rows, np.int64)
-    keep = np.union1d(wanted, found)
+    keep = sorted_unique(wanted, found[found >= 0])  # np.union1d's hash-based unique: ~10x longer on 300k rows
     return bucket_table(p.iloc[keep], lab, label_ids=lab["label_id"].to_numpy(np.int64), pred_ids=ids[wanted])
 
 
-def object_changes(match_a, match_b, predictions_a, predictions_b, run_a: str, run_b: str, *, classes=None,
-                   image_ids=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(fixed, broken)`` tables of the module docstring from the two runs' matches (same labels, same
-    thresholds) and, for the boxes, each run's predictions table (``pred_id, x, y, w, h``) or the ``Matcher``
-    that made its match (the same boxes, ``_false_detections``). Labels are joined on ``label_id``
-    (positionally when both matches list them in the same order, as they do for one project)."""
+@dataclass(frozen=True)
+class _Changes:
+    """Every changed object of two matches (all classes, all images), as positions: labels ``fixed_a`` /
+    ``broken_a`` in ``match_a.labels`` and the same labels ``fixed_b`` / ``broken_b`` in ``match_b.labels``; false
+    detections ``gone`` in ``match_a.predictions`` and ``new`` in ``match_b.predictions`` (each ascending). Whether
+    an object changed depends on its own image and class only (a label's two outcomes; false detections compared
+    within one image and class), so a selection's changes are these filtered by class and image."""
+
+    fixed_a: np.ndarray
+    broken_a: np.ndarray
+    fixed_b: np.ndarray
+    broken_b: np.ndarray
+    gone: np.ndarray
+    new: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return sum(getattr(self, f).nbytes for f in self.__dataclass_fields__)
+
+
+def _false_rows(match) -> np.ndarray:
+    """Positions in ``match.predictions`` of its false detections (not TP, not ignored), ascending."""
+    p = match.predictions
+    return np.flatnonzero(~p["is_tp"].to_numpy(bool) & ~p["ignored"].to_numpy(bool))
+
+
+def _all_changes(match_a, match_b, boxes_a: np.ndarray, boxes_b: np.ndarray) -> _Changes:
+    """``_Changes`` of two matches of the same labels at the same thresholds; ``boxes_x``: every prediction row's
+    box (``_match_boxes``)."""
     la, lb = match_a.labels, match_b.labels
     ids = la["label_id"].to_numpy(np.int64)
     ids_b = lb["label_id"].to_numpy(np.int64)
@@ -245,24 +257,68 @@ def object_changes(match_a, match_b, predictions_a, predictions_b, run_a: str, r
     if not same:
         at = lookup(ids_b, ids)
         det_b = np.where(at >= 0, det_b[np.maximum(at, 0)], False)
-    keep = _selected(la, classes, image_ids) & ~la["ignored"].to_numpy(bool)
+    keep = ~la["ignored"].to_numpy(bool)
     det_a = la["detected"].to_numpy(bool)
     fixed_at, broken_at = np.flatnonzero(keep & ~det_a & det_b), np.flatnonzero(keep & det_a & ~det_b)
-    fixed_labels = ids[fixed_at]
-    rows_b = np.concatenate([fixed_at, broken_at]) if same else lookup(ids_b, ids[np.concatenate([fixed_at, broken_at])])
-
-    ra, box_a = _false_detections(match_a, predictions_a, classes, image_ids)
-    rb, box_b = _false_detections(match_b, predictions_b, classes, image_ids)
+    ra, rb = _false_rows(match_a), _false_rows(match_b)
     pa, pb = match_a.predictions, match_b.predictions
     a_hit, b_hit = overlapped_arrays(pa["image_id"].to_numpy(np.int64)[ra], pa["category_id"].to_numpy(np.int64)[ra],
-                                     box_a, pb["image_id"].to_numpy(np.int64)[rb],
-                                     pb["category_id"].to_numpy(np.int64)[rb], box_b, match_a.iou_threshold)
-    gone, new = ra[~a_hit], rb[~b_hit]
+                                     boxes_a[ra], pb["image_id"].to_numpy(np.int64)[rb],
+                                     pb["category_id"].to_numpy(np.int64)[rb], boxes_b[rb], match_a.iou_threshold)
+    return _Changes(fixed_a=fixed_at, broken_a=broken_at,
+                    fixed_b=fixed_at if same else lookup(ids_b, ids[fixed_at]),
+                    broken_b=broken_at if same else lookup(ids_b, ids[broken_at]), gone=ra[~a_hit], new=rb[~b_hit])
 
-    fixed = pd.concat([_changes(_bucket_rows(match_b, label_rows=rows_b[:len(fixed_labels)]), "fixed", "label", run_b),
+
+def _chosen(table: pd.DataFrame, rows: np.ndarray, classes, image_ids) -> np.ndarray:
+    """Which of ``table``'s rows at positions ``rows`` lie in the selected classes and images (None: all)."""
+    keep = np.ones(len(rows), bool)
+    if classes is not None:
+        keep &= np.isin(table["category_id"].to_numpy()[rows], np.asarray(classes))
+    if image_ids is not None:
+        keep &= np.isin(table["image_id"].to_numpy()[rows], np.asarray(image_ids))
+    return keep
+
+
+# Kept per (the two matches' sources and thresholds): every change of all classes and images (a few MB), so a
+# class or split change only filters; and per (source, confidence) each run's boxes in match order (64 MB at 2M
+# predictions), so an IoU move gathers its false detections' boxes from contiguous rows
+_CHANGES: OrderedDict = OrderedDict()
+CHANGES_KEPT = 8
+_BOXES: OrderedDict = OrderedDict()
+BOXES_KEPT = 2  # the two runs compared
+
+
+def object_changes(match_a, match_b, predictions_a, predictions_b, run_a: str, run_b: str, *, classes=None,
+                   image_ids=None, sources=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(fixed, broken)`` tables of the module docstring from the two runs' matches (same labels, same
+    thresholds) and, for the boxes, each run's predictions table (``pred_id, x, y, w, h``) or the ``Matcher``
+    that made its match (the same boxes, ``_match_boxes``). Labels are joined on ``label_id`` (positionally when
+    both matches list them in the same order, as they do for one project). ``sources``: the two matches'
+    ``explorer.analysis.intervals.match_source`` — every change of all classes and images is then kept per
+    (sources, thresholds) and a selection filters it (``_Changes``)."""
+    if sources is None:
+        ch = _all_changes(match_a, match_b, _match_boxes(match_a, predictions_a), _match_boxes(match_b, predictions_b))
+    else:
+        from explorer.analysis.outcomes import _remember
+
+        c = float(match_a.confidence_threshold)
+
+        def boxes(match, predictions, source):
+            return _remember(_BOXES, (tuple(source), c), lambda: _match_boxes(match, predictions), BOXES_KEPT)
+
+        key = (tuple(sources[0]), tuple(sources[1]), float(match_a.iou_threshold), c)
+        ch = _remember(_CHANGES, key, lambda: _all_changes(match_a, match_b, boxes(match_a, predictions_a, sources[0]),
+                                                           boxes(match_b, predictions_b, sources[1])), CHANGES_KEPT)
+    la, pa, pb = match_a.labels, match_a.predictions, match_b.predictions
+    fixed_b = ch.fixed_b[_chosen(la, ch.fixed_a, classes, image_ids)]
+    broken_b = ch.broken_b[_chosen(la, ch.broken_a, classes, image_ids)]
+    gone = ch.gone[_chosen(pa, ch.gone, classes, image_ids)]
+    new = ch.new[_chosen(pb, ch.new, classes, image_ids)]
+    fixed = pd.concat([_changes(_bucket_rows(match_b, label_rows=fixed_b), "fixed", "label", run_b),
                        _changes(_bucket_rows(match_a, pred_rows=gone), "fixed", "false detection", run_a)],
                       ignore_index=True)
-    broken = pd.concat([_changes(_bucket_rows(match_b, label_rows=rows_b[len(fixed_labels):]), "broken", "label", run_b),
+    broken = pd.concat([_changes(_bucket_rows(match_b, label_rows=broken_b), "broken", "label", run_b),
                         _changes(_bucket_rows(match_b, pred_rows=new), "broken", "false detection", run_b)],
                        ignore_index=True)
     return fixed, broken
@@ -306,7 +362,7 @@ def compare_runs(project, sel: Selection, run_a: str | None = None, run_b: str |
         "ap_delta_lo": d_lo, "ap_delta_hi": d_hi,
         "ar_a": ta["ar"].to_numpy(), "ar_b": tb["ar"].to_numpy(), "ar_delta": tb["ar"].to_numpy() - ta["ar"].to_numpy()})
     fixed, broken = object_changes(ma, mb, matcher(pa), matcher(pb), run_a, run_b, classes=classes,
-                                   image_ids=split_ids)
+                                   image_ids=split_ids, sources=(match_source(pa), match_source(pb)))
     return Comparison(run_a, run_b, headline, per_class, fixed, broken)
 
 
