@@ -247,20 +247,22 @@ def _error_part(project, sel, min_score: float, iou_type: str) -> tuple[dict, np
     from explorer.analysis.tide import ERROR_TYPES, error_cost
 
     e = error_cost(project, sel, iou_type=iou_type).error_rows
-    code = e["kind"].astype(np.int64)
-    to_reason = np.full(len(ERROR_TYPES), -1)
+    code = e["kind"]
+    to_reason = np.full(len(ERROR_TYPES), -1, np.int8)
     to_reason[[ERROR_TYPES.index("background"), ERROR_TYPES.index("classification"),
                ERROR_TYPES.index("localisation")]] = [_RC["missing_label"], _RC["wrong_class"], _RC["loose_box"]]
-    reason = to_reason[code]
+    r = np.flatnonzero(to_reason[code] >= 0)  # the three error types that question a label
+    reason = to_reason[code[r]]
     # a detection that disagrees with a label nobody else took is stronger evidence (the label is otherwise
     # missed, ``fixable``) than one beside a label the model also found right (halved)
     no_label = reason == _RC["missing_label"]
-    score = e["score"] * np.where(e["fixable"] | no_label, 1.0, TAKEN_WEIGHT)
-    r = np.flatnonzero((reason >= 0) & (score >= min_score))  # most false detections score low: drop them first
-    nl = no_label[r]
+    score = e["score"][r] * np.where(e["fixable"][r] | no_label, 1.0, TAKEN_WEIGHT)
+    high = np.flatnonzero(score >= min_score)  # most false detections score low: drop them first
+    r, nl = r[high], no_label[high]
     part = {"img": e["image_id"][r], "lab": np.where(nl, -1, e["label_id"][r]), "pred": e["pred_id"][r],
-            "reason": reason[r], "score": score[r], "cat": np.where(nl, e["category_id"][r], e["label_category_id"][r]),
-            "pcat": e["category_id"][r], "iou": e["iou"][r]}
+            "reason": reason[high], "score": score[high],
+            "cat": np.where(nl, e["category_id"][r], e["label_category_id"][r]), "pcat": e["category_id"][r],
+            "iou": e["iou"][r]}
     near_rows = e["label_row"][(code != ERROR_TYPES.index("missed")) & (e["label_row"] >= 0)]
     return part, near_rows
 
@@ -391,11 +393,11 @@ def _low_detected(project, sel, iou_type: str) -> np.ndarray:
 
 
 def _area_order(project, iou_type: str, lab: pd.DataFrame, keep: np.ndarray) -> tuple:
-    """``(rows, order, start)`` of the labels ``keep`` (bool per row of a match's ``labels``): ``rows`` their
-    positions, ``order`` the ``np.lexsort((area, class))`` of ``rows`` and ``start[i]`` the first position in
-    that order of the class of ``order[i]`` (int32). They depend on the rows only (not the thresholds): kept per
-    project view and row set (4, ~8 MB each at 700k labels), so an IoU move re-counts the detected labels without
-    the sort."""
+    """``(rows, sorted_rows, start, inv)`` of the labels ``keep`` (bool per row of a match's ``labels``):
+    ``rows`` their positions, ``sorted_rows`` the same sorted by ``np.lexsort((area, class))``, ``start[j]`` the
+    first position in that order of the class at position ``j``, ``inv[i]`` the position of ``rows[i]`` in it
+    (int32). They depend on the rows only (not the thresholds): kept per project view and row set (4, ~11 MB each
+    at 700k labels), so an IoU move re-counts the detected labels without the sort."""
     import hashlib
 
     from explorer.analysis.outcomes import _remember
@@ -406,8 +408,11 @@ def _area_order(project, iou_type: str, lab: pd.DataFrame, keep: np.ndarray) -> 
         cats = lab["category_id"].to_numpy(np.int64)[rows]
         order = np.lexsort((area, cats))
         c_sorted = cats[order]
-        small = np.int32 if len(keep) < 2**31 else np.int64  # positions: 8 bytes per label kept, not 24
-        return rows.astype(small), order.astype(small), np.searchsorted(c_sorted, c_sorted, "left").astype(small)
+        small = np.int32 if len(keep) < 2**31 else np.int64  # positions: 4 bytes each, not 8
+        inv = np.empty(len(order), small)
+        inv[order] = np.arange(len(order), dtype=small)
+        start = np.searchsorted(c_sorted, c_sorted, "left").astype(small)
+        return rows.astype(small), rows[order].astype(small), start, inv
 
     digest = hashlib.blake2b(np.packbits(keep).tobytes(), digest_size=16).digest()
     key = (str(project.root), project.fingerprint, iou_type, len(keep), digest)
@@ -441,29 +446,28 @@ def _missed_everywhere(project, sel, m, iou_type, min_score: float) -> dict:
     l_img, l_cat = lab["image_id"].to_numpy(np.int64), lab["category_id"].to_numpy(np.int64)
     if image_ids is not None:
         keep &= np.isin(l_img, image_ids)
-    rows, order, start = _area_order(project, iou_type, lab, keep)
-    low_detected = _low_detected(project, sel, iou_type)[rows]
-    cats = l_cat[rows]
-    hit = lab["detected"].to_numpy(bool)[rows]
-    # per class, labels by area ascending: detected share among the labels at most as large, itself excluded
-    h_sorted = hit[order].astype(np.int64)
+    rows, sorted_rows, start, inv = _area_order(project, iou_type, lab, keep)
+    # per class, labels by area ascending: detected share among the labels at most as large, itself excluded —
+    # one count over every label, the share only for the labels missed at MISSED_IOU (the candidates)
+    h_sorted = lab["detected"].to_numpy(bool)[sorted_rows].astype(np.int64)
     csum = np.cumsum(h_sorted)
-    before = np.where(start > 0, csum[np.maximum(start - 1, 0)], 0)
-    n_smaller = np.arange(len(order)) - start  # labels before it in its class (<= its area)
-    share_sorted = np.where(n_smaller > 0, (csum - h_sorted - before) / np.maximum(n_smaller, 1), 0.0)
-    share = np.empty(len(order))
-    share[order] = share_sorted
+    cand = np.flatnonzero(~_low_detected(project, sel, iou_type)[rows])  # positions in ``rows``
+    q = inv[cand].astype(np.int64)  # their positions in the area order
+    first = start[q].astype(np.int64)
+    before = np.where(first > 0, csum[np.maximum(first - 1, 0)], 0)
+    n_smaller = q - first  # labels before it in its class (<= its area)
+    share = np.where(n_smaller > 0, (csum[q] - h_sorted[q] - before) / np.maximum(n_smaller, 1), 0.0)
+    at = rows[cand]
+    cats = l_cat[at]
     p = m.predictions
     tp = p["is_tp"].to_numpy(bool) & ~p["ignored"].to_numpy(bool)
     med = pd.Series(p["score"].to_numpy(np.float64)[tp]).groupby(p["category_id"].to_numpy(np.int64)[tp]).median()
-    med = med.reindex(cats).fillna(0.0).to_numpy()
-    score = share * med
-    gone = np.flatnonzero(~low_detected & (score >= min_score))
-    n = len(gone)
-    return {"row": rows[gone].astype(np.int64), "img": l_img[rows][gone],
-            "lab": lab["label_id"].to_numpy(np.int64)[rows][gone], "pred": np.full(n, -1),
-            "reason": np.full(n, _RC["missed_label"]), "score": score[gone], "cat": cats[gone], "pcat": np.full(n, -1),
-            "iou": np.full(n, np.nan)}
+    score = share * med.reindex(cats).fillna(0.0).to_numpy()
+    high = np.flatnonzero(score >= min_score)
+    at, n = at[high], len(high)
+    return {"row": at.astype(np.int64), "img": l_img[at], "lab": lab["label_id"].to_numpy(np.int64)[at],
+            "pred": np.full(n, -1), "reason": np.full(n, _RC["missed_label"]), "score": score[high],
+            "cat": cats[high], "pcat": np.full(n, -1), "iou": np.full(n, np.nan)}
 
 
 def filter_suspects(table: pd.DataFrame, *, classes=None, reasons=None, image_ids=None) -> pd.DataFrame:
