@@ -25,6 +25,7 @@ from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from explorer.errors import ProblemReport, UserError
 from explorer.io.coco_segmentation import MAX_COORD, normalise_segmentation
@@ -139,8 +140,10 @@ def _results_records(predictions, report: ProblemReport) -> tuple[list, str]:
 def _add_results(data: "EvalData", predictions, *, columnar: bool = True) -> None:
     """Parse COCO results for ``data``'s images into ``data.predictions`` (categories not in the ground truth
     are kept and noted: evaluated only when asked for, like pycocotools' ``catIds``)."""
-    results, source = _results_records(predictions, data.problems)
-    preds = _columnar_results(results, source, data) if columnar else None
+    preds = _typed_results(predictions, data) if columnar else None
+    if preds is None:
+        results, source = _results_records(predictions, data.problems)
+        preds = _columnar_results(results, source, data) if columnar else None
     if preds is None:  # something unusual: the record model decides (and names) every record
         import pandas as pd
 
@@ -342,12 +345,18 @@ def _columnar_ground_truth(gt: dict, source: str) -> EvalData | None:
     with np.errstate(invalid="ignore"):
         if not np.all((widths > 0) & (widths <= _MAX_SIDE) & (heights > 0) & (heights <= _MAX_SIDE)):
             return None  # (NaN fails too)
-    ids, img, cat = (_int_array(_field(anns, k)) for k in ("id", "image_id", "category_id"))
-    area, box = _number_array(_field(anns, "area")), _box_array(_field(anns, "bbox"))
-    crowd = _field(anns, "iscrowd")
-    if None in crowd:  # absent: 0, pycocotools' default
-        crowd = [0 if c is None else c for c in crowd]
-    crowd = _int_array(crowd)
+    cols = _typed_list(anns, _LABEL_FIELDS)
+    if cols is not None:  # the common shape, decoded from its serialisation (no segmentation: None)
+        ids, img, cat, area, box, crowd = (cols[k] for k in _LABEL_FIELDS)
+        segmentations = [None]
+    else:
+        ids, img, cat = (_int_array(_field(anns, k)) for k in ("id", "image_id", "category_id"))
+        area, box = _number_array(_field(anns, "area")), _box_array(_field(anns, "bbox"))
+        crowd = _field(anns, "iscrowd")
+        if None in crowd:  # absent: 0, pycocotools' default
+            crowd = [0 if c is None else c for c in crowd]
+        crowd = _int_array(crowd)
+        segmentations = None
     if any(a is None for a in (ids, img, cat, area, box, crowd)) or not _unique(ids):
         return None
     if not (np.all(np.isfinite(area) & (area >= 0)) and np.all((crowd == 0) | (crowd == 1))):
@@ -356,7 +365,7 @@ def _columnar_ground_truth(gt: dict, source: str) -> EvalData | None:
     if row is None or (len(cat) and not np.all(np.isin(cat, cat_ids))):
         return None
     H, W = heights[row], widths[row]
-    segm = _masks(_field(anns, "segmentation"), H, W)
+    segm = _masks(_field(anns, "segmentation") if segmentations is None else segmentations, H, W)
     if segm is False:
         return None
     check = check_boxes(box, W, H, outside="flag")
@@ -383,16 +392,70 @@ def _columnar_results(results: list, source: str, data: EvalData) -> Boxes | Non
     score, box = _number_array(_field(results, "score")), _box_array(_field(results, "bbox"))
     if any(a is None for a in (img, cat, score, box)):  # (a missing bbox: mask results, the record model's)
         return None
+    return _results_of_arrays(img, cat, score, box, lambda: _field(results, "segmentation"), source, data)
+
+
+# the records the typed decoder reads (``json_columns``): box results and labels without segmentation
+_RESULT_FIELDS = {"image_id": "int", "category_id": "int", "bbox": "box", "score": "number"}
+_LABEL_FIELDS = {"id": "int", "image_id": "int", "category_id": "int", "area": "number", "bbox": "box",
+                 "iscrowd": "int"}
+_TYPED_MIN_RECORDS = 10_000  # below: gathered from the dicts (no numba load for a small file)
+
+
+def _typed_list(records, fields: dict) -> dict | None:
+    """``json_columns.decode_records`` of a list of dicts through its orjson serialisation (which refuses dict
+    subclasses — a record with a key given twice —, numpy values and ints past 64 bits; NaN, bools and None
+    become tokens the decoder refuses), or None."""
+    if type(records) is not list or len(records) < _TYPED_MIN_RECORDS:
+        return None
+    from explorer.evaluation.json_columns import decode_records
+
+    try:
+        body = orjson.dumps(records, option=orjson.OPT_PASSTHROUGH_SUBCLASS)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+    return decode_records(body, fields, min_bytes=0)
+
+
+def _typed_results(predictions, data: EvalData) -> Boxes | None:
+    """``_columnar_results`` of a COCO results file (path) or list decoded by ``json_columns.decode_records``
+    straight from bytes into arrays (a list: its orjson serialisation, which names dict subclasses, NaN, bools
+    and numpy values by failing or by a token the decoder refuses); None when it does not decide them (then
+    they are parsed as before)."""
+    from explorer.evaluation.json_columns import MIN_BYTES, decode_records
+
+    if isinstance(predictions, (str, Path)):
+        source, path = str(predictions), Path(predictions)
+        try:
+            if not path.is_file() or path.stat().st_size < MIN_BYTES:
+                return None
+            body = path.read_bytes()
+        except OSError:
+            return None  # (load_json names it)
+        cols = decode_records(body, _RESULT_FIELDS, min_bytes=0)  # (its size checked above)
+        del body
+    else:
+        source = "predictions"
+        cols = _typed_list(predictions, _RESULT_FIELDS)
+    if cols is None:
+        return None
+    return _results_of_arrays(cols["image_id"], cols["category_id"], cols["score"], cols["bbox"], lambda: [None],
+                              source, data)
+
+
+def _results_of_arrays(img, cat, score, box, segmentations, source: str, data: EvalData) -> Boxes | None:
+    """``Boxes`` of results given as arrays (``segmentations()``: the records' segmentation values), their
+    flags added to ``data.problems``; None when the record model must decide (unknown image, unusable row)."""
     row = _rows_of(img, data.image_ids)
     if row is None:
         return None
     H, W = data.heights[row], data.widths[row]
     scores = check_scores(score)
-    segm = _masks(_field(results, "segmentation"), H, W)
+    segm = _masks(segmentations(), H, W)
     check = check_boxes(box, W, H, outside="flag")
     if segm is False or not (scores.ok.all() and check.ok.all()):
         return None
-    n = len(results)
+    n = len(img)
     _flags(data.problems, source, n, [(scores, "flagged_prediction"), (check, "flagged_prediction")],
            lambda i: f"results[{i}] (pred_id={i + 1})")
     return Boxes(np.arange(1, n + 1, dtype=np.int64), img, cat, box, box[:, 2] * box[:, 3], np.zeros(n, bool),

@@ -160,31 +160,9 @@ def fill_ious(layout: Layout, dt: Boxes, gt: Boxes, *, iou_type: str, sizes=None
                                gt_crowd, layout.blk_d0, layout.blk_d1, layout.blk_g0, layout.blk_g1,
                                layout.blk_off, layout.ious)
     elif iou_type == "segm":
-        from explorer.evaluation.masks import mask_iou_blocks
+        from explorer.evaluation.masks import fill_block_ious
 
-        # only rows of blocks with both sides get a mask: the others' IoUs are never computed (~half the
-        # predictions of a detector's output: classes without a label in the image)
-        live = (layout.blk_d1 > layout.blk_d0) & (layout.blk_g1 > layout.blk_g0)
-        dt_rles = _rles_of(dt, layout.dt_rows, layout.blk_d0[live], layout.blk_d1[live], sizes, what="prediction")
-        gt_rles = _rles_of(gt, layout.gt_rows, layout.blk_g0[live], layout.blk_g1[live], sizes, what="label")
-        blk_img = np.zeros(len(layout.blk_d0), np.int64)
-        blk_img[layout.grp_blk] = layout.grp_img  # a block holds one image (a group, or an image's groups)
-        mask_iou_blocks(dt_rles, gt_rles, gt_crowd, layout.blk_d0, layout.blk_d1, layout.blk_g0, layout.blk_g1,
-                        layout.blk_off, layout.ious, blk_img)
+        fill_block_ious(layout, dt, gt, gt_crowd, sizes)  # masks only for rows of blocks with both sides
     else:
         raise ValueError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
 
-
-def _rles_of(table: Boxes, rows: np.ndarray, r0: np.ndarray, r1: np.ndarray, sizes, *, what: str) -> list:
-    """RLEs (``masks.table_rles``) of the sorted rows inside the ranges ``r0:r1`` (one per row of ``rows``,
-    None elsewhere)."""
-    from explorer.evaluation.masks import table_rles
-
-    mark = np.zeros(len(rows) + 1, np.int64)
-    np.add.at(mark, r0, 1)
-    np.add.at(mark, r1, -1)
-    need = np.flatnonzero(np.cumsum(mark[:-1]) > 0)
-    out = [None] * len(rows)
-    for i, rle in zip(need.tolist(), table_rles(table.take(rows[need]), sizes, what=what)):
-        out[i] = rle
-    return out

@@ -119,3 +119,134 @@ def mask_iou_blocks(dt_rles, gt_rles, gt_crowd, blk_d0, blk_d1, blk_g0, blk_g1, 
             out[off[b]: off[b] + m * n] = iou[di:di + m, gi:gi + n].ravel()
             di += m
             gi += n
+
+
+# ---- compiled: every mask as run-length counts in one flat array (explorer.evaluation.mask_kernels) -----------
+def table_counts(table: Boxes, sizes: dict[int, tuple[float, float]], *, what: str):
+    """The masks of every row of ``table`` as ``(cnt, off, n, h, w)``: row ``i``'s counts are
+    ``cnt[off[i]:off[i] + n[i]]`` on an ``h[i] x w[i]`` image — the counts of ``table_rles``' RLE, row by row
+    (polygons and box polygons rasterised by ``mask_kernels.polygon_counts``; RLE rows by pycocotools' ``to_rle``
+    and decoded by ``mask_kernels.string_counts``). None when a polygon part is not one ``normalise_segmentation``
+    keeps (fewer than 6 or an odd number of coordinates: then ``table_rles``' pycocotools path decides)."""
+    from explorer.evaluation import mask_kernels as mk
+
+    n = len(table)
+    segm = table.segm if table.segm is not None else [None] * n
+    H, W = _row_sizes(table.image_id, sizes)
+    kinds = set(map(type, segm))
+    if kinds <= {list, type(None)} or len(kinds) == 1:  # one kind throughout: no Python step per row
+        poly = np.full(n, kinds <= {list, type(None)})
+    else:
+        poly = np.fromiter((s is None or type(s) is list for s in segm), bool, n)
+    rows = np.flatnonzero(poly)
+    unknown = rows[~(np.isfinite(H[rows]) & np.isfinite(W[rows]))]
+    if len(unknown):  # inputs.for_iou_type leaves such rows out; reaching here is a caller skipping it
+        i = int(unknown[0])
+        raise UserError(f"{what} id={int(table.ids[i])} (image {int(table.image_id[i])}): a polygon mask needs the "
+                        "image height and width, which are unknown")
+    h = np.zeros(n, np.int64)
+    w = np.zeros(n, np.int64)
+    h[rows], w[rows] = H[rows].astype(np.int64), W[rows].astype(np.int64)
+    box = table.box
+    parts_of = [segm[i] if segm[i] is not None else _box_polygon(box[i].tolist()) for i in rows.tolist()]
+    row_part = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, parts_of), np.int64, len(parts_of)), out=row_part[1:])
+    parts = list(chain.from_iterable(parts_of))
+    part_len = np.fromiter(map(len, parts), np.int64, len(parts))
+    if (len(parts) and (part_len.min() < 6 or (part_len % 2).any())) or (row_part[1:] == row_part[:-1]).any():
+        return None
+    part_off = np.zeros(len(parts) + 1, np.int64)
+    np.cumsum(part_len, out=part_off[1:])
+    coords = np.fromiter(chain.from_iterable(parts), np.float64, int(part_off[-1]))
+    room = np.zeros(n, np.int64)
+    poly_room = np.empty(len(rows), np.int64)
+    if len(rows):
+        mk.polygon_bounds(coords, part_off, row_part, poly_room)
+    room[rows] = poly_room
+    strings = []
+    for i in np.flatnonzero(~poly).tolist():
+        rle = to_rle(segm[i], H[i], W[i], box=box[i])
+        c = rle["counts"]
+        strings.append(c.encode() if isinstance(c, str) else bytes(c))
+        h[i], w[i] = int(rle["size"][0]), int(rle["size"][1])
+    str_len = np.fromiter(map(len, strings), np.int64, len(strings))
+    room[~poly] = str_len + 1
+    off = np.zeros(n + 1, np.int64)
+    np.cumsum(room, out=off[1:])
+    cnt = np.empty(int(off[-1]), np.int64)
+    counts = np.zeros(n, np.int64)
+    if len(rows):
+        if len(rows) < n:  # (polygon rows among RLE rows: their own offsets, then copied into place)
+            sub_off = np.zeros(len(rows) + 1, np.int64)
+            np.cumsum(poly_room, out=sub_off[1:])
+            sub = np.empty(int(sub_off[-1]), np.int64)
+            sub_len = np.empty(len(rows), np.int64)
+            mk.polygon_counts(coords, part_off, row_part, h[rows], w[rows], sub_off, sub, sub_len)
+            for j, i in enumerate(rows.tolist()):
+                cnt[off[i]:off[i] + sub_len[j]] = sub[sub_off[j]:sub_off[j] + sub_len[j]]
+            counts[rows] = sub_len
+        else:
+            poly_len = np.empty(len(rows), np.int64)
+            mk.polygon_counts(coords, part_off, row_part, h, w, off, cnt, poly_len)
+            counts[:] = poly_len
+    if strings:
+        rle_rows = np.flatnonzero(~poly)
+        chars = np.frombuffer(b"".join(strings), np.uint8)
+        str_off = np.zeros(len(strings) + 1, np.int64)
+        np.cumsum(str_len, out=str_off[1:])
+        sub_off = np.zeros(len(strings) + 1, np.int64)
+        np.cumsum(str_len + 1, out=sub_off[1:])
+        sub = np.empty(int(sub_off[-1]), np.int64)
+        sub_len = np.empty(len(strings), np.int64)
+        mk.string_counts(chars, str_off, sub_off, sub, sub_len)
+        for j, i in enumerate(rle_rows.tolist()):
+            cnt[off[i]:off[i] + sub_len[j]] = sub[sub_off[j]:sub_off[j] + sub_len[j]]
+        counts[rle_rows] = sub_len
+    return cnt, off[:-1], counts, h, w
+
+
+def fill_block_ious(layout, dt: Boxes, gt: Boxes, gt_crowd: np.ndarray, sizes) -> None:
+    """``layout.ious`` for ``iou_type="segm"``: pycocotools' mask IoU of every pair of every block. Only the
+    rows of blocks with both sides get a mask (~half a detector's predictions have no label of their class in
+    their image); masks by ``table_counts`` and IoUs by ``mask_kernels.iou_blocks`` (the same bits as
+    ``mask_utils.iou``), or, when ``table_counts`` declines, by ``table_rles`` + ``mask_iou_blocks``."""
+    from explorer.evaluation import mask_kernels as mk
+
+    live = (layout.blk_d1 > layout.blk_d0) & (layout.blk_g1 > layout.blk_g0)
+    d_need = _in_ranges(len(layout.dt_rows), layout.blk_d0[live], layout.blk_d1[live])
+    g_need = _in_ranges(len(layout.gt_rows), layout.blk_g0[live], layout.blk_g1[live])
+    d_masks = table_counts(dt.take(layout.dt_rows[d_need]), sizes, what="prediction")
+    g_masks = None if d_masks is None else table_counts(gt.take(layout.gt_rows[g_need]), sizes, what="label")
+    if g_masks is None:
+        dt_rles, gt_rles = [None] * len(layout.dt_rows), [None] * len(layout.gt_rows)
+        for out, need, table, rows, what in ((dt_rles, d_need, dt, layout.dt_rows, "prediction"),
+                                             (gt_rles, g_need, gt, layout.gt_rows, "label")):
+            for i, rle in zip(need.tolist(), table_rles(table.take(rows[need]), sizes, what=what)):
+                out[i] = rle
+        blk_img = np.zeros(len(layout.blk_d0), np.int64)
+        blk_img[layout.grp_blk] = layout.grp_img  # a block holds one image (a group, or an image's groups)
+        mask_iou_blocks(dt_rles, gt_rles, gt_crowd, layout.blk_d0, layout.blk_d1, layout.blk_g0, layout.blk_g1,
+                        layout.blk_off, layout.ious, blk_img)
+        return
+    (dc, do, dn, dh, dw), (gc, go, gn, gh, gw) = d_masks, g_masks
+    cnt = np.concatenate([dc, gc])
+    off, n = np.concatenate([do, go + len(dc)]), np.concatenate([dn, gn])
+    h, w = np.concatenate([dh, gh]), np.concatenate([dw, gw])
+    box = np.empty((len(n), 4), np.float64)
+    area = np.empty(len(n), np.int64)
+    mk.boxes_and_areas(cnt, off, n, h, w, box, area)
+    dt_mask = np.full(len(layout.dt_rows), -1, np.int64)
+    gt_mask = np.full(len(layout.gt_rows), -1, np.int64)
+    dt_mask[d_need] = np.arange(len(d_need))
+    gt_mask[g_need] = len(d_need) + np.arange(len(g_need))
+    mk.iou_blocks(cnt, off, n, h, w, box, area, dt_mask, gt_mask, gt_crowd.astype(np.bool_),
+                  np.where(live, layout.blk_d0, 0), np.where(live, layout.blk_d1, 0), layout.blk_g0, layout.blk_g1,
+                  layout.blk_off, layout.ious)
+
+
+def _in_ranges(n: int, r0: np.ndarray, r1: np.ndarray) -> np.ndarray:
+    """Positions ``0..n`` inside any of the ranges ``r0:r1``, ascending."""
+    mark = np.zeros(n + 1, np.int64)
+    np.add.at(mark, r0, 1)
+    np.add.at(mark, r1, -1)
+    return np.flatnonzero(np.cumsum(mark[:-1]) > 0)
