@@ -6,6 +6,8 @@
     python3 benchmarks/bench_scale.py --images 100000 --no-app             # every step but the app's page reruns
     python3 benchmarks/bench_scale.py --images 1000000 --keep /tmp/scale --reuse --steps import,match
                                    # only these steps, on the inputs (and project) an earlier --keep run left
+    python3 benchmarks/bench_scale.py --images 100000 --keep /tmp/scale --reuse --steps memory
+                                   # opt-in: resident memory of each structure the app's core keeps
 
 For each N it generates (deterministically, seed 0; no pixels) a COCO instances file of N images with ~7 labels
 each (80 COCO category ids, ~2% crowd, the generator of ``bench_eval.py``), two runs of COCO results with ~20
@@ -20,6 +22,11 @@ RSS (``VmHWM`` of ``/proc/self/status``; ``ru_maxrss`` elsewhere) is that step's
   peaks are the process's peak so far (the loaded project is part of what a matcher costs);
 - ``evaluate_coco``: ``evaluate_coco(project)`` after a 20-image warm-up of the kernels;
 - ``data metrics``: ``compute_metrics`` (box metrics only: there are no pixels); it is set-up for the pages;
+- ``memory`` (opt-in, ``--steps memory``): in one process, the structures the first Metrics render and one IoU
+  move make — the project, the shared Matcher, a match, the three outcome tables, the run's ``CocoState`` and its
+  accumulation, the error cost, then a match and tables at another IoU — each with the resident memory it
+  added (``/proc`` ``RssAnon``: the process's own pages, and ``RssFile``: mapped files' pages, which the kernel
+  can drop), printed under the table with the anon bytes per prediction;
 - the app: one AppTest process serving the project (like one ``explorer run`` server). ``project opens``: from
   the process's start (Streamlit and the package imported, as a server's first session does) to the landing page
   fully rendered (the project loaded, the sidebar and the task's first page drawn); then for every detection
@@ -68,6 +75,9 @@ TARGETS = {
     "iou": "≤ 1 s at 100k, ≤ 3 s at 1M",
     "classes": "≤ 1 s at 100k, ≤ 3 s at 1M",
     "metric": "≤ 1 s at 100k, ≤ 3 s at 1M",
+    **{step: "" for step in ("mem_load", "mem_matcher", "mem_match", "mem_labels", "mem_predictions", "mem_images",
+                             "mem_state", "mem_evaluation", "mem_tide")},
+    "mem_move": "app process ≤ 12 GB at 1M",
 }
 
 
@@ -219,6 +229,69 @@ def step_match(files: dict, project_dir: Path) -> list[dict]:
     return rows
 
 
+def rss_mb() -> dict:
+    """This process's resident memory now, MB: ``anon`` (its own pages: what runs out) and ``file`` (pages of
+    mapped files — Parquet, the Matcher's saved arrays — which the kernel can drop and read again), from
+    ``/proc/self/status`` (zeros where it does not exist)."""
+    try:
+        with open("/proc/self/status") as f:
+            kb = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in f) if k in ("RssAnon", "RssFile")}
+    except OSError:
+        kb = {}
+    return {"anon": kb.get("RssAnon", 0) / 1024, "file": kb.get("RssFile", 0) / 1024}
+
+
+def step_memory(files: dict, project_dir: Path) -> list[dict]:
+    """What the app's core keeps for the first Metrics render and one IoU move, structure by structure, in one
+    process (like one ``explorer run`` server): each row is one structure made (and kept in the core's caches),
+    with the resident memory it added (``anon``/``file`` MB: ``/proc`` RSS deltas) beside its time and peak."""
+    from explorer.analysis import outcomes, tide
+    from explorer.evaluation import coco
+    from explorer.project.folder import Project
+    from explorer.project.selection import Selection
+
+    rows, kept = [], []  # kept: every structure stays referenced, as the caches keep them
+
+    def made(step: str, make):
+        before = rss_mb()
+        with Timed(step, rows):
+            kept.append(make())
+        after = rss_mb()
+        rows[-1].update(anon=after["anon"] - before["anon"], file=after["file"] - before["file"],
+                        anon_total=after["anon"], file_total=after["file"])
+        return kept[-1]
+
+    project = made("mem_load", lambda: Project.load(project_dir))
+    made("mem_matcher", lambda: outcomes.matcher(project))
+    sel = Selection(iou_threshold=0.5)
+    made("mem_match", lambda: outcomes.match(project, sel))
+    for target in ("labels", "predictions", "images"):
+        made(f"mem_{target}", lambda: outcomes.detection_outcomes(project, sel, target))
+    made("mem_state", lambda: coco.project_state(project))
+    made("mem_evaluation", lambda: coco.project_evaluation(project))
+    made("mem_tide", lambda: tide.error_cost(project, sel))
+    moved = Selection(iou_threshold=0.75)
+    made("mem_move", lambda: [outcomes.match(project, moved)] + [
+        outcomes.detection_outcomes(project, moved, target) for target in ("labels", "predictions", "images")])
+    return rows
+
+
+def format_memory(counts: dict[int, dict], rows_by_n: dict[int, list[dict]]) -> str:
+    """The ``memory`` step's rows per size: resident MB each structure added (anon = the process's own, file =
+    mapped pages) and the anon bytes per prediction of the run; empty when the step did not run."""
+    lines = []
+    for n, rows in rows_by_n.items():
+        mem = [r for r in rows if "anon" in r]
+        if not mem:
+            continue
+        per = max(counts[n]["n_predictions_per_run"], 1)
+        lines += [f"memory at N={n:,} (one process; resident MB added by each structure, kept as the caches keep it)",
+                  f"{'structure':<48}{'+anon MB':>10}{'+file MB':>10}{'anon B/pred':>12}{'anon MB':>9}{'s':>8}"]
+        lines += [f"{TITLES[r['step']]:<48}{r['anon']:>10.0f}{r['file']:>10.0f}{r['anon'] * 2**20 / per:>12.1f}"
+                  f"{r['anon_total']:>9.0f}{r['s']:>8.2f}" for r in mem]
+    return "\n".join(lines)
+
+
 def step_evaluate(files: dict, project_dir: Path) -> list[dict]:
     sys.path.insert(0, str(HERE))
     from bench_eval import generate
@@ -302,7 +375,7 @@ def step_generate(spec: dict, out: Path) -> dict:
 
 
 STEPS = {"import": step_import, "add_predictions": step_add_predictions, "match": step_match,
-         "evaluate": step_evaluate, "metrics": step_metrics, "app": step_app}
+         "evaluate": step_evaluate, "metrics": step_metrics, "memory": step_memory, "app": step_app}
 
 
 # ---------------------------------------------------------------------------------------------------- driver
@@ -345,7 +418,7 @@ def measure(n_images: int, work: Path, *, app: bool = True, steps=None, reuse: b
         print(f"[N={n_images:,}] generated {files['n_images']:,} images, {files['n_labels']:,} labels, 2 × "
               f"{files['n_predictions_per_run']:,} predictions in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     project_dir = work / "project"
-    steps = list(STEPS) if steps is None else steps
+    steps = [s for s in STEPS if s not in OPT_IN] if steps is None else steps
     if "import" in steps and project_dir.exists():
         shutil.rmtree(project_dir)
     rows, failed = [], []
@@ -368,10 +441,18 @@ TITLES = {"import": "import (labels + run a)", "add_predictions": "add-predictio
           "load": "Project.load", "matcher": "Matcher.from_project", "rematch": "re-match .match(0.75)",
           "evaluate": "evaluate_coco(project)", "metrics": "data metrics (boxes; page set-up)",
           "open": "project opens in the app (landing page)", "first": "first render",
-          "iou": "rerun: iou_threshold moved", "classes": "rerun: classes changed", "metric": "rerun: metric changed"}
+          "iou": "rerun: iou_threshold moved", "classes": "rerun: classes changed", "metric": "rerun: metric changed",
+          "mem_load": "memory: Project.load", "mem_matcher": "memory: the shared Matcher (opened)",
+          "mem_match": "memory: one match (IoU 0.5)", "mem_labels": "memory: labels outcome table",
+          "mem_predictions": "memory: predictions outcome table", "mem_images": "memory: images outcome table",
+          "mem_state": "memory: the run's CocoState", "mem_evaluation": "memory: its accumulation (all)",
+          "mem_tide": "memory: error cost (tide)", "mem_move": "memory: IoU move to 0.75 (match + 3 tables)"}
+OPT_IN = ("memory",)  # steps that run only when named (``--steps``)
+MEMORY_ROWS = ("mem_load", "mem_matcher", "mem_match", "mem_labels", "mem_predictions", "mem_images", "mem_state",
+               "mem_evaluation", "mem_tide", "mem_move")
 #: the rows each step gives (its pages' rows aside), in order: a failed step's rows are shown as failed
 STEP_ROWS = {"import": ["import"], "add_predictions": ["add_predictions"], "match": ["load", "matcher", "rematch"],
-             "evaluate": ["evaluate"], "metrics": ["metrics"], "app": ["open"]}
+             "evaluate": ["evaluate"], "metrics": ["metrics"], "memory": list(MEMORY_ROWS), "app": ["open"]}
 
 
 def row_titles(rows_by_n: dict[int, list[dict]]) -> list[tuple[str, str | None, str]]:
@@ -469,6 +550,9 @@ def main(argv=None) -> int:
                 timeout=args.step_timeout)
         print(f"machine: {os.cpu_count()} cores; python3 {' '.join(['benchmarks/bench_scale.py', *sys.argv[1:]])}")
         print(format_table(counts, rows_by_n, failed_by_n))
+        memory = format_memory(counts, rows_by_n)
+        if memory:
+            print(memory)
         ok = not any(failed_by_n.values()) and all(math.isfinite(r["s"]) for rows in rows_by_n.values()
                                                    for r in rows)
     finally:

@@ -68,14 +68,39 @@ def test_bench_scale_prints_every_step_at_200_images(tmp_path, explorer_home):
     # --reuse --steps: only the named steps, on the kept inputs (not generated again) and project
     made = (tmp_path / "n200" / "inputs" / "run_a.json").stat().st_mtime_ns
     proc = subprocess.run([sys.executable, str(SCRIPT), "--images", "200", "--keep", str(tmp_path), "--reuse",
-                           "--steps", "match"], capture_output=True, text=True, cwd=REPO, timeout=600)
+                           "--steps", "match,memory"], capture_output=True, text=True, cwd=REPO, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "reusing the inputs" in proc.stderr
     assert (tmp_path / "n200" / "inputs" / "run_a.json").stat().st_mtime_ns == made
     body = table_body(proc.stdout)
-    assert [line.split("  ")[0] for line in body] == ["Project.load", "Matcher.from_project", "re-match .match(0.75)"]
-    for title, line in zip(["Project.load", "Matcher.from_project", "re-match .match(0.75)"], body):
+    split = next(k for k, line in enumerate(body) if line.startswith("memory at N=200"))
+    bench = bench_module()
+    titles = ["Project.load", "Matcher.from_project", "re-match .match(0.75)"] + [bench.TITLES[s] for s in
+                                                                                 bench.MEMORY_ROWS]
+    assert [line.split("  ")[0] for line in body[:split]] == titles
+    for title, line in zip(titles, body[:split]):
         check_row(title, line)
+    # the opt-in memory step: one line per structure, with the MB it added, after the table
+    memory = body[split + 2:]
+    assert [line.split("  ")[0] for line in memory] == titles[3:]
+    for line in memory:
+        values = line.split()[-5:]
+        assert all(math.isfinite(float(v)) for v in values), line
+
+
+def test_memory_lines_give_the_megabytes_each_structure_added():
+    bench = bench_module()
+    counts = {10: {"n_images": 10, "n_labels": 70, "n_predictions_per_run": 2**20}}
+    rows = {10: [{"step": "load", "s": 1.0, "cpu": 1.0, "mb": 9.0, "load": 1.0},  # not a memory row: left out
+                 {"step": "mem_matcher", "s": 2.5, "cpu": 1.0, "mb": 900.0, "load": 1.0, "anon": 50.0, "file": 300.0,
+                  "anon_total": 800.0, "file_total": 400.0}]}
+    lines = bench.format_memory(counts, rows).splitlines()
+    assert lines[0].startswith("memory at N=10 ")
+    assert lines[1].split() == ["structure", "+anon", "MB", "+file", "MB", "anon", "B/pred", "anon", "MB", "s"]
+    assert lines[2].startswith("memory: the shared Matcher (opened)")
+    assert lines[2].split()[-5:] == ["50", "300", "50.0", "800", "2.50"]  # 50 MB over 2^20 predictions: 50 B each
+    assert len(lines) == 3
+    assert bench.format_memory(counts, {10: rows[10][:1]}) == ""
 
 
 def test_table_has_a_column_per_size_and_says_which_steps_failed():
