@@ -28,12 +28,15 @@ rule; predictions of a class without labels count for nothing, though their erro
 a class left with no labels counts as AP 0 if it still has predictions and drops out of the mean if it has none
 (tidecv's rule). Definitions and the differences from ``tidecv`` are in docs/evaluation.md.
 
-Cost at scale: the points are put in per-class order once per selection (from the match's score orders); each
-fix is then a set of removed / inserted positions and one compiled pass over the true positives, so the 8 fixes
-and the 5 x 8 per-bucket fixes need no sort and no accumulation arrays. What does not depend on the IoU is kept
-per matcher (``_BASE``): the selection's rows, class positions and score orders per (classes, images, confidence)
-(``_Selected``: an IoU move only drops the predictions matched to a crowd from them), and the best overlaps with
-the selected labels per (labels, rows) selected. Per IoU the rules run over the false positives only.
+Cost at scale: what does not depend on the IoU is kept per matcher (``_BASE``): a selection's points (its kept
+predictions, per classes, images and confidence: ``_Selected``) in per-class order with their score ranks — the
+match's own orders filtered, the Matcher's arrays themselves when every row is selected — and the best same- /
+other-class label of each prediction per (labels, rows) selected (label rows only: the IoUs are read back from
+the matcher). A prediction matched to a crowd at some IoU stays a point that is not counted, so an IoU move sorts
+nothing: one compiled pass classifies the false positives, one groups the points' positions by outcome, and each
+of the 8 fixes (and the 5 x 8 per-bucket fixes) is a set of removed / inserted positions and one compiled pass
+over the true positives. Kept at 100k (2M predictions): ~20 bytes per prediction per selection, ~12 per IoU
+(``ErrorCost``: a code per point, positions, the errors' label rows; error rows are built on use).
 """
 from __future__ import annotations
 
@@ -276,8 +279,8 @@ def _insert_at(rank_o, cat_start, ks, rs, out):
 
 
 # IoU-independent intermediates of one matcher and selection: the selection's rows and orders (``_Selected``, per
-# classes, images and confidence) and the best overlaps with its labels. Keyed by the matcher and what they depend
-# on; 6 kept (~50 MB a selection, ~72 MB bests at 2M predictions).
+# classes, images and confidence) and the best labels of its predictions. Keyed by the matcher and what they depend
+# on; 6 kept (~24 MB a selection of every row, ~16 MB best labels at 2M predictions).
 _BASE: OrderedDict = OrderedDict()
 
 
@@ -620,13 +623,13 @@ class _Selected:
     rows (-1 = not selected; int16 below 32k classes); ``in_d`` / ``in_g`` selected rows (class and image);
     ``kept`` the layout rows with ``score >= c`` (= the match's rows, in order); ``cand`` the match rows of the
     selected predictions (ascending): the ``n`` points of every IoU's ``_State`` (a prediction matched to a crowd
-    at an IoU is a point that is not counted). ``kept`` / ``cand`` / ``d_pos`` are None where they would be
-    ``arange`` (no confidence cut, every row selected: the usual view keeps no copy of them); read them through
+    at an IoU is a point that is not counted). ``kept`` / ``cand`` / ``sel_rows`` are None where they would
+    be ``arange`` (no confidence cut, every row selected: the usual view keeps no copy of them); read them through
     ``layout_rows`` / ``of_points`` / ``column``. ``by_class``: the points by class then descending score, ``rank`` each
     one's position by descending score, ``rank_o = rank[by_class]``, ``cat_start (K + 1,)`` the class ranges —
     the match's own stable orders (``MatchResult.class_score_order`` / ``score_order``, the same at every IoU for
-    one confidence) filtered, or sorted here when the match has none. ``d_pos (n_dt,)`` each selected layout
-    row's position among the selected rows (``cumsum(in_d) - 1``)."""
+    one confidence) filtered, or sorted here when the match has none. ``sel_rows``: the selected layout rows
+    (ascending; a row's position in it is its column of the best label rows)."""
 
     cats: np.ndarray
     d_k: np.ndarray
@@ -639,7 +642,7 @@ class _Selected:
     rank: np.ndarray
     rank_o: np.ndarray
     cat_start: np.ndarray
-    d_pos: np.ndarray | None
+    sel_rows: np.ndarray | None
     n: int
 
     def layout_rows(self, points: np.ndarray) -> np.ndarray:
@@ -653,7 +656,7 @@ class _Selected:
 
     def column(self, layout_rows: np.ndarray) -> np.ndarray:
         """Each selected layout row's position among the selected rows (its column of the best label rows)."""
-        return layout_rows if self.d_pos is None else self.d_pos[layout_rows]
+        return layout_rows if self.sel_rows is None else np.searchsorted(self.sel_rows, layout_rows)
 
 
 def _selected(matcher, m, classes, image_ids, confidence_threshold: float) -> _Selected:
@@ -706,9 +709,10 @@ def _selected(matcher, m, classes, image_ids, confidence_threshold: float) -> _S
         rank[ranked] = np.arange(n, dtype=small)
         cat_start = np.zeros(len(cats) + 1, np.int64)
         np.cumsum(np.bincount(d_k[rows], minlength=len(cats)), out=cat_start[1:])
-        d_pos = None if in_d.all() else (np.cumsum(in_d) - 1).astype(small)
+        sel_rows = None if in_d.all() else np.flatnonzero(in_d).astype(small)
         return _Selected(cats=cats, d_k=d_k, g_k=g_k, in_d=in_d, in_g=in_g, kept=kept, cand=cand,
-                         by_class=by_class, rank=rank, rank_o=rank[by_class], cat_start=cat_start, d_pos=d_pos, n=n)
+                         by_class=by_class, rank=rank, rank_o=rank[by_class], cat_start=cat_start, sel_rows=sel_rows,
+                         n=n)
 
     return _reuse(matcher, "selected", key, make)
 
@@ -743,9 +747,10 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
 
     # best same- / other-class label per prediction over the non-crowd labels of the selection (tidecv's ex.gt
     # matrices): threshold-independent, kept per labels and rows selected (one column per selected prediction
-    # row, ``s.d_pos`` its column); the rules read the IoUs back from the layout, on the false positives only
+    # row, ``s.column`` its column); the rules read the IoUs back from the layout, on the false positives only
     arg = _reuse(matcher, "best", (lab_live, s.in_d),
-                 lambda: best_label_rows(matcher, np.flatnonzero(s.in_d), lab_live))
+                 lambda: best_label_rows(matcher, np.flatnonzero(s.in_d) if s.sel_rows is None else s.sel_rows,
+                                         lab_live))
     kind_e = np.empty(len(err_d), np.int8)
     target_e = np.empty(len(err_d), np.int64)
     _classify(err_d.astype(np.int64), s.column(err_d).astype(np.int64), arg, lay.blk_d0, lay.blk_g0, lay.blk_g1,
@@ -870,7 +875,7 @@ _COSTS: OrderedDict = OrderedDict()
 def error_cost(project, sel, *, background_threshold: float = BACKGROUND_THRESHOLD, iou_type: str | None = None) -> ErrorCost:
     """``ErrorCost`` of a project view (a run) and a core ``Selection`` (split, classes, IoU and confidence
     thresholds), on the shared matcher and match of ``explorer.analysis.outcomes`` (kept for the last 4
-    selections, ~75 MB each at 2M predictions; the result is shared: do not mutate)."""
+    selections, ~23 MB each at 2M predictions; the result is shared: do not mutate)."""
     from explorer.analysis.outcomes import _remember, match, matcher
     from explorer.tasks.detection import iou_type as iou_type_of
 
