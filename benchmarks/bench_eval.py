@@ -243,14 +243,14 @@ def profile_ours(gt, results, files: tuple[Path, Path]) -> None:
         print("\n".join(line[:150] for line in lines[head:] if line.strip()))
 
 
-def main() -> None:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=int, default=5000, help="number of images (default 5000)")
     ap.add_argument("--repeat", type=int, default=3, help="runs of ours, hotcoco and faster-coco-eval (best kept)")
     ap.add_argument("--iou-type", choices=("bbox", "segm", "both"), default="both", help="default both")
     ap.add_argument("--skip-pycocotools", action="store_true", help="do not run pycocotools (the slow one)")
     ap.add_argument("--profile", action="store_true", help="print where our time goes (phases, cProfile)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     iou_types = ("bbox", "segm") if args.iou_type == "both" else (args.iou_type,)
 
     from explorer.evaluation import Matcher
@@ -328,6 +328,12 @@ def main() -> None:
             line += f"{t:>17.3f}{load:>6.2f}{times[('ours', *col)][0] / t:>8.2f}"
         print(line)
     print("ours/it < 1: ours is faster than that tool (ours/hotcoco is the issue's target: < 1 in every column)")
+    for peer, target in (("hotcoco", 1.0), ("pycocotools", 1 / 50)):
+        if (peer, *columns[0]) in times:
+            ratios = {f"{it} {kind}": times[("ours", it, kind)][0] / times[(peer, it, kind)][0] for it, kind in columns}
+            met = all(r < target for r in ratios.values())
+            print(f"ours/{peer}: " + ", ".join(f"{k} {r:.3f}" for k, r in ratios.items())
+                  + f"  (target < {target:g}: {'met' if met else 'NOT met'})")
     print(f"\nCPU seconds of those runs (every thread; less sensitive to the machine's load than wall time)")
     print(f"{'tool':<18}" + "".join(f"{it + ' ' + kind + ' cpu s':>17}{'ours/it':>8}" for it, kind in columns))
     for name in tools:
@@ -337,7 +343,8 @@ def main() -> None:
         print(f"\nMatcher build (all same-image IoUs, any class): {build * 1000:.0f} ms")
         print(f"re-match of {n_pred} predictions at a new IoU threshold: {min(rematch_times) * 1000:.1f} ms "
               f"(best of {len(rematch_times)}; median {np.median(rematch_times) * 1000:.1f} ms)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
