@@ -226,25 +226,63 @@ def slice_mask(X: pd.DataFrame, row) -> np.ndarray:
     return mask
 
 
-def heatmap(x_values, y_values, outcome, *, n_bins: int = 5, confidence: float = 0.95) -> pd.DataFrame:
-    """Rate of ``outcome`` (bool (n,)) in every cell of quantile bins of ``x_values`` × ``y_values`` ((n,) each):
-    one row per cell, ``x_bin, y_bin, x_range, y_range, n, positives, rate, rate_lo, rate_hi`` (rate NaN in an
-    empty cell). Rows missing either value are in no cell."""
-    y = np.asarray(outcome).astype(bool)
+HEATMAP_COLUMNS = ["x_bin", "y_bin", "x_range", "y_range", "n", "positives", "rate", "rate_lo", "rate_hi"]
+
+
+@dataclass(frozen=True)
+class HeatmapBins:
+    """The part of a heatmap that depends on the two metrics' values alone (an IoU move changes only the outcome):
+    ``cell`` (n,) int32 the cell ``x_bin * ny + y_bin`` of every row, -1 for a row missing either value (or for
+    every row when a metric has no finite value: ``usable`` False); ``nx``, ``ny`` the bins of each metric and
+    their range ``x_labels`` / ``y_labels``; ``n`` (nx * ny,) the rows per cell."""
+
+    cell: np.ndarray
+    nx: int
+    ny: int
+    x_labels: tuple
+    y_labels: tuple
+    n: np.ndarray
+    usable: bool
+
+
+def heatmap_bins(x_values, y_values, *, n_bins: int = 5) -> HeatmapBins:
+    """``HeatmapBins`` of quantile bins (``bucketize``) of ``x_values`` × ``y_values`` ((n,) each)."""
     bx = bucketize(x_values, n_buckets=n_bins, method="quantile")
     by = bucketize(y_values, n_buckets=n_bins, method="quantile")
-    if not (np.isfinite(bx.edges).all() and np.isfinite(by.edges).all()):
-        return pd.DataFrame(columns=["x_bin", "y_bin", "x_range", "y_range", "n", "positives", "rate", "rate_lo",
-                                     "rate_hi"])
-    inside = (bx.index >= 0) & (by.index >= 0)
-    cell = bx.index[inside] * by.n_buckets + by.index[inside]
+    usable = bool(np.isfinite(bx.edges).all() and np.isfinite(by.edges).all())
+    cell = np.full(len(bx.index), -1, np.int32)
+    if usable:
+        inside = (bx.index >= 0) & (by.index >= 0)
+        cell[inside] = bx.index[inside] * by.n_buckets + by.index[inside]
     size = bx.n_buckets * by.n_buckets
-    n = np.bincount(cell, minlength=size)
+    return HeatmapBins(cell=cell, nx=bx.n_buckets, ny=by.n_buckets, x_labels=tuple(bx.labels()),
+                       y_labels=tuple(by.labels()), n=np.bincount(cell[cell >= 0], minlength=size) if usable else
+                       np.zeros(0, np.int64), usable=usable)
+
+
+def heatmap(x_values, y_values, outcome, *, n_bins: int = 5, confidence: float = 0.95,
+            bins: HeatmapBins | None = None) -> pd.DataFrame:
+    """Rate of ``outcome`` (bool (n,)) in every cell of quantile bins of ``x_values`` × ``y_values`` ((n,) each):
+    one row per cell, ``x_bin, y_bin, x_range, y_range, n, positives, rate, rate_lo, rate_hi`` (rate NaN in an
+    empty cell). Rows missing either value are in no cell. ``bins``: ``heatmap_bins(x_values, y_values,
+    n_bins=n_bins)`` when the caller keeps it (the same rows): then only the positives are counted here (the
+    values are not read)."""
+    y = np.asarray(outcome).astype(bool)
+    if bins is None:
+        bins = heatmap_bins(x_values, y_values, n_bins=n_bins)
+    elif len(bins.cell) != len(y):
+        raise ValueError(f"bins were made for {len(bins.cell)} rows, but the outcome has {len(y)}")
+    if not bins.usable:
+        return pd.DataFrame(columns=HEATMAP_COLUMNS)
+    inside = bins.cell >= 0
+    cell = bins.cell[inside]
+    size = bins.nx * bins.ny
+    n = bins.n
     k = np.bincount(cell, weights=y[inside], minlength=size).astype(np.int64)
     lo, hi = wilson_interval(k, n, confidence=confidence)
-    xi, yi = np.divmod(np.arange(size), by.n_buckets)
+    xi, yi = np.divmod(np.arange(size), bins.ny)
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(n > 0, k / np.maximum(n, 1), np.nan)
-    return pd.DataFrame({"x_bin": xi, "y_bin": yi, "x_range": np.asarray(bx.labels())[xi],
-                         "y_range": np.asarray(by.labels())[yi], "n": n, "positives": k, "rate": rate,
+    return pd.DataFrame({"x_bin": xi, "y_bin": yi, "x_range": np.asarray(bins.x_labels)[xi],
+                         "y_range": np.asarray(bins.y_labels)[yi], "n": n, "positives": k, "rate": rate,
                          "rate_lo": lo, "rate_hi": hi})

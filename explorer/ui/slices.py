@@ -15,8 +15,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer.analysis.outcomes import rated
-from explorer.analysis.slices import MIN_SUPPORT, N_BINS, SliceBins, heatmap, slice_bins, slice_mask, weakest_slices
+from explorer.analysis.slices import (MIN_SUPPORT, N_BINS, HeatmapBins, SliceBins, heatmap, heatmap_bins, slice_bins,
+                                     slice_mask, weakest_slices)
 from explorer.resources import pages_dir
 from explorer.ui.charts import show_chart
 from explorer.ui.outcomes import metric_names, metrics_stamp, outcome_table
@@ -26,32 +26,49 @@ from explorer.ui.text import plain
 TARGETS = {"labels (TPR)": ("labels", "detected", "TPR"), "predictions (precision)": ("predictions", "is_tp", "precision")}
 
 
-def rows_of(sel, target: str, column: str) -> pd.DataFrame:
-    """The selection's rows of ``target`` with a defined outcome (cached outcome table)."""
-    return rated(outcome_table(sel, target), column)
+def rows_of(sel, target: str, column: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The selection's outcome table of ``target`` (cached, every row) and the positions (ascending int64) of its
+    rows with a defined outcome (``rated``'s rows): columns are gathered at those positions when read, so a rerun
+    never copies the table's every metric column."""
+    table = outcome_table(sel, target)
+    return table, np.flatnonzero(table[column].notna().to_numpy())
+
+
+def _outcome(table: pd.DataFrame, at: np.ndarray, column: str) -> np.ndarray:
+    """The yes/no outcome of the rated rows ``at`` (defined there: ``<NA>`` elsewhere reads False, never used)."""
+    return table[column].to_numpy(dtype=bool, na_value=False)[at]
+
+
+def _rows_key(table: pd.DataFrame, at: np.ndarray) -> tuple[int, int]:
+    """The identity of a row set: its length and a hash of its ids (in order)."""
+    return len(at), hash(np.ascontiguousarray(table.index.to_numpy(np.int64)[at]).tobytes())
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _bins(path: str, fingerprint: str, stamp: float, target: str, metrics: tuple[str, ...], n_bins: int,
-          rows: tuple[int, int], _table) -> SliceBins:
+          rows: tuple[int, int], _table, _at) -> SliceBins:
     # the bins and pair counts depend on the rows and their metric values only: an IoU move keeps them (int8
     # codes, ~26 MB for 2M predictions × 13 metrics, so only two are kept)
-    return slice_bins(_table[list(metrics)], n_bins=n_bins)
+    return slice_bins(_table[list(metrics)].take(_at), n_bins=n_bins)
 
 
-def _rows_key(table: pd.DataFrame) -> tuple[int, int]:
-    """The identity of a row set: its length and a hash of its ids (in order)."""
-    return len(table), hash(np.ascontiguousarray(table.index.to_numpy(np.int64)).tobytes())
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _heat_bins(path: str, fingerprint: str, stamp: float, target: str, x: str, y: str, n_bins: int,
+               rows: tuple[int, int], _table, _at) -> HeatmapBins:
+    # the cells of the rows depend on the two metrics' values only: an IoU move recounts the positives (an int32
+    # cell per row, ~8 MB for 2M predictions)
+    return heatmap_bins(_table[x].to_numpy(np.float64)[_at], _table[y].to_numpy(np.float64)[_at], n_bins=n_bins)
 
 
 @st.cache_resource(show_spinner="Searching the weakest slices…", max_entries=16)
 def _slices(path: str, fingerprint: str, stamp: float, core, target: str, column: str, metrics: tuple[str, ...],
             n_bins: int, min_support: int, _sel) -> pd.DataFrame:
-    table = rows_of(_sel, target, column)
+    table, at = rows_of(_sel, target, column)
     names = metric_names(_sel.project, target, numeric=True)
-    bins = _bins(path, fingerprint, stamp, target, metrics, n_bins, _rows_key(table), table)
-    return weakest_slices(table[[]], table[column].to_numpy(bool), n_bins=n_bins, min_support=min_support,
-                          titles=names, bins=bins)  # with the bins, X only gives the rows: no copy of the metrics
+    bins = _bins(path, fingerprint, stamp, target, metrics, n_bins, _rows_key(table, at), table, at)
+    # with the bins, X only gives the number of rows: no copy of the metrics
+    return weakest_slices(pd.DataFrame(index=pd.RangeIndex(len(at))), _outcome(table, at, column), n_bins=n_bins,
+                          min_support=min_support, titles=names, bins=bins)
 
 
 def slices(sel, target: str, column: str, metrics: list[str], n_bins: int, min_support: int) -> pd.DataFrame:
@@ -77,7 +94,8 @@ def heatmap_figure(cells: pd.DataFrame, *, x_title: str, y_title: str, rate: str
     return fig
 
 
-def heatmap_section(sel, table: pd.DataFrame, names: dict[str, str], column: str, rate: str, target: str) -> None:
+def heatmap_section(sel, table: pd.DataFrame, at: np.ndarray, names: dict[str, str], column: str, rate: str,
+                    target: str) -> None:
     st.subheader("Metric × metric")
     cols = list(names)
     left, mid, right = st.columns([2, 2, 1])
@@ -85,8 +103,10 @@ def heatmap_section(sel, table: pd.DataFrame, names: dict[str, str], column: str
     y = mid.selectbox("Metric (y)", cols, index=min(1, len(cols) - 1), format_func=names.get,
                       **keep(keyed("slices_y", target)))
     n_bins = int(right.number_input("Bins", min_value=2, max_value=10, value=5, step=1, **keep("slices_heat_bins")))
-    cells = heatmap(table[x].to_numpy(np.float64), table[y].to_numpy(np.float64), table[column].to_numpy(bool),
-                    n_bins=n_bins)
+    p = sel.project
+    bins = _heat_bins(str(p.root), p.fingerprint, metrics_stamp(p), target, x, y, n_bins, _rows_key(table, at),
+                      table, at)
+    cells = heatmap(None, None, _outcome(table, at, column), bins=bins)
     if cells.empty:
         st.info("One of the two metrics has no spread over these rows (a single value or none): nothing to bin.")
         return
@@ -96,9 +116,12 @@ def heatmap_section(sel, table: pd.DataFrame, names: dict[str, str], column: str
         st.caption(f"{few} cell(s) hold fewer than {MIN_SUPPORT} {target}: their rates rest on few samples.")
 
 
-def open_in_failures(sel, table: pd.DataFrame, row, target: str) -> None:
-    """Hand the slice's rows to the Failure Explorer (the Performance by Metric hand-off) and switch to it."""
-    ids = table.index[slice_mask(table, row)].astype(int).tolist()
+def open_in_failures(sel, table: pd.DataFrame, at: np.ndarray, row, target: str) -> None:
+    """Hand the slice's rows (among the rated rows ``at``) to the Failure Explorer (the Performance by Metric
+    hand-off) and switch to it."""
+    metrics = [m for m in (row.get("metric_1"), row.get("metric_2")) if isinstance(m, str)]
+    inside = slice_mask({m: table[m].to_numpy()[at] for m in metrics}, row)
+    ids = table.index.to_numpy()[at][inside].astype(int).tolist()
     st.session_state["failure_selection"] = {"label_ids": ids if target == "labels" else [],
                                              "pred_ids": ids if target == "predictions" else [],
                                              "title": f"Slice: {row['description']}"}
@@ -108,7 +131,8 @@ def open_in_failures(sel, table: pd.DataFrame, row, target: str) -> None:
     st.info("Stored: open the Failure Explorer page to see this slice.")
 
 
-def slices_section(sel, table: pd.DataFrame, names: dict[str, str], target: str, column: str, rate: str) -> None:
+def slices_section(sel, table: pd.DataFrame, at: np.ndarray, names: dict[str, str], target: str, column: str,
+                   rate: str) -> None:
     st.subheader("Weakest slices")
     left, mid, right = st.columns([3, 1, 1])
     chosen = left.multiselect("Metrics searched", list(names), default=list(names), format_func=names.get,
@@ -140,7 +164,7 @@ def slices_section(sel, table: pd.DataFrame, names: dict[str, str], target: str,
     st.caption(f"{plain(row['description'])}: {row['n']:,} {target}, {rate} {row['rate']:.3f} "
                f"[{row['rate_lo']:.3f}, {row['rate_hi']:.3f}] vs {row['rest_rate']:.3f} for the rest.")
     if st.button("Open in Failure Explorer", key="slices_open_failures"):
-        open_in_failures(sel, table, row, target)
+        open_in_failures(sel, table, at, row, target)
 
 
 def render_slices(sel) -> None:
@@ -156,9 +180,9 @@ def render_slices(sel) -> None:
     if not names:
         st.info("No data metrics computed for this project yet: run `explorer metrics PROJECT`.")
         return
-    table = rows_of(sel, target, column)
-    if len(table) == 0:
+    table, at = rows_of(sel, target, column)
+    if len(at) == 0:
         st.info(f"No {target} of this selection has an outcome (e.g. nothing is predicted).")
         return
-    heatmap_section(sel, table, names, column, rate, target)
-    slices_section(sel, table, names, target, column, rate)
+    heatmap_section(sel, table, at, names, column, rate, target)
+    slices_section(sel, table, at, names, target, column, rate)

@@ -117,3 +117,43 @@ def test_kept_bins_give_the_same_slices_for_a_new_outcome():
         assert direct.iloc[0]["metric_1"] == "a" and direct.iloc[0]["lo_1"] < 0.5  # inside the planted weak half
     with pytest.raises(ValueError):
         weakest_slices(X.iloc[:10], np.zeros(10, bool), bins=bins)
+
+
+def test_kept_heatmap_bins_give_the_former_heatmap_for_a_new_outcome():
+    # the former heatmap (both metrics bucketized on every call), written out here as the reference: the kept bins
+    # give the same frame bit for bit, for every outcome over the same rows; a constant or all-missing metric: empty
+    from explorer.analysis.intervals import wilson_interval
+    from explorer.analysis.slices import HEATMAP_COLUMNS, heatmap_bins
+
+    def former(xv, yv, outcome, n_bins):
+        y = np.asarray(outcome).astype(bool)
+        bx = bucketize(xv, n_buckets=n_bins, method="quantile")
+        by = bucketize(yv, n_buckets=n_bins, method="quantile")
+        if not (np.isfinite(bx.edges).all() and np.isfinite(by.edges).all()):
+            return pd.DataFrame(columns=HEATMAP_COLUMNS)
+        inside = (bx.index >= 0) & (by.index >= 0)
+        cell = bx.index[inside] * by.n_buckets + by.index[inside]
+        size = bx.n_buckets * by.n_buckets
+        n = np.bincount(cell, minlength=size)
+        k = np.bincount(cell, weights=y[inside], minlength=size).astype(np.int64)
+        lo, hi = wilson_interval(k, n)
+        xi, yi = np.divmod(np.arange(size), by.n_buckets)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = np.where(n > 0, k / np.maximum(n, 1), np.nan)
+        return pd.DataFrame({"x_bin": xi, "y_bin": yi, "x_range": np.asarray(bx.labels())[xi],
+                             "y_range": np.asarray(by.labels())[yi], "n": n, "positives": k, "rate": rate,
+                             "rate_lo": lo, "rate_hi": hi})
+
+    rng = np.random.default_rng(3)
+    x = np.where(rng.random(500) < 0.1, np.nan, rng.random(500).round(2))  # ties and missing values
+    z = rng.normal(size=500)
+    for xv, zv in ((x, z), (np.ones(500), z), (np.full(500, np.nan), z)):
+        for n_bins in (2, 5):
+            bins = heatmap_bins(xv, zv, n_bins=n_bins)
+            for seed in (1, 2):
+                y = np.random.default_rng(seed).random(500) < 0.6
+                want = former(xv, zv, y, n_bins)
+                pd.testing.assert_frame_equal(heatmap(xv, zv, y, n_bins=n_bins), want)
+                pd.testing.assert_frame_equal(heatmap(None, None, y, bins=bins), want)
+    with pytest.raises(ValueError):
+        heatmap(None, None, np.zeros(10, bool), bins=heatmap_bins(x, z))

@@ -83,3 +83,45 @@ def test_slices_page_opens_a_slice_in_the_failure_explorer(detection_project, mo
     first = expected.iloc[0].to_dict()
     assert sorted(chosen["label_ids"]) == sorted(table.index[slice_mask(table, first)].tolist())
     assert chosen["pred_ids"] == [] and chosen["title"].startswith("Slice: ")
+
+
+def test_slices_page_heatmap_and_slices_follow_the_iou_and_the_target(detection_project, monkeypatch):
+    # the page keeps the bins per row set and recounts the outcome after a control change: what it shows equals the
+    # analysis run afresh on the rated rows, after an IoU move, for predictions, and after a class change
+    import base64
+    import json
+
+    import numpy as np
+
+    from explorer.analysis.outcomes import detection_outcomes, rated
+    from explorer.analysis.slices import heatmap, weakest_slices
+
+    at = _open(detection_project, monkeypatch, "slices.py")
+    project = Project.load(detection_project)
+    first_class = sorted(project.category_names)[0]
+
+    def check(target, column, iou, classes=None):
+        table = rated(detection_outcomes(project, Selection(iou_threshold=iou, classes=classes), target), column)
+        x, y = at.selectbox(key=f"slices_x.{target}").value, at.selectbox(key=f"slices_y.{target}").value
+        cells = heatmap(table[x].to_numpy(np.float64), table[y].to_numpy(np.float64), table[column].to_numpy(bool),
+                        n_bins=5)
+        (chart,) = [c for c in at.get("plotly_chart") if "Heatmap" in c.proto.spec or '"heatmap"' in c.proto.spec]
+        z = json.loads(chart.proto.spec)["data"][0]["z"]
+        if isinstance(z, dict):
+            z = np.frombuffer(base64.b64decode(z["bdata"]), z["dtype"]).reshape([int(n) for n in z["shape"].split(",")])
+        want = cells["rate"].to_numpy(np.float64).reshape(cells["x_bin"].max() + 1, -1).T
+        np.testing.assert_array_equal(np.asarray(z, np.float64), want)
+        metrics = at.multiselect(key=f"slices_metrics.{target}").value
+        expected = weakest_slices(table[metrics], table[column].to_numpy(bool))
+        shown = [d.value for d in at.dataframe if "gap" in d.value.columns]
+        assert len(shown) == 1 and len(shown[0]) == len(expected) > 0
+        for col in ("n", "rate", "rest_rate", "gap", "gap_lo", "gap_hi"):
+            np.testing.assert_array_equal(shown[0][col].to_numpy(), expected[col].to_numpy())
+
+    check("labels", "detected", 0.5)
+    at.slider(key="iou_threshold").set_value(0.8).run()
+    check("labels", "detected", 0.8)
+    at.radio(key="slices_target").set_value("predictions (precision)").run()
+    check("predictions", "is_tp", 0.8)
+    at.multiselect(key="classes").set_value([project.category_names[first_class]]).run()
+    check("predictions", "is_tp", 0.8, classes=(first_class,))
