@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explorer.analysis.suspects import REASONS, duplicate_labels, filter_suspects, fix_labels, map_if_fixed, suspects
+from explorer.analysis.suspects import (COLUMNS, REASONS, SuspectQueue, duplicate_labels, filter_suspects, fix_labels,
+                                        map_if_fixed, suspect_queue, suspects)
 from explorer.commands.suspects import suspects_coco
 from explorer.io.detection import import_detection
 from explorer.project.selection import Selection
@@ -63,6 +64,63 @@ def test_every_reason_on_one_image(five_reasons):
     assert filter_suspects(q, classes=[2])["reason_code"].tolist() == ["missing_label", "duplicate_label"]
 
 
+def test_a_class_selection_classifies_its_own_detections(five_reasons):
+    """Loose matches, duplicate and missed labels are scored per class (a class selection takes its rows), but a
+    false detection is classified against the selected labels only: with class 2 alone, the class-2 detection on
+    the class-1 label 2 overlaps no selected label, so it is a confident detection where no label is."""
+    q = suspects(five_reasons, Selection(classes=(2,)))
+    got = [(r.reason_code, None if pd.isna(r.label_id) else int(r.label_id),
+            None if pd.isna(r.pred_id) else int(r.pred_id), round(float(r.score), 4)) for r in q.itertuples()]
+    assert got == [("missing_label", None, 5, 0.97), ("duplicate_label", 5, None, 0.95),
+                   ("missing_label", None, 2, 0.8)]
+    # class 1 alone: no selected detection points at label 2 any more, so it is a label nothing detects while
+    # its class is found: both smaller-or-equal class-1 labels before it (7, 1) are detected -> 1 x 0.9
+    q = suspects(five_reasons, Selection(classes=(1,)))
+    assert [(r.reason_code, int(r.label_id), round(float(r.score), 4)) for r in q.itertuples()] == \
+        [("missed_label", 2, 0.9), ("loose_box", 3, 0.7), ("missed_label", 6, 0.45)]
+
+
+def _queue_of(rng, n):
+    """A ``SuspectQueue`` of ``n`` random rows with many ties (scores on a 0.05 grid, few images and ids)."""
+    none_or = lambda v: np.where(rng.random(n) < 0.3, -1, v)  # noqa: E731
+    return SuspectQueue(image_id=rng.integers(1, 5, n), label_id=none_or(rng.integers(1, 6, n)),
+                        pred_id=none_or(rng.integers(1, 6, n)), reason=rng.integers(0, 5, n).astype(np.int8),
+                        score=rng.integers(6, 21, n) / 20, category_id=rng.integers(1, 4, n),
+                        pred_category_id=np.full(n, -1), iou=rng.random(n), image_ids=np.arange(1, 5),
+                        file_names=np.array(["a", "b", "c", "d"], object))
+
+
+def test_best_rows_are_the_head_of_the_sorted_queue():
+    """``best(n, keep)`` (a partition, then a sort of the rows that can be among the n best) equals the first n
+    of ``keep``'s rows in the queue order written out: descending score, then image, label, prediction (none
+    last), then position."""
+    rng = np.random.default_rng(7)
+    for n_rows in (0, 1, 40, 500):
+        q = _queue_of(rng, n_rows)
+        big = np.iinfo(np.int64).max
+        full = np.lexsort((np.arange(n_rows), np.where(q.pred_id < 0, big, q.pred_id),
+                           np.where(q.label_id < 0, big, q.label_id), q.image_id, -q.score))
+        assert q.order.tolist() == full.tolist()
+        keep = rng.random(n_rows) < 0.5
+        for n in (0, 1, 7, 50, n_rows, n_rows + 3):
+            assert q.best(n).tolist() == full[:n].tolist()
+            assert q.best(n, keep).tolist() == full[keep[full]][:n].tolist()
+        masked = q.mask(reasons=["wrong_class", "loose_box"], classes=[1, 3])
+        want = np.isin(q.reason, [1, 2]) & np.isin(q.category_id, [1, 3])
+        assert (masked if masked is not None else np.ones(n_rows, bool)).tolist() == want.tolist()
+        assert q.mask(reasons=list(REASONS), classes=[1, 2, 3]) is None  # everything chosen: no filter
+        frame = q.frame(q.best(5, keep))
+        assert frame.columns.tolist() == COLUMNS
+        assert frame["file_name"].tolist() == [["a", "b", "c", "d"][i - 1] for i in frame["image_id"]]
+
+
+def test_the_queue_frame_is_the_table(five_reasons):
+    q = suspect_queue(five_reasons, Selection())
+    assert q.classes.tolist() == [1, 2]
+    pd.testing.assert_frame_equal(q.frame(), suspects(five_reasons, Selection()))
+    pd.testing.assert_frame_equal(q.frame(q.best(2)), suspects(five_reasons, Selection()).head(2))
+
+
 def test_duplicate_labels_pairs():
     labels = pd.DataFrame({"label_id": [1, 2, 3, 4], "image_id": [1, 1, 1, 2], "category_id": [1, 1, 2, 1],
                            "x": [0.0, 0, 0, 0], "y": [0.0, 0, 0, 0], "w": [10.0, 10, 10, 10], "h": [10.0, 8, 10, 10],
@@ -88,6 +146,12 @@ def test_fixes_and_map_if_fixed(five_reasons):
     assert numbers["ap_t"] < 1
     none = map_if_fixed(five_reasons, Selection(), q.iloc[:0])
     assert none["ap_t_fixed"] == none["ap_t"]
+    # a "fix" that changes no label (the detection's box is the label's already): no class accumulated again
+    same = pd.DataFrame({"image_id": [1], "label_id": pd.array([1], "Int64"), "pred_id": pd.array([1], "Int64"),
+                         "reason_code": ["loose_box"]})
+    unchanged = map_if_fixed(five_reasons, Selection(), same)
+    assert (unchanged["map_fixed"], unchanged["ap_t_fixed"]) == (numbers["map"], numbers["ap_t"])
+    assert unchanged["n_fixed"] == 1
 
 
 def test_suspects_coco_lists_the_queue(five_reasons):
