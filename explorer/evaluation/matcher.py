@@ -294,9 +294,9 @@ _SAVED = tuple(f.name for f in dataclasses.fields(layout_mod.Layout)) + (
 #: arrays derived from the tables and the layout that the Matcher reads memory-mapped when saved (computed and
 #: added to the folder when absent): the tables' boxes and areas (input order), the layout-order id / score
 #: columns, the label flags, the re-match inputs
-_DERIVED = ("input_dt_box", "input_dt_area", "input_gt_box", "input_gt_area", "gt_crowd", "gt_counts", "gt_ignore", "dt_outside", "dt_pred_id", "dt_image_id", "dt_category_id",
-            "dt_score", "gt_label_id", "gt_image_id", "gt_category_id") + tuple(
-    "rematch_" + name for name in match_kernels.Rematch.SAVED)
+_DERIVED = ("input_dt_box", "input_dt_area", "input_gt_box", "input_gt_area", "gt_crowd", "gt_counts", "gt_ignore",
+            "dt_outside", "dt_pred_id", "dt_image_id", "dt_category_id", "dt_score", "gt_label_id", "gt_image_id",
+            "gt_category_id") + tuple("rematch_" + name for name in match_kernels.Rematch.SAVED)
 _KEEP_SAVED = 4  # matcher folders kept per project (other fingerprints / IoU types: least recently written out)
 
 
