@@ -145,6 +145,10 @@ def _merge(a, b, out):
 # the buffer (never the data): once that array is gone, its id no longer matches the entry.
 _KEPT = _Bounded(max_bytes=300_000_000)  # group codes, centred columns, stable orders (~16 MB each at 2M rows)
 _KEPT_ENTRIES = 256
+# importance tables per (kept columns, outcome, rows): a selection that comes back — an IoU seen before, another
+# session's — is a look-up (a few kB each)
+_RESULTS = _Bounded(max_bytes=20_000_000)
+_RESULT_ENTRIES = 64
 
 
 def _owner(x: np.ndarray) -> np.ndarray:
@@ -161,14 +165,15 @@ def _kept_key(arrays: tuple, what: tuple) -> tuple[tuple, tuple]:
                             for o, a in zip(owners, arrays)))
 
 
-def _kept(arrays: tuple, what: tuple, make):
-    """``make()`` remembered for the buffers of ``arrays`` (views of data never written) and ``what``."""
+def _kept(arrays: tuple, what: tuple, make, cache: _Bounded = _KEPT, size: int = _KEPT_ENTRIES):
+    """``make()`` remembered (in ``cache``, at most ``size`` entries) for the buffers of ``arrays`` (views of data
+    never written) and ``what``."""
     owners, key = _kept_key(arrays, what)
-    refs, value = _remember(_KEPT, key, lambda: (tuple(map(weakref.ref, owners)), make()), size=_KEPT_ENTRIES)
+    refs, value = _remember(cache, key, lambda: (tuple(map(weakref.ref, owners)), make()), size=size)
     if any(r() is not o for r, o in zip(refs, owners)):  # the key's buffers are gone and their ids reused
         refs, value = tuple(map(weakref.ref, owners)), make()
         with _LOCK:
-            _store(_KEPT, key, (refs, value), _KEPT_ENTRIES)
+            _store(cache, key, (refs, value), size)
     return value
 
 
@@ -202,7 +207,7 @@ def numeric_values(column: pd.Series, *, kept: bool = False) -> np.ndarray:
     is never written (a core outcome table's), so whether it holds infinities is remembered."""
     if column.dtype == np.float64:
         values = column.to_numpy()
-        if not _fact(values, "inf", lambda: bool(np.isinf(values).any()), kept):
+        if not _nonfinite(values, kept)[1]:
             return values
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
     values[~np.isfinite(values)] = np.nan
@@ -237,8 +242,12 @@ def outcome_values(table: pd.DataFrame, column: str, names, *, groups: bool = Fa
     ``boolean`` column, ``<NA>`` = undefined: ``explorer.analysis.outcomes``); ``groups``: read ``image_id``;
     ``kept``: ``table`` is never written (a core outcome table), so facts about its columns are remembered."""
     outcome = table[column]
-    rows = outcome.notna().to_numpy()
-    y = outcome.to_numpy(dtype=bool, na_value=False)
+    if isinstance(outcome.array, pd.arrays.BooleanArray):  # the core's tables: its data and mask as they are
+        rows = ~outcome.array._mask
+        y = outcome.array._data & rows
+    else:
+        rows = outcome.notna().to_numpy()
+        y = outcome.to_numpy(dtype=bool, na_value=False)
     return OutcomeValues(columns={str(name): numeric_values(table[name], kept=kept) for name in names}, y=y,
                          rows=rows, groups=table["image_id"].to_numpy() if groups else None,
                          n=int(np.count_nonzero(rows)), n_positive=int(np.count_nonzero(y & rows)), kept=kept)
@@ -701,10 +710,51 @@ def metric_importance(
                                  groups=groups, grouped_metrics=grouped_metrics)
 
 
-def _no_nan(x: np.ndarray) -> bool:
-    """True when ``x`` surely holds no NaN (one pass: a NaN makes the sum NaN; a NaN sum from overflowing
-    partial sums only sends the caller down the general path)."""
-    return not np.isnan(np.sum(x))
+def _nonfinite(x: np.ndarray, kept: bool) -> tuple[bool, bool]:
+    """``(x holds a NaN, x holds ±inf)`` of a float64 array (one compiled pass), remembered per buffer when
+    ``kept``."""
+    return _fact(x, "nonfinite", lambda: tuple(map(bool, _count_nonfinite(x))), kept)
+
+
+def _no_nan(x: np.ndarray, kept: bool = False) -> bool:
+    """True when ``x`` (float64) holds no NaN."""
+    return not _nonfinite(x, kept)[0]
+
+
+@njit()
+def _count_nonfinite(x):
+    """``(NaNs, infinities)`` in ``x`` (float (n,)), counted without a branch per value."""
+    nan = 0
+    inf = 0
+    for i in range(x.shape[0]):
+        nan += x[i] != x[i]
+        inf += abs(x[i]) == np.inf
+    return nan, inf
+
+
+def _group_codes(groups: np.ndarray) -> np.ndarray:
+    """``pd.factorize(groups, use_na_sentinel=False)[0]`` (int64, numbered by first appearance); small
+    non-negative integer ids (image ids) through a table in one compiled pass instead of a hash table."""
+    if groups.dtype.kind in "iu" and len(groups):
+        lo, hi = int(groups.min()), int(groups.max())
+        if lo >= 0 and hi < max(64 * len(groups), 1 << 22):
+            codes = np.empty(len(groups), np.int64)
+            _first_codes(groups, np.full(hi + 1, -1, np.int64), codes)
+            return codes
+    return pd.factorize(groups, use_na_sentinel=False)[0]
+
+
+@njit()
+def _first_codes(ids, table, codes):
+    """``codes[i]``: the number of distinct ids (non-negative ints < ``len(table)``, ``table`` all -1) seen before
+    ``ids[i]``'s first appearance."""
+    n = 0
+    for i in range(ids.shape[0]):
+        g = ids[i]
+        if table[g] < 0:
+            table[g] = n
+            n += 1
+        codes[i] = table[g]
 
 
 def _digest(mask: np.ndarray) -> bytes:
@@ -716,7 +766,7 @@ class _Groups:
     """The rows' groups (e.g. image ids, shape (n,)) as ``codes`` (``pd.factorize``: 0..size-1)."""
 
     def __init__(self, groups: np.ndarray):
-        self.codes = pd.factorize(groups, use_na_sentinel=False)[0]  # only which rows share a group matters
+        self.codes = _group_codes(groups)  # only which rows share a group matters
         self.size = int(self.codes.max()) + 1 if len(self.codes) else 0
 
     @property
@@ -804,6 +854,19 @@ def importance_of_columns(columns: dict[str, np.ndarray], y: np.ndarray, *, rows
     y = np.asarray(y, bool)
     if max_samples < 10:
         raise ValueError(f"max_samples must be at least 10, but got {max_samples}")
+    if kept:  # one table per (columns, groups, outcome, rows, parameters): a selection seen before is a look-up
+        arrays = (*columns.values(), *(() if groups is None else (np.asarray(groups),)))
+        what = ("importance", tuple(columns), _digest(y), None if rows is None else _digest(rows), max_samples,
+                random_state, groups is None, None if grouped_metrics is None else frozenset(map(str, grouped_metrics)))
+        return _kept(arrays, what, lambda: _importance_of_columns(columns, y, rows, random_state, max_samples, groups,
+                                                                  grouped_metrics, kept),
+                     _RESULTS, _RESULT_ENTRIES).copy()
+    return _importance_of_columns(columns, y, rows, random_state, max_samples, groups, grouped_metrics, kept)
+
+
+def _importance_of_columns(columns: dict, y: np.ndarray, rows: np.ndarray | None, random_state: int,
+                           max_samples: int, groups, grouped_metrics, kept: bool) -> pd.DataFrame:
+    """``importance_of_columns`` computed."""
     n_rows = len(y) if rows is None else int(np.count_nonzero(rows))
     group = None
     if groups is not None:
@@ -817,7 +880,7 @@ def importance_of_columns(columns: dict[str, np.ndarray], y: np.ndarray, *, rows
     row_sets = {}  # the other row sets by fingerprint: metrics missing on the same rows share one
     out = []
     for name, x in columns.items():
-        if _fact(x, "no_nan", lambda: _no_nan(x), kept):
+        if _no_nan(x, kept):
             rs = shared
         else:
             valid = every & ~np.isnan(x)
@@ -1045,7 +1108,7 @@ def correlation_of_columns(columns: dict[str, np.ndarray], y: np.ndarray, *, row
     common = _Centred(y_ok, y)  # the rows of a metric without missing values: y gathered and centred once
     out = []
     for name, x in columns.items():
-        c = common if _fact(x, "no_nan", lambda: _no_nan(x), kept) else _Centred(y_ok & ~np.isnan(x), y)
+        c = common if _no_nan(x, kept) else _Centred(y_ok & ~np.isnan(x), y)
         n = c.n
         if n < 2:
             out.append((name, np.nan, n, "fewer than 2 rows with a value"))

@@ -409,3 +409,29 @@ def test_kept_facts_follow_the_buffer_not_the_array_object():
         gc.collect()
         x = np.arange(10.0) + len(made)  # often the freed address and id again
         assert importance._kept((x,), ("test",), lambda: made.append(1) or len(made)) == len(made)
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13, 14])
+def test_more_random_tables_equal_the_reference(seed):
+    """Random shapes: rare or common positives (the draws' small-sample and ratio-of-uniforms branches), many rows
+    per image (many unit types), image ids that are small, huge or negative (a table or a hash numbers the
+    groups), subsampled or not; each outcome computed twice (the second a look-up of the first) — both equal the
+    reference."""
+    rng = np.random.default_rng(seed)
+    n, n_images = int(rng.integers(3_000, 9_000)), int(rng.integers(40, 600))
+    table = outcome_table(seed, n=n, n_images=n_images, sorted_groups=bool(seed % 2))
+    table["image_id"] = table["image_id"] * [1, 10 ** 12, -3, 1][seed % 4]
+    f = table["frame"].to_numpy()
+    for share in (0.004, 0.3, 0.97):
+        y = rng.random(n) < np.clip(share * (0.5 + f), 0.0, 1.0)
+        table["y"] = pd.arrays.BooleanArray(y, rng.random(n) < 0.05)
+        values = outcome_values(table, "y", METRICS, groups=True, kept=True)
+        for max_samples in (int(rng.integers(500, 3_000)), DEFAULT_MAX_SAMPLES):
+            expected = importance_of_columns_ref(values.columns, values.y, rows=values.rows, groups=values.groups,
+                                                 grouped_metrics=FRAME, max_samples=max_samples, random_state=seed)
+            for _ in range(2):
+                got = importance_of_columns(values.columns, values.y, rows=values.rows, groups=values.groups,
+                                            grouped_metrics=FRAME, max_samples=max_samples, random_state=seed,
+                                            kept=True)
+                pd.testing.assert_frame_equal(got, expected, check_exact=True)
+                got.loc[0, "importance"] = -1.0  # a caller's copy: what is kept stays as it was
