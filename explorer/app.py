@@ -93,13 +93,14 @@ def sidebar() -> tasks.Task:
     # (an old link) is dropped
     if not set(st.session_state.get("classes") or []) <= set(names):
         st.session_state["classes"] = []
-    if st.session_state.get("split", "all") not in ("all", *project.splits):
+    splits = project.splits  # read from the images table on each call
+    if st.session_state.get("split", "all") not in ("all", *splits):
         st.session_state["split"] = "all"
 
     if "run" in task.controls:
         project = _run_control(project)  # first: the run is what the other controls and the caption apply to
-    if project.splits:
-        sb.selectbox("Split", ["all", *project.splits], format_func=lambda s: "all splits" if s == "all" else s,
+    if splits:
+        sb.selectbox("Split", ["all", *splits], format_func=lambda s: "all splits" if s == "all" else s,
                      **keep("split"))
     if task.has_classes and names:
         class_control(names)

@@ -21,6 +21,7 @@ from explorer.ui.text import chart_text
 
 MAX_CURVE_POINTS = 400
 FIGURES_KEPT = 96  # figures of ~100 traces × 400 points: well under 100 MB in all
+TABLES_KEPT = 256  # shown tables of at most a few hundred rows (a class or a metric per row): a few MB in all
 LEGEND_TOP_K = 12  # classes named in a legend; the others are grouped into one entry
 RATE_TITLES = {
     "true_positive_rate": "True positive rate (TPR)",
@@ -297,3 +298,19 @@ def figure_once(key: tuple, build) -> go.Figure:
         return fig
 
     return _remember(_FIGURES, key, make, size=FIGURES_KEPT)
+
+
+# Tables shown, kept per key in the form st.dataframe sends (Arrow): converting a DataFrame costs ~2 ms per table
+# (pyarrow's per-column conversion), paid for each table of each rerun of each session; a kept Arrow table ~0.03 ms.
+_TABLES: OrderedDict = OrderedDict()
+
+
+def table_once(key: tuple, build):
+    """The ``pyarrow.Table`` that ``st.dataframe`` makes of ``build()`` (a small DataFrame: pandas'
+    ``convert_pandas_df_to_arrow_table``, so the bytes sent are the same as for the frame), made once per ``key``
+    (hashable, naming everything the table shows) and shared by every session; pass it to ``st.dataframe`` as is."""
+    from streamlit import dataframe_util
+
+    from explorer.analysis.outcomes import _remember
+
+    return _remember(_TABLES, key, lambda: dataframe_util.convert_pandas_df_to_arrow_table(build()), size=TABLES_KEPT)

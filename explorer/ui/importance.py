@@ -9,6 +9,8 @@ selection, target); the big arguments are passed un-hashed, so the key must chan
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -21,12 +23,14 @@ from explorer.analysis import (
     metric_importance,
 )
 from explorer.analysis.importance import correlation_of_columns, importance_of_columns, outcome_values
+from explorer.analysis.outcomes import _remember
 from explorer import tasks
-from explorer.ui.charts import figure_once, show_chart, sorted_bar
+from explorer.ui.charts import figure_once, show_chart, sorted_bar, table_once
 from explorer.ui.text import plain
 from explorer.ui.outcomes import metric_levels, metric_names, metrics_stamp, outcome_table
 
 CORRELATION_METHODS = {"Pearson (linear)": "pearson", "Spearman (rank, monotone)": "spearman"}
+_SHOWN: OrderedDict = OrderedDict()  # render_task_importance's tables as drawn, per data key
 
 
 @st.cache_resource(show_spinner="Estimating metric importance…", max_entries=32)
@@ -124,14 +128,16 @@ def _draw(imp: pd.DataFrame, cor: pd.DataFrame, n: int, n_pos: int, *, outcome_l
     if constant.any():
         st.caption(f"{int(constant.sum())} metric(s) constant over these rows (no information, not drawn): "
                    + ", ".join(map(plain, imp.loc[constant, "display_name"].astype(str))))
-    table = imp.merge(cor[["metric", "correlation", "note"]].rename(columns={"note": "correlation_note"}),
-                      on="metric", how="left")
+
+    def table():
+        both = imp.merge(cor[["metric", "correlation", "note"]].rename(columns={"note": "correlation_note"}),
+                         on="metric", how="left")
+        return both[["display_name", "importance", "baseline", "correlation", "n_samples", "n_positive", "note",
+                     "correlation_note"]]
+
     with st.expander(f"Numbers and sample sizes (Y = {plain(outcome_label)})"):
-        st.dataframe(
-            table[["display_name", "importance", "baseline", "correlation", "n_samples", "n_positive", "note",
-                   "correlation_note"]],
-            hide_index=True, column_config={"display_name": "metric"},
-        )
+        st.dataframe(table() if figures is None else table_once(("importance table", outcome_label, *figures), table),
+                     hide_index=True, column_config={"display_name": "metric"})
 
 
 @st.cache_resource(show_spinner="Estimating metric importance…", max_entries=32)
@@ -170,15 +176,25 @@ def render_task_importance(sel, *, method: str = "pearson") -> None:
         levels = metric_levels(project, o.target)
         frame = tuple(c for c in names if levels.get(c) == "F")
         key = (str(project.root), project.fingerprint, metrics_stamp(project), sel.core, o.target)
-        imp, n, n_pos = _task_importance(key, o.column, tuple(names), frame if per_image else None,
-                                         DEFAULT_MAX_SAMPLES, 0, sel)
+        figures = (key, o.column, tuple(names.items()), frame, method)
+
+        def tables():
+            imp, n, n_pos = _task_importance(key, o.column, tuple(names), frame if per_image else None,
+                                             DEFAULT_MAX_SAMPLES, 0, sel)
+            if n == 0:
+                return None, None, 0, 0
+            cor = _task_correlation(key, o.column, tuple(names), method, sel)
+            return (imp.assign(display_name=imp["metric"].map(names)),
+                    cor.assign(display_name=cor["metric"].map(names)), n, n_pos)
+
+        # the tables as drawn, kept per key for every session's rerun (a hit of st.cache_resource hashes its
+        # arguments, ~0.5 ms, and the display names were mapped again each time)
+        imp, cor, n, n_pos = _remember(_SHOWN, figures, tables, size=32)
         if n == 0:
             st.info(f"No data metrics or no rows to relate to “{plain(o.title)}”.")
             continue
-        cor = _task_correlation(key, o.column, tuple(names), method, sel)
-        imp, cor = imp.assign(display_name=imp["metric"].map(names)), cor.assign(display_name=cor["metric"].map(names))
         _draw(imp, cor, n, n_pos, outcome_label=o.title, method=method, max_samples=DEFAULT_MAX_SAMPLES,
-              random_state=0, grouped=per_image, figures=(key, o.column, tuple(names.items()), frame, method))
+              random_state=0, grouped=per_image, figures=figures)
 
 
 def _options_note(task, core) -> str:
