@@ -44,6 +44,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from explorer.analysis.outcomes import _Bounded
 from explorer.evaluation.layout import lookup, sorted_unique
 
 REASONS = {
@@ -98,8 +99,8 @@ def duplicate_labels(labels: pd.DataFrame, *, iou: float = DUPLICATE_LABEL_IOU) 
                          "iou": v[hit]})
 
 
-_QUEUES: OrderedDict = OrderedDict()
-_BASES: OrderedDict = OrderedDict()
+_QUEUES = _Bounded(max_bytes=400_000_000)  # ~57 B per suspect: 45 MB a queue at 100k images, ~450 MB at 1M
+_BASES = _Bounded(max_bytes=300_000_000)  # the class-free parts, ~65 B per row
 _DUPLICATES: OrderedDict = OrderedDict()
 _REASON_CODES = tuple(REASONS)  # reason index -> code
 _RC = {code: i for i, code in enumerate(_REASON_CODES)}
@@ -127,6 +128,12 @@ class SuspectQueue:
 
     def __len__(self) -> int:
         return len(self.score)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the columns (the project's image columns are shared, not counted)."""
+        return sum(getattr(self, c).nbytes for c in ("image_id", "label_id", "pred_id", "reason", "score", "category_id",
+                                                     "pred_category_id", "iou"))
 
     @cached_property
     def classes(self) -> np.ndarray:
@@ -280,6 +287,10 @@ class _Base:
     n_labels: int
     image_ids: np.ndarray
     file_names: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return sum(v.nbytes for part in (self.loose, self.duplicates, self.missed) for v in part.values())
 
 
 def _base(project, sel, min_score: float, iou_type: str) -> _Base:

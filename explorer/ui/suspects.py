@@ -25,16 +25,18 @@ SHORT = {"missing_label": "missing label?", "wrong_class": "wrong class?", "loos
          "duplicate_label": "duplicate label?", "missed_label": "spurious label?"}
 
 
-@st.cache_resource(show_spinner="Looking for suspected label errors…", max_entries=4)  # the core keeps 4 too
-def _queue(path: str, fingerprint: str, core, _project: Project) -> SuspectQueue:
+def _queue(project: Project, core) -> SuspectQueue:
     from explorer.analysis.suspects import suspect_queue
 
-    return suspect_queue(_project, core)
+    # the core keeps the queues (bounded by count and bytes, shared by sessions): no second cache here
+    with st.spinner("Looking for suspected label errors…"):
+        return suspect_queue(project, core)
 
 
 def queue(sel) -> SuspectQueue:
-    """The ``SuspectQueue`` of the UI selection (cached per project fingerprint and core selection; read only)."""
-    return _queue(str(sel.project.root), sel.project.fingerprint, sel.core, sel.project)
+    """The ``SuspectQueue`` of the UI selection (kept by the core per project view and core selection; read
+    only)."""
+    return _queue(sel.project, sel.core)
 
 
 def rows_key(positions: np.ndarray) -> tuple:
@@ -46,9 +48,9 @@ def rows_key(positions: np.ndarray) -> tuple:
 
 @st.cache_resource(show_spinner="Re-evaluating with the fixes…", max_entries=16)
 def _if_fixed(path: str, fingerprint: str, core, key: tuple, _positions: np.ndarray, _project: Project) -> dict:
-    from explorer.analysis.suspects import map_if_fixed
+    from explorer.analysis.suspects import map_if_fixed, suspect_queue
 
-    return map_if_fixed(_project, core, _queue(path, fingerprint, core, _project).frame(_positions))
+    return map_if_fixed(_project, core, suspect_queue(_project, core).frame(_positions))
 
 
 def if_fixed(sel, positions: np.ndarray) -> dict:
@@ -57,14 +59,15 @@ def if_fixed(sel, positions: np.ndarray) -> dict:
     return _if_fixed(str(p.root), p.fingerprint, sel.core, rows_key(positions), np.asarray(positions, np.int64), p)
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
+@st.cache_resource(show_spinner=False, max_entries=4)  # an int per queue row each
 def _bucket_of(path: str, fingerprint: str, stamp: float, core, metric: str, n_buckets: int, _project: Project):
     """(bucket index per queue row, range labels) of ``metric``: a suspect's value is its label's, else its
     prediction's (frame metrics: its image's)."""
     from explorer.analysis.buckets import bucketize
     from explorer.analysis.outcomes import with_metrics
+    from explorer.analysis.suspects import suspect_queue
 
-    q = _queue(path, fingerprint, core, _project)
+    q = suspect_queue(_project, core)
 
     def values(target: str, ids) -> np.ndarray:
         frame = with_metrics(pd.DataFrame(index=pd.Index(ids)), _project, target)
