@@ -675,21 +675,28 @@ def _selected(matcher, m, classes, image_ids, confidence_threshold: float) -> _S
 
     def make():
         lay, data = matcher.layout, matcher.data
-        d_cat = data.predictions.category_id[lay.dt_rows]
-        g_cat = data.labels.category_id[lay.gt_rows]
-        cats = resolve_classes(classes, m.category_names) if classes is not None else sorted_unique(
-            np.asarray(sorted(m.category_names), np.int64), g_cat, d_cat)
+        # the layout's category / image positions (in the matcher's sorted id lists) through small tables: no
+        # gather of 2M ids
+        cat_list = np.asarray(matcher.cat_list, np.int64)
+        if classes is None:  # the named categories and every category in the rows
+            present = (np.bincount(lay.dt_cat, minlength=len(cat_list))[:len(cat_list)]
+                       + np.bincount(lay.gt_cat, minlength=len(cat_list))[:len(cat_list)]) > 0
+            cats = sorted_unique(np.asarray(sorted(m.category_names), np.int64), cat_list[present])
+        else:
+            cats = resolve_classes(classes, m.category_names)
         k_type = np.int16 if len(cats) < np.iinfo(np.int16).max else np.int32  # kept per selection
-        d_k, g_k = lookup(cats, d_cat, dtype=k_type), lookup(cats, g_cat, dtype=k_type)
+        k_of = lookup(cats, cat_list, dtype=k_type)
+        d_k, g_k = k_of[lay.dt_cat], k_of[lay.gt_cat]
         in_d, in_g = d_k >= 0, g_k >= 0
         if ids is not None:
-            known = np.unique(ids)
-            in_d &= lookup(known, data.predictions.image_id[lay.dt_rows]) >= 0
-            in_g &= lookup(known, data.labels.image_id[lay.gt_rows]) >= 0
+            known = lookup(np.unique(ids), np.asarray(matcher.image_list, np.int64)) >= 0
+            in_d &= known[lay.dt_img]
+            in_g &= known[lay.gt_img]
         small = np.int32 if len(lay.dt_rows) < 2**31 else np.int64  # kept per selection: half the bytes
-        score = data.predictions.score[lay.dt_rows]
-        keep = score >= confidence_threshold
-        kept = None if keep.all() else np.flatnonzero(keep).astype(small)
+        score = data.predictions.score[lay.dt_rows] if len(m.predictions) < len(lay.dt_rows) or (
+            m.class_score_order is None or m.score_order is None) else None  # needed for a cut or a sort only
+        kept = None if score is None else np.flatnonzero(score >= confidence_threshold).astype(small)
+        kept = None if kept is not None and len(kept) == len(lay.dt_rows) else kept
         sel = in_d if kept is None else in_d[kept]  # per match row
         cand = None if sel.all() else np.flatnonzero(sel).astype(small)
         n = int(np.count_nonzero(sel))
