@@ -24,8 +24,8 @@ LANES = 64
 
 # Small inputs run the same functions as plain Python: importing numba and loading the cached machine code
 # costs ~1 s, which a 5-image ``explorer evaluate`` should not pay. The first call on an input of at least
-# SMALL items (the kernel's first argument) compiles every kernel (``_compile``); from then on all calls are
-# compiled. Same operations in the same order on IEEE doubles either way: the same bits (tested both ways).
+# SMALL items (the length of the kernel's ``items`` argument, its first by default) compiles every kernel
+# (``_compile``); from then on all calls are compiled. Same operations in the same order on IEEE doubles either way: the same bits (tested both ways).
 # ``$EXPLORER_KERNELS``: ``python`` or ``numba`` forces one mode (tests), default ``auto``.
 SMALL = 300
 prange = range  # numba.prange once compiled
@@ -47,11 +47,13 @@ class LazyKernels:
         self.namespace = namespace
         self.functions: dict = {}
 
-    def __call__(self, *, inner: bool = False, **options):
-        """Decorator: register ``fn`` with its numba ``options``; ``inner``: a helper only kernels call."""
+    def __call__(self, *, inner: bool = False, items: int = 0, **options):
+        """Decorator: register ``fn`` with its numba ``options``; ``inner``: a helper only kernels call;
+        ``items``: the position of the argument whose length is the kernel's item count (default the first; a
+        kernel whose first argument is a flat buffer — every coordinate, every count — names its per-row one)."""
         def wrap(fn):
             self.functions[fn.__name__] = (fn, options)
-            return _Kernel(fn, inner, self)
+            return _Kernel(fn, inner, self, items)
         return wrap
 
     def compile(self) -> None:
@@ -72,10 +74,11 @@ class _Kernel:
     """A kernel before compilation: runs ``fn`` in Python on small inputs, else compiles its module's kernels.
     ``inner``: a helper only kernels call (always its Python function until compiled)."""
 
-    def __init__(self, fn, inner: bool, module: LazyKernels):
+    def __init__(self, fn, inner: bool, module: LazyKernels, items: int = 0):
         self.fn = fn
         self.inner = inner
         self.module = module
+        self.items = items
         self.__doc__ = fn.__doc__
         self.__name__ = fn.__name__
 
@@ -83,7 +86,7 @@ class _Kernel:
         if self.inner:
             return self.fn(*args)
         mode = os.environ.get("EXPLORER_KERNELS", "auto")
-        if mode == "python" or (mode != "numba" and len(args[0]) < SMALL):
+        if mode == "python" or (mode != "numba" and len(args[self.items]) < SMALL):
             return self.fn(*args)
         self.module.compile()
         return self.module.namespace[self.__name__](*args)

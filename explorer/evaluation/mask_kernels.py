@@ -203,7 +203,7 @@ def _merge(A, na, B, nb, out):
     return m
 
 
-@_kernel(parallel=True)
+@_kernel(parallel=True, items=2)  # rows (row_part), not coordinates
 def polygon_counts(coords, part_off, row_part, row_h, row_w, cnt_off, cnt, cnt_len):
     """Rasterise row ``i``'s parts ``row_part[i]:row_part[i + 1]`` (part ``q``: ``coords[part_off[q]:
     part_off[q + 1]]``) on its ``row_h[i] x row_w[i]`` image, merged as ``COCO.annToRLE`` does
@@ -230,7 +230,7 @@ def polygon_counts(coords, part_off, row_part, row_h, row_w, cnt_off, cnt, cnt_l
         cnt_len[i] = na
 
 
-@_kernel(parallel=True)
+@_kernel(parallel=True, items=2)  # rows (row_part), not coordinates
 def polygon_bounds(coords, part_off, row_part, out):
     """``out[i]``: room for row ``i``'s counts (the sum of its parts' rooms: a union of runs has at most the
     runs of its parts together)."""
@@ -241,7 +241,7 @@ def polygon_bounds(coords, part_off, row_part, out):
         out[i] = s
 
 
-@_kernel()
+@_kernel(items=1)  # strings (str_off), not characters
 def string_counts(chars, str_off, cnt_off, cnt, cnt_len):
     """``rleFrString`` of string ``i`` (``chars[str_off[i]:str_off[i + 1]]``, LEB128-like, 6 bits a char) into
     ``cnt[cnt_off[i]:]`` (room: its length) and ``cnt_len[i]``."""
@@ -269,7 +269,7 @@ def string_counts(chars, str_off, cnt_off, cnt, cnt_len):
         cnt_len[i] = m
 
 
-@_kernel(parallel=True)
+@_kernel(parallel=True, items=1)  # masks (cnt_off), not counts
 def boxes_and_areas(cnt, cnt_off, cnt_len, row_h, row_w, out_box, out_area):
     """``rleToBbox`` (pycocotools 2.0.11's: per foreground run; a run across columns spans the full height;
     uint arithmetic, so a mask whose runs are all empty gets C's wrapped width and height) and ``rleArea``."""
@@ -313,7 +313,7 @@ def boxes_and_areas(cnt, cnt_off, cnt_len, row_h, row_w, out_box, out_area):
         out_box[i, 3] = float((ye - ys + 1) & _U32)
 
 
-@_kernel(parallel=True)
+@_kernel(parallel=True, items=1)  # masks (cnt_off), not counts
 def iou_blocks(cnt, cnt_off, cnt_len, mask_h, mask_w, mask_box, mask_area, dt_mask, gt_mask, gt_crowd,
                blk_d0, blk_d1, blk_g0, blk_g1, blk_off, out):
     """``rleIou`` of every (dt, gt) pair of every block into ``out[off + (d - d0) * ncols + (g - g0)]``:
