@@ -95,11 +95,14 @@ def _make_rows(match: MatchResult, cats: np.ndarray, ids) -> _Rows:
     has_orders = (isinstance(p.index, pd.RangeIndex) and match.class_score_order is not None
                   and match.score_order is not None and len(match.class_score_order) == n)
 
-    def restricted(order):  # filtering keeps the relative order; everything selected: the match's own array
-        return order if pm.all() else order[pm[order]]
+    small = np.int32 if n < 2**31 else np.int64
 
+    def restricted(order, dtype=np.int64):  # filtering keeps the relative order; every row: the match's own array
+        return order if pm.all() else order[pm[order]].astype(dtype, copy=False)
+
+    # by_class goes to kernels.accumulate: int64, its one compiled signature
     by_class = restricted(match.class_score_order if has_orders else np.lexsort((-score, p_k)))
-    pooled = restricted(match.score_order if has_orders else np.argsort(-score, kind="stable"))
+    pooled = restricted(match.score_order if has_orders else np.argsort(-score, kind="stable"), small)
     k = p_k[by_class]
     l_k = l_k[lm]
     npig = np.bincount(l_k[~lab["ignored"].to_numpy()[lm]], minlength=len(cats)).astype(np.int64)
@@ -108,10 +111,11 @@ def _make_rows(match: MatchResult, cats: np.ndarray, ids) -> _Rows:
                  score_c=score[by_class], score_p=score[pooled])
 
 
-# per (match orders, classes, images): a class change, the splits table's row or another IoU at one confidence
-# select the same rows (a match's orders are the Matcher's per-confidence arrays, held weakly; ~45 B per selected
-# prediction, 4 kept)
+# per (match orders, classes, images): a class change, the splits table's rows or another IoU at one confidence
+# select the same rows (a match's orders are the Matcher's per-confidence arrays, held weakly). ~3 B per match
+# row plus ~18 B per selected prediction (~30 B for a subset); the least recent dropped past ``ROWS_BYTES``
 _ROWS: OrderedDict = OrderedDict()
+ROWS_BYTES = 256 << 20
 
 
 def _rows(match: MatchResult, cats: np.ndarray, image_ids) -> _Rows:
@@ -130,10 +134,11 @@ def _rows(match: MatchResult, cats: np.ndarray, image_ids) -> _Rows:
             _ROWS.move_to_end(key)
             return held[1]
     value = _make_rows(match, cats, ids)
+    size = sum(a.nbytes for a in vars(value).values() if isinstance(a, np.ndarray) and a.base is None)
     with _CLASSES_LOCK:
-        _ROWS[key] = (weakref.ref(order), value)
+        _ROWS[key] = (weakref.ref(order), value, size)
         _ROWS.move_to_end(key)
-        while len(_ROWS) > 4:
+        while len(_ROWS) > 1 and sum(v[2] for v in _ROWS.values()) > ROWS_BYTES:
             _ROWS.popitem(last=False)
     return value
 

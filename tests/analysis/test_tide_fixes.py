@@ -101,10 +101,11 @@ def _crowded_set(seed: int = 0, n_img: int = 40):
     return gt, preds
 
 
-def test_selection_kept_across_iou_moves_with_crowds():
+@pytest.mark.parametrize("classes, confidence", [([1, 3], 0.0), (None, 0.0), (None, 0.4), ([2], 0.4)])
+def test_selection_kept_across_iou_moves_with_crowds(classes, confidence):
     """An IoU move reuses the selection's rows and score orders even when predictions match crowds (fewer data
     points at higher IoUs): one kept selection for three IoUs, and each cost equals the one whose points are
-    sorted afresh (a match without orders)."""
+    sorted afresh (a match without orders) — for a class subset, every row, and a confidence cut."""
     from dataclasses import replace
 
     from explorer.analysis import tide
@@ -115,16 +116,42 @@ def test_selection_kept_across_iou_moves_with_crowds():
     tide._BASE.clear()
     costs = {}
     for t in (0.3, 0.5, 0.7):
-        m = matcher.match(t)
+        m = matcher.match(t, confidence_threshold=confidence)
         assert m.predictions["ignored"].any()  # some predictions are matched to a crowd at every IoU here
-        costs[t] = tide.error_cost_from_matcher(matcher, t, classes=[1, 3], match=m)
+        costs[t] = tide.error_cost_from_matcher(matcher, t, classes=classes, match=m, confidence_threshold=confidence)
     assert len({k for k in tide._BASE if k[1] == "selected"}) == 1
     assert len({k for k in tide._BASE if k[1] == "best"}) == 1
     for t, cost in costs.items():
         tide._BASE.clear()
-        m = replace(matcher.match(t), score_order=None, class_score_order=None)
-        fresh = tide.error_cost_from_matcher(matcher, t, classes=[1, 3], match=m)
+        m = replace(matcher.match(t, confidence_threshold=confidence), score_order=None, class_score_order=None)
+        fresh = tide.error_cost_from_matcher(matcher, t, classes=classes, match=m, confidence_threshold=confidence)
         assert (fresh.ap, fresh.delta_ap, fresh.counts) == (cost.ap, cost.delta_ap, cost.counts)
         pd.testing.assert_frame_equal(fresh.per_class, cost.per_class)
         pd.testing.assert_frame_equal(fresh.errors, cost.errors)
+        buckets = [tide.error_cost_by_bucket(c, np.linspace(0, 1, len(c.state.pred_ids)),
+                                             np.linspace(1, 0, len(c.state.label_ids)), n_buckets=3)
+                   for c in (fresh, cost)]
+        pd.testing.assert_frame_equal(*buckets)
     tide._BASE.clear()
+
+
+def test_every_row_selected_keeps_no_copy_of_the_rows():
+    """With no confidence cut and every row selected, a kept selection holds no ``arange`` (layout rows, points
+    and columns are the identity) and its per-class order is the Matcher's own array; a subset keeps its rows."""
+    from explorer.analysis import tide
+    from explorer.evaluation import Matcher
+
+    gt, dt = _crowded_set(seed=3)
+    matcher = Matcher.from_coco(gt, dt)
+    m = matcher.match(0.5)
+    every = tide._selected(matcher, m, None, None, 0.0)
+    assert every.kept is None and every.cand is None and every.sel_rows is None
+    assert every.by_class is m.class_score_order and every.n == len(m.predictions)
+    np.testing.assert_array_equal(every.layout_rows(np.arange(5)), np.arange(5))
+    subset = tide._selected(matcher, m, [2], None, 0.0)
+    rows = np.flatnonzero(m.predictions["category_id"].to_numpy() == 2)
+    np.testing.assert_array_equal(subset.cand, rows)
+    np.testing.assert_array_equal(subset.layout_rows(np.arange(subset.n)), rows)
+    np.testing.assert_array_equal(subset.column(rows), np.arange(len(rows)))  # every row of class 2 is selected
+    cut = tide._selected(matcher, matcher.match(0.5, confidence_threshold=0.5), None, None, 0.5)
+    assert cut.n == int((m.predictions["score"] >= 0.5).sum()) and cut.kept is not None

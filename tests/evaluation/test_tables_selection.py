@@ -117,3 +117,34 @@ def test_union_ids_equals_sorted_unique(arrays):
     got = _union_ids(*arrays)
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got, sorted_unique(*arrays))
+
+
+@pytest.mark.parametrize("conf", [0.0, 0.4])
+def test_rows_kept_across_iou_moves_equal_a_fresh_view(conf):
+    """What a selection of a match's rows is at every IoU (``tables._Rows``) is kept per the match's orders: the
+    tables after IoU moves — with predictions matched to a crowd (left out of the curves) at some IoUs — equal
+    those of a match without orders (rows sorted afresh), bit for bit."""
+    from dataclasses import replace
+
+    from explorer.evaluation import tables
+
+    gt, dt = random_coco(321, iou_type="bbox")
+    for i, ann in enumerate(gt["annotations"][::5]):  # crowds: predictions over them are ignored at low IoUs
+        ann["iscrowd"] = 1
+    matcher = Matcher.from_coco(gt, dt)
+    tables._ROWS.clear()
+    ignored_somewhere = False
+    for t in (0.3, 0.5, 0.7):
+        m = matcher.match(t, confidence_threshold=conf)
+        ignored_somewhere |= bool(m.predictions["ignored"].any())
+        fresh_m = replace(m, score_order=None, class_score_order=None)
+        for sel in _selections(gt):
+            got, want = selection_tables(m, **sel), selection_tables(fresh_m, **sel)
+            pd.testing.assert_frame_equal(got["summary"].pop("per_class"), want["summary"].pop("per_class"))
+            assert got["summary"] == pytest.approx(want["summary"], nan_ok=True, rel=0, abs=0)
+            for key in ("per_class", "pr_curves", "f1", "best_per_class"):
+                pd.testing.assert_frame_equal(got[key], want[key], check_exact=True)
+    assert ignored_somewhere
+    # one entry per selection of the one order (and the all-class view of its images), bounded by bytes
+    assert 0 < len(tables._ROWS) <= 2 * len(_selections(gt))
+    assert sum(entry[2] for entry in tables._ROWS.values()) <= tables.ROWS_BYTES
