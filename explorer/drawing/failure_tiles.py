@@ -24,8 +24,7 @@ from explorer.analysis.failure_buckets import FP_REASON_WORDS, nearest_other_col
 from explorer.analysis.outcomes import image_rows
 from explorer.project.folder import Project
 from explorer.drawing.render import LABEL_COLOUR, OUTCOME_COLOURS, OUTCOME_WORDS, PREDICTION_COLOUR, DrawItem
-from explorer.project.schema import boxes_xyxy
-from explorer.drawing.tiles import Tile, dim
+from explorer.drawing.tiles import ImageObjects, Tile, dim
 
 IGNORED_COLOUR = (160, 160, 160)
 
@@ -73,36 +72,6 @@ def caption(row, *, class_name: str, metric_title: str | None = None, metric_val
     return " · ".join(parts)
 
 
-class _Boxes:
-    """The labels or predictions of a page's images: plain columns gathered by position from the project table
-    (``outcomes.image_rows``, a per-image index; only the columns a tile reads), boxes as Python floats (what a
-    row read from the table gives) and a per-image index, so a tile reads a few positions instead of filtering
-    frames."""
-
-    def __init__(self, project: Project, target: str, image_ids):
-        table = getattr(project, target)
-        at = image_rows(project, target, image_ids)
-        cols = ["label_id" if target == "labels" else "pred_id", "image_id", "category_id", "x", "y", "w", "h"]
-        cols += [c for c in ("score",) if c in table]
-        self.columns = {c: table[c].to_numpy()[at] for c in cols}  # what nearest_other_columns reads
-        self.ids = self.columns[cols[0]].astype(np.int64)
-        self.category = self.columns["category_id"].astype(np.int64)
-        xywh = np.stack([self.columns[c].astype(np.float64) for c in ("x", "y", "w", "h")], axis=1)
-        self.xyxy = boxes_xyxy(pd.DataFrame(xywh, columns=["x", "y", "w", "h"], copy=False))
-        self.xywh = xywh.tolist()
-        self.score = self.columns["score"].astype(np.float64) if "score" in self.columns else None
-        self.segmentation = table["segmentation"].to_numpy()[at].tolist() if "segmentation" in table else \
-            [None] * len(at)
-        image = self.columns["image_id"].astype(np.int64)
-        self._order = np.argsort(image, kind="stable")  # rows of one image stay in table order
-        self._sorted = image[self._order]
-
-    def of_image(self, image_id: int) -> np.ndarray:
-        """Positions (table order) of the rows of one image."""
-        lo, hi = np.searchsorted(self._sorted, [image_id, image_id + 1])
-        return self._order[lo:hi]
-
-
 def outcome_tiles(project: Project, rows: pd.DataFrame, *, metric_title: str | None = None,
                   metric_values: np.ndarray | None = None, min_score: float | None = None) -> list[Tile]:
     """One tile per bucket row (call it for one page of rows: it loops over them to build captions).
@@ -116,7 +85,8 @@ def outcome_tiles(project: Project, rows: pd.DataFrame, *, metric_title: str | N
     names = project.category_names
     image_ids = rows["image_id"].unique()
     # the page's images' rows by position (a per-image index), not a scan of every label and prediction
-    boxes = {"label": _Boxes(project, "labels", image_ids), "prediction": _Boxes(project, "predictions", image_ids)}
+    boxes = {"label": ImageObjects(project, "labels", image_ids),
+             "prediction": ImageObjects(project, "predictions", image_ids)}
     columns = {c: rows[c].to_numpy() for c in ("record", "id", "image_id", "category_id")}
     near = nearest_other_columns(columns, boxes["label"].columns, boxes["prediction"].columns, min_score=min_score)
     near_class = [None if pd.isna(c) else names.get(int(c), str(c)) for c in near["near_class"]]

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from explorer.analysis.outcomes import image_rows
 from explorer.project.folder import Project
+from explorer.project.schema import boxes_xyxy
 from explorer.drawing.render import LABEL_COLOUR, PREDICTION_COLOUR, DrawItem
 
 BOX_COLUMNS = ("image_id", "x", "y", "w", "h")
@@ -38,6 +40,41 @@ class Tile:
         """Digest of everything that changes the pixels (not the caption), for thumbnail caches."""
         text = repr((self.image_id, self.items, self.focus))
         return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+class ImageObjects:
+    """The labels or predictions (``target``) of a few images — a gallery page — as plain columns gathered by
+    position from the project table (``outcomes.image_rows``, a per-image index; only the columns a tile reads),
+    boxes as Python floats (what a row read from the table gives), with a per-image index: a tile reads a few
+    positions instead of filtering frames. ``columns``: ``<id>, image_id, category_id, x, y, w, h`` (and
+    ``score``) as arrays of the rows in table order; ``ids``, ``category`` int64, ``xyxy`` ``(n, 4)``
+    (``schema.boxes_xyxy``), ``xywh`` a list of 4-lists, ``score`` (None for labels), ``segmentation`` a list."""
+
+    def __init__(self, project: Project, target: str, image_ids):
+        table = getattr(project, target)
+        at = image_rows(project, target, image_ids)
+        cols = ["label_id" if target == "labels" else "pred_id", "image_id", "category_id", "x", "y", "w", "h"]
+        cols += [c for c in ("score",) if c in table]
+        self.columns = {c: table[c].to_numpy()[at] for c in cols}
+        self.ids = self.columns[cols[0]].astype(np.int64)
+        self.category = self.columns["category_id"].astype(np.int64)
+        xywh = np.stack([self.columns[c].astype(np.float64) for c in ("x", "y", "w", "h")], axis=1)
+        self.xyxy = boxes_xyxy(pd.DataFrame(xywh, columns=["x", "y", "w", "h"], copy=False))
+        self.xywh = xywh.tolist()
+        self.score = self.columns["score"].astype(np.float64) if "score" in self.columns else None
+        self.segmentation = table["segmentation"].to_numpy()[at].tolist() if "segmentation" in table else \
+            [None] * len(at)
+        image = self.columns["image_id"].astype(np.int64)
+        self._order = np.argsort(image, kind="stable")  # rows of one image stay in table order
+        self._sorted = image[self._order]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def of_image(self, image_id: int) -> np.ndarray:
+        """Positions (table order) of the rows of one image."""
+        lo, hi = np.searchsorted(self._sorted, [image_id, image_id + 1])
+        return self._order[lo:hi]
 
 
 def dim(colour: tuple[int, int, int], amount: float = 0.5) -> tuple[int, int, int]:

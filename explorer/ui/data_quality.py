@@ -21,9 +21,9 @@ from explorer.ui import outcomes
 from explorer.ui.text import number
 from explorer.drawing.render import LABEL_COLOUR, PREDICTION_COLOUR, DrawItem
 from explorer.analysis.failure_buckets import sorted_window
-from explorer.analysis.outcomes import image_table
+from explorer.analysis.outcomes import image_rows
 from explorer.analysis.stats import Histogram, Outliers, iqr_outliers, summarize
-from explorer.drawing.tiles import Tile, dim
+from explorer.drawing.tiles import ImageObjects, Tile, dim
 
 
 # ---- metric tables ---------------------------------------------------------------------------------------------
@@ -177,36 +177,48 @@ def histogram_figure(hist: Histogram, outliers: Outliers, *, title: str) -> go.F
 
 
 # ---- gallery tiles ---------------------------------------------------------------------------------------------
-def draw_items(project: Project, image_id: int, *, level: str, item_id: int, with_predictions: bool):
+def draw_items(project: Project, image_id: int, *, level: str, item_id: int, with_predictions: bool,
+               objects: dict | None = None, names: dict | None = None):
     """``(items, focus, boxless)`` for one image: DrawItems of its labels and (optionally) predictions, the box of
     the item, and the names of box-less labels/predictions (classification rows carry NaN boxes: they are
     named in the caption instead of drawn). For an (O)/(P) item the item itself is drawn thick, in full colour,
-    with its mask and last (on top); the image's other objects thin, dimmed and without captions."""
-    names = project.category_names
-    tables = [("O", "labels", "label_id", LABEL_COLOUR)]
-    if with_predictions and project.has_predictions:
-        tables.append(("P", "predictions", "pred_id", PREDICTION_COLOUR))
+    with its mask and last (on top); the image's other objects thin, dimmed and without captions. ``objects``:
+    ``page_objects`` of a page holding this image (else gathered for this image alone); ``names``: the project's
+    ``category_names`` when the caller has them."""
+    names = project.category_names if names is None else names
+    if objects is None:
+        objects = page_objects(project, [image_id], with_predictions=with_predictions)
     items, highlighted, focus, boxless = [], [], None, []
-    for lvl, target, id_col, colour in tables:
-        # the image's rows by position (a per-image index): no scan of every label / prediction per tile
-        rows = image_table(project, target, [image_id])
-        for row in rows.itertuples(index=False):  # one image: a handful of objects
-            caption = names.get(int(row.category_id), str(row.category_id))
-            if lvl == "P" and np.isfinite(row.score):
-                caption += f" {row.score:.2f}"
-            if not np.isfinite([row.x, row.y, row.w, row.h]).all():
+    for lvl, colour in (("O", LABEL_COLOUR), ("P", PREDICTION_COLOUR)):
+        table = objects.get(lvl)
+        if table is None:
+            continue
+        for i in table.of_image(image_id):  # one image: a handful of objects, in table order
+            caption = names.get(int(table.category[i]), str(table.category[i]))
+            if lvl == "P" and np.isfinite(table.score[i]):
+                caption += f" {table.score[i]:.2f}"
+            box = table.xywh[i]
+            if not np.isfinite(box).all():
                 boxless.append(f"{'label' if lvl == 'O' else 'prediction'}: {caption}")
                 continue
-            is_item = level == lvl and int(getattr(row, id_col)) == item_id
+            is_item = level == lvl and int(table.ids[i]) == item_id
             faded = level != "F" and not is_item
-            it = DrawItem(float(row.x), float(row.y), float(row.w), float(row.h),
-                          colour=dim(colour, 0.55) if faded else colour, caption="" if faded else caption,
-                          segmentation=row.segmentation if is_item else None,
+            it = DrawItem(*box, colour=dim(colour, 0.55) if faded else colour, caption="" if faded else caption,
+                          segmentation=table.segmentation[i] if is_item else None,
                           thickness=3 if is_item else (1 if faded else 2))
             (highlighted if is_item else items).append(it)
             if is_item:
-                focus = (float(row.x), float(row.y), float(row.w), float(row.h))
+                focus = tuple(box)
     return items + highlighted, focus, boxless
+
+
+def page_objects(project: Project, image_ids, *, with_predictions: bool) -> dict:
+    """The labels ("O") and, when drawn, predictions ("P") of a gallery page's images (``ImageObjects``: gathered
+    once per page by position, not filtered per tile)."""
+    out = {"O": ImageObjects(project, "labels", image_ids)}
+    if with_predictions and project.has_predictions:
+        out["P"] = ImageObjects(project, "predictions", image_ids)
+    return out
 
 
 def item_tiles(project: Project, rows: pd.DataFrame, *, choice: MetricEntry, with_predictions: bool,
@@ -215,17 +227,20 @@ def item_tiles(project: Project, rows: pd.DataFrame, *, choice: MetricEntry, wit
     the item's whole image (or, with ``zoom``, its neighbourhood) with the item highlighted, captioned with the
     metric value."""
     names = project.category_names
-    images = image_table(project, "images", rows["image_id"].to_numpy())
-    files = dict(zip(images["image_id"].tolist(), images["file_name"].tolist()))
+    image_ids = rows["image_id"].to_numpy()
+    at = image_rows(project, "images", image_ids)
+    files = dict(zip(project.images["image_id"].to_numpy()[at].tolist(), project.images["file_name"].iloc[at].tolist()))
+    objects = page_objects(project, image_ids, with_predictions=with_predictions)
     word = LEVEL_WORD[choice.level]
     tiles = []
-    for row in rows.itertuples(index=False):  # one page of the gallery: a dozen or so tiles
-        image_id, item_id = int(row.image_id), int(row.item_id)
+    for image_id, item_id, value, category in zip(rows["image_id"].tolist(), rows["item_id"].tolist(),
+                                                  rows["value"].tolist(), rows["category_id"].tolist()):
+        image_id, item_id = int(image_id), int(item_id)  # one page of the gallery: a dozen or so tiles
         items, focus, boxless = draw_items(project, image_id, level=choice.level, item_id=item_id,
-                                           with_predictions=with_predictions)
-        caption = f"{choice.display_name} = {format_value(row.value)} · {Path(str(files.get(image_id, '?'))).name}"
+                                           with_predictions=with_predictions, objects=objects, names=names)
+        caption = f"{choice.display_name} = {format_value(value)} · {Path(str(files.get(image_id, '?'))).name}"
         if choice.level != "F":
-            caption += f" · {word} {item_id} ({names.get(int(row.category_id), row.category_id)})"
+            caption += f" · {word} {item_id} ({names.get(int(category), category)})"
         if boxless:
             caption += " · " + ", ".join(boxless)
         tiles.append(Tile(image_id, tuple(items), focus=focus if zoom else None, caption=caption,
