@@ -438,52 +438,75 @@ class CocoState:
     Every per-prediction array is in *accumulation order* (position ``j``): the predictions inside a group
     (the 100 best of their image-class) by class ascending, then stable descending score over (image, rank)
     order — pycocotools' ``argsort(-dtScores, kind="mergesort")`` — so a selection's accumulation reads its
-    rows front to back. ``rows (n,)`` int64: the Matcher layout row at ``j`` (``matcher.layout``); ``rank (n,)``
-    int64: position in its image-class; ``cat``/``img (n,)`` int32: Matcher category / image positions;
-    ``dt_tp``/``dt_ignore (A, T, n)`` bool: ``greedy_match``'s outputs at area range ``a``, IoU threshold
-    ``t``; ``gt_ignore (A, n_gt)`` over the layout's label rows. Memory ``2·A·T + 24`` bytes per prediction
-    (104 with the defaults: 2.1 GB at 20M predictions).
+    rows front to back. ``rows (n,)`` int32: the Matcher layout row at ``j`` (``matcher.layout``); ``rank``
+    (n,) int64 (kept as uint8: < 100): position in its image-class; ``cat``/``img (n,)`` int32: Matcher
+    category / image positions; ``tp_bits``/``ign_bits (A, n)`` unsigned: bit ``t`` of ``[a, j]`` is
+    ``greedy_match``'s ``dt_tp`` / ``dt_ignore`` at area range ``a`` and IoU threshold ``t`` (``dt_tp`` /
+    ``dt_ignore`` give them unpacked, ``(T, n)`` bool per area); ``gt_ignore (A, n_gt)`` over the layout's label
+    rows. Memory ``2·A·ceil(T/8)`` bytes + 13 per prediction (29 with the defaults: 58 MB at 2M predictions,
+    0.6 GB at 20M; it was 104 with a bool per flag and int64 rows and ranks); an accumulation unpacks at most
+    ``_CHUNK`` rows at a time.
     """
 
     matcher: object  # explorer.evaluation.matcher.Matcher (IoUs, layout, data)
     params: CocoParams
     gt_ignore: np.ndarray
-    dt_outside: np.ndarray
     rows: np.ndarray
-    rank: np.ndarray
+    rank_u8: np.ndarray
     cat: np.ndarray
     img: np.ndarray
-    dt_tp: np.ndarray
-    dt_ignore: np.ndarray
+    tp_bits: np.ndarray
+    ign_bits: np.ndarray
 
     @staticmethod
     def applies(p: CocoParams) -> bool:
-        """Per-class matching (``use_cats``) with ``maxDets[-1]`` within the Matcher's cut: the state's case."""
-        return p.use_cats and p.max_dets[-1] <= layout_mod.MAX_DETS
+        """Per-class matching (``use_cats``) with ``maxDets[-1]`` within the Matcher's cut and at most 64 IoU
+        thresholds (a flag each in one unsigned word): the state's case."""
+        return p.use_cats and p.max_dets[-1] <= layout_mod.MAX_DETS and len(p.iou_thresholds) <= 64
 
     @classmethod
     def build(cls, matcher, params: CocoParams | None = None) -> "CocoState":
         """Match every group of ``matcher`` at every area range and IoU threshold of ``params``: one area range
-        per kernel call into ``(T, n_dt)`` scratch arrays, each gathered into accumulation order (peak memory
-        ~``6·T`` bytes per prediction above the outputs)."""
+        per kernel call into ``(T, n_dt)`` scratch arrays, each gathered into accumulation order and packed
+        (peak memory ~``6·T`` bytes per prediction above the outputs)."""
         p = params or CocoParams()
         lay, data = matcher.layout, matcher.data
-        gt_ignore, dt_outside = _area_masks(p, data.labels.area[lay.gt_rows], matcher.gt_crowd,
-                                            data.predictions.area[lay.dt_rows])
+        gt_ignore, _ = _area_masks(p, data.labels.area[lay.gt_rows], matcher.gt_crowd, np.zeros(0))
         inside = np.flatnonzero(lay.dt_rank < layout_mod.MAX_DETS)
         score = data.predictions.score[lay.dt_rows[inside]]
         rows = inside[np.lexsort((-score, lay.dt_cat[inside]))]  # stable: (image, rank) order within ties
         del inside, score
         n_area, n_thr, n_dt = len(p.area_ranges), len(p.iou_thresholds), len(lay.dt_rows)
-        self = cls(matcher=matcher, params=p, gt_ignore=gt_ignore, dt_outside=dt_outside, rows=rows,
-                   rank=lay.dt_rank[rows], cat=lay.dt_cat[rows].astype(np.int32), img=lay.dt_img[rows].astype(np.int32),
-                   dt_tp=np.empty((n_area, n_thr, len(rows)), bool), dt_ignore=np.empty((n_area, n_thr, len(rows)), bool))
+        word = _bit_word(n_thr)
+        self = cls(matcher=matcher, params=p, gt_ignore=gt_ignore, rows=rows.astype(np.int32),
+                   rank_u8=lay.dt_rank[rows].astype(np.uint8), cat=lay.dt_cat[rows].astype(np.int32),
+                   img=lay.dt_img[rows].astype(np.int32), tp_bits=np.zeros((n_area, len(rows)), word),
+                   ign_bits=np.zeros((n_area, len(rows)), word))
         tp, ign = np.zeros((2, 1, n_thr, n_dt), bool)
+        bits = np.empty(n_dt, word)
         for a in range(n_area):
             self._match_area(a, tp, ign)
-            np.take(tp[0], rows, axis=1, out=self.dt_tp[a])
-            np.take(ign[0], rows, axis=1, out=self.dt_ignore[a])
+            for flags, out in ((tp, self.tp_bits), (ign, self.ign_bits)):
+                bits[:] = 0
+                for t in range(n_thr):  # bit t of each word: contiguous passes, then one gather
+                    bits |= flags[0, t].astype(word) << word(t)
+                np.take(bits, rows, out=out[a])
         return self
+
+    @property
+    def rank(self) -> np.ndarray:
+        """``(n,)`` int64: position of each prediction in its image-class (< 100)."""
+        return self.rank_u8.astype(np.int64)
+
+    @property
+    def dt_tp(self) -> "_Flags":
+        """``greedy_match``'s true-positive flags: ``dt_tp[a]`` is ``(T, n)`` bool (unpacked on access)."""
+        return _Flags(self.tp_bits, len(self.params.iou_thresholds))
+
+    @property
+    def dt_ignore(self) -> "_Flags":
+        """``greedy_match``'s ignored flags: ``dt_ignore[a]`` is ``(T, n)`` bool (unpacked on access)."""
+        return _Flags(self.ign_bits, len(self.params.iou_thresholds))
 
     def _match_area(self, a: int, dt_tp: np.ndarray, dt_ignore: np.ndarray) -> np.ndarray:
         """``greedy_match`` of area range ``a`` into ``dt_tp``/``dt_ignore`` ``(1, T, n_dt)`` (layout rows);
@@ -493,9 +516,12 @@ class CocoState:
         dt_match = np.full((1, n_thr, len(lay.dt_rows)), -1, np.int32)
         gt_match = np.full((1, n_thr, len(lay.gt_rows)), -1, np.int32)
         thr = np.minimum(np.asarray(self.params.iou_thresholds, dtype=np.float64), 1 - 1e-10)
+        lo, hi = self.params.area_ranges[a][1]
+        dt_area = m.data.predictions.area[lay.dt_rows]
+        dt_outside = ((dt_area < lo) | (dt_area > hi))[None, :]  # (_area_masks' rule, this area only)
         kernels.greedy_match(lay.grp_d0, lay.grp_d1, lay.grp_g0, lay.grp_g1, lay.grp_blk, lay.blk_d0, lay.blk_g0,
                              lay.blk_ncols, lay.blk_off, lay.ious, m.gt_crowd,
-                             np.ascontiguousarray(self.gt_ignore[a:a + 1]), np.ascontiguousarray(self.dt_outside[a:a + 1]),
+                             np.ascontiguousarray(self.gt_ignore[a:a + 1]), dt_outside,
                              m.gt_counts, thr, dt_match, dt_ignore, dt_tp, gt_match, np.zeros((1, 1, 1)), False)
         return dt_match
 
@@ -532,12 +558,23 @@ class CocoState:
         n_thr = len(p.iou_thresholds)
         precision = -np.ones((n_thr, len(REC_THRESHOLDS), n_cat, n_area, len(max_dets)))
         recall = -np.ones((n_thr, n_cat, n_area, len(max_dets)))
-        kernels.accumulate(order, cat_start, self.rank, self.dt_tp, self.dt_ignore, npig, has_any, max_dets,
-                           REC_THRESHOLDS, precision, recall)
+        tp, ign = self.dt_tp, self.dt_ignore
+        k0 = 0
+        while k0 < n_cat:  # runs of whole categories of at most _CHUNK rows (or one larger category)
+            k1 = k0 + 1 + int(np.searchsorted(cat_start[k0 + 2:], cat_start[k0] + _CHUNK, "right"))
+            k1 = min(k1, n_cat)
+            sel = order[cat_start[k0]:cat_start[k1]]
+            # each category accumulates on its own: the others get empty ranges and are skipped
+            starts = np.clip(cat_start - cat_start[k0], 0, len(sel))
+            todo = has_any.copy()
+            todo[:k0] = todo[k1:] = False
+            kernels.accumulate(np.arange(len(sel)), starts, self.rank_u8[sel].astype(np.int64), tp.rows(sel),
+                               ign.rows(sel), npig, todo, max_dets, REC_THRESHOLDS, precision, recall)
+            k0 = k1
 
         def first_area():
             # the listing of ``matches``: selected rows within the cut, category-major then image then rank
-            j = order[self.rank[order] < max_dets[-1]]
+            j = order[self.rank_u8[order] < max_dets[-1]]
             j = j[np.argsort(self.cat[j].astype(np.int64) * len(m.image_list) + self.img[j], kind="stable")]
             rows = self.rows[j]
             tp, ign = np.zeros((2, 1, n_thr, len(lay.dt_rows)), bool)
@@ -549,7 +586,54 @@ class CocoState:
                               problems=data.problems, _data=data, params=p, _first_area=first_area)
 
 
-# Bounded caches: the matched state of the last projects (104 bytes per prediction: 210 MB at 2M predictions) and
+_CHUNK = 1 << 20  # rows of CocoState flags unpacked at once by an accumulation (80 MB with the defaults)
+prange = range  # numba.prange once compiled
+_kernel = kernels.LazyKernels(globals())  # kernels.py's lazy-compilation rule
+
+
+@_kernel(parallel=True)
+def unpack_rows(sel, bits, out):
+    """``out[a, t, j] = bit t of bits[a, sel[j]]`` (``out (A, T, len(sel))`` bool)."""
+    for a in range(bits.shape[0]):
+        for t in prange(out.shape[1]):
+            for j in range(sel.shape[0]):
+                out[a, t, j] = (bits[a, sel[j]] >> t) & 1 != 0
+
+
+def _bit_word(n: int):
+    """The unsigned dtype holding ``n <= 64`` flags as bits."""
+    return next(w for w in (np.uint8, np.uint16, np.uint32, np.uint64) if np.dtype(w).itemsize * 8 >= n)
+
+
+@dataclass(frozen=True)
+class _Flags:
+    """``CocoState`` flags packed as bits: ``bits (A, n)``, bit ``t`` = threshold ``t`` of ``T``."""
+
+    bits: np.ndarray
+    n_thr: int
+
+    @property
+    def shape(self) -> tuple:
+        return (self.bits.shape[0], self.n_thr, self.bits.shape[1])
+
+    def __getitem__(self, a: int) -> np.ndarray:
+        """``(T, n)`` bool of area range ``a``."""
+        return self._unpack(self.bits[a][None, :])[0]
+
+    def rows(self, sel: np.ndarray) -> np.ndarray:
+        """``(A, T, len(sel))`` bool of the positions ``sel`` (gathered and unpacked in one compiled pass)."""
+        out = np.empty((self.bits.shape[0], self.n_thr, len(sel)), bool)
+        unpack_rows(np.asarray(sel, np.int64), self.bits, out)
+        return out
+
+    def _unpack(self, bits: np.ndarray) -> np.ndarray:
+        out = np.empty((bits.shape[0], self.n_thr, bits.shape[1]), bool)
+        for t in range(self.n_thr):
+            np.not_equal(bits & bits.dtype.type(1 << t), 0, out=out[:, t])
+        return out
+
+
+# Bounded caches: the matched state of the last projects (29 bytes per prediction: 58 MB at 2M predictions) and
 # the last selections' results (precision arrays, ~8 MB at 80 classes)
 _STATES: OrderedDict = OrderedDict()
 _RESULTS: OrderedDict = OrderedDict()

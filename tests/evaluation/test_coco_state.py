@@ -104,7 +104,7 @@ def test_state_is_matched_once_and_results_cached_per_selection(tmp_path):
     assert not any(k[:2] == (str(project.root), project.fingerprint) for k in _STATES)
     state = project_state(project)
     _same(evaluate_coco(project), fresh)
-    tp = state.dt_tp.copy()
+    tp = state.tp_bits.copy()
     a = project_evaluation(project, image_ids=np.array([10, 13]))
     assert evaluate_coco(project, image_ids=[13, 10, 13]) is a  # same images, any iterable, repeats: cached
     b = evaluate_coco(project, cat_ids=(8, 3, 99), image_ids=[13, 10])  # a class selection: a slice of a
@@ -112,13 +112,23 @@ def test_state_is_matched_once_and_results_cached_per_selection(tmp_path):
     k = [a.category_ids.tolist().index(c) for c in (3, 8)]
     np.testing.assert_array_equal(b.precision[:, :, :2], a.precision[:, :, k])
     assert (b.precision[:, :, 2] == -1).all() and (b.n_labels[2] == 0).all()  # 99: no such class
-    np.testing.assert_array_equal(state.dt_tp, tp)  # accumulation never writes the state
+    np.testing.assert_array_equal(state.tp_bits, tp)  # accumulation never writes the state
     # the state's rows are the shared Matcher's: one IoU computation for the whole app
     from explorer.analysis.outcomes import matcher
 
     assert state.matcher is matcher(project, iou_type="bbox")
     inside = (state.matcher.layout.dt_rank < 100).sum()  # accumulation order: the rows inside a group
-    assert state.dt_tp.shape == (4, 10, inside) and state.dt_tp.dtype == bool and len(state.rows) == inside
+    assert state.dt_tp.shape == (4, 10, inside) and state.dt_tp[3].shape == (10, inside) and len(state.rows) == inside
+    # the flags as bits (10 thresholds: one uint16 per area range): 29 bytes per prediction with rows, ranks, ids
+    assert state.tp_bits.dtype == np.uint16 and state.tp_bits.shape == (4, inside)
+    per_prediction = sum(getattr(state, k).nbytes for k in ("rows", "rank_u8", "cat", "img", "tp_bits", "ign_bits"))
+    assert per_prediction == 29 * inside
+    # unpacked, they are greedy_match's flags of each area range, gathered into accumulation order
+    for a in range(4):
+        flags = np.zeros((2, 1, 10, len(state.matcher.layout.dt_rows)), bool)
+        state._match_area(a, flags[0], flags[1])
+        np.testing.assert_array_equal(state.dt_tp[a], flags[0, 0][:, state.rows])
+        np.testing.assert_array_equal(state.dt_ignore[a], flags[1, 0][:, state.rows])
 
 
 def test_params_outside_the_state_use_the_fresh_evaluation(tmp_path):
@@ -129,3 +139,19 @@ def test_params_outside_the_state_use_the_fresh_evaluation(tmp_path):
         expected = evaluate_data(data, iou_type="bbox", cat_ids=[3, 7], params=CocoParams.make(**kw))
         _same(evaluate_coco(project, cat_ids=[3, 7], **kw), expected)
         _same(project_evaluation(project, cat_ids=[3, 7], params=CocoParams.make(**kw)), expected)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 40])
+def test_accumulation_in_runs_of_categories_is_the_same(tmp_path, monkeypatch, chunk):
+    """The state's flags are unpacked a run of whole categories at a time (``coco._CHUNK`` rows; a larger
+    category alone): any cut gives the fresh evaluation's numbers."""
+    from explorer.evaluation import coco
+
+    gt, dt, project = _project(tmp_path, 300 + chunk, id_zero=False)
+    state = project_state(project)
+    data = load_inputs(project, None, iou_type="bbox")
+    monkeypatch.setattr(coco, "_CHUNK", chunk)
+    imgs = sorted(im["id"] for im in gt["images"])[::2]
+    for cats, images in ((None, None), (None, imgs), ([c["id"] for c in gt["categories"]][1:], imgs)):
+        _same(state.evaluate(iou_type="bbox", cat_ids=cats, image_ids=images, params=CocoParams()),
+              evaluate_data(data, iou_type="bbox", cat_ids=cats, image_ids=images))
