@@ -14,7 +14,7 @@ from explorer.analysis.suspects import REASONS
 from explorer.resources import pages_dir
 from explorer.ui import suspects as ui
 from explorer.ui.gallery import show_gallery
-from explorer.ui.persist import bounded, keep, switch_page
+from explorer.ui.persist import bounded, keep, keyed, switch_page
 from explorer.ui.state import selection
 from explorer.ui.text import plain
 
@@ -36,8 +36,11 @@ c1, c2 = st.columns(2)
 codes = list(REASONS)
 chosen_reasons = c1.multiselect("Reasons", codes, default=codes, format_func=lambda c: ui.SHORT[c], **keep("sq_reasons"))
 class_ids = [int(c) for c in q.classes]
+# keyed by its options (the queue's classes: the sidebar's classes change them), so a choice made among other
+# options never hides the classes a wider sidebar selection brings back
 chosen_classes = c2.multiselect("Label classes", class_ids, default=class_ids,
-                                format_func=lambda c: plain(names.get(c, str(c))), **keep("sq_classes", url=False))
+                                format_func=lambda c: plain(names.get(c, str(c))),
+                                **keep(keyed("sq_classes", ui.rows_key(q.classes)[1][:12]), url=False))
 keep_rows = q.mask(reasons=chosen_reasons, classes=chosen_classes)  # None: every row (the default)
 
 from explorer.ui.performance import metric_options  # noqa: E402  (the catalogue, once metrics exist)

@@ -49,3 +49,13 @@ def test_suspects_page_shows_the_queue_and_the_fix(detection_project, monkeypatc
     assert numbers["map_fixed"] > numbers["map"]  # taking the detections' classes helps this model
     assert [b for b in at.button if b.label == "Open in Failure Explorer"]
     assert [b for b in at.button if b.label == "View"]  # the gallery drew the suspects' images
+
+    # the sidebar narrows the classes and widens them again: the page's class filter follows its options
+    all_classes = sorted(int(c) for c in expected["category_id"].unique())
+    first = project.category_names[all_classes[0]]
+    at.multiselect(key="classes").set_value([first]).run(timeout=RUN_TIMEOUT)
+    (label_classes,) = [m for m in at.multiselect if m.label == "Label classes"]
+    assert label_classes.value == [all_classes[0]]
+    at.multiselect(key="classes").set_value([]).run(timeout=RUN_TIMEOUT)
+    (label_classes,) = [m for m in at.multiselect if m.label == "Label classes"]
+    assert label_classes.value == all_classes
