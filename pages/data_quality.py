@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from explorer.errors import UserError
-from explorer.analysis.stats import histogram, in_range
+from explorer.analysis.stats import in_range
 from explorer.datametrics.catalog import LEVEL_WORD
 from explorer.ui import data_quality as dq
 from explorer.ui.gallery import Pages, show_gallery
@@ -73,10 +73,11 @@ with stats_col:
     st.dataframe({"statistic": list(summary.as_dict()),
                   "value": [dq.format_value(float(v)) for v in summary.as_dict().values()]},
                  hide_index=True, width="stretch")
-hist = histogram(values, bins=bins)
+hist, figure = dq.selection_histogram(project, choice, split=sel.split, classes=None if sel.all_classes else sel.classes,
+                                      bins=bins, values=values, outliers=outliers)
 with chart_col:
-    if len(hist.counts):
-        show_chart(dq.histogram_figure(hist, outliers, title=choice.display_name), key="dq_histogram")
+    if figure is not None:
+        show_chart(figure, key="dq_histogram")
     else:
         st.warning(f"Every value of {plain(choice.display_name)} is missing in this selection: nothing to plot.")
     if hist.n_missing:

@@ -22,7 +22,7 @@ from explorer.ui.text import number
 from explorer.drawing.render import LABEL_COLOUR, PREDICTION_COLOUR, DrawItem
 from explorer.analysis.failure_buckets import sorted_window
 from explorer.analysis.outcomes import image_rows
-from explorer.analysis.stats import Histogram, Outliers, iqr_outliers, summarize
+from explorer.analysis.stats import Histogram, Outliers, histogram, iqr_outliers, summarize
 from explorer.drawing.tiles import ImageObjects, Tile, dim
 
 
@@ -82,30 +82,46 @@ def metric_rows(project: Project, tables, choice: MetricEntry, *, image_ids: np.
     if choice.level == "F":
         ids = image_ids
         if classes is not None:
-            wanted = np.asarray(classes)
-            holders = np.union1d(
-                project.labels.loc[project.labels["category_id"].isin(wanted), "image_id"].to_numpy(),
-                project.predictions.loc[project.predictions["category_id"].isin(wanted), "image_id"].to_numpy(),
-            )
-            ids = ids[np.isin(ids, holders)]
+            holds = np.zeros(len(ids), bool)  # images holding a label or a prediction of a selected class
+            for t in (project.labels, project.predictions):
+                holds |= _member(ids, t["image_id"].to_numpy()[_member(t["category_id"].to_numpy(), classes)])
+            ids = ids[holds]
         return pd.DataFrame({
             "item_id": ids.astype(np.int64),
             "image_id": ids.astype(np.int64),
             "category_id": np.full(len(ids), -1, dtype=np.int64),
-            "value": metric.reindex(ids).to_numpy(np.float64),
+            "value": _values_at(metric, ids),
         })
     objects = project.labels if choice.level == "O" else project.predictions
-    keep = objects["image_id"].isin(image_ids)
+    image, category = objects["image_id"].to_numpy(), objects["category_id"].to_numpy()
+    keep = _member(image, image_ids)
     if classes is not None:
-        keep &= objects["category_id"].isin(np.asarray(classes))
-    rows = objects.loc[keep]
-    item_ids = rows[LEVEL_ID[choice.level]].to_numpy(np.int64)
+        keep &= _member(category, classes)
+    item_ids = objects[LEVEL_ID[choice.level]].to_numpy(np.int64)[keep]
     return pd.DataFrame({
         "item_id": item_ids,
-        "image_id": rows["image_id"].to_numpy(np.int64),
-        "category_id": rows["category_id"].to_numpy(np.int64),
-        "value": metric.reindex(item_ids).to_numpy(np.float64),
+        "image_id": image[keep].astype(np.int64),
+        "category_id": category[keep].astype(np.int64),
+        "value": _values_at(metric, item_ids),
     })
+
+
+def _values_at(metric: pd.Series, ids: np.ndarray) -> np.ndarray:
+    """``metric.reindex(ids)`` as float64 (NaN for an id without a value) by the one id look-up, not a hash
+    re-index of millions of ids."""
+    from explorer.evaluation.layout import lookup
+
+    at = lookup(metric.index.to_numpy(np.int64), np.asarray(ids, np.int64))
+    values = metric.to_numpy(np.float64, na_value=np.nan)
+    return np.where(at >= 0, values[np.maximum(at, 0)], np.nan) if len(values) else np.full(len(at), np.nan)
+
+
+def _member(values: np.ndarray, wanted) -> np.ndarray:
+    """``isin(values, wanted)`` for integer ids by the one id look-up (``layout.lookup``: a table gather when the
+    ids fit one, else a binary search; a repeated wanted id is found all the same), no hash probe per row."""
+    from explorer.evaluation.layout import lookup
+
+    return lookup(np.asarray(wanted, np.int64), np.asarray(values, np.int64)) >= 0
 
 
 @st.cache_resource(show_spinner=False, max_entries=1)
@@ -133,6 +149,28 @@ def selection_rows(project: Project, tables, choice: MetricEntry, *, split, imag
     metric, split and classes (the sliders and the gallery controls change none of them)."""
     return _selection_rows(str(project.root), project.fingerprint, outcomes.metrics_stamp(project), choice.key, split,
                            None if classes is None else tuple(classes), project, tables, choice, image_ids)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _histogram(path: str, fingerprint: str, stamp: float, key: str, split, classes, bins: int, _values) -> Histogram:
+    return histogram(_values, bins=bins)
+
+
+def selection_histogram(project: Project, choice: MetricEntry, *, split, classes, bins: int, values: np.ndarray,
+                        outliers: Outliers) -> tuple[Histogram, go.Figure | None]:
+    """``(histogram(values, bins=bins), its figure)`` for ``selection_rows``' values, both made once per (metric,
+    split, classes, bins): a rerun that changes none of them (an IoU move, a gallery page) rebuilds neither
+    (the figure through ``charts.figure_once``, escaped once). The figure is None when nothing is finite."""
+    from explorer.ui.charts import figure_once
+
+    classes = None if classes is None else tuple(classes)
+    key = (str(project.root), project.fingerprint, outcomes.metrics_stamp(project), choice.key, split, classes,
+           int(bins))
+    hist = _histogram(*key, values)
+    if not len(hist.counts):
+        return hist, None
+    return hist, figure_once(("dq_histogram", *key, choice.display_name),
+                             lambda: histogram_figure(hist, outliers, title=choice.display_name))
 
 
 # ---- gallery order ---------------------------------------------------------------------------------------------
