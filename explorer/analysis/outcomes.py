@@ -80,7 +80,12 @@ class _Bounded(OrderedDict):
 def _nbytes(value) -> int:
     """Bytes a cached value holds (nominal: columns shared with other objects count too, so the bound is safe)."""
     if isinstance(value, pd.DataFrame):
-        return int(value.memory_usage(index=True, deep=False).sum())
+        arrays = getattr(getattr(value, "_mgr", None), "arrays", None)  # the columns' arrays (pandas' manager)
+        if arrays is None:
+            return int(value.memory_usage(index=True, deep=False).sum())
+        # = memory_usage(index=True, deep=False).sum() without a Series per column (~3 ms on a 27-column table,
+        # paid on every cache store)
+        return int(sum(a.nbytes for a in arrays) + value.index.nbytes)
     if isinstance(value, tuple):
         return sum(_nbytes(v) for v in value if v is not None)
     if hasattr(value, "nbytes"):

@@ -187,3 +187,21 @@ def test_each_run_has_its_own_outcome_rows(detection_project):
         assert set(table["run"]) == {run} and table["confidence"].notna().all()  # P metrics of this run's rows
     a, b = (detection_outcomes(project.for_run(run), sel, "labels")["detected"] for run in project.runs)
     assert a.index.equals(b.index) and a.mean() != b.mean()  # same labels, another model's outcome
+
+
+def test_cache_weight_of_a_table_is_its_shallow_memory_usage():
+    """``_nbytes`` (the byte bound of the core caches) of a frame is pandas' ``memory_usage(deep=False)`` total
+    for every column kind an outcome table holds (a categorical's categories counted once by nbytes: a few
+    hundred bytes apart, whatever the rows)."""
+    from explorer.analysis.outcomes import _nbytes
+    from explorer.evaluation.matcher import fp_reason_column
+
+    n = 300_000
+    frame = pd.DataFrame({"is_tp": pd.arrays.BooleanArray(np.arange(n) % 2 == 0, np.arange(n) % 3 == 0),
+                          "matched_label_id": pd.arrays.IntegerArray(np.arange(n), np.arange(n) % 5 == 0),
+                          "iou": np.linspace(0, 1, n), "run": pd.array(["a", "b", "a"] * (n // 3), dtype="str"),
+                          "n": np.arange(n, dtype=np.int32)}, index=pd.Index(np.arange(n) + 7, name="pred_id"))
+    # index 8 + boolean 2 + Int64 9 + float 8 + str 9 (offsets and one character) + int32 4 bytes a row
+    assert _nbytes(frame) == int(frame.memory_usage(index=True, deep=False).sum()) == 40 * n
+    frame["fp_reason"] = fp_reason_column((np.arange(n) % 5).astype(np.int8))
+    assert 0 <= int(frame.memory_usage(index=True, deep=False).sum()) - _nbytes(frame) < 1024
