@@ -261,6 +261,8 @@ def step_memory(files: dict, project_dir: Path) -> list[dict]:
         after = rss_mb()
         rows[-1].update(anon=after["anon"] - before["anon"], file=after["file"] - before["file"],
                         anon_total=after["anon"], file_total=after["file"])
+        print(f"memory {step}: +{rows[-1]['anon']:.0f} MB anon, +{rows[-1]['file']:.0f} MB file (now "
+              f"{after['anon']:.0f} / {after['file']:.0f} MB) in {rows[-1]['s']:.1f} s", file=sys.stderr, flush=True)
         return kept[-1]
 
     project = made("mem_load", lambda: Project.load(project_dir))
