@@ -213,10 +213,11 @@ def _layout(match, cats: np.ndarray, images: np.ndarray) -> _Layout:
     l_k = lookup(cats, lab["category_id"].to_numpy(np.int64), dtype=np.int32)
     l_i = lookup(images, lab["image_id"].to_numpy(np.int64), dtype=np.int32)
     keep_l = ~l_ignored & (l_k >= 0) & (l_i >= 0)
-    return _Layout(category_ids=cats, image_ids=images, n_pred=len(p), pred_start=pred_start, sorted_rows=sorted_rows,
-                   pred_image=p_i[sorted_rows], rows=rows, row_image=p_i[rows], row_class=p_k[rows],
-                   row_rank=rank[rows], label_ignored=l_ignored.copy(), label_class=l_k[keep_l],
-                   label_image=l_i[keep_l])
+    pos_type = np.int32 if len(p) < 2**31 else np.int64  # row positions: half the bytes of a kept layout
+    return _Layout(category_ids=cats, image_ids=images, n_pred=len(p), pred_start=pred_start,
+                   sorted_rows=sorted_rows.astype(pos_type), pred_image=p_i[sorted_rows], rows=rows.astype(pos_type),
+                   row_image=p_i[rows], row_class=p_k[rows], row_rank=rank[rows].astype(pos_type),
+                   label_ignored=l_ignored.copy(), label_class=l_k[keep_l], label_image=l_i[keep_l])
 
 
 @njit()
@@ -592,13 +593,13 @@ def _replicates(match, lay: _Layout, n_resamples: int, seed: int) -> _Replicates
     return _Replicates(lay.category_ids, ap0[0], ar0[0], ap_reps, ar_reps)
 
 
-# Kept: the threshold-free layouts (~40 MB per run at 100k images / 2M predictions), every class's replicates per
+# Kept: the threshold-free layouts (~55 MB per run at 100k images / 2M predictions), every class's replicates per
 # match (B × K × 16 bytes: 0.26 MB at 200 × 80) and the bootstraps handed out. Keyed by the match's source
 # (``match_source``: project root, fingerprint — which names the run —, IoU type) and thresholds when the caller
 # names it, so they outlive the match objects (an app's bounded match cache evicts them in a sweep of pages);
 # else by the match object, held weakly.
 _LAYOUTS: OrderedDict = OrderedDict()
-LAYOUTS_KEPT = 4  # two runs × (all images, one split)
+LAYOUTS_KEPT = 4  # two runs × (all images, one split); ~55 MB each at 100k images / 2M predictions
 _REPLICATES: OrderedDict = OrderedDict()
 REPLICATES_KEPT = 48
 _BOOTS: OrderedDict = OrderedDict()
