@@ -377,11 +377,11 @@ def _count_units_below(values, m_u, s_u, edges, below):
 
 
 @njit()
-def _group_units(codes, at, y, first, gu, m_u, s_u):
+def _group_units(codes, at, y, first, gu, m_u, s_u, last):
     """The group units of the rows ``at`` (int (n,)) of group ``codes`` (int, 0..G-1): ``gu[i]`` the unit of row
     ``at[i]`` numbered by first appearance (``pd.factorize`` of ``codes[at]``; ``first``: int (G,) all -1), each
-    unit's rows ``m_u`` and rows with ``y`` (bool (n,)) true ``s_u`` (float, zeroed, length ≥ units). Returns the
-    number of units."""
+    unit's rows ``m_u`` and rows with ``y`` (bool (n,)) true ``s_u`` (float, zeroed, length ≥ units) and its last
+    row ``last``. Returns the number of units."""
     n_units = 0
     for i in range(at.shape[0]):
         c = codes[at[i]]
@@ -393,7 +393,24 @@ def _group_units(codes, at, y, first, gu, m_u, s_u):
         m_u[u] += 1.0
         if y[i]:
             s_u[u] += 1.0
+        last[u] = at[i]
     return n_units
+
+
+@njit()
+def _one_per_group(x, codes, seen):
+    """Whether ``x`` (float (n,)) takes one value in each group of ``codes`` (int (n,), 0..G-1) over its rows with
+    a value (``seen``: float (G,) all NaN; -0.0 and 0.0 are one value)."""
+    for i in range(x.shape[0]):
+        v = x[i]
+        if v != v:
+            continue
+        c = codes[i]
+        if seen[c] != seen[c]:
+            seen[c] = v
+        elif seen[c] != v:
+            return False
+    return True
 
 
 @njit()
@@ -773,15 +790,22 @@ class _Groups:
     def nbytes(self) -> int:
         return self.codes.nbytes
 
-    def units(self, at: np.ndarray | None, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(gu, m_u, s_u)`` of the rows ``at`` (sorted; None = all) whose outcome is ``y`` (bool, one per row
-        of ``at``): each row's unit, ``pd.factorize(codes[at])`` (first appearance), and each unit's rows and rows
-        with Y true (float) — bincounts of ``gu`` — in one compiled pass."""
+    def units(self, at: np.ndarray | None, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                    np.ndarray]:
+        """``(gu, m_u, s_u, last)`` of the rows ``at`` (sorted; None = all) whose outcome is ``y`` (bool, one per
+        row of ``at``): each row's unit, ``pd.factorize(codes[at])`` (first appearance), each unit's rows and rows
+        with Y true (float) — bincounts of ``gu`` — and last row, in one compiled pass."""
         at = np.arange(len(self.codes)) if at is None else at
         gu = np.empty(len(at), np.int64)
-        m_u, s_u = np.zeros(self.size), np.zeros(self.size)
-        n_units = _group_units(self.codes, at, y, np.full(self.size, -1, np.int64), gu, m_u, s_u)
-        return gu, m_u[:n_units], s_u[:n_units]
+        m_u, s_u, last = np.zeros(self.size), np.zeros(self.size), np.empty(self.size, np.int64)
+        n_units = _group_units(self.codes, at, y, np.full(self.size, -1, np.int64), gu, m_u, s_u, last)
+        return gu, m_u[:n_units], s_u[:n_units], last[:n_units]
+
+    def one_value(self, x: np.ndarray, kept: bool) -> bool:
+        """Whether ``x`` takes one value per group over all its rows with a value (so on any of them: a frame
+        metric), remembered per buffer of ``x`` and of the codes when ``kept``."""
+        make = lambda: bool(_one_per_group(x, self.codes, np.full(self.size, np.nan)))  # noqa: E731
+        return _kept((x, self.codes), ("one value per group",), make) if kept else make()
 
 
 class _Scored:
@@ -801,10 +825,10 @@ class _Scored:
         return self._rows
 
     def per_group(self, groups: _Groups):
-        """``(gu, m_u, s_u, kinds)`` of the group units (``_Groups.units``) and their types."""
+        """``(gu, m_u, s_u, kinds, last)`` of the group units (``_Groups.units``) and their types."""
         if self._groups is None:
-            gu, m_u, s_u = groups.units(self.at, self.y)
-            self._groups = (gu, m_u, s_u, _unit_types(m_u, s_u, self.n, self.p))
+            gu, m_u, s_u, last = groups.units(self.at, self.y)
+            self._groups = (gu, m_u, s_u, _unit_types(m_u, s_u, self.n, self.p), last)
         return self._groups
 
 
@@ -894,17 +918,30 @@ def _importance_of_columns(columns: dict, y: np.ndarray, rows: np.ndarray | None
             out.append((name, np.nan, rs.n, rs.n_pos, "outcome is the same for every row: nothing to explain", np.nan))
             continue
         scored = rs.scored(max_samples, random_state)  # drawn from y alone: x is read at these rows only
-        xv, yv = (x if scored.at is None else x.take(scored.at)), scored.y
-        if np.ptp(xv) == 0.0 and (rs.n <= max_samples or rs.constant(x)):  # a sample of varying values varies
+        yv, n_scored = scored.y, len(scored.y)
+        xv = unit_values = None
+        if group is not None and name in grouped and group.one_value(x, kept):
+            # a frame metric: one value per group unit (its last row's), read at one row per unit
+            unit_values = x.take(scored.per_group(group)[4])
+            constant = np.ptp(unit_values) == 0.0  # the same values as the scored rows'
+        else:
+            xv = x if scored.at is None else x.take(scored.at)
+            constant = np.ptp(xv) == 0.0
+        if constant and (rs.n <= max_samples or rs.constant(x)):  # a sample of varying values varies
             out.append((name, 0.0, rs.n, rs.n_pos, "metric is constant: carries no information", 0.0))
             continue
         if rs.n > max_samples:
-            note = "; ".join(filter(None, [note, f"deterministic subsample of {len(xv):,} of {rs.n:,} rows"]))
-            if np.ptp(xv) == 0.0 or yv.all() or not yv.any():
-                out.append((name, np.nan, len(xv), int(yv.sum()), note + "; subsample is constant", np.nan))
+            note = "; ".join(filter(None, [note, f"deterministic subsample of {n_scored:,} of {rs.n:,} rows"]))
+            if constant or yv.all() or not yv.any():
+                out.append((name, np.nan, n_scored, int(yv.sum()), note + "; subsample is constant", np.nan))
                 continue
         if group is not None and name in grouped:
-            value, baseline, deff = _grouped_score(x, xv, scored, group, random_state, kept)
+            if unit_values is not None:
+                gu, m_u, s_u, kinds = scored.per_group(group)[:4]
+                value, baseline, deff = _unit_score(gu, unit_values, yv, kinds, m_u, s_u, random_state=random_state,
+                                                    n_shuffles=N_SHUFFLES)
+            else:
+                value, baseline, deff = _grouped_score(x, xv, scored, group, random_state, kept)
             if deff != 1.0:
                 # says why a shared value is corrected more than a per-row one (outcomes cluster by group)
                 note = "; ".join(filter(None, [note, f"rows of an image sharing the value count as one (design effect {deff:.2f})"]))
@@ -913,7 +950,7 @@ def _importance_of_columns(columns: dict, y: np.ndarray, rows: np.ndarray | None
             n_b, k_b = _row_tables(xv, yv, int(np.clip(len(xv) // UNITS_PER_BIN, 2, MAX_BINS)))
             value, baseline = _score(n_b.astype(np.float64), k_b.astype(np.float64), n_b, kinds, scored.n,
                                      scored.p, random_state, N_SHUFFLES)
-        out.append((name, value, len(xv), int(yv.sum()), note, baseline))
+        out.append((name, value, n_scored, int(yv.sum()), note, baseline))
     table = pd.DataFrame(out, columns=IMPORTANCE_COLUMNS)
     return table.sort_values("importance", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
 
@@ -923,7 +960,7 @@ def _grouped_score(x: np.ndarray, xv: np.ndarray, scored: _Scored, group: _Group
     """``binned_importance`` of a grouped metric: ``x`` all rows, ``xv`` the scored rows. A metric with one value
     per group on the scored rows (a frame metric) has the group units, shared by every such metric (their rows,
     rows with Y true, types); any other has units per (group, value)."""
-    gu, m_u, s_u, kinds = scored.per_group(group)
+    gu, m_u, s_u, kinds = scored.per_group(group)[:4]
     unit_values = np.empty(len(m_u))
     if _unit_values(xv, gu, unit_values):  # checked on the scored rows: O(sample), cheaper than once per column
         return _unit_score(gu, unit_values, scored.y, kinds, m_u, s_u, random_state=random_state,
