@@ -38,11 +38,17 @@ rows. Undefined cases follow one rule each:
 * above ``max_samples`` rows a deterministic stratified subsample (seeded by ``random_state``) is used.
 
 At scale (the app, ``kept=True``): the subsample is stratified by Y, so an IoU move draws new rows and every
-metric's bins are recomputed; what depends on the metric columns alone is kept per column buffer (missing values,
-extremes, the group codes, a correlation's centred column over a row set that comes back). Per metric an IoU move then costs one gather and sort of the sampled values (bins counted by binary search
-in them), the 20 shuffles' deals, and for the correlation one gather, centring and two dot products (one when the
-rows are unchanged, as for labels). The numbers are those of the plain computation, bit for bit
-(``tests/analysis/test_importance_exact.py``).
+metric's bins are recomputed; what depends on the metric columns alone is kept per column buffer (missing values
+and infinities, extremes, the group codes, whether a metric takes one value per image, a correlation's centred
+column over a row set that comes back), and each importance table per (columns, outcome, rows, parameters), so a
+selection seen before is a look-up. An IoU move or a class change then costs: the draw (both classes' rows in one
+compiled pass, NumPy's ``choice`` of positions, a merge), the group units of the sampled rows (one pass); per
+per-row metric one gather and sort of the sampled values; per frame metric one read per image unit and a sort of
+those values; bins counted below each edge in one compiled pass; and the 20 shuffles' multivariate hypergeometric
+deals, drawn by compiled kernels that make NumPy's own draws from the generator's bit stream (the same algorithm
+and arithmetic: ``tests/analysis/test_importance_deals.py``). The correlation costs one gather, centring and two
+BLAS dot products per metric (one when the rows are unchanged, as for labels). The numbers are those of the plain
+computation, bit for bit (``tests/analysis/test_importance_exact.py``; at 100k ``test_importance_scale.py``).
 """
 from __future__ import annotations
 
@@ -95,8 +101,8 @@ def _stratified_rows(valid: np.ndarray | None, y: np.ndarray, n: int, max_sample
     (``rng.choice``, the same stream), and the two sorted picks merged."""
     if n_pos is None:
         n_pos = int(np.count_nonzero(y if valid is None else y & valid))
-    rows = (np.empty(n - n_pos + 1, np.int32 if len(y) < 2 ** 31 else np.int64), np.empty(n_pos + 1, np.int32
-                                                                                        if len(y) < 2 ** 31 else np.int64))
+    kind = np.int32 if len(y) < 2 ** 31 else np.int64  # row numbers: half the bytes written below 2^31 rows
+    rows = (np.empty(n - n_pos + 1, kind), np.empty(n_pos + 1, kind))
     _class_rows(y, np.zeros(0, bool) if valid is None else valid, *rows)
     rng = np.random.default_rng(random_state)
     picked = []
