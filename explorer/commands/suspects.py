@@ -63,13 +63,14 @@ def suspects_coco(project, table: pd.DataFrame) -> dict:
     """A COCO JSON for relabelling: the images holding a suspect with all their labels (``coco_subset``), plus a
     ``"suspects"`` list (``image_id, label_id, pred_id, reason, reason_code, score`` and the detection's
     ``bbox``/``category_id`` as the proposed fix, null without a detection) in queue order."""
+    from explorer.evaluation.layout import lookup
     from explorer.export.subset import coco_subset
 
     doc = coco_subset(project, image_ids=np.unique(table["image_id"].to_numpy(np.int64))).ground_truth
     preds = project.all_predictions
     has_pred = table["pred_id"].notna().to_numpy()
     pred_ids = table["pred_id"].to_numpy(np.int64, na_value=-1)
-    at = pd.Index(preds["pred_id"].to_numpy(np.int64)).get_indexer(pred_ids)
+    at = lookup(preds["pred_id"].to_numpy(np.int64), pred_ids)  # -1: no prediction (no 4M-row hash index)
     has_pred = has_pred & (at >= 0)
     at = np.maximum(at, 0)
     box = preds[["x", "y", "w", "h"]].to_numpy(np.float64)[at].tolist() if len(preds) else [None] * len(table)
