@@ -15,7 +15,8 @@ from explorer.errors import UserError
 from explorer.evaluation import best_f1
 from explorer.tasks.detection import iou_type
 from explorer.ui import detection
-from explorer.ui.charts import f1_confidence_figure, figure_once, pr_curve_figure, show_chart, table_height
+from explorer.ui.charts import (f1_confidence_figure, figure_once, pr_curve_figure, show_chart, table_height,
+                                table_once)
 from explorer.ui.error_cost import error_cost_section
 from explorer.ui.importance import CORRELATION_METHODS, render_task_importance
 from explorer.ui.intervals import render_headline_intervals
@@ -101,13 +102,16 @@ def empty_state_notes(sel) -> list[str]:
 
 
 def coco_table(sel) -> None:
-    summary = detection.coco_summary(sel)
-    rows = []
-    for key, value in summary.items():
-        short = key.split("_", 1)[1] if "_" in key else key
-        rows.append({"metric": key, "definition": COCO_NAMES.get(short, ""),
-                     "value": np.nan if value == -1.0 else float(value)})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
+    def rows():
+        out = []
+        for key, value in detection.coco_summary(sel).items():
+            short = key.split("_", 1)[1] if "_" in key else key
+            out.append({"metric": key, "definition": COCO_NAMES.get(short, ""),
+                        "value": np.nan if value == -1.0 else float(value)})
+        return pd.DataFrame(out)
+
+    # tables shown are kept in st.dataframe's form per data key, for every session's rerun (charts.table_once)
+    st.dataframe(table_once(("coco summary", *detection.selection_key(sel)), rows), hide_index=True, column_config={
         "value": st.column_config.NumberColumn(format="%.4f", help="empty = undefined (no labels in that range)")})
 
 
@@ -136,10 +140,13 @@ def voc_table(sel) -> None:
 
 
 def class_table(sel, names: dict[int, str]) -> None:
-    table = detection.per_class(sel).copy()
-    table["class"] = table["category_id"].map(lambda c: names.get(int(c), str(c)))
-    cols = [c for c in ["class", "ap", "ar", "precision", "recall", "f1", "support", "n_predictions", "tp", "fp", "fn"]
-            if c in table]
+    def shown():
+        table = detection.per_class(sel).copy()
+        table["class"] = table["category_id"].map(lambda c: names.get(int(c), str(c)))
+        return table[[c for c in ["class", "ap", "ar", "precision", "recall", "f1", "support", "n_predictions", "tp",
+                                  "fp", "fn"] if c in table]]
+
+    table = table_once(("per class", *detection.selection_key(sel), tuple(names.items())), shown)
     titles = {"ap": ("AP", f"COCO 101-point AP at IoU {sel.iou_threshold:.2f}"),
               "ar": ("AR", f"recall at IoU {sel.iou_threshold:.2f} (max 100 detections per image)"),
               "precision": ("precision", "TP / (TP + FP) at the confidence threshold"),
@@ -148,7 +155,7 @@ def class_table(sel, names: dict[int, str]) -> None:
     config.update({"support": st.column_config.NumberColumn("labels", help="non-crowd labels of the class"),
                    "n_predictions": st.column_config.NumberColumn("predictions"),
                    "tp": "TP", "fp": "FP", "fn": "FN"})
-    st.dataframe(table[cols], hide_index=True, column_config=config, height=table_height(len(table)))
+    st.dataframe(table, hide_index=True, column_config=config, height=table_height(table.num_rows))
 
 
 def curves(sel, names: dict[int, str]) -> None:

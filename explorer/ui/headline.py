@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.ui.charts import table_height
+from explorer.ui.charts import table_height, table_once
 from explorer.ui.text import number, plain
 
 
@@ -47,15 +47,21 @@ def best_f1_cards(sel, best: dict) -> None:
     c.metric("Recall at best F1", number(best["recall"]), help="TP / labels at that threshold")
     d.metric("Best-F1 threshold", number(best["threshold"], ".3f"), help="confidence ≥ this gives the best F1; the "
              "sidebar's confidence threshold applies first")
-    table = per_class_best_f1(sel)
-    if len(table) <= 1:
+    from explorer.ui import detection
+
+    def build():
+        table = per_class_best_f1(sel)
+        names = sel.project.category_names
+        return pd.DataFrame({"class": [names.get(int(c), str(c)) for c in table["category_id"]],
+                             "best-F1 threshold": table["threshold"], "precision": table["precision"],
+                             "recall": table["recall"], "F1": table["f1"]})
+
+    # kept in st.dataframe's form per selection, for every session's rerun (charts.table_once)
+    shown = table_once(("best F1 per class", *detection.selection_key(sel)), build)
+    if shown.num_rows <= 1:
         return
-    names = sel.project.category_names
-    shown = pd.DataFrame({"class": [names.get(int(c), str(c)) for c in table["category_id"]],
-                          "best-F1 threshold": table["threshold"], "precision": table["precision"],
-                          "recall": table["recall"], "F1": table["f1"]})
-    with st.expander(f"Best F1 per class ({len(shown):,} classes, each at its own threshold)"):
-        st.dataframe(shown, hide_index=True, height=table_height(len(shown)),
+    with st.expander(f"Best F1 per class ({shown.num_rows:,} classes, each at its own threshold)"):
+        st.dataframe(shown, hide_index=True, height=table_height(shown.num_rows),
                      column_config={c: st.column_config.NumberColumn(format="%.4f") for c in
                                     ("best-F1 threshold", "precision", "recall", "F1")})
         st.caption("Each class at the confidence threshold that maximises its own F1 (empty = undefined: the class has "
