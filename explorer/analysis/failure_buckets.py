@@ -85,7 +85,7 @@ def _reason_codes(reasons, fp: np.ndarray, fp_code: np.ndarray | None = None) ->
         from explorer.evaluation.matcher import FP_REASONS as MATCHER_REASONS
 
         lookup = np.array([-1, *(FP_REASONS.index(r) for r in MATCHER_REASONS)], np.int8)
-        return np.where(fp, lookup[fp_code], -1).astype(np.int8)
+        return np.where(fp, lookup[fp_code], np.int8(-1)).astype(np.int8, copy=False)
     out = np.full(len(fp), -1, np.int8)
     if fp.any():
         codes, uniques = pd.factorize(np.asarray(reasons, object)[fp])
@@ -115,23 +115,26 @@ class BucketSource:
         p, l = predictions, labels
         self.n_pred, self.n_label = len(p), len(l)
         self.confidence_threshold = None if confidence_threshold is None else float(confidence_threshold)
-        outcome = np.where(p["ignored"].to_numpy(bool), _IGNORED, np.where(p["is_tp"].to_numpy(bool), _TP, _FP))
+        # int8 codes straight away (not int64 temporaries over millions of rows)
+        outcome = np.where(p["ignored"].to_numpy(bool), np.int8(_IGNORED),
+                           np.where(p["is_tp"].to_numpy(bool), np.int8(_TP), np.int8(_FP)))
         fp = outcome == _FP
-        nan = np.full(len(p), np.nan)
+        nan = np.full(len(p), np.nan) if not {"max_iou_same_class", "max_iou_other_class"} <= set(p.columns) else None
         best_same = p["max_iou_same_class"].to_numpy(np.float64) if "max_iou_same_class" in p else nan
         p_partner, p_has = _partner(p["label_id"])
         l_partner, l_has = _partner(l["pred_id"])
-        l_outcome = np.where(l["ignored"].to_numpy(bool), _IGNORED, np.where(l["detected"].to_numpy(bool), _TP, _FN))
+        l_outcome = np.where(l["ignored"].to_numpy(bool), np.int8(_IGNORED),
+                             np.where(l["detected"].to_numpy(bool), np.int8(_TP), np.int8(_FN)))
         self._pred = {
             "id": p["pred_id"].to_numpy(np.int64), "image_id": p["image_id"].to_numpy(np.int64),
-            "category_id": p["category_id"].to_numpy(np.int64), "outcome": outcome.astype(np.int8),
+            "category_id": p["category_id"].to_numpy(np.int64), "outcome": outcome.astype(np.int8, copy=False),
             "reason": _reason_codes(p["fp_reason"], fp, fp_code), "score": p["score"].to_numpy(np.float64),
             "iou": np.where(fp, best_same, p["iou"].to_numpy(np.float64)),
             "iou_other": p["max_iou_other_class"].to_numpy(np.float64) if "max_iou_other_class" in p else nan,
             "partner": p_partner, "has_partner": p_has}
         self._label = {
             "id": l["label_id"].to_numpy(np.int64), "image_id": l["image_id"].to_numpy(np.int64),
-            "category_id": l["category_id"].to_numpy(np.int64), "outcome": l_outcome.astype(np.int8),
+            "category_id": l["category_id"].to_numpy(np.int64), "outcome": l_outcome.astype(np.int8, copy=False),
             "reason": np.full(len(l), -1, np.int8), "iou": np.where(l_has, l["iou"].to_numpy(np.float64), np.nan),
             "iou_other": np.full(len(l), np.nan), "partner": l_partner, "has_partner": l_has}
         for part in (self._pred, self._label):
