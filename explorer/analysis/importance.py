@@ -406,17 +406,15 @@ def _group_units(codes, at, y, first, gu, m_u, s_u, last):
 @njit()
 def _one_per_group(x, codes, seen):
     """Whether ``x`` (float (n,)) takes one value in each group of ``codes`` (int (n,), 0..G-1) over its rows with
-    a value (``seen``: float (G,) all NaN; -0.0 and 0.0 are one value)."""
+    a value (``seen``: float (G,) all NaN; -0.0 and 0.0 are one value). Selects, not branches, per row."""
+    differs = False
     for i in range(x.shape[0]):
         v = x[i]
-        if v != v:
-            continue
         c = codes[i]
-        if seen[c] != seen[c]:
-            seen[c] = v
-        elif seen[c] != v:
-            return False
-    return True
+        s = seen[c]
+        differs |= (s == s) & (v == v) & (s != v)
+        seen[c] = s if v != v else v
+    return not differs
 
 
 @njit()
