@@ -421,6 +421,11 @@ def main(argv=None) -> int:
                                     args.client_nice, args.warm, args.py_spy))
     except PageError as e:
         raise SystemExit(f"{e}\n--- server log:\n{server.log_tail()}")
+    except Exception as e:  # a wait ran past --timeout (Playwright's TimeoutError): said in one line, no traceback
+        if type(e).__name__ != "TimeoutError":
+            raise
+        raise SystemExit(f"a wait took longer than --timeout {args.timeout:g} s: {str(e).splitlines()[0]}\n"
+                         f"--- server log:\n{server.log_tail()}")
     finally:
         server.stop()
     out = {"project": str(project), "sessions": args.sessions, "moves": args.moves, "limit_s": args.limit,
