@@ -243,8 +243,8 @@ def rss_mb() -> dict:
 
 def step_memory(files: dict, project_dir: Path) -> list[dict]:
     """What the app's core keeps for the first Metrics render and one IoU move, structure by structure, in one
-    process (like one ``explorer run`` server): each row is one structure made (and kept in the core's caches),
-    with the resident memory it added (``anon``/``file`` MB: ``/proc`` RSS deltas) beside its time and peak."""
+    process (like one ``explorer run`` server): each row is one structure made (kept only as the core's bounded
+    caches keep it: an older one they drop frees its share), with the resident memory it added (``anon``/``file`` MB: ``/proc`` RSS deltas) beside its time and peak."""
     import gc
 
     from explorer.analysis import outcomes, tide
@@ -252,18 +252,18 @@ def step_memory(files: dict, project_dir: Path) -> list[dict]:
     from explorer.project.folder import Project
     from explorer.project.selection import Selection
 
-    rows, kept = [], []  # kept: every structure stays referenced, as the caches keep them
+    rows = []
 
-    def made(step: str, make):
+    def made(step: str, make):  # what ``make`` returns stays only as long as the core's caches keep it
         before = rss_mb()
         with Timed(step, rows):
-            kept.append(make())
+            value = make()
         after = rss_mb()
         rows[-1].update(anon=after["anon"] - before["anon"], file=after["file"] - before["file"],
                         anon_total=after["anon"], file_total=after["file"])
         print(f"memory {step}: +{rows[-1]['anon']:.0f} MB anon, +{rows[-1]['file']:.0f} MB file (now "
               f"{after['anon']:.0f} / {after['file']:.0f} MB) in {rows[-1]['s']:.1f} s", file=sys.stderr, flush=True)
-        return kept[-1]
+        return value
 
     project = made("mem_load", lambda: Project.load(project_dir))
     # a first open completes the Matcher's saved folder when it lacks arrays (it then holds them in memory):

@@ -494,6 +494,11 @@ def _outcome_frame(m, target: str, b: "_Base") -> pd.DataFrame:
     return pd.DataFrame(outcome, index=b.rows.index, copy=False)
 
 
+def _small(positions: np.ndarray) -> np.ndarray:
+    """int64 positions (-1 = none) as int32 when they fit (kept ones: half the bytes; 80 MB at 20M rows)."""
+    return positions.astype(np.int32) if len(positions) and positions.max() < 2**31 else positions
+
+
 def _reason_codes(reasons: pd.Series) -> np.ndarray:
     """int8 reason codes (``MatchResult.fp_code``: 0 = none, else 1 + index in ``FP_REASONS``) of an
     ``fp_reason`` column (categorical or object; unknown values count as none)."""
@@ -553,7 +558,7 @@ def _per_image(project, sel: Selection, images: IdIndex, table: pd.DataFrame, ta
     image_ids = table["image_id"].to_numpy()
     key = (str(project.root), project.fingerprint, sel.split, sel.classes, sel.confidence_threshold, target,
            "image positions")
-    kept_ids, at = _remember(_INDEXES, key, lambda: (image_ids, images.positions(image_ids)), size=24)
+    kept_ids, at = _remember(_INDEXES, key, lambda: (image_ids, _small(images.positions(image_ids))), size=24)
     if not _same_ids(kept_ids, image_ids) or len(at) != len(image_ids) or (len(at) and at.max() >= images.n):
         at = images.positions(image_ids)
     flags = table[hit].array  # boolean: the outcome and its <NA> mask
