@@ -1,7 +1,8 @@
 """The under-load script (benchmarks/bench_load.py) keeps running: two browser sessions on the bundled detection
 sample each move the IoU slider once against a real ``explorer run`` server on 127.0.0.1, and the script reports
 per session and move the time until the page was idle again and the server's answer time (rerun request to
-script_finished on the websocket), the server's RSS and CPU, and the summary line. No wall-clock limit is asserted
+script_finished on the websocket), the server's RSS and CPU, and the summary line; with ``--warm`` a third session
+moves first, alone, and its times are reported apart. No wall-clock limit is asserted
 (the numbers are the benchmark's business; CI machines vary)."""
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def test_bench_load_reports_every_rerun_and_the_server_rss(tmp_path, detection_p
         pytest.skip("Debian's chromium is not installed")
     out = tmp_path / "load.json"
     proc = subprocess.run([sys.executable, str(SCRIPT), "--project", str(detection_project), "--sessions", "2",
-                           "--moves", "1", "--keep", str(tmp_path), "--json", str(out), "--timeout", "240"],
+                           "--moves", "1", "--warm", "--keep", str(tmp_path), "--json", str(out), "--timeout", "240"],
                           capture_output=True, text=True, cwd=REPO, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     result = json.loads(out.read_text())
@@ -38,5 +39,8 @@ def test_bench_load_reports_every_rerun_and_the_server_rss(tmp_path, detection_p
     assert 0 < result["rss_idle_mb"] <= page["rss_open_mb"] and page["rss_after_mb"] > 0
     assert page["server_cpu_moves_s"] > 0 and page["sent_mb_median"] > 0
     assert result["all_within_limit"] == (page["server_max_s"] <= result["limit_s"])
+    # --warm: one more session moved alone first (its times apart), so the timed reruns found the data cached
+    assert page["warm"] and len(page["warm_s"]) == len(page["warm_server_s"]) == 1
+    assert "warm-up (one session alone" in proc.stdout and "(data cached: --warm)" in proc.stdout
     for line in ("server answer: median", "page rerun:    median", "server RSS:", "summary: 2 sessions x 1 IoU moves"):
         assert line in proc.stdout, proc.stdout
