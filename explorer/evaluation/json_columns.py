@@ -121,6 +121,23 @@ def _number(buf, i, pow10):
     return i, 1, 0, -f if neg else f
 
 
+@_kernel(inner=True, inline="always")
+def _put(nums, at, t, fv, slow, n_slow, i, e):
+    """Store number ``fv`` (kind ``t`` of ``_number``) at ``nums[at]``; a number left to Python (kind 2 or 3)
+    is stored as NaN and its place and bytes ``[i, e)`` listed in ``slow``. Returns the new count of ``slow``
+    rows, -1 when ``slow`` is full."""
+    if t == 2 or t == 3:
+        if n_slow >= slow.shape[0]:
+            return -1
+        slow[n_slow, 0] = at
+        slow[n_slow, 1] = i
+        slow[n_slow, 2] = e
+        n_slow += 1
+        fv = np.nan
+    nums[at] = fv
+    return n_slow
+
+
 @_kernel(error_model="numpy")
 def scan(buf, keys, key_len, kind, col, pow10, ints, nums, slow):
     """Decode ``buf`` (uint8: ``[ {"key": value, ...}, ... ]``) into ``ints[col[f], r]`` (int fields),
@@ -180,16 +197,9 @@ def scan(buf, keys, key_len, kind, col, pow10, ints, nums, slow):
                     e, t, iv, fv = _number(buf, i, pow10)
                     if t < 0:
                         return -1, 0
-                    at = (col[f] + c) * cap + r
-                    if t == 2 or t == 3:
-                        if n_slow >= slow.shape[0]:
-                            return -2, 0
-                        slow[n_slow, 0] = at
-                        slow[n_slow, 1] = i
-                        slow[n_slow, 2] = e
-                        n_slow += 1
-                        fv = np.nan
-                    nums[at] = fv
+                    n_slow = _put(nums, (col[f] + c) * cap + r, t, fv, slow, n_slow, i, e)
+                    if n_slow < 0:
+                        return -2, 0
                     i = _ws(buf, e)
                     if c < 3:
                         if i >= n or buf[i] != 44:  # ','
@@ -207,16 +217,9 @@ def scan(buf, keys, key_len, kind, col, pow10, ints, nums, slow):
                         return -1, 0
                     ints[col[f], r] = iv
                 else:
-                    at = col[f] * cap + r
-                    if t == 2 or t == 3:
-                        if n_slow >= slow.shape[0]:
-                            return -2, 0
-                        slow[n_slow, 0] = at
-                        slow[n_slow, 1] = i
-                        slow[n_slow, 2] = e
-                        n_slow += 1
-                        fv = np.nan
-                    nums[at] = fv
+                    n_slow = _put(nums, col[f] * cap + r, t, fv, slow, n_slow, i, e)
+                    if n_slow < 0:
+                        return -2, 0
                 i = e
             i = _ws(buf, i)
             if i < n and buf[i] == 44:

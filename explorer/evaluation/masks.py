@@ -52,6 +52,25 @@ def _row_sizes(image_id: np.ndarray, sizes: dict) -> tuple[np.ndarray, np.ndarra
     return hw[:, 0], hw[:, 1]
 
 
+def _polygon_rows(table: Boxes, segm: list, sizes: dict, *, what: str):
+    """``(H, W, poly, rows)``: per-row image sizes (``_row_sizes``), whether each row is a polygon row (a polygon
+    list, or None: the box polygon) and those rows' positions; ``UserError`` naming the first polygon row whose
+    image size is unknown."""
+    H, W = _row_sizes(table.image_id, sizes)
+    kinds = set(map(type, segm))
+    if kinds <= {list, type(None)} or len(kinds) == 1:  # one kind throughout: no Python step per row
+        poly = np.full(len(segm), kinds <= {list, type(None)})
+    else:
+        poly = np.fromiter((s is None or type(s) is list for s in segm), bool, len(segm))
+    rows = np.flatnonzero(poly)
+    unknown = rows[~(np.isfinite(H[rows]) & np.isfinite(W[rows]))]
+    if len(unknown):  # inputs.for_iou_type leaves such rows out; reaching here is a caller skipping it
+        i = int(unknown[0])
+        raise UserError(f"{what} id={int(table.ids[i])} (image {int(table.image_id[i])}): a polygon mask needs the "
+                        "image height and width, which are unknown")
+    return H, W, poly, rows
+
+
 def table_rles(table: Boxes, sizes: dict[int, tuple[float, float]], *, what: str) -> list:
     """RLEs of every row of ``table`` (``sizes``: image id -> (height, width)), equal to ``to_rle`` row by row.
 
@@ -60,16 +79,9 @@ def table_rles(table: Boxes, sizes: dict[int, tuple[float, float]], *, what: str
     n = len(table)
     segm = table.segm if table.segm is not None else [None] * n
     out = [None] * n
-    H, W = _row_sizes(table.image_id, sizes)
-    poly = np.fromiter((s is None or type(s) is list for s in segm), bool, n)
+    H, W, poly, rows = _polygon_rows(table, segm, sizes, what=what)
     for i in np.flatnonzero(~poly).tolist():
         out[i] = to_rle(segm[i], H[i], W[i], box=table.box[i])
-    rows = np.flatnonzero(poly)
-    unknown = rows[~(np.isfinite(H[rows]) & np.isfinite(W[rows]))]
-    if len(unknown):  # inputs.for_iou_type leaves such rows out; reaching here is a caller skipping it
-        i = int(unknown[0])
-        raise UserError(f"{what} id={int(table.ids[i])} (image {int(table.image_id[i])}): a polygon mask needs the "
-                        "image height and width, which are unknown")
     if len(rows) == 0:
         return out
     rows = rows[np.argsort(table.image_id[rows], kind="stable")]
@@ -132,18 +144,7 @@ def table_counts(table: Boxes, sizes: dict[int, tuple[float, float]], *, what: s
 
     n = len(table)
     segm = table.segm if table.segm is not None else [None] * n
-    H, W = _row_sizes(table.image_id, sizes)
-    kinds = set(map(type, segm))
-    if kinds <= {list, type(None)} or len(kinds) == 1:  # one kind throughout: no Python step per row
-        poly = np.full(n, kinds <= {list, type(None)})
-    else:
-        poly = np.fromiter((s is None or type(s) is list for s in segm), bool, n)
-    rows = np.flatnonzero(poly)
-    unknown = rows[~(np.isfinite(H[rows]) & np.isfinite(W[rows]))]
-    if len(unknown):  # inputs.for_iou_type leaves such rows out; reaching here is a caller skipping it
-        i = int(unknown[0])
-        raise UserError(f"{what} id={int(table.ids[i])} (image {int(table.image_id[i])}): a polygon mask needs the "
-                        "image height and width, which are unknown")
+    H, W, poly, rows = _polygon_rows(table, segm, sizes, what=what)
     h = np.zeros(n, np.int64)
     w = np.zeros(n, np.int64)
     h[rows], w[rows] = H[rows].astype(np.int64), W[rows].astype(np.int64)
