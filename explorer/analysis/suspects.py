@@ -253,24 +253,27 @@ def _error_part(project, sel, min_score: float, iou_type: str) -> tuple[dict, np
     class selection classifies differently (the IoUs with the selected labels only): computed per selection."""
     from explorer.analysis.tide import ERROR_TYPES, error_cost
 
-    e = error_cost(project, sel, iou_type=iou_type).error_rows
-    code = e["kind"]
+    cost = error_cost(project, sel, iou_type=iou_type)
     to_reason = np.full(len(ERROR_TYPES), -1, np.int8)
     to_reason[[ERROR_TYPES.index("background"), ERROR_TYPES.index("classification"),
                ERROR_TYPES.index("localisation")]] = [_RC["missing_label"], _RC["wrong_class"], _RC["loose_box"]]
-    r = np.flatnonzero(to_reason[code] >= 0)  # the three error types that question a label
-    reason = to_reason[code[r]]
-    # a detection that disagrees with a label nobody else took is stronger evidence (the label is otherwise
-    # missed, ``fixable``) than one beside a label the model also found right (halved)
-    no_label = reason == _RC["missing_label"]
-    score = e["score"][r] * np.where(e["fixable"][r] | no_label, 1.0, TAKEN_WEIGHT)
-    high = np.flatnonzero(score >= min_score)  # most false detections score low: drop them first
-    r, nl = r[high], no_label[high]
-    part = {"img": e["image_id"][r], "lab": np.where(nl, -1, e["label_id"][r]), "pred": e["pred_id"][r],
-            "reason": reason[high], "score": score[high],
-            "cat": np.where(nl, e["category_id"][r], e["label_category_id"][r]), "pcat": e["category_id"][r],
-            "iou": e["iou"][r]}
-    near_rows = e["label_row"][(code != ERROR_TYPES.index("missed")) & (e["label_row"] >= 0)]
+
+    def weighted(e: dict) -> np.ndarray:
+        # a detection that disagrees with a label nobody else took is stronger evidence (the label is otherwise
+        # missed, ``fixable``) than one beside a label the model also found right (halved)
+        return e["score"] * np.where(e["fixable"] | (to_reason[e["kind"]] == _RC["missing_label"]), 1.0,
+                                     TAKEN_WEIGHT)
+
+    # the three error types that question a label; most false detections score low: only the rest get rows
+    e = cost.prediction_error_rows(("background", "classification", "localisation"),
+                                   keep=lambda e: weighted(e) >= min_score)
+    reason = to_reason[e["kind"]]
+    nl = reason == _RC["missing_label"]
+    part = {"img": e["image_id"], "lab": np.where(nl, -1, e["label_id"]), "pred": e["pred_id"],
+            "reason": reason, "score": weighted(e),
+            "cat": np.where(nl, e["category_id"], e["label_category_id"]), "pcat": e["category_id"],
+            "iou": e["iou"]}
+    near_rows = cost.pointed_label_rows
     return part, near_rows
 
 
