@@ -27,6 +27,7 @@ AP, TPR and precision).
 from __future__ import annotations
 
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -339,10 +340,16 @@ def compare_runs(project, sel: Selection, run_a: str | None = None, run_b: str |
     classes = sel.class_list()
     split_ids = sel.image_ids(project)
     images = project.images["image_id"].to_numpy(np.int64) if split_ids is None else np.asarray(split_ids, np.int64)
-    sa = detection_summary(ma, classes=classes, image_ids=split_ids)
-    sb = detection_summary(mb, classes=classes, image_ids=split_ids)
-    ba, bb = paired_bootstrap_ap(ma, mb, classes=classes, image_ids=images, n_resamples=n_resamples, seed=seed,
-                                 sources=(match_source(pa), match_source(pb)))
+    # the bootstrap (compiled, GIL released) runs beside the summaries and the object changes: the same numbers,
+    # in about half the wall time of an IoU move on two cores
+    with ThreadPoolExecutor(1) as pool:
+        boot = pool.submit(paired_bootstrap_ap, ma, mb, classes=classes, image_ids=images, n_resamples=n_resamples,
+                           seed=seed, sources=(match_source(pa), match_source(pb)))
+        sa = detection_summary(ma, classes=classes, image_ids=split_ids)
+        sb = detection_summary(mb, classes=classes, image_ids=split_ids)
+        fixed, broken = object_changes(ma, mb, matcher(pa), matcher(pb), run_a, run_b, classes=classes,
+                                       image_ids=split_ids, sources=(match_source(pa), match_source(pb)))
+        ba, bb = boot.result()
     d_map = percentile_interval(bb.map_reps - ba.map_reps)
     d_mar = percentile_interval(bb.mar_reps - ba.mar_reps)
     headline = {
@@ -361,8 +368,6 @@ def compare_runs(project, sel: Selection, run_a: str | None = None, run_b: str |
         "ap_a": ta["ap"].to_numpy(), "ap_b": tb["ap"].to_numpy(), "ap_delta": tb["ap"].to_numpy() - ta["ap"].to_numpy(),
         "ap_delta_lo": d_lo, "ap_delta_hi": d_hi,
         "ar_a": ta["ar"].to_numpy(), "ar_b": tb["ar"].to_numpy(), "ar_delta": tb["ar"].to_numpy() - ta["ar"].to_numpy()})
-    fixed, broken = object_changes(ma, mb, matcher(pa), matcher(pb), run_a, run_b, classes=classes,
-                                   image_ids=split_ids, sources=(match_source(pa), match_source(pb)))
     return Comparison(run_a, run_b, headline, per_class, fixed, broken)
 
 
