@@ -79,13 +79,27 @@ class ErrorCost:
     """
 
     ap: float
-    delta_ap: dict
     counts: dict
-    per_class: pd.DataFrame
     error_source: dict = field(repr=False)  # compact: per-point codes, error targets + the matcher (shared)
     iou_threshold: float
     background_threshold: float
     state: "_State" = field(repr=False, default=None)
+    # () -> (delta_ap, per_class): the eight oracle fixes run on first use (the suspects queue needs none of them)
+    fixes: object = field(repr=False, default=None, compare=False)
+
+    @cached_property
+    def _fixed(self) -> tuple[dict, pd.DataFrame]:
+        return self.fixes()
+
+    @property
+    def delta_ap(self) -> dict:
+        """``{type: mAP gained by its oracle fix}`` (class docstring), computed on first use."""
+        return self._fixed[0]
+
+    @property
+    def per_class(self) -> pd.DataFrame:
+        """One row per class with labels (class docstring), computed on first use."""
+        return self._fixed[1]
 
     @property
     def error_rows(self) -> dict:
@@ -833,29 +847,30 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
                    label_ids=lambda: data.labels.ids[gt_rows[lab_rows]])
     base_aps = state.base_aps
 
-    delta, per_class = {}, {}
-    for name in DELTA_KEYS:
-        delta[name], per_class[name] = state.delta(name)
     kind_counts = np.bincount(kind_e, minlength=6)
     counts = {name: int(kind_counts[code]) for name, code in _PRED_KIND.items()}
     counts["missed"] = int(missed.sum())
     counts["false_positives"] = len(err_d)
     counts["false_negatives"] = int(fn.sum())
-
     names = [m.category_names.get(int(c), str(c)) for c in cats]
     per_kind = np.bincount(d_k[err_d].astype(np.int64) * 6 + kind_e, minlength=len(cats) * 6).reshape(len(cats), 6)
     n_missed = np.bincount(lab_k, weights=missed[lab_rows], minlength=len(cats)).astype(np.int64)
-    table = pd.DataFrame({"category_id": cats, "name": names, "ap": base_aps,
-                          **{f"delta_{n}": per_class[n] for n in DELTA_KEYS},
-                          **{f"n_{n}": per_kind[:, code].astype(np.int64) for n, code in _PRED_KIND.items()},
-                          "n_missed": n_missed})
-    table = table[state.base].reset_index(drop=True)
+
+    def fixes() -> tuple[dict, pd.DataFrame]:
+        delta, per_class = {}, {}
+        for name in DELTA_KEYS:
+            delta[name], per_class[name] = state.delta(name)
+        table = pd.DataFrame({"category_id": cats, "name": names, "ap": base_aps,
+                              **{f"delta_{n}": per_class[n] for n in DELTA_KEYS},
+                              **{f"n_{n}": per_kind[:, code].astype(np.int64) for n, code in _PRED_KIND.items()},
+                              "n_missed": n_missed})
+        return delta, table[state.base].reset_index(drop=True)
 
     small = np.int32 if max(len(lay.dt_rows), n_gt) < 2**31 else np.int64
     source = {"matcher": matcher, "points": s, "code": point_code, "target": target_e.astype(small),
               "fixable": fixable, "missed": np.flatnonzero(missed).astype(small)}
-    return ErrorCost(ap=_mean_ap(base_aps, state.base), delta_ap=delta, counts=counts, per_class=table,
-                     error_source=source, iou_threshold=t, background_threshold=b, state=state)
+    return ErrorCost(ap=_mean_ap(base_aps, state.base), counts=counts, error_source=source, iou_threshold=t,
+                     background_threshold=b, state=state, fixes=fixes)
 
 
 def error_cost_by_bucket(cost: ErrorCost, pred_values, label_values, *, n_buckets: int = 5,
