@@ -138,6 +138,46 @@ def _overlap_groups(key_a, box_a, key_b, box_b, thr, a_hit, b_hit):
             j = j1
 
 
+@njit()
+def _overlap_masked(key_a, box_a, use_a, key_b, box_b, use_b, thr, a_hit, b_hit):
+    """``_overlap_groups`` of the rows with ``use_x`` set, read in place from the whole (sorted) sets: the same
+    same-key pairs, the same IoU operations, no gathered copies."""
+    na, nb = key_a.shape[0], key_b.shape[0]
+    i = 0
+    j = 0
+    while i < na and j < nb:
+        if key_a[i] < key_b[j]:
+            i += 1
+        elif key_a[i] > key_b[j]:
+            j += 1
+        else:
+            key = key_a[i]
+            i1 = i
+            while i1 < na and key_a[i1] == key:
+                i1 += 1
+            j1 = j
+            while j1 < nb and key_b[j1] == key:
+                j1 += 1
+            for x in range(i, i1):
+                if not use_a[x]:
+                    continue
+                ax, ay, aw, ah = box_a[x, 0], box_a[x, 1], box_a[x, 2], box_a[x, 3]
+                for y in range(j, j1):
+                    if not use_b[y]:
+                        continue
+                    bx, by, bw, bh = box_b[y, 0], box_b[y, 1], box_b[y, 2], box_b[y, 3]
+                    ix = max(min(ax + aw, bx + bw) - max(ax, bx), 0.0)
+                    iy = max(min(ay + ah, by + bh) - max(ay, by), 0.0)
+                    inter = ix * iy
+                    union = aw * ah + bw * bh - inter
+                    iou = inter / union if union > 0 else 0.0
+                    if iou >= thr:
+                        a_hit[x] = True
+                        b_hit[y] = True
+            i = i1
+            j = j1
+
+
 def _group_keys(image_a, cat_a, image_b, cat_b) -> tuple[np.ndarray, np.ndarray]:
     """One int64 per (image, class), comparable across both sets: ``image · (max class + 1) + class`` when it
     fits (it does for any real id range), else codes over the union."""
@@ -247,9 +287,19 @@ def _false_rows(match) -> np.ndarray:
     return np.flatnonzero(~p["is_tp"].to_numpy(bool) & ~p["ignored"].to_numpy(bool))
 
 
-def _all_changes(match_a, match_b, boxes_a: np.ndarray, boxes_b: np.ndarray) -> _Changes:
+def _row_keys(match_a, match_b) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``_group_keys`` of every prediction row of both matches, or ``(None, None)`` when a set is not sorted by
+    them. A match lists the same rows at every IoU threshold, so these are kept per (sources, confidence)."""
+    pa, pb = match_a.predictions, match_b.predictions
+    ka, kb = _group_keys(pa["image_id"].to_numpy(np.int64), pa["category_id"].to_numpy(np.int64),
+                         pb["image_id"].to_numpy(np.int64), pb["category_id"].to_numpy(np.int64))
+    return (ka, kb) if _ascending(ka) is None and _ascending(kb) is None else (None, None)
+
+
+def _all_changes(match_a, match_b, boxes_a: np.ndarray, boxes_b: np.ndarray, keys=None) -> _Changes:
     """``_Changes`` of two matches of the same labels at the same thresholds; ``boxes_x``: every prediction row's
-    box (``_match_boxes``)."""
+    box (``_match_boxes``); ``keys``: ``_row_keys`` of the two matches (computed when not given). With sorted
+    keys the false detections are compared in place (``_overlap_masked``), else gathered (``overlapped_arrays``)."""
     la, lb = match_a.labels, match_b.labels
     ids = la["label_id"].to_numpy(np.int64)
     ids_b = lb["label_id"].to_numpy(np.int64)
@@ -263,9 +313,19 @@ def _all_changes(match_a, match_b, boxes_a: np.ndarray, boxes_b: np.ndarray) -> 
     fixed_at, broken_at = np.flatnonzero(keep & ~det_a & det_b), np.flatnonzero(keep & det_a & ~det_b)
     ra, rb = _false_rows(match_a), _false_rows(match_b)
     pa, pb = match_a.predictions, match_b.predictions
-    a_hit, b_hit = overlapped_arrays(pa["image_id"].to_numpy(np.int64)[ra], pa["category_id"].to_numpy(np.int64)[ra],
-                                     boxes_a[ra], pb["image_id"].to_numpy(np.int64)[rb],
-                                     pb["category_id"].to_numpy(np.int64)[rb], boxes_b[rb], match_a.iou_threshold)
+    ka, kb = _row_keys(match_a, match_b) if keys is None else keys
+    if ka is not None and len(ra) and len(rb):
+        use_a, use_b = np.zeros(len(pa), bool), np.zeros(len(pb), bool)
+        use_a[ra], use_b[rb] = True, True
+        hit_a, hit_b = np.zeros(len(pa), bool), np.zeros(len(pb), bool)
+        _overlap_masked(ka, boxes_a, use_a, kb, boxes_b, use_b, min(float(match_a.iou_threshold), 1 - 1e-10),
+                        hit_a, hit_b)  # the threshold as overlapped_arrays reads it
+        a_hit, b_hit = hit_a[ra], hit_b[rb]
+    else:
+        a_hit, b_hit = overlapped_arrays(pa["image_id"].to_numpy(np.int64)[ra],
+                                         pa["category_id"].to_numpy(np.int64)[ra], boxes_a[ra],
+                                         pb["image_id"].to_numpy(np.int64)[rb],
+                                         pb["category_id"].to_numpy(np.int64)[rb], boxes_b[rb], match_a.iou_threshold)
     return _Changes(fixed_a=fixed_at, broken_a=broken_at,
                     fixed_b=fixed_at if same else lookup(ids_b, ids[fixed_at]),
                     broken_b=broken_at if same else lookup(ids_b, ids[broken_at]), gone=ra[~a_hit], new=rb[~b_hit])
@@ -288,6 +348,8 @@ _CHANGES: OrderedDict = OrderedDict()
 CHANGES_KEPT = 8
 _BOXES: OrderedDict = OrderedDict()
 BOXES_KEPT = 2  # the two runs compared
+_KEYS: OrderedDict = OrderedDict()
+KEYS_KEPT = 1  # both runs' row keys (32 MB at 2 × 2M predictions)
 
 
 def object_changes(match_a, match_b, predictions_a, predictions_b, run_a: str, run_b: str, *, classes=None,
@@ -308,9 +370,12 @@ def object_changes(match_a, match_b, predictions_a, predictions_b, run_a: str, r
         def boxes(match, predictions, source):
             return _remember(_BOXES, (tuple(source), c), lambda: _match_boxes(match, predictions), BOXES_KEPT)
 
-        key = (tuple(sources[0]), tuple(sources[1]), float(match_a.iou_threshold), c)
-        ch = _remember(_CHANGES, key, lambda: _all_changes(match_a, match_b, boxes(match_a, predictions_a, sources[0]),
-                                                           boxes(match_b, predictions_b, sources[1])), CHANGES_KEPT)
+        pair = (tuple(sources[0]), tuple(sources[1]))
+        ch = _remember(_CHANGES, pair + (float(match_a.iou_threshold), c),
+                       lambda: _all_changes(match_a, match_b, boxes(match_a, predictions_a, sources[0]),
+                                            boxes(match_b, predictions_b, sources[1]),
+                                            _remember(_KEYS, pair + (c,), lambda: _row_keys(match_a, match_b),
+                                                      KEYS_KEPT)), CHANGES_KEPT)
     la, pa, pb = match_a.labels, match_a.predictions, match_b.predictions
     fixed_b = ch.fixed_b[_chosen(la, ch.fixed_a, classes, image_ids)]
     broken_b = ch.broken_b[_chosen(la, ch.broken_a, classes, image_ids)]

@@ -156,3 +156,21 @@ def test_fewer_than_two_runs(tmp_path):
         runs_to_compare(project, None, None)
     with pytest.raises(UserError, match="comparing needs two"):
         compare_runs(project, Selection())
+
+
+def test_false_detections_compared_in_place_as_gathered(detection_project):
+    """The in-place comparison of the false detections over the whole sorted match tables (``_overlap_masked``)
+    finds exactly the changes the gathered subsets do (``overlapped_arrays``), at two thresholds."""
+    from explorer.analysis.compare import _all_changes, _match_boxes, _row_keys
+    from explorer.analysis.outcomes import match, matcher
+
+    project = Project.load(detection_project)
+    pa, pb = project.for_run("baseline"), project.for_run("weaker")
+    for t in (0.5, 0.75):
+        ma, mb = match(pa, Selection(iou_threshold=t)), match(pb, Selection(iou_threshold=t))
+        boxes = _match_boxes(ma, matcher(pa)), _match_boxes(mb, matcher(pb))
+        assert _row_keys(ma, mb)[0] is not None  # match tables are sorted by (image, class): the in-place path
+        in_place, gathered = _all_changes(ma, mb, *boxes), _all_changes(ma, mb, *boxes, keys=(None, None))
+        assert len(gathered.gone) > 0 and len(gathered.new) > 0
+        for f in ("fixed_a", "broken_a", "fixed_b", "broken_b", "gone", "new"):
+            np.testing.assert_array_equal(getattr(in_place, f), getattr(gathered, f))
