@@ -103,45 +103,10 @@ prange = range  # numba.prange once compiled (explorer.analysis.compiled)
 
 
 @njit()
-def _overlap_groups(key_a, box_a, key_b, box_b, thr, a_hit, b_hit):
-    """Merge join of two row sets sorted by ``key`` (one int64 per (image, class)): every same-key pair compared by
-    box IoU (``paired_box_iou``'s operations) ≥ ``thr``; sets ``a_hit`` / ``b_hit``. O(rows + same-key pairs)."""
-    na, nb = key_a.shape[0], key_b.shape[0]
-    i = 0
-    j = 0
-    while i < na and j < nb:
-        if key_a[i] < key_b[j]:
-            i += 1
-        elif key_a[i] > key_b[j]:
-            j += 1
-        else:
-            key = key_a[i]
-            i1 = i
-            while i1 < na and key_a[i1] == key:
-                i1 += 1
-            j1 = j
-            while j1 < nb and key_b[j1] == key:
-                j1 += 1
-            for x in range(i, i1):
-                ax, ay, aw, ah = box_a[x, 0], box_a[x, 1], box_a[x, 2], box_a[x, 3]
-                for y in range(j, j1):
-                    bx, by, bw, bh = box_b[y, 0], box_b[y, 1], box_b[y, 2], box_b[y, 3]
-                    ix = max(min(ax + aw, bx + bw) - max(ax, bx), 0.0)
-                    iy = max(min(ay + ah, by + bh) - max(ay, by), 0.0)
-                    inter = ix * iy
-                    union = aw * ah + bw * bh - inter
-                    iou = inter / union if union > 0 else 0.0
-                    if iou >= thr:
-                        a_hit[x] = True
-                        b_hit[y] = True
-            i = i1
-            j = j1
-
-
-@njit()
 def _overlap_masked(key_a, box_a, use_a, key_b, box_b, use_b, thr, a_hit, b_hit):
-    """``_overlap_groups`` of the rows with ``use_x`` set, read in place from the whole (sorted) sets: the same
-    same-key pairs, the same IoU operations, no gathered copies."""
+    """Merge join of two row sets sorted by ``key`` (one int64 per (image, class)), read in place: every same-key
+    pair of rows with ``use_x`` set compared by box IoU (``paired_box_iou``'s operations) ≥ ``thr``; sets
+    ``a_hit`` / ``b_hit``. O(rows + same-key pairs), no gathered copies."""
     na, nb = key_a.shape[0], key_b.shape[0]
     i = 0
     j = 0
@@ -218,8 +183,9 @@ def overlapped_arrays(image_a, cat_a, box_a, image_b, cat_b, box_b, iou_threshol
     oa, ob = _ascending(ka), _ascending(kb)
     sa = a_hit if oa is None else np.zeros(len(ka), bool)
     sb = b_hit if ob is None else np.zeros(len(kb), bool)
-    _overlap_groups(ka if oa is None else ka[oa], np.ascontiguousarray(box_a if oa is None else box_a[oa]),
-                    kb if ob is None else kb[ob], np.ascontiguousarray(box_b if ob is None else box_b[ob]),
+    _overlap_masked(ka if oa is None else ka[oa], np.ascontiguousarray(box_a if oa is None else box_a[oa]),
+                    np.ones(len(ka), bool), kb if ob is None else kb[ob],
+                    np.ascontiguousarray(box_b if ob is None else box_b[ob]), np.ones(len(kb), bool),
                     min(float(iou_threshold), 1 - 1e-10), sa, sb)  # the matcher's reading of t = 1
     if oa is not None:
         a_hit[oa] = sa
