@@ -235,22 +235,6 @@ class Matcher:
         self._kept_last = (confidence, value)
         return value
 
-    def assign(self, iou_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Raw greedy assignment at one threshold: per sorted prediction row the gt row (-1) and the IoU."""
-        _check_threshold(iou_threshold)
-        lay = self.layout
-        n_dt, n_gt = len(lay.dt_rows), len(lay.gt_rows)
-        dt_match = np.full((1, 1, n_dt), -1, np.int64)
-        gt_match = np.full((1, 1, n_gt), -1, np.int64)
-        dt_ignore = np.zeros((1, 1, n_dt), bool)
-        dt_tp = np.zeros((1, 1, n_dt), bool)
-        dt_iou = np.full((1, 1, n_dt), np.nan)
-        thr = np.array([min(float(iou_threshold), 1 - 1e-10)])
-        kernels.greedy_match(lay.grp_d0, lay.grp_d1, lay.grp_g0, lay.grp_g1, lay.grp_blk, lay.blk_d0, lay.blk_g0,
-                             lay.blk_ncols, lay.blk_off, lay.ious, self.gt_crowd, self.gt_ignore, self.dt_outside,
-                             self.gt_counts, thr, dt_match, dt_ignore, dt_tp, gt_match, dt_iou, True)
-        return dt_match[0, 0], dt_iou[0, 0], dt_ignore[0, 0]
-
     def match(self, iou_threshold: float = 0.5, *, confidence_threshold: float = 0.0) -> MatchResult:
         """TP/FP/FN at IoU threshold ``iou_threshold`` keeping predictions with ``score >= confidence_threshold``."""
         _check_threshold(iou_threshold)

@@ -1,4 +1,4 @@
-"""The confusion assignment from the Matcher's match equals the former two-pass one (``matcher.assign`` plus the
+"""The confusion assignment from the Matcher's match equals the former two-pass one (``greedy_assign`` plus the
 unpruned cross-class pass), bit for bit, and the per-row cells give the former record cells and counts.
 
 The reference below is the former implementation, kept here as the oracle: crowd labels, an id-0 label (taken
@@ -15,14 +15,15 @@ from explorer.evaluation import Matcher, kernels
 from explorer.evaluation.confusion import (BACKGROUND, OTHER, _image_score_order, confusion_assignment,
                                            confusion_cells, detection_confusion_matrix)
 from explorer.evaluation.class_confusion import confusion_counts
+from tests.evaluation.greedy_reference import greedy_assign
 
 
 def _reference(matcher, t, c, classes, image_ids):
-    """The former ``confusion_assignment`` (``matcher.assign(t)`` as pass 1, every free prediction in pass 2) and
-    ``confusion_cells`` (records in cell_members order): ``(tp, crossed, cross, bg_dt, bg_gt, records)``."""
+    """The former ``confusion_assignment`` (``greedy_assign(matcher, t)`` as pass 1, every free prediction in
+    pass 2) and ``confusion_cells`` (records in cell_members order): ``(tp, crossed, cross, bg_dt, bg_gt, records)``."""
     lay = matcher.layout
     cats = np.array(sorted(matcher.data.category_names) if classes is None else sorted(classes), np.int64)
-    m, _, ignored = matcher.assign(t)
+    m, _, ignored = greedy_assign(matcher, t)
     chosen = np.isin(matcher.cat_list, cats)
     dt_sel = chosen[lay.dt_cat] & (matcher._dt_cols["score"] >= c)
     gt_sel = chosen[lay.gt_cat] & ~matcher.gt_ignore[0]

@@ -10,6 +10,7 @@ import pytest
 from explorer.evaluation import Matcher, match_kernels
 from explorer.evaluation.layout import MAX_DETS
 from explorer.evaluation.matcher import FP_REASONS
+from tests.evaluation.greedy_reference import greedy_assign
 from random_coco import random_coco
 
 
@@ -28,8 +29,8 @@ def _bulk_coco(seeds) -> tuple[dict, list]:
 
 
 def _expected(matcher: Matcher, t: float, c: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The match at (t, c) from ``assign`` and the rules of ``explorer.evaluation.matcher`` (module docstring)."""
-    m, iou, ignored = matcher.assign(t)
+    """The match at (t, c) from ``greedy_assign`` and the rules of ``explorer.evaluation.matcher`` (module docstring)."""
+    m, iou, ignored = greedy_assign(matcher, t)
     thr = min(t, 1 - 1e-10)
     lay, dt, gt = matcher.layout, matcher._dt_cols, matcher._gt_cols
     ignored = ignored | (lay.dt_rank >= MAX_DETS)
