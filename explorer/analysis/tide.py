@@ -396,6 +396,15 @@ def _mean_ap(aps: np.ndarray, classes: np.ndarray) -> float:
 _EPS = kernels.EPS
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _below(sorted_pos, i, bound):
+    """The first index from ``i`` on whose ``sorted_pos`` (ascending) is not below ``bound``."""
+    n = sorted_pos.shape[0]
+    while i < n and sorted_pos[i] < bound:
+        i += 1
+    return i
+
+
 # ---- AP of one oracle fix: one compiled pass over the points in per-class order ---------------------------------------
 @numba.njit(cache=True, nogil=True)
 def _fixed_precision(tp_pos, tp_start, cat_start, rem, ign, ins_pos, ins_k, n_pos, rec_thrs, precision, counts, rc, pr):
@@ -413,8 +422,6 @@ def _fixed_precision(tp_pos, tp_start, cat_start, rem, ign, ins_pos, ins_k, n_po
     ``precision[r] = pr[first rc >= r]`` (0 past the end). False positives add no entry (they only raise
     ``nd``; see ``kernels.accumulate``)."""
     n_cat = cat_start.shape[0] - 1
-    n_rem = rem.shape[0]
-    n_ign = ign.shape[0]
     n_ins = ins_pos.shape[0]
     n_rec = rec_thrs.shape[0]
     r = 0
@@ -441,24 +448,18 @@ def _fixed_precision(tp_pos, tp_start, cat_start, rem, ign, ins_pos, ins_k, n_po
                 below = 1
             else:
                 break
-            while r < n_rem and rem[r] < p:
-                removed += 1
-                r += 1
-            while z < n_ign and ign[z] < p:
-                removed += 1
-                z += 1
+            r1, z1 = _below(rem, r, p), _below(ign, z, p)
+            removed += (r1 - r) + (z1 - z)
+            r, z = r1, z1
             nd = (p - c0 + below) - removed + inserted
             if npos > 0:
                 tp += 1
                 tpf = float(tp)
                 rc[tp - 1] = tpf / npos
                 pr[tp - 1] = tpf / (float(nd - tp) + tpf + _EPS)
-        while r < n_rem and rem[r] < c1:
-            removed += 1
-            r += 1
-        while z < n_ign and ign[z] < c1:
-            removed += 1
-            z += 1
+        r1, z1 = _below(rem, r, c1), _below(ign, z, c1)
+        removed += (r1 - r) + (z1 - z)
+        r, z = r1, z1
         counts[k] = (c1 - c0) - removed + inserted
         if npos == 0:
             continue
