@@ -17,6 +17,7 @@ import math
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from explorer.io.jsonfile import DuplicateKeys
 from explorer.io.validate import describe, is_int, is_number
 
 _SEQ = (list, tuple, np.ndarray)
@@ -56,6 +57,9 @@ def normalise_segmentation(seg, height: float, width: float):
         if not parts:
             return None, "segmentation has only empty polygons"
         return parts, None
+    if type(seg) is DuplicateKeys:  # (a JSON parser would silently keep the last value)
+        twice = ", ".join(f"'{k}' {len(v) + 1} times" for k, v in seg.later.items())
+        return None, f"RLE segmentation gives {twice}; which value is meant is ambiguous"
     if isinstance(seg, dict):
         size, counts = seg.get("size"), seg.get("counts")
         if not (isinstance(size, _SEQ) and len(size) == 2 and all(is_int(v) and 0 <= v < 2**31 for v in size)):

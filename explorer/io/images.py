@@ -178,7 +178,9 @@ def attach_image_files(images: pd.DataFrame, root: Path | None, report: ProblemR
     width = images["width"].to_numpy(np.float64).copy()
     height = images["height"].to_numpy(np.float64).copy()
     known = np.isfinite(width) & np.isfinite(height)
-    size_error = images["size_error"].tolist() if "size_error" in images else [None] * n
+    # (pandas' string columns hold a missing message as NaN, which is truthy: only strings are messages)
+    size_error = [e if type(e) is str else None for e in images["size_error"].tolist()] if "size_error" in images \
+        else [None] * n
     if root is not None:
         idx = np.flatnonzero(ok)
         fw, fh, errors = probe_sizes([paths[i] for i in idx])

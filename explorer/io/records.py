@@ -290,15 +290,25 @@ def parse_categories(items: list, file: str, report: ProblemReport) -> pd.DataFr
     names = []
     for i, r in enumerate(recs):
         name = r.get("name")
-        if type(name) is not str or not name:
+        if type(name) is not str or not name or not _encodes(name):  # (a lone surrogate: no table stores it)
             v.flag(i, f"'name' must be a non-empty string, got {describe(name)}; named {ids[i]!s} instead", "bad_category")
             name = str(ids[i])
         names.append(name)
+    # classes are told apart by name everywhere (the class filter, tables, exports): a repeated name is kept
+    # under "name (id N)", flagged
+    first_named: dict = {}
+    for i in np.flatnonzero(v.ok):
+        first = first_named.setdefault(names[i], i)
+        if first != i:
+            new = f"{names[i]} (id {ids[i]})"
+            v.flag(i, f"name {names[i]!r} is also that of categories[{pos[first]}] (id={ids[first]}); named "
+                   f"{new!r} so the two classes can be told apart", "duplicate_name")
+            names[i] = new
     v.report(report, file, lambda i: record_name("categories", int(pos[i]), int(ids[i]) if ok[i] else None))
     keep = np.flatnonzero(v.ok)
     sup = [recs[i].get("supercategory") for i in keep]
     return pd.DataFrame({"category_id": pd.Series(ids[keep], dtype="int64"), "name": [names[i] for i in keep],
-                         "supercategory": [s if type(s) is str else None for s in sup]})
+                         "supercategory": _storable([s if type(s) is str else None for s in sup])})
 
 
 def _size_column(recs: list, key: str) -> tuple[np.ndarray, list]:
@@ -568,7 +578,8 @@ def _parse_results(records: list, file: str, images: pd.DataFrame, report: Probl
         segs = _masks(raw_seg, np.flatnonzero(v.ok), H, W, v)
         v.reject(~box_ok, lambda i: "missing 'bbox'" if box_raw[i] is None else
                  f"bbox must be a list of 4 numbers [x, y, width, height], got {describe(box_raw[i])}", "bad_bbox")
-        area = boxes[:, 2] * boxes[:, 3]
+        with np.errstate(over="ignore", invalid="ignore"):  # (1e300 x 1e300 is inf: outside every area range)
+            area = boxes[:, 2] * boxes[:, 3]
         if n and box_dtype not in (np.float64, np.int64):
             # loadRes computes bb[2] * bb[3] in the box's own type (a float32 array gives a float32 area)
             for i in np.flatnonzero(v.ok):

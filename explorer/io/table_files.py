@@ -38,7 +38,20 @@ def _text_lines(path: Path) -> list[str]:
         except UnicodeDecodeError as e:
             raise UserError(f"{path}: not valid UTF-8 text (byte {e.start}: {data[e.start:e.start + 1]!r}); "
                             "save it as UTF-8 CSV") from None
-    return text.splitlines()
+    return physical_lines(text)
+
+
+def physical_lines(text: str) -> list[str]:
+    """``text`` cut at ``\n``, ``\r\n`` and ``\r`` only — the lines an editor, ``wc -l`` and every tool that
+    wrote the file count — so ``line N`` in a message is line N of the file. (``str.splitlines`` also cuts at
+    ``\x0b``, ``\x0c``, ``\x1c``-``\x1e``, ``\x85``, U+2028 and U+2029: one of those inside a field would
+    shift every later line number and split a record in two.) A final line break ends the last line."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 def _parse_lines(lines: list[str]) -> list[list[str] | str]:

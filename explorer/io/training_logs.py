@@ -58,7 +58,7 @@ from explorer.errors import ProblemReport, UserError
 from explorer.project.folder import Project
 from explorer.io.images import files_inside
 from explorer.io.scan import scan_files
-from explorer.io.table_files import read_csv
+from explorer.io.table_files import physical_lines, read_csv
 from explorer.project.paths import safe_join
 from explorer.analysis.training import TABLE
 
@@ -286,7 +286,7 @@ def _json_records(path: Path, report) -> tuple[list, list[str]]:
         data = None
     if data is None:  # JSON lines
         items, names = [], []
-        for n, line in enumerate(text.splitlines(), start=1):
+        for n, line in enumerate(physical_lines(text), start=1):
             if not line.strip():
                 continue
             try:
@@ -489,7 +489,7 @@ def _read_mlflow_run(root: Path, run_dir: Path, report) -> RunLog:
     for key, _ in sorted(files_inside(metrics, scan_files(metrics), report), key=lambda kv: Path(kv[0])):
         file = metrics / key
         rows, good = [], []
-        for n, line in enumerate(file.read_text(errors="replace").splitlines(), start=1):
+        for n, line in enumerate(physical_lines(file.read_text(errors="replace")), start=1):
             parts = line.split()
             if not parts:
                 continue

@@ -44,6 +44,8 @@ from explorer.errors import ProblemReport, UserError
 from explorer.io.coco import Tables
 from explorer.io.images import attach_image_files, files_inside
 from explorer.io.scan import scan_files, scan_images
+from explorer.io.records import MAX_SIDE
+from explorer.io.table_files import physical_lines
 from explorer.io.validate import check_boxes, check_scores
 from explorer.io.yolo import resolve_class_names
 
@@ -62,6 +64,16 @@ def voc_corners_to_xywh(corners: np.ndarray) -> np.ndarray:
 def _text(el: ET.Element | None, tag: str) -> str | None:
     child = el.find(tag) if el is not None else None
     return None if child is None or child.text is None else child.text.strip()
+
+
+def _repeated(el: ET.Element | None, tags: tuple[str, ...]) -> str | None:
+    """Why ``el`` is ambiguous: one of ``tags`` given more than once (``find`` would silently take the first,
+    as a JSON parser keeps one of two equal keys), or None."""
+    for tag in tags if el is not None else ():
+        n = len(el.findall(tag))
+        if n > 1:
+            return f"<{tag}> is given {n} times; which one is meant is ambiguous"
+    return None
 
 
 def _number(el: ET.Element | None, tag: str) -> tuple[float, str | None]:
@@ -148,6 +160,10 @@ def read_voc_labels(labels: str | Path, *, images_root: Path | None, report: Pro
         root = _parse_file(path, report)
         if root is None:
             continue
+        twice = _repeated(root, ("filename", "size"))
+        if twice:
+            report.add(file, "file", f"{twice}; this file is skipped", "malformed_xml")
+            continue
         fname = _file_name(root, path, folder, image_names)
         if not fname:
             report.add(file, "file", "missing <filename> and no image file with the same stem", "bad_image")
@@ -159,8 +175,9 @@ def read_voc_labels(labels: str | Path, *, images_root: Path | None, report: Pro
         size = root.find("size")
         w, w_err = _number(size, "width")
         h, h_err = _number(size, "height")
-        bad = [e for e in (w_err, h_err) if e] + [f"<{t}> must be positive, got {v:g}" for t, v in (("width", w), ("height", h))
-                                                  if math.isfinite(v) and v <= 0]
+        bad = [e for e in (_repeated(size, ("width", "height")), w_err, h_err) if e] + [
+            f"<{t}> must be a positive number of at most {MAX_SIDE}, got {v:g}" for t, v in (("width", w), ("height", h))
+            if not math.isnan(v) and not 0 < v <= MAX_SIDE]  # (the COCO images' rule: records._size_column)
         row = len(img_rows)
         img_rows.append((row + 1, fname, w if not bad else np.nan, h if not bad else np.nan,
                          ("size: " + "; ".join(bad)) if bad else None))
@@ -170,8 +187,9 @@ def read_voc_labels(labels: str | Path, *, images_root: Path | None, report: Pro
             box = obj.find("bndbox")
             coords, errs = zip(*(_number(box, t) for t in ("xmin", "ymin", "xmax", "ymax")))
             flags = [_text(obj, t) or "0" for t in _FLAGS]
-            err = ("missing <name>" if not name else
-                   "missing <bndbox>" if box is None else next((e for e in errs if e), None))
+            err = (_repeated(obj, ("name", "bndbox") + _FLAGS) or _repeated(box, ("xmin", "ymin", "xmax", "ymax")) or
+                   ("missing <name>" if not name else
+                    "missing <bndbox>" if box is None else next((e for e in errs if e), None)))
             if err is None:
                 bad_flag = next((f"<{t}> must be 0 or 1, got {v!r}" for t, v in zip(_FLAGS, flags) if v not in ("0", "1")), None)
                 err = bad_flag
@@ -260,7 +278,7 @@ def voc_split_lists(folder: Path, images: pd.DataFrame, report: ProblemReport, *
         return None
     for name, path in lists:
         try:
-            ids = [ln.split()[0] for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
+            ids = [ln.split()[0] for ln in physical_lines(path.read_text(encoding="utf-8-sig")) if ln.strip()]
         except (OSError, UnicodeDecodeError) as e:
             report.add(str(path), "file", f"cannot be read: {e}", "unreadable_file")
             continue
@@ -330,7 +348,7 @@ def read_voc_results(path: str | Path, *, images: pd.DataFrame, categories: pd.D
         except (OSError, UnicodeDecodeError) as e:
             report.add(str(file), "file", f"cannot be read: {e}", "unreadable_file")
             continue
-        for n, line in enumerate(text.splitlines(), start=1):
+        for n, line in enumerate(physical_lines(text), start=1):
             parts = line.split()
             if not parts:
                 continue

@@ -32,7 +32,7 @@ from explorer.errors import ProblemReport, UserError
 from explorer.io.coco import Tables
 from explorer.io.images import files_inside, folder_images
 from explorer.io.scan import scan_files
-from explorer.io.table_files import class_list, read_yaml
+from explorer.io.table_files import class_list, physical_lines, read_yaml
 from explorer.io.validate import check_boxes, check_scores
 
 CLASS_FILES = ("data.yaml", "dataset.yaml", "classes.txt")
@@ -107,7 +107,7 @@ def _listed_images(list_file: Path, root: Path) -> set[Path]:
     rule), an absolute path as is, any other relative line against the list's folder and the dataset root."""
     out = set()
     bases = (list_file.parent, root)
-    for line in list_file.read_text(encoding="utf-8-sig", errors="replace").splitlines():
+    for line in physical_lines(list_file.read_text(encoding="utf-8-sig", errors="replace")):
         line = line.strip()
         if not line:
             continue
@@ -212,7 +212,7 @@ def _parse_lines(path: Path, n_fields: tuple[int, ...], report: ProblemReport, k
         return []
     rows = []
     expected = " or ".join(str(n) for n in n_fields)
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    for line_no, line in enumerate(physical_lines(text), start=1):
         fields = line.split()
         if not fields:
             continue
@@ -284,7 +284,8 @@ def read_txt_objects(folder: Path, images: pd.DataFrame, categories: pd.DataFram
         report.add(files_of[k], record(k), f"class index {cls[k]:g} is out of range (expected {limit})", "bad_class")
     ok &= ~bad_cls
     cx, cy, bw, bh = arr[:, 2], arr[:, 3], arr[:, 4], arr[:, 5]
-    boxes = np.stack([(cx - bw / 2) * W, (cy - bh / 2) * H, bw * W, bh * H], axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):  # (1e308 * W is inf: check_boxes names the line)
+        boxes = np.stack([(cx - bw / 2) * W, (cy - bh / 2) * H, bw * W, bh * H], axis=1)
     checks = [check_boxes(boxes, W, H)]
     if with_score:
         checks.insert(0, check_scores(arr[:, 6]))

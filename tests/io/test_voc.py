@@ -106,7 +106,18 @@ XML_CASES = {
     "bad_difficult": ("f.xml", voc_xml("img3.jpg", 40, 30, [obj(difficult="yes")]), "object[0] ('dog')",
                       "<difficult> must be 0 or 1, got 'yes'", "bad_object"),
     "negative_size": ("s.xml", voc_xml("img3.jpg", -40, 30, [obj()]), "file",
-                      "size: <width> must be positive, got -40", "unknown_size"),
+                      "size: <width> must be a positive number of at most 2147483647, got -40", "unknown_size"),
+    "infinite_size": ("s.xml", voc_xml("img3.jpg", "inf", 30, [obj()]), "file",
+                      "size: <width> must be a positive number of at most 2147483647, got inf", "unknown_size"),
+    "size_beyond_int32": ("s.xml", voc_xml("img3.jpg", 40, "9223372036854775808", [obj()]), "file",
+                          "<height> must be a positive number of at most 2147483647, got 9.22337e+18", "unknown_size"),
+    # an element given twice is never resolved silently (find() would take the first)
+    "repeated_xmin": ("r.xml", voc_xml("img3.jpg", 40, 30, [obj().replace("</bndbox>", "<xmin>9</xmin></bndbox>")]),
+                      "object[0] ('dog')", "<xmin> is given 2 times; which one is meant is ambiguous", "bad_object"),
+    "repeated_name": ("r.xml", voc_xml("img3.jpg", 40, 30, [obj().replace("<bndbox>", "<name>cat</name><bndbox>")]),
+                      "object[0] ('dog')", "<name> is given 2 times", "bad_object"),
+    "repeated_filename": ("r.xml", voc_xml("img3.jpg", 40, 30, [obj()]).replace(
+        "<size>", "<filename>img1.jpg</filename><size>"), "file", "<filename> is given 2 times", "malformed_xml"),
     "duplicate_image": ("z.xml", voc_xml("img1.jpg", 40, 30, [obj()]), "file",
                         "describes image 'img1.jpg' already described by", "duplicate_image"),
 }
