@@ -47,6 +47,7 @@ else epoch) keeps its first row.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,12 @@ ALIASES = {
     "val_accuracy": ("val_accuracy", "val_acc", "valid_accuracy", "validation_accuracy", "eval_accuracy"),
 }
 ROLES = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
+#: the values an axis can take (beyond 2**53 a float no longer tells consecutive steps apart; a timestamp, in
+#: seconds after the milliseconds rule, lies between 1970 and the year 9999)
+AXIS_RANGE = {"step": (-2.0**53, 2.0**53, "beyond ±2**53, which no run logs"),
+              "epoch": (-2.0**53, 2.0**53, "beyond ±2**53, which no run logs"),
+              "timestamp": (0.0, 253402300799.0, "not a time between 1970 and 9999 (seconds or milliseconds "
+                            "since 1970)")}
 _CANONICAL = {alias: canon for canon, names in ALIASES.items() for alias in names}
 #: a loss component of one phase: ``train/box_loss``, ``val/cls_loss``, ``train_loss_bbox``
 _COMPONENT = {"train_loss": re.compile(r"^train[/_.](?:\w+_)?loss(?:_\w+)?$|^train[/_.]loss_\w+$"),
@@ -136,6 +143,13 @@ def _to_numbers(raw: pd.DataFrame, records: list[str], source, report: ProblemRe
                 report.add(source, records[i], f"{column} {_shown(raw[column].iloc[i])} is not a finite number; "
                            "row skipped", "bad_value")
             bad = bad | infinite
+            lo, hi, what = AXIS_RANGE[column]
+            with np.errstate(invalid="ignore"):
+                beyond = present & ~bad & ~np.isnan(parsed) & ((parsed < lo) | (parsed > hi))
+            for i in np.flatnonzero(beyond & ~bad_any):
+                report.add(source, records[i], f"{column} {_shown(raw[column].iloc[i])} is {what}; row skipped",
+                           "bad_value")
+            bad = bad | beyond
         else:  # a diverged loss is a real value: kept, and said
             for i in np.flatnonzero(infinite & ~bad & ~bad_any):
                 report.warn(source, records[i], f"{column} {_shown(raw[column].iloc[i])} is infinite; kept",
@@ -315,11 +329,25 @@ def _json_records(path: Path, report) -> tuple[list, list[str]]:
     return data, [f"record {i}" for i in range(len(data))]
 
 
+def _storable_text(record: dict) -> bool:
+    """True when every key and text value of ``record`` can be stored (UTF-8): a JSON lone surrogate
+    (``"\\ud800"``) cannot, and would abort writing the whole table."""
+    try:
+        "".join(k for k in record if type(k) is str).encode("utf-8")
+        "".join(v for v in record.values() if type(v) is str).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _objects(items: list, names: list[str], path, report) -> tuple[list[dict], list[str]]:
     rows, records = [], []
     for item, name in zip(items, names):
         if isinstance(item, _Repeated):
             report.add(path, name, f"repeats the key {item.repeated!r}; record skipped", "bad_row")
+        elif isinstance(item, dict) and not _storable_text(item):
+            report.add(path, name, "holds a key or text that is not valid Unicode (a lone surrogate such as "
+                       "\\ud800); record skipped", "bad_row")
         elif isinstance(item, dict):
             rows.append(item)
             records.append(name)
@@ -501,6 +529,14 @@ def _read_mlflow_run(root: Path, run_dir: Path, report) -> RunLog:
                 shown = line if len(line) <= 60 else line[:57] + "..."
                 report.add(file, f"line {n}", f"expected 'timestamp value step', got {shown!r}", "bad_row")
                 continue
+            why = next((f"{axis} {x:g} is " + (AXIS_RANGE[axis][2] if math.isfinite(x) else "not a finite number")
+                        for axis, x in (("step", step), ("timestamp", ts / 1000.0))
+                        if not AXIS_RANGE[axis][0] <= x <= AXIS_RANGE[axis][1]), None)  # (NaN fails too)
+            if why:
+                report.add(file, f"line {n}", f"{why}; line skipped", "bad_value")
+                continue
+            if math.isinf(value):  # a diverged loss is a real value (the CSV / JSON rule)
+                report.warn(file, f"line {n}", f"{key} {value:g} is infinite; kept", "infinite_value")
             rows.append((ts / 1000.0, value, step))
             good.append(f"line {n}")
         frame = pd.DataFrame(rows, columns=["timestamp", key, "step"])
