@@ -26,23 +26,46 @@ AP, TPR and precision).
 """
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from explorer.analysis.buckets import COUNT_COLUMNS, RATE_COLUMNS, bucketize, performance_by_metric
 from explorer.analysis.compiled import njit
-from explorer.analysis.failure_buckets import bucket_table
+from explorer.analysis.buckets import Buckets
+from explorer.analysis.failure_buckets import Bucket, BucketSource, _isin, _isin_small
 from explorer.analysis.intervals import N_RESAMPLES, SEED, match_source, paired_bootstrap_ap, percentile_interval
 from explorer.errors import UserError
-from explorer.evaluation.layout import lookup, sorted_unique
+from explorer.evaluation.layout import lookup
 from explorer.project.selection import Selection
 
 CHANGE_COLUMNS = ["change", "kind", "run"]
 KINDS = ("label", "false detection")
+
+
+@dataclass(frozen=True)
+class ChangeRows:
+    """One kind of change (``change`` ``"fixed"``/``"broken"``, ``kind`` ``"label"``/``"false detection"``) shown on
+    run ``run``'s match: ``rows``, a ``failure_buckets.Bucket`` over a ``BucketSource`` of only these objects, so
+    counting, sorting and drawing a gallery page never build the text columns of every row (``frame(at)``)."""
+
+    change: str
+    kind: str
+    run: str
+    rows: Bucket
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def frame(self, at=None) -> pd.DataFrame:
+        """The rows (or ``rows.take(at)``: positions or a mask) as failure-bucket rows plus ``change, kind, run``."""
+        rows = self.rows if at is None else self.rows.take(at)
+        return rows.frame().assign(change=self.change, kind=self.kind, run=self.run)
 
 
 @dataclass(frozen=True)
@@ -52,23 +75,35 @@ class Comparison:
     ``headline``: ``map_a, map_b, map_delta, map_delta_interval ([lo, hi]), mar_a, mar_b, mar_delta,
     mar_delta_interval, n_resamples, seed, n_images, iou_threshold, confidence_threshold``. ``per_class``: one row
     per selected class: ``category_id, name, support, ap_a, ap_b, ap_delta, ap_delta_lo, ap_delta_hi, ar_a, ar_b,
-    ar_delta``. ``fixed`` / ``broken``: failure-bucket rows plus ``change, kind, run``.
+    ar_delta``. ``changes``: the four ``ChangeRows`` (fixed labels, fixed false detections, broken labels, broken
+    false detections); ``fixed`` / ``broken``: their failure-bucket rows plus ``change, kind, run`` as one frame
+    each (built when first read: the page draws from ``changes``).
     """
 
     run_a: str
     run_b: str
     headline: dict
     per_class: pd.DataFrame
-    fixed: pd.DataFrame
-    broken: pd.DataFrame
+    changes: tuple
+
+    def group(self, change: str, kind: str) -> ChangeRows:
+        """The ``ChangeRows`` of ``change`` and ``kind``."""
+        return next(g for g in self.changes if (g.change, g.kind) == (change, kind))
+
+    def _frame(self, change: str) -> pd.DataFrame:
+        return pd.concat([g.frame() for g in self.changes if g.change == change], ignore_index=True)
+
+    @cached_property
+    def fixed(self) -> pd.DataFrame:
+        return self._frame("fixed")
+
+    @cached_property
+    def broken(self) -> pd.DataFrame:
+        return self._frame("broken")
 
     def counts(self) -> dict[str, int]:
         """``{"fixed_labels", "fixed_false_detections", "broken_labels", "broken_false_detections"}``."""
-        out = {}
-        for name, table in (("fixed", self.fixed), ("broken", self.broken)):
-            out[f"{name}_labels"] = int((table["kind"] == "label").sum())
-            out[f"{name}_false_detections"] = int((table["kind"] == "false detection").sum())
-        return out
+        return {f"{g.change}_{'labels' if g.kind == 'label' else 'false_detections'}": len(g) for g in self.changes}
 
 
 def runs_to_compare(project, run_a: str | None, run_b: str | None) -> tuple[str, str]:
@@ -208,23 +243,16 @@ def _match_boxes(match, predictions) -> np.ndarray:
     return np.column_stack([predictions[c].to_numpy(np.float64)[at] for c in ("x", "y", "w", "h")])
 
 
-def _changes(rows: pd.DataFrame, change: str, kind: str, run: str) -> pd.DataFrame:
-    return rows.assign(change=change, kind=kind, run=run)
-
-
-def _bucket_rows(match, *, label_rows=(), pred_rows=()) -> pd.DataFrame:
-    """``bucket_table(match.predictions, match.labels, label_ids=…, pred_ids=…)`` of the labels and predictions at
-    positions ``label_rows`` / ``pred_rows`` — built from those rows (plus the predictions matched to the labels,
-    for their scores) instead of the whole match: the same frame."""
-    lab = match.labels.iloc[np.sort(np.asarray(label_rows, np.int64))]
-    p = match.predictions
-    partner = pd.array(lab["pred_id"], dtype="Int64")
-    partner = partner[~np.asarray(partner.isna(), bool)].to_numpy(np.int64)
-    ids = p["pred_id"].to_numpy(np.int64)
-    found = lookup(ids, partner) if len(partner) else np.empty(0, np.int64)  # ids are unique in a match
-    wanted = np.asarray(pred_rows, np.int64)
-    keep = sorted_unique(wanted, found[found >= 0])  # np.union1d's hash-based unique: ~10x longer on 300k rows
-    return bucket_table(p.iloc[keep], lab, label_ids=lab["label_id"].to_numpy(np.int64), pred_ids=ids[wanted])
+def _change_rows(match, change: str, kind: str, run: str, *, label_rows=(), pred_rows=(),
+                 pred_index=None) -> ChangeRows:
+    """``ChangeRows`` of the labels at positions ``label_rows`` or the predictions at ``pred_rows`` of ``match``:
+    the rows ``bucket_table(match.predictions, match.labels, label_ids=…, pred_ids=…)`` gives them (ascending
+    positions), gathered column by column (``BucketSource.of_rows``); ``pred_index``: ``IdIndex`` of the match's
+    prediction ids (a label's score is its matched prediction's)."""
+    source = BucketSource.of_rows(match.predictions, match.labels, label_rows=np.sort(np.asarray(label_rows, np.int64)),
+                                  pred_rows=np.sort(np.asarray(pred_rows, np.int64)),
+                                  fp_code=getattr(match, "fp_code", None), pred_index=pred_index)
+    return ChangeRows(change, kind, run, Bucket(source, np.arange(source.n_pred + source.n_label)))
 
 
 @dataclass(frozen=True)
@@ -297,13 +325,18 @@ def _all_changes(match_a, match_b, boxes_a: np.ndarray, boxes_b: np.ndarray, key
                     broken_b=broken_at if same else lookup(ids_b, ids[broken_at]), gone=ra[~a_hit], new=rb[~b_hit])
 
 
-def _chosen(table: pd.DataFrame, rows: np.ndarray, classes, image_ids) -> np.ndarray:
-    """Which of ``table``'s rows at positions ``rows`` lie in the selected classes and images (None: all)."""
-    keep = np.ones(len(rows), bool)
+def _chosen(table: pd.DataFrame, rows: np.ndarray | None, classes, image_ids) -> np.ndarray:
+    """Which of ``table``'s rows at positions ``rows`` (None: every row) lie in the selected classes and images
+    (None: all)."""
+    def at(name):
+        values = table[name].to_numpy(np.int64)
+        return values if rows is None else values[rows]
+
+    keep = np.ones(len(table) if rows is None else len(rows), bool)
     if classes is not None:
-        keep &= np.isin(table["category_id"].to_numpy()[rows], np.asarray(classes))
+        keep &= _isin_small(at("category_id"), np.asarray(classes, np.int64))
     if image_ids is not None:
-        keep &= np.isin(table["image_id"].to_numpy()[rows], np.asarray(image_ids))
+        keep &= _isin(at("image_id"), image_ids)
     return keep
 
 
@@ -318,14 +351,16 @@ _KEYS: OrderedDict = OrderedDict()
 KEYS_KEPT = 1  # both runs' row keys (32 MB at 2 × 2M predictions)
 
 
-def object_changes(match_a, match_b, predictions_a, predictions_b, run_a: str, run_b: str, *, classes=None,
-                   image_ids=None, sources=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(fixed, broken)`` tables of the module docstring from the two runs' matches (same labels, same
-    thresholds) and, for the boxes, each run's predictions table (``pred_id, x, y, w, h``) or the ``Matcher``
-    that made its match (the same boxes, ``_match_boxes``). Labels are joined on ``label_id`` (positionally when
-    both matches list them in the same order, as they do for one project). ``sources``: the two matches'
-    ``explorer.analysis.intervals.match_source`` — every change of all classes and images is then kept per
-    (sources, thresholds) and a selection filters it (``_Changes``)."""
+def change_groups(match_a, match_b, predictions_a, predictions_b, run_a: str, run_b: str, *, classes=None,
+                  image_ids=None, sources=None, pred_index_b=None) -> tuple[ChangeRows, ...]:
+    """The four ``ChangeRows`` (fixed labels, fixed false detections, broken labels, broken false detections) of
+    the module docstring from the two runs' matches (same labels, same thresholds) and, for the boxes, each run's
+    predictions table (``pred_id, x, y, w, h``) or the ``Matcher`` that made its match (the same boxes,
+    ``_match_boxes``). Labels are joined on ``label_id`` (positionally when both matches list them in the same
+    order, as they do for one project). ``sources``: the two matches' ``explorer.analysis.intervals
+    .match_source`` — every change of all classes and images is then kept per (sources, thresholds) and a
+    selection filters it (``_Changes``). ``pred_index_b``: ``IdIndex`` of ``match_b``'s prediction ids (kept by
+    ``outcomes.match_index``), else built when a label needs its matched prediction's score."""
     if sources is None:
         ch = _all_changes(match_a, match_b, _match_boxes(match_a, predictions_a), _match_boxes(match_b, predictions_b))
     else:
@@ -347,20 +382,27 @@ def object_changes(match_a, match_b, predictions_a, predictions_b, run_a: str, r
     broken_b = ch.broken_b[_chosen(la, ch.broken_a, classes, image_ids)]
     gone = ch.gone[_chosen(pa, ch.gone, classes, image_ids)]
     new = ch.new[_chosen(pb, ch.new, classes, image_ids)]
-    fixed = pd.concat([_changes(_bucket_rows(match_b, label_rows=fixed_b), "fixed", "label", run_b),
-                       _changes(_bucket_rows(match_a, pred_rows=gone), "fixed", "false detection", run_a)],
-                      ignore_index=True)
-    broken = pd.concat([_changes(_bucket_rows(match_b, label_rows=broken_b), "broken", "label", run_b),
-                        _changes(_bucket_rows(match_b, pred_rows=new), "broken", "false detection", run_b)],
-                       ignore_index=True)
-    return fixed, broken
+    return (_change_rows(match_b, "fixed", "label", run_b, label_rows=fixed_b, pred_index=pred_index_b),
+            _change_rows(match_a, "fixed", "false detection", run_a, pred_rows=gone),
+            _change_rows(match_b, "broken", "label", run_b, label_rows=broken_b, pred_index=pred_index_b),
+            _change_rows(match_b, "broken", "false detection", run_b, pred_rows=new))
+
+
+def object_changes(match_a, match_b, predictions_a, predictions_b, run_a: str, run_b: str, *, classes=None,
+                   image_ids=None, sources=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(fixed, broken)`` tables of the module docstring (``Comparison.fixed`` / ``.broken``): the rows of
+    ``change_groups`` with the same arguments, labels first, then false detections."""
+    groups = change_groups(match_a, match_b, predictions_a, predictions_b, run_a, run_b, classes=classes,
+                           image_ids=image_ids, sources=sources)
+    return tuple(pd.concat([g.frame() for g in groups if g.change == change], ignore_index=True)
+                 for change in ("fixed", "broken"))
 
 
 def compare_runs(project, sel: Selection, run_a: str | None = None, run_b: str | None = None, *,
                  n_resamples: int = N_RESAMPLES, seed: int = SEED) -> Comparison:
     """Run ``run_a`` vs ``run_b`` of ``project`` at the selection ``sel`` (module docstring); default runs: the
     first two. ``UserError`` when the project has fewer than two runs or a name is unknown."""
-    from explorer.analysis.outcomes import match, matcher
+    from explorer.analysis.outcomes import match, match_index, matcher
     from explorer.evaluation import detection_summary
 
     if project.task != "detection":
@@ -378,8 +420,9 @@ def compare_runs(project, sel: Selection, run_a: str | None = None, run_b: str |
                            seed=seed, sources=(match_source(pa), match_source(pb)))
         sa = detection_summary(ma, classes=classes, image_ids=split_ids)
         sb = detection_summary(mb, classes=classes, image_ids=split_ids)
-        fixed, broken = object_changes(ma, mb, matcher(pa), matcher(pb), run_a, run_b, classes=classes,
-                                       image_ids=split_ids, sources=(match_source(pa), match_source(pb)))
+        changes = change_groups(ma, mb, matcher(pa), matcher(pb), run_a, run_b, classes=classes,
+                                image_ids=split_ids, sources=(match_source(pa), match_source(pb)),
+                                pred_index_b=match_index(pb, sel, "predictions"))
         ba, bb = boot.result()
     d_map = percentile_interval(bb.map_reps - ba.map_reps)
     d_mar = percentile_interval(bb.mar_reps - ba.mar_reps)
@@ -399,7 +442,7 @@ def compare_runs(project, sel: Selection, run_a: str | None = None, run_b: str |
         "ap_a": ta["ap"].to_numpy(), "ap_b": tb["ap"].to_numpy(), "ap_delta": tb["ap"].to_numpy() - ta["ap"].to_numpy(),
         "ap_delta_lo": d_lo, "ap_delta_hi": d_hi,
         "ar_a": ta["ar"].to_numpy(), "ar_b": tb["ar"].to_numpy(), "ar_delta": tb["ar"].to_numpy() - ta["ar"].to_numpy()})
-    return Comparison(run_a, run_b, headline, per_class, fixed, broken)
+    return Comparison(run_a, run_b, headline, per_class, changes)
 
 
 def bucket_deltas(values_a, outcome_a, values_b, outcome_b, *, kind: str, n_buckets: int = 10,

@@ -58,8 +58,9 @@ def _isin(values: np.ndarray, wanted) -> np.ndarray:
 
 
 def _partner(column) -> tuple[np.ndarray, np.ndarray]:
-    """An Int64 matched-id column as ``(ids with 0 for none, has)``."""
-    ids = column.array if isinstance(column.array, pd.arrays.IntegerArray) else pd.array(column, dtype="Int64")
+    """An Int64 matched-id column (a Series or its array) as ``(ids with 0 for none, has)``."""
+    values = getattr(column, "array", column)
+    ids = values if isinstance(values, pd.arrays.IntegerArray) else pd.array(values, dtype="Int64")
     has = ~ids._mask if isinstance(ids, pd.arrays.IntegerArray) else ~np.asarray(ids.isna(), bool)
     return np.where(has, ids._data, 0).astype(np.int64, copy=False), has
 
@@ -111,48 +112,82 @@ class BucketSource:
     """
 
     def __init__(self, predictions: pd.DataFrame, labels: pd.DataFrame, *, confidence_threshold: float | None = None,
-                 fp_code: np.ndarray | None = None, pred_index=None, label_index=None):
+                 fp_code: np.ndarray | None = None, pred_index=None, label_index=None, pred_rows=None,
+                 label_rows=None):
+        # ``pred_rows`` / ``label_rows``: only these positions of the two tables (``of_rows``); None = every row
+        def col(table, name, rows, dtype=None):
+            values = table[name].to_numpy(dtype) if dtype is not None else table[name].array
+            return values if rows is None else values[rows]
+
         p, l = predictions, labels
-        self.n_pred, self.n_label = len(p), len(l)
+        pr = None if pred_rows is None else np.asarray(pred_rows, np.int64)
+        lr = None if label_rows is None else np.asarray(label_rows, np.int64)
+        self.n_pred = len(p) if pr is None else len(pr)
+        self.n_label = len(l) if lr is None else len(lr)
         self.confidence_threshold = None if confidence_threshold is None else float(confidence_threshold)
         # int8 codes straight away (not int64 temporaries over millions of rows)
-        outcome = np.where(p["ignored"].to_numpy(bool), np.int8(_IGNORED),
-                           np.where(p["is_tp"].to_numpy(bool), np.int8(_TP), np.int8(_FP)))
+        outcome = np.where(col(p, "ignored", pr, bool), np.int8(_IGNORED),
+                           np.where(col(p, "is_tp", pr, bool), np.int8(_TP), np.int8(_FP)))
         fp = outcome == _FP
-        nan = np.full(len(p), np.nan) if not {"max_iou_same_class", "max_iou_other_class"} <= set(p.columns) else None
-        best_same = p["max_iou_same_class"].to_numpy(np.float64) if "max_iou_same_class" in p else nan
-        p_partner, p_has = _partner(p["label_id"])
-        l_partner, l_has = _partner(l["pred_id"])
-        l_outcome = np.where(l["ignored"].to_numpy(bool), np.int8(_IGNORED),
-                             np.where(l["detected"].to_numpy(bool), np.int8(_TP), np.int8(_FN)))
+        nan = (np.full(self.n_pred, np.nan) if not {"max_iou_same_class", "max_iou_other_class"} <= set(p.columns)
+               else None)
+        best_same = col(p, "max_iou_same_class", pr, np.float64) if "max_iou_same_class" in p else nan
+        p_partner, p_has = _partner(col(p, "label_id", pr))
+        l_partner, l_has = _partner(col(l, "pred_id", lr))
+        l_outcome = np.where(col(l, "ignored", lr, bool), np.int8(_IGNORED),
+                             np.where(col(l, "detected", lr, bool), np.int8(_TP), np.int8(_FN)))
         self._pred = {
-            "id": p["pred_id"].to_numpy(np.int64), "image_id": p["image_id"].to_numpy(np.int64),
-            "category_id": p["category_id"].to_numpy(np.int64), "outcome": outcome.astype(np.int8, copy=False),
-            "reason": _reason_codes(p["fp_reason"], fp, fp_code), "score": p["score"].to_numpy(np.float64),
-            "iou": np.where(fp, best_same, p["iou"].to_numpy(np.float64)),
-            "iou_other": p["max_iou_other_class"].to_numpy(np.float64) if "max_iou_other_class" in p else nan,
+            "id": col(p, "pred_id", pr, np.int64), "image_id": col(p, "image_id", pr, np.int64),
+            "category_id": col(p, "category_id", pr, np.int64), "outcome": outcome.astype(np.int8, copy=False),
+            "reason": _reason_codes(col(p, "fp_reason", pr) if fp_code is None else None, fp,
+                                    None if fp_code is None else fp_code if pr is None else fp_code[pr]),
+            "score": col(p, "score", pr, np.float64),
+            "iou": np.where(fp, best_same, col(p, "iou", pr, np.float64)),
+            "iou_other": col(p, "max_iou_other_class", pr, np.float64) if "max_iou_other_class" in p else nan,
             "partner": p_partner, "has_partner": p_has}
         self._label = {
-            "id": l["label_id"].to_numpy(np.int64), "image_id": l["image_id"].to_numpy(np.int64),
-            "category_id": l["category_id"].to_numpy(np.int64), "outcome": l_outcome.astype(np.int8, copy=False),
-            "reason": np.full(len(l), -1, np.int8), "iou": np.where(l_has, l["iou"].to_numpy(np.float64), np.nan),
-            "iou_other": np.full(len(l), np.nan), "partner": l_partner, "has_partner": l_has}
+            "id": col(l, "label_id", lr, np.int64), "image_id": col(l, "image_id", lr, np.int64),
+            "category_id": col(l, "category_id", lr, np.int64), "outcome": l_outcome.astype(np.int8, copy=False),
+            "reason": np.full(self.n_label, -1, np.int8),
+            "iou": np.where(l_has, col(l, "iou", lr, np.float64), np.nan),
+            "iou_other": np.full(self.n_label, np.nan), "partner": l_partner, "has_partner": l_has}
         for part in (self._pred, self._label):
             part["code"] = (part["outcome"] * CODE_WIDTH + part["reason"] + 1).astype(np.int8)
-        self._indexes = {k: v for k, v in (("pred", pred_index), ("label", label_index)) if v is not None}
-        self._label["score"] = self._label_scores()
+        self._indexes = {}
+        if pr is None and lr is None:  # indexes of the whole tables are this source's own
+            self._indexes = {k: v for k, v in (("pred", pred_index), ("label", label_index)) if v is not None}
+            self._label["score"] = self._label_scores(lambda: self._index("pred"), self._pred["score"])
+        else:  # a label's score is its partner's, found among all of ``predictions``
+            from explorer.analysis.outcomes import IdIndex
+
+            self._label["score"] = self._label_scores(
+                lambda: pred_index if pred_index is not None else IdIndex(p["pred_id"].to_numpy(np.int64)),
+                col(p, "score", None, np.float64))
         self._whole: dict = {}
         self._memo: dict = {}
 
-    def _label_scores(self) -> np.ndarray:
-        """Per label the score of the prediction matched to it (NaN where none): its row found in the id index
-        of the predictions."""
+    @classmethod
+    def of_rows(cls, predictions: pd.DataFrame, labels: pd.DataFrame, *, pred_rows=(), label_rows=(),
+                confidence_threshold: float | None = None, fp_code: np.ndarray | None = None,
+                pred_index=None) -> "BucketSource":
+        """The source of the rows at positions ``pred_rows`` / ``label_rows`` (int, ascending: the bucket order)
+        of a match's two tables: what ``BucketSource(predictions.iloc[pred_rows], labels.iloc[label_rows])``
+        holds, gathered column by column (no frame copies of a match's millions of rows), except that a label's
+        ``score`` is its partner's looked up among **all** of ``predictions`` (``pred_index``: the ``IdIndex`` of
+        their ids when kept elsewhere). ``fp_code``: the whole match's ``MatchResult.fp_code``."""
+        return cls(predictions, labels, confidence_threshold=confidence_threshold, fp_code=fp_code,
+                   pred_index=pred_index, pred_rows=pred_rows, label_rows=label_rows)
+
+    def _label_scores(self, index, scores: np.ndarray) -> np.ndarray:
+        """Per label the score of the prediction matched to it (NaN where none): its row found by ``index()``
+        (an ``IdIndex``, made only when a label has a partner) among the predictions whose ``scores`` those rows
+        are."""
         partner, has = self._label["partner"], self._label["has_partner"]
         out = np.full(self.n_label, np.nan)
-        if has.any() and self.n_pred:
-            at = self._index("pred").positions(partner[has])
+        if has.any() and len(scores):
+            at = index().positions(partner[has])
             rows = np.flatnonzero(has)
-            out[rows[at >= 0]] = self._pred["score"][at[at >= 0]]
+            out[rows[at >= 0]] = scores[at[at >= 0]]
         return out
 
     def whole(self, name: str) -> np.ndarray:

@@ -14,12 +14,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.analysis.compare import Comparison, compare_runs, run_bucket_deltas
-from explorer.analysis.failure_buckets import sort_rows
+from explorer.analysis.failure_buckets import sort_key, sorted_window
 from explorer.analysis.intervals import N_RESAMPLES, SEED
 from explorer.drawing.failure_tiles import outcome_tiles
 from explorer.ui.buckets import BUILTIN_SORTS, metric_choices, values_of
 from explorer.ui.charts import show_chart
-from explorer.ui.gallery import show_gallery
+from explorer.ui.gallery import Pages, show_gallery
 from explorer.ui.outcomes import metric_names, metrics_stamp
 from explorer.ui.persist import keep, keyed
 from explorer.ui.text import number, plain
@@ -160,28 +160,31 @@ def changes_section(sel, c: Comparison) -> None:
     st.caption("Fixed: a label A missed and B detects, or a false detection of A with no false detection of the same "
                f"class at box IoU ≥ {sel.iou_threshold:.2f} in B. Broken: the reverse. Matched at the sidebar's IoU "
                "and confidence thresholds.")
-    counts = {label: int(((table["kind"] == kind)).sum())
-              for label, (change, kind, _) in GALLERIES.items()
-              for table in [c.fixed if change == "fixed" else c.broken]}
+    counts = {label: len(c.group(change, kind)) for label, (change, kind, _) in GALLERIES.items()}
     st.dataframe(pd.DataFrame({"objects": list(counts), "count": list(counts.values())}), hide_index=True)
     choice = st.radio("Show objects", list(GALLERIES), **keep("compare_gallery"))
     change, kind, what = GALLERIES[choice]
-    table = c.fixed if change == "fixed" else c.broken
-    rows = table[table["kind"] == kind].reset_index(drop=True)
-    run = rows["run"].iloc[0] if len(rows) else (c.run_a if (change, kind) == ("fixed", "false detection") else c.run_b)
-    project = sel.project.for_run(run)
+    group = c.group(change, kind)
+    project = sel.project.for_run(group.run)
     choices = metric_choices(project)
     left, right = st.columns([3, 1])
     column = left.selectbox("Sort by", list(choices), format_func=choices.get, **keep("compare_sort"))
     descending = right.radio("Order", ["descending", "ascending"], **keep("compare_order")) == "descending"
+    rows = group.rows
     values = values_of(project, rows, column)
-    rows = sort_rows(rows.assign(_value=values), values, descending=descending)
-    st.caption(f"{len(rows):,} objects: each tile shows {what} (drawn on run {plain(run)}'s boxes).")
+    # failure_buckets.sort_rows' order (outcome rank, then the value, then position), selected per page only:
+    # the rows' text columns are built for the tiles shown, never for every changed object
+    rank, order_key = rows.rank(), sort_key(values, descending=descending)
+    st.caption(f"{len(rows):,} objects: each tile shows {what} (drawn on run {plain(group.run)}'s boxes).")
     title = choices[column] if column not in BUILTIN_SORTS else None
-    show_gallery(rows, key=keyed("compare_gallery_items", change, kind), project=project, per_page=12, columns=4,
-                 make_tiles=lambda page: outcome_tiles(project, page, metric_title=title,
-                                                       metric_values=page["_value"].to_numpy()),
-                 empty_message="No object changed this way between the two runs.")
+
+    def tiles(start: int, stop: int):
+        at = sorted_window(rank, order_key, start, stop)
+        return outcome_tiles(project, group.frame(at).assign(_value=values[at]), metric_title=title,
+                             metric_values=values[at])
+
+    show_gallery(Pages(len(rows), tiles), key=keyed("compare_gallery_items", change, kind), project=project,
+                 per_page=12, columns=4, empty_message="No object changed this way between the two runs.")
 
 
 def render_compare(sel) -> None:
