@@ -10,7 +10,8 @@ Compiling a kernel also binds, in its module, the names a compiled body needs in
 * another ``@njit`` kernel of the module (a lazy wrapper) → its numba dispatcher, so kernels call kernels;
 * ``next_double`` / ``next_uint32`` / ``next_uint64`` imported from here → numba's bindings of a NumPy bit
   generator's own functions (``numba.np.random.generator_core``). A kernel passed ``rng.bit_generator`` thus draws
-  the very numbers of that ``numpy.random.Generator``'s stream, advancing its state (the 32-bit buffer too).
+  the very numbers of that ``numpy.random.Generator``'s stream, advancing its state (the 32-bit buffer too);
+* ``prefetch`` imported from here → an LLVM prefetch of an array element's cache line (a no-op in Python).
 """
 from __future__ import annotations
 
@@ -36,6 +37,35 @@ def next_uint32(bitgen) -> int:
 def next_uint64(bitgen) -> int:
     """The next 64 random bits of a NumPy bit generator."""
     return bitgen.ctypes.next_uint64(bitgen.ctypes.state)
+
+
+def prefetch(array, index: int) -> None:
+    """A hint that ``array[index]`` (1-D) is read soon: compiled, LLVM's ``llvm.prefetch`` of its cache line (the
+    load is issued without waiting for it: random rows of a large table arrive while earlier ones are summed);
+    in Python, nothing."""
+
+
+@functools.cache
+def _prefetch_intrinsic():
+    from llvmlite import ir
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def _prefetch(typingctx, array, index):
+        def codegen(context, builder, signature, args):
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            ptr = cgutils.get_item_pointer(context, builder, signature.args[0], ary, [args[1]])
+            i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                                "llvm.prefetch.p0i8")
+            # read, high locality, data cache
+            builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+            return context.get_dummy_value()
+
+        return types.void(array, index), codegen
+
+    return _prefetch
 
 
 _BIT_STREAM = {"next_double": next_double, "next_uint32": next_uint32, "next_uint64": next_uint64}
@@ -75,6 +105,8 @@ def _bind(names: dict) -> None:
     binding = {"prange": numba.prange}
     binding.update({name: getattr(generator_core, name) for name, stub in _BIT_STREAM.items()
                     if names.get(name) is stub})
+    if names.get("prefetch") is prefetch:
+        binding["prefetch"] = _prefetch_intrinsic()
     binding.update({name: fresh[k] if k in fresh else k.dispatcher() for name, k in kernels.items()})
     names.update(binding)
     for k, made in fresh.items():
