@@ -51,6 +51,7 @@ _MISSING = None  # a JSON null and an absent key mean the same: "missing"
 MAX_SIDE = 2**31 - 1  # pycocotools' mask API holds sizes as C integers
 FLAG_CAP = 100  # kept-but-flagged records listed one by one per check; the rest are counted in one line
 _INT_SCALARS = (int, np.integer)
+_BOOLS = {bool, np.bool_}
 _NUM_SCALARS = (int, float, np.integer, np.floating)
 
 
@@ -104,7 +105,8 @@ def box_column(values: list, *, with_dtype: bool = False):
                 return (*out, np.dtype(np.float64)) if with_dtype else out
             except OverflowError:  # an int beyond float64: read one by one below
                 pass
-    if n and set(map(type, values)) <= {list, tuple, np.ndarray}:
+    if n and set(map(type, values)) <= {list, tuple, np.ndarray} and not _BOOLS & set(map(type, chain.from_iterable(
+            v for v in values if type(v) is not np.ndarray))):  # (NumPy would read a bool among ints as 0 / 1)
         try:
             arr = np.array(values)
         except (ValueError, TypeError):

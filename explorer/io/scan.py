@@ -30,8 +30,9 @@ from pathlib import Path
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 
 _DIGITS = re.compile(r"(\d+)")
-#: characters no file name of a project may hold (a NUL ends a path for the OS; the others are never typed)
-CONTROL_CHARS = frozenset(map(chr, [*range(32), 127]))
+#: characters no file name of a project may hold (a NUL ends a path for the OS; the others are never typed):
+#: the C0 and C1 controls and the Unicode line / paragraph separators (an editor shows them as line breaks)
+CONTROL_CHARS = frozenset(map(chr, [*range(32), *range(127, 160), 0x2028, 0x2029]))
 
 
 def natural_key(text: str) -> tuple:

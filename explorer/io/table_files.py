@@ -17,6 +17,11 @@ from explorer.errors import ProblemReport, UserError
 from explorer.io.scan import CONTROL_CHARS
 
 
+#: what a cell / class-list line is trimmed of: ASCII blanks (padding a person or a tool writes). Not Unicode
+#: separators and controls (U+2028, \x85, NBSP...): ``"a.jpg\u2028"`` is not the image ``a.jpg``, it is named
+BLANKS = " \t\r\n\x0b\x0c"
+
+
 def _text_lines(path: Path) -> list[str]:
     """The file's physical lines as text: UTF-8 (with or without a byte-order mark) or UTF-16 with its BOM.
 
@@ -85,7 +90,7 @@ def _parse_lines(lines: list[str]) -> list[list[str] | str]:
 def read_csv(path, *, required: tuple[str, ...], report: ProblemReport, what: str) -> pd.DataFrame:
     """Read a CSV as text: DataFrame with the file's columns (stripped strings) plus ``line`` (1 = header).
 
-    One record per physical line (``_parse_lines``). Rows with a different number of fields than the header, an
+    One record per physical line (``_parse_lines``), cells trimmed of ASCII blanks (``BLANKS``). Rows with a different number of fields than the header, an
     unclosed quote or an over-long field are problems (``bad_row``) and skipped, every other row is kept; blank
     lines are ignored. UTF-8 or UTF-16 with a BOM. ``UserError`` when the file is missing, binary, empty, or lacks
     a ``required`` column.
@@ -96,12 +101,12 @@ def read_csv(path, *, required: tuple[str, ...], report: ProblemReport, what: st
     lines = _text_lines(path)
     parsed = _parse_lines(lines)
     numbered = [(i + 1, row) for i, row in enumerate(parsed)
-                if isinstance(row, str) or any(cell.strip() for cell in row)]
+                if isinstance(row, str) or any(cell.strip(BLANKS) for cell in row)]
     if not numbered:
         raise UserError(f"{path}: empty file; expected a header with columns {', '.join(required)}")
     if isinstance(numbered[0][1], str):
         raise UserError(f"{path}: line {numbered[0][0]} (the header) {numbered[0][1]}")
-    header = [c.strip() for c in numbered[0][1]]
+    header = [c.strip(BLANKS) for c in numbered[0][1]]
     missing = [c for c in required if c not in header]
     if missing:
         raise UserError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(required)}, "
@@ -117,7 +122,7 @@ def read_csv(path, *, required: tuple[str, ...], report: ProblemReport, what: st
         if len(row) != len(header):
             report.add(path, f"line {line}", f"has {len(row)} field(s), the header has {len(header)}", "bad_row")
             continue
-        good.append([cell.strip() for cell in row])
+        good.append([cell.strip(BLANKS) for cell in row])
         kept_lines.append(line)
     table = pd.DataFrame(good, columns=header, dtype=object) if good else pd.DataFrame(columns=header, dtype=object)
     table["line"] = np.asarray(kept_lines, dtype=np.int64)
@@ -243,7 +248,7 @@ def class_list(classes) -> list[str] | None:
         if path.suffix.lower() in (".yaml", ".yml"):
             names = _yaml_names(path)
         else:
-            names = [line.strip() for line in _text_lines(path) if line.strip()]  # UTF-8/16; binary named
+            names = [line.strip(BLANKS) for line in _text_lines(path) if line.strip(BLANKS)]  # UTF-8/16; binary named
     else:
         names = [str(c) for c in classes]
     if not names:

@@ -72,7 +72,21 @@ def parquet_columns(path: str | Path, *, repair: str) -> list[str]:
 
 
 def _arrow_call(path, repair: str, call):
-    """``call()``, any failure of reading ``path`` turned into the one ``UserError`` naming the file and repair."""
+    """``call()``, any failure of reading ``path`` turned into the one ``UserError`` naming the file and repair.
+    ``path`` must be a regular file: pyarrow reads a folder as a dataset of the files in it (a folder in a
+    table's place would be an empty or foreign table), and a FIFO would block."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        from explorer.errors import UserError
+
+        raise UserError(f"{path}: missing or unreadable Parquet table ({e.strerror or e}); {repair}") from None
+    if not stat.S_ISREG(mode):
+        from explorer.errors import UserError
+
+        raise UserError(f"{path}: not a file (a folder, FIFO or device is in the table's place); {repair}")
     try:
         return call()
     except Exception as e:  # noqa: BLE001

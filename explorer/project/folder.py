@@ -391,7 +391,10 @@ class Project:
         tables = {}
         for name in CORE_TABLES:
             path = root / f"{name}.parquet"
-            tables[name] = read_parquet(path, repair=repair) if path.is_file() else schema.empty(name)
+            # a table the manifest lists was written (save writes every core table): gone, or a folder / FIFO
+            # in its place, the project is damaged — never read as an empty table (an empty project, silently)
+            listed = name in manifest.get("tables", {})
+            tables[name] = read_parquet(path, repair=repair) if listed or path.is_file() else schema.empty(name)
             # a readable table from elsewhere (a file copied over it) must not fail later as a KeyError
             missing = [c for c in schema.SCHEMAS[name] if c not in tables[name].columns]
             if missing:

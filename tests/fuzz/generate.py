@@ -229,6 +229,26 @@ ANN_MUTATIONS = {
     "record_null": (lambda i: None, "reject", False),
     "record_number": (lambda i: 12, "reject", False),
     "record_list": (lambda i: [i, 1, 1], "reject", False),
+    # round 2: every numeric field beyond int64 / float range, booleans where numbers go, repeats inside a record
+    "id_below_int64": (lambda i: _ann(id=Raw(str(-2**63 - 1))), "reject", False),
+    "image_id_bool": (lambda i: _ann(id=i, image_id=True), "reject", True),
+    "category_id_2_63": (lambda i: _ann(id=i, category_id=Raw(str(2**63))), "reject", True),
+    "category_id_bool": (lambda i: _ann(id=i, category_id=True), "reject", True),
+    "iscrowd_2_63": (lambda i: _ann(id=i, iscrowd=Raw(str(2**63))), "reject", True),
+    "iscrowd_1e30": (lambda i: _ann(id=i, iscrowd=Raw("1e30")), "reject", True),
+    "iscrowd_nan": (lambda i: _ann(id=i, iscrowd=Raw("NaN")), "reject", True),
+    "bbox_bool": (lambda i: _ann(id=i, bbox=[True, 2, 3, 4]), "reject", True),
+    "bbox_2_64": (lambda i: _ann(id=i, bbox=Raw(f"[1, 2, {2**64}, 3]")), "named", True),
+    "bbox_1e400": (lambda i: _ann(id=i, bbox=Raw("[1, 2, 1e400, 3]")), "reject", True),
+    "area_1e400": (lambda i: _ann(id=i, area=Raw("1e400")), "named", True),
+    "area_bool": (lambda i: _ann(id=i, area=True), "reject", True),
+    "rle_duplicate_counts": (lambda i: _ann(id=i, iscrowd=1, segmentation=Dup((("counts", [W * H]), ("size", [H, W]),
+                                                                              ("counts", "zz")))), "named", True),
+    "rle_size_2_63": (lambda i: _ann(id=i, segmentation={"counts": [10], "size": [Raw(str(2**63)), W]}), "named", True),
+    "rle_counts_2_63": (lambda i: _ann(id=i, segmentation={"counts": [Raw(str(2**63)), 5], "size": [H, W]}), "named", True),
+    "rle_counts_bool": (lambda i: _ann(id=i, segmentation={"counts": [True, W * H - 1], "size": [H, W]}), "named", True),
+    "polygon_nested": (lambda i: _ann(id=i, segmentation=[[[1, 2], [3, 4], [5, 6]]]), "named", True),
+    "polygon_2_64": (lambda i: _ann(id=i, segmentation=Raw(f"[[{2**64}, 1, 2, 3, 4, 5]]")), "named", True),
 }
 
 IMG_MUTATIONS = {  # image records (no annotation refers to them)
@@ -245,6 +265,12 @@ IMG_MUTATIONS = {  # image records (no annotation refers to them)
     "image_width_negative": (lambda i: {"id": i, "file_name": f"x{i}.jpg", "width": -1, "height": H}, "named", True),
     "image_width_1e300": (lambda i: {"id": i, "file_name": f"x{i}.jpg", "width": 1e300, "height": H}, "named", True),
     "image_record_string": (lambda i: "image", "reject", False),
+    "image_width_bool": (lambda i: {"id": i, "file_name": f"x{i}.jpg", "width": True, "height": H}, "named", True),
+    "image_width_2_63": (lambda i: {"id": i, "file_name": f"x{i}.jpg", "width": Raw(str(2**63)), "height": H}, "named", True),
+    "image_no_size": (lambda i: {"id": i, "file_name": f"x{i}.jpg"}, "named", True),
+    "image_duplicate_key": (lambda i: Dup((("id", i), ("file_name", f"x{i}.jpg"), ("width", W), ("height", H),
+                                           ("width", 2 * W))), "reject", False),
+    "image_file_name_dotdot": (lambda i: {"id": i, "file_name": f"../x{i}.jpg", "width": W, "height": H}, "reject", False),
 }
 
 CAT_MUTATIONS = {
@@ -254,6 +280,9 @@ CAT_MUTATIONS = {
     "category_name_number": (lambda i: {"id": i, "name": 123}, "named", True),
     "category_name_html": (lambda i: {"id": i, "name": "<img src=x onerror=alert(1)>"}, "accept", True),
     "category_record_null": (lambda i: None, "reject", False),
+    "category_name_surrogate": (lambda i: {"id": i, "name": Raw('"c\\ud800"')}, "named", True),
+    "category_duplicate_name": (lambda i: {"id": i, "name": "cat"}, "named", True),
+    "category_id_bool": (lambda i: {"id": True, "name": f"c{i}"}, "reject", False),
 }
 
 
@@ -442,6 +471,13 @@ RES_MUTATIONS = {
     "record_string": (lambda: "prediction", "reject"),
     "record_null": (lambda: None, "reject"),
     "record_list": (lambda: [1, 1, [1, 2, 3, 4], 0.5], "reject"),
+    "score_bool": (lambda: _res(score=True), "reject"),
+    "score_2_63": (lambda: _res(score=Raw(str(2**63))), "named"),
+    "image_id_bool": (lambda: _res(image_id=True), "reject"),
+    "category_2_63": (lambda: _res(category_id=Raw(str(2**63))), "reject"),
+    "bbox_1e308_area_overflows": (lambda: _res(bbox=[1, 2, 1e308, 1e308]), "named"),
+    "segm_duplicate_key": (lambda: _res(segmentation=Dup((("counts", [W * H]), ("size", [H, W]), ("size", [1, 1])))),
+                           "named"),
 }
 
 
@@ -643,6 +679,11 @@ YOLO_LINE_MUTATIONS = {
     "control_chars": (lambda xc: f"0 {xc}\x01 0.5\x02 0.1 0.1", "reject"),
     "long_line": (lambda xc: f"0 {xc} 0.5 0.1 0.1 " + "9" * 100_000, "reject"),
     "html": (lambda xc: f"<script>alert(1)</script> {xc} 0.5 0.1 0.1", "reject"),
+    # a Unicode line separator is not a line break (editors and YOLO tools cut at \n): one bad line, and the
+    # later lines keep their numbers
+    "line_separator": (lambda xc: f"0 {xc} 0.5 0.1 0.1\u20280 0.2 0.2 0.1 0.1", "reject"),
+    "next_line_char": (lambda xc: f"0 {xc} 0.5 0.1 0.1\x850 0.2 0.2 0.1 0.1", "reject"),
+    "coord_1e308_overflows": (lambda xc: f"0 {xc} 0.5 1e308 0.1", "reject"),
 }
 
 
@@ -868,6 +909,8 @@ SPLIT_MUTATIONS = {
     "too_few_fields": (lambda f: (f"{f}", None), "reject"),
     "control_chars": (lambda f: (f"{f}\x07,val", None), "reject"),
     "html_split": (lambda f: (f"{f},<script>alert(1)</script>", (f, "<script>alert(1)</script>")), "accept"),
+    "line_separator_in_name": (lambda f: (f"{f}\u2028,val", None), "reject"),
+    "form_feed_in_name": (lambda f: (f"{f}\x0c\x0cx,val", None), "reject"),
 }
 
 
@@ -933,6 +976,8 @@ CLS_LABEL_MUTATIONS = {
     "html_label": (lambda f: (f"{f},<img src=x onerror=alert(1)>", f), "reject"),
     "path_traversal": (lambda f: ("../../etc/passwd,cat", None), "reject"),
     "absolute_path": (lambda f: ("/etc/passwd,cat", None), "reject"),
+    "line_separator_in_label": (lambda f: (f"{f},ca\u2028t", f), "reject"),
+    "next_line_in_label": (lambda f: (f"{f},c\x85at", f), "reject"),
 }
 CLS_PRED_MUTATIONS = {
     "score_text": (lambda f: (f"{f},cat,high", f), "reject"),
@@ -945,6 +990,7 @@ CLS_PRED_MUTATIONS = {
     "unbalanced_quote": (lambda f: (f'{f},"cat,0.5', f), "reject"),
     "unknown_image": (lambda f: ("ghost.png,cat,0.5", None), "reject"),
     "long_field": (lambda f: (f"{f},cat,{LONG}", f), "reject"),
+    "score_line_separator": (lambda f: (f"{f},cat,0.\u20285", f), "reject"),
 }
 
 
@@ -1029,6 +1075,8 @@ REG_MUTATIONS = {
     "long_field": (lambda f: (f"{f},{LONG},1.0", f, "reg_targets"), "reject"),
     "extra_field": (lambda f: (f"{f},1.0,1.0,1.0", f, "reg_targets"), "reject"),
     "numpy_repr": (lambda f: (f"{f},np.float64(1.5),1.0", f, "reg_targets"), "reject"),
+    "target_line_separator": (lambda f: (f"{f},1.\u20285,1.0", f, "reg_targets"), "reject"),
+    "prediction_paragraph_separator": (lambda f: (f"{f},2.0,1\u20290", f, "reg_preds"), "reject"),
 }
 
 
@@ -1143,6 +1191,8 @@ LOG_CSV_MUTATIONS = {
     "loss_5000_digits": (lambda e: f"{e},{'9' * 5000},0.5", "named"),
     "loss_inf": (lambda e: f"{e},inf,0.5", "accept"),  # a diverged run logs inf: a value, not garbage
     "html": (lambda e: f"{e},<script>alert(1)</script>,0.5", "reject"),
+    "line_separator": (lambda e: f"{e},0.\u20283,0.5", "reject"),
+    "epoch_1e30_text": (lambda e: f"{e}e30,0.3,0.5", "reject"),
 }
 LOG_JSON_MUTATIONS = {
     "loss_text": (lambda e: {"epoch": e, "train_loss": "abc", "val_loss": 0.5}, "reject"),
@@ -1154,10 +1204,62 @@ LOG_JSON_MUTATIONS = {
     "record_string": (lambda e: "epoch", "reject"),
     "record_null": (lambda e: None, "reject"),
     "duplicate_key": (lambda e: Dup((("epoch", e), ("train_loss", 0.3), ("train_loss", 0.9), ("val_loss", 0.5))), "reject"),
+    "key_lone_surrogate": (lambda e: {"epoch": e, "train_loss": 0.3, "val\ud800": 0.5}, "reject"),
+    "text_lone_surrogate": (lambda e: {"epoch": e, "train_loss": 0.3, "note": "\udc00"}, "reject"),
+    "timestamp_1e300": (lambda e: {"epoch": e, "train_loss": 0.3, "timestamp": Raw("1e300")}, "reject"),
+    "timestamp_negative": (lambda e: {"epoch": e, "train_loss": 0.3, "timestamp": -5}, "reject"),
+    "step_1e30": (lambda e: {"epoch": e, "step": Raw("1e30"), "train_loss": 0.3}, "reject"),
+    "nested_duplicate_key": (lambda e: {"epoch": e, "train_loss": 0.3, "extra": Dup((("a", 1), ("a", 2)))}, "reject"),
 }
 
 
+MLFLOW_LINE_MUTATIONS = {  # lines of the MLflow metric file "epoch" (timestamp value step), e = the epoch logged
+    "step_1e30": (lambda e, ts: f"{ts} {e} 1e30", "reject"),
+    "step_inf": (lambda e, ts: f"{ts} {e} inf", "reject"),
+    "timestamp_1e300": (lambda e, ts: f"1e300 {e} {e}", "reject"),
+    "timestamp_nan": (lambda e, ts: f"nan {e} {e}", "reject"),
+    "timestamp_negative": (lambda e, ts: f"-{ts} {e} {e}", "reject"),
+    "four_fields": (lambda e, ts: f"{ts} {e} {e} 9", "reject"),
+    "one_field": (lambda e, ts: f"{ts}", "reject"),
+    "step_text": (lambda e, ts: f"{ts} {e} seven", "reject"),
+    "line_separator": (lambda e, ts: f"{ts} {e} {e}\u2028{ts} 7 7", "reject"),
+    "html": (lambda e, ts: f"<b>{ts}</b> {e} {e}", "reject"),
+    "step_5000_digits": (lambda e, ts: f"{ts} {e} {'9' * 5000}", "reject"),
+}
+
+
+def build_mlflow(rng: random.Random, case_no: int, root: Path) -> Case:
+    """An MLflow run folder (``mlruns/<experiment>/<run>/metrics/<key>``): the metric ``epoch`` is the epoch
+    axis, so a bad line of it that were kept would show as its epoch in the log table."""
+    out = root / "project"
+    run_dir = root / "mlruns" / "0" / f"run{case_no}"
+    epochs = list(range(1, 9))
+    ts0 = 1_700_000_000_000
+    muts = _cycle(list(MLFLOW_LINE_MUTATIONS), case_no, 3, rng)
+    rows = [("v", e) for e in epochs] + [("b", m, 100 + j) for j, m in enumerate(muts)]
+    rng.shuffle(rows)
+    lines, bad = [], []
+    for n, r in enumerate(rows, start=1):
+        if r[0] == "v":
+            lines.append(f"{ts0 + 1000 * r[1]} {r[1]} {r[1]}")
+        else:
+            text, mode = MLFLOW_LINE_MUTATIONS[r[1]]
+            lines.append(text(r[2], ts0 + 1000 * r[2]))
+            bad.append(Bad("metrics/epoch", f"line {n}", r[1], "log", r[2], mode))
+    write(run_dir / "metrics" / "epoch", "\n".join(lines) + "\n")
+    write(run_dir / "metrics" / "loss", "".join(f"{ts0 + 1000 * e} {1 / e:.4f} {e}\n" for e in epochs))
+    write(run_dir / "tags" / "mlflow.runName", "<img src=x onerror=alert(1)> run")
+    if case_no % 2 == 0:  # a metric file symlinked from outside the run: never read, named
+        write(root / "outside" / "secret", f"{ts0} 0.5 1\n")
+        os.symlink(root / "outside" / "secret", run_dir / "metrics" / "secret")
+        bad.append(Bad("metrics/secret", "", "symlink_outside", None, None, "reject"))
+    argv = ["import", "--task", "training", "--labels", str(root / "mlruns"), "--out", str(out)]
+    return Case("training logs", f"training_{case_no}_mlflow", root, argv, {"log": set(epochs)}, bad, out=out)
+
+
 def build_training(rng: random.Random, case_no: int, root: Path) -> Case:
+    if case_no % 7 == 6:
+        return build_mlflow(rng, case_no // 7, root)
     out = root / "project"
     epochs = list(range(1, 9))
     fmt = ("csv", "json", "jsonl")[case_no % 3]
@@ -1329,7 +1431,7 @@ FAMILIES = {
     "classification": (build_classification, 22),
     "regression": (build_regression, 18),
     "segmentation": (build_segmentation, 18),
-    "training logs": (build_training, 24),
+    "training logs": (build_training, 28),
     "metrics on folders / projects": (build_metrics, 12),
 }
 

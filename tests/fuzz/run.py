@@ -9,8 +9,8 @@ seen as such. Scores per family:
 - **valid records lost**: a valid record (or a legal one, e.g. id 0) missing from the project tables;
 - **silently accepted garbage**: a malformed record present in the tables with no problem naming it, or a file
   with nothing usable accepted with exit status 0;
-- **unclear messages**: a malformed record skipped but not named (file and record locator), or a fatal error
-  that is not one line naming the file.
+- **unclear messages**: a malformed record skipped but not named (file and record locator), a fatal error
+  that is not one line naming the file, or a Python warning printed (``x.py:12: RuntimeWarning: overflow ...``).
 
 The large randomised run (any seed, any size)::
 
@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -72,7 +73,9 @@ def run_inprocess(case: Case) -> dict:
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(TIME_LIMIT)
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        # every warning shown each time (a filter would show one only once per process, hiding later cases')
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            warnings.simplefilter("always")
             for argv in _argv_list(case):
                 try:
                     rc = main(argv)
@@ -202,6 +205,9 @@ def table_keys(case: Case, out: Path) -> dict:
     return keys
 
 
+_WARNING = re.compile(r"^\S+\.py:\d+: \w*Warning: .*$", re.M)
+
+
 def _named(lines: list[str], file: str, token: str) -> bool:
     if not token:
         return any(file in line for line in lines)
@@ -238,6 +244,10 @@ def score(case: Case, result: dict, out: Path | None = None) -> tuple[dict, list
         tb = result["traceback"] or result["stderr"]
         where = [line.strip() for line in tb.splitlines() if line.strip().startswith("File ")]
         notes.append("traceback: " + tb.strip().splitlines()[-1][:300] + (f" at {where[-1][:200]}" if where else ""))
+    warned = _WARNING.search(result["stderr"])
+    if warned:  # a Python warning (file:line: RuntimeWarning: overflow ...) is noise the user cannot act on
+        counts["unclear messages"] += 1
+        notes.append(f"Python warning shown: {warned.group(0)[:300]}")
     if result["crash"] or result["hang"]:
         counts["crashes/hangs"] += 1
         notes.append(result["crash"] or "hang")
