@@ -250,3 +250,35 @@ def per_image_counts(at, ignored, hit, hit_na, n_out, k_out):
             n_out[p] += 1
             if hit[i] and not hit_na[i]:
                 k_out[p] += 1
+
+
+@_kernel(parallel=True)
+def outcome_columns(r, present, ignored, hit, id_na, ids, iou, code, out_ignored, out_hit, out_hit_na, out_id,
+                    out_id_na, out_iou, out_code):
+    """The outcome columns of an outcome table's rows from a match's columns, one pass (``r`` read once; the
+    gathers jump about — project order against the match's order — so each is a cache miss per row): row ``i``
+    takes match row ``d = r[i]`` when ``present[i]``: ``out_ignored = out_hit_na = ignored[d]``, ``out_hit =
+    hit[d]``, ``out_id = ids[d]``, ``out_id_na = id_na[d]``, ``out_iou = iou[d]``, ``out_code = code[d]`` (when
+    ``code`` has rows; else 0); a row the match does not hold is ignored, undefined (``out_hit`` True under its
+    mask), without id (0) or IoU (NaN), code 0. Shapes: ``r, present`` (n,); the match's columns (m,); outputs
+    (n,)."""
+    with_code = code.shape[0] > 0
+    for i in prange(r.shape[0]):
+        if present[i]:
+            d = r[i]
+            ign = ignored[d]
+            out_ignored[i] = ign
+            out_hit[i] = hit[d]
+            out_hit_na[i] = ign
+            out_id[i] = ids[d]
+            out_id_na[i] = id_na[d]
+            out_iou[i] = iou[d]
+            out_code[i] = code[d] if with_code else 0
+        else:
+            out_ignored[i] = True
+            out_hit[i] = True
+            out_hit_na[i] = True
+            out_id[i] = 0
+            out_id_na[i] = True
+            out_iou[i] = np.nan
+            out_code[i] = 0

@@ -122,3 +122,29 @@ def test_rows_in_classes_without_labels_and_past_the_cut():
         set(zip(matcher._gt_cols["image_id"], matcher._gt_cols["category_id"]))).to_numpy()
     assert no_label.sum() > 0 and p.loc[no_label, "label_id"].isna().all()
     assert set(p.loc[no_label & ~cut.to_numpy(), "fp_reason"]) <= {"wrong_class", "background"}
+
+
+@pytest.mark.parametrize("mode", ["python", "numba"])
+@pytest.mark.parametrize("with_code", [True, False])
+def test_outcome_columns_are_the_gathers_of_the_match_columns(mode, with_code, monkeypatch):
+    """``outcome_columns`` (the outcome tables' one pass) equals NumPy's takes at ``r`` with the fill of a row the
+    match does not hold (ignored, outcome undefined but True under its mask, no id, NaN IoU, code 0)."""
+    monkeypatch.setenv("EXPLORER_KERNELS", mode)
+    rng = np.random.default_rng(3)
+    m, n = 700, 500
+    ignored, hit, id_na = (rng.random(m) < 0.3), (rng.random(m) < 0.5), (rng.random(m) < 0.4)
+    ids = rng.integers(-5, 10**12, m)
+    iou = np.where(rng.random(m) < 0.2, np.nan, rng.random(m))
+    code = rng.integers(0, 5, m).astype(np.int8) if with_code else np.zeros(0, np.int8)
+    r = rng.integers(0, m, n).astype(np.int32)
+    present = rng.random(n) < 0.9
+    r[~present] = 0
+    out = (np.empty(n, bool), np.empty(n, bool), np.empty(n, bool), np.empty(n, np.int64), np.empty(n, bool),
+           np.empty(n), np.empty(n, np.int8))
+    match_kernels.outcome_columns(r, present, ignored, hit, id_na, ids, iou, code, *out)
+    fill = ~present
+    expected = (ignored[r] | fill, hit[r] | fill, ignored[r] | fill, np.where(fill, 0, ids[r]), id_na[r] | fill,
+                np.where(fill, np.nan, iou[r]), np.where(fill, 0, code[r]) if with_code else np.zeros(n, np.int8))
+    for got, want in zip(out, expected):
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == want.dtype or (got.dtype == np.int8 and want.dtype.kind == "i")
