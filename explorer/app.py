@@ -12,6 +12,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer import tasks
+from explorer.errors import UserError
 from explorer.project.folder import project_name
 from explorer.resources import pages_dir
 from explorer.ui.persist import follow_project, keep
@@ -128,4 +129,7 @@ def navigation(task: tasks.Task) -> dict[str, list]:
     return sections
 
 
-st.navigation(navigation(sidebar())).run()
+try:
+    st.navigation(navigation(sidebar())).run()
+except UserError as e:  # a damaged table or cache a page reads (named, with its repair): an error, never a traceback
+    st.error(plain(str(e)))

@@ -25,8 +25,12 @@ def test_app_names_a_damaged_project_file(tmp_path, monkeypatch, damaged):
     assert errors and any(damaged in e and "explorer import" in e for e in errors), errors
 
 
-@pytest.mark.parametrize("page", ["data_quality.py", "performance_by_metric.py"])
-def test_app_pages_name_a_damaged_metric_table(tmp_path, monkeypatch, page):
+@pytest.mark.parametrize("page, table", [("data_quality.py", "frame"), ("performance_by_metric.py", "frame"),
+                                         # these pages read the metric vocabulary outside their own error
+                                         # handling: the app shows the UserError (was a traceback)
+                                         ("failures.py", "labels"), ("confusion_matrix.py", "predictions"),
+                                         ("suspects.py", "labels")])
+def test_app_pages_name_a_damaged_metric_table(tmp_path, monkeypatch, page, table):
     from explorer.datametrics.engine import compute_metrics
     from tests.app.apptest import open_page
 
@@ -34,11 +38,11 @@ def test_app_pages_name_a_damaged_metric_table(tmp_path, monkeypatch, page):
     project = make_project(tmp_path / "project", names, images_root=tmp_path / "images", labels=standard_labels(),
                            predictions=standard_predictions())
     compute_metrics(project, progress=False, workers=1)
-    path = project.metrics_dir / "frame.parquet"
+    path = project.metrics_dir / f"{table}.parquet"
     path.write_bytes(path.read_bytes()[:100])
     at = open_page(monkeypatch, project.root, page)  # fails on any exception
     errors = [e.value for e in [*at.error, *at.info, *at.warning]]  # pages say it as an error or a notice
-    assert any("frame.parquet" in e and "explorer metrics" in e for e in errors), errors
+    assert any(f"{table}.parquet" in e and "explorer metrics" in e for e in errors), errors
 
 
 def test_gallery_shows_bad_images_as_named_placeholders(tmp_path, monkeypatch):
