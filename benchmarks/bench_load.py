@@ -15,10 +15,14 @@ each, the next after the previous rerun). Any Python exception shown on a page s
 Method (the load generator must not be what it measures). On a deployment the browsers run on the users' machines;
 here ten headless tabs share the server's cores (on 2 cores they used more CPU than the server: 111 s in 80 s).
 So:
-- Chromium's rendering processes (renderers, GPU process, the zygotes that fork the renderers: every thread) run
-  at ``SCHED_IDLE`` (``--client-priority idle``, the default; ``nice`` = niceness 19; ``none``): they get the CPU
-  the server and everything else leave. Chromium resets a foreground renderer's niceness, not its policy; the
-  report counts the rendering threads at SCHED_IDLE. Tabs draw less: a 1280x800 viewport, reduced motion.
+- The client side (every thread of Chromium's renderers, GPU process, zygotes, browser process, network service,
+  and the Playwright driver) runs at ``SCHED_IDLE`` exactly while the server works on a rerun (from any session's
+  rerun request reaching it to that run's script_finished), at normal priority otherwise (``--client-priority
+  gate``, the default: ``Gate``, switched by the relay as the frames pass). So the tabs never take CPU from a rerun
+  in progress, yet draw each answer and send the next request at full speed in between: at ``SCHED_IDLE``
+  throughout (``idle``; ``nice`` = niceness 19; ``none``) a shared machine starves them for minutes per rerun and
+  their late requests would spread the load the server sees. The report gives how long the gate was closed and
+  how many reruns were in flight at once (from the wire). Tabs draw less: a 1280x800 viewport, reduced motion.
 - Each session talks to the server through its own relay port (``Wire``/``Relay``: a byte-for-byte TCP relay in
   a thread of this process at normal priority). The **server answer** of a rerun is timed there, on the wire: from
   the rerun request (BackMsg ``rerun_script``) reaching the server to the ``script_finished`` leaving it — what a
@@ -28,9 +32,9 @@ So:
   state, slider at its new value, on Metrics the headline's label at the new IoU) is printed beside it; it includes
   the starved tabs' own drawing and is not the server's figure.
 - CPU seconds during the moves from /proc: the server's process group (what it needs; a loaded machine only
-  stretches the wall time), the rendering processes and the relay path (browser process, network service,
-  Playwright driver) apart. The 1-min load average is printed: the machine may be shared, so every wall time is
-  an upper bound of a quiet machine's.
+  stretches the wall time), Chromium's rendering processes and its browser process + the Playwright driver
+  apart. The 1-min load average is printed: the machine may be shared, so every wall time is an upper bound of a
+  quiet machine's.
 
 Printed per page: each session's times, median / p95 / max of both times, the server's RSS (its process group)
 idle, with the sessions rendered and after the moves, the CPU figures, whether every server answer met
@@ -125,8 +129,21 @@ class Wire:
             return
         if to_server and kind == "rerun_script":
             self.sent.append(now)
+            if self._relay is not None:
+                self._relay.gate.update(self, busy=True)
         elif not to_server and kind == "script_finished":
             self.finished.append(now)
+            if self._relay is not None:
+                self._relay.gate.update(self, busy=False)
+
+    def intervals(self, since: float) -> list[tuple[float, float]]:
+        """(request reached the server, script_finished left it) of every answered rerun requested after ``since``."""
+        out, finished = [], list(self.finished)
+        for sent in [t for t in list(self.sent) if t >= since]:
+            done = next((t for t in finished if t > sent), None)
+            if done is not None:
+                out.append((sent, done))
+        return out
 
     async def answer_time(self, since: float, timeout: float = 10.0) -> float:
         """Seconds from the first rerun request forwarded after ``since`` to the next script_finished (NaN if none
@@ -209,6 +226,57 @@ class Frames:
         self.body, self.left = None, 0
 
 
+class Gate:
+    """``--client-priority gate``: the client's threads at ``SCHED_IDLE`` exactly while the server works on a rerun
+    (from a rerun request reaching it to its script_finished, any session), at normal priority otherwise. So the
+    tabs never take CPU from a rerun in progress (on a deployment they run on other machines), yet draw the answers
+    and send the next requests at full speed in between (a tab at SCHED_IDLE throughout, on a shared machine, takes
+    minutes per rerun, and its late requests would spread the load the server sees). Switched by the relay
+    thread as the frames pass; threads are the ones listed by ``arm`` (new threads inherit their creator's)."""
+
+    def __init__(self):
+        import threading
+
+        self.lock = threading.Lock()
+        self.tids: list[int] = []
+        self.busy: set[int] = set()
+        self.closed_at: float | None = None
+        self.closed_s = 0.0  # seconds the tabs spent at SCHED_IDLE since ``arm``
+        self.switches = 0
+
+    def arm(self, tids: list[int]) -> None:
+        with self.lock:
+            self.tids, self.busy, self.closed_s, self.switches = tids, set(), 0.0, 0
+
+    def disarm(self) -> None:
+        with self.lock:
+            if self.closed_at is not None:
+                self._set(False)
+            self.tids = []
+            self.busy.clear()
+
+    def update(self, wire, busy: bool) -> None:
+        with self.lock:
+            was = bool(self.busy)
+            (self.busy.add if busy else self.busy.discard)(id(wire))
+            if self.tids and bool(self.busy) != was:
+                self._set(bool(self.busy))
+
+    def _set(self, idle: bool) -> None:
+        policy = os.SCHED_IDLE if idle else os.SCHED_OTHER
+        for tid in self.tids:
+            try:
+                os.sched_setscheduler(tid, policy, os.sched_param(0))
+            except OSError:  # ended meanwhile
+                continue
+        now = time.perf_counter()
+        if idle:
+            self.closed_at = now
+        elif self.closed_at is not None:
+            self.closed_s, self.closed_at = self.closed_s + now - self.closed_at, None
+        self.switches += 1
+
+
 class Relay:
     """The sessions' relays (one ``Wire`` and port each) in a thread of their own with its own event loop."""
 
@@ -222,6 +290,7 @@ class Relay:
         self.thread = threading.Thread(target=self.loop.run_forever, name="relay", daemon=True)
         self.thread.start()
         self.servers = []
+        self.gate = Gate()
 
     def wire(self) -> Wire:
         """A new session's relay, listening on a free port of 127.0.0.1."""
@@ -278,6 +347,19 @@ class Relay:
             self.thread.join(10)
 
 
+def in_flight(intervals: list[tuple[float, float]]) -> tuple[float, int]:
+    """How many reruns the server was working on at once: (time-weighted mean while at least one was, maximum)."""
+    events = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals], key=lambda e: (e[0], e[1]))
+    busy = weighted = 0.0
+    now, most, last = 0, 0, None
+    for t, step in events:
+        if now > 0:
+            busy, weighted = busy + (t - last), weighted + now * (t - last)
+        now, last = now + step, t
+        most = max(most, now)
+    return (weighted / busy if busy else 0.0), most
+
+
 def p95(values: list[float]) -> float:
     """The 95th percentile, nearest rank (of 30 reruns: the 29th smallest); NaN (a missing answer) sorts last."""
     ordered = sorted(values, key=lambda v: (v != v, v))
@@ -332,69 +414,91 @@ def descendants(root: int, server: int) -> dict[int, float]:
     return found
 
 
-#: Chromium's process types (``--type=``) that draw the pages: their CPU is the users' machines' on a deployment
+#: Chromium's process types (``--type=``) that draw the pages (reported apart from the browser process and driver)
 RENDERING = ("renderer", "gpu-process", "zygote")
 
 
 def role(pid: int) -> str:
-    """``"render"`` for Chromium's renderers, GPU process and zygotes (which fork the renderers); ``"relay"`` for
-    the Playwright driver, Chromium's browser process and its utility processes (network service): the path the
-    benchmark's own timestamps travel (websocket frames -> CDP -> driver -> this process)."""
+    """``"render"`` for Chromium's renderers, GPU process and zygotes (which fork the renderers); ``"browser"`` for
+    Chromium's browser process, its utility processes (network service) and the Playwright driver."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             args = f.read().replace(b"\0", b" ").split()  # the zygote and its children rewrite it, space-separated
     except OSError:
         return "gone"
     kind = next((a[len(b"--type="):].decode() for a in args if a.startswith(b"--type=")), "")
-    return "render" if kind in RENDERING else "relay"
+    return "render" if kind in RENDERING else "browser"
 
 
-def client_cpu(server: int) -> dict[str, float]:
-    """CPU seconds of the client side so far, by role (``render``, ``relay``) and ``total``."""
-    out = {"render": 0.0, "relay": 0.0}
-    for pid, seconds in descendants(os.getpid(), server).items():
-        out[role(pid)] = out.get(role(pid), 0.0) + seconds
-    out.pop("gone", None)
-    out["total"] = out["render"] + out["relay"]
+def client_cpu(server: int) -> dict[int, tuple[str, float]]:
+    """Every client process now: pid -> (role, CPU seconds so far); ``cpu_between`` takes two of these."""
+    return {pid: (role(pid), seconds) for pid, seconds in descendants(os.getpid(), server).items()}
+
+
+def cpu_between(before: dict, after: dict) -> dict[str, float]:
+    """CPU seconds the client side used between two ``client_cpu`` readings, by role (``render``, ``browser``) and
+    ``total``: per process, its growth (a process started meanwhile counts whole; one that ended meanwhile is lost,
+    so this is a lower bound)."""
+    out = {"render": 0.0, "browser": 0.0}
+    for pid, (kind, seconds) in after.items():
+        if kind in out:
+            out[kind] += seconds - before.get(pid, (kind, 0.0))[1]
+    out["total"] = out["render"] + out["browser"]
     return out
 
 
-def yield_cpu(priority: str, server: int) -> int:
-    """Put every thread of the rendering processes (``RENDERING``) at the lowest CPU priority: ``"idle"`` =
-    ``SCHED_IDLE`` (the kernel's weight 3 against 1024 for a normal thread: they run on what the server and everything
-    else leave) plus niceness 19; ``"nice"`` = niceness 19 only; ``"none"``: untouched. Scheduling policy and
-    niceness are per thread on Linux and inherited by ``fork`` and new threads, so the zygotes pass it on to the
-    renderers they fork later; called again after the sessions open. The relay (driver, browser process, network
-    service) keeps normal priority: the rerun requests and answers are timestamped where they pass through it, so a
-    starved relay would stretch the measured answers. Returns how many threads were lowered."""
+def set_priority(priority: str, server: int) -> int:
+    """Set the CPU priority of every thread of the client side (Chromium's processes and the Playwright driver; not
+    this process, whose relay thread timestamps the wire): ``"idle"`` = ``SCHED_IDLE`` (the kernel's weight 3 against
+    1024 for a normal thread: they run on what the server and everything else leave) plus niceness 19; ``"nice"`` =
+    niceness 19 only; ``"normal"`` = ``SCHED_OTHER`` at niceness 0 (also undoing Chromium's own raised priorities:
+    as root its browser process runs threads at niceness -8, above the server); ``"none"``: untouched. Policy and
+    niceness are per thread on Linux and inherited by ``fork`` and new threads (the zygotes pass them on to the
+    renderers they fork). The sessions open at ``normal`` (their first renders are not measured, and a starved tab
+    on a shared machine would take minutes) and move at ``priority``. Returns how many settings changed."""
     if priority == "none":
         return 0
-    lowered = 0
+    done, policy_wanted = 0, os.SCHED_IDLE if priority == "idle" else os.SCHED_OTHER
+    niceness = 0 if priority == "normal" else 19
+    for _ in range(3):  # again while a pass changed something: a thread started by one not yet set is caught next
+        changed = 0
+        for pid in descendants(os.getpid(), server):
+            try:
+                threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+            except OSError:
+                continue
+            for tid in threads:
+                try:
+                    if os.sched_getscheduler(tid) != policy_wanted:
+                        os.sched_setscheduler(tid, policy_wanted, os.sched_param(0))
+                        changed += 1
+                    if os.getpriority(os.PRIO_PROCESS, tid) != niceness:
+                        os.setpriority(os.PRIO_PROCESS, tid, niceness)
+                        changed += 1
+                except OSError:  # the thread ended meanwhile (or, not root, a priority may not be raised again)
+                    continue
+        done += changed
+        if not changed:
+            break
+    return done
+
+
+def client_tids(server: int) -> list[int]:
+    """Every thread of the client side (Chromium's processes, the Playwright driver) right now."""
+    out = []
     for pid in descendants(os.getpid(), server):
-        if role(pid) != "render":
-            continue
         try:
-            threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+            out += [int(t) for t in os.listdir(f"/proc/{pid}/task")]
         except OSError:
             continue
-        for tid in threads:
-            try:
-                if priority == "idle" and os.sched_getscheduler(tid) != os.SCHED_IDLE:
-                    os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
-                os.setpriority(os.PRIO_PROCESS, tid, 19)
-                lowered += 1
-            except OSError:  # the thread ended meanwhile
-                continue
-    return lowered
+    return out
 
 
-def render_threads(server: int) -> tuple[int, int, int]:
-    """(threads, at SCHED_IDLE, at niceness 19) of the rendering processes right now: the check that the lowered
-    priority reached every thread (the forked renderers included)."""
+def client_threads(server: int) -> tuple[int, int, int]:
+    """(threads, at SCHED_IDLE, at niceness 19) of the client side right now: the check that the priority reached
+    every thread."""
     total = idle = nice = 0
     for pid in descendants(os.getpid(), server):
-        if role(pid) != "render":
-            continue
         try:
             threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
         except OSError:
@@ -500,6 +604,16 @@ class Profile:
                 self.process.kill()
 
 
+def yield_to_server(priority: str, server: int, relay: "Relay") -> None:
+    """Before timed moves: ``gate`` arms the relay's gate over every client thread (normal priority until a rerun
+    is in flight), the other modes set the priority for the whole moves."""
+    if priority == "gate":
+        set_priority("normal", server)
+        relay.gate.arm(client_tids(server))
+    else:
+        set_priority(priority, server)
+
+
 async def drive_page(browser, relay: Relay, path: str, sessions: int, moves: int, timeout_s: float, pgid: int,
                      priority: str, warm: bool = False, profile: Path | None = None) -> dict:
     """One page: open ``sessions`` sessions at once, then all move the slider ``moves`` times at once.
@@ -513,12 +627,14 @@ async def drive_page(browser, relay: Relay, path: str, sessions: int, moves: int
     warm_s = warm_server_s = None
     if warm:
         context, page, _ = await open_session(browser, relay, path, timeout_ms)
+        yield_to_server(priority, pgid, relay)
         try:
             warm_s, warm_server_s, _ = await move_slider(page, path, moves, timeout_ms)
         finally:
+            relay.gate.disarm()
             await context.close()
-    threads = render_threads(pgid)  # before: what the zygotes passed on
-    yield_cpu(priority, pgid)  # any process started since the launch
+    yield_to_server(priority, pgid, relay)  # the moves: the tabs yield the CPU (they stand for the users' machines)
+    threads = client_threads(pgid)
     with Profile(profile, pgid):
         rss_open, cpu0 = group_stats(pgid)
         client0 = client_cpu(pgid)
@@ -530,8 +646,13 @@ async def drive_page(browser, relay: Relay, path: str, sessions: int, moves: int
             wall = time.perf_counter() - t0
             rss_after, cpu1 = group_stats(pgid)
             client1 = client_cpu(pgid)
+            gate = {"closed_s": relay.gate.closed_s, "switches": relay.gate.switches}
+            relay.gate.disarm()
+            set_priority("normal" if priority != "none" else "none", pgid)  # the next page's sessions open quickly
             for context, _, _ in opened:
                 await context.close()
+    client = cpu_between(client0, client1)
+    concurrent = in_flight([iv for _, page, _ in opened for iv in page.wire.intervals(t0)])
     page_s = [times for times, _, _ in reruns]
     server_s = [answers for _, answers, _ in reruns]
     sent_mb = [b / 1e6 for _, _, sizes in reruns for b in sizes]
@@ -543,11 +664,12 @@ async def drive_page(browser, relay: Relay, path: str, sessions: int, moves: int
             "rerun_p95_s": p95(flat_page), "server_p95_s": p95(flat_server),
             "sent_mb_median": statistics.median(sent_mb),
             "rss_before_mb": rss_before, "rss_open_mb": rss_open, "rss_after_mb": rss_after,
-            "server_cpu_moves_s": cpu1 - cpu0, "client_cpu_moves_s": client1["total"] - client0["total"],
-            "render_cpu_moves_s": client1["render"] - client0["render"],
-            "relay_cpu_moves_s": client1["relay"] - client0["relay"],
+            "server_cpu_moves_s": cpu1 - cpu0, "client_cpu_moves_s": client["total"],
+            "render_cpu_moves_s": client["render"], "browser_cpu_moves_s": client["browser"],
             "load_1min_start": load0, "load_1min_end": os.getloadavg()[0],
-            "render_threads": threads[0], "render_threads_idle": threads[1], "render_threads_nice19": threads[2],
+            "in_flight_mean": concurrent[0], "in_flight_max": concurrent[1],
+            "gate_closed_s": gate["closed_s"], "gate_switches": gate["switches"],
+            "client_threads": threads[0], "client_threads_idle": threads[1], "client_threads_nice19": threads[2],
             "warm": warm, "warm_s": warm_s, "warm_server_s": warm_server_s}
 
 
@@ -557,7 +679,6 @@ async def drive(url: str, pages: list[str], sessions: int, moves: int, timeout_s
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + LIGHT_ARGS)
-        yield_cpu(priority, pgid)  # the zygotes before any renderer is forked
         relay = Relay(url)
         try:
             return [await drive_page(browser, relay, path, sessions, moves, timeout_s, pgid, priority, warm,
@@ -595,11 +716,16 @@ def report(out: dict) -> list[str]:
                   f"{r['server_max_s']:.2f} s (limit {limit:g} s: {verdict(r['server_max_s'])})",
                   f"all moves {r['moves_wall_s']:.1f} s; CPU during the moves: server {r['server_cpu_moves_s']:.1f} s "
                   f"({r['server_cpu_moves_s'] / n:.2f} s per rerun), browser {r['client_cpu_moves_s']:.1f} s "
-                  f"(renderers+GPU {r['render_cpu_moves_s']:.1f} s, browser process+driver {r['relay_cpu_moves_s']:.1f} s); "
+                  f"(renderers+GPU {r['render_cpu_moves_s']:.1f} s, browser process+driver {r['browser_cpu_moves_s']:.1f} s); "
                   f"load {r['load_1min_start']:.1f} -> {r['load_1min_end']:.1f}; the server sent "
                   f"{r['sent_mb_median']:.2f} MB per rerun (median)",
-                  f"rendering threads when the sessions had opened: {r['render_threads']}, at SCHED_IDLE "
-                  f"{r['render_threads_idle']}, at nice 19 {r['render_threads_nice19']}",
+                  f"reruns in flight at the server at once (from the wire): mean {r['in_flight_mean']:.1f}, max "
+                  f"{r['in_flight_max']} of {out['sessions']} sessions",
+                  f"client threads (Chromium, driver) during the moves: {r['client_threads']}, at SCHED_IDLE "
+                  f"{r['client_threads_idle']}, at nice 19 {r['client_threads_nice19']}"
+                  + (f"; gate: SCHED_IDLE while a rerun was in flight, {r['gate_closed_s']:.1f} s of the "
+                     f"{r['moves_wall_s']:.1f} s ({r['gate_switches']} switches)" if out['client_priority'] == "gate"
+                     else ""),
                   f"server RSS: {r['rss_before_mb']:.0f} MB before, {r['rss_open_mb']:.0f} MB with the sessions "
                   f"rendered, {r['rss_after_mb']:.0f} MB after the moves"]
         summary.append(f"{r['page']}: server answer median {r['server_median_s']:.2f} s / p95 "
@@ -627,9 +753,10 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=float, default=3.0, help="seconds a rerun may take (default 3 = 1 s target x 3)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a server answer took longer than --limit")
     ap.add_argument("--timeout", type=float, default=300, help="seconds any single wait may take (default 300)")
-    ap.add_argument("--client-priority", choices=("idle", "nice", "none"), default="idle",
-                    help="CPU priority of Chromium's renderers and GPU process: idle = SCHED_IDLE + nice 19 (default), "
-                         "nice = nice 19, none = unchanged")
+    ap.add_argument("--client-priority", choices=("gate", "idle", "nice", "none"), default="gate",
+                    help="CPU priority of the browsers while they move: gate = SCHED_IDLE while the server works on a "
+                         "rerun, normal otherwise (default); idle = SCHED_IDLE + nice 19 throughout; nice = nice 19; "
+                         "none = unchanged")
     ap.add_argument("--warm", action="store_true",
                     help="one session moves through the IoUs first, alone: the timed reruns then find the data cached "
                          "(the per-session cost of a rerun)")
