@@ -445,6 +445,37 @@ def compare_runs(project, sel: Selection, run_a: str | None = None, run_b: str |
     return Comparison(run_a, run_b, headline, per_class, changes)
 
 
+DELTA_COLUMNS = ["bucket", "range", "n_a", "rate_a", "rate_a_lo", "rate_a_hi", "n_b", "rate_b", "rate_b_lo",
+                 "rate_b_hi", "delta"]
+
+
+def _shared_index(values_a: np.ndarray, values_b: np.ndarray, n_buckets: int, method: str):
+    """``(edges, index_a, index_b)``: ``bucketize`` of both runs' values together and each run's slice of its
+    index (what ``bucketize(v, edges=edges)`` gives: the edges span every finite value), int8 when the buckets
+    fit; None when the values give no finite edges."""
+    shared = bucketize(np.concatenate([values_a, values_b]), n_buckets=n_buckets, method=method)
+    if not np.isfinite(shared.edges).all():
+        return None
+    index = shared.index.astype(np.int8) if len(shared.edges) < 128 else shared.index
+    return shared.edges, index[:len(values_a)], index[len(values_a):]
+
+
+def _deltas_table(shared, outcome_a, outcome_b, *, kind: str, method: str) -> pd.DataFrame:
+    """The ``bucket_deltas`` table of ``_shared_index``'s buckets and each run's outcomes (bool, aligned)."""
+    if shared is None:
+        return pd.DataFrame(columns=DELTA_COLUMNS)
+    edges, index_a, index_b = shared
+    rate, count = RATE_COLUMNS[kind][0], COUNT_COLUMNS[kind][0]
+    a, b = (performance_by_metric(outcome=np.asarray(y, bool), buckets=Buckets(edges=edges, index=index,
+                                                                               method=method), kind=kind)
+            for index, y in ((index_a, outcome_a), (index_b, outcome_b)))
+    return pd.DataFrame({
+        "bucket": a["bucket"], "range": a["range"],
+        "n_a": a[count], "rate_a": a[rate], "rate_a_lo": a[f"{rate}_lo"], "rate_a_hi": a[f"{rate}_hi"],
+        "n_b": b[count], "rate_b": b[rate], "rate_b_lo": b[f"{rate}_lo"], "rate_b_hi": b[f"{rate}_hi"],
+        "delta": b[rate].to_numpy() - a[rate].to_numpy()})
+
+
 def bucket_deltas(values_a, outcome_a, values_b, outcome_b, *, kind: str, n_buckets: int = 10,
                   method: str = "quantile") -> pd.DataFrame:
     """Rates of both runs in the same buckets of one metric: ``values_x`` (n_x,) the metric of run x's rows
@@ -455,31 +486,95 @@ def bucket_deltas(values_a, outcome_a, values_b, outcome_b, *, kind: str, n_buck
     a bucket is empty for a run) — the rate is TPR for ``kind="labels"``, precision for ``"predictions"``.
     """
     va, vb = np.asarray(values_a, np.float64), np.asarray(values_b, np.float64)
-    shared = bucketize(np.concatenate([va, vb]), n_buckets=n_buckets, method=method)
-    if not np.isfinite(shared.edges).all():
-        return pd.DataFrame(columns=["bucket", "range", "n_a", "rate_a", "rate_a_lo", "rate_a_hi", "n_b", "rate_b",
-                                     "rate_b_lo", "rate_b_hi", "delta"])
-    rate, count = RATE_COLUMNS[kind][0], COUNT_COLUMNS[kind][0]
-    out = {}
-    for name, v, y in (("a", va, outcome_a), ("b", vb, outcome_b)):
-        perf = performance_by_metric(outcome=np.asarray(y, bool), buckets=bucketize(v, edges=shared.edges), kind=kind)
-        out[name] = perf
-    a, b = out["a"], out["b"]
-    return pd.DataFrame({
-        "bucket": a["bucket"], "range": a["range"],
-        "n_a": a[count], "rate_a": a[rate], "rate_a_lo": a[f"{rate}_lo"], "rate_a_hi": a[f"{rate}_hi"],
-        "n_b": b[count], "rate_b": b[rate], "rate_b_lo": b[f"{rate}_lo"], "rate_b_hi": b[f"{rate}_hi"],
-        "delta": b[rate].to_numpy() - a[rate].to_numpy()})
+    return _deltas_table(_shared_index(va, vb, n_buckets, method), outcome_a, outcome_b, kind=kind, method=method)
+
+
+# Per (project view, metrics run, target, confidence for predictions): the metric-frame row of each match row
+# (int32, -1 = none; ~8 MB at 2M predictions) with the match's id column it was made for — a match lists the same
+# rows at every IoU threshold, so an IoU move or a class change gathers a metric without an id look-up
+_METRIC_ROWS: OrderedDict = OrderedDict()
+METRIC_ROWS_KEPT = 4  # both runs, both targets
+# Per (both views, metrics run, target, metric, buckets, method, split, classes, confidence, digests of both
+# runs' rated rows): the shared edges and each run's bucket of every rated row (int8): an IoU move that keeps the
+# rated rows (labels always: only crowds are unrated) recounts outcomes only
+_DELTA_BUCKETS: OrderedDict = OrderedDict()
+DELTA_BUCKETS_KEPT = 16
+# outcome-table columns that are not data metrics (a metric of the same name is not joined there)
+_TABLE_COLUMNS = {"detected", "matched_pred_id", "is_tp", "matched_label_id", "iou", "fp_reason", "ignored"}
+
+
+def _metric_rows(project, target: str, match_table: pd.DataFrame, frame: pd.DataFrame,
+                 confidence: float) -> np.ndarray:
+    """Row of ``frame`` (a ``metric_frame``, index = target id) holding each row of ``match_table`` (the ``target``
+    table of a match at ``confidence``), -1 where none."""
+    from explorer.analysis.outcomes import IdIndex, _metrics_stamp, _remember, _same_ids
+
+    id_col = "label_id" if target == "labels" else "pred_id"
+    ids = match_table[id_col].to_numpy(np.int64)
+    key = (str(project.root), project.fingerprint, _metrics_stamp(project), target,
+           None if target == "labels" else float(confidence))
+
+    def make():
+        at = IdIndex(frame.index.to_numpy(np.int64)).positions(ids)
+        return ids, at.astype(np.int32) if len(frame) < 2**31 else at
+
+    kept, rows = _remember(_METRIC_ROWS, key, make, size=METRIC_ROWS_KEPT)
+    return rows if _same_ids(kept, ids) else make()[1]
+
+
+def _rated_side(project, sel: Selection, target: str, metric: str):
+    """``(values, outcome, rated)`` of one run over the selection's ``target``: the rows of its match in the
+    selected classes and split whose outcome is defined (not ignored) — the rows of ``rated(detection_outcomes(
+    …))``, in match order —, their metric values (float64, NaN where none) and outcomes; ``rated`` is the bool
+    mask over the match's rows. None when ``metric`` is not a metric column the outcome table would join."""
+    from explorer.analysis.outcomes import match, metric_frame
+
+    frame = metric_frame(project, target)
+    if frame is None or metric not in frame.columns or metric in _TABLE_COLUMNS or metric in getattr(project, target).columns:
+        return None
+    m = match(project, sel)
+    table = m.labels if target == "labels" else m.predictions
+    rated = _chosen(table, None, sel.class_list(), sel.image_ids(project)) & ~table["ignored"].to_numpy(bool)
+    rows = np.flatnonzero(rated)
+    at = _metric_rows(project, target, table, frame, sel.confidence_threshold)[rows]
+    column = frame[metric].to_numpy(np.float64, na_value=np.nan)
+    values = np.where(at >= 0, column[np.maximum(at, 0)], np.nan) if len(column) else np.full(len(rows), np.nan)
+    outcome = table["detected" if target == "labels" else "is_tp"].to_numpy(bool)[rows]
+    return values, outcome, rated
 
 
 def run_bucket_deltas(project, sel: Selection, run_a: str, run_b: str, metric: str, *, target: str,
                       n_buckets: int = 10, method: str = "quantile") -> pd.DataFrame:
     """``bucket_deltas`` of data metric column ``metric`` over the selection's ``target`` (``"labels"``: TPR,
-    ``"predictions"``: precision) of the two runs, on the rows whose outcome is defined."""
+    ``"predictions"``: precision) of the two runs, on the rows whose outcome is defined.
+
+    Read from the two matches (the rows of the outcome tables, in match order: the same multiset of values and
+    outcomes, so the same edges and counts) with each match row's metric row kept per run; the buckets are kept
+    per (metric, rated rows), so an IoU move counts only the outcomes."""
+    from explorer.analysis.outcomes import _metrics_stamp, _remember
+
+    views = [project.for_run(r) for r in (run_a, run_b)]
+    sides = [_rated_side(v, sel, target, metric) for v in views]
+    if any(s is None for s in sides):
+        return _bucket_deltas_of_tables(views, sel, metric, target, n_buckets, method)
+    (va, ya, ra), (vb, yb, rb) = sides
+    key = (str(project.root), views[0].fingerprint, views[1].fingerprint, _metrics_stamp(project), target, metric,
+           int(n_buckets), method, sel.split, sel.classes, float(sel.confidence_threshold),
+           *(hashlib.blake2b(np.packbits(r).tobytes(), digest_size=16).digest() + len(r).to_bytes(8, "little")
+             for r in (ra, rb)))
+    shared = _remember(_DELTA_BUCKETS, key, lambda: (_shared_index(va, vb, n_buckets, method),),
+                       size=DELTA_BUCKETS_KEPT)[0]
+    return _deltas_table(shared, ya, yb, kind=target, method=method)
+
+
+def _bucket_deltas_of_tables(views, sel: Selection, metric: str, target: str, n_buckets: int,
+                             method: str) -> pd.DataFrame:
+    """``run_bucket_deltas`` from the outcome tables (``detection_outcomes``): for a column the match path does
+    not read as a metric (a table column of the same name, or none)."""
     from explorer.analysis.outcomes import detection_outcomes, rated
 
     column = {"labels": "detected", "predictions": "is_tp"}[target]
-    tables = [rated(detection_outcomes(project.for_run(r), sel, target), column) for r in (run_a, run_b)]
+    tables = [rated(detection_outcomes(v, sel, target), column) for v in views]
     for t in tables:
         if metric not in t.columns:
             raise UserError(f"metric {metric!r} has no values over {target}; compute metrics with 'explorer metrics'")

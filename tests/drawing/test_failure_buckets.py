@@ -163,6 +163,30 @@ def test_bucket_source_reads_the_matchs_reason_codes_like_its_reason_column(tiny
         assert fast.frame()["fp_reason"].tolist() == plain.frame()["fp_reason"].tolist()
 
 
+def test_bucket_source_of_rows_is_the_source_of_those_rows(tiny_project):
+    """``BucketSource.of_rows`` (columns gathered at some rows of a match) holds what a source of the same rows cut
+    out of the frames holds, except that a label's score is its matched prediction's among all predictions."""
+    from explorer.analysis.failure_buckets import Bucket, BucketSource
+    from explorer.evaluation import Matcher
+
+    for iou in (0.3, 0.5):
+        m = Matcher.from_project(tiny_project).match(iou)
+        p, lab = m.predictions, m.labels
+        pred_rows, label_rows = np.arange(1, len(p), 2), np.arange(len(lab))
+        got = BucketSource.of_rows(p, lab, pred_rows=pred_rows, label_rows=label_rows, fp_code=m.fp_code)
+        cut = BucketSource(p.iloc[pred_rows], lab.iloc[label_rows])
+        rows = np.arange(len(pred_rows) + len(label_rows))
+        a, b = Bucket(got, rows).frame(), Bucket(cut, rows).frame()
+        scores = dict(zip(p["pred_id"], p["score"]))
+        partner = lab["pred_id"].iloc[label_rows]
+        expected = [scores.get(int(i), np.nan) if pd.notna(i) else np.nan for i in partner]
+        np.testing.assert_array_equal(a["score"].to_numpy()[len(pred_rows):], expected)
+        assert np.isfinite(expected).any()  # a detected label among them: its score came from an uncut row
+        pd.testing.assert_frame_equal(a.drop(columns="score"), b.drop(columns="score"), check_exact=True)
+        np.testing.assert_array_equal(a["score"].to_numpy()[:len(pred_rows)], p["score"].to_numpy()[pred_rows])
+        assert got.n_pred == len(pred_rows) and Bucket(got, rows).counts() == Bucket(cut, rows).counts()
+
+
 def test_nearest_other_is_the_brute_force_best_overlap():
     # random boxes on a coarse grid (many exact IoU ties) on 6 images: each row's best candidate by a plain loop —
     # labels: any prediction scoring >= min_score, predictions: a label of another class; ties: the first in
