@@ -491,8 +491,18 @@ def percentile_interval(replicates: np.ndarray, *, confidence: float = CONFIDENC
     some = finite.any(axis=0)
     if some.any():
         with np.errstate(invalid="ignore"):
-            q = np.nanquantile(np.where(finite, replicates, np.nan)[:, some] if replicates.ndim > 1
-                               else replicates[finite], [a, 1.0 - a], axis=0)
+            if replicates.ndim == 1:
+                q = np.quantile(replicates[finite], [a, 1.0 - a], axis=0)
+            else:
+                # columns without a NaN in one vectorised call (nanquantile's per-column 1-D quantile on them gives
+                # the same numbers ~40x slower: 80 classes' intervals were ~25 ms a selection)
+                whole = finite.all(axis=0)
+                q = np.empty((2, int(some.sum())))
+                at = whole[some]
+                q[:, at] = np.quantile(replicates[:, whole], [a, 1.0 - a], axis=0)
+                if not at.all():
+                    part = some & ~whole
+                    q[:, ~at] = np.nanquantile(np.where(finite, replicates, np.nan)[:, part], [a, 1.0 - a], axis=0)
         if replicates.ndim > 1:
             out[:, some] = q
         else:

@@ -13,7 +13,10 @@ image) restrict both labels and predictions, like pycocotools' ``catIds``/``imgI
 Cost: each class is accumulated on its own, so the AP arrays of every class of a (match, image selection) are
 kept (``_class_arrays``, the match held weakly) and a class selection is a column slice of them: a class change,
 or the splits table's row and the headline of one selection, accumulates nothing more. ``coco_at_threshold``
-reads mAP/mAR at a COCO IoU straight off a COCO evaluation of the run (no match at all).
+reads mAP/mAR at a COCO IoU straight off a COCO evaluation of the run (no match at all). What an IoU move
+changes (the TP / ignored flags) is read in two compiled passes: the per-class PR points with the class counts
+(``_class_curves``) and the pooled F1 curve (``_pooled_f1``), each writing its columns once (the NumPy version
+gathered, masked and cumulated 2M-row arrays ~15 times).
 """
 from __future__ import annotations
 
@@ -156,9 +159,7 @@ class _View:
 
     def __init__(self, match: MatchResult, classes, image_ids, *, cats: np.ndarray | None = None):
         self.match = match
-        self._live = None
-        self._tp = None
-        self._cum = None
+        self._curves = None
         cats = resolve_classes(classes, match.category_names) if cats is None else cats
         self.rows = r = _rows(match, cats, image_ids)
         self.cats, self.pm, self.lm, self.by_class, self.k, self.l_k, self.npig = (
@@ -186,41 +187,102 @@ class _View:
                            np.array([MAX_DETS], np.int64), REC_THRESHOLDS, precision, recall)
         return precision[0, :, :, 0, 0], recall[0, :, 0, 0], npig[:, 0]
 
-    def live_by_class(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(positions, class positions, index of the class's first entry) of the non-ignored selected predictions,
-        in ``by_class`` order (computed once per view)."""
-        if self._live is None:
-            if not self.any_ignored:  # the kept order as it is
-                rows, k, cat_start = self.by_class, self.k, self.rows.cat_start
-            else:
-                live = ~self.ignored[self.by_class]
-                rows, k = self.by_class[live], self.k[live]
-                cat_start = np.searchsorted(k, np.arange(len(self.cats) + 1), "left")  # k ascends: O(K log n)
-            self._live = rows, k, cat_start[k]
-        return self._live
-
-    def live_columns(self) -> tuple[np.ndarray, np.ndarray]:
-        """(score, 0/1 true positive) of ``live_by_class``'s rows (computed once per view)."""
-        if self._tp is None:
-            rows = self.live_by_class()[0]
-            score = self.rows.score_c if not self.any_ignored else self.score[rows]
-            self._tp = score, self.is_tp[rows].astype(np.int64)
-        return self._tp
-
-    def class_cum(self) -> tuple[np.ndarray, np.ndarray]:
-        """(true positives, predictions) counted within the class up to each ``live_by_class`` row (its PR point;
-        computed once per view: the PR curves and the best F1 per class share it)."""
-        if self._cum is None:
-            _, k, start = self.live_by_class()
-            csum = np.cumsum(self.live_columns()[1])
-            self._cum = csum - np.where(start > 0, csum[start - 1], 0), np.arange(len(k)) - start + 1
-        return self._cum
+    def curves(self) -> dict:
+        """The non-ignored selected predictions in ``by_class`` order (the class's PR points), from one compiled
+        pass (``_class_curves``; computed once per view): ``k`` class positions, ``score``, ``category_id``,
+        ``tp_cum`` / ``n_seen`` (true positives, predictions counted within the class up to the row), ``recall``
+        (``tp_cum / npig[k]``, NaN without labels), ``precision`` (``tp_cum / n_seen``); ``tp`` / ``n`` (K,) per
+        class."""
+        if self._curves is None:
+            n, n_cat = len(self.by_class), len(self.cats)
+            out = {"k": np.empty(n, self.k.dtype), "score": np.empty(n, self.score.dtype),
+                   "category_id": np.empty(n, np.int64), "tp_cum": np.empty(n, np.int64),
+                   "n_seen": np.empty(n, np.int64), "recall": np.empty(n), "precision": np.empty(n)}
+            tp, cnt = np.zeros(n_cat, np.int64), np.zeros(n_cat, np.int64)
+            m = _class_curves(self.by_class, self.k, self.ignored, self.is_tp, self.rows.score_c, self.cats,
+                              self.npig, tp, cnt, *(out[c] for c in ("k", "score", "category_id", "tp_cum",
+                                                                      "n_seen", "recall", "precision")))
+            self._curves = {name: a[:m] for name, a in out.items()} | {"tp": tp, "n": cnt}
+        return self._curves
 
     def counts(self) -> tuple[np.ndarray, np.ndarray]:
         """``tp (K,)`` and ``n_predictions (K,)``: kept, non-ignored predictions per class."""
-        _, k, _ = self.live_by_class()
-        tp = np.bincount(k, weights=self.live_columns()[1], minlength=len(self.cats)).astype(np.int64)
-        return tp, np.bincount(k, minlength=len(self.cats))
+        c = self.curves()
+        return c["tp"], c["n"]
+
+
+_kernel = kernels.LazyKernels(globals())
+prange = range  # LazyKernels' compiled-or-not flag (these kernels are serial)
+
+
+@_kernel()
+def _class_curves(by_class, k, ignored, is_tp, score, cats, npig, tp_k, n_k, k_out, score_out, cat_out, tp_cum,
+                  n_seen, recall, precision):
+    """``_View.curves`` in one pass over the selected predictions in per-class order (``by_class`` positions,
+    ``k`` their class positions, ascending, ``score`` their scores in that order: read in sequence, not gathered
+    from 2M rows): the ignored rows skipped, each live row's class, score, category id,
+    TPs and predictions so far in its class, ``recall = tp / npig[k]`` (NaN where ``npig`` is 0) and
+    ``precision = tp / n`` (the float divisions NumPy makes of the same integers); ``tp_k`` / ``n_k`` (K,, zeros
+    in) the class totals. Returns the number of live rows written."""
+    m = 0
+    prev = -1
+    tp = 0
+    cnt = 0
+    for j in range(by_class.shape[0]):
+        r = by_class[j]
+        if ignored[r]:
+            continue
+        c = k[j]
+        if c != prev:
+            prev, tp, cnt = c, 0, 0
+        cnt += 1
+        if is_tp[r]:
+            tp += 1
+            tp_k[c] += 1
+        n_k[c] += 1
+        k_out[m] = c
+        score_out[m] = score[j]
+        cat_out[m] = cats[c]
+        tp_cum[m] = tp
+        n_seen[m] = cnt
+        recall[m] = tp / npig[c] if npig[c] > 0 else np.nan
+        precision[m] = tp / cnt
+        m += 1
+    return m
+
+
+@_kernel()
+def _pooled_f1(order, ignored, is_tp, score, n_pos, threshold, precision, recall, f1, tp_out, fp_out):
+    """``f1_by_confidence`` in one pass over the selected predictions by descending score (``order``; ``score``
+    theirs in that order), the ignored ones skipped: a row at the last live prediction of each tied score — its
+    score, TP and FP counts so far, ``precision = tp / n``, ``recall = tp / n_pos``,
+    ``f1 = 2 tp / (2 tp + fp + (n_pos − tp))`` (NaN for a zero denominator). Returns the number of rows written."""
+    n = order.shape[0]
+    m = 0
+    tp = 0
+    cnt = 0
+    for i in range(n):
+        r = order[i]
+        if ignored[r]:
+            continue
+        cnt += 1
+        if is_tp[r]:
+            tp += 1
+        nxt = i + 1
+        while nxt < n and ignored[order[nxt]]:
+            nxt += 1
+        if nxt < n and score[nxt] == score[i]:
+            continue
+        fp = cnt - tp
+        den = 2 * tp + fp + (n_pos - tp)
+        threshold[m] = score[i]
+        precision[m] = tp / cnt
+        recall[m] = tp / n_pos if n_pos > 0 else np.nan
+        f1[m] = 2 * tp / den if den > 0 else np.nan
+        tp_out[m] = tp
+        fp_out[m] = fp
+        m += 1
+    return m
 
 
 def _member(ids, values) -> np.ndarray:
@@ -375,11 +437,8 @@ def coco_at_threshold(evaluation, iou_threshold: float, confidence_threshold: fl
 
 
 def _pr_curves(v: _View) -> pd.DataFrame:
-    _, k, _ = v.live_by_class()
-    score = v.live_columns()[0]
-    tp_cum, n_seen = v.class_cum()
-    return pd.DataFrame({"category_id": v.cats[k], "score": score, "recall": _ratio(tp_cum, v.npig[k]),
-                         "precision": tp_cum / n_seen}, copy=False)  # fresh columns (score: shared, read only)
+    c = v.curves()
+    return pd.DataFrame({name: c[name] for name in ("category_id", "score", "recall", "precision")}, copy=False)
 
 
 def pr_curves(match: MatchResult, *, classes=None, image_ids=None) -> pd.DataFrame:
@@ -388,22 +447,13 @@ def pr_curves(match: MatchResult, *, classes=None, image_ids=None) -> pd.DataFra
     return _pr_curves(_View(match, classes, image_ids))
 
 
-def _f1_curve(score: np.ndarray, tp: np.ndarray, n_pos) -> pd.DataFrame:
-    """``threshold, precision, recall, f1, tp, fp`` of predictions by descending ``score`` (0/1 ``tp``)."""
-    tp_cum, n_cum = np.cumsum(tp), np.arange(1, len(tp) + 1)
-    last = np.r_[score[1:] != score[:-1], True] if len(score) else np.zeros(0, bool)  # last row of each tie
-    tp_c, n_c = tp_cum[last], n_cum[last]
-    fp_c = n_c - tp_c
-    return pd.DataFrame({"threshold": score[last], "precision": tp_c / n_c, "recall": _ratio(tp_c, np.full(len(tp_c), n_pos)),
-                         "f1": _ratio(2 * tp_c, 2 * tp_c + fp_c + (n_pos - tp_c)), "tp": tp_c, "fp": fp_c}, copy=False)
-
-
 def _f1(v: _View) -> pd.DataFrame:
     order = v.pooled()
-    if not v.any_ignored:
-        return _f1_curve(v.rows.score_p, v.is_tp[order].astype(np.int64), int(v.npig.sum()))
-    order = order[~v.ignored[order]]
-    return _f1_curve(v.score[order], v.is_tp[order].astype(np.int64), int(v.npig.sum()))
+    n = len(order)
+    cols = {"threshold": np.empty(n, v.score.dtype), "precision": np.empty(n), "recall": np.empty(n),
+            "f1": np.empty(n), "tp": np.empty(n, np.int64), "fp": np.empty(n, np.int64)}
+    m = _pooled_f1(order, v.ignored, v.is_tp, v.rows.score_p, int(v.npig.sum()), *cols.values())
+    return pd.DataFrame({name: a[:m] if 2 * m > n else a[:m].copy() for name, a in cols.items()}, copy=False)
 
 
 def f1_by_confidence(match: MatchResult, *, classes=None, image_ids=None) -> pd.DataFrame:
@@ -414,9 +464,8 @@ def f1_by_confidence(match: MatchResult, *, classes=None, image_ids=None) -> pd.
 
 
 def _best_per_class(v: _View) -> pd.DataFrame:
-    _, k, _ = v.live_by_class()  # each class's F1-by-confidence curve, all classes in one pass
-    score = v.live_columns()[0]
-    tp_c, n_c = v.class_cum()
+    c = v.curves()  # each class's F1-by-confidence curve, all classes in one pass
+    k, score, tp_c, n_c = c["k"], c["score"], c["tp_cum"], c["n_seen"]
     last = np.r_[(score[1:] != score[:-1]) | (k[1:] != k[:-1]), True] if len(k) else np.zeros(0, bool)
     tp_c, n_c, kk, thr = tp_c[last], n_c[last], k[last], score[last]
     n_pos = v.npig[kk]
