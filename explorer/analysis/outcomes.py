@@ -258,9 +258,12 @@ def _selected_mask(project, sel: Selection, target: str) -> np.ndarray:
 def _rows_at(project, target: str, keep: np.ndarray) -> pd.DataFrame:
     """The project's ``target`` rows where ``keep`` (bool, one per row), index = target id, no ``segmentation``."""
     table = getattr(project, target)
-    table = table.drop(columns=[c for c in ("segmentation",) if c in table.columns])
+    id_col = TARGET_ID[target]
     rows = table if keep.all() else table[keep]  # all rows: the project's columns, not a copy (copy-on-write)
-    return rows.set_index(TARGET_ID[target])
+    ids = rows[id_col].to_numpy()
+    rows = rows.drop(columns=[c for c in (id_col, "segmentation") if c in rows.columns])
+    # = rows.set_index(id_col), without copying the ids into the index (160 MB at 20M predictions)
+    return rows.set_axis(pd.Index(ids, name=id_col, copy=False), axis=0)
 
 
 def selected_rows(project, sel: Selection, target: str) -> pd.DataFrame:
