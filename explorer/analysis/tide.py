@@ -547,6 +547,9 @@ class _State:
         self.base = self.n_labels > 0
         self.rec_thrs = rec_thrs
         self._pred_ids, self._label_ids = pred_ids, label_ids
+        # error codes that have fixable points: fixing a kind without any (both, duplicate, background) is removing
+        # its points, with no search for the fixable among them
+        self.win_codes = frozenset(np.unique(np.asarray(code)[win_idx]).tolist())
         self.base_aps = self._aps(None, None, None)  # nothing fixed: the APs as they are
 
     @classmethod
@@ -649,7 +652,8 @@ class _State:
             return pos if dp_in is None else pos[dp_in[pos]]
 
         if kind in _PRED_KIND:
-            fix = {"fix": within(self.kind_pos[_PRED_KIND[kind]])}
+            c = _PRED_KIND[kind]
+            fix = {"fix" if c in self.win_codes else "rem": within(self.kind_pos[c])}
         elif kind == "missed":
             fix = {"drop_labels": self.lab_missed if lab_in is None else self.lab_missed & lab_in}
         elif kind == "false_positives":
@@ -812,7 +816,7 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
                                          lab_live))
     kind_e = np.empty(len(err_d), np.int8)
     target_e = np.empty(len(err_d), np.int64)
-    _classify(err_d.astype(np.int64), s.column(err_d).astype(np.int64), arg, lay.blk_d0, lay.blk_g0, lay.blk_g1,
+    _classify(err_d.astype(np.int64, copy=False), s.column(err_d).astype(np.int64, copy=False), arg, lay.blk_d0, lay.blk_g0, lay.blk_g1,
               lay.blk_off, lay.ious, lay.dt_cat, lay.gt_cat, np.ascontiguousarray(lab_live),
               np.ascontiguousarray(used), t, b, kind_e, target_e)
 
