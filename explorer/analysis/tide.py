@@ -165,13 +165,14 @@ class ErrorCost:
         err_d = s["points"].layout_rows(err)
         dr = dt_rows[err_d]
         has_t = tgt >= 0
-        gr = gt_rows[np.maximum(tgt, 0)]
+        gr = gt_rows[np.maximum(tgt, 0)] if len(gt_rows) else np.zeros(len(tgt), np.int64)
         n_e = len(dr)
+        lab_ids, lab_cat = (lab.ids, lab.category_id) if len(gt_rows) else (np.full(1, -1), np.full(1, -1))  # (no labels)
         return {"kind": code[err] - 1, "image_id": pred.image_id[dr].astype(np.int64),
                 "pred_id": pred.ids[dr].astype(np.int64), "has_pred": np.ones(n_e, bool),
-                "label_id": np.where(has_t, lab.ids[gr], -1).astype(np.int64), "label_row": tgt,
+                "label_id": np.where(has_t, lab_ids[gr], -1).astype(np.int64), "label_row": tgt,
                 "has_label": has_t, "category_id": pred.category_id[dr].astype(np.int64),
-                "label_category_id": np.where(has_t, lab.category_id[gr], -1).astype(np.int64),
+                "label_category_id": np.where(has_t, lab_cat[gr], -1).astype(np.int64),
                 "score": pred.score[dr].astype(np.float64),
                 # the IoU each rule tested is the one with the label it points at (0 with none)
                 "iou": iou_at(matcher, err_d, tgt), "fixable": np.asarray(fixable, bool)}
@@ -822,7 +823,7 @@ def error_cost_from_matcher(matcher, iou_threshold: float = 0.5, *, confidence_t
 
     # BestGTMatch: of the classification/localisation errors pointing at an untaken label the highest score fixes it
     claim = ((kind_e == 1) | (kind_e == 2)) & (target_e >= 0)
-    claim &= ~np.where(target_e >= 0, used[np.maximum(target_e, 0)], True)
+    claim &= ~np.where(target_e >= 0, used[np.maximum(target_e, 0)] if len(used) else False, True)  # (no labels)
     c_idx = np.flatnonzero(claim)
     tgt = target_e[c_idx]
     # by label, then descending score (ties in layout order): the point's score rank
