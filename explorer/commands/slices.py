@@ -51,6 +51,9 @@ def run(args) -> int:
     sel = Selection(split=None if ids is None else args.split, iou_threshold=args.iou_threshold, run=project.run)
     column, rate = TARGETS[args.target]
     table = rated(detection_outcomes(project, sel, args.target), column)
+    if not len(table):  # (a rate over nothing is undefined: say so instead of "overall nan")
+        raise UserError(f"project {project.name!r} has no {args.target}"
+                        f"{'' if ids is None else f' in split {args.split!r}'} to find weak slices among")
     metrics = [c for c in metrics_for(project, args.target).columns if c in table and table[c].dtype.kind in "fiu"
                and table[c].dtype != bool]
     from explorer.datametrics.catalog import names_for

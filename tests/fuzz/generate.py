@@ -1419,6 +1419,105 @@ def build_metrics(rng: random.Random, case_no: int, root: Path) -> Case:
                 subprocess=fifo or case_no % 6 == 2)
 
 
+# ---- damaged projects --------------------------------------------------------------------------------------------------
+#: (file in the project, damage, command, expectation): "fatal" = a non-zero exit with one line naming the file
+#: (and how to repair it), never a traceback nor an empty project read silently; "ok" = a cache the command
+#: rebuilds (exit 0, every label still there)
+DAMAGES = [
+    ("images.parquet", "truncate", "evaluate", "fatal"),
+    ("categories.parquet", "garbage", "errors", "fatal"),
+    ("labels.parquet", "empty", "suspects", "fatal"),
+    ("predictions.parquet", "folder", "export", "fatal"),
+    ("images.parquet", "folder", "metrics", "fatal"),
+    ("labels.parquet", "missing", "slices", "fatal"),
+    ("project.json", "truncate", "add-predictions", "fatal"),
+    ("project.json", "json_list", "evaluate", "fatal"),
+    ("project.json", "runs_not_a_list", "errors", "fatal"),
+    ("project.json", "deep_nesting", "metrics", "fatal"),
+    ("metrics/labels.parquet", "truncate", "slices", "fatal"),
+    ("metrics/catalog.json", "garbage", "slices", "fatal"),
+    ("cache/metrics/frame.parquet", "truncate", "metrics", "ok"),
+    ("cache/metrics/base.parquet", "garbage", "metrics", "ok"),
+    ("import_report.json", "truncate", "evaluate", "ok"),
+    ("predictions.parquet", "fifo", "errors", "fatal"),
+    # not damaged: a detection project whose labels file has no annotations, only predictions (every analysis
+    # has nothing to match them with: no IndexError on the empty label side)
+    ("labels.parquet", "no_labels", "errors", "ok"),
+    ("labels.parquet", "no_labels", "suspects", "ok"),
+    ("labels.parquet", "no_labels", "export", "ok"),
+    ("labels.parquet", "no_labels", "evaluate", "ok"),
+]
+
+
+def _damaged_base(base: Path) -> Path:
+    """One small detection project with computed data metrics, built once per campaign and copied per case."""
+    project = base / "project"
+    if not (project / "metrics" / "catalog.json").is_file():
+        from explorer.datametrics.engine import compute_metrics
+        from explorer.io import import_project
+
+        rng = random.Random(0)
+        for i in range(1, 5):
+            write(base / "images" / f"img{i}.jpg", image_bytes(W, H, ".jpg", seed=i))
+        anns = [valid_ann(i, 4, rng) for i in range(1, 9)]
+        write(base / "gt.json", dumps({"images": coco_images(4), "annotations": anns, "categories": CATEGORIES}))
+        write(base / "pred.json", dumps([{"image_id": a["image_id"], "category_id": a["category_id"],
+                                          "bbox": [a["bbox"][0] + 1, *a["bbox"][1:]], "score": 0.1 * (a["id"] % 9 + 1)}
+                                         for a in anns]))
+        made, _ = import_project(project, images=base / "images", labels=base / "gt.json",
+                                 predictions=base / "pred.json")
+        compute_metrics(made, progress=False, workers=1)
+    return project
+
+
+def build_damaged(rng: random.Random, case_no: int, root: Path) -> Case:
+    import shutil
+
+    base = _damaged_base(root.parent / "_damaged_base")
+    out = root / "project"
+    rel, damage, command, expect = DAMAGES[(case_no + _OFFSET) % len(DAMAGES)]
+    if damage == "no_labels":
+        from explorer.io import import_project
+
+        gt = json.loads((base.parent / "gt.json").read_text())
+        write(root / "gt.json", json.dumps(dict(gt, annotations=[])))
+        import_project(out, images=base.parent / "images", labels=root / "gt.json", predictions=base.parent / "pred.json")
+    else:
+        shutil.copytree(base, out, symlinks=True)
+    path = out / rel
+    data = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        path.write_bytes(garbage(rng, 200))
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage in ("folder", "missing", "fifo"):
+        path.unlink()
+        if damage == "folder":
+            (path / "part-0.parquet").parent.mkdir()
+        elif damage == "fifo":
+            os.mkfifo(path)
+    elif damage == "json_list":
+        path.write_text("[]")
+    elif damage == "runs_not_a_list":
+        path.write_text(json.dumps(dict(json.loads(data), runs="default")))
+    elif damage == "deep_nesting":
+        path.write_text('{"x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    p = str(out)
+    argv = {"evaluate": ["evaluate", p], "errors": ["errors", p], "suspects": ["suspects", p, "--out", str(root / "sus")],
+            "export": ["export", p, "--out", str(root / "export")], "slices": ["slices", p],
+            "metrics": ["metrics", p, "--workers", "1", "--no-progress"],
+            "add-predictions": ["add-predictions", p, str(base.parent / "pred.json"), "--run", "second"]}[command]
+    name = f"damaged_{case_no}_{rel.replace('/', '_')}_{damage}_{command}"
+    if expect == "fatal":
+        return Case("damaged projects", name, root, argv, {}, [Bad(path.name, "", f"{damage} {rel}")],
+                    fatal=path.name, command="other", out=out, subprocess=damage == "fifo",
+                    inprocess=damage != "fifo")
+    keys = {"images": {1, 2, 3, 4}} if damage == "no_labels" else {"labels": set(range(1, 9))}
+    return Case("damaged projects", name, root, argv, keys, [], command="metrics_project", out=out)
+
+
 # ---- the campaign ------------------------------------------------------------------------------------------------------
 #: family -> (builder, cases in the CI campaign)
 FAMILIES = {
@@ -1433,6 +1532,7 @@ FAMILIES = {
     "segmentation": (build_segmentation, 18),
     "training logs": (build_training, 28),
     "metrics on folders / projects": (build_metrics, 12),
+    "damaged projects": (build_damaged, 20),
 }
 
 

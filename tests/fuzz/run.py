@@ -126,8 +126,12 @@ def _problem_lines(case: Case, result: dict, out: Path | None) -> list[str]:
     report = None
     if case.command in ("import", "metrics_project") and out is not None:
         report = out / "import_report.json"
-    if report is not None and report.is_file():
-        for p in json.loads(report.read_text(encoding="utf-8"))["problems"]:
+    try:  # (a "damaged projects" case may have damaged the report itself: then it names nothing)
+        problems = json.loads(report.read_text(encoding="utf-8"))["problems"] if report and report.is_file() else []
+    except (ValueError, KeyError, TypeError):
+        problems = []
+    if problems:
+        for p in problems:
             lines.append(f"{p['file']}: {p['record']}: {p['message']}" + (" (kept)" if p["kept"] else ""))
     if case.command == "evaluate" and out is not None and out.is_file():
         for p in json.loads(out.read_text(encoding="utf-8"))["problems"]["problems"]:
