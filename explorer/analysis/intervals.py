@@ -555,13 +555,19 @@ class ApBootstrap:
 
 _DRAWS: OrderedDict = OrderedDict()
 _DRAWS_LOCK = threading.Lock()
-DRAWS_KEPT = 2  # (N, B) uint8 count matrices kept: 20 MB each at 100k images and 200 resamples
+DRAWS_KEPT = 2  # (N, B + 1) uint8 count matrices kept: 20 MB each at 100k images and 200 resamples
 
 
 def resampled_counts(n_images: int, n_resamples: int = N_RESAMPLES, *, seed: int = SEED) -> np.ndarray:
-    """All ``resample_counts`` draws as one read-only (N, B) matrix (image i's count in replicate b; rows
-    contiguous for the kernel), in the smallest unsigned type; the last ``DRAWS_KEPT`` are kept, since the
-    draws depend only on (N, B, seed) — not on the thresholds, the classes or the run."""
+    """All ``resample_counts`` draws as one read-only (N, B) matrix (image i's count in replicate b), in the
+    smallest unsigned type: the first B columns of the kept ``_draws`` (a view; the last ``DRAWS_KEPT`` are
+    kept, since the draws depend only on (N, B, seed) — not on the thresholds, the classes or the run)."""
+    return _draws(n_images, n_resamples, seed)[:, :n_resamples]
+
+
+def _draws(n_images: int, n_resamples: int, seed: int) -> np.ndarray:
+    """(N, B + 1), read-only, rows contiguous for the kernel: the B replicates' counts, then a column of ones (every
+    image once: the point estimate rides along in the replicates' pass instead of a pass of its own)."""
     key = (int(n_images), int(n_resamples), int(seed))
     with _DRAWS_LOCK:
         if key in _DRAWS:
@@ -570,11 +576,12 @@ def resampled_counts(n_images: int, n_resamples: int = N_RESAMPLES, *, seed: int
     chunks = [c.astype(np.uint16) if c.size == 0 or c.max() < 2**16 else c
               for c in resample_counts(n_images, n_resamples, seed=seed)]
     top = max((int(c.max()) for c in chunks if c.size), default=0)
-    wt = np.empty((n_images, n_resamples), np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.uint32)
+    wt = np.empty((n_images, n_resamples + 1), np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.uint32)
     done = 0
     for c in chunks:
         wt[:, done:done + len(c)] = c.T
         done += len(c)
+    wt[:, n_resamples] = 1
     wt.setflags(write=False)
     with _DRAWS_LOCK:
         _DRAWS[key] = wt
@@ -602,17 +609,17 @@ class _Replicates:
 
 
 def _replicates(match, lay: _Layout, n_resamples: int, seed: int) -> _Replicates:
-    """``_Replicates`` of ``match`` over the layout's classes and images: one pass at w ≡ 1 and one compiled pass
-    of all the draws (``resampled_counts``)."""
+    """``_Replicates`` of ``match`` over the layout's classes and images: one compiled pass of all the draws and
+    w ≡ 1 beside them (``_draws``' last column; each replicate is accumulated on its own, so it is the number a
+    pass at w ≡ 1 alone gives)."""
     n = len(lay.image_ids)
-    wt = resampled_counts(n, n_resamples, seed=seed)
+    wt = _draws(n, n_resamples, seed)
     code, slot = _match_codes(lay, match)
-    args = (lay.pred_start, lay.pred_image, code, lay.row_image, slot, lay.label_image, lay.label_class)
-    ap0, ar0 = _weighted_arrays(*args, np.ones((n, 1), np.uint8))
-    ap_reps, ar_reps = _weighted_arrays(*args, wt)
-    for a in (ap0, ar0, ap_reps, ar_reps):
+    ap, ar = _weighted_arrays(lay.pred_start, lay.pred_image, code, lay.row_image, slot, lay.label_image,
+                              lay.label_class, wt)
+    for a in (ap, ar):
         a.setflags(write=False)  # shared by every selection that slices them
-    return _Replicates(lay.category_ids, ap0[0], ar0[0], ap_reps, ar_reps)
+    return _Replicates(lay.category_ids, ap[n_resamples], ar[n_resamples], ap[:n_resamples], ar[:n_resamples])
 
 
 # Kept: the threshold-free layouts (~55 MB per run at 100k images / 2M predictions), every class's replicates per
