@@ -139,6 +139,32 @@ def test_tables_and_match_index_across_iou_moves_equal_a_fresh_build(project):
         pd.testing.assert_frame_equal(outcomes.detection_outcomes(project, s, target), table)
 
 
+def test_class_and_split_changes_share_one_row_map_and_equal_a_fresh_build(project):
+    """The project row -> match row map (``_match_rows``) is kept per confidence, not per selection: a class or
+    split change selects among its rows; the tables equal those built with every cache emptied, and the rows'
+    index is the project's id column itself (no copy) when every row is selected."""
+    cats = sorted(project.categories["category_id"].tolist())
+    sels = [Selection(iou_threshold=0.5, confidence_threshold=c, classes=k, split=sp)
+            for c in (0.0, 0.3) for k in (None, tuple(cats[:2]), tuple(cats[1:3])) for sp in (None, "val")]
+    kept = {(s, t): outcomes.detection_outcomes(project, s, t) for s in sels for t in ("labels", "predictions", "images")}
+    for target in ("labels", "predictions"):
+        maps = {}
+        for s in sels:
+            m = getattr(outcomes.match(project, s), target)
+            ids = m["label_id" if target == "labels" else "pred_id"].to_numpy()
+            row_of = outcomes._match_rows(project, target, "bbox", s.confidence_threshold, ids)
+            assert maps.setdefault(s.confidence_threshold if target == "predictions" else None, row_of) is row_of
+            found = row_of >= 0  # the map: project row -> the match row holding that id
+            np.testing.assert_array_equal(ids[row_of[found]], getattr(project, target)[m.columns[0]].to_numpy()[found])
+    every = kept[(sels[0], "predictions")]
+    assert np.shares_memory(every.index.to_numpy(), project.predictions["pred_id"].to_numpy())
+    for cache in (outcomes._TABLES, outcomes._BASES, outcomes._INDEXES):
+        cache.clear()
+        getattr(cache, "weights", {}).clear()
+    for (s, target), table in kept.items():
+        pd.testing.assert_frame_equal(outcomes.detection_outcomes(project, s, target), table)
+
+
 def test_few_types_deals_exactly_like_numpy():
     """The scalar deal makes NumPy's multivariate draws from the same stream (and leaves it in the same state)."""
     g = np.random.default_rng(5)
