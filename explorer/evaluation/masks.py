@@ -11,11 +11,16 @@ loop, so ``table_rles`` rasterises every polygon of one image in ONE ``frPyObjec
 not depend on the others in the list; ``merge`` of one RLE is that RLE, so only multi-part rows are merged), and
 ``mask_iou_blocks`` makes one ``iou`` call per image for all of its blocks (each block is a sub-matrix of the
 image's matrix: ``rleIou`` computes every pair on its own).
+
+That pycocotools path is the reference and the fallback; the evaluation runs the compiled one: ``mask_inputs``
+(every needed row's polygons as flat coordinates, RLE rows decoded) and ``mask_kernels.mask_iou_blocks`` (one
+pass per block, rasterising only the rows that can overlap a row on the other side), the same bits.
 """
 from __future__ import annotations
 
 import math
 from itertools import chain
+from typing import NamedTuple
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -52,11 +57,11 @@ def _row_sizes(image_id: np.ndarray, sizes: dict) -> tuple[np.ndarray, np.ndarra
     return hw[:, 0], hw[:, 1]
 
 
-def _polygon_rows(table: Boxes, segm: list, sizes: dict, *, what: str):
+def _polygon_rows(image_id: np.ndarray, ids: np.ndarray, segm: list, sizes: dict, *, what: str):
     """``(H, W, poly, rows)``: per-row image sizes (``_row_sizes``), whether each row is a polygon row (a polygon
     list, or None: the box polygon) and those rows' positions; ``UserError`` naming the first polygon row whose
     image size is unknown."""
-    H, W = _row_sizes(table.image_id, sizes)
+    H, W = _row_sizes(image_id, sizes)
     kinds = set(map(type, segm))
     if kinds <= {list, type(None)} or len(kinds) == 1:  # one kind throughout: no Python step per row
         poly = np.full(len(segm), kinds <= {list, type(None)})
@@ -66,7 +71,7 @@ def _polygon_rows(table: Boxes, segm: list, sizes: dict, *, what: str):
     unknown = rows[~(np.isfinite(H[rows]) & np.isfinite(W[rows]))]
     if len(unknown):  # inputs.for_iou_type leaves such rows out; reaching here is a caller skipping it
         i = int(unknown[0])
-        raise UserError(f"{what} id={int(table.ids[i])} (image {int(table.image_id[i])}): a polygon mask needs the "
+        raise UserError(f"{what} id={int(ids[i])} (image {int(image_id[i])}): a polygon mask needs the "
                         "image height and width, which are unknown")
     return H, W, poly, rows
 
@@ -79,7 +84,7 @@ def table_rles(table: Boxes, sizes: dict[int, tuple[float, float]], *, what: str
     n = len(table)
     segm = table.segm if table.segm is not None else [None] * n
     out = [None] * n
-    H, W, poly, rows = _polygon_rows(table, segm, sizes, what=what)
+    H, W, poly, rows = _polygon_rows(table.image_id, table.ids, segm, sizes, what=what)
     for i in np.flatnonzero(~poly).tolist():
         out[i] = to_rle(segm[i], H[i], W[i], box=table.box[i])
     if len(rows) == 0:
@@ -133,22 +138,46 @@ def mask_iou_blocks(dt_rles, gt_rles, gt_crowd, blk_d0, blk_d1, blk_g0, blk_g1, 
             gi += n
 
 
-# ---- compiled: every mask as run-length counts in one flat array (explorer.evaluation.mask_kernels) -----------
-def table_counts(table: Boxes, sizes: dict[int, tuple[float, float]], *, what: str):
-    """The masks of every row of ``table`` as ``(cnt, off, n, h, w)``: row ``i``'s counts are
-    ``cnt[off[i]:off[i] + n[i]]`` on an ``h[i] x w[i]`` image — the counts of ``table_rles``' RLE, row by row
-    (polygons and box polygons rasterised by ``mask_kernels.polygon_counts``; RLE rows by pycocotools' ``to_rle``
-    and decoded by ``mask_kernels.string_counts``). None when a polygon part is not one ``normalise_segmentation``
-    keeps (fewer than 6 or an odd number of coordinates: then ``table_rles``' pycocotools path decides)."""
+# ---- compiled: masks as flat arrays (explorer.evaluation.mask_kernels) -------------------------------------
+class MaskInputs(NamedTuple):
+    """Masks for ``mask_kernels``: mask ``m`` is polygon row ``src[m] >= 0`` (its parts ``row_part[p]:row_part[p
+    + 1]``, part ``q`` the x, y pairs ``coords[part_off[q]:part_off[q + 1]]``) or the decoded RLE ``r = -1 -
+    src[m]`` (counts ``rle_cnt[rle_off[r]:rle_off[r] + rle_len[r]]``), on an ``h[m] x w[m]`` image (int64)."""
+
+    coords: np.ndarray
+    part_off: np.ndarray
+    row_part: np.ndarray
+    rle_cnt: np.ndarray
+    rle_off: np.ndarray
+    rle_len: np.ndarray
+    src: np.ndarray
+    h: np.ndarray
+    w: np.ndarray
+
+
+def mask_inputs(tables: list, sizes: dict[int, tuple[float, float]]) -> MaskInputs | None:
+    """The masks of ``tables`` (``[(table, rows, what), ...]``: rows ``rows`` of each ``Boxes``, one after the
+    other; ``what`` names a row in an error) as ``MaskInputs``: polygons and box polygons (a row without
+    segmentation) as flat coordinates, RLE rows by pycocotools' ``to_rle`` and decoded by
+    ``mask_kernels.string_counts``. None when a polygon part is not one ``normalise_segmentation`` keeps (fewer
+    than 6 or an odd number of coordinates, or a row without parts: then ``table_rles``' pycocotools path
+    decides); ``UserError`` for a polygon on an image of unknown size."""
     from explorer.evaluation import mask_kernels as mk
 
-    n = len(table)
-    segm = table.segm if table.segm is not None else [None] * n
-    H, W, poly, rows = _polygon_rows(table, segm, sizes, what=what)
-    h = np.zeros(n, np.int64)
-    w = np.zeros(n, np.int64)
-    h[rows], w[rows] = H[rows].astype(np.int64), W[rows].astype(np.int64)
-    box = table.box
+    segm, box, H, W, poly = [], [], [], [], []
+    for table, rows, what in tables:
+        rows = np.asarray(rows, np.int64)
+        seg = [None] * len(rows) if table.segm is None else [table.segm[i] for i in rows.tolist()]
+        h, w, p, _ = _polygon_rows(table.image_id[rows], table.ids[rows], seg, sizes, what=what)
+        segm += seg
+        box.append(table.box[rows])
+        H.append(h)
+        W.append(w)
+        poly.append(p)
+    box, H, W, poly = (np.concatenate(x) if x else np.zeros(0) for x in (box, H, W, poly))
+    poly = poly.astype(bool)
+    n = len(segm)
+    rows = np.flatnonzero(poly)
     parts_of = [segm[i] if segm[i] is not None else _box_polygon(box[i].tolist()) for i in rows.tolist()]
     row_part = np.zeros(len(rows) + 1, np.int64)
     np.cumsum(np.fromiter(map(len, parts_of), np.int64, len(parts_of)), out=row_part[1:])
@@ -159,66 +188,66 @@ def table_counts(table: Boxes, sizes: dict[int, tuple[float, float]], *, what: s
     part_off = np.zeros(len(parts) + 1, np.int64)
     np.cumsum(part_len, out=part_off[1:])
     coords = np.fromiter(chain.from_iterable(parts), np.float64, int(part_off[-1]))
-    room = np.zeros(n, np.int64)
-    poly_room = np.empty(len(rows), np.int64)
-    if len(rows):
-        mk.polygon_bounds(coords, part_off, row_part, poly_room)
-    room[rows] = poly_room
+    src = np.empty(n, np.int64)
+    src[rows] = np.arange(len(rows))
+    h = np.zeros(n, np.int64)
+    w = np.zeros(n, np.int64)
+    h[rows], w[rows] = H[rows].astype(np.int64), W[rows].astype(np.int64)
+    rle_rows = np.flatnonzero(~poly)
     strings = []
-    for i in np.flatnonzero(~poly).tolist():
+    for i in rle_rows.tolist():
         rle = to_rle(segm[i], H[i], W[i], box=box[i])
         c = rle["counts"]
         strings.append(c.encode() if isinstance(c, str) else bytes(c))
         h[i], w[i] = int(rle["size"][0]), int(rle["size"][1])
+    src[rle_rows] = -1 - np.arange(len(rle_rows))
     str_len = np.fromiter(map(len, strings), np.int64, len(strings))
-    room[~poly] = str_len + 1
-    off = np.zeros(n + 1, np.int64)
+    str_off = np.zeros(len(strings) + 1, np.int64)
+    np.cumsum(str_len, out=str_off[1:])
+    rle_off = np.zeros(len(strings) + 1, np.int64)
+    np.cumsum(str_len + 1, out=rle_off[1:])  # (a count takes at least one character)
+    rle_cnt = np.empty(int(rle_off[-1]), np.int64)
+    rle_len = np.zeros(len(strings), np.int64)
+    if strings:
+        mk.string_counts(np.frombuffer(b"".join(strings), np.uint8), str_off, rle_off, rle_cnt, rle_len)
+    return MaskInputs(coords, part_off, row_part, rle_cnt, rle_off[:-1], rle_len, src, h, w)
+
+
+def table_counts(table: Boxes, sizes: dict[int, tuple[float, float]], *, what: str):
+    """The masks of every row of ``table`` as ``(cnt, off, n, h, w)``: row ``i``'s counts are
+    ``cnt[off[i]:off[i] + n[i]]`` on an ``h[i] x w[i]`` image — the counts of ``table_rles``' RLE, row by row
+    (``mask_inputs`` rasterised by ``mask_kernels.mask_counts``). None when ``mask_inputs`` declines."""
+    from explorer.evaluation import mask_kernels as mk
+
+    m = mask_inputs([(table, np.arange(len(table)), what)], sizes)
+    if m is None:
+        return None
+    room = np.empty(len(m.src), np.int64)
+    mk.mask_rooms(m.coords, m.part_off, m.row_part, m.rle_len, m.src, room)
+    off = np.zeros(len(room) + 1, np.int64)
     np.cumsum(room, out=off[1:])
     cnt = np.empty(int(off[-1]), np.int64)
-    counts = np.zeros(n, np.int64)
-    if len(rows):
-        if len(rows) < n:  # (polygon rows among RLE rows: their own offsets, then copied into place)
-            sub_off = np.zeros(len(rows) + 1, np.int64)
-            np.cumsum(poly_room, out=sub_off[1:])
-            sub = np.empty(int(sub_off[-1]), np.int64)
-            sub_len = np.empty(len(rows), np.int64)
-            mk.polygon_counts(coords, part_off, row_part, h[rows], w[rows], sub_off, sub, sub_len)
-            for j, i in enumerate(rows.tolist()):
-                cnt[off[i]:off[i] + sub_len[j]] = sub[sub_off[j]:sub_off[j] + sub_len[j]]
-            counts[rows] = sub_len
-        else:
-            poly_len = np.empty(len(rows), np.int64)
-            mk.polygon_counts(coords, part_off, row_part, h, w, off, cnt, poly_len)
-            counts[:] = poly_len
-    if strings:
-        rle_rows = np.flatnonzero(~poly)
-        chars = np.frombuffer(b"".join(strings), np.uint8)
-        str_off = np.zeros(len(strings) + 1, np.int64)
-        np.cumsum(str_len, out=str_off[1:])
-        sub_off = np.zeros(len(strings) + 1, np.int64)
-        np.cumsum(str_len + 1, out=sub_off[1:])
-        sub = np.empty(int(sub_off[-1]), np.int64)
-        sub_len = np.empty(len(strings), np.int64)
-        mk.string_counts(chars, str_off, sub_off, sub, sub_len)
-        for j, i in enumerate(rle_rows.tolist()):
-            cnt[off[i]:off[i] + sub_len[j]] = sub[sub_off[j]:sub_off[j] + sub_len[j]]
-        counts[rle_rows] = sub_len
-    return cnt, off[:-1], counts, h, w
+    counts = np.empty(len(room), np.int64)
+    mk.mask_counts(m.coords, m.part_off, m.row_part, m.rle_cnt, m.rle_off, m.rle_len, m.src, m.h, m.w, off, cnt,
+                   counts)
+    return cnt, off[:-1], counts, m.h, m.w
 
 
 def fill_block_ious(layout, dt: Boxes, gt: Boxes, gt_crowd: np.ndarray, sizes) -> None:
     """``layout.ious`` for ``iou_type="segm"``: pycocotools' mask IoU of every pair of every block. Only the
     rows of blocks with both sides get a mask (~half a detector's predictions have no label of their class in
-    their image); masks by ``table_counts`` and IoUs by ``mask_kernels.iou_blocks`` (the same bits as
-    ``mask_utils.iou``), or, when ``table_counts`` declines, by ``table_rles`` + ``mask_iou_blocks``."""
+    their image), by ``mask_inputs``; ``mask_kernels.mask_iou_blocks`` rasterises, in one pass per block, only
+    the rows whose polygon comes near one on the other side and gives the same bits as ``mask_utils.iou``.
+    When ``mask_inputs`` declines: ``table_rles`` + ``mask_iou_blocks`` (pycocotools)."""
     from explorer.evaluation import mask_kernels as mk
+    from explorer.evaluation.match_kernels import lanes
 
-    live = (layout.blk_d1 > layout.blk_d0) & (layout.blk_g1 > layout.blk_g0)
+    nd, ng = layout.blk_d1 - layout.blk_d0, layout.blk_g1 - layout.blk_g0
+    live = (nd > 0) & (ng > 0)
     d_need = _in_ranges(len(layout.dt_rows), layout.blk_d0[live], layout.blk_d1[live])
     g_need = _in_ranges(len(layout.gt_rows), layout.blk_g0[live], layout.blk_g1[live])
-    d_masks = table_counts(dt.take(layout.dt_rows[d_need]), sizes, what="prediction")
-    g_masks = None if d_masks is None else table_counts(gt.take(layout.gt_rows[g_need]), sizes, what="label")
-    if g_masks is None:
+    m = mask_inputs([(dt, layout.dt_rows[d_need], "prediction"), (gt, layout.gt_rows[g_need], "label")], sizes)
+    if m is None:
         dt_rles, gt_rles = [None] * len(layout.dt_rows), [None] * len(layout.gt_rows)
         for out, need, table, rows, what in ((dt_rles, d_need, dt, layout.dt_rows, "prediction"),
                                              (gt_rles, g_need, gt, layout.gt_rows, "label")):
@@ -229,20 +258,14 @@ def fill_block_ious(layout, dt: Boxes, gt: Boxes, gt_crowd: np.ndarray, sizes) -
         mask_iou_blocks(dt_rles, gt_rles, gt_crowd, layout.blk_d0, layout.blk_d1, layout.blk_g0, layout.blk_g1,
                         layout.blk_off, layout.ious, blk_img)
         return
-    (dc, do, dn, dh, dw), (gc, go, gn, gh, gw) = d_masks, g_masks
-    cnt = np.concatenate([dc, gc])
-    off, n = np.concatenate([do, go + len(dc)]), np.concatenate([dn, gn])
-    h, w = np.concatenate([dh, gh]), np.concatenate([dw, gw])
-    box = np.empty((len(n), 4), np.float64)
-    area = np.empty(len(n), np.int64)
-    mk.boxes_and_areas(cnt, off, n, h, w, box, area)
     dt_mask = np.full(len(layout.dt_rows), -1, np.int64)
     gt_mask = np.full(len(layout.gt_rows), -1, np.int64)
     dt_mask[d_need] = np.arange(len(d_need))
     gt_mask[g_need] = len(d_need) + np.arange(len(g_need))
-    mk.iou_blocks(cnt, off, n, h, w, box, area, dt_mask, gt_mask, gt_crowd.astype(np.bool_),
-                  np.where(live, layout.blk_d0, 0), np.where(live, layout.blk_d1, 0), layout.blk_g0, layout.blk_g1,
-                  layout.blk_off, layout.ious)
+    nd, ng = np.where(live, nd, 0), np.where(live, ng, 0)
+    mk.mask_iou_blocks(m.coords, m.part_off, m.row_part, m.rle_cnt, m.rle_off, m.rle_len, m.src, m.h, m.w,
+                       dt_mask, gt_mask, gt_crowd.astype(np.bool_), layout.blk_d0, layout.blk_d1, layout.blk_g0,
+                       layout.blk_g1, layout.blk_off, lanes(nd + ng + nd * ng + 1), layout.ious)
 
 
 def _in_ranges(n: int, r0: np.ndarray, r1: np.ndarray) -> np.ndarray:
