@@ -63,6 +63,20 @@ def _scan(folder: Path, suffixes: set[str], report: ProblemReport, what: str) ->
     return found
 
 
+#: class indices a PNG mask can hold (8- or 16-bit greyscale / palette: 0..65535)
+MAX_CLASSES = 65536
+
+
+def _int_option(name: str, value, lo: int, hi: int) -> int:
+    """An integer option (``--option num_classes=21`` arrives as text) within ``[lo, hi]``; ``UserError`` else."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not (isinstance(value, int) or text.lstrip("+-").isdigit()) or len(text) > 12 \
+            or not lo <= int(text) <= hi:
+        raise UserError(f"option {name} must be an integer {lo}..{hi} (a PNG mask holds class values up to "
+                        f"{MAX_CLASSES - 1}), got {value!r}")
+    return int(text)
+
+
 def _class_names(labels: Path | None, classes, num_classes, report: ProblemReport) -> list[str] | None:
     if classes is not None:
         names = class_list(classes)
@@ -155,7 +169,8 @@ def import_project(out, *, images=None, labels=None, predictions=None, splits=No
             if not folders[what].is_dir():
                 raise UserError(f"{what} folder {value} not found (a segmentation import takes folders)")
     report = ProblemReport()
-    ignore = int(ignore_index)
+    ignore = _int_option("ignore_index", ignore_index, 0, MAX_CLASSES - 1)
+    num_classes = None if num_classes is None else _int_option("num_classes", num_classes, 1, MAX_CLASSES)
     label_files = _scan(folders["labels"], {".png"}, report, "label")
     pred_files = _scan(folders["predictions"], {".png"}, report, "prediction") if "predictions" in folders else {}
     image_files = _scan_images(folders["images"], report) if "images" in folders else {}

@@ -345,6 +345,9 @@ def read_yolo_predictions(folder: str | Path, *, images: pd.DataFrame, categorie
     The class index k maps to the k-th category in id order (for YOLO and VOC projects that is the index itself).
     """
     folder = Path(folder)
+    if not any(n.lower().endswith(".txt") for n in scan_files(folder)):  # (an empty folder: not "no detections")
+        raise UserError(f"predictions folder {folder} holds no .txt prediction files; expected YOLO txt files "
+                        "(class cx cy w h conf), a COCO results .json file or VOC devkit result files")
     objects, _ = read_txt_objects(folder, images, categories, report, with_score=True)
     preds = objects.rename(columns={"id": "pred_id"}).assign(segmentation=None)
     return schema.conform(preds, "predictions")

@@ -49,3 +49,32 @@ def test_overwrite_false_refuses_an_existing_project(tmp_path):
         explorer.import_project(tmp_path / "out", images=tmp_path / "images", overwrite=False)
     project, _ = explorer.import_project(tmp_path / "out", images=tmp_path / "images")  # the default replaces
     assert len(project.images) == 3
+
+
+@pytest.mark.parametrize("option, value", [("num_classes", "1e30"), ("num_classes", "-3"), ("num_classes", "99999999999"),
+                                           ("num_classes", True), ("ignore_index", "nan"), ("ignore_index", "70000")])
+def test_segmentation_integer_options_out_of_range_are_user_errors(tmp_path, option, value):
+    # --option values arrive as text: 1e30 was a ValueError traceback, 99999999999 a list of 1e11 class names
+    import numpy as np
+    from PIL import Image
+
+    (tmp_path / "labels").mkdir()
+    Image.fromarray(np.zeros((4, 5), np.uint8)).save(tmp_path / "labels" / "a.png")
+    with pytest.raises(UserError, match=f"option {option} must be an integer"):
+        explorer.import_project(tmp_path / "out", task="segmentation", labels=tmp_path / "labels", **{option: value})
+    project, _ = explorer.import_project(tmp_path / "ok", task="segmentation", labels=tmp_path / "labels",
+                                         num_classes="3", ignore_index="255")
+    assert project.categories["name"].tolist() == ["class_0", "class_1", "class_2"]
+
+
+def test_an_empty_predictions_folder_is_a_user_error_not_a_run_without_predictions(tmp_path):
+    import json
+
+    names = write_valid(tmp_path / "images", 2)
+    coco = {"images": [{"id": i + 1, "file_name": n, "width": 64, "height": 48} for i, n in enumerate(names)],
+            "annotations": [], "categories": [{"id": 1, "name": "cat"}]}
+    (tmp_path / "gt.json").write_text(json.dumps(coco))
+    (tmp_path / "preds").mkdir()
+    with pytest.raises(UserError, match="holds no .txt prediction files"):
+        explorer.import_project(tmp_path / "out", images=tmp_path / "images", labels=tmp_path / "gt.json",
+                                predictions=tmp_path / "preds")
