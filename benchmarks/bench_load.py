@@ -15,14 +15,16 @@ each, the next after the previous rerun). Any Python exception shown on a page s
 Method (the load generator must not be what it measures). On a deployment the browsers run on the users' machines;
 here ten headless tabs share the server's cores (on 2 cores they used more CPU than the server: 111 s in 80 s).
 So:
-- The client side (every thread of Chromium's renderers, GPU process, zygotes, browser process, network service,
-  and the Playwright driver) runs at ``SCHED_IDLE`` exactly while the server works on a rerun (from any session's
-  rerun request reaching it to that run's script_finished), at normal priority otherwise (``--client-priority
-  gate``, the default: ``Gate``, switched by the relay as the frames pass). So the tabs never take CPU from a rerun
-  in progress, yet draw each answer and send the next request at full speed in between: at ``SCHED_IDLE``
-  throughout (``idle``; ``nice`` = niceness 19; ``none``) a shared machine starves them for minutes per rerun and
-  their late requests would spread the load the server sees. The report gives how long the gate was closed and
-  how many reruns were in flight at once (from the wire). Tabs draw less: a 1280x800 viewport, reduced motion.
+- While the sessions move, every thread of the client side (Chromium's renderers, GPU process, zygotes, browser
+  process, network service, and the Playwright driver) runs at niceness 19 (``--client-priority nice``, the
+  default): a thread at nice 19 weighs 15 against the server's 1024, so ten busy tabs take about 1/7 of a core
+  from a busy server thread instead of half of the machine. They open at normal priority (first renders are not
+  measured). Stricter: ``gate`` = ``SCHED_IDLE`` exactly while the server works on a rerun (``Gate``, switched by
+  the relay as the frames pass), normal between; ``idle`` = ``SCHED_IDLE`` throughout; ``none``. On a loaded
+  shared machine (load 20-40) SCHED_IDLE tabs stalled for minutes and some never finished a rerun (a starved
+  thread holding what the others wait for), so they are not the default. Tabs draw less: a 1280x800 viewport,
+  reduced motion. The report counts the client threads at nice 19 (Chromium, as root, raises some of its own
+  threads again) and how many reruns were in flight at the server at once (from the wire).
 - Each session talks to the server through its own relay port (``Wire``/``Relay``: a byte-for-byte TCP relay in
   a thread of this process at normal priority). The **server answer** of a rerun is timed there, on the wire: from
   the rerun request (BackMsg ``rerun_script``) reaching the server to the ``script_finished`` leaving it — what a
@@ -557,7 +559,8 @@ async def move_slider(page, path: str, moves: int, timeout_ms: float) -> tuple[l
     until the page is idle again, and seconds each between the rerun request and the server's script_finished."""
     slider = _slider(page)
     times, answers, sizes = [], [], []
-    for _ in range(moves):
+    for move in range(moves):
+        t_start = time.perf_counter()
         value = float(await slider.evaluate(SLIDER_VALUE))
         target = f"{value + 0.05:.2f}"
         done = await page.evaluate(FINISHED)
@@ -575,6 +578,8 @@ async def move_slider(page, path: str, moves: int, timeout_ms: float) -> tuple[l
         if now != target or (path == "model_metrics" and (label is None or not label.endswith(target))):
             raise PageError(f"{path}: after the move the slider reads {now} and the headline {label!r}, "
                             f"expected IoU {target}")
+        print(f"  {path} {page.wire.url} move {move + 1}: IoU {target}, page idle {times[-1]:.2f} s, server answer "
+              f"{answers[-1]:.2f} s, whole step {time.perf_counter() - t_start:.2f} s", file=sys.stderr, flush=True)
     return times, answers, sizes
 
 
@@ -753,10 +758,10 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=float, default=3.0, help="seconds a rerun may take (default 3 = 1 s target x 3)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a server answer took longer than --limit")
     ap.add_argument("--timeout", type=float, default=300, help="seconds any single wait may take (default 300)")
-    ap.add_argument("--client-priority", choices=("gate", "idle", "nice", "none"), default="gate",
-                    help="CPU priority of the browsers while they move: gate = SCHED_IDLE while the server works on a "
-                         "rerun, normal otherwise (default); idle = SCHED_IDLE + nice 19 throughout; nice = nice 19; "
-                         "none = unchanged")
+    ap.add_argument("--client-priority", choices=("nice", "gate", "idle", "none"), default="nice",
+                    help="CPU priority of the browsers while they move: nice = niceness 19 (default); gate = "
+                         "SCHED_IDLE while the server works on a rerun, normal otherwise; idle = SCHED_IDLE + nice 19 "
+                         "throughout (both can starve the tabs on a loaded machine); none = unchanged")
     ap.add_argument("--warm", action="store_true",
                     help="one session moves through the IoUs first, alone: the timed reruns then find the data cached "
                          "(the per-session cost of a rerun)")

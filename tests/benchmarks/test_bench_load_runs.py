@@ -2,7 +2,7 @@
 sample each move the IoU slider once against a real ``explorer run`` server on 127.0.0.1, and the script reports
 per session and move the time until the page was idle again and the server's answer time (rerun request to
 script_finished, timed on the wire by the script's relay), the server's RSS and CPU, the browsers' CPU (at
-SCHED_IDLE while the server works on a rerun) and the summary line; with ``--warm`` a third session
+niceness 19 while they move) and the summary line; with ``--warm`` a third session
 moves first, alone, and its times are reported apart. No wall-clock limit is asserted
 (the numbers are the benchmark's business; CI machines vary)."""
 from __future__ import annotations
@@ -42,11 +42,10 @@ def test_bench_load_reports_every_rerun_and_the_server_rss(tmp_path, detection_p
     # the server answers were timed on the wire (the relay), each no longer than the tab's own view of the rerun
     assert all(a <= t for s, r in zip(page["server_s"], page["reruns_s"]) for a, t in zip(s, r))
     assert page["server_p95_s"] == max(page["server_s"][0] + page["server_s"][1])  # nearest rank of 2: the larger
-    # the tabs (every client thread) were at SCHED_IDLE while a rerun was in flight, at normal priority between
-    # (the gate closes and opens once per burst of overlapping reruns), their CPU reported apart
-    assert result["client_priority"] == "gate" and page["client_threads"] > 0 and page["client_threads_idle"] == 0
-    assert page["gate_switches"] >= 2 and page["gate_switches"] % 2 == 0
-    assert 0 < page["gate_closed_s"] <= page["moves_wall_s"]
+    # the tabs (every client thread) moved at niceness 19, their CPU reported apart; no gate in this mode
+    assert result["client_priority"] == "nice" and page["client_threads"] > 0 and page["client_threads_idle"] == 0
+    assert page["client_threads_nice19"] == page["client_threads"]
+    assert page["gate_switches"] == 0 and page["gate_closed_s"] == 0
     assert 1 <= page["in_flight_max"] <= 2 and 1 <= page["in_flight_mean"] <= 2
     assert page["render_cpu_moves_s"] >= 0 and page["browser_cpu_moves_s"] >= 0
     assert page["client_cpu_moves_s"] == page["render_cpu_moves_s"] + page["browser_cpu_moves_s"]
