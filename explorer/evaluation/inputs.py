@@ -179,14 +179,18 @@ def from_coco(gt, predictions, *, iou_type: str, columnar: bool = True) -> EvalD
 
 def _from_coco(gt, predictions, *, columnar: bool) -> EvalData:
     source = "ground truth"
+    cols = None
     if isinstance(gt, (str, Path)):
         source = str(gt)
-        gt = read_json(gt, "ground-truth")
+        typed = _typed_ground_truth(gt) if columnar else None
+        gt, cols = typed if typed is not None else (read_json(gt, "ground-truth"), None)
     if not isinstance(gt, dict) or not isinstance(gt.get("images"), list) or not isinstance(gt.get("categories"), list):
         raise UserError(f"{source}: a COCO ground-truth file needs 'images' and 'categories' lists")
     if gt.get("annotations") is not None and not isinstance(gt["annotations"], list):
         raise UserError(f"{source}: 'annotations' must be a list")
-    data = _columnar_ground_truth(gt, source) if columnar else None
+    data = _columnar_ground_truth(gt, source, cols) if columnar else None
+    if data is None and cols is not None:  # the typed reading left the annotations out: the whole file, as before
+        gt = read_json(source, "ground-truth")
     if data is None:
         data = _records_ground_truth(gt, source)
     if predictions is not None:
@@ -328,13 +332,15 @@ def _flags(report: ProblemReport, file: str, n: int, checks: list, name) -> None
     v.report(report, file, name)
 
 
-def _columnar_ground_truth(gt: dict, source: str) -> EvalData | None:
-    """``EvalData`` of a well-formed ground truth, or None (see the section comment)."""
+def _columnar_ground_truth(gt: dict, source: str, cols: dict | None = None) -> EvalData | None:
+    """``EvalData`` of a well-formed ground truth, or None (see the section comment). ``cols``: the annotations
+    already decoded into arrays (``_typed_ground_truth``; ``gt`` then has no ``annotations``)."""
     if type(gt) is not dict:  # a key given twice (jsonfile.DuplicateKeys)
         return None
     images, cats, anns = gt["images"], gt["categories"], gt.get("annotations") or []
     if not all(set(map(type, recs)) <= {dict} for recs in (images, cats, anns)):
         return None
+    n_anns = len(anns) if cols is None else len(cols["id"])
     cat_ids, names = _int_array(_field(cats, "id")), _field(cats, "name")
     if cat_ids is None or not _unique(cat_ids) or not set(map(type, names)) <= {str} or "" in names:
         return None
@@ -345,7 +351,8 @@ def _columnar_ground_truth(gt: dict, source: str) -> EvalData | None:
     with np.errstate(invalid="ignore"):
         if not np.all((widths > 0) & (widths <= _MAX_SIDE) & (heights > 0) & (heights <= _MAX_SIDE)):
             return None  # (NaN fails too)
-    cols = _typed_list(anns, _LABEL_FIELDS)
+    if cols is None:
+        cols = _typed_list(anns, _LABEL_FIELDS)
     if cols is not None:  # the common shape, decoded from its serialisation (no segmentation: None)
         ids, img, cat, area, box, crowd = (cols[k] for k in _LABEL_FIELDS)
         segmentations = [None]
@@ -372,9 +379,9 @@ def _columnar_ground_truth(gt: dict, source: str) -> EvalData | None:
     if not check.ok.all():
         return None
     report = ProblemReport()
-    _flags(report, source, len(anns), [(check, "bbox_outside_image")],
+    _flags(report, source, n_anns, [(check, "bbox_outside_image")],
            lambda i: _records().record_name("annotations", i, int(ids[i])))
-    report.kept.update({"images": len(images), "categories": len(cats), "labels": len(anns)})
+    report.kept.update({"images": len(images), "categories": len(cats), "labels": n_anns})
     labels = Boxes(ids, img, cat, box, area, crowd != 0, np.full(len(ids), np.nan), segm)
     names = dict(zip(cat_ids.tolist(), names))
     return EvalData(image_ids=image_ids, heights=heights, widths=widths,
@@ -415,6 +422,48 @@ def _typed_list(records, fields: dict) -> dict | None:
     except (TypeError, orjson.JSONEncodeError):
         return None
     return decode_records(body, fields, min_bytes=0)
+
+
+def _typed_ground_truth(path) -> tuple[dict, dict] | None:
+    """A ground-truth file read without building a Python object per annotation: ``(gt, cols)`` with ``gt`` the
+    file's other top-level members (parsed by orjson, each with ``load_json``'s checks: no integer of 19+
+    digits, no key given twice) and ``cols`` its annotations decoded by ``json_columns.decode_records``
+    (``_LABEL_FIELDS``); None when the file is small, not split by ``json_columns.object_members`` (a key given
+    twice at the top, ...), or a member is not one these read as ``load_json`` does (then the file is read whole,
+    as before)."""
+    from explorer.evaluation.json_columns import MIN_BYTES, decode_records, object_members
+    from explorer.io.jsonfile import _DIGIT_MASK, _LONG_DIGITS, _keys_add_up
+
+    path = Path(path)
+    try:
+        if not path.is_file() or path.stat().st_size < MIN_BYTES:
+            return None
+        body = path.read_bytes()
+    except OSError:
+        return None  # (load_json names it)
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:]
+    members = object_members(body, min_bytes=0)
+    if members is None or "annotations" not in members:
+        return None
+    gt = {}
+    for key, (s, e) in members.items():
+        part = body[s:e]
+        if key == "annotations":
+            cols = decode_records(part, _LABEL_FIELDS, min_bytes=0)
+            if cols is None:
+                return None
+            continue
+        if _LONG_DIGITS in part.translate(_DIGIT_MASK):
+            return None
+        try:
+            value = orjson.loads(part)
+        except orjson.JSONDecodeError:
+            return None
+        if not _keys_add_up(value, part):
+            return None
+        gt[key] = value
+    return gt, cols
 
 
 def _typed_results(predictions, data: EvalData) -> Boxes | None:

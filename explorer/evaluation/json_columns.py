@@ -249,6 +249,88 @@ def scan(buf, keys, key_len, kind, col, pow10, ints, nums, slow):
 MIN_BYTES = 1 << 20  # smaller inputs: orjson (a tiny ``explorer evaluate`` never loads numba for this)
 
 
+@_kernel(_nrt=False)
+def split_object(buf, spans):
+    """The top-level members of ``buf`` (uint8: one JSON object ``{"key": value, ...}``): ``spans[k]`` =
+    (key start, key end, value start, value end) byte offsets of member ``k``. Returns the member count; -1 when
+    ``buf`` is not an object this splits (a key with an escape, an empty object, more members than ``spans``,
+    unbalanced brackets, anything after the closing brace). Values are only skipped (brackets counted outside
+    strings): their parser checks them."""
+    n = buf.shape[0]
+    i = _ws(buf, 0)
+    if i >= n or buf[i] != 123:  # '{'
+        return -1
+    i = _ws(buf, i + 1)
+    k = 0
+    while True:
+        if i >= n or buf[i] != 34 or k >= spans.shape[0]:
+            return -1
+        s = i + 1
+        j = s
+        while j < n and buf[j] != 34 and buf[j] != 92:
+            j += 1
+        if j >= n or buf[j] == 92:
+            return -1
+        spans[k, 0] = s
+        spans[k, 1] = j
+        i = _ws(buf, j + 1)
+        if i >= n or buf[i] != 58:  # ':'
+            return -1
+        i = _ws(buf, i + 1)
+        spans[k, 2] = i
+        depth = 0
+        while i < n:
+            c = buf[i]
+            if c == 34:  # a string: skip to its closing quote (escapes skip the next byte)
+                i += 1
+                while i < n and buf[i] != 34:
+                    i += 2 if buf[i] == 92 else 1
+            elif c == 91 or c == 123:
+                depth += 1
+            elif c == 93 or c == 125:
+                if depth == 0:
+                    break
+                depth -= 1
+            elif c == 44 and depth == 0:
+                break
+            i += 1
+        if i >= n:
+            return -1
+        e = i
+        while e > spans[k, 2] and (buf[e - 1] == 32 or buf[e - 1] == 10 or buf[e - 1] == 13 or buf[e - 1] == 9):
+            e -= 1
+        spans[k, 3] = e
+        k += 1
+        if buf[i] == 44:
+            i = _ws(buf, i + 1)
+            continue
+        if buf[i] != 125:
+            return -1
+        break
+    if _ws(buf, i + 1) != n:
+        return -1
+    return k
+
+
+def object_members(body: bytes, *, min_bytes: int = MIN_BYTES) -> dict[str, tuple[int, int]] | None:
+    """``{key: (start, end)}``: the byte range of each top-level member value of the JSON object ``body``, or
+    None when ``split_object`` does not split it, a key is given twice or is not plain ASCII, the body is shorter
+    than ``min_bytes`` or the kernels run as plain Python."""
+    if len(body) < min_bytes or os.environ.get("EXPLORER_KERNELS") == "python":
+        return None
+    spans = np.empty((64, 4), np.int64)
+    k = split_object(np.frombuffer(body, np.uint8), spans)
+    if k <= 0:
+        return None
+    out = {}
+    for s, e, vs, ve in spans[:k].tolist():
+        key = body[s:e]
+        if not key.isascii() or key.decode() in out:
+            return None
+        out[key.decode()] = (vs, ve)
+    return out
+
+
 def decode_records(body: bytes, fields: dict[str, str], *, min_bytes: int = MIN_BYTES) -> dict[str, np.ndarray] | None:
     """``{key: array}`` of the JSON array of objects ``body`` (``fields``: key -> ``"int"``/``"number"``/``"box"``),
     or None when the input is not one this decoder decides (module docstring), is shorter than ``min_bytes``,
