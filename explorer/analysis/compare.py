@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -78,13 +78,47 @@ class Comparison:
     ar_delta``. ``changes``: the four ``ChangeRows`` (fixed labels, fixed false detections, broken labels, broken
     false detections); ``fixed`` / ``broken``: their failure-bucket rows plus ``change, kind, run`` as one frame
     each (built when first read: the page draws from ``changes``).
+
+    The paired bootstrap runs in a worker thread (``bootstrap``, a future of both runs' ``ApBootstrap``): the
+    changes and the point estimates (``summaries``: both runs' ``detection_summary``, ``facts``: the headline's
+    other keys) are there at once, and ``headline`` / ``per_class`` wait for the intervals when first read — so a
+    page draws its other sections while the resamples are evaluated.
     """
 
     run_a: str
     run_b: str
-    headline: dict
-    per_class: pd.DataFrame
     changes: tuple
+    summaries: tuple
+    facts: dict
+    bootstrap: Future
+
+    @cached_property
+    def headline(self) -> dict:
+        (sa, sb), (ba, bb) = self.summaries, self.bootstrap.result()
+        d_map = percentile_interval(bb.map_reps - ba.map_reps)
+        d_mar = percentile_interval(bb.mar_reps - ba.mar_reps)
+        f = self.facts
+        return {
+            "run_a": self.run_a, "run_b": self.run_b, "iou_threshold": f["iou_threshold"],
+            "confidence_threshold": f["confidence_threshold"],
+            "map_a": sa["mAP"], "map_b": sb["mAP"], "map_delta": sb["mAP"] - sa["mAP"],
+            "map_delta_interval": [float(d_map[0]), float(d_map[1])],
+            "mar_a": sa["mAR"], "mar_b": sb["mAR"], "mar_delta": sb["mAR"] - sa["mAR"],
+            "mar_delta_interval": [float(d_mar[0]), float(d_mar[1])],
+            "n_resamples": f["n_resamples"], "seed": f["seed"], "n_images": f["n_images"], "resampled": "images",
+        }
+
+    @cached_property
+    def per_class(self) -> pd.DataFrame:
+        (sa, sb), (ba, bb) = self.summaries, self.bootstrap.result()
+        ta, tb = sa["per_class"], sb["per_class"]
+        d_lo, d_hi = percentile_interval(bb.ap_reps - ba.ap_reps)
+        return pd.DataFrame({
+            "category_id": ta["category_id"].to_numpy(), "name": ta["name"].to_numpy(),
+            "support": ta["support"].to_numpy(), "ap_a": ta["ap"].to_numpy(), "ap_b": tb["ap"].to_numpy(),
+            "ap_delta": tb["ap"].to_numpy() - ta["ap"].to_numpy(), "ap_delta_lo": d_lo, "ap_delta_hi": d_hi,
+            "ar_a": ta["ar"].to_numpy(), "ar_b": tb["ar"].to_numpy(),
+            "ar_delta": tb["ar"].to_numpy() - ta["ar"].to_numpy()})
 
     def group(self, change: str, kind: str) -> ChangeRows:
         """The ``ChangeRows`` of ``change`` and ``kind``."""
@@ -413,36 +447,22 @@ def compare_runs(project, sel: Selection, run_a: str | None = None, run_b: str |
     classes = sel.class_list()
     split_ids = sel.image_ids(project)
     images = project.images["image_id"].to_numpy(np.int64) if split_ids is None else np.asarray(split_ids, np.int64)
-    # the bootstrap (compiled, GIL released) runs beside the summaries and the object changes: the same numbers,
-    # in about half the wall time of an IoU move on two cores
-    with ThreadPoolExecutor(1) as pool:
-        boot = pool.submit(paired_bootstrap_ap, ma, mb, classes=classes, image_ids=images, n_resamples=n_resamples,
-                           seed=seed, sources=(match_source(pa), match_source(pb)))
-        sa = detection_summary(ma, classes=classes, image_ids=split_ids)
-        sb = detection_summary(mb, classes=classes, image_ids=split_ids)
-        changes = change_groups(ma, mb, matcher(pa), matcher(pb), run_a, run_b, classes=classes,
-                                image_ids=split_ids, sources=(match_source(pa), match_source(pb)),
-                                pred_index_b=match_index(pb, sel, "predictions"))
-        ba, bb = boot.result()
-    d_map = percentile_interval(bb.map_reps - ba.map_reps)
-    d_mar = percentile_interval(bb.mar_reps - ba.mar_reps)
-    headline = {
-        "run_a": run_a, "run_b": run_b, "iou_threshold": sel.iou_threshold,
-        "confidence_threshold": sel.confidence_threshold,
-        "map_a": sa["mAP"], "map_b": sb["mAP"], "map_delta": sb["mAP"] - sa["mAP"],
-        "map_delta_interval": [float(d_map[0]), float(d_map[1])],
-        "mar_a": sa["mAR"], "mar_b": sb["mAR"], "mar_delta": sb["mAR"] - sa["mAR"],
-        "mar_delta_interval": [float(d_mar[0]), float(d_mar[1])],
-        "n_resamples": int(n_resamples), "seed": int(seed), "n_images": int(len(images)), "resampled": "images",
-    }
-    ta, tb = sa["per_class"], sb["per_class"]
-    d_lo, d_hi = percentile_interval(bb.ap_reps - ba.ap_reps)
-    per_class = pd.DataFrame({
-        "category_id": ta["category_id"].to_numpy(), "name": ta["name"].to_numpy(), "support": ta["support"].to_numpy(),
-        "ap_a": ta["ap"].to_numpy(), "ap_b": tb["ap"].to_numpy(), "ap_delta": tb["ap"].to_numpy() - ta["ap"].to_numpy(),
-        "ap_delta_lo": d_lo, "ap_delta_hi": d_hi,
-        "ar_a": ta["ar"].to_numpy(), "ar_b": tb["ar"].to_numpy(), "ar_delta": tb["ar"].to_numpy() - ta["ar"].to_numpy()})
-    return Comparison(run_a, run_b, headline, per_class, changes)
+    # the bootstrap (compiled, GIL released) runs beside the summaries and the object changes (and the page's
+    # other sections, until the headline is read): the same numbers in about half the wall time of an IoU move
+    boot = _BOOTSTRAPS.submit(paired_bootstrap_ap, ma, mb, classes=classes, image_ids=images,
+                              n_resamples=n_resamples, seed=seed, sources=(match_source(pa), match_source(pb)))
+    sa = detection_summary(ma, classes=classes, image_ids=split_ids)
+    sb = detection_summary(mb, classes=classes, image_ids=split_ids)
+    changes = change_groups(ma, mb, matcher(pa), matcher(pb), run_a, run_b, classes=classes,
+                            image_ids=split_ids, sources=(match_source(pa), match_source(pb)),
+                            pred_index_b=match_index(pb, sel, "predictions"))
+    facts = {"iou_threshold": sel.iou_threshold, "confidence_threshold": sel.confidence_threshold,
+             "n_resamples": int(n_resamples), "seed": int(seed), "n_images": int(len(images))}
+    return Comparison(run_a, run_b, changes, (sa, sb), facts, boot)
+
+
+# paired bootstraps of the comparisons being made (each kernel uses both cores; two comparisons at once at most)
+_BOOTSTRAPS = ThreadPoolExecutor(2, thread_name_prefix="compare-bootstrap")
 
 
 DELTA_COLUMNS = ["bucket", "range", "n_a", "rate_a", "rate_a_lo", "rate_a_hi", "n_b", "rate_b", "rate_b_lo",

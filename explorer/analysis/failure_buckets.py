@@ -115,9 +115,9 @@ class BucketSource:
                  fp_code: np.ndarray | None = None, pred_index=None, label_index=None, pred_rows=None,
                  label_rows=None):
         # ``pred_rows`` / ``label_rows``: only these positions of the two tables (``of_rows``); None = every row
-        def col(table, name, rows, dtype=None):
-            values = table[name].to_numpy(dtype) if dtype is not None else table[name].array
-            return values if rows is None else values[rows]
+        def col(table, name, rows, dtype=None):  # the rows taken before any conversion (int32 ids of 2M rows)
+            values = table[name].array if rows is None else table[name].array[rows]
+            return values if dtype is None else values.to_numpy(dtype)
 
         p, l = predictions, labels
         pr = None if pred_rows is None else np.asarray(pred_rows, np.int64)

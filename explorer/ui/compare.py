@@ -18,7 +18,7 @@ from explorer.analysis.failure_buckets import sort_key, sorted_window
 from explorer.analysis.intervals import N_RESAMPLES, SEED
 from explorer.drawing.failure_tiles import outcome_tiles
 from explorer.ui.buckets import BUILTIN_SORTS, metric_choices, values_of
-from explorer.ui.charts import show_chart
+from explorer.ui.charts import figure_once, show_chart, table_once
 from explorer.ui.gallery import Pages, show_gallery
 from explorer.ui.outcomes import metric_names, metrics_stamp
 from explorer.ui.persist import keep, keyed
@@ -34,7 +34,7 @@ GALLERIES = {
 TARGETS = {"labels (TPR)": "labels", "predictions (precision)": "predictions"}
 
 
-@st.cache_resource(show_spinner=f"Comparing the runs ({N_RESAMPLES} paired image resamples)…", max_entries=8)
+@st.cache_resource(show_spinner="Comparing the runs…", max_entries=8)
 def _comparison(path: str, fingerprint_a: str, fingerprint_b: str, core, run_a: str, run_b: str,
                 _project) -> Comparison:
     return compare_runs(_project, core, run_a, run_b)
@@ -43,8 +43,7 @@ def _comparison(path: str, fingerprint_a: str, fingerprint_b: str, core, run_a: 
 def comparison(sel, run_a: str, run_b: str) -> Comparison:
     """``compare_runs`` of the selection, cached."""
     p = sel.project
-    return _comparison(str(p.root), p.for_run(run_a).fingerprint, p.for_run(run_b).fingerprint, sel.core, run_a,
-                       run_b, p)
+    return _comparison(*_key(sel, run_a, run_b), sel.core, run_a, run_b, p)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -56,8 +55,14 @@ def _deltas(path: str, fingerprint_a: str, fingerprint_b: str, stamp: float, cor
 def bucket_deltas(sel, run_a: str, run_b: str, metric: str, target: str, n_buckets: int) -> pd.DataFrame:
     """``run_bucket_deltas`` of the selection, cached."""
     p = sel.project
-    return _deltas(str(p.root), p.for_run(run_a).fingerprint, p.for_run(run_b).fingerprint, metrics_stamp(p),
-                   sel.core, run_a, run_b, metric, target, int(n_buckets), p)
+    return _deltas(*_key(sel, run_a, run_b), metrics_stamp(p), sel.core, run_a, run_b, metric, target, int(n_buckets),
+                   p)
+
+
+def _key(sel, run_a: str, run_b: str) -> tuple:
+    """``(path, fingerprint A, fingerprint B)``: what names the two runs' data."""
+    p = sel.project
+    return str(p.root), p.for_run(run_a).fingerprint, p.for_run(run_b).fingerprint
 
 
 def deltas_figure(table: pd.DataFrame, *, rate: str, run_a: str, run_b: str, title: str) -> go.Figure:
@@ -120,7 +125,7 @@ def headline(c: Comparison, sel) -> None:
                f"B − A {h['mar_delta']:+.4f} [{h['mar_delta_interval'][0]:+.4f}, {h['mar_delta_interval'][1]:+.4f}].")
 
 
-def class_table(c: Comparison) -> None:
+def class_table(c: Comparison, sel) -> None:
     st.subheader("Per class")
     cols = ["name", "support", "ap_a", "ap_b", "ap_delta", "ap_delta_lo", "ap_delta_hi", "ar_a", "ar_b", "ar_delta"]
     fmt = {k: st.column_config.NumberColumn(k, format="%.4f") for k in cols[2:]}
@@ -128,7 +133,9 @@ def class_table(c: Comparison) -> None:
                 "ap_delta": st.column_config.NumberColumn("AP B − A", format="%+.4f"),
                 "ap_delta_lo": st.column_config.NumberColumn("lo (95%)", format="%+.4f"),
                 "ap_delta_hi": st.column_config.NumberColumn("hi (95%)", format="%+.4f")})
-    st.dataframe(c.per_class[cols], hide_index=True, column_config=fmt)
+    # kept in st.dataframe's form per data key, for every session's rerun (charts.table_once)
+    st.dataframe(table_once(("compare per class", *_key(sel, c.run_a, c.run_b), sel.core, c.run_a, c.run_b),
+                            lambda: c.per_class[cols]), hide_index=True, column_config=fmt)
 
 
 def bucket_section(sel, run_a: str, run_b: str) -> None:
@@ -149,10 +156,13 @@ def bucket_section(sel, run_a: str, run_b: str) -> None:
         st.info(f"{plain(names[metric])} has no value over these {target}.")
         return
     rate = "TPR" if target == "labels" else "precision"
-    show_chart(deltas_figure(table, rate=rate, run_a=run_a, run_b=run_b, title=f"{names[metric]}: {rate} of A and B"),
+    key = ("compare deltas", *_key(sel, run_a, run_b), metrics_stamp(project), sel.core, run_a, run_b, metric, target,
+           n_buckets, names[metric])
+    show_chart(figure_once(key, lambda: deltas_figure(table, rate=rate, run_a=run_a, run_b=run_b,
+                                                      title=f"{names[metric]}: {rate} of A and B")),
                key="compare_bucket_chart")
     with st.expander("Bucket counts and rates"):
-        st.dataframe(table, hide_index=True)
+        st.dataframe(table_once(key, lambda: table), hide_index=True)
 
 
 def changes_section(sel, c: Comparison) -> None:
@@ -202,8 +212,12 @@ def render_compare(sel) -> None:
     run_a, run_b = runs
     st.caption(f"Both runs matched at IoU ≥ {sel.iou_threshold:.2f}, confidence ≥ {sel.confidence_threshold:.2f}, on "
                "the sidebar's classes and split. Every difference reads B − A.")
-    c = comparison(sel, run_a, run_b)
-    headline(c, sel)
-    class_table(c)
+    c = comparison(sel, run_a, run_b)  # its paired bootstrap runs in a worker thread until the headline is read
+    top = st.container()  # headline and per-class table, drawn last (above the rest) while the resamples run
     bucket_section(sel, run_a, run_b)
     changes_section(sel, c)
+    with top:
+        with st.spinner(f"Paired bootstrap ({N_RESAMPLES} image resamples)…"):
+            c.headline
+        headline(c, sel)
+        class_table(c, sel)

@@ -53,6 +53,36 @@ def test_compare_page_numbers_and_galleries(detection_project, monkeypatch):
     assert {m.label: m.value for m in at.metric}["B − A"] == f"{-c.headline['map_delta']:+.4f}"
 
 
+def test_compare_gallery_page_is_the_sorted_table_page(detection_project, monkeypatch):
+    """The gallery draws only its page's rows, in ``sort_rows``' order of the whole changed-objects table (the
+    frame the CLI and export write), for a built-in sort and a data metric, both directions."""
+    import re
+
+    from explorer.analysis.compare import compare_runs
+    from explorer.analysis.failure_buckets import sort_rows
+    from explorer.drawing.failure_tiles import outcome_tiles
+    from explorer.ui.buckets import metric_choices, values_of
+
+    at = _open(detection_project, monkeypatch, "compare.py")
+    project = Project.load(detection_project)
+    c = compare_runs(project, Selection(iou_threshold=0.5), "baseline", "weaker")
+    view = project.for_run("weaker")
+    rows = c.broken[c.broken["kind"] == "false detection"].reset_index(drop=True)
+    at.radio(key="compare_gallery").set_value("Broken: new false detections in B").run()
+    for column, order in (("score", "descending"), ("occlusion_iou", "ascending")):
+        at.selectbox(key="compare_sort").set_value(column).run()
+        at.radio(key="compare_order").set_value(order).run()
+        assert not at.exception, at.exception
+        values = values_of(view, rows, column)
+        page = sort_rows(rows.assign(_value=values), values, descending=order == "descending").iloc[:12]
+        title = None if column == "score" else metric_choices(view)[column]
+        expected = [t.caption for t in outcome_tiles(view, page, metric_title=title,
+                                                       metric_values=page["_value"].to_numpy())]
+        expected = [expected[i] for col in range(4) for i in range(col, len(expected), 4)]  # 4 columns, read by column
+        shown = [re.sub(r"\\(.)", r"\1", i.caption) for e in at.get("image") for i in e.proto.imgs]
+        assert shown == expected and len(set(shown)) > 1
+
+
 def test_compare_page_with_one_run(tmp_path, monkeypatch):
     from explorer.io import import_project
     from explorer.resources import sample_data_dir
