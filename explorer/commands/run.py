@@ -167,16 +167,20 @@ def start_server(projects, log_path: Path, *, port: int | None = None, timeout: 
         process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd)
     server = Server(process, f"http://127.0.0.1:{port}", log_path)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServerError(f"explorer run exited with code {process.returncode}:\n{server.log_tail()}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return server
-        except OSError:
-            pass
-        time.sleep(0.25)
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise ServerError(f"explorer run exited with code {process.returncode}:\n{server.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        return server
+            except OSError:
+                pass
+            time.sleep(0.25)
+    except BaseException:  # Ctrl-C or SIGTERM while waiting: the server (its own session) would outlive us
+        server.stop()
+        raise
     server.stop()
     raise ServerError(f"server not healthy after {timeout:.0f} s:\n{server.log_tail()}")
 
