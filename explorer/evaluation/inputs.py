@@ -33,13 +33,80 @@ from explorer.io.jsonfile import gc_paused, load_json, report_duplicate_keys
 from explorer.io.validate import check_boxes, check_scores
 
 
+class Polygons:
+    """Polygon segmentations of ``n`` rows as flat arrays, read-only and list-like (``seg[i]`` is row ``i``'s
+    polygon list, built when asked for): row ``i``'s parts are ``row_part[i]:row_part[i + 1]`` (``(n + 1,)``
+    int64), part ``q``'s x, y coordinates ``coords[part_off[q]:part_off[q + 1]]`` (``(P + 1,)`` int64,
+    float64). What ``json_columns.decode_records`` reads a ``"polygons"`` field into; ``masks.mask_inputs``
+    takes the arrays as they are."""
+
+    __slots__ = ("row_part", "part_off", "coords")
+
+    def __init__(self, row_part: np.ndarray, part_off: np.ndarray, coords: np.ndarray):
+        self.row_part, self.part_off, self.coords = row_part, part_off, coords
+
+    def __len__(self) -> int:
+        return len(self.row_part) - 1
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return self.take(np.arange(len(self))[i])
+        i = range(len(self))[i]  # (negative positions, IndexError)
+        po = self.part_off[self.row_part[i]:self.row_part[i + 1] + 1].tolist()
+        return [self.coords[a:b].tolist() for a, b in zip(po[:-1], po[1:])]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __eq__(self, other):
+        return isinstance(other, (list, Polygons)) and len(other) == len(self) and list(self) == list(other)
+
+    def tolist(self) -> list:
+        return list(self)
+
+    def clean(self) -> bool:
+        """True when ``normalise_segmentation`` keeps every row unchanged: at least one part per row, each of an
+        even number >= 6 of finite coordinates within ``±MAX_COORD`` (``_clean_polygons``' rule)."""
+        sizes = np.diff(self.part_off)
+        return bool(not (np.diff(self.row_part) == 0).any() and not ((sizes < 6) | (sizes % 2 == 1)).any()
+                    and np.all(np.abs(self.coords) <= MAX_COORD))  # (NaN fails too)
+
+    def take(self, index) -> "Polygons":
+        """Rows ``index`` (integer positions) as a new ``Polygons``: ranges gathered by ``_ranges``."""
+        index = np.asarray(index, np.int64)
+        parts = _ranges(self.row_part[index], self.row_part[index + 1])
+        row_part = np.zeros(len(index) + 1, np.int64)
+        np.cumsum(self.row_part[index + 1] - self.row_part[index], out=row_part[1:])
+        sizes = self.part_off[parts + 1] - self.part_off[parts]
+        part_off = np.zeros(len(parts) + 1, np.int64)
+        np.cumsum(sizes, out=part_off[1:])
+        return Polygons(row_part, part_off, self.coords[_ranges(self.part_off[parts], self.part_off[parts + 1])])
+
+
+def _ranges(start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """The positions ``start[k]:stop[k]`` of every ``k``, one range after the other (int64)."""
+    size = stop - start
+    total = int(size.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    keep = size > 0
+    start, size = start[keep], size[keep]
+    step = np.ones(total, np.int64)
+    first = np.zeros(len(size), np.int64)
+    np.cumsum(size[:-1], out=first[1:])
+    step[0] = start[0]
+    step[first[1:]] = start[1:] - (start[:-1] + size[:-1] - 1)
+    return np.cumsum(step)
+
+
 @dataclass
 class Boxes:
     """Labels or predictions as parallel arrays (one row each), in input order.
 
     ``box``: ``(n, 4)`` float64 ``x, y, w, h``; ``area``: COCO area (area ranges use it); ``iscrowd``: bool
     (always False for predictions); ``score``: float64 (NaN for labels); ``segm``: the raw segmentation
-    (polygon list / RLE dict, or None) per row, or None when no row has one.
+    (polygon list / RLE dict, or None) per row — a list, or ``Polygons`` when a file's rows are all plain
+    polygons —, or None when no row has one.
     """
 
     ids: np.ndarray
@@ -49,7 +116,7 @@ class Boxes:
     area: np.ndarray
     iscrowd: np.ndarray
     score: np.ndarray
-    segm: list | None = None
+    segm: list | Polygons | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -57,7 +124,8 @@ class Boxes:
     def take(self, index: np.ndarray) -> "Boxes":
         """Rows ``index`` (a bool mask or integer positions) as a new table."""
         index = np.flatnonzero(index) if np.asarray(index).dtype == bool else np.asarray(index, dtype=np.int64)
-        segm = None if self.segm is None else [self.segm[i] for i in index]
+        segm = (self.segm.take(index) if type(self.segm) is Polygons else
+                None if self.segm is None else [self.segm[i] for i in index])
         return Boxes(self.ids[index], self.image_id[index], self.category_id[index], self.box[index],
                      self.area[index], self.iscrowd[index], self.score[index], segm)
 
@@ -88,7 +156,7 @@ class EvalData:
     source: str = ""
 
     def image_size(self) -> dict[int, tuple[float, float]]:
-        return {int(i): (h, w) for i, h, w in zip(self.image_ids, self.heights, self.widths)}
+        return dict(zip(self.image_ids.tolist(), zip(self.heights.tolist(), self.widths.tolist())))
 
 
 # ---- COCO files and dicts: THE record model (explorer.io.records) ----------------------------------------------
@@ -289,6 +357,8 @@ def _masks(segs: list, H: np.ndarray, W: np.ndarray) -> list | None | bool:
     """Normalised segmentations (the record model's one rule, ``normalise_segmentation``) or None when no record
     has one; False when one is unusable (the record model flags it). A column of polygon lists is checked at
     once (``_clean_polygons``); anything else, record by record."""
+    if type(segs) is Polygons:
+        return segs if segs.clean() else False
     if set(map(type, segs)) <= {type(None)}:
         return None
     if _clean_polygons(segs):
@@ -355,7 +425,7 @@ def _columnar_ground_truth(gt: dict, source: str, cols: dict | None = None) -> E
         cols = _typed_list(anns, _LABEL_FIELDS)
     if cols is not None:  # the common shape, decoded from its serialisation (no segmentation: None)
         ids, img, cat, area, box, crowd = (cols[k] for k in _LABEL_FIELDS)
-        segmentations = [None]
+        segmentations = Polygons(*cols["segmentation"]) if "segmentation" in cols else [None]
     else:
         ids, img, cat = (_int_array(_field(anns, k)) for k in ("id", "image_id", "category_id"))
         area, box = _number_array(_field(anns, "area")), _box_array(_field(anns, "bbox"))
@@ -409,6 +479,12 @@ _LABEL_FIELDS = {"id": "int", "image_id": "int", "category_id": "int", "area": "
 _TYPED_MIN_RECORDS = 10_000  # below: gathered from the dicts (no numba load for a small file)
 
 
+def _with_polygons(fields: dict, body: bytes) -> dict:
+    """``fields`` plus a ``"polygons"`` segmentation when ``body`` names one (an RLE or empty one makes the
+    decoder refuse the input: then it is read as before)."""
+    return {**fields, "segmentation": "polygons"} if b'"segmentation"' in body else fields
+
+
 def _typed_list(records, fields: dict) -> dict | None:
     """``json_columns.decode_records`` of a list of dicts through its orjson serialisation (which refuses dict
     subclasses — a record with a key given twice —, numpy values and ints past 64 bits; NaN, bools and None
@@ -450,7 +526,7 @@ def _typed_ground_truth(path) -> tuple[dict, dict] | None:
     for key, (s, e) in members.items():
         part = body[s:e]
         if key == "annotations":
-            cols = decode_records(part, _LABEL_FIELDS, min_bytes=0)
+            cols = decode_records(part, _with_polygons(_LABEL_FIELDS, part), min_bytes=0)
             if cols is None:
                 return None
             continue
@@ -481,14 +557,15 @@ def _typed_results(predictions, data: EvalData) -> Boxes | None:
             body = path.read_bytes()
         except OSError:
             return None  # (load_json names it)
-        cols = decode_records(body, _RESULT_FIELDS, min_bytes=0)  # (its size checked above)
+        cols = decode_records(body, _with_polygons(_RESULT_FIELDS, body), min_bytes=0)  # (size checked above)
         del body
     else:
         source = "predictions"
         cols = _typed_list(predictions, _RESULT_FIELDS)
     if cols is None:
         return None
-    return _results_of_arrays(cols["image_id"], cols["category_id"], cols["score"], cols["bbox"], lambda: [None],
+    segm = Polygons(*cols["segmentation"]) if "segmentation" in cols else [None]
+    return _results_of_arrays(cols["image_id"], cols["category_id"], cols["score"], cols["bbox"], lambda: segm,
                               source, data)
 
 
@@ -566,7 +643,7 @@ def for_iou_type(data: EvalData, iou_type: str) -> EvalData:
     for name, boxes, id_name in (("labels", data.labels, "label_id"), ("predictions", data.predictions, "pred_id")):
         where = (data.source or "input") if name == "labels" else "predictions"
         segm = boxes.segm if boxes.segm is not None else [None] * len(boxes)
-        kinds = set(map(type, segm))
+        kinds = {list} if type(segm) is Polygons else set(map(type, segm))
         if len(kinds) == 1:  # one kind of mask (or none) throughout: no Python step per row
             needs = np.full(len(boxes), kinds <= {list, type(None)})
             no_mask = np.full(len(boxes), kinds == {type(None)})

@@ -4,7 +4,11 @@
 field without building a Python object per record — what parsing with orjson and then gathering each field
 out of 100k dicts cost (~0.25 s of CPU for a 100k-prediction results file, against ~15 ms here). ``fields``
 maps each key to its kind: ``"int"`` (a JSON integer of at most 18 digits: int64), ``"number"`` (any JSON
-number: float64) or ``"box"`` (an array of exactly 4 numbers: ``(n, 4)`` float64).
+number: float64), ``"box"`` (an array of exactly 4 numbers: ``(n, 4)`` float64) or ``"polygons"`` (a COCO
+polygon list ``[[x, y, ...], ...]``, at least one part of at least one number each: ``(row_part, part_off,
+coords)``, record ``r``'s parts ``row_part[r]:row_part[r + 1]``, part ``q``'s numbers
+``coords[part_off[q]:part_off[q + 1]]``; an RLE dict or an empty list is refused). Whether the parts are
+usable (6+ coordinates, even, within range) is the caller's rule.
 
 It decides only what it is sure of and returns None for anything else, so the caller reads the input as before
 (orjson and the record model, which name every problem): a key outside ``fields`` or a field missing from a
@@ -28,7 +32,7 @@ from explorer.evaluation import kernels
 prange = range
 _kernel = kernels.LazyKernels(globals())  # kernels.py's lazy-compilation rule (cached machine code)
 
-KINDS = {"int": 0, "number": 1, "box": 2}
+KINDS = {"int": 0, "number": 1, "box": 2, "polygons": 3}
 _POW10 = np.array([10.0 ** k for k in range(23)])  # exact doubles 1e0 .. 1e22
 _MAX_EXACT = 2 ** 53
 
@@ -142,38 +146,44 @@ def _put(nums, at, t, fv, slow, n_slow, i, e):
 # increfs and decrefs its array arguments (atomic operations the pruning pass leaves in these loops): 2/3 of the
 # scan's time (100k-prediction results file: 88 ms -> 35 ms of CPU)
 @_kernel(error_model="numpy", _nrt=False)
-def scan(buf, keys, key_len, kind, col, pow10, ints, nums, slow):
+def scan(buf, keys, key_len, kind, col, pow10, ints, nums, slow, rec_part, part_len, coords):
     """Decode ``buf`` (uint8: ``[ {"key": value, ...}, ... ]``) into ``ints[col[f], r]`` (int fields),
     ``nums[(col[f] + c) * R + r]`` (number fields, flat ``(C, R)``; a box's 4 numbers at ``col[f] .. col[f] + 3``).
 
-    ``keys (F, L)`` uint8 padded key bytes, ``key_len (F,)``, ``kind (F,)`` (0 int, 1 number, 2 box).
-    ``slow (S, 3)``: (flat ``nums`` index, start, end) of the numbers left to Python. Returns ``(records,
-    slow count)``; ``(-2, 0)`` when ``slow`` is too short; ``(-1, 0)`` when the input is not one this decoder decides (see the module docstring)."""
+    ``keys (F, L)`` uint8 padded key bytes, ``key_len (F,)``, ``kind (F,)`` (0 int, 1 number, 2 box, 3 polygons).
+    ``slow (S, 3)``: (flat ``nums`` index, start, end) of the numbers left to Python (polygon coordinate ``q``:
+    index ``len(nums) + q``). A polygons field (at most one): record ``r``'s part count in ``rec_part[r]``, each
+    part's number count in ``part_len``, its numbers one after the other in ``coords``. Returns ``(records, slow
+    count, parts, coordinates)``; ``(-2, 0, 0, 0)`` when ``slow`` is too short; ``(-1, 0, 0, 0)`` when the input
+    is not one this decoder decides (see the module docstring; for polygons also an empty list or part)."""
     n = buf.shape[0]
     n_f = keys.shape[0]
     cap = ints.shape[1]  # R
     n_slow = 0
+    n_nums = nums.shape[0]
+    n_parts = 0
+    n_coords = 0
     i = _ws(buf, 0)
     if i >= n or buf[i] != 91:  # '['
-        return -1, 0
+        return -1, 0, 0, 0
     i = _ws(buf, i + 1)
     r = 0
     if i < n and buf[i] == 93:  # an empty list: the record model's
-        return -1, 0
+        return -1, 0, 0, 0
     while True:
         if i >= n or buf[i] != 123 or r >= cap:  # '{'
-            return -1, 0
+            return -1, 0, 0, 0
         i = _ws(buf, i + 1)
         seen = 0
         while True:
             if i >= n or buf[i] != 34:  # '"'
-                return -1, 0
+                return -1, 0, 0, 0
             s = i + 1
             j = s
             while j < n and buf[j] != 34 and buf[j] != 92:
                 j += 1
             if j >= n or buf[j] == 92:  # an escape in a key
-                return -1, 0
+                return -1, 0, 0, 0
             f = -1
             for k in range(n_f):
                 if key_len[k] == j - s:
@@ -186,43 +196,85 @@ def scan(buf, keys, key_len, kind, col, pow10, ints, nums, slow):
                         f = k
                         break
             if f < 0 or (seen >> f) & 1:  # unknown key, or a key given twice
-                return -1, 0
+                return -1, 0, 0, 0
             seen |= 1 << f
             i = _ws(buf, j + 1)
             if i >= n or buf[i] != 58:  # ':'
-                return -1, 0
+                return -1, 0, 0, 0
             i = _ws(buf, i + 1)
             if kind[f] == 2:
                 if i >= n or buf[i] != 91:
-                    return -1, 0
+                    return -1, 0, 0, 0
                 i = _ws(buf, i + 1)
                 for c in range(4):
                     e, t, iv, fv = _number(buf, i, pow10)
                     if t < 0:
-                        return -1, 0
+                        return -1, 0, 0, 0
                     n_slow = _put(nums, (col[f] + c) * cap + r, t, fv, slow, n_slow, i, e)
                     if n_slow < 0:
-                        return -2, 0
+                        return -2, 0, 0, 0
                     i = _ws(buf, e)
                     if c < 3:
                         if i >= n or buf[i] != 44:  # ','
-                            return -1, 0
+                            return -1, 0, 0, 0
                         i = _ws(buf, i + 1)
                 if i >= n or buf[i] != 93:  # exactly 4 numbers
-                    return -1, 0
+                    return -1, 0, 0, 0
+                i += 1
+            elif kind[f] == 3:  # [[x, y, ...], ...]: at least one part, each of at least one number
+                if i >= n or buf[i] != 91:
+                    return -1, 0, 0, 0
+                i = _ws(buf, i + 1)
+                p0 = n_parts
+                while True:
+                    if i >= n or buf[i] != 91 or n_parts >= part_len.shape[0]:
+                        return -1, 0, 0, 0
+                    i = _ws(buf, i + 1)
+                    c0 = n_coords
+                    while True:
+                        e, t, iv, fv = _number(buf, i, pow10)
+                        if t < 0 or t == 3 or n_coords >= coords.shape[0]:
+                            return -1, 0, 0, 0
+                        if t == 2:
+                            if n_slow >= slow.shape[0]:
+                                return -2, 0, 0, 0
+                            slow[n_slow, 0] = n_nums + n_coords
+                            slow[n_slow, 1] = i
+                            slow[n_slow, 2] = e
+                            n_slow += 1
+                            fv = np.nan
+                        coords[n_coords] = fv
+                        n_coords += 1
+                        i = _ws(buf, e)
+                        if i < n and buf[i] == 44:
+                            i = _ws(buf, i + 1)
+                            continue
+                        if i < n and buf[i] == 93:
+                            break
+                        return -1, 0, 0, 0
+                    part_len[n_parts] = n_coords - c0
+                    n_parts += 1
+                    i = _ws(buf, i + 1)
+                    if i < n and buf[i] == 44:
+                        i = _ws(buf, i + 1)
+                        continue
+                    if i < n and buf[i] == 93:
+                        break
+                    return -1, 0, 0, 0
+                rec_part[r] = n_parts - p0
                 i += 1
             else:
                 e, t, iv, fv = _number(buf, i, pow10)
                 if t < 0:
-                    return -1, 0
+                    return -1, 0, 0, 0
                 if kind[f] == 0:
                     if t != 0:  # not an integer token of <= 18 digits
-                        return -1, 0
+                        return -1, 0, 0, 0
                     ints[col[f], r] = iv
                 else:
                     n_slow = _put(nums, col[f] * cap + r, t, fv, slow, n_slow, i, e)
                     if n_slow < 0:
-                        return -2, 0
+                        return -2, 0, 0, 0
                 i = e
             i = _ws(buf, i)
             if i < n and buf[i] == 44:
@@ -230,9 +282,9 @@ def scan(buf, keys, key_len, kind, col, pow10, ints, nums, slow):
                 continue
             if i < n and buf[i] == 125:  # '}'
                 break
-            return -1, 0
+            return -1, 0, 0, 0
         if seen != (1 << n_f) - 1:  # a field missing
-            return -1, 0
+            return -1, 0, 0, 0
         r += 1
         i = _ws(buf, i + 1)
         if i < n and buf[i] == 44:
@@ -240,10 +292,10 @@ def scan(buf, keys, key_len, kind, col, pow10, ints, nums, slow):
             continue
         if i < n and buf[i] == 93:
             break
-        return -1, 0
+        return -1, 0, 0, 0
     if _ws(buf, i + 1) != n:
-        return -1, 0
-    return r, n_slow
+        return -1, 0, 0, 0
+    return r, n_slow, n_parts, n_coords
 
 
 MIN_BYTES = 1 << 20  # smaller inputs: orjson (a tiny ``explorer evaluate`` never loads numba for this)
@@ -362,19 +414,39 @@ def decode_records(body: bytes, fields: dict[str, str], *, min_bytes: int = MIN_
             n_num += 4 if kind[f] == 2 else 1
     ints = np.empty((max(n_int, 1), cap), np.int64)
     nums = np.empty(max(n_num, 1) * cap, np.float64)
+    if (kind == 3).sum() > 1:
+        return None
+    if (kind == 3).any():  # room: a '[' per part, a ',' or ']' after each number
+        rec_part = np.empty(cap, np.int64)
+        part_len = np.empty(int(np.count_nonzero(buf == 91)), np.int64)
+        coords = np.empty(int(np.count_nonzero(buf == 44)) + len(part_len), np.float64)
+    else:
+        rec_part, part_len, coords = (np.empty(1, t) for t in (np.int64, np.int64, np.float64))
     slow = np.empty((max(1024, cap // 8), 3), np.int64)
-    n, n_slow = scan(buf, keys, key_len, kind, col, _POW10, ints, nums, slow)
+    n, n_slow, n_parts, n_coords = scan(buf, keys, key_len, kind, col, _POW10, ints, nums, slow, rec_part,
+                                        part_len, coords)
     if n == -2:  # more numbers for Python than room for them: once more with room for every number
-        slow = np.empty((len(nums), 3), np.int64)
-        n, n_slow = scan(buf, keys, key_len, kind, col, _POW10, ints, nums, slow)
+        slow = np.empty((len(nums) + len(coords), 3), np.int64)
+        n, n_slow, n_parts, n_coords = scan(buf, keys, key_len, kind, col, _POW10, ints, nums, slow, rec_part,
+                                            part_len, coords)
     if n < 0:
         return None
     if n_slow:  # the numbers the kernel leaves to Python's float (the same correctly rounded doubles)
         for at, s, e in slow[:n_slow].tolist():
-            nums[at] = float(body[s:e])
+            if at < len(nums):
+                nums[at] = float(body[s:e])
+            else:
+                coords[at - len(nums)] = float(body[s:e])
     nums = nums.reshape(-1, cap)
     out = {}
     for f, k in enumerate(names):
+        if kind[f] == 3:  # (row -> first part offsets (n + 1,), part -> first number offsets (P + 1,), numbers)
+            row_part = np.zeros(n + 1, np.int64)
+            np.cumsum(rec_part[:n], out=row_part[1:])
+            part_off = np.zeros(n_parts + 1, np.int64)
+            np.cumsum(part_len[:n_parts], out=part_off[1:])
+            out[k] = (row_part, part_off, coords[:n_coords].copy())
+            continue
         if kind[f] == 0:
             out[k] = ints[col[f], :n].copy()
         elif kind[f] == 1:

@@ -26,7 +26,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from explorer.errors import UserError
-from explorer.evaluation.inputs import Boxes
+from explorer.evaluation.inputs import Boxes, Polygons
 from explorer.io import coco_segmentation
 
 
@@ -62,7 +62,7 @@ def _polygon_rows(image_id: np.ndarray, ids: np.ndarray, segm: list, sizes: dict
     list, or None: the box polygon) and those rows' positions; ``UserError`` naming the first polygon row whose
     image size is unknown."""
     H, W = _row_sizes(image_id, sizes)
-    kinds = set(map(type, segm))
+    kinds = {list} if type(segm) is Polygons else set(map(type, segm))
     if kinds <= {list, type(None)} or len(kinds) == 1:  # one kind throughout: no Python step per row
         poly = np.full(len(segm), kinds <= {list, type(None)})
     else:
@@ -164,30 +164,43 @@ def mask_inputs(tables: list, sizes: dict[int, tuple[float, float]]) -> MaskInpu
     decides); ``UserError`` for a polygon on an image of unknown size."""
     from explorer.evaluation import mask_kernels as mk
 
-    segm, box, H, W, poly = [], [], [], [], []
+    segm, box, H, W, poly, n_parts, part_lens, flat = [], [], [], [], [], [], [], []
     for table, rows, what in tables:
         rows = np.asarray(rows, np.int64)
-        seg = [None] * len(rows) if table.segm is None else [table.segm[i] for i in rows.tolist()]
+        if type(table.segm) is Polygons:  # every row a polygon list, already flat: gathered, not walked
+            seg = table.segm.take(rows)
+            n_parts.append(np.diff(seg.row_part))
+            part_lens.append(np.diff(seg.part_off))
+            flat.append(seg.coords)
+        else:
+            seg = [None] * len(rows) if table.segm is None else [table.segm[i] for i in rows.tolist()]
         h, w, p, _ = _polygon_rows(table.image_id[rows], table.ids[rows], seg, sizes, what=what)
+        b = table.box[rows]
+        if type(seg) is Polygons:
+            seg = [None] * len(rows)  # (no RLE row)
+        else:  # polygon rows' parts (a row without segmentation: its box polygon), walked in Python
+            parts_of = [seg[i] if seg[i] is not None else _box_polygon(b[i].tolist()) for i in np.flatnonzero(p).tolist()]
+            parts = list(chain.from_iterable(parts_of))
+            n_parts.append(np.fromiter(map(len, parts_of), np.int64, len(parts_of)))
+            part_lens.append(np.fromiter(map(len, parts), np.int64, len(parts)))
+            flat.append(np.fromiter(chain.from_iterable(parts), np.float64, int(part_lens[-1].sum())))
         segm += seg
-        box.append(table.box[rows])
+        box.append(b)
         H.append(h)
         W.append(w)
         poly.append(p)
     box, H, W, poly = (np.concatenate(x) if x else np.zeros(0) for x in (box, H, W, poly))
+    n_parts, part_len = (np.concatenate(x) if x else np.zeros(0, np.int64) for x in (n_parts, part_lens))
     poly = poly.astype(bool)
     n = len(segm)
     rows = np.flatnonzero(poly)
-    parts_of = [segm[i] if segm[i] is not None else _box_polygon(box[i].tolist()) for i in rows.tolist()]
     row_part = np.zeros(len(rows) + 1, np.int64)
-    np.cumsum(np.fromiter(map(len, parts_of), np.int64, len(parts_of)), out=row_part[1:])
-    parts = list(chain.from_iterable(parts_of))
-    part_len = np.fromiter(map(len, parts), np.int64, len(parts))
-    if (len(parts) and (part_len.min() < 6 or (part_len % 2).any())) or (row_part[1:] == row_part[:-1]).any():
+    np.cumsum(n_parts, out=row_part[1:])
+    if (len(part_len) and (part_len.min() < 6 or (part_len % 2).any())) or (n_parts == 0).any():
         return None
-    part_off = np.zeros(len(parts) + 1, np.int64)
+    part_off = np.zeros(len(part_len) + 1, np.int64)
     np.cumsum(part_len, out=part_off[1:])
-    coords = np.fromiter(chain.from_iterable(parts), np.float64, int(part_off[-1]))
+    coords = np.concatenate(flat) if flat else np.zeros(0)
     src = np.empty(n, np.int64)
     src[rows] = np.arange(len(rows))
     h = np.zeros(n, np.int64)
