@@ -259,9 +259,12 @@ def _rows_at(project, target: str, keep: np.ndarray) -> pd.DataFrame:
     """The project's ``target`` rows where ``keep`` (bool, one per row), index = target id, no ``segmentation``."""
     table = getattr(project, target)
     id_col = TARGET_ID[target]
-    rows = table if keep.all() else table[keep]  # all rows: the project's columns, not a copy (copy-on-write)
-    ids = rows[id_col].to_numpy()
-    rows = rows.drop(columns=[c for c in (id_col, "segmentation") if c in rows.columns])
+    ids = table[id_col].to_numpy()
+    # the two columns left out are dropped before the rows are selected (not copied: an object column of 2M
+    # predictions cost ~40 ms per class change); all rows: the project's columns, not a copy (copy-on-write)
+    rows = table.drop(columns=[c for c in (id_col, "segmentation") if c in table.columns])
+    if not keep.all():
+        rows, ids = rows[keep], ids[keep]
     # = rows.set_index(id_col), without copying the ids into the index (160 MB at 20M predictions)
     return rows.set_axis(pd.Index(ids, name=id_col, copy=False), axis=0)
 

@@ -64,12 +64,13 @@ def sorted_bar(table: pd.DataFrame, *, value: str, label: str = "display_name", 
     shown = table[table[value].notna()].copy()
     shown = shown.iloc[np.argsort(np.abs(shown[value].to_numpy(np.float64)), kind="stable")]  # plotly draws bottom-up
     colors = np.where(shown[value].to_numpy() >= 0, "#1f77b4", "#d62728")
-    fig = go.Figure(go.Bar(
-        x=shown[value], y=shown[label], orientation="h", marker_color=colors,
+    # a trace dict: go.Figure validates it once (a go.Bar was validated again by go.Figure)
+    fig = go.Figure(data=[dict(
+        type="bar", x=shown[value], y=shown[label], orientation="h", marker=dict(color=colors),
         text=[f"{v:.3f}" for v in shown[value]], textposition="outside", cliponaxis=False,
         customdata=shown[[hover]].to_numpy() if hover in shown else None,
         hovertemplate="%{y}: %{x:.4f}" + ("<br>n = %{customdata[0]:,}" if hover in shown else "") + "<extra></extra>",
-    ))
+    )])
     fig.update_layout(title=title, height=max(260, 26 * len(shown) + 90), margin=dict(l=10, r=40, t=40, b=30),
                       xaxis=dict(range=list(value_range)), yaxis=dict(automargin=True))
     return fig
@@ -78,27 +79,34 @@ def sorted_bar(table: pd.DataFrame, *, value: str, label: str = "display_name", 
 def pr_curve_figure(curves: pd.DataFrame, names: dict[int, str]) -> go.Figure:
     """Precision against recall, one line per class. ``curves``: ``category_id, recall, precision``."""
     cats = curves["category_id"].to_numpy()
-    # drawn in float32 (7 significant digits, far finer than a pixel or a hover label): half the bytes every
-    # session is sent at each new threshold (80 classes x 400 points x 2 coordinates)
-    recall, precision = (curves[c].to_numpy(np.float32) for c in ("recall", "precision"))
+    order = None
     if len(cats) and not (cats[1:] >= cats[:-1]).all():  # the engine's curves come grouped by class already
         order = np.argsort(cats, kind="stable")
-        cats, recall, precision = cats[order], recall[order], precision[order]
+        cats = cats[order]
     starts = np.flatnonzero(np.r_[True, cats[1:] != cats[:-1]]) if len(cats) else np.zeros(0, np.int64)
     uniq = cats[starts]
     ends = np.r_[starts[1:], len(cats)]
+    # the points drawn (at most MAX_CURVE_POINTS per class, evenly spaced) are gathered before anything else is
+    # read: the curves hold a point per prediction (2M at 100k images), the figure ≤ 400 per class
+    keeps = [np.unique(np.linspace(a, b - 1, min(b - a, MAX_CURVE_POINTS)).round().astype(int))
+             for a, b in zip(starts, ends)]
+    drawn = np.concatenate(keeps) if keeps else np.zeros(0, np.int64)
+    at = drawn if order is None else order[drawn]
+    # drawn in float32 (7 significant digits, far finer than a pixel or a hover label): half the bytes every
+    # session is sent at each new threshold (80 classes x 400 points x 2 coordinates)
+    recall, precision = (curves[c].to_numpy()[at].astype(np.float32) for c in ("recall", "precision"))
+    bounds = np.r_[0, np.cumsum([len(k) for k in keeps])].astype(int)
     # the legend names the LEGEND_TOP_K classes with the longest curves (most predictions); the rest share one
     # "N other classes" entry that shows or hides them together
     named = set(uniq[np.argsort(-(ends - starts), kind="stable")[:LEGEND_TOP_K]].tolist())
     n_other = len(uniq) - len(named)
     traces = []  # trace dicts: go.Figure validates each once (go.Scatter objects were validated twice, ~2/5 of the cost)
-    for cat, a, b in zip(uniq, starts, ends):  # one trace per class
-        keep = np.unique(np.linspace(a, b - 1, min(b - a, MAX_CURVE_POINTS)).round().astype(int))
+    for cat, a, b in zip(uniq, bounds[:-1], bounds[1:]):  # one trace per class: its drawn points a..b-1
         name = names.get(int(cat), str(cat))
         if cat in named:
-            traces.append(dict(type="scatter", x=recall[keep], y=precision[keep], mode="lines", name=name))
+            traces.append(dict(type="scatter", x=recall[a:b], y=precision[a:b], mode="lines", name=name))
         else:
-            traces.append(dict(type="scatter", x=recall[keep], y=precision[keep], mode="lines", name=name,
+            traces.append(dict(type="scatter", x=recall[a:b], y=precision[a:b], mode="lines", name=name,
                                legendgroup="other", showlegend=False, line=dict(width=1, color="#bbb")))
     if n_other:  # a legend-only entry for the grouped classes (clicking it toggles the whole group)
         traces.append(dict(type="scatter", x=[None], y=[None], mode="lines", name=f"{n_other} other classes",

@@ -66,9 +66,9 @@ def importance_figure(imp: pd.DataFrame) -> go.Figure:
     fig = sorted_bar(imp, value="importance", title="Metric importance (0 = none, 1 = predicts Y)")
     shown = imp[imp["importance"].notna() & imp["baseline"].notna()]
     if len(shown):
-        fig.add_trace(go.Scatter(
-            x=shown["baseline"], y=shown["display_name"], mode="markers", name="shuffled-outcome baseline",
-            marker=dict(symbol="line-ns-open", size=18, line=dict(width=2, color="#222")),
+        fig.add_trace(dict(  # a trace dict: validated once (sorted_bar)
+            type="scatter", x=shown["baseline"], y=shown["display_name"], mode="markers",
+            name="shuffled-outcome baseline", marker=dict(symbol="line-ns-open", size=18, line=dict(width=2, color="#222")),
             hovertemplate="%{y}: baseline %{x:.4f}<extra></extra>"))
         fig.update_layout(showlegend=True, legend=dict(orientation="h", x=0, y=-0.08, yanchor="top"))
     return fig

@@ -53,3 +53,18 @@ def test_pr_curve_figure_equals_its_former_form():
     assert sum(t.showlegend is not False for t in lines) == LEGEND_TOP_K
     assert all(len(t.x) == min(n, MAX_CURVE_POINTS) for t, n in zip(lines, sizes))
     assert fig.data[-1].name == "7 other classes" and fig.data[-1].legendgroup == "other"
+
+
+def test_pr_curve_figure_of_curves_not_grouped_by_class_and_of_none():
+    """Only the points drawn are gathered (before float32): curves listed out of class order draw the lines of
+    the same curves grouped stably by class; no curves, no lines."""
+    rng = np.random.default_rng(5)
+    sizes = rng.integers(1, 2 * MAX_CURVE_POINTS, 6)
+    cats = np.repeat(np.array([9, 2, 7, 2, 9, 4]), sizes)  # classes 2 and 9 come in two runs
+    curves = pd.DataFrame({"category_id": cats, "recall": rng.random(len(cats)), "precision": rng.random(len(cats))})
+    grouped = curves.iloc[np.argsort(cats, kind="stable")].reset_index(drop=True)
+    names = {2: "two", 4: "four", 7: "seven", 9: "nine"}
+    assert (plotly.io.to_json(pr_curve_figure(curves, names), validate=False)
+            == plotly.io.to_json(former(grouped, names), validate=False))
+    empty = pr_curve_figure(curves.iloc[:0], names)
+    assert len(empty.data) == 0 and empty.layout.title.text == "Precision–recall curves"
