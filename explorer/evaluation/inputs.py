@@ -488,7 +488,7 @@ def _with_polygons(fields: dict, body: bytes) -> dict:
 def _typed_list(records, fields: dict) -> dict | None:
     """``json_columns.decode_records`` of a list of dicts through its orjson serialisation (which refuses dict
     subclasses — a record with a key given twice —, numpy values and ints past 64 bits; NaN, bools and None
-    become tokens the decoder refuses), or None."""
+    become tokens the decoder refuses; polygon segmentations become ``Polygons``, as from a file), or None."""
     if type(records) is not list or len(records) < _TYPED_MIN_RECORDS:
         return None
     from explorer.evaluation.json_columns import decode_records
@@ -497,7 +497,7 @@ def _typed_list(records, fields: dict) -> dict | None:
         body = orjson.dumps(records, option=orjson.OPT_PASSTHROUGH_SUBCLASS)
     except (TypeError, orjson.JSONEncodeError):
         return None
-    return decode_records(body, fields, min_bytes=0)
+    return decode_records(body, _with_polygons(fields, body), min_bytes=0)
 
 
 def _typed_ground_truth(path) -> tuple[dict, dict] | None:

@@ -133,3 +133,15 @@ def test_unusual_polygons_are_read_as_before(typed_small, tmp_path, case, side):
     _same(fast, inputs.from_coco(g, d, iou_type="segm", columnar=False))
     if case in ("odd", "short", "huge", "overflowing"):
         assert any("segmentation" in str(p) for p in fast.problems.problems), fast.problems.problems
+
+
+def test_polygon_dicts_are_decoded_and_read_the_same(typed_small):
+    gt, dt = _segm_set(seed=2)
+    dt[3]["segmentation"] = tuple(tuple(p) for p in dt[3]["segmentation"])  # (orjson writes a tuple as a list)
+    fast = inputs.from_coco(copy.deepcopy(gt), copy.deepcopy(dt), iou_type="segm")
+    _same(fast, inputs.from_coco(copy.deepcopy(gt), copy.deepcopy(dt), iou_type="segm", columnar=False))
+    assert type(fast.labels.segm) is inputs.Polygons and type(fast.predictions.segm) is inputs.Polygons
+    gt["annotations"][4]["segmentation"] = [[1, 2, 3, 4, 5]]  # odd: the record model's message, as before
+    fast = inputs.from_coco(copy.deepcopy(gt), copy.deepcopy(dt), iou_type="segm")
+    _same(fast, inputs.from_coco(copy.deepcopy(gt), copy.deepcopy(dt), iou_type="segm", columnar=False))
+    assert any("5 coordinates" in str(p) for p in fast.problems.problems)
