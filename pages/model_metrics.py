@@ -18,7 +18,10 @@ from explorer.ui import detection
 from explorer.ui.charts import (f1_confidence_figure, figure_once, pr_curve_figure, show_chart, table_height,
                                 table_once)
 from explorer.ui.error_cost import error_cost_section
+from explorer.ui.error_cost import prefetch as error_cost_work
 from explorer.ui.importance import CORRELATION_METHODS, render_task_importance
+from explorer.ui.importance import prefetch as importance_work
+from explorer.ui.intervals import prefetch as intervals_work
 from explorer.ui.intervals import render_headline_intervals
 from explorer.ui.headline import best_f1_cards, n_kept_predictions
 from explorer.ui.state import selection
@@ -206,6 +209,9 @@ def page(sel) -> None:
         st.info(f"Metric importance needs a per-item outcome, which {plain(task.title)} projects do not define.")
         return
     if matching:
+        # the independent heavy sections start in worker threads (core calls only: explorer/ui/detection.py start);
+        # each is drawn in its place, from the core's caches (waiting there if its worker is not done)
+        detection.start(intervals_work(sel), error_cost_work(sel), importance_work(sel))
         matching_headline(sel)
     outcome_controls(sel)  # the task's outcome options (target IoU, tolerance): one key shared with Performance by Metric
     render_task_importance(sel, method=correlation_method())

@@ -21,6 +21,7 @@ Returned objects are shared between reruns and sessions: do not mutate.
 from __future__ import annotations
 
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import streamlit as st
@@ -130,3 +131,26 @@ def analysis_table(sel, target: str) -> pd.DataFrame:
     """The selection's outcome table of ``target`` (``"labels"``/``"predictions"``/``"images"``): the project's
     rows, the outcome columns (ignored rows kept with ``ignored`` and an empty outcome) and every data metric."""
     return outcome_table(sel, target)
+
+
+# ---- sections made ahead -------------------------------------------------------------------------------------------
+# the Metrics page's independent heavy sections (bootstrap, error cost, importance per outcome) are made by these
+# workers while the script thread draws the headline: their compiled kernels run without the GIL, and each
+# result lands in the core's single-flight caches where the section's own (identical) call finds or waits for it
+_SECTIONS = ThreadPoolExecutor(4, thread_name_prefix="metrics-sections")
+
+
+def start(*work: list) -> list:
+    """Run every zero-argument call in the lists ``work`` in a worker thread, now; returns their futures (the
+    page does not wait on them: its sections' own calls find or wait for the values in the core's caches). Only
+    core functions (no ``st.*``: a worker has no script context); a call that fails gives None — the section's
+    own call on the script thread makes the value again and shows the error."""
+    return [_SECTIONS.submit(_quietly, call) for calls in work for call in calls]
+
+
+def _quietly(call):
+    try:
+        return call()
+    except Exception:  # noqa: BLE001 — shown by the section's own call (see start)
+        return None
+

@@ -39,6 +39,20 @@ def _cost(path: str, fingerprint: str, core, _project: Project):
     return error_cost(_project, core)
 
 
+def prefetch(sel) -> list:
+    """The selection's error cost and its oracle fixes as a zero-argument call of core functions, for a worker
+    thread started at the top of the page (``detection.start``); ``error_cost_section`` then finds them in the
+    core's cache (single-flight) and the cost's kept fixes."""
+    def work():
+        from explorer.analysis.tide import error_cost
+
+        cost = error_cost(sel.project, sel.core)
+        if np.isfinite(cost.ap):
+            cost.delta_ap  # noqa: B018 — the fixes run once and are kept (a cached property, locked)
+        return cost
+    return [work]
+
+
 def cost_of(sel):
     """``ErrorCost`` of the UI selection (cached)."""
     return _cost(str(sel.project.root), sel.project.fingerprint, sel.core, sel.project)

@@ -143,9 +143,15 @@ def _draw(imp: pd.DataFrame, cor: pd.DataFrame, n: int, n_pos: int, *, outcome_l
 @st.cache_resource(show_spinner="Estimating metric importance…", max_entries=32)
 def _task_importance(cache_key: tuple, column: str, names: tuple, grouped: tuple | None, max_samples: int,
                      random_state: int, _sel) -> tuple[pd.DataFrame, int, int]:
-    target = cache_key[-1]
+    return _importance_of(_sel, cache_key[-1], column, names, grouped, max_samples, random_state)
+
+
+def _importance_of(sel, target: str, column: str, names: tuple, grouped: tuple | None, max_samples: int,
+                   random_state: int) -> tuple[pd.DataFrame, int, int]:
+    """(importance table, rows, rows with Y true) of ``target``'s outcome ``column``: core calls only (no
+    Streamlit), so a worker thread can make it ahead of the page (``prefetch``)."""
     # the core's outcome tables are never written: facts about their metric columns are kept across IoU moves
-    values = outcome_values(outcome_table(_sel, target), column, names, groups=grouped is not None, kept=True)
+    values = outcome_values(outcome_table(sel, target), column, names, groups=grouped is not None, kept=True)
     imp = importance_of_columns(values.columns, values.y, rows=values.rows, random_state=random_state,
                                 max_samples=max_samples, groups=values.groups, grouped_metrics=grouped,
                                 kept=values.kept)
@@ -157,6 +163,32 @@ def _task_correlation(cache_key: tuple, column: str, names: tuple, method: str, 
     values = outcome_values(outcome_table(_sel, cache_key[-1]), column, names, kept=True)
     return correlation_of_columns(values.columns, values.y.astype(np.float64), rows=values.rows, method=method,
                                   kept=values.kept)
+
+
+def _figures_key(sel, o, names: dict, frame: tuple, method: str) -> tuple:
+    """What outcome ``o``'s tables and figures are kept by: ((view, metrics run, core selection, target),
+    outcome column, metric names, frame metrics, correlation method)."""
+    p = sel.project
+    return ((str(p.root), p.fingerprint, metrics_stamp(p), sel.core, o.target), o.column, tuple(names.items()), frame,
+            method)
+
+
+def prefetch(sel) -> list:
+    """The importance tables of the selection's outcomes not drawn yet, one zero-argument call of core functions
+    each (no Streamlit): for worker threads started at the top of the page (``detection.start``), so they are made
+    while the headline is drawn; ``render_task_importance`` then finds them in the core's caches (single-flight:
+    it waits for a table still being made). Same arguments as the page's, so the same numbers."""
+    project = sel.project
+    todo = []
+    for o in tasks.get(project.task).outcomes:
+        names = metric_names(project, o.target, numeric=True)
+        if not names:
+            break
+        levels = metric_levels(project, o.target)
+        frame = tuple(c for c in names if levels.get(c) == "F")
+        if not any(_figures_key(sel, o, names, frame, m) in _SHOWN for m in CORRELATION_METHODS.values()):
+            todo.append((o.target, o.column, tuple(names), frame if o.target != "images" else None))
+    return [lambda job=job: _importance_of(sel, *job, DEFAULT_MAX_SAMPLES, 0) for job in todo]
 
 
 def render_task_importance(sel, *, method: str = "pearson") -> None:
@@ -175,8 +207,8 @@ def render_task_importance(sel, *, method: str = "pearson") -> None:
         per_image = o.target != "images"
         levels = metric_levels(project, o.target)
         frame = tuple(c for c in names if levels.get(c) == "F")
-        key = (str(project.root), project.fingerprint, metrics_stamp(project), sel.core, o.target)
-        figures = (key, o.column, tuple(names.items()), frame, method)
+        figures = _figures_key(sel, o, names, frame, method)
+        key = figures[0]
 
         def tables():
             imp, n, n_pos = _task_importance(key, o.column, tuple(names), frame if per_image else None,

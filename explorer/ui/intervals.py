@@ -22,10 +22,26 @@ AUTO_IMAGES = 200_000  # above this many images in the selection the intervals w
 
 @st.cache_resource(show_spinner=f"Bootstrapping AP ({N_RESAMPLES} image resamples)…", max_entries=16)
 def _bootstrap(path: str, fingerprint: str, sel, _project) -> ApBootstrap:
+    return _bootstrap_of(_project, sel)
+
+
+def _bootstrap_of(project, sel) -> ApBootstrap:
+    """``bootstrap_ap`` of the core selection's match: core calls only, so a worker thread can run it (``prefetch``)."""
     # named by its source: every class's replicates are kept per (run, IoU, confidence, images), so a class change
     # slices them and the Compare page's run A is this one
-    m = core.match(_project, sel)
-    return bootstrap_ap(m, classes=sel.class_list(), image_ids=sel.image_ids(_project), source=match_source(_project))
+    m = core.match(project, sel)
+    return bootstrap_ap(m, classes=sel.class_list(), image_ids=sel.image_ids(project), source=match_source(project))
+
+
+def prefetch(sel) -> list:
+    """The headline bootstrap as a zero-argument call of core functions, for a worker thread started at the top of
+    the page (``detection.start``; the replicates land in the core's cache, which ``render_headline_intervals``
+    then reads, waiting for them if still being made); [] when the page would not compute them now."""
+    if len(sel.image_ids) == 0 or not sel.project.has_predictions:
+        return []
+    if len(sel.image_ids) > AUTO_IMAGES and not st.session_state.get(_asked(sel)):
+        return []
+    return [lambda: _bootstrap_of(sel.project, sel.core)]
 
 
 def headline_bootstrap(sel) -> ApBootstrap:
