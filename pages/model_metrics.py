@@ -19,7 +19,7 @@ from explorer.ui.charts import (f1_confidence_figure, figure_once, pr_curve_figu
                                 table_once)
 from explorer.ui.error_cost import error_cost_section
 from explorer.ui.error_cost import prefetch as error_cost_work
-from explorer.ui.importance import CORRELATION_METHODS, render_task_importance
+from explorer.ui.importance import CORRELATION_KEY, CORRELATION_METHODS, render_task_importance
 from explorer.ui.importance import prefetch as importance_work
 from explorer.ui.intervals import prefetch as intervals_work
 from explorer.ui.intervals import render_headline_intervals
@@ -54,7 +54,7 @@ def fmt(value: float) -> str:
 
 
 def correlation_method() -> str:
-    label = st.radio("Correlation", list(CORRELATION_METHODS), horizontal=True, **keep("mq_correlation_method"))
+    label = st.radio("Correlation", list(CORRELATION_METHODS), horizontal=True, **keep(CORRELATION_KEY))
     return CORRELATION_METHODS[label]
 
 

@@ -30,6 +30,7 @@ from explorer.ui.text import plain
 from explorer.ui.outcomes import metric_levels, metric_names, metrics_stamp, outcome_table
 
 CORRELATION_METHODS = {"Pearson (linear)": "pearson", "Spearman (rank, monotone)": "spearman"}
+CORRELATION_KEY = "mq_correlation_method"  # the Metrics page's radio of CORRELATION_METHODS labels
 _SHOWN: OrderedDict = OrderedDict()  # render_task_importance's tables as drawn, per data key
 
 
@@ -160,23 +161,41 @@ def _importance_of(sel, target: str, column: str, names: tuple, grouped: tuple |
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _task_correlation(cache_key: tuple, column: str, names: tuple, method: str, _sel) -> pd.DataFrame:
-    values = outcome_values(outcome_table(_sel, cache_key[-1]), column, names, kept=True)
-    return correlation_of_columns(values.columns, values.y.astype(np.float64), rows=values.rows, method=method,
-                                  kept=values.kept)
+    return _correlation_of(_sel, cache_key, column, names, method)
+
+
+# correlation tables per (view, metrics run, core selection, target, column, metrics, method), made by the page or
+# ahead by a worker (``prefetch``): a few kB each
+_CORRELATIONS: OrderedDict = OrderedDict()
+
+
+def _correlation_of(sel, cache_key: tuple, column: str, names: tuple, method: str) -> pd.DataFrame:
+    """The correlation table of ``cache_key``'s target (``_figures_key``) against its outcome ``column``: core
+    calls only, kept in a single-flight cache, so a worker thread can make it ahead of the page."""
+    def make():
+        values = outcome_values(outcome_table(sel, cache_key[-1]), column, names, kept=True)
+        return correlation_of_columns(values.columns, values.y.astype(np.float64), rows=values.rows, method=method,
+                                      kept=values.kept)
+
+    return _remember(_CORRELATIONS, (cache_key, column, names, method), make, size=32)
 
 
 def _figures_key(sel, o, names: dict, frame: tuple, method: str) -> tuple:
     """What outcome ``o``'s tables and figures are kept by: ((view, metrics run, core selection, target),
     outcome column, metric names, frame metrics, correlation method)."""
+    return _data_key(sel, o.target), o.column, tuple(names.items()), frame, method
+
+
+def _data_key(sel, target: str) -> tuple:
+    """(view, fingerprint, metrics run, core selection, target): what a target's outcome table is made of."""
     p = sel.project
-    return ((str(p.root), p.fingerprint, metrics_stamp(p), sel.core, o.target), o.column, tuple(names.items()), frame,
-            method)
+    return str(p.root), p.fingerprint, metrics_stamp(p), sel.core, target
 
 
 def prefetch(sel) -> list:
-    """The importance tables of the selection's outcomes not drawn yet, one zero-argument call of core functions
-    each (no Streamlit): for worker threads started at the top of the page (``detection.start``), so they are made
-    while the headline is drawn; ``render_task_importance`` then finds them in the core's caches (single-flight:
+    """The importance and correlation tables of the selection's outcomes not drawn yet, one zero-argument call of
+    core functions each (no Streamlit): for worker threads started at the top of the page (``detection.start``), so
+    they are made while the headline is drawn; ``render_task_importance`` then finds them in the core's caches (single-flight:
     it waits for a table still being made). Same arguments as the page's, so the same numbers."""
     project = sel.project
     todo = []
@@ -187,8 +206,17 @@ def prefetch(sel) -> list:
         levels = metric_levels(project, o.target)
         frame = tuple(c for c in names if levels.get(c) == "F")
         if not any(_figures_key(sel, o, names, frame, m) in _SHOWN for m in CORRELATION_METHODS.values()):
-            todo.append((o.target, o.column, tuple(names), frame if o.target != "images" else None))
-    return [lambda job=job: _importance_of(sel, *job, DEFAULT_MAX_SAMPLES, 0) for job in todo]
+            todo.append((o, tuple(names), frame if o.target != "images" else None))
+    # the correlation of the method the page's radio holds (its default before the radio is drawn)
+    method = CORRELATION_METHODS.get(st.session_state.get(CORRELATION_KEY), "pearson")
+
+    def work(o, names, grouped):
+        out = _importance_of(sel, o.target, o.column, names, grouped, DEFAULT_MAX_SAMPLES, 0)
+        if out[1]:  # rows to correlate (the page draws nothing for an outcome without any)
+            _correlation_of(sel, _data_key(sel, o.target), o.column, names, method)
+        return out
+
+    return [lambda job=job: work(*job) for job in todo]
 
 
 def render_task_importance(sel, *, method: str = "pearson") -> None:

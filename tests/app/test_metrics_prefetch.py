@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from explorer.analysis import outcomes as core
-from explorer.analysis.importance import importance_of_columns, outcome_values
+from explorer.analysis.importance import correlation_of_columns, importance_of_columns, outcome_values
 from explorer.analysis.intervals import bootstrap_ap
 from explorer.analysis.tide import error_cost, error_cost_from_matcher
 from explorer.project.folder import Project
@@ -44,6 +44,10 @@ def test_prefetched_sections_equal_fresh_numbers(detection_project):
         expected = importance_of_columns(values.columns, values.y, rows=values.rows, groups=values.groups,
                                          grouped_metrics=frame)  # computed afresh (not kept)
         pd.testing.assert_frame_equal(imp, expected)
+        key = (importance._data_key(sel, target), column, tuple(names), "pearson")
+        cor = importance._CORRELATIONS[key]  # made by the worker
+        fresh_cor = correlation_of_columns(values.columns, values.y.astype(np.float64), rows=values.rows)
+        pd.testing.assert_frame_equal(cor, fresh_cor)  # made by the worker (pearson: the radio's default)
         assert (n, n_pos) == (values.n, values.n_positive) and n == int(table[column].notna().sum())
         assert n_pos == int(np.asarray(table[column].fillna(False), bool).sum())
 
