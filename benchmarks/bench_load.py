@@ -464,21 +464,16 @@ def set_priority(priority: str, server: int) -> int:
     niceness = 0 if priority == "normal" else 19
     for _ in range(3):  # again while a pass changed something: a thread started by one not yet set is caught next
         changed = 0
-        for pid in descendants(os.getpid(), server):
+        for tid in client_tids(server):
             try:
-                threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
-            except OSError:
+                if os.sched_getscheduler(tid) != policy_wanted:
+                    os.sched_setscheduler(tid, policy_wanted, os.sched_param(0))
+                    changed += 1
+                if os.getpriority(os.PRIO_PROCESS, tid) != niceness:
+                    os.setpriority(os.PRIO_PROCESS, tid, niceness)
+                    changed += 1
+            except OSError:  # the thread ended meanwhile (or, not root, a priority may not be raised again)
                 continue
-            for tid in threads:
-                try:
-                    if os.sched_getscheduler(tid) != policy_wanted:
-                        os.sched_setscheduler(tid, policy_wanted, os.sched_param(0))
-                        changed += 1
-                    if os.getpriority(os.PRIO_PROCESS, tid) != niceness:
-                        os.setpriority(os.PRIO_PROCESS, tid, niceness)
-                        changed += 1
-                except OSError:  # the thread ended meanwhile (or, not root, a priority may not be raised again)
-                    continue
         done += changed
         if not changed:
             break
@@ -500,17 +495,12 @@ def client_threads(server: int) -> tuple[int, int, int]:
     """(threads, at SCHED_IDLE, at niceness 19) of the client side right now: the check that the priority reached
     every thread."""
     total = idle = nice = 0
-    for pid in descendants(os.getpid(), server):
+    for tid in client_tids(server):
         try:
-            threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+            policy, niceness = os.sched_getscheduler(tid), os.getpriority(os.PRIO_PROCESS, tid)
         except OSError:
             continue
-        for tid in threads:
-            try:
-                policy, niceness = os.sched_getscheduler(tid), os.getpriority(os.PRIO_PROCESS, tid)
-            except OSError:
-                continue
-            total, idle, nice = total + 1, idle + (policy == os.SCHED_IDLE), nice + (niceness == 19)
+        total, idle, nice = total + 1, idle + (policy == os.SCHED_IDLE), nice + (niceness == 19)
     return total, idle, nice
 
 
