@@ -29,11 +29,11 @@ def test_bench_load_reports_every_rerun_and_the_server_rss(tmp_path, detection_p
         pytest.skip("Debian's chromium is not installed")
     out = tmp_path / "load.json"
     proc = subprocess.run([sys.executable, str(SCRIPT), "--project", str(detection_project), "--sessions", "2",
-                           "--moves", "1", "--warm", "--keep", str(tmp_path), "--json", str(out), "--timeout", "240"],
+                           "--moves", "1", "--warm", "--pages", "performance_by_metric", "--keep", str(tmp_path), "--json", str(out), "--timeout", "240"],
                           capture_output=True, text=True, cwd=REPO, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     result = json.loads(out.read_text())
-    assert result["sessions"] == 2 and result["moves"] == 1 and [r["page"] for r in result["pages"]] == ["model_metrics"]
+    assert result["sessions"] == 2 and result["moves"] == 1 and [r["page"] for r in result["pages"]] == ["performance_by_metric"]
     (page,) = result["pages"]
     for key in ("reruns_s", "server_s"):  # one time per session and move: until the page is idle, the server's answer
         assert len(page[key]) == 2 and all(len(s) == 1 and all(math.isfinite(t) and t > 0 for t in s) for s in page[key])
