@@ -507,16 +507,12 @@ def _typed_ground_truth(path) -> tuple[dict, dict] | None:
     (``_LABEL_FIELDS``); None when the file is small, not split by ``json_columns.object_members`` (a key given
     twice at the top, ...), or a member is not one these read as ``load_json`` does (then the file is read whole,
     as before)."""
-    from explorer.evaluation.json_columns import MIN_BYTES, decode_records, object_members
+    from explorer.evaluation.json_columns import decode_records, object_members
     from explorer.io.jsonfile import _DIGIT_MASK, _LONG_DIGITS, _keys_add_up
 
-    path = Path(path)
-    try:
-        if not path.is_file() or path.stat().st_size < MIN_BYTES:
-            return None
-        body = path.read_bytes()
-    except OSError:
-        return None  # (load_json names it)
+    body = _large_file_bytes(path)
+    if body is None:
+        return None
     if body.startswith(b"\xef\xbb\xbf"):
         body = body[3:]
     members = object_members(body, min_bytes=0)
@@ -542,21 +538,31 @@ def _typed_ground_truth(path) -> tuple[dict, dict] | None:
     return gt, cols
 
 
+def _large_file_bytes(path) -> bytes | None:
+    """The bytes of ``path`` when it is a regular file of at least ``json_columns.MIN_BYTES`` (the typed decoder's
+    floor); None otherwise or when it cannot be read (then ``load_json`` reads it and names the problem)."""
+    from explorer.evaluation.json_columns import MIN_BYTES
+
+    path = Path(path)
+    try:
+        if not path.is_file() or path.stat().st_size < MIN_BYTES:
+            return None
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 def _typed_results(predictions, data: EvalData) -> Boxes | None:
     """``_columnar_results`` of a COCO results file (path) or list decoded by ``json_columns.decode_records``
     straight from bytes into arrays (a list: its orjson serialisation, which names dict subclasses, NaN, bools
     and numpy values by failing or by a token the decoder refuses); None when it does not decide them (then
     they are parsed as before)."""
-    from explorer.evaluation.json_columns import MIN_BYTES, decode_records
+    from explorer.evaluation.json_columns import decode_records
 
     if isinstance(predictions, (str, Path)):
-        source, path = str(predictions), Path(predictions)
-        try:
-            if not path.is_file() or path.stat().st_size < MIN_BYTES:
-                return None
-            body = path.read_bytes()
-        except OSError:
-            return None  # (load_json names it)
+        source, body = str(predictions), _large_file_bytes(predictions)
+        if body is None:
+            return None
         cols = decode_records(body, _with_polygons(_RESULT_FIELDS, body), min_bytes=0)  # (size checked above)
         del body
     else:
